@@ -1,0 +1,5 @@
+#include "bindings/bind.h"
+
+namespace pb::bind {
+void bind_conv(pybind11::module_& m) {}
+}  // namespace pb::bind

@@ -1,0 +1,58 @@
+#include "bindings/convert.h"
+
+#include <pybind11/stl.h>
+
+namespace pb::bind {
+
+static DType dtype_of(const py::dtype& dt) {
+  const char kind = dt.kind();
+  const auto size = dt.itemsize();
+  const bool native = py::cast<std::string>(dt.attr("byteorder")) != ">";
+  if (!native) return DType::other;
+  if (kind == 'f' && size == 4) return DType::f32;
+  if (kind == 'f' && size == 8) return DType::f64;
+  if (kind == 'i' && size == 8) return DType::i64;
+  if (kind == 'i' && size == 4) return DType::i32;
+  return DType::other;
+}
+
+Tensor to_tensor(py::handle obj, const char* op, const char* arg) {
+  Tensor t;
+  if (obj.is_none()) return t;
+  if (!py::isinstance<py::array>(obj))
+    type_error(op, arg, "a numpy.ndarray", std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  if (a.ndim() > kMaxDims) value_error(op, arg, "at most 8 dimensions", std::to_string(a.ndim()));
+  t.present = true;
+  t.data = const_cast<void*>(a.data());
+  t.dtype = dtype_of(a.dtype());
+  t.dtype_str = py::cast<std::string>(a.dtype().attr("name"));
+  t.device = Device::cpu;
+  t.writable = a.writeable();
+  t.contiguous = (a.flags() & py::array::c_style) != 0;
+  t.ndim = static_cast<int>(a.ndim());
+  t.numel = 1;
+  for (int d = 0; d < t.ndim; ++d) {
+    t.shape[d] = a.shape(d);
+    t.numel *= t.shape[d];
+  }
+  t.itemsize = a.itemsize();
+  return t;
+}
+
+static py::object empty(const Shape& shape, py::object dtype) {
+  static py::object np_empty = py::module_::import("numpy").attr("empty");
+  return np_empty(py::cast(shape), py::arg("dtype") = dtype);
+}
+
+py::object out_or_empty(py::object out, const Shape& shape, py::handle like) {
+  if (!out.is_none()) return out;
+  return empty(shape, like.attr("dtype"));
+}
+
+py::object out_or_empty(py::object out, const Shape& shape, const char* numpy_dtype) {
+  if (!out.is_none()) return out;
+  return empty(shape, py::str(numpy_dtype));
+}
+
+}  // namespace pb::bind

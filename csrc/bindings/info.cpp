@@ -1,0 +1,54 @@
+#include <pybind11/stl.h>
+
+#include "bindings/bind.h"
+#include "build_config.h"
+#include "core/device.h"
+#include "core/dispatch.h"
+#include "core/isa.h"
+#include "core/parallel.h"
+
+namespace py = pybind11;
+
+namespace pb::bind {
+
+void bind_info(py::module_& m) {
+  m.def("build_info", [] {
+    py::dict d;
+    d["build_type"] = PB_BUILD_TYPE;
+    d["compiler"] = PB_CXX_COMPILER;
+#if defined(PB_X86_MULTI)
+    d["isa_levels_built"] = std::vector<std::string>{"base", "avx2", "avx512"};
+#else
+    d["isa_levels_built"] = std::vector<std::string>{"base"};
+#endif
+#ifdef PB_WITH_CUDA
+    d["cuda_built"] = true;
+    d["cuda_archs"] = PB_CUDA_ARCHS;
+#else
+    d["cuda_built"] = false;
+    d["cuda_archs"] = "";
+#endif
+    d["openmp"] = _OPENMP;
+    return d;
+  });
+  m.def("cuda_status", [] {
+    CudaStatus s = cuda_status();
+    py::dict d;
+    d["built"] = s.built;
+    d["device_count"] = s.device_count;
+    d["device_name"] = s.device_name;
+    d["compute_capability"] = std::to_string(s.cc_major) + "." + std::to_string(s.cc_minor);
+    d["reason"] = s.reason;
+    return d;
+  });
+  m.def("isa_supported", [] { return isa_name(isa_supported()); }, "Best SIMD level this CPU supports.");
+  m.def("isa_active", [] { return isa_name(isa_active()); }, "SIMD level the CPU kernels use now.");
+  m.def("set_isa", &set_isa, py::arg("name"), "Use the 'base', 'avx2' or 'avx512' build of the CPU kernels.");
+  m.def("get_num_threads", &max_threads);
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("impls", [](const std::string& op) { return impls_of(op); }, py::arg("op"),
+        "Implementations of an op, plainest first; the last is the default.");
+  m.def("ops", &registered_ops, "Names of every registered op.");
+}
+
+}  // namespace pb::bind

@@ -1,0 +1,39 @@
+// Argument validation shared by every op entry in csrc/ops. Each check names the op and the
+// argument, says what it expected and what it got, and throws TypeError (dtype) or
+// std::invalid_argument (-> ValueError) before any kernel runs.
+#pragma once
+#include <initializer_list>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace pb {
+
+// A float input: present, float32/float64, C-contiguous, non-empty, of the given ndim (or any of
+// `ndims` when given as a list).
+void check_input(const char* op, const char* arg, const Tensor& t, std::initializer_list<int> ndims);
+// Same dtype as the first float input (mixing float32 and float64 is refused, not converted).
+void check_dtype(const char* op, const char* arg, const Tensor& t, DType expected);
+// Exact shape; -1 in `expected` matches any extent.
+void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected);
+// An integer label array (int64), C-contiguous, of the given shape.
+void check_labels(const char* op, const char* arg, const Tensor& t, const Shape& expected);
+// An output (or in-place state) array: dtype, exact shape, C-contiguous, writable, and not
+// overlapping any of `inputs` (aliasing would make the kernel read what it already wrote).
+void check_output(const char* op, const char* arg, const Tensor& t, DType dtype, const Shape& shape,
+                  std::initializer_list<const Tensor*> inputs);
+// Two writable arrays that must not share memory (e.g. several outputs of one backward).
+void check_disjoint(const char* op, const char* arg, const Tensor& a, const Tensor& b);
+bool overlaps(const Tensor& a, const Tensor& b);
+
+// Scalar parameters.
+void check_positive(const char* op, const char* arg, int64_t v);       // > 0
+void check_nonnegative(const char* op, const char* arg, int64_t v);    // >= 0
+void check_range(const char* op, const char* arg, double v, double lo, double hi);  // lo <= v <= hi, not NaN
+void check_finite_nonneg(const char* op, const char* arg, double v);   // finite and >= 0
+
+// Product of extents with overflow detection (sizes are 64-bit and must stay so).
+int64_t checked_numel(const char* op, const char* arg, const Shape& s);
+int64_t checked_mul(const char* op, const char* arg, int64_t a, int64_t b);
+
+}  // namespace pb

@@ -1,0 +1,3 @@
+"""conv ops (see pybench/reference.py for the math)."""
+
+__all__ = []

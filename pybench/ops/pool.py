@@ -1,0 +1,3 @@
+"""pool ops (see pybench/reference.py for the math)."""
+
+__all__ = []

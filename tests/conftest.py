@@ -1,0 +1,21 @@
+import numpy as np
+import pytest
+
+from pybench import _native
+
+ISA_LEVELS = [lvl for lvl in ("base", "avx2", "avx512")
+              if ["base", "avx2", "avx512"].index(lvl) <= ["base", "avx2", "avx512"].index(_native.isa_supported())]
+
+
+@pytest.fixture(params=ISA_LEVELS)
+def isa(request):
+    """Run the test once per SIMD build of the CPU kernels this machine can execute."""
+    before = _native.isa_active()
+    _native.set_isa(request.param)
+    yield request.param
+    _native.set_isa(before)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

@@ -1,0 +1,45 @@
+"""Helpers shared by the op tests: tolerances, finite differences, bad-call assertions."""
+
+import numpy as np
+import pytest
+
+# float32: PyTorch's assert_close defaults; float64: tight.
+TOL = {np.float32: dict(rtol=1.3e-6, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def assert_close(actual, expected, dtype=None, rtol=None, atol=None, err_msg=""):
+    dtype = np.dtype(dtype or np.asarray(actual).dtype).type
+    tol = dict(TOL[dtype])
+    if rtol is not None:
+        tol["rtol"] = rtol
+    if atol is not None:
+        tol["atol"] = atol
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), err_msg=err_msg, **tol)
+
+
+def numerical_grad(f, x, eps=1e-6):
+    """Central finite difference of the scalar f() with respect to the float64 array x (in place)."""
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        fp = f()
+        flat[i] = old - eps
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * eps)
+    return g
+
+
+def check_grad(analytic, f, x, eps=1e-6, rtol=1e-5, atol=1e-7):
+    np.testing.assert_allclose(analytic, numerical_grad(f, x, eps), rtol=rtol, atol=atol)
+
+
+def assert_bad_call(fn, exc, *fragments):
+    """fn() must raise exc whose message contains every fragment (op, argument, expected/got)."""
+    with pytest.raises(exc) as info:
+        fn()
+    msg = str(info.value)
+    for frag in fragments:
+        assert frag in msg, f"{frag!r} not in {msg!r}"
