@@ -5,6 +5,8 @@ aside). They compute in the dtype they are given, so float64 inputs give a float
 Clarity beats speed here; nothing in this file is ever timed as "ours".
 """
 
+import math
+
 import numpy as np
 
 # ---------------------------------------------------------------------------------------------
@@ -12,12 +14,143 @@ import numpy as np
 # ---------------------------------------------------------------------------------------------
 
 
+# Element-wise ops follow PyTorch's CPU formulas, NaN handling included (a comparison that is
+# false for NaN decides which branch a NaN takes). Overflow inside np.where's unused branch is
+# expected, so these run under np.errstate(all="ignore").
+
+_quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
+
+def _erf(x):
+    """erf element-wise (NumPy has none): math.erf in float64, cast back to x's dtype."""
+    x = np.asarray(x)
+    return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64)).astype(x.dtype)
+
+
 def relu_forward(x):
     return np.where(x < 0, np.zeros_like(x), x)
 
 
 def relu_backward(dy, x):
-    return np.where(x > 0, dy, np.zeros_like(dy))
+    return np.where(x <= 0, np.zeros_like(dy), dy)
+
+
+def leaky_relu_forward(x, negative_slope=0.01):
+    return np.where(x > 0, x, x * x.dtype.type(negative_slope))
+
+
+def leaky_relu_backward(dy, x, negative_slope=0.01):
+    return np.where(x > 0, dy, dy * dy.dtype.type(negative_slope))
+
+
+@_quiet
+def elu_forward(x, alpha=1.0):
+    return np.where(x <= 0, x.dtype.type(alpha) * np.expm1(x), x)
+
+
+@_quiet
+def elu_backward(dy, x, alpha=1.0):
+    return np.where(x <= 0, dy * (x.dtype.type(alpha) * np.exp(x)), dy)
+
+
+_SQRT1_2 = 0.70710678118654752440
+_INV_SQRT_2PI = 0.39894228040143267794
+_GELU_BETA = 0.79788456080286535588  # sqrt(2 / pi)
+_GELU_KAPPA = 0.044715
+
+
+@_quiet
+def gelu_forward(x, approximate="none"):
+    t = x.dtype.type
+    if approximate == "tanh":
+        inner = t(_GELU_BETA) * (x + t(_GELU_KAPPA) * x * x * x)
+        return t(0.5) * x * (1 + np.tanh(inner))
+    return x * t(0.5) * (1 + _erf(x * t(_SQRT1_2)))
+
+
+@_quiet
+def gelu_backward(dy, x, approximate="none"):
+    t = x.dtype.type
+    if approximate == "tanh":
+        x2 = x * x
+        th = np.tanh(t(_GELU_BETA) * (x + t(_GELU_KAPPA) * x2 * x))
+        left, right = t(0.5) * x, 1 + th
+        dright = left * (1 - th * th) * (t(_GELU_BETA) * (1 + t(3 * _GELU_KAPPA) * x2))
+        return dy * (t(0.5) * right + dright)
+    cdf = t(0.5) * (1 + _erf(x * t(_SQRT1_2)))
+    pdf = t(_INV_SQRT_2PI) * np.exp(t(-0.5) * x * x)
+    return dy * (cdf + x * pdf)
+
+
+@_quiet
+def sigmoid_forward(x):
+    return 1 / (1 + np.exp(-x))
+
+
+@_quiet
+def sigmoid_backward(dy, x):
+    s = sigmoid_forward(x)
+    return dy * (1 - s) * s
+
+
+def tanh_forward(x):
+    return np.tanh(x)
+
+
+def tanh_backward(dy, x):
+    t = np.tanh(x)
+    return dy * (1 - t * t)
+
+
+@_quiet
+def silu_forward(x):
+    return x / (1 + np.exp(-x))
+
+
+@_quiet
+def silu_backward(dy, x):
+    s = sigmoid_forward(x)
+    return dy * s * (1 + x * (1 - s))
+
+
+@_quiet
+def softplus_forward(x, beta=1.0, threshold=20.0):
+    """x where x*beta > threshold, else log(1 + exp(beta x)) / beta, written stably as
+    (max(z, 0) + log1p(exp(-|z|))) / beta (PyTorch's log1p(exp(z)) overflows for z > 88 in float32)."""
+    t = x.dtype.type
+    z = x * t(beta)
+    soft = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / t(beta)
+    return np.where(z > threshold, x, soft)
+
+
+@_quiet
+def softplus_backward(dy, x, beta=1.0, threshold=20.0):
+    z = x * x.dtype.type(beta)
+    return np.where(z > threshold, dy, dy * sigmoid_forward(z))
+
+
+@_quiet
+def softmax_forward(x):
+    """Over the last axis. A row with NaN or +inf, or all -inf, is NaN (inf - inf), as PyTorch."""
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+@_quiet
+def log_softmax_forward(x):
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def softmax_backward(dy, y):
+    """y is the forward output: dx = y * (dy - sum(dy * y))."""
+    return y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
+
+
+@_quiet
+def log_softmax_backward(dy, y):
+    """y is the forward output (log-probabilities): dx = dy - exp(y) * sum(dy)."""
+    return dy - np.exp(y) * np.sum(dy, axis=-1, keepdims=True)
 
 
 # ---------------------------------------------------------------------------------------------

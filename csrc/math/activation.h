@@ -1,11 +1,94 @@
 // Activation formulas, written once for the CPU loops (csrc/cpu) and the CUDA kernels (csrc/cuda).
+//
+// Each formula takes a math tag M (fm::Std: std:: functions, the naive loops; fm::Fast: the
+// vectorizable float code of math/fastmath.h) and follows PyTorch's CPU kernels, including what
+// they do with NaN (comparisons are written so a NaN input lands where PyTorch puts it).
+// Where PyTorch's own formula overflows to NaN/inf for a finite input (softplus with a
+// threshold above ~88, its backward), the stable form here gives the mathematically right value.
 #pragma once
 #include "core/common.h"
+#include "math/fastmath.h"
 
 namespace pb::math {
 
-// `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) so that NaN propagates, as in PyTorch.
+// relu: `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) so that NaN propagates, as in PyTorch.
+// Backward as PyTorch's threshold_backward: dx = x <= 0 ? 0 : dy (a NaN x passes dy through).
 template <class T> PB_INLINE T relu(T x) { return x < T(0) ? T(0) : x; }
-template <class T> PB_INLINE T relu_grad(T dy, T x) { return x > T(0) ? dy : T(0); }
+template <class T> PB_INLINE T relu_grad(T dy, T x) { return x <= T(0) ? T(0) : dy; }
+
+// leaky_relu: x > 0 ? x : x * slope (NaN: NaN * slope = NaN); backward x > 0 ? dy : dy * slope.
+template <class T> PB_INLINE T leaky_relu(T x, T slope) { return x > T(0) ? x : x * slope; }
+template <class T> PB_INLINE T leaky_relu_grad(T dy, T x, T slope) { return x > T(0) ? dy : dy * slope; }
+
+// elu: x <= 0 ? alpha * expm1(x) : x; backward x <= 0 ? dy * alpha * exp(x) : dy.
+template <class M, class T> PB_INLINE T elu(T x, T alpha) {
+  return x <= T(0) ? alpha * fm::expm1(M{}, x) : x;
+}
+template <class M, class T> PB_INLINE T elu_grad(T dy, T x, T alpha) {
+  return x <= T(0) ? dy * (alpha * fm::exp(M{}, x)) : dy;
+}
+
+// sigmoid = 1 / (1 + e^-x): e^-x overflows to inf for x < -88 (float) and gives exactly 0, never NaN.
+template <class M, class T> PB_INLINE T sigmoid(T x) { return T(1) / (T(1) + fm::exp(M{}, -x)); }
+template <class M, class T> PB_INLINE T sigmoid_grad(T dy, T x) {
+  const T s = sigmoid<M>(x);
+  return dy * (T(1) - s) * s;
+}
+
+template <class M, class T> PB_INLINE T tanh(T x) { return fm::tanh(M{}, x); }
+template <class M, class T> PB_INLINE T tanh_grad(T dy, T x) {
+  const T t = fm::tanh(M{}, x);
+  return dy * (T(1) - t * t);
+}
+
+// silu = x * sigmoid(x) = x / (1 + e^-x); backward dy * s * (1 + x (1 - s)).
+template <class M, class T> PB_INLINE T silu(T x) { return x / (T(1) + fm::exp(M{}, -x)); }
+template <class M, class T> PB_INLINE T silu_grad(T dy, T x) {
+  const T s = sigmoid<M>(x);
+  return dy * s * (T(1) + x * (T(1) - s));
+}
+
+// gelu, approximate='none': x/2 (1 + erf(x / sqrt 2)); backward dy (cdf + x pdf).
+constexpr double kSqrt1_2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1 / sqrt(2 pi)
+template <class M, class T> PB_INLINE T gelu(T x) {
+  return x * T(0.5) * (T(1) + fm::erf(M{}, x * T(kSqrt1_2)));
+}
+template <class M, class T> PB_INLINE T gelu_grad(T dy, T x) {
+  const T cdf = T(0.5) * (T(1) + fm::erf(M{}, x * T(kSqrt1_2)));
+  const T pdf = T(kInvSqrt2Pi) * fm::exp(M{}, T(-0.5) * x * x);
+  return dy * (cdf + x * pdf);
+}
+
+// gelu, approximate='tanh': x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); backward as PyTorch.
+constexpr double kGeluBeta = 0.79788456080286535588;  // sqrt(2 / pi)
+constexpr double kGeluKappa = 0.044715;
+template <class M, class T> PB_INLINE T gelu_tanh(T x) {
+  const T inner = T(kGeluBeta) * (x + T(kGeluKappa) * x * x * x);
+  return T(0.5) * x * (T(1) + fm::tanh(M{}, inner));
+}
+template <class M, class T> PB_INLINE T gelu_tanh_grad(T dy, T x) {
+  const T x2 = x * x;
+  const T inner = T(kGeluBeta) * (x + T(kGeluKappa) * x2 * x);
+  const T t = fm::tanh(M{}, inner);
+  const T left = T(0.5) * x, right = T(1) + t;
+  const T dleft = T(0.5) * right;
+  const T dright = left * (T(1) - t * t) * (T(kGeluBeta) * (T(1) + T(3 * kGeluKappa) * x2));
+  return dy * (dleft + dright);
+}
+
+// softplus: x beta > threshold ? x : log(1 + e^{x beta}) / beta, the log term in the stable form
+// max(z, 0) + log1p(e^-|z|) (PyTorch's log1p(exp(z)) overflows for z > 88 in float when the
+// threshold allows it); backward dy * sigmoid(x beta) (PyTorch's z/(z+1) form gives NaN there).
+template <class M, class T> PB_INLINE T softplus(T x, T beta, T threshold) {
+  const T z = x * beta;
+  const T az = z < T(0) ? -z : z;  // NaN stays NaN
+  const T pos = z < T(0) ? T(0) : z;
+  return z > threshold ? x : (pos + fm::log1p(M{}, fm::exp(M{}, -az))) / beta;
+}
+template <class M, class T> PB_INLINE T softplus_grad(T dy, T x, T beta, T threshold) {
+  const T z = x * beta;
+  return z > threshold ? dy : dy * sigmoid<M>(z);
+}
 
 }  // namespace pb::math
