@@ -1,5 +1,9 @@
 // Activation formulas, written once for the CPU loops (csrc/cpu) and the CUDA kernels (csrc/cuda).
 //
+// A select whose arms do real arithmetic uses fm::select (a bit blend), not `?:`: GCC sinks an
+// arm's arithmetic into a branch and, with its default -ftrapping-math, will not if-convert (and
+// so not vectorize) a branch holding a division (see math/fastmath.h).
+//
 // Each formula takes a math tag M (fm::Std: std:: functions, the naive loops; fm::Fast: the
 // vectorizable float code of math/fastmath.h) and follows PyTorch's CPU kernels, including what
 // they do with NaN (comparisons are written so a NaN input lands where PyTorch puts it).
@@ -22,10 +26,12 @@ template <class T> PB_INLINE T leaky_relu_grad(T dy, T x, T slope) { return x > 
 
 // elu: x <= 0 ? alpha * expm1(x) : x; backward x <= 0 ? dy * alpha * exp(x) : dy.
 template <class M, class T> PB_INLINE T elu(T x, T alpha) {
-  return x <= T(0) ? alpha * fm::expm1(M{}, x) : x;
+  const T neg = alpha * fm::expm1(M{}, x);
+  return fm::select(x <= T(0), neg, x);
 }
 template <class M, class T> PB_INLINE T elu_grad(T dy, T x, T alpha) {
-  return x <= T(0) ? dy * (alpha * fm::exp(M{}, x)) : dy;
+  const T neg = dy * (alpha * fm::exp(M{}, x));
+  return fm::select(x <= T(0), neg, dy);
 }
 
 // sigmoid = 1 / (1 + e^-x): e^-x overflows to inf for x < -88 (float) and gives exactly 0, never NaN.
@@ -60,35 +66,39 @@ template <class M, class T> PB_INLINE T gelu_grad(T dy, T x) {
   return dy * (cdf + x * pdf);
 }
 
-// gelu, approximate='tanh': x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); backward as PyTorch.
+// gelu, approximate='tanh': x/2 (1 + tanh(k)), k = sqrt(2/pi) (x + 0.044715 x^3), computed as
+// x * sigmoid(2k) (the same function: (1 + tanh k) / 2 = sigmoid(2k)), one exp and one division,
+// and without PyTorch's cancellation in 1 + tanh k for negative x. Backward with s = sigmoid(2k):
+// d/dx = s + x s (1 - s) * 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2), i.e. PyTorch's
+// 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 kappa x^2) with t = 2s - 1.
 constexpr double kGeluBeta = 0.79788456080286535588;  // sqrt(2 / pi)
 constexpr double kGeluKappa = 0.044715;
 template <class M, class T> PB_INLINE T gelu_tanh(T x) {
-  const T inner = T(kGeluBeta) * (x + T(kGeluKappa) * x * x * x);
-  return T(0.5) * x * (T(1) + fm::tanh(M{}, inner));
+  const T k2 = T(2 * kGeluBeta) * (x + T(kGeluKappa) * x * x * x);
+  return x / (T(1) + fm::exp(M{}, -k2));
 }
 template <class M, class T> PB_INLINE T gelu_tanh_grad(T dy, T x) {
   const T x2 = x * x;
-  const T inner = T(kGeluBeta) * (x + T(kGeluKappa) * x2 * x);
-  const T t = fm::tanh(M{}, inner);
-  const T left = T(0.5) * x, right = T(1) + t;
-  const T dleft = T(0.5) * right;
-  const T dright = left * (T(1) - t * t) * (T(kGeluBeta) * (T(1) + T(3 * kGeluKappa) * x2));
-  return dy * (dleft + dright);
+  const T k2 = T(2 * kGeluBeta) * (x + T(kGeluKappa) * x2 * x);
+  const T s = T(1) / (T(1) + fm::exp(M{}, -k2));
+  const T dk2 = T(2 * kGeluBeta) * (T(1) + T(3 * kGeluKappa) * x2);
+  return dy * (s + x * (s * (T(1) - s)) * dk2);
 }
 
-// softplus: x beta > threshold ? x : log(1 + e^{x beta}) / beta, the log term in the stable form
+// softplus: x beta > threshold ? x : log(1 + e^{x beta}) / beta (times 1/beta, exact for beta = 1), the log term in the stable form
 // max(z, 0) + log1p(e^-|z|) (PyTorch's log1p(exp(z)) overflows for z > 88 in float when the
 // threshold allows it); backward dy * sigmoid(x beta) (PyTorch's z/(z+1) form gives NaN there).
 template <class M, class T> PB_INLINE T softplus(T x, T beta, T threshold) {
   const T z = x * beta;
   const T az = z < T(0) ? -z : z;  // NaN stays NaN
   const T pos = z < T(0) ? T(0) : z;
-  return z > threshold ? x : (pos + fm::log1p(M{}, fm::exp(M{}, -az))) / beta;
+  const T soft = (pos + fm::log1p(M{}, fm::exp(M{}, -az))) * (T(1) / beta);  // 1/beta: hoisted
+  return fm::select(z > threshold, x, soft);
 }
 template <class M, class T> PB_INLINE T softplus_grad(T dy, T x, T beta, T threshold) {
   const T z = x * beta;
-  return z > threshold ? dy : dy * sigmoid<M>(z);
+  const T soft = dy * sigmoid<M>(z);
+  return fm::select(z > threshold, dy, soft);
 }
 
 }  // namespace pb::math
