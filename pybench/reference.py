@@ -50,7 +50,7 @@ def elu_forward(x, alpha=1.0):
 
 @_quiet
 def elu_backward(dy, x, alpha=1.0):
-    return np.where(x <= 0, dy * (x.dtype.type(alpha) * np.exp(x)), dy)
+    return np.where(x > 0, dy, dy * (x.dtype.type(alpha) * np.exp(x)))  # NaN x -> NaN
 
 
 _SQRT1_2 = 0.70710678118654752440
@@ -59,26 +59,35 @@ _GELU_BETA = 0.79788456080286535588  # sqrt(2 / pi)
 _GELU_KAPPA = 0.044715
 
 
-@_quiet
 def gelu_forward(x, approximate="none"):
-    t = x.dtype.type
-    if approximate == "tanh":
-        inner = t(_GELU_BETA) * (x + t(_GELU_KAPPA) * x * x * x)
-        return t(0.5) * x * (1 + np.tanh(inner))
-    return x * t(0.5) * (1 + _erf(x * t(_SQRT1_2)))
+    """Computed in float64 and rounded to x's dtype: in float32 the tanh form's 1 + tanh(k)
+    cancels for negative x (PyTorch's float32 result is off by up to ~1e-6 absolute there)."""
+    return _gelu_forward64(x.astype(np.float64), approximate).astype(x.dtype)
+
+
+def gelu_backward(dy, x, approximate="none"):
+    """Computed in float64 and rounded, as gelu_forward."""
+    return _gelu_backward64(dy.astype(np.float64), x.astype(np.float64), approximate).astype(dy.dtype)
 
 
 @_quiet
-def gelu_backward(dy, x, approximate="none"):
-    t = x.dtype.type
+def _gelu_forward64(x, approximate):
+    if approximate == "tanh":
+        inner = _GELU_BETA * (x + _GELU_KAPPA * x * x * x)
+        return 0.5 * x * (1 + np.tanh(inner))
+    return x * 0.5 * (1 + _erf(x * _SQRT1_2))
+
+
+@_quiet
+def _gelu_backward64(dy, x, approximate):
     if approximate == "tanh":
         x2 = x * x
-        th = np.tanh(t(_GELU_BETA) * (x + t(_GELU_KAPPA) * x2 * x))
-        left, right = t(0.5) * x, 1 + th
-        dright = left * (1 - th * th) * (t(_GELU_BETA) * (1 + t(3 * _GELU_KAPPA) * x2))
-        return dy * (t(0.5) * right + dright)
-    cdf = t(0.5) * (1 + _erf(x * t(_SQRT1_2)))
-    pdf = t(_INV_SQRT_2PI) * np.exp(t(-0.5) * x * x)
+        th = np.tanh(_GELU_BETA * (x + _GELU_KAPPA * x2 * x))
+        left, right = 0.5 * x, 1 + th
+        dright = left * (1 - th * th) * (_GELU_BETA * (1 + 3 * _GELU_KAPPA * x2))
+        return dy * (0.5 * right + dright)
+    cdf = 0.5 * (1 + _erf(x * _SQRT1_2))
+    pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
     return dy * (cdf + x * pdf)
 
 

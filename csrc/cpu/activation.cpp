@@ -82,7 +82,7 @@ template <class T> void act_backward_stream(T* dx, const T* dy, const T* x, int6
 
 // ---- softmax / log_softmax over the last axis -----------------------------------------------
 // Forward: m = max(x); s = sum exp(x - m); softmax y = exp(x - m) / s, log_softmax
-// y = x - m - log(s). The max ignores NaN, which is harmless: a NaN makes s NaN and so the whole
+// y = (x - m) - log(s) (x - m first, exactly, as PyTorch). The max ignores NaN, which is harmless: a NaN makes s NaN and so the whole
 // row NaN, as in PyTorch; a row of -inf or one holding +inf gives NaN from inf - inf, as PyTorch.
 // Backward (y = forward output): softmax dx = y (dy - sum(dy y)); log_softmax dx = dy - exp(y) sum(dy).
 
@@ -93,13 +93,13 @@ template <class T> void softmax_forward_naive(T* y, const T* x, int64_t rows, in
     T* yr = y + r * cols;
     T m = -std::numeric_limits<T>::infinity();
     for (int64_t j = 0; j < cols; ++j) m = xr[j] > m ? xr[j] : m;
-    T s = 0;
+    double s = 0;  // sums in double: a plain float32 running sum of 10^4 terms loses ~1e-5
     for (int64_t j = 0; j < cols; ++j) s += std::exp(xr[j] - m);
     if (log) {
-      const T c = m + std::log(s);
-      for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - c;
+      const T ls = static_cast<T>(std::log(s));
+      for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) - ls;  // (x - m) first: exact
     } else {
-      const T inv = T(1) / s;
+      const T inv = static_cast<T>(1 / s);
       for (int64_t j = 0; j < cols; ++j) yr[j] = std::exp(xr[j] - m) * inv;
     }
   }
@@ -110,12 +110,14 @@ template <class T> void softmax_backward_naive(T* dx, const T* dy, const T* y, i
   for (int64_t r = 0; r < rows; ++r) {
     const T *dyr = dy + r * cols, *yr = y + r * cols;
     T* dxr = dx + r * cols;
-    T s = 0;
+    double acc = 0;
     if (log) {
-      for (int64_t j = 0; j < cols; ++j) s += dyr[j];
+      for (int64_t j = 0; j < cols; ++j) acc += dyr[j];
+      const T s = static_cast<T>(acc);
       for (int64_t j = 0; j < cols; ++j) dxr[j] = dyr[j] - std::exp(yr[j]) * s;
     } else {
-      for (int64_t j = 0; j < cols; ++j) s += dyr[j] * yr[j];
+      for (int64_t j = 0; j < cols; ++j) acc += static_cast<double>(dyr[j]) * yr[j];
+      const T s = static_cast<T>(acc);
       for (int64_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - s);
     }
   }
@@ -167,8 +169,8 @@ template <class T> void softmax_forward_vec(T* y, const T* x, int64_t rows, int6
       const T m = row_max(xr, cols);
       if (log) {
         const T s = row_sum<T>(cols, [&](int64_t j) { return fm::exp(xr[j] - m); });
-        const T c = m + std::log(s);
-        for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - c;
+        const T ls = std::log(s);
+        for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) - ls;
       } else {
         const T s = row_sum<T>(cols, [&](int64_t j) { return yr[j] = fm::exp(xr[j] - m); });
         const T inv = T(1) / s;
@@ -188,10 +190,10 @@ template <class T> void softmax_forward_stream(T* y, const T* x, int64_t rows, i
       const T m = row_max(xr, cols);
       const T s = row_sum<T>(cols, [&](int64_t j) { return fm::exp(xr[j] - m); });
       if (log) {
-        const T c = m + std::log(s);
+        const T ls = std::log(s);
         stream_slice<false>(y + r * cols, 0, cols, [&](T* __restrict buf, int64_t i0, int64_t len) {
           const T* __restrict xs = xr + i0;
-          for (int64_t j = 0; j < len; ++j) buf[j] = xs[j] - c;
+          for (int64_t j = 0; j < len; ++j) buf[j] = (xs[j] - m) - ls;
         });
       } else {
         const T inv = T(1) / s;

@@ -24,14 +24,15 @@ template <class T> PB_INLINE T relu_grad(T dy, T x) { return x <= T(0) ? T(0) : 
 template <class T> PB_INLINE T leaky_relu(T x, T slope) { return x > T(0) ? x : x * slope; }
 template <class T> PB_INLINE T leaky_relu_grad(T dy, T x, T slope) { return x > T(0) ? dy : dy * slope; }
 
-// elu: x <= 0 ? alpha * expm1(x) : x; backward x <= 0 ? dy * alpha * exp(x) : dy.
+// elu: x <= 0 ? alpha * expm1(x) : x; backward x > 0 ? dy : dy * alpha * exp(x), so a NaN x gives
+// NaN (as PyTorch's float64 kernel; its float32 kernel passes dy through).
 template <class M, class T> PB_INLINE T elu(T x, T alpha) {
   const T neg = alpha * fm::expm1(M{}, x);
   return fm::select(x <= T(0), neg, x);
 }
 template <class M, class T> PB_INLINE T elu_grad(T dy, T x, T alpha) {
   const T neg = dy * (alpha * fm::exp(M{}, x));
-  return fm::select(x <= T(0), neg, dy);
+  return fm::select(x > T(0), dy, neg);
 }
 
 // sigmoid = 1 / (1 + e^-x): e^-x overflows to inf for x < -88 (float) and gives exactly 0, never NaN.

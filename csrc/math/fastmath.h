@@ -115,6 +115,7 @@ PB_INLINE float expm1(float x) {
   const float big = ((em + 1.0f) * pow2i(n - 64u)) * 1.8446744e19f;  // 2^64
   float res = select(static_cast<int32_t>(n) > 100, big, small);
   res = select(x > 89.0f, kInf, res);
+  res = select(x == 0.0f, x, res);         // keeps -0
   return select(x < -40.0f, -1.0f, res);  // expm1(-40) rounds to -1
 }
 
@@ -167,6 +168,7 @@ PB_INLINE float log1p(float u) {
   r = r + e * kLn2Hi;
   r = select(w == kInf, kInf, r);
   r = select(w == 0.0f, -kInf, r);
+  r = select(u == 0.0f, u, r);  // keeps -0
   return select(w >= 0.0f, r, u + kNaN);  // u < -1 or NaN
 }
 

@@ -59,13 +59,18 @@ def elu_forward(x, alpha=1.0, *, out=None, impl=None):
 
 
 def elu_backward(dy, x, alpha=1.0, *, out=None, impl=None):
-    """dx = dy if x > 0 else dy * alpha * exp(x) (PyTorch's elu_backward with is_result=False)."""
+    """dx = dy if x > 0 else dy * alpha * exp(x) (PyTorch's elu_backward with is_result=False).
+    A NaN x gives NaN, as PyTorch's float64 kernel (its float32 kernel passes dy through)."""
     return _native.elu_backward(dy, x, float(alpha), out=out, impl=_impl(impl))
 
 
 def gelu_forward(x, approximate="none", *, out=None, impl=None):
     """approximate='none': y = x/2 (1 + erf(x / sqrt 2)); 'tanh':
-    y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Any other string is a ValueError."""
+    y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Any other string is a ValueError.
+
+    The tanh form is evaluated as x * sigmoid(2k) (the same function), which avoids the
+    cancellation in 1 + tanh(k) for x < -3 that costs PyTorch's float32 result ~1e-6 absolute.
+    gelu(+inf) = +inf (PyTorch's vectorized float32 kernel gives NaN there)."""
     return _native.gelu_forward(x, str(approximate), out=out, impl=_impl(impl))
 
 
