@@ -257,6 +257,7 @@ void fastmath_eval(float* y, const float* x, int64_t n, int fn) {
     case 3: map1(y, x, n, [](float v) { return fm::log1p(v); }); break;
     case 4: map1(y, x, n, [](float v) { return fm::tanh(v); }); break;
     case 5: map1(y, x, n, [](float v) { return fm::erf(v); }); break;
+    case 6: map1(y, x, n, [](float v) { return fm::log1p_01(v); }); break;
     default: break;
   }
 }

@@ -34,6 +34,6 @@ PB_CPU_DECLARE(
   template <class T> void softmax_backward_stream(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
 
   // Test hook: y = fm::<fn>(x) with the vectorized float code (fn: 0 exp, 1 expm1, 2 log,
-  // 3 log1p, 4 tanh, 5 erf), so tests can measure its ulp error over ranges of floats.
+  // 3 log1p, 4 tanh, 5 erf, 6 log1p_01), so tests can measure its ulp error over ranges of floats.
   void fastmath_eval(float* y, const float* x, int64_t n, int fn);
 )

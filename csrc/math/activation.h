@@ -93,7 +93,7 @@ template <class M, class T> PB_INLINE T softplus(T x, T beta, T threshold) {
   const T z = x * beta;
   const T az = z < T(0) ? -z : z;  // NaN stays NaN
   const T pos = z < T(0) ? T(0) : z;
-  const T soft = (pos + fm::log1p(M{}, fm::exp(M{}, -az))) * (T(1) / beta);  // 1/beta: hoisted
+  const T soft = (pos + fm::log1p_01(M{}, fm::exp(M{}, -az))) * (T(1) / beta);  // 1/beta: hoisted
   return fm::select(z > threshold, x, soft);
 }
 template <class M, class T> PB_INLINE T softplus_grad(T dy, T x, T beta, T threshold) {

@@ -144,11 +144,11 @@ void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool 
 
 void fastmath_eval(const Tensor& y, const Tensor& x, const std::string& fn) {
   const char* op = "_fastmath";
-  static const char* names[] = {"exp", "expm1", "log", "log1p", "tanh", "erf"};
+  static const char* names[] = {"exp", "expm1", "log", "log1p", "tanh", "erf", "log1p_01"};
   int f = -1;
-  for (int i = 0; i < 6; ++i)
+  for (int i = 0; i < 7; ++i)
     if (fn == names[i]) f = i;
-  if (f < 0) value_error(op, "fn", "one of exp, expm1, log, log1p, tanh, erf", "'" + fn + "'");
+  if (f < 0) value_error(op, "fn", "one of exp, expm1, log, log1p, tanh, erf, log1p_01", "'" + fn + "'");
   check_input(op, "x", x, {1});
   if (x.dtype != DType::f32) type_error(op, "x", "float32", x.dtype_str);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});

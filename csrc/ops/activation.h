@@ -25,6 +25,6 @@ void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::stri
 void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool log, const std::string& impl);
 
 // Test hook: y = the vectorized float fastmath function `fn` ("exp", "expm1", "log", "log1p",
-// "tanh", "erf") applied to x (float32, any shape).
+// "tanh", "erf", "log1p_01") applied to x (float32, any shape).
 void fastmath_eval(const Tensor& y, const Tensor& x, const std::string& fn);
 }  // namespace pb::ops
