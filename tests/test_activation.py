@@ -150,21 +150,21 @@ def test_zero_dim_input():
     assert_close(ops.sigmoid_forward(x), ref.sigmoid_forward(x), **TOL32)
 
 
-@pytest.mark.parametrize("name", ["relu", "gelu", "softplus", "softmax"])
-def test_streaming_path_large_unaligned(isa, name):
-    """Outputs >= 16 MiB take the streaming-store path; an offset view makes x and out unaligned."""
+@pytest.mark.parametrize("name, cols", [("relu", 0), ("gelu", 0), ("softplus", 0), ("softmax", 1000),
+                                        ("softmax", 5000), ("log_softmax", 1000)])
+def test_streaming_path_large_unaligned(isa, name, cols):
+    """Outputs >= 16 MiB take the streaming-store path; an offset view makes x and out unaligned.
+    Softmax rows of 1000 use the row buffer, rows of 5000 recompute exp."""
     rng = np.random.default_rng(7)
-    n = 4_200_000  # 16.8 MB of float32, a multiple of the softmax row length below
-    base = rng.standard_normal(n + 1).astype(np.float32) * 4
-    x = base[1:] if name != "softmax" else base[1:].reshape(-1, 1000)
-    out_base = np.empty(n + 1, np.float32)
-    out = out_base[1:].reshape(x.shape)
+    n = 4_200_000  # 16.8 MB of float32, a multiple of the softmax row lengths
+    shape = (n,) if cols == 0 else (n // cols, cols)
+    x = (rng.standard_normal(n + 1).astype(np.float32) * 4)[1:].reshape(shape)
+    out = np.empty(n + 1, np.float32)[1:].reshape(shape)
     fwd(name)(x, out=out, impl="stream")
     assert_close(out, fwd(name)(x, impl="vec"), **TOL32)
     dy = np.ones_like(x)
-    yb = out.copy() if name == "softmax" else x
-    dx_base = np.empty(n + 1, np.float32)
-    dx = dx_base[1:].reshape(x.shape)
+    yb = out.copy() if cols else x
+    dx = np.empty(n + 1, np.float32)[1:].reshape(shape)
     bwd(name)(dy, yb, out=dx, impl="stream")
     assert_close(dx, bwd(name)(dy, yb, impl="vec"), **TOL32)
 

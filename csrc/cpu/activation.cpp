@@ -180,23 +180,32 @@ template <class T> void softmax_forward_vec(T* y, const T* x, int64_t rows, int6
   });
 }
 
-// vec, but the output pass recomputes exp(x - m) from the cached row and streams y out when
-// the output is large (one write of y instead of write + rescale + write-back).
+// vec + streaming stores of y for large outputs: exp(x - m) goes to an L1 row buffer (rows up to
+// kRowBuf; longer rows recompute it from the cached x), then y = buf / s is streamed out.
+constexpr int64_t kRowBuf = 4096;
 template <class T> void softmax_forward_stream(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
   if (rows * cols * static_cast<int64_t>(sizeof(T)) < kStreamBytes) return softmax_forward_vec(y, x, rows, cols, log);
   for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
+    alignas(64) T ebuf[kRowBuf];
     for (int64_t r = r0; r < r1; ++r) {
       const T* __restrict xr = x + r * cols;
       const T m = row_max(xr, cols);
-      const T s = row_sum<T>(cols, [&](int64_t j) { return fm::exp(xr[j] - m); });
       if (log) {
+        const T s = row_sum<T>(cols, [&](int64_t j) { return fm::exp(xr[j] - m); });
         const T ls = std::log(s);
         stream_slice<false>(y + r * cols, 0, cols, [&](T* __restrict buf, int64_t i0, int64_t len) {
           const T* __restrict xs = xr + i0;
           for (int64_t j = 0; j < len; ++j) buf[j] = (xs[j] - m) - ls;
         });
+      } else if (cols <= kRowBuf) {
+        T* __restrict e = ebuf;
+        const T inv = T(1) / row_sum<T>(cols, [&](int64_t j) { return e[j] = fm::exp(xr[j] - m); });
+        stream_slice<false>(y + r * cols, 0, cols, [&](T* __restrict buf, int64_t i0, int64_t len) {
+          const T* __restrict es = e + i0;
+          for (int64_t j = 0; j < len; ++j) buf[j] = es[j] * inv;
+        });
       } else {
-        const T inv = T(1) / s;
+        const T inv = T(1) / row_sum<T>(cols, [&](int64_t j) { return fm::exp(xr[j] - m); });
         stream_slice<false>(y + r * cols, 0, cols, [&](T* __restrict buf, int64_t i0, int64_t len) {
           const T* __restrict xs = xr + i0;
           for (int64_t j = 0; j < len; ++j) buf[j] = fm::exp(xs[j] - m) * inv;
