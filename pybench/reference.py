@@ -21,6 +21,18 @@ import numpy as np
 _quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
+def _via64(fn):
+    """Evaluate fn in float64 and round the result to the input dtype: the transcendental ops'
+    textbook formulas cancel in float32 (1 - s for s = sigmoid(x) near 1, 1 - tanh(x)^2, 1 + tanh(k)
+    in gelu's tanh form), so the float32 oracle is the float64 value, rounded once."""
+    def wrapped(*arrays, **params):
+        dtype = arrays[0].dtype
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return fn(*(np.asarray(a, np.float64) for a in arrays), **params).astype(dtype)
+    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+    return wrapped
+
+
 def _erf(x):
     """erf element-wise (NumPy has none): math.erf in float64, cast back to x's dtype."""
     x = np.asarray(x)
@@ -43,12 +55,12 @@ def leaky_relu_backward(dy, x, negative_slope=0.01):
     return np.where(x > 0, dy, dy * dy.dtype.type(negative_slope))
 
 
-@_quiet
+@_via64
 def elu_forward(x, alpha=1.0):
     return np.where(x <= 0, x.dtype.type(alpha) * np.expm1(x), x)
 
 
-@_quiet
+@_via64
 def elu_backward(dy, x, alpha=1.0):
     return np.where(x > 0, dy, dy * (x.dtype.type(alpha) * np.exp(x)))  # NaN x -> NaN
 
@@ -59,27 +71,16 @@ _GELU_BETA = 0.79788456080286535588  # sqrt(2 / pi)
 _GELU_KAPPA = 0.044715
 
 
+@_via64
 def gelu_forward(x, approximate="none"):
-    """Computed in float64 and rounded to x's dtype: in float32 the tanh form's 1 + tanh(k)
-    cancels for negative x (PyTorch's float32 result is off by up to ~1e-6 absolute there)."""
-    return _gelu_forward64(x.astype(np.float64), approximate).astype(x.dtype)
-
-
-def gelu_backward(dy, x, approximate="none"):
-    """Computed in float64 and rounded, as gelu_forward."""
-    return _gelu_backward64(dy.astype(np.float64), x.astype(np.float64), approximate).astype(dy.dtype)
-
-
-@_quiet
-def _gelu_forward64(x, approximate):
     if approximate == "tanh":
         inner = _GELU_BETA * (x + _GELU_KAPPA * x * x * x)
         return 0.5 * x * (1 + np.tanh(inner))
     return x * 0.5 * (1 + _erf(x * _SQRT1_2))
 
 
-@_quiet
-def _gelu_backward64(dy, x, approximate):
+@_via64
+def gelu_backward(dy, x, approximate="none"):
     if approximate == "tanh":
         x2 = x * x
         th = np.tanh(_GELU_BETA * (x + _GELU_KAPPA * x2 * x))
@@ -91,38 +92,40 @@ def _gelu_backward64(dy, x, approximate):
     return dy * (cdf + x * pdf)
 
 
-@_quiet
+@_via64
 def sigmoid_forward(x):
     return 1 / (1 + np.exp(-x))
 
 
-@_quiet
+@_via64
 def sigmoid_backward(dy, x):
     s = sigmoid_forward(x)
     return dy * (1 - s) * s
 
 
+@_via64
 def tanh_forward(x):
     return np.tanh(x)
 
 
+@_via64
 def tanh_backward(dy, x):
     t = np.tanh(x)
     return dy * (1 - t * t)
 
 
-@_quiet
+@_via64
 def silu_forward(x):
     return x / (1 + np.exp(-x))
 
 
-@_quiet
+@_via64
 def silu_backward(dy, x):
     s = sigmoid_forward(x)
     return dy * s * (1 + x * (1 - s))
 
 
-@_quiet
+@_via64
 def softplus_forward(x, beta=1.0, threshold=20.0):
     """x where x*beta > threshold, else log(1 + exp(beta x)) / beta, written stably as
     (max(z, 0) + log1p(exp(-|z|))) / beta (PyTorch's log1p(exp(z)) overflows for z > 88 in float32)."""
@@ -132,7 +135,7 @@ def softplus_forward(x, beta=1.0, threshold=20.0):
     return np.where(z > threshold, x, soft)
 
 
-@_quiet
+@_via64
 def softplus_backward(dy, x, beta=1.0, threshold=20.0):
     z = x * x.dtype.type(beta)
     return np.where(z > threshold, dy, dy * sigmoid_forward(z))

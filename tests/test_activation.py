@@ -1,10 +1,10 @@
 """Activations, softmax / log_softmax and the float fast math under them (csrc/math/fastmath.h).
 
-Tolerances. float32: every impl within rtol 1e-5 / atol 1e-6 of pybench.reference (the fast math
-is a few ulp -- see test_fastmath_ulp -- and the composed formulas add a few roundings; the
-reference computes erf in float64). float64: rtol 1e-10 / atol 1e-12 (every impl uses the C
-library there; the gelu tanh form is evaluated as x * sigmoid(2k), an identity with PyTorch's
-x/2 (1 + tanh k), so it differs from the reference by rounding only).
+Tolerances. float32: every impl within rtol 1e-5 / atol 1e-6 of pybench.reference, whose
+transcendental ops are the float64 value rounded to float32 (the fast math is a few ulp -- see
+test_fastmath_ulp -- and the composed formulas add a few roundings). float64: rtol 1e-10 /
+atol 1e-12 (every impl uses the C library there; some formulas are rewritten identities of
+PyTorch's, e.g. gelu's tanh form as x * sigmoid(2k), so they differ by rounding only).
 """
 
 import math

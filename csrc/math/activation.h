@@ -36,23 +36,28 @@ template <class M, class T> PB_INLINE T elu_grad(T dy, T x, T alpha) {
 }
 
 // sigmoid = 1 / (1 + e^-x): e^-x overflows to inf for x < -88 (float) and gives exactly 0, never NaN.
+// Backward: s (1 - s) = e / (1 + e)^2 with e = e^-|x| (PyTorch's (1 - s) s cancels for large |x|).
 template <class M, class T> PB_INLINE T sigmoid(T x) { return T(1) / (T(1) + fm::exp(M{}, -x)); }
-template <class M, class T> PB_INLINE T sigmoid_grad(T dy, T x) {
-  const T s = sigmoid<M>(x);
-  return dy * (T(1) - s) * s;
+template <class M, class T> PB_INLINE T sigmoid_slope(T x) {  // s (1 - s), accurate for any x
+  const T e = fm::exp(M{}, -(x < T(0) ? -x : x));
+  const T r = T(1) / (T(1) + e);
+  return e * r * r;
 }
+template <class M, class T> PB_INLINE T sigmoid_grad(T dy, T x) { return dy * sigmoid_slope<M>(x); }
 
+// tanh; backward 1 - tanh^2 = 4 e / (1 + e)^2 with e = e^{-2|x|} (no cancellation near |t| = 1).
 template <class M, class T> PB_INLINE T tanh(T x) { return fm::tanh(M{}, x); }
 template <class M, class T> PB_INLINE T tanh_grad(T dy, T x) {
-  const T t = fm::tanh(M{}, x);
-  return dy * (T(1) - t * t);
+  return dy * (T(4) * sigmoid_slope<M>(T(2) * x));
 }
 
-// silu = x * sigmoid(x) = x / (1 + e^-x); backward dy * s * (1 + x (1 - s)).
+// silu = x * sigmoid(x) = x / (1 + e^-x); backward dy (s + x s (1 - s)).
 template <class M, class T> PB_INLINE T silu(T x) { return x / (T(1) + fm::exp(M{}, -x)); }
 template <class M, class T> PB_INLINE T silu_grad(T dy, T x) {
-  const T s = sigmoid<M>(x);
-  return dy * s * (T(1) + x * (T(1) - s));
+  const T e = fm::exp(M{}, -(x < T(0) ? -x : x));
+  const T r = T(1) / (T(1) + e);
+  const T s = fm::select(x < T(0), e * r, r);  // sigmoid(x) from the same e
+  return dy * (s + x * (e * r * r));
 }
 
 // gelu, approximate='none': x/2 (1 + erf(x / sqrt 2)); backward dy (cdf + x pdf).
@@ -81,9 +86,11 @@ template <class M, class T> PB_INLINE T gelu_tanh(T x) {
 template <class M, class T> PB_INLINE T gelu_tanh_grad(T dy, T x) {
   const T x2 = x * x;
   const T k2 = T(2 * kGeluBeta) * (x + T(kGeluKappa) * x2 * x);
-  const T s = T(1) / (T(1) + fm::exp(M{}, -k2));
+  const T e = fm::exp(M{}, -(k2 < T(0) ? -k2 : k2));
+  const T r = T(1) / (T(1) + e);
+  const T s = fm::select(k2 < T(0), e * r, r);  // sigmoid(2k); s (1 - s) = e r^2
   const T dk2 = T(2 * kGeluBeta) * (T(1) + T(3 * kGeluKappa) * x2);
-  return dy * (s + x * (s * (T(1) - s)) * dk2);
+  return dy * (s + x * (e * r * r) * dk2);
 }
 
 // softplus: x beta > threshold ? x : log(1 + e^{x beta}) / beta (times 1/beta, exact for beta = 1), the log term in the stable form
