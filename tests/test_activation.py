@@ -170,6 +170,20 @@ def test_streaming_path_large_unaligned(isa, name, cols):
     assert_close(dx, bwd(name)(dy, yb, impl="vec"), **TOL32)
 
 
+def test_streaming_path_misaligned_buffers():
+    """float32 arrays at an odd byte address (NumPy allows them) never reach 64-byte alignment."""
+    n = 4_200_000
+    x = np.frombuffer(bytearray(4 * n + 1), dtype=np.float32, count=n, offset=1)
+    x[:] = np.random.default_rng(5).standard_normal(n)
+    out = np.frombuffer(bytearray(4 * n + 3), dtype=np.float32, count=n, offset=3)
+    assert not x.flags.aligned and not out.flags.aligned
+    for name in ["relu", "sigmoid"]:
+        fwd(name)(x, out=out, impl="stream")
+        assert_close(out, getattr(ref, name + "_forward")(x), **TOL32)
+    ops.softmax_forward(x.reshape(-1, 1000), out=out.reshape(-1, 1000), impl="stream")
+    assert_close(out.reshape(-1, 1000).sum(axis=1), np.ones(n // 1000, np.float32), **TOL32)
+
+
 @pytest.mark.parametrize("case", ELEMENTWISE + [("softmax", {}), ("log_softmax", {})],
                          ids=CASE_IDS + ["softmax", "log_softmax"])
 def test_deterministic(case):

@@ -71,7 +71,7 @@ PB_INLINE void stream_fence() {
 #endif
 }
 
-// Element count until p is 64-byte aligned (p is at least element-aligned, as NumPy guarantees).
+// Element count until p is 64-byte aligned (for an element-aligned p; see stream_slice otherwise).
 template <class T> PB_INLINE int64_t to_align64(const T* p) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p) & 63u;
   return a == 0 ? 0 : static_cast<int64_t>((64u - a) / sizeof(T));
@@ -90,9 +90,13 @@ PB_INLINE void stream_slice(T* __restrict y, int64_t b, int64_t e, F f) {
     for (int64_t j = 0; j < head; ++j) y[i + j] = buf[j];
     i += head;
   }
+  // A y that is not even element-aligned (NumPy allows it) never reaches 64-byte alignment:
+  // store normally then.
+  const bool aligned = (reinterpret_cast<uintptr_t>(y + i) & 63u) == 0;
   for (; i + kStreamBlock <= e; i += kStreamBlock) {
     f(buf, i, kStreamBlock);
-    stream_copy(y + i, buf, kStreamBlock);
+    if (aligned) stream_copy(y + i, buf, kStreamBlock);
+    else for (int64_t j = 0; j < kStreamBlock; ++j) y[i + j] = buf[j];
   }
   if (i < e) {
     f(buf, i, e - i);
