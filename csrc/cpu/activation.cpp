@@ -1,9 +1,11 @@
 // Activations. Each element-wise op is one formula (math/activation.h) run by three loops:
 //   naive  -- single thread, std:: math: the reading copy.
-//   vec    -- adds threads (parallel_for) and math/fastmath.h, so the loop vectorizes
-//             (float32, 64M elements, AVX-512, 2 threads: every op within ~10% of relu).
+//   vec    -- adds threads (parallel_for) and math/fastmath.h, so the loop vectorizes (no libm
+//             call left in any float loop; L1-resident AVX-512 throughput, 1 thread, on the shared
+//             machine: exp-based ops 2-3 Gelt/s, relu 8 Gelt/s; vs PyTorch CPU 1.2-3.7x faster).
 //   stream -- adds streaming stores for outputs >= kStreamBytes (cpu/elementwise.h): no
-//             read-for-ownership of the output, 8 instead of 12 B/elt moved for a forward pass.
+//             read-for-ownership of the output, 8 instead of 12 B/elt moved for a forward pass
+//             (relu 64M float32, 2 threads, alternated: 14.9 vs 10.0 GB/s for vec).
 // Softmax / log_softmax over the last axis use the same three levels, threaded over rows.
 #include "cpu/activation.h"
 
