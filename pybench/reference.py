@@ -5,8 +5,6 @@ aside). They compute in the dtype they are given, so float64 inputs give a float
 Clarity beats speed here; nothing in this file is ever timed as "ours".
 """
 
-import math
-
 import numpy as np
 
 # ---------------------------------------------------------------------------------------------
@@ -35,6 +33,8 @@ def _via64(fn):
 
 def _erf(x):
     """erf element-wise (NumPy has none): math.erf in float64, cast back to x's dtype."""
+    import math  # here, not at the top: the file header is shared by every op family
+
     x = np.asarray(x)
     return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64)).astype(x.dtype)
 
