@@ -90,7 +90,10 @@ def test_100_steps_match_reference(isa, name, kw, dtype):
             _close(s[k], s_ref[k], dtype, f"{impl} {k}")
 
 
-@pytest.mark.parametrize("name,kw", [c for c in CONFIGS if c[0] in ("sgd", "adam", "rmsprop")][-3:] + [CONFIGS[4]])
+THREADED = [CONFIGS[4], CONFIGS[6], CONFIGS[10], CONFIGS[12], CONFIGS[14]]
+
+
+@pytest.mark.parametrize("name,kw", THREADED, ids=[CONFIG_IDS[CONFIGS.index(c)] for c in THREADED])
 def test_threaded_size_matches_reference(name, kw):
     # 70001 elements: above the threading grain (several slices), odd length.
     p0, grads = _problem(np.float64, shape=(70_001,), seed=3)
@@ -184,7 +187,7 @@ def test_nan_grad_propagates():
 # determinism
 
 
-@pytest.mark.parametrize("name,kw", [CONFIGS[4], CONFIGS[10], CONFIGS[12], CONFIGS[14]])
+@pytest.mark.parametrize("name,kw", THREADED, ids=[CONFIG_IDS[CONFIGS.index(c)] for c in THREADED])
 def test_bitwise_deterministic_across_calls_and_threads(name, kw):
     p0, grads = _problem(np.float32, shape=(70_001,), seed=5)
     grads = grads[:4]

@@ -24,9 +24,13 @@ template <class T> PB_INLINE T ce_shifted_exp(T x, T m) { return loss_exp(x - m)
 PB_INLINE double ce_row_loss(double m, double x_label, double sum_exp) {
   return (m - x_label) + loss_log(sum_exp);
 }
-// d(row loss)/dx[j] * scale = scale * (softmax_j - [j == label]), softmax_j = exp(x[j]-m) / sum.
+// d(row loss)/dx[j] * scale = scale * (softmax_j - [j == label]), softmax_j = e_j / sum with
+// e_j = exp(x[j] - m) (the _from_exp form takes e_j already computed).
+template <class T> PB_INLINE T ce_grad_from_exp(T e, T inv_sum_exp, bool is_label, T scale) {
+  return scale * (e * inv_sum_exp - (is_label ? T(1) : T(0)));
+}
 template <class T> PB_INLINE T ce_grad(T x, T m, T inv_sum_exp, bool is_label, T scale) {
-  return scale * (ce_shifted_exp(x, m) * inv_sum_exp - (is_label ? T(1) : T(0)));
+  return ce_grad_from_exp(ce_shifted_exp(x, m), inv_sum_exp, is_label, scale);
 }
 
 // ---- mean squared error ---------------------------------------------------------------------
