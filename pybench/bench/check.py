@@ -91,7 +91,7 @@ def compare(actual, expected, tol):
     for i in range(0, a.size, CHUNK):
         ac, ec = a[i:i + CHUNK], e[i:i + CHUNK]
         if np.array_equal(ac, ec, equal_nan=True):
-            continue  # bitwise-equal chunks (the common case of exact ops) need no arithmetic
+            continue  # equal chunks (the common case of exact ops) need no arithmetic
         w, m = _compare_chunk(ac, ec, atol, tol.rtol)
         worst, max_abs = max(worst, w), max(max_abs, m)
     return worst, max_abs

@@ -224,7 +224,7 @@ def run(opts, log=lambda msg: None):
             "isa_active": _native.isa_active(),
             "numpy": np.__version__,
             "numpy_blas": env.numpy_blas_kernel(blas),
-            "blas_libraries": blas,
+            "threadpools": blas,
             "slow_blas_env": env.slow_blas_env(),
             "torch": getattr(torch, "__version__", None),
             "torch_reason": torch_reason if torch is None else "",
