@@ -429,6 +429,7 @@ def test_every_op_with_standins_checks_and_peers_agree(capsys, monkeypatch, tmp_
         monkeypatch.setattr(reference, name, f, raising=False)
     # the stand-ins are slow and their speed means nothing: one timed round per problem is enough
     monkeypatch.setattr(runner, "measure", lambda cands, budget: timing.measure(cands, budget, min_rounds=1))
+    monkeypatch.setattr(P, "CHECK_CHUNK", 20000)  # several reference chunks (rows, BN channels), as at 64M
     out_json = tmp_path / "b.json"
     rc, out, err = _bench(capsys, "--repeat-seconds", "0.001", "--json", str(out_json))
     assert rc == 0, out + err
