@@ -91,8 +91,12 @@ def test_bench_impl_all_and_named(capsys, tmp_path):
     assert all(r["status"] == "ok" and r["ours"]["median_s"] > 0 for r in recs)
     rc, out, err = _bench(capsys, "--op", "relu", "--impl", "naive", "--peers", "none", "--json", str(out_json))
     assert rc == 0, err
-    # --impl applies to the auto-added copy row as well: every op names its plain impl 'naive'
-    assert {r["impl"] for r in _records(out_json)["records"]} == {"naive"}
+    impls = {(r["op"], r["label"]): r["impl"] for r in _records(out_json)["records"]}
+    # the auto-added copy row is the bandwidth ceiling: always the default (fastest) copy
+    assert impls == {("relu", "fwd"): "naive", ("relu", "bwd"): "naive", ("copy", ""): _native.impls("copy")[-1]}
+    rc, out, err = _bench(capsys, "--op", "relu", "--impl", "vec", "--peers", "none", "--json", str(out_json))
+    assert rc == 0, err  # copy has no 'vec': the ceiling is measured anyway
+    assert _records(out_json)["copy_bandwidth"]["gbs"] > 0
 
 
 def test_threads_restored_after_run(capsys):

@@ -126,6 +126,7 @@ class Problem:
     fns: tuple              # pybench.ops functions our side needs ("copy" means _native.copy)
     build: object           # (Inputs) -> Case
     peers: tuple = ()       # peers that have this problem ("numpy", "torch")
+    auto_added: bool = False  # the copy row added as the bandwidth ceiling: always its default impl
 
     @property
     def name(self):

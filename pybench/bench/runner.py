@@ -37,17 +37,18 @@ class Options:
 
 
 def select_problems(opts):
-    """(problems in table order, whether a copy row was added as the bandwidth ceiling)."""
+    """Problems in table order; a copy row (auto_added) leads when a memory-bound op has no ceiling."""
     try:
         ops = P.expand_ops(opts.ops or P.OPS)
     except ValueError as e:
         raise UsageError(str(e)) from None
     probs = [p for op in ops for p in P.problems_for(op, opts.quick)]
-    added = False
     if "copy" not in ops and any(op in P.MEMORY_OPS for op in ops):
-        probs = P.problems_for("copy", opts.quick) + probs
-        added = True
-    return probs, added
+        ceiling = P.problems_for("copy", opts.quick)
+        for c in ceiling:
+            c.auto_added = True
+        probs = ceiling + probs
+    return probs
 
 
 def _rate(kind, work, seconds):
@@ -103,7 +104,7 @@ def run_problem(prob, opts, torch, inputs, log):
     if missing:
         log(f"{prob.name}: unavailable ({missing})")
         return [dict(base, status="unavailable", reason=missing)]
-    impls, why = _impls_to_run(prob, opts.impl)
+    impls, why = _impls_to_run(prob, None if prob.auto_added else opts.impl)
     if why:
         log(f"{prob.name}: unavailable ({why})")
         return [dict(base, status="unavailable", reason=why)]
@@ -198,11 +199,11 @@ def run(opts, log=lambda msg: None):
         raise UsageError(f"unknown peer(s) {', '.join(unknown)}; choose from {', '.join(env.PEERS)}")
     if opts.threads is not None and opts.threads < 1:
         raise UsageError(f"--threads: expected a positive integer, got {opts.threads}")
-    probs, copy_added = select_problems(opts)
+    probs = select_problems(opts)
     if opts.impl not in (None, "all"):
         known = set()
         for p in probs:
-            if not p.missing():
+            if not p.auto_added and not p.missing():
                 known.update(p.impl_choices() or ())
         if known and opts.impl not in known:
             raise UsageError(f"--impl: no selected op has impl '{opts.impl}'; registered: "
@@ -236,9 +237,8 @@ def run(opts, log=lambda msg: None):
         for i, prob in enumerate(probs):
             log(f"[{i + 1}/{len(probs)}] {prob.name}")
             recs = run_problem(prob, opts, torch, inputs, log)
-            if prob.op == "copy" and copy_added:
-                for r in recs:
-                    r["auto_added"] = True
+            for r in recs:
+                r["auto_added"] = prob.auto_added
             records.extend(recs)
         environment["loadavg_end"] = _loadavg()
     finally:
