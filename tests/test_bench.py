@@ -214,7 +214,7 @@ def test_info_still_works(capsys):
 
 def test_default_problem_set_is_issue_3():
     names = [p.name for op in OPS for p in P.problems_for(op)]
-    for s in ("gemm  512x512x512", "gemm  2048x2048x2048", "linear fwd+bwd N=128 in=784 out=512",
+    for s in ("gemm 512x512x512", "gemm 2048x2048x2048", "linear fwd+bwd N=128 in=784 out=512",
               "linear fwd+bwd N=1024 in=1024 out=1024", "conv2d fwd+bwd N=64 3->32 32x32 k3 p1",
               "conv2d fwd+bwd N=32 64->64 56x56 k3 p1", "conv2d fwd+bwd N=32 256->64 56x56 k1 p0",
               "batch_norm fwd (64, 64, 128, 128)", "batch_norm bwd (64, 64, 128, 128)",

@@ -130,7 +130,7 @@ class Problem:
 
     @property
     def name(self):
-        return f"{self.op} {self.label} {self.shape}"
+        return " ".join(s for s in (self.op, self.label, self.shape) if s)
 
     def missing(self):
         """None if our side can run, else the reason it cannot."""
