@@ -50,6 +50,7 @@ def test_bench_relu_in_process_table_and_json(capsys, tmp_path):
     d = _records(out_json)
     assert d["schema"] == 1 and d["machine"]["pybench"] == pybench.__version__
     assert d["environment"]["threads"] >= 1 and d["environment"]["numpy_blas"]
+    assert isinstance(d["environment"]["omp_env"], dict) and d["environment"]["loadavg_start"] is not None
     rows = {(r["op"], r["label"]): r for r in d["records"]}
     assert set(rows) == {("copy", ""), ("relu", "fwd"), ("relu", "bwd")}
     assert rows[("copy", "")]["auto_added"] is True

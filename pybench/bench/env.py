@@ -24,6 +24,16 @@ def slow_blas_warning(argv_hint="pybench bench ..."):
             f"understate it. Rerun as `env {unset} {argv_hint}` for a fair NumPy peer.")
 
 
+# OpenMP's environment, read when the runtime loads (before pybench's first line runs): recorded,
+# never changed. With other processes on the cores, threads spinning at barriers (the default
+# wait policy) can cost a scheduler time slice (~8 ms here) per parallel region.
+OMP_ENV = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "OMP_PROC_BIND", "OMP_PLACES")
+
+
+def omp_env():
+    return {k: os.environ[k] for k in OMP_ENV if k in os.environ}
+
+
 def import_torch():
     """(torch module or None, reason when None)."""
     try:

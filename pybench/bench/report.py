@@ -47,6 +47,9 @@ def header_lines(result):
     if load is not None and load > 0.5 * cpus:
         lines.append(f"note: load average {load:.1f} on {cpus} CPUs at the start: other processes share the "
                      "cores, threaded timings are noisy (compare ratios, not absolute times)")
+        if e.get("omp_env", {}).get("OMP_WAIT_POLICY", "").lower() != "passive":
+            lines.append("note: OpenMP threads spin at barriers while other processes need the cores; "
+                         "on a busy machine run with OMP_WAIT_POLICY=passive (set before Python starts)")
     if e["slow_blas_env"]:
         lines.append("NumPy slowed by " + ", ".join(f"{k}={v}" for k, v in e["slow_blas_env"].items())
                      + " (see the warning on stderr)")

@@ -227,6 +227,7 @@ def run(opts, log=lambda msg: None):
             "numpy_blas": env.numpy_blas_kernel(blas),
             "threadpools": blas,
             "slow_blas_env": env.slow_blas_env(),
+            "omp_env": env.omp_env(),
             "torch": getattr(torch, "__version__", None),
             "torch_reason": torch_reason if torch is None else "",
             "torch_threads": torch.get_num_threads() if torch is not None else None,
