@@ -189,7 +189,156 @@ def log_softmax_backward(dy, y):
 # losses
 # ---------------------------------------------------------------------------------------------
 
+# Mean reduction. Each per-element (per-row) term is computed in the input dtype and the mean is
+# accumulated in float64; forward returns a Python float. Backward returns d(mean)/d(input) * grad
+# in the input dtype, with the scale grad / count rounded to that dtype first (as the kernels do).
+
+
+def _scale(grad, count, dtype):
+    return dtype.type(grad / count)
+
+
+def cross_entropy_forward(logits, labels):
+    """mean_i(logsumexp(logits[i]) - logits[i, labels[i]]), with the max shift:
+    row loss = (m - x[label]) + log(sum_j exp(x[j] - m)), m = max_j x[j]."""
+    n, c = logits.shape
+    labels = np.asarray(labels)
+    if labels.min() < 0 or labels.max() >= c:
+        raise ValueError(f"cross_entropy_forward: labels: expected class indices in [0, {c})")
+    m = logits.max(axis=1)
+    sum_exp = np.exp(logits - m[:, None]).sum(axis=1, dtype=np.float64)
+    rows = (m.astype(np.float64) - logits[np.arange(n), labels]) + np.log(sum_exp)
+    return float(rows.sum() / n)
+
+
+def cross_entropy_backward(logits, labels, *, grad=1.0):
+    """grad * (softmax(logits) - onehot(labels)) / N."""
+    n, c = logits.shape
+    m = logits.max(axis=1)
+    e = np.exp(logits - m[:, None])
+    inv_sum = (1.0 / e.sum(axis=1, dtype=np.float64)).astype(logits.dtype)
+    p = e * inv_sum[:, None]
+    p[np.arange(n), labels] -= 1
+    return _scale(grad, n, logits.dtype) * p
+
+
+def mse_forward(input, target):
+    return float(np.sum((input - target) ** 2, dtype=np.float64) / input.size)
+
+
+def mse_backward(input, target, *, grad=1.0):
+    return _scale(grad, input.size, input.dtype) * (2 * (input - target))
+
+
+def huber_forward(input, target, delta=1.0):
+    """torch.nn.HuberLoss: 0.5 d**2 where |d| < delta, else delta (|d| - delta / 2)."""
+    z = np.abs(input - target)
+    terms = np.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+    return float(np.sum(terms, dtype=np.float64) / input.size)
+
+
+def huber_backward(input, target, delta=1.0, *, grad=1.0):
+    d = input - target
+    return _scale(grad, input.size, input.dtype) * np.where(d < -delta, -delta, np.where(d > delta, delta, d))
+
+
+def bce_with_logits_forward(input, target):
+    """max(x, 0) - x t + log1p(exp(-|x|)), the stable form of -t log s(x) - (1-t) log(1-s(x))."""
+    x, t = input, target
+    terms = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+    return float(np.sum(terms, dtype=np.float64) / x.size)
+
+
+def bce_with_logits_backward(input, target, *, grad=1.0):
+    """grad * (sigmoid(x) - t) / numel, the sigmoid formed from exp(-|x|)."""
+    e = np.exp(-np.abs(input))
+    sig = np.where(input >= 0, 1, e) / (1 + e)
+    return _scale(grad, input.size, input.dtype) * (sig - target)
+
 
 # ---------------------------------------------------------------------------------------------
 # optimizers
 # ---------------------------------------------------------------------------------------------
+
+# One step of torch.optim's single-tensor algorithms, updating param and the state arrays in place
+# (state starts as zeros). Scalars derived from the hyperparameters are Python floats (float64);
+# NumPy rounds them to the array dtype where they meet an array, as PyTorch does. The operation
+# order mirrors PyTorch's: add(alpha=) -> g + a*p; mul_ then addcmul_ -> (s*b) + v*x*y;
+# addcdiv_ -> p + v*x/y; lerp_ -> torch.lerp.
+
+
+def _lerp(a, b, w):
+    """torch.lerp: a + w (b - a) if |w| < 0.5 else b - (b - a)(1 - w)."""
+    return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
+
+
+def sgd_step(param, grad, momentum_buf=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
+             weight_decay=0.0, step=1):
+    g = grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    if momentum != 0:
+        if step == 1:
+            momentum_buf[...] = g
+        else:
+            momentum_buf[...] = momentum_buf * momentum + (1 - dampening) * g
+        g = g + momentum * momentum_buf if nesterov else momentum_buf
+    param[...] = param + (-lr) * g
+
+
+def adagrad_step(param, grad, state_sum, *, step, lr=0.01, lr_decay=0.0, weight_decay=0.0, eps=1e-10):
+    g = grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum[...] = state_sum + g * g
+    std = np.sqrt(state_sum) + eps
+    param[...] = param + (-clr) * g / std
+
+
+def rmsprop_step(param, grad, square_avg, momentum_buf=None, grad_avg=None, *, lr=0.01, alpha=0.99,
+                 eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    g = grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    square_avg[...] = square_avg * alpha + (1 - alpha) * g * g
+    if centered:
+        grad_avg[...] = _lerp(grad_avg, g, 1 - alpha)
+        avg = np.sqrt(square_avg + (-1) * grad_avg * grad_avg)
+    else:
+        avg = np.sqrt(square_avg)
+    avg = avg + eps
+    if momentum > 0:
+        momentum_buf[...] = momentum_buf * momentum + 1 * g / avg
+        param[...] = param + (-lr) * momentum_buf
+    else:
+        param[...] = param + (-lr) * g / avg
+
+
+def _adam(param, grad, exp_avg, exp_avg_sq, step, lr, betas, eps, weight_decay, decoupled):
+    beta1, beta2 = betas
+    g = grad
+    if weight_decay != 0:
+        if decoupled:
+            param[...] = param * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * param
+    exp_avg[...] = _lerp(exp_avg, g, 1 - beta1)
+    exp_avg_sq[...] = exp_avg_sq * beta2 + (1 - beta2) * g * g
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    step_size = lr / bias_correction1
+    denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
+    param[...] = param + (-step_size) * exp_avg / denom
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+              weight_decay=0.0):
+    """Adam: L2 weight decay added to the gradient; bias correction by step."""
+    _adam(param, grad, exp_avg, exp_avg_sq, step, lr, betas, eps, weight_decay, decoupled=False)
+
+
+def adamw_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+               weight_decay=0.01):
+    """AdamW: decoupled weight decay, param *= 1 - lr * weight_decay, before the Adam update."""
+    _adam(param, grad, exp_avg, exp_avg_sq, step, lr, betas, eps, weight_decay, decoupled=True)

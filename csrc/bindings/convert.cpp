@@ -47,6 +47,8 @@ static py::object empty(const Shape& shape, py::object dtype) {
 
 py::object out_or_empty(py::object out, const Shape& shape, py::handle like) {
   if (!out.is_none()) return out;
+  // `like` is validated by the op after this; a non-array must reach that check, not fail here.
+  if (!py::isinstance<py::array>(like)) return empty(shape, py::str("float32"));
   return empty(shape, like.attr("dtype"));
 }
 
