@@ -87,7 +87,7 @@ namespace gemm_detail {
 // stays in L1 while MC/MR micro-panels of A stream past it from L2; MC x KC of A sits in L2;
 // KC x NC of B in L2/L3. Overridable at compile time for tuning experiments.
 #ifndef PB_GEMM_KC
-#define PB_GEMM_KC 256
+#define PB_GEMM_KC 384
 #endif
 #ifndef PB_GEMM_MC
 #define PB_GEMM_MC 192
