@@ -10,10 +10,10 @@ IMPLS = ops.impls("gemm")
 TRANS = [(False, False), (True, False), (False, True), (True, True)]
 
 # (M, N, K): ones, primes, sizes off the register tile (MR 4/6/8 rows, NR 8/16/32 columns),
-# K = 1, and one shape large enough to cross the k block (256 floats / 128 doubles), the row block
-# (192) and to be split across threads.
+# K = 1, and shapes large enough to cross the k block (384 floats / 192 doubles: K is cut into
+# several blocks), the row block (192) and to be split across threads.
 SHAPES = [(1, 1, 1), (1, 7, 1), (7, 1, 13), (13, 17, 1), (3, 5, 7), (8, 32, 16), (9, 33, 17),
-          (31, 37, 41), (65, 47, 3), (67, 131, 259), (197, 70, 300)]
+          (31, 37, 41), (65, 47, 3), (67, 131, 401), (197, 70, 800)]
 
 
 def _operands(rng, m, n, k, ta, tb, dtype, lo=-8, hi=8):
@@ -56,8 +56,8 @@ def test_gemm_exact_small_integers(isa, impl, dtype, ta, tb):
 def test_gemm_alpha_beta_exact(isa, impl, dtype, ta, tb):
     rng = np.random.default_rng(11)
     # alpha and beta powers of two (or small integers) keep integer results exact.
-    for (m, n, k), alpha, beta in [((5, 9, 4), 2.0, 1.0), ((33, 17, 19), -0.5, 0.25), ((67, 131, 259), 1.0, -3.0),
-                                   ((8, 32, 300), 0.0, 2.0), ((13, 45, 7), 3.0, 0.0)]:
+    for (m, n, k), alpha, beta in [((5, 9, 4), 2.0, 1.0), ((33, 17, 19), -0.5, 0.25), ((67, 131, 401), 1.0, -3.0),
+                                   ((8, 32, 800), 0.0, 2.0), ((13, 45, 7), 3.0, 0.0)]:
         a, b = _operands(rng, m, n, k, ta, tb, dtype)
         c = rng.integers(-8, 9, (m, n)).astype(dtype)
         expect = _exact(a, b, ta, tb, alpha, beta, c)
@@ -71,7 +71,7 @@ def test_gemm_alpha_beta_exact(isa, impl, dtype, ta, tb):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_beta_zero_ignores_nan_out(isa, impl, dtype):
     rng = np.random.default_rng(3)
-    for m, n, k in [(7, 9, 5), (67, 131, 259)]:
+    for m, n, k in [(7, 9, 5), (67, 131, 401)]:
         a, b = _operands(rng, m, n, k, False, True, dtype)
         out = np.full((m, n), np.nan, dtype)
         ops.gemm(a, b, trans_b=True, out=out, impl=impl)
@@ -95,7 +95,7 @@ def test_gemm_nan_inf_propagate(isa, impl):
 @pytest.mark.parametrize("ta,tb", TRANS)
 def test_gemm_random_within_error_bound(isa, impl, dtype, ta, tb):
     rng = np.random.default_rng(5)
-    for m, n, k in [(31, 37, 41), (67, 131, 259), (130, 66, 513)]:
+    for m, n, k in [(31, 37, 41), (67, 131, 401), (130, 66, 813)]:
         a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
         b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
         c = rng.standard_normal((m, n)).astype(dtype)
@@ -108,7 +108,7 @@ def test_gemm_random_within_error_bound(isa, impl, dtype, ta, tb):
 
 
 @settings(max_examples=30, deadline=None)
-@given(m=st.integers(1, 70), n=st.integers(1, 70), k=st.integers(1, 300), ta=st.booleans(), tb=st.booleans(),
+@given(m=st.integers(1, 70), n=st.integers(1, 70), k=st.integers(1, 500), ta=st.booleans(), tb=st.booleans(),
        dtype=st.sampled_from(DTYPES), impl=st.sampled_from(IMPLS))
 def test_gemm_hypothesis_shapes(m, n, k, ta, tb, dtype, impl):
     rng = np.random.default_rng(m * 10007 + n * 101 + k)
