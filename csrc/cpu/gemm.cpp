@@ -83,9 +83,12 @@ void gemm_blocked(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, cons
 
 namespace gemm_detail {
 
-// Cache blocking (elements). KC: the k depth of a packed sliver, so a KC x NR micro-panel of B
-// stays in L1 while MC/MR micro-panels of A stream past it from L2; MC x KC of A sits in L2;
-// KC x NC of B in L2/L3. Overridable at compile time for tuning experiments.
+// Cache blocking (elements, float; KC halves for double). KC: the k depth of a packed sliver;
+// the KC x NR micro-panel of B is reused by every MR sliver of the MC x KC block of A (L2);
+// the KC x NC panel of B lives in L2/L3. Measured one-threaded against OpenBLAS at 1024^3 and the
+// linear shapes: KC 192/256/384 x MC 96/192/384 all within +-5% (noise level here), KC = 384
+// slightly ahead at 1024^3 (its 48 KiB B micro-panel streams from L2 at no cost: 2 vector loads
+// per 16 FMAs). Overridable at compile time for tuning experiments.
 #ifndef PB_GEMM_KC
 #define PB_GEMM_KC 384
 #endif
