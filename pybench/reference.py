@@ -35,6 +35,64 @@ def relu_backward(dy, x):
 # ---------------------------------------------------------------------------------------------
 
 
+def _bn_layout(x):
+    """Reduction axes and the broadcast shape of a per-channel (C,) vector, for (N, C) or (N, C, H, W)."""
+    if x.ndim == 2:
+        return (0,), (1, -1)
+    return (0, 2, 3), (1, -1, 1, 1)
+
+
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True, momentum=0.1, eps=1e-5):
+    """PyTorch's batch_norm; returns (y, save_mean, save_invstd) and updates running stats in place.
+
+    Training: batch mean and biased variance normalize; running_var is updated with the unbiased
+    variance var * m / (m - 1), m = N*H*W values per channel. Eval: the running statistics.
+    """
+    axes, sh = _bn_layout(x)
+    if training:
+        m = x.size // x.shape[1]
+        if m <= 1:
+            raise ValueError("batch_norm_forward: x: expected more than 1 value per channel when training")
+        mean = x.mean(axis=axes)
+        var = ((x - mean.reshape(sh)) ** 2).mean(axis=axes)  # biased, two-pass
+        if running_mean is not None:
+            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+            running_var[...] = (1 - momentum) * running_var + momentum * (var * (m / (m - 1)))
+    else:
+        mean, var = running_mean.copy(), running_var
+    invstd = 1 / np.sqrt(var + eps)
+    y = (x - mean.reshape(sh)) * invstd.reshape(sh)
+    if weight is not None:
+        y = y * weight.reshape(sh)
+    if bias is not None:
+        y = y + bias.reshape(sh)
+    return y.astype(x.dtype), mean.astype(x.dtype), invstd.astype(x.dtype)
+
+
+def batch_norm_backward(dy, x, weight, save_mean, save_invstd, training=True):
+    """(dx, dweight, dbias); the last two None when weight is None.
+
+    xhat = (x - mean) * invstd; dbias = sum(dy); dweight = sum(dy * xhat);
+    training: dx = weight * invstd * (dy - dbias / m - xhat * dweight / m);
+    eval (mean and invstd constants): dx = weight * invstd * dy.
+    """
+    axes, sh = _bn_layout(x)
+    m = x.size // x.shape[1]
+    invstd = save_invstd.reshape(sh)
+    xhat = (x - save_mean.reshape(sh)) * invstd
+    dbias = dy.sum(axis=axes)
+    dweight = (dy * xhat).sum(axis=axes)
+    w = np.ones_like(save_mean) if weight is None else weight
+    if training:
+        dx = w.reshape(sh) * invstd * (dy - dbias.reshape(sh) / m - xhat * (dweight.reshape(sh) / m))
+    else:
+        dx = dy * w.reshape(sh) * invstd
+    if weight is None:
+        return dx.astype(x.dtype), None, None
+    return dx.astype(x.dtype), dweight.astype(x.dtype), dbias.astype(x.dtype)
+
+
+
 # ---------------------------------------------------------------------------------------------
 # dropout (Philox4x32-10)
 # ---------------------------------------------------------------------------------------------
