@@ -6,14 +6,21 @@
 //        and M2 (the second pass re-reads L1), merged with Chan's formula in a fixed order, so
 //        large means do not cancel. Normalize + affine is one read of x and one write of y.
 //        Backward: one pass reading dy and x for sum(dy) and sum(dy * (x - mean)), one pass
-//        reading dy and x and writing dx. Sums use 16 fixed lanes (vectorizable without
-//        reassociation) and fixed-order combines: bitwise reproducible for any thread count.
+//        reading dy and x and writing dx. Sums use fixed vector lanes (GCC vector extensions:
+//        vectorized without reassociation, the same order on every ISA) and fixed-order
+//        combines: bitwise reproducible for any thread count. Element-wise passes compute in T
+//        (float32 stays float32) with the mean split in two T words (math::bn_split_mean).
+// The 64-byte vector types below are only ever inlined; the ABI note about passing them is moot.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive in its own intrinsics (bug 105593)
+
 #include "cpu/batchnorm.h"
 
 #include "core/parallel.h"
 
-// The 64-byte vector type below is only ever inlined; the ABI note about passing it is moot.
-#pragma GCC diagnostic ignored "-Wpsabi"
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace pb::cpu::PB_ISA_NS {
 
@@ -88,30 +95,38 @@ constexpr int64_t kGrain = 1 << 15;
 
 PB_INLINE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// Lane sums: 4 vectors of 8 doubles (GCC vector extensions: the same lanes and order on every
-// ISA build, compiled to zmm on AVX-512, ymm pairs on AVX2, xmm quads on the baseline), 32
-// elements per step, the leftover (< 32) summed in order into a scalar.
+// Vectors of 8 doubles (GCC vector extensions: the same lanes and order on every ISA build,
+// compiled to zmm on AVX-512, ymm pairs on AVX2, xmm quads on the baseline).
 typedef double v8d __attribute__((vector_size(64)));
 typedef float v8f __attribute__((vector_size(32)));
-constexpr int kV = 4, kStep = 8 * kV;
 
 PB_INLINE v8d load8(const float* p) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<v8d>(_mm512_cvtps_pd(_mm256_loadu_ps(p)));  // GCC 12 splits the generic form
+#else
   v8f f;
   __builtin_memcpy(&f, p, sizeof f);
   return __builtin_convertvector(f, v8d);
+#endif
 }
 PB_INLINE v8d load8(const double* p) {
   v8d d;
   __builtin_memcpy(&d, p, sizeof d);
   return d;
 }
+PB_INLINE void store8(double* p, v8d d) { __builtin_memcpy(p, &d, sizeof d); }
+
+// ---- S > 1: contiguous runs, lane sums (4 vectors = 32 elements per step, the leftover summed
+// in order into a scalar).
+
+constexpr int kV = 4, kStep = 8 * kV;
 
 struct Lanes {
   v8d v[kV];
   double tail;
 };
 PB_INLINE void lanes_zero(Lanes& a) {
-  for (int k = 0; k < kV; ++k) a.v[k] = v8d{} ;
+  for (int k = 0; k < kV; ++k) a.v[k] = v8d{};
   a.tail = 0;
 }
 PB_INLINE double lanes_total(const Lanes& a) {  // fixed order
@@ -160,8 +175,8 @@ PB_INLINE void lanes_dot(Lanes& a1, Lanes& a2, const T* __restrict dy, const T* 
   }
 }
 
-// S > 1: calls f(offset, planes, len) for the sub-chunks of item k of channel c: `planes` runs of
-// `len` contiguous elements, the first at `offset`, the others C*S apart.
+// Calls f(offset, planes, len) for the sub-chunks of item k of channel c: `planes` runs of `len`
+// contiguous elements, the first at `offset`, the others C*S apart.
 template <class F>
 PB_INLINE void for_each_sub(const BnPartition& p, int64_t N, int64_t C, int64_t S, int64_t c, int64_t k, F f) {
   if (S >= kBnItem) {
@@ -179,79 +194,25 @@ PB_INLINE void for_each_sub(const BnPartition& p, int64_t N, int64_t C, int64_t 
   }
 }
 
-// Number of values of one channel in item k.
-PB_INLINE double item_count(const BnPartition& p, int64_t N, int64_t S, int64_t k) {
-  if (S >= kBnItem) {
-    const int64_t s0 = (k % p.pieces) * kBnItem;
-    return static_cast<double>(min64(S, s0 + kBnItem) - s0);
-  }
-  const int64_t n0 = k * p.rows;
-  return static_cast<double>(min64(N, n0 + p.rows) - n0) * static_cast<double>(S);
-}
-
-// Merge a sub-chunk's two-pass results (count, mean m, sums of d = x - m and d^2) into (n, mean, m2).
-PB_INLINE void merge_sub(double& n, double& mean, double& m2, double cnt, double m, double s1, double s2) {
-  double sub_m2 = s2 - s1 * s1 / cnt;  // corrected two-pass: removes the rounding of m
-  if (sub_m2 < 0) sub_m2 = 0;
-  math::chan_merge(n, mean, m2, cnt, m + s1 / cnt, sub_m2);
-}
-
 template <class T>
 PB_INLINE void stats_item_planes(double* work, const T* x, const BnPartition& p, int64_t N, int64_t C, int64_t S,
                                  int64_t c, int64_t k) {
   const int64_t stride = C * S;
   double n = 0, mean = 0, m2 = 0;
   for_each_sub(p, N, C, S, c, k, [&](int64_t off, int64_t planes, int64_t len) {
-    Lanes acc, a1, a2;
+    Lanes acc, s1, s2;
     lanes_zero(acc);
     for (int64_t q = 0; q < planes; ++q) lanes_sum(acc, x + off + q * stride, len);
-    const double cnt = static_cast<double>(planes * len), m = lanes_total(acc) / cnt;
-    lanes_zero(a1);
-    lanes_zero(a2);
-    for (int64_t q = 0; q < planes; ++q) lanes_dev(a1, a2, x + off + q * stride, len, m);
-    merge_sub(n, mean, m2, cnt, m, lanes_total(a1), lanes_total(a2));
+    const double cnt = static_cast<double>(planes * len), inv = 1.0 / cnt, m = lanes_total(acc) * inv;
+    lanes_zero(s1);
+    lanes_zero(s2);
+    for (int64_t q = 0; q < planes; ++q) lanes_dev(s1, s2, x + off + q * stride, len, m);
+    const double d1 = lanes_total(s1), d2 = lanes_total(s2);
+    // corrected two-pass: d1 removes the rounding of m
+    math::chan_merge(n, mean, m2, cnt, m + d1 * inv, d2 - d1 * d1 * inv);
   });
-  work[(c * p.nk + k) * 2] = mean;
-  work[(c * p.nk + k) * 2 + 1] = m2;
-}
-
-// S == 1: rows [n0, n1) x channels [c0, c0 + cw), vectorized across channels.
-template <class T>
-PB_INLINE void stats_item_rows(double* work, const T* x, const BnPartition& p, int64_t N, int64_t C, int64_t j,
-                               int64_t k) {
-  const int64_t c0 = j * p.cb, cw = min64(p.cb, C - c0);
-  const int64_t n0 = k * p.rows, n1 = min64(N, n0 + p.rows);
-  const int64_t g = kBnSub / cw > 1 ? kBnSub / cw : 1;
-  double mean[kBnMaxCb], m2[kBnMaxCb], m[kBnMaxCb], s1[kBnMaxCb], s2[kBnMaxCb];
-  for (int64_t c = 0; c < cw; ++c) mean[c] = m2[c] = 0;
-  double n = 0;
-  for (int64_t r0 = n0; r0 < n1; r0 += g) {
-    const int64_t r1 = min64(n1, r0 + g);
-    const double cnt = static_cast<double>(r1 - r0);
-    for (int64_t c = 0; c < cw; ++c) m[c] = s1[c] = s2[c] = 0;
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* __restrict row = x + r * C + c0;
-      for (int64_t c = 0; c < cw; ++c) m[c] += static_cast<double>(row[c]);
-    }
-    for (int64_t c = 0; c < cw; ++c) m[c] /= cnt;
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* __restrict row = x + r * C + c0;
-      for (int64_t c = 0; c < cw; ++c) {
-        const double d = static_cast<double>(row[c]) - m[c];
-        s1[c] += d;
-        s2[c] += d * d;
-      }
-    }
-    for (int64_t c = 0; c < cw; ++c) {
-      double nc = n;
-      merge_sub(nc, mean[c], m2[c], cnt, m[c], s1[c], s2[c]);
-    }
-    n += cnt;
-  }
-  for (int64_t c = 0; c < cw; ++c) {
-    work[((c0 + c) * p.nk + k) * 2] = mean[c];
-    work[((c0 + c) * p.nk + k) * 2 + 1] = m2[c];
-  }
+  work[k * 2 * C + c] = mean;
+  work[k * 2 * C + C + c] = m2;
 }
 
 template <class T>
@@ -264,30 +225,132 @@ PB_INLINE void reduce_item_planes(double* work, const T* dy, const T* x, const d
   for_each_sub(p, N, C, S, c, k, [&](int64_t off, int64_t planes, int64_t len) {
     for (int64_t q = 0; q < planes; ++q) lanes_dot(a1, a2, dy + off + q * stride, x + off + q * stride, len, mean[c]);
   });
-  work[(c * p.nk + k) * 2] = lanes_total(a1);
-  work[(c * p.nk + k) * 2 + 1] = lanes_total(a2);
+  work[k * 2 * C + c] = lanes_total(a1);
+  work[k * 2 * C + C + c] = lanes_total(a2);
+}
+
+// ---- S == 1: a band of `rows` rows x 8*NV channels (x at the band's first element, rows ld
+// apart), accumulators in registers. band_stats: two-pass mean/M2 of each channel in the band,
+// merged into the item's running (mean, m2) with weights shared by all channels (equal counts).
+
+template <int NV, class T>
+PB_INLINE void band_stats(double* mean, double* m2, const T* x, int64_t ld, int64_t rows, double inv, double w_mean,
+                          double w_m2) {
+  v8d m[NV], s1[NV], s2[NV];
+  for (int v = 0; v < NV; ++v) m[v] = s1[v] = s2[v] = v8d{};
+  for (int64_t r = 0; r < rows; ++r)
+    for (int v = 0; v < NV; ++v) m[v] += load8(x + r * ld + 8 * v);
+  for (int v = 0; v < NV; ++v) m[v] *= inv;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int v = 0; v < NV; ++v) {
+      const v8d d = load8(x + r * ld + 8 * v) - m[v];
+      s1[v] += d;
+      s2[v] += d * d;
+    }
+  for (int v = 0; v < NV; ++v) {
+    v8d am = load8(mean + 8 * v), a2 = load8(m2 + 8 * v);
+    math::chan_merge_w(am, a2, m[v] + s1[v] * inv, s2[v] - s1[v] * s1[v] * inv, w_mean, w_m2);
+    store8(mean + 8 * v, am);
+    store8(m2 + 8 * v, a2);
+  }
+}
+template <class T>
+PB_INLINE void band_stats1(double* mean, double* m2, const T* x, int64_t ld, int64_t rows, double inv, double w_mean,
+                           double w_m2) {
+  double m = 0, s1 = 0, s2 = 0;
+  for (int64_t r = 0; r < rows; ++r) m += static_cast<double>(x[r * ld]);
+  m *= inv;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double d = static_cast<double>(x[r * ld]) - m;
+    s1 += d;
+    s2 += d * d;
+  }
+  math::chan_merge_w(*mean, *m2, m + s1 * inv, s2 - s1 * s1 * inv, w_mean, w_m2);
+}
+
+// band_dot: sum_dy += sum(dy), sum_dyxc += sum(dy * (x - mean)) over the band.
+template <int NV, class T>
+PB_INLINE void band_dot(double* sum_dy, double* sum_dyxc, const T* dy, const T* x, int64_t ld, int64_t rows,
+                        const double* mean) {
+  v8d a1[NV], a2[NV], m[NV];
+  for (int v = 0; v < NV; ++v) {
+    a1[v] = a2[v] = v8d{};
+    m[v] = load8(mean + 8 * v);
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int v = 0; v < NV; ++v) {
+      const v8d g = load8(dy + r * ld + 8 * v);
+      a1[v] += g;
+      a2[v] += g * (load8(x + r * ld + 8 * v) - m[v]);
+    }
+  for (int v = 0; v < NV; ++v) {
+    store8(sum_dy + 8 * v, load8(sum_dy + 8 * v) + a1[v]);
+    store8(sum_dyxc + 8 * v, load8(sum_dyxc + 8 * v) + a2[v]);
+  }
+}
+template <class T>
+PB_INLINE void band_dot1(double* sum_dy, double* sum_dyxc, const T* dy, const T* x, int64_t ld, int64_t rows,
+                         const double* mean) {
+  double a1 = 0, a2 = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double g = static_cast<double>(dy[r * ld]);
+    a1 += g;
+    a2 += g * (static_cast<double>(x[r * ld]) - *mean);
+  }
+  *sum_dy += a1;
+  *sum_dyxc += a2;
+}
+
+// Item k = rows [n0, n1), all channels, band by band; its partials accumulate in place.
+template <class T>
+PB_INLINE void stats_item_rows(double* work, const T* x, const BnPartition& p, int64_t N, int64_t C, int64_t k) {
+  const int64_t n0 = k * p.rows, n1 = min64(N, n0 + p.rows);
+  double* mean = work + k * 2 * C;
+  double* m2 = mean + C;
+  for (int64_t c = 0; c < 2 * C; ++c) mean[c] = 0;
+  double n = 0;
+  for (int64_t r0 = n0; r0 < n1; r0 += p.band) {
+    const int64_t rows = min64(p.band, n1 - r0);
+    const double cnt = static_cast<double>(rows), inv = 1.0 / cnt;
+    double w_mean, w_m2;
+    math::chan_weights(n, cnt, w_mean, w_m2);
+    const T* xr = x + r0 * C;
+    int64_t c = 0;
+    for (; c + 64 <= C; c += 64) band_stats<8>(mean + c, m2 + c, xr + c, C, rows, inv, w_mean, w_m2);
+    for (; c + 8 <= C; c += 8) band_stats<1>(mean + c, m2 + c, xr + c, C, rows, inv, w_mean, w_m2);
+    for (; c < C; ++c) band_stats1(mean + c, m2 + c, xr + c, C, rows, inv, w_mean, w_m2);
+    n += cnt;
+  }
 }
 
 template <class T>
 PB_INLINE void reduce_item_rows(double* work, const T* dy, const T* x, const double* mean, const BnPartition& p,
-                                int64_t N, int64_t C, int64_t j, int64_t k) {
-  const int64_t c0 = j * p.cb, cw = min64(p.cb, C - c0);
+                                int64_t N, int64_t C, int64_t k) {
   const int64_t n0 = k * p.rows, n1 = min64(N, n0 + p.rows);
-  double a1[kBnMaxCb], a2[kBnMaxCb];
-  for (int64_t c = 0; c < cw; ++c) a1[c] = a2[c] = 0;
-  const double* __restrict mu = mean + c0;
-  for (int64_t r = n0; r < n1; ++r) {
-    const T* __restrict g = dy + r * C + c0;
-    const T* __restrict v = x + r * C + c0;
-    for (int64_t c = 0; c < cw; ++c) {
-      a1[c] += static_cast<double>(g[c]);
-      a2[c] += static_cast<double>(g[c]) * (static_cast<double>(v[c]) - mu[c]);
-    }
+  double* s1 = work + k * 2 * C;
+  double* s2 = s1 + C;
+  for (int64_t c = 0; c < 2 * C; ++c) s1[c] = 0;
+  for (int64_t r0 = n0; r0 < n1; r0 += p.band) {
+    const int64_t rows = min64(p.band, n1 - r0);
+    const T* g = dy + r0 * C;
+    const T* v = x + r0 * C;
+    int64_t c = 0;
+    for (; c + 64 <= C; c += 64) band_dot<8>(s1 + c, s2 + c, g + c, v + c, C, rows, mean + c);
+    for (; c + 8 <= C; c += 8) band_dot<1>(s1 + c, s2 + c, g + c, v + c, C, rows, mean + c);
+    for (; c < C; ++c) band_dot1(s1 + c, s2 + c, g + c, v + c, C, rows, mean + c);
   }
-  for (int64_t c = 0; c < cw; ++c) {
-    work[((c0 + c) * p.nk + k) * 2] = a1[c];
-    work[((c0 + c) * p.nk + k) * 2 + 1] = a2[c];
+}
+
+// ---- both layouts
+
+// Number of values of one channel in item k (the same for every channel).
+PB_INLINE double item_count(const BnPartition& p, int64_t N, int64_t S, int64_t k) {
+  if (S >= kBnItem) {
+    const int64_t s0 = (k % p.pieces) * kBnItem;
+    return static_cast<double>(min64(S, s0 + kBnItem) - s0);
   }
+  const int64_t n0 = k * p.rows;
+  return static_cast<double>(min64(N, n0 + p.rows) - n0) * static_cast<double>(S);
 }
 
 // Runs item(j, k) over every item of the partition, threaded (static split of the item list).
@@ -312,6 +375,37 @@ template <class F> PB_INLINE void for_each_segment(int64_t rows, int64_t L, F f)
   });
 }
 
+// ---- element-wise passes over (N, C) data: bands of kBnBand rows x strips of one 64-byte vector
+// of channels, the per-channel coefficients held in registers across the band's rows.
+template <class T> struct Vec;
+template <> struct Vec<float> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <> struct Vec<double> {
+  typedef double type __attribute__((vector_size(64)));
+};
+template <class T> PB_INLINE typename Vec<T>::type loadv(const T* p) {
+  typename Vec<T>::type v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T> PB_INLINE void storev(T* p, typename Vec<T>::type v) { __builtin_memcpy(p, &v, sizeof v); }
+
+constexpr int64_t kBnColChunk = 4096;  // channels per work unit
+
+// Calls f(r0, rows, c0, c1) on blocks of kBnBand rows x up to kBnColChunk channels, threaded.
+template <class F> PB_INLINE void for_each_band(int64_t N, int64_t C, F f) {
+  const int64_t nb = (N + kBnBand - 1) / kBnBand, nc = (C + kBnColChunk - 1) / kBnColChunk;
+  const int64_t unit = kBnBand * (C < kBnColChunk ? C : kBnColChunk);
+  parallel_for(nb * nc, kGrain / unit > 1 ? kGrain / unit : 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t u = lo; u < hi; ++u) {
+      const int64_t b = u / nc, j = u % nc;
+      const int64_t r0 = b * kBnBand, c0 = j * kBnColChunk;
+      f(r0, min64(kBnBand, N - r0), c0, min64(C, c0 + kBnColChunk));
+    }
+  });
+}
+
 }  // namespace
 
 template <class T>
@@ -319,16 +413,22 @@ void batch_norm_stats_fused(double* mean, double* var, const T* x, int64_t N, in
   const BnPartition p = bn_partition(N, C, S);
   for_each_item(p, [&](int64_t j, int64_t k) {
     if (S > 1) stats_item_planes(work, x, p, N, C, S, j, k);
-    else stats_item_rows(work, x, p, N, C, j, k);
+    else stats_item_rows(work, x, p, N, C, k);
   });
+  // Combine the items in order (k outer: the weights depend on the counts only).
   const double total = static_cast<double>(N) * static_cast<double>(S);
-  for (int64_t c = 0; c < C; ++c) {
-    double n = 0, mu = 0, m2 = 0;
-    for (int64_t k = 0; k < p.nk; ++k)
-      math::chan_merge(n, mu, m2, item_count(p, N, S, k), work[(c * p.nk + k) * 2], work[(c * p.nk + k) * 2 + 1]);
-    mean[c] = mu;
-    var[c] = m2 / total;
+  double* m2 = var;
+  for (int64_t c = 0; c < C; ++c) mean[c] = m2[c] = 0;
+  double n = 0;
+  for (int64_t k = 0; k < p.nk; ++k) {
+    const double cnt = item_count(p, N, S, k);
+    double w_mean, w_m2;
+    math::chan_weights(n, cnt, w_mean, w_m2);
+    const double* wk = work + k * 2 * C;
+    for (int64_t c = 0; c < C; ++c) math::chan_merge_w(mean[c], m2[c], wk[c], wk[C + c], w_mean, w_m2);
+    n += cnt;
   }
+  for (int64_t c = 0; c < C; ++c) var[c] = m2[c] > 0 ? m2[c] / total : 0.0;  // rounding can leave -tiny
 }
 
 // Per-element work in T (math::bn_apply_t): float32 stays float32 in the loop, which keeps the
@@ -355,14 +455,22 @@ void batch_norm_apply_fused(T* y, const T* x, const double* mean, const double* 
     coef[2 * C + c] = static_cast<T>(scale[c]);
     coef[3 * C + c] = static_cast<T>(shift[c]);
   }
-  for_each_segment(N, C, [&](int64_t, int64_t c0, int64_t c1, int64_t off) {
-    T* __restrict yo = y + off;
-    const T* __restrict xi = x + off;
-    const T* __restrict mh = coef + c0;
-    const T* __restrict ml = coef + C + c0;
-    const T* __restrict a = coef + 2 * C + c0;
-    const T* __restrict b = coef + 3 * C + c0;
-    for (int64_t i = 0; i < c1 - c0; ++i) yo[i] = math::bn_apply_t(xi[i], mh[i], ml[i], a[i], b[i]);
+  using V = typename Vec<T>::type;
+  constexpr int64_t W = sizeof(V) / sizeof(T);
+  for_each_band(N, C, [=](int64_t r0, int64_t rows, int64_t c0, int64_t c1) {
+    // locals, not captures by reference: stores through y must not force reloads of x, C, ...
+    T* __restrict yo = y + r0 * C;
+    const T* __restrict xi = x + r0 * C;
+    const T* __restrict cf = coef;
+    const int64_t ld = C;
+    int64_t c = c0;
+    for (; c + W <= c1; c += W) {
+      const V mh = loadv(cf + c), ml = loadv(cf + ld + c), a = loadv(cf + 2 * ld + c), b = loadv(cf + 3 * ld + c);
+      for (int64_t r = 0; r < rows; ++r) storev(yo + r * ld + c, math::bn_apply_t(loadv(xi + r * ld + c), mh, ml, a, b));
+    }
+    for (; c < c1; ++c)
+      for (int64_t r = 0; r < rows; ++r)
+        yo[r * ld + c] = math::bn_apply_t(xi[r * ld + c], cf[c], cf[ld + c], cf[2 * ld + c], cf[3 * ld + c]);
   });
   delete[] coef;
 }
@@ -373,22 +481,23 @@ void batch_norm_reduce_fused(double* sum_dy, double* sum_dyxc, const T* dy, cons
   const BnPartition p = bn_partition(N, C, S);
   for_each_item(p, [&](int64_t j, int64_t k) {
     if (S > 1) reduce_item_planes(work, dy, x, mean, p, N, C, S, j, k);
-    else reduce_item_rows(work, dy, x, mean, p, N, C, j, k);
+    else reduce_item_rows(work, dy, x, mean, p, N, C, k);
   });
-  for (int64_t c = 0; c < C; ++c) {
-    double a = 0, b = 0;
-    for (int64_t k = 0; k < p.nk; ++k) {
-      a += work[(c * p.nk + k) * 2];
-      b += work[(c * p.nk + k) * 2 + 1];
+  for (int64_t c = 0; c < C; ++c) sum_dy[c] = sum_dyxc[c] = 0;
+  for (int64_t k = 0; k < p.nk; ++k) {  // in item order
+    const double* wk = work + k * 2 * C;
+    for (int64_t c = 0; c < C; ++c) {
+      sum_dy[c] += wk[c];
+      sum_dyxc[c] += wk[C + c];
     }
-    sum_dy[c] = a;
-    sum_dyxc[c] = b;
   }
 }
 
 template <class T>
 void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* mean, const math::BnGradCoef* k,
                                  int64_t N, int64_t C, int64_t S) {
+  bool uses_x = false;  // eval mode (k_x = k_c = 0): dx = k_dy * dy, x is not read at all
+  for (int64_t c = 0; c < C; ++c) uses_x = uses_x || k[c].k_x != 0 || k[c].k_c != 0;
   if (S > 1) {
     for_each_segment(N * C, S, [&](int64_t q, int64_t s0, int64_t s1, int64_t off) {
       const int64_t c = q % C;
@@ -397,7 +506,10 @@ void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* m
       T* __restrict o = dx + off;
       const T* __restrict g = dy + off;
       const T* __restrict v = x + off;
-      for (int64_t i = 0; i < s1 - s0; ++i) o[i] = math::bn_grad_input_t(g[i], v[i], m.hi, m.lo, kd, kx, kc);
+      if (uses_x)
+        for (int64_t i = 0; i < s1 - s0; ++i) o[i] = math::bn_grad_input_t(g[i], v[i], m.hi, m.lo, kd, kx, kc);
+      else
+        for (int64_t i = 0; i < s1 - s0; ++i) o[i] = kd * g[i];
     });
     return;
   }
@@ -410,16 +522,30 @@ void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* m
     coef[3 * C + c] = static_cast<T>(k[c].k_x);
     coef[4 * C + c] = static_cast<T>(k[c].k_c);
   }
-  for_each_segment(N, C, [&](int64_t, int64_t c0, int64_t c1, int64_t off) {
-    T* __restrict o = dx + off;
-    const T* __restrict g = dy + off;
-    const T* __restrict v = x + off;
-    const T* __restrict mh = coef + c0;
-    const T* __restrict ml = coef + C + c0;
-    const T* __restrict kd = coef + 2 * C + c0;
-    const T* __restrict kx = coef + 3 * C + c0;
-    const T* __restrict kc = coef + 4 * C + c0;
-    for (int64_t i = 0; i < c1 - c0; ++i) o[i] = math::bn_grad_input_t(g[i], v[i], mh[i], ml[i], kd[i], kx[i], kc[i]);
+  using V = typename Vec<T>::type;
+  constexpr int64_t W = sizeof(V) / sizeof(T);
+  for_each_band(N, C, [=](int64_t r0, int64_t rows, int64_t c0, int64_t c1) {
+    T* __restrict o = dx + r0 * C;
+    const T* __restrict g = dy + r0 * C;
+    const T* __restrict v = x + r0 * C;
+    const T* __restrict cf = coef;
+    const int64_t ld = C;
+    int64_t c = c0;
+    for (; c + W <= c1; c += W) {
+      const V kd = loadv(cf + 2 * ld + c);
+      if (uses_x) {
+        const V mh = loadv(cf + c), ml = loadv(cf + ld + c), kx = loadv(cf + 3 * ld + c), kc = loadv(cf + 4 * ld + c);
+        for (int64_t r = 0; r < rows; ++r)
+          storev(o + r * ld + c, math::bn_grad_input_t(loadv(g + r * ld + c), loadv(v + r * ld + c), mh, ml, kd, kx, kc));
+      } else {
+        for (int64_t r = 0; r < rows; ++r) storev(o + r * ld + c, kd * loadv(g + r * ld + c));
+      }
+    }
+    for (; c < c1; ++c)
+      for (int64_t r = 0; r < rows; ++r)
+        o[r * ld + c] = uses_x ? math::bn_grad_input_t(g[r * ld + c], v[r * ld + c], cf[c], cf[ld + c], cf[2 * ld + c],
+                                                       cf[3 * ld + c], cf[4 * ld + c])
+                               : cf[2 * ld + c] * g[r * ld + c];
   });
   delete[] coef;
 }

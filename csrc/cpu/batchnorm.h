@@ -31,23 +31,26 @@ namespace pb::cpu {
 // reproducible for any number of threads.
 //   S > 1:  an item is one channel and either a block of `rows` planes (S < kBnItem) or a piece
 //           of kBnItem elements of one plane (S >= kBnItem; `pieces` per plane).
-//   S == 1: an item is a block of `rows` rows and `cb` channels (vectorized across channels).
+//   S == 1: an item is a block of `rows` rows, all channels; it walks bands of `band` rows
+//           (few DRAM streams; two-pass per band), each band in strips of 64 channels held in
+//           registers.
+// Partials: work[k * 2C + c] (mean or sum) and work[k * 2C + C + c] (M2 or second sum).
 constexpr int64_t kBnItem = 1 << 16;  // elements per item (target)
-constexpr int64_t kBnSub = 1 << 12;   // elements per two-pass sub-chunk: the second pass reads L1
-constexpr int64_t kBnMaxCb = 256;     // channels per item when S == 1
+constexpr int64_t kBnSub = 1 << 12;   // S > 1: elements per two-pass sub-chunk (second pass reads L1)
+constexpr int64_t kBnBand = 8;        // S == 1: rows per two-pass band
+constexpr int64_t kBnMinRows = 64;    // S == 1: rows per item at least (bounds the partials to numel / 32 doubles)
 
 struct BnPartition {
-  int64_t cb = 1;      // channels per item
-  int64_t nj = 1;      // items along C
+  int64_t nj = 1;      // items along C (C when S > 1, else 1)
   int64_t rows = 1;    // rows (planes) of N per item
   int64_t pieces = 1;  // items per plane (S >= kBnItem)
-  int64_t nk = 1;      // items along N (x pieces) per channel block
+  int64_t nk = 1;      // items along N (x pieces)
+  int64_t band = 1;    // S == 1: rows per band (kBnBand, more when C is small)
 };
 
 PB_INLINE BnPartition bn_partition(int64_t N, int64_t C, int64_t S) {
   BnPartition p;
   if (S > 1) {
-    p.cb = 1;
     p.nj = C;
     if (S >= kBnItem) {
       p.pieces = (S + kBnItem - 1) / kBnItem;
@@ -58,9 +61,10 @@ PB_INLINE BnPartition bn_partition(int64_t N, int64_t C, int64_t S) {
       p.nk = (N + p.rows - 1) / p.rows;
     }
   } else {
-    p.cb = C < kBnMaxCb ? C : kBnMaxCb;
-    p.nj = (C + p.cb - 1) / p.cb;
-    p.rows = kBnItem / p.cb > 1 ? kBnItem / p.cb : 1;
+    p.nj = 1;
+    p.band = kBnSub / C > kBnBand ? kBnSub / C : kBnBand;
+    const int64_t r = kBnItem / C > kBnMinRows ? kBnItem / C : kBnMinRows;
+    p.rows = (r + p.band - 1) / p.band * p.band;
     p.nk = (N + p.rows - 1) / p.rows;
   }
   return p;

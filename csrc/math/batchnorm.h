@@ -18,13 +18,25 @@
 namespace pb::math {
 
 // Mean and sum of squared deviations (M2) of a set, merged with another set's (Chan, Golub and
-// LeVeque): exact in exact arithmetic, stable in floating point.
+// LeVeque): exact in exact arithmetic, stable in floating point. The weights depend on the
+// counts only, so loops merging many channels with equal counts compute them once.
+PB_INLINE void chan_weights(double n_a, double n_b, double& w_mean, double& w_m2) {
+  const double n = n_a + n_b;
+  w_mean = n_b / n;
+  w_m2 = n_a * n_b / n;
+}
+template <class V>  // double or a vector of doubles
+PB_INLINE void chan_merge_w(V& mean_a, V& m2_a, V mean_b, V m2_b, double w_mean, double w_m2) {
+  const V delta = mean_b - mean_a;
+  mean_a += delta * w_mean;
+  m2_a += m2_b + delta * delta * w_m2;
+}
 PB_INLINE void chan_merge(double& n_a, double& mean_a, double& m2_a, double n_b, double mean_b, double m2_b) {
   if (n_b == 0) return;
-  const double n = n_a + n_b, delta = mean_b - mean_a;
-  mean_a += delta * (n_b / n);
-  m2_a += m2_b + delta * delta * (n_a * n_b / n);
-  n_a = n;
+  double w_mean, w_m2;
+  chan_weights(n_a, n_b, w_mean, w_m2);
+  chan_merge_w(mean_a, m2_a, mean_b, m2_b, w_mean, w_m2);
+  n_a += n_b;
 }
 
 PB_INLINE double bn_invstd(double var, double eps) { return 1.0 / std::sqrt(var + eps); }
