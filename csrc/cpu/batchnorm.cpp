@@ -375,25 +375,15 @@ template <class F> PB_INLINE void for_each_segment(int64_t rows, int64_t L, F f)
   });
 }
 
-// ---- element-wise passes over (N, C) data: bands of kBnBand rows x strips of one 64-byte vector
-// of channels, the per-channel coefficients held in registers across the band's rows.
-template <class T> struct Vec;
-template <> struct Vec<float> {
-  typedef float type __attribute__((vector_size(64)));
-};
-template <> struct Vec<double> {
-  typedef double type __attribute__((vector_size(64)));
-};
-template <class T> PB_INLINE typename Vec<T>::type loadv(const T* p) {
-  typename Vec<T>::type v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class T> PB_INLINE void storev(T* p, typename Vec<T>::type v) { __builtin_memcpy(p, &v, sizeof v); }
+// ---- element-wise passes over (N, C) data: units of kBnBand rows x up to kBnColChunk channels,
+// row-major inside a unit. Rows are cut only when long: the first loads of a row have the same
+// address within a 4 KiB page as the stores just made to the previous row when C * sizeof(T) is
+// a multiple of 4 KiB (NumPy's large arrays share their offset within a page), and a load that
+// 4K-aliases a store still in the store buffer waits for it. Short cuts (256 channels) ran 2x
+// slower than whole rows at C = 1024; walking down column strips ran 3x slower.
+constexpr int64_t kBnColChunk = 8192;
 
-constexpr int64_t kBnColChunk = 4096;  // channels per work unit
-
-// Calls f(r0, rows, c0, c1) on blocks of kBnBand rows x up to kBnColChunk channels, threaded.
+// Calls f(r0, rows, c0, c1) on the units, threaded.
 template <class F> PB_INLINE void for_each_band(int64_t N, int64_t C, F f) {
   const int64_t nb = (N + kBnBand - 1) / kBnBand, nc = (C + kBnColChunk - 1) / kBnColChunk;
   const int64_t unit = kBnBand * (C < kBnColChunk ? C : kBnColChunk);
@@ -455,22 +445,18 @@ void batch_norm_apply_fused(T* y, const T* x, const double* mean, const double* 
     coef[2 * C + c] = static_cast<T>(scale[c]);
     coef[3 * C + c] = static_cast<T>(shift[c]);
   }
-  using V = typename Vec<T>::type;
-  constexpr int64_t W = sizeof(V) / sizeof(T);
   for_each_band(N, C, [=](int64_t r0, int64_t rows, int64_t c0, int64_t c1) {
     // locals, not captures by reference: stores through y must not force reloads of x, C, ...
-    T* __restrict yo = y + r0 * C;
-    const T* __restrict xi = x + r0 * C;
-    const T* __restrict cf = coef;
-    const int64_t ld = C;
-    int64_t c = c0;
-    for (; c + W <= c1; c += W) {
-      const V mh = loadv(cf + c), ml = loadv(cf + ld + c), a = loadv(cf + 2 * ld + c), b = loadv(cf + 3 * ld + c);
-      for (int64_t r = 0; r < rows; ++r) storev(yo + r * ld + c, math::bn_apply_t(loadv(xi + r * ld + c), mh, ml, a, b));
+    const T* __restrict mh = coef + c0;
+    const T* __restrict ml = coef + C + c0;
+    const T* __restrict a = coef + 2 * C + c0;
+    const T* __restrict b = coef + 3 * C + c0;
+    const int64_t w = c1 - c0;
+    for (int64_t r = r0; r < r0 + rows; ++r) {
+      T* __restrict yo = y + r * C + c0;
+      const T* __restrict xi = x + r * C + c0;
+      for (int64_t i = 0; i < w; ++i) yo[i] = math::bn_apply_t(xi[i], mh[i], ml[i], a[i], b[i]);
     }
-    for (; c < c1; ++c)
-      for (int64_t r = 0; r < rows; ++r)
-        yo[r * ld + c] = math::bn_apply_t(xi[r * ld + c], cf[c], cf[ld + c], cf[2 * ld + c], cf[3 * ld + c]);
   });
   delete[] coef;
 }
@@ -522,30 +508,22 @@ void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* m
     coef[3 * C + c] = static_cast<T>(k[c].k_x);
     coef[4 * C + c] = static_cast<T>(k[c].k_c);
   }
-  using V = typename Vec<T>::type;
-  constexpr int64_t W = sizeof(V) / sizeof(T);
   for_each_band(N, C, [=](int64_t r0, int64_t rows, int64_t c0, int64_t c1) {
-    T* __restrict o = dx + r0 * C;
-    const T* __restrict g = dy + r0 * C;
-    const T* __restrict v = x + r0 * C;
-    const T* __restrict cf = coef;
-    const int64_t ld = C;
-    int64_t c = c0;
-    for (; c + W <= c1; c += W) {
-      const V kd = loadv(cf + 2 * ld + c);
-      if (uses_x) {
-        const V mh = loadv(cf + c), ml = loadv(cf + ld + c), kx = loadv(cf + 3 * ld + c), kc = loadv(cf + 4 * ld + c);
-        for (int64_t r = 0; r < rows; ++r)
-          storev(o + r * ld + c, math::bn_grad_input_t(loadv(g + r * ld + c), loadv(v + r * ld + c), mh, ml, kd, kx, kc));
-      } else {
-        for (int64_t r = 0; r < rows; ++r) storev(o + r * ld + c, kd * loadv(g + r * ld + c));
-      }
+    const T* __restrict mh = coef + c0;
+    const T* __restrict ml = coef + C + c0;
+    const T* __restrict kd = coef + 2 * C + c0;
+    const T* __restrict kx = coef + 3 * C + c0;
+    const T* __restrict kc = coef + 4 * C + c0;
+    const int64_t w = c1 - c0;
+    for (int64_t r = r0; r < r0 + rows; ++r) {
+      T* __restrict o = dx + r * C + c0;
+      const T* __restrict g = dy + r * C + c0;
+      const T* __restrict v = x + r * C + c0;
+      if (uses_x)
+        for (int64_t i = 0; i < w; ++i) o[i] = math::bn_grad_input_t(g[i], v[i], mh[i], ml[i], kd[i], kx[i], kc[i]);
+      else
+        for (int64_t i = 0; i < w; ++i) o[i] = kd[i] * g[i];
     }
-    for (; c < c1; ++c)
-      for (int64_t r = 0; r < rows; ++r)
-        o[r * ld + c] = uses_x ? math::bn_grad_input_t(g[r * ld + c], v[r * ld + c], cf[c], cf[ld + c], cf[2 * ld + c],
-                                                       cf[3 * ld + c], cf[4 * ld + c])
-                               : cf[2 * ld + c] * g[r * ld + c];
   });
   delete[] coef;
 }
