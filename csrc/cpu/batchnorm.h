@@ -38,7 +38,7 @@ namespace pb::cpu {
 constexpr int64_t kBnItem = 1 << 16;  // elements per item (target)
 constexpr int64_t kBnSub = 1 << 12;   // S > 1: elements per two-pass sub-chunk (second pass reads L1)
 constexpr int64_t kBnBand = 8;        // S == 1: rows per two-pass band
-constexpr int64_t kBnMinRows = 64;    // S == 1: rows per item at least (bounds the partials to numel / 32 doubles)
+constexpr int64_t kBnMinRows = 256;   // S == 1: rows per item at least (bounds the partials to numel / 128 doubles)
 
 struct BnPartition {
   int64_t nj = 1;      // items along C (C when S > 1, else 1)
