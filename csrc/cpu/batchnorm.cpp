@@ -2,9 +2,9 @@
 // formulas, csrc/ops/batchnorm.cpp the per-channel glue.
 // naive: single thread, channel by channel, plain two-pass statistics in double.
 // fused: threaded over the fixed partition of csrc/cpu/batchnorm.h. Statistics in one read of x
-//        from memory: each item splits into L1-sized sub-chunks, each gets an exact two-pass mean
-//        and M2 (the second pass re-reads L1), merged with Chan's formula in a fixed order, so
-//        large means do not cancel. Normalize + affine is one read of x and one write of y.
+//        from memory, front to back: each item splits into L1-sized pieces, each gets an exact
+//        two-pass mean and M2 (the second pass re-reads L1), merged with Chan's formula in a
+//        fixed order, so large means do not cancel. Normalize + affine is one read of x and one write of y.
 //        Backward: one pass reading dy and x for sum(dy) and sum(dy * (x - mean)), one pass
 //        reading dy and x and writing dx. Sums use fixed vector lanes (GCC vector extensions:
 //        vectorized without reassociation, the same order on every ISA) and fixed-order
@@ -175,58 +175,99 @@ PB_INLINE void lanes_dot(Lanes& a1, Lanes& a2, const T* __restrict dy, const T* 
   }
 }
 
-// Calls f(offset, planes, len) for the sub-chunks of item k of channel c: `planes` runs of `len`
-// contiguous elements, the first at `offset`, the others C*S apart.
-template <class F>
-PB_INLINE void for_each_sub(const BnPartition& p, int64_t N, int64_t C, int64_t S, int64_t c, int64_t k, F f) {
-  if (S >= kBnItem) {
-    const int64_t n = k / p.pieces, s0 = (k % p.pieces) * kBnItem, s1 = min64(S, s0 + kBnItem);
-    for (int64_t s = s0; s < s1; s += kBnSub) f((n * C + c) * S + s, int64_t(1), min64(kBnSub, s1 - s));
-    return;
-  }
-  const int64_t n0 = k * p.rows, n1 = min64(N, n0 + p.rows);
-  if (S >= kBnSub) {
-    for (int64_t n = n0; n < n1; ++n)
-      for (int64_t s = 0; s < S; s += kBnSub) f((n * C + c) * S + s, int64_t(1), min64(kBnSub, S - s));
-  } else {
-    const int64_t g = kBnSub / S;
-    for (int64_t n = n0; n < n1; n += g) f((n * C + c) * S, min64(g, n1 - n), S);
-  }
+// Two-pass mean and M2 of x[0, len) (len <= kBnSub: the second pass reads L1), corrected for the
+// rounding of the first-pass mean.
+template <class T> PB_INLINE void run_stats(const T* x, int64_t len, double& mean, double& m2) {
+  Lanes acc, s1, s2;
+  lanes_zero(acc);
+  lanes_sum(acc, x, len);
+  const double inv = 1.0 / static_cast<double>(len), m = lanes_total(acc) * inv;
+  lanes_zero(s1);
+  lanes_zero(s2);
+  lanes_dev(s1, s2, x, len, m);
+  const double d1 = lanes_total(s1), d2 = lanes_total(s2);
+  mean = m + d1 * inv;
+  m2 = d2 - d1 * d1 * inv;
 }
 
+// S >= kBnItem: item k of channel c is piece k % pieces of plane k / pieces.
 template <class T>
-PB_INLINE void stats_item_planes(double* work, const T* x, const BnPartition& p, int64_t N, int64_t C, int64_t S,
-                                 int64_t c, int64_t k) {
-  const int64_t stride = C * S;
-  double n = 0, mean = 0, m2 = 0;
-  for_each_sub(p, N, C, S, c, k, [&](int64_t off, int64_t planes, int64_t len) {
-    Lanes acc, s1, s2;
-    lanes_zero(acc);
-    for (int64_t q = 0; q < planes; ++q) lanes_sum(acc, x + off + q * stride, len);
-    const double cnt = static_cast<double>(planes * len), inv = 1.0 / cnt, m = lanes_total(acc) * inv;
-    lanes_zero(s1);
-    lanes_zero(s2);
-    for (int64_t q = 0; q < planes; ++q) lanes_dev(s1, s2, x + off + q * stride, len, m);
-    const double d1 = lanes_total(s1), d2 = lanes_total(s2);
-    // corrected two-pass: d1 removes the rounding of m
-    math::chan_merge(n, mean, m2, cnt, m + d1 * inv, d2 - d1 * d1 * inv);
-  });
+PB_INLINE void stats_item_piece(double* work, const T* x, const BnPartition& p, int64_t C, int64_t S, int64_t c,
+                                int64_t k) {
+  const int64_t n = k / p.pieces, s0 = (k % p.pieces) * kBnItem, s1 = min64(S, s0 + kBnItem);
+  const T* plane = x + (n * C + c) * S;
+  double cnt = 0, mean = 0, m2 = 0;
+  for (int64_t s = s0; s < s1; s += kBnSub) {
+    const int64_t len = min64(kBnSub, s1 - s);
+    double pm, pm2;
+    run_stats(plane + s, len, pm, pm2);
+    math::chan_merge(cnt, mean, m2, static_cast<double>(len), pm, pm2);
+  }
   work[k * 2 * C + c] = mean;
   work[k * 2 * C + C + c] = m2;
 }
 
 template <class T>
-PB_INLINE void reduce_item_planes(double* work, const T* dy, const T* x, const double* mean, const BnPartition& p,
-                                  int64_t N, int64_t C, int64_t S, int64_t c, int64_t k) {
-  const int64_t stride = C * S;
+PB_INLINE void reduce_item_piece(double* work, const T* dy, const T* x, const double* mean, const BnPartition& p,
+                                 int64_t C, int64_t S, int64_t c, int64_t k) {
+  const int64_t n = k / p.pieces, s0 = (k % p.pieces) * kBnItem, s1 = min64(S, s0 + kBnItem);
+  const int64_t off = (n * C + c) * S + s0;
   Lanes a1, a2;
   lanes_zero(a1);
   lanes_zero(a2);
-  for_each_sub(p, N, C, S, c, k, [&](int64_t off, int64_t planes, int64_t len) {
-    for (int64_t q = 0; q < planes; ++q) lanes_dot(a1, a2, dy + off + q * stride, x + off + q * stride, len, mean[c]);
-  });
+  lanes_dot(a1, a2, dy + off, x + off, s1 - s0, mean[c]);
   work[k * 2 * C + c] = lanes_total(a1);
   work[k * 2 * C + C + c] = lanes_total(a2);
+}
+
+// 1 < S < kBnItem: item (j, k) = rows [n0, n1) x channels [c0, c1), planes in memory order.
+template <class T>
+PB_INLINE void stats_item_planes(double* work, const T* x, const BnPartition& p, int64_t N, int64_t C, int64_t S,
+                                 int64_t j, int64_t k) {
+  const int64_t c0 = j * p.cb, c1 = min64(C, c0 + p.cb), n0 = k * p.rows, n1 = min64(N, n0 + p.rows);
+  double* mean = work + k * 2 * C;
+  double* m2 = mean + C;
+  for (int64_t c = c0; c < c1; ++c) mean[c] = m2[c] = 0;
+  for (int64_t n = n0; n < n1; ++n) {
+    const double before = static_cast<double>(n - n0) * static_cast<double>(S);  // values merged per channel
+    if (S <= kBnSub) {
+      double w_mean, w_m2;  // the same for every channel
+      math::chan_weights(before, static_cast<double>(S), w_mean, w_m2);
+      for (int64_t c = c0; c < c1; ++c) {
+        double pm, pm2;
+        run_stats(x + (n * C + c) * S, S, pm, pm2);
+        math::chan_merge_w(mean[c], m2[c], pm, pm2, w_mean, w_m2);
+      }
+    } else {
+      for (int64_t c = c0; c < c1; ++c) {
+        double cnt = before;
+        for (int64_t s = 0; s < S; s += kBnSub) {
+          const int64_t len = min64(kBnSub, S - s);
+          double pm, pm2;
+          run_stats(x + (n * C + c) * S + s, len, pm, pm2);
+          math::chan_merge(cnt, mean[c], m2[c], static_cast<double>(len), pm, pm2);
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+PB_INLINE void reduce_item_planes(double* work, const T* dy, const T* x, const double* mean, const BnPartition& p,
+                                  int64_t N, int64_t C, int64_t S, int64_t j, int64_t k) {
+  const int64_t c0 = j * p.cb, c1 = min64(C, c0 + p.cb), n0 = k * p.rows, n1 = min64(N, n0 + p.rows);
+  double* s1 = work + k * 2 * C;
+  double* s2 = s1 + C;
+  for (int64_t c = c0; c < c1; ++c) s1[c] = s2[c] = 0;
+  for (int64_t n = n0; n < n1; ++n)
+    for (int64_t c = c0; c < c1; ++c) {
+      Lanes a1, a2;
+      lanes_zero(a1);
+      lanes_zero(a2);
+      lanes_dot(a1, a2, dy + (n * C + c) * S, x + (n * C + c) * S, S, mean[c]);
+      s1[c] += lanes_total(a1);
+      s2[c] += lanes_total(a2);
+    }
 }
 
 // ---- S == 1: a band of `rows` rows x 8*NV channels (x at the band's first element, rows ld
@@ -323,6 +364,8 @@ PB_INLINE void stats_item_rows(double* work, const T* x, const BnPartition& p, i
   }
 }
 
+constexpr int64_t kBnDotBandElems = 2048;
+
 template <class T>
 PB_INLINE void reduce_item_rows(double* work, const T* dy, const T* x, const double* mean, const BnPartition& p,
                                 int64_t N, int64_t C, int64_t k) {
@@ -330,8 +373,11 @@ PB_INLINE void reduce_item_rows(double* work, const T* dy, const T* x, const dou
   double* s1 = work + k * 2 * C;
   double* s2 = s1 + C;
   for (int64_t c = 0; c < 2 * C; ++c) s1[c] = 0;
-  for (int64_t r0 = n0; r0 < n1; r0 += p.band) {
-    const int64_t rows = min64(p.band, n1 - r0);
+  // Bands of about kBnSub elements: no second pass here, and with long rows every band row is a
+  // separate DRAM stream (8 rows x 2 arrays looked slower than 2 x 2 at C = 1024; noisy).
+  const int64_t band = kBnDotBandElems / C > 1 ? kBnDotBandElems / C : 1;
+  for (int64_t r0 = n0; r0 < n1; r0 += band) {
+    const int64_t rows = min64(band, n1 - r0);
     const T* g = dy + r0 * C;
     const T* v = x + r0 * C;
     int64_t c = 0;
@@ -356,7 +402,7 @@ PB_INLINE double item_count(const BnPartition& p, int64_t N, int64_t S, int64_t 
 // Runs item(j, k) over every item of the partition, threaded (static split of the item list).
 template <class F> PB_INLINE void for_each_item(const BnPartition& p, F item) {
   parallel_for(p.nj * p.nk, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t it = lo; it < hi; ++it) item(it / p.nk, it % p.nk);
+    for (int64_t it = lo; it < hi; ++it) item(it % p.nj, it / p.nj);  // row-block-major: memory order
   });
 }
 
@@ -402,7 +448,8 @@ template <class T>
 void batch_norm_stats_fused(double* mean, double* var, const T* x, int64_t N, int64_t C, int64_t S, double* work) {
   const BnPartition p = bn_partition(N, C, S);
   for_each_item(p, [&](int64_t j, int64_t k) {
-    if (S > 1) stats_item_planes(work, x, p, N, C, S, j, k);
+    if (S >= kBnItem) stats_item_piece(work, x, p, C, S, j, k);
+    else if (S > 1) stats_item_planes(work, x, p, N, C, S, j, k);
     else stats_item_rows(work, x, p, N, C, k);
   });
   // Combine the items in order (k outer: the weights depend on the counts only).
@@ -466,7 +513,8 @@ void batch_norm_reduce_fused(double* sum_dy, double* sum_dyxc, const T* dy, cons
                              int64_t C, int64_t S, double* work) {
   const BnPartition p = bn_partition(N, C, S);
   for_each_item(p, [&](int64_t j, int64_t k) {
-    if (S > 1) reduce_item_planes(work, dy, x, mean, p, N, C, S, j, k);
+    if (S >= kBnItem) reduce_item_piece(work, dy, x, mean, p, C, S, j, k);
+    else if (S > 1) reduce_item_planes(work, dy, x, mean, p, N, C, S, j, k);
     else reduce_item_rows(work, dy, x, mean, p, N, C, k);
   });
   for (int64_t c = 0; c < C; ++c) sum_dy[c] = sum_dyxc[c] = 0;

@@ -28,21 +28,26 @@ namespace pb::cpu {
 
 // The fixed partition of the fused reductions: it depends on (N, C, S) only, never on the thread
 // count, and the per-item partials are combined in item order, so results are bitwise
-// reproducible for any number of threads.
-//   S > 1:  an item is one channel and either a block of `rows` planes (S < kBnItem) or a piece
-//           of kBnItem elements of one plane (S >= kBnItem; `pieces` per plane).
-//   S == 1: an item is a block of `rows` rows, all channels; it walks bands of `band` rows
-//           (few DRAM streams; two-pass per band), each band in strips of 64 channels held in
-//           registers.
+// reproducible for any number of threads. Items are numbered row-block-major so that each
+// thread reads memory front to back.
+//   S >= kBnItem:     an item is a piece of kBnItem elements of one plane (`pieces` per plane)
+//                     of one channel; two-pass per L1-sized sub-chunk.
+//   1 < S < kBnItem:  an item is a block of `rows` rows (n) x `cb` channels, walked in memory
+//                     order; each plane (n, c) gets a two-pass mean/M2 (per kBnSub piece) merged
+//                     into the channel's running partial.
+//   S == 1:           an item is a block of `rows` rows, all channels; it walks bands of `band`
+//                     rows (few DRAM streams; two-pass per band), each band in strips of 64
+//                     channels held in registers.
 // Partials: work[k * 2C + c] (mean or sum) and work[k * 2C + C + c] (M2 or second sum).
 constexpr int64_t kBnItem = 1 << 16;  // elements per item (target)
-constexpr int64_t kBnSub = 1 << 12;   // S > 1: elements per two-pass sub-chunk (second pass reads L1)
+constexpr int64_t kBnSub = 1 << 12;   // elements per two-pass piece (the second pass reads L1)
 constexpr int64_t kBnBand = 8;        // S == 1: rows per two-pass band
 constexpr int64_t kBnMinRows = 256;   // S == 1: rows per item at least (bounds the partials to numel / 128 doubles)
 
 struct BnPartition {
-  int64_t nj = 1;      // items along C (C when S > 1, else 1)
-  int64_t rows = 1;    // rows (planes) of N per item
+  int64_t cb = 1;      // channels per item
+  int64_t nj = 1;      // items along C
+  int64_t rows = 1;    // rows (n) per item
   int64_t pieces = 1;  // items per plane (S >= kBnItem)
   int64_t nk = 1;      // items along N (x pieces)
   int64_t band = 1;    // S == 1: rows per band (kBnBand, more when C is small)
@@ -50,17 +55,19 @@ struct BnPartition {
 
 PB_INLINE BnPartition bn_partition(int64_t N, int64_t C, int64_t S) {
   BnPartition p;
-  if (S > 1) {
+  if (S >= kBnItem) {
+    p.cb = 1;
     p.nj = C;
-    if (S >= kBnItem) {
-      p.pieces = (S + kBnItem - 1) / kBnItem;
-      p.rows = 1;
-      p.nk = N * p.pieces;
-    } else {
-      p.rows = kBnItem / S;
-      p.nk = (N + p.rows - 1) / p.rows;
-    }
+    p.pieces = (S + kBnItem - 1) / kBnItem;
+    p.rows = 1;
+    p.nk = N * p.pieces;
+  } else if (S > 1) {
+    p.cb = kBnItem / S < C ? kBnItem / S : C;  // >= 1 since S < kBnItem
+    p.nj = (C + p.cb - 1) / p.cb;
+    p.rows = kBnItem / (p.cb * S) > 1 ? kBnItem / (p.cb * S) : 1;
+    p.nk = (N + p.rows - 1) / p.rows;
   } else {
+    p.cb = C;
     p.nj = 1;
     p.band = kBnSub / C > kBnBand ? kBnSub / C : kBnBand;
     const int64_t r = kBnItem / C > kBnMinRows ? kBnItem / C : kBnMinRows;
