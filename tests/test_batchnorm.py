@@ -8,9 +8,11 @@ from util import assert_bad_call, assert_close, check_grad
 
 DTYPES = [np.float32, np.float64]
 # Odd sizes on both layouts, and shapes that exercise every branch of the fused partition:
-# S < item with several row blocks, S >= item (planes split into pieces), (N, C) with C < 64,
-# several 64-channel blocks plus a partial one, several row blocks and sub-chunks, and S = 1 in 4-D.
-SHAPES = [(7, 3), (13, 300), (2100, 70), (3, 5, 7, 11), (2, 3, 1, 1), (5, 2, 17, 19), (1, 2, 260, 260), (700, 5)]
+# planes shorter than a two-pass piece, planes of several pieces split over channel blocks
+# (2, 20, 70, 70), planes split into items (S >= 65536), (N, C) with C < 64, several 64-channel
+# strips plus a partial one, several row blocks and bands, and S = 1 in 4-D.
+SHAPES = [(7, 3), (13, 300), (2100, 70), (3, 5, 7, 11), (2, 3, 1, 1), (5, 2, 17, 19), (2, 20, 70, 70),
+          (1, 2, 260, 260), (700, 5)]
 
 
 def _params(rng, C, dtype):
