@@ -2,9 +2,10 @@
 // naive: one Philox call per element, single thread (the reading copy of the scheme).
 // vec:   the global stream is cut into 64-element blocks (16 Philox counters each, aligned to
 //        the stream, not to the call), so a block's keep bits depend on nothing but its index;
-//        blocks are split across threads; AVX-512 runs 2 x 8 Philox instances in 64-bit lanes
-//        (vpmuludq gives the full 32x32->64 product) and applies the keep bits as a zero-masking
-//        multiply; other ISAs use the same loop shape in plain C++.
+//        blocks are split across threads; AVX-512 runs 2 blocks x 2 x 8 Philox instances in
+//        64-bit lanes (vpmuludq gives the full 32x32->64 product, the high half of a lane is
+//        ignored so no masking is needed) and applies the keep bits as a zero-masking multiply;
+//        AVX2 does the same with 4 x 4 lanes; the baseline uses the same loop shape in plain C++.
 #include "cpu/dropout.h"
 
 #include <cstring>
@@ -15,7 +16,12 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__BMI2__)
 #include <immintrin.h>
 #define PB_DROPOUT_AVX512 1
-// GCC 12 flags the self-initialized _mm512_undefined_epi32() inside its own intrinsics
+#elif defined(__AVX2__) && defined(__BMI2__)
+#include <immintrin.h>
+#define PB_DROPOUT_AVX2 1
+#endif
+#if defined(__AVX2__)
+// GCC 12 flags the self-initialized _mm*_undefined_*() inside its own intrinsics
 // (GCC bug 105593); a false positive.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
@@ -133,6 +139,84 @@ PB_INLINE void apply_block(double* y, const double* x, uint64_t bits, double sca
 }
 PB_INLINE void mask_block(uint8_t* m, uint64_t bits) {
   _mm512_storeu_si512(m, _mm512_maskz_mov_epi8(static_cast<__mmask64>(bits), _mm512_set1_epi8(1)));
+}
+
+#elif defined(PB_DROPOUT_AVX2)  // the same scheme in 4-lane (64-bit) ymm sets, 4 sets per block
+
+// Keep bits of stream elements 64*blk + 16*s .. +15 from set s (instances 16*blk + 4*s + 0..3):
+// u >= thr as max(u, thr) == u (AVX2 has no unsigned compare); the even 32-bit lanes hold the words.
+PB_INLINE uint32_t keep_bits16(__m256i w0, __m256i w1, __m256i w2, __m256i w3, __m256i thr) {
+  auto ge = [&](__m256i w) {
+    const uint32_t m = static_cast<uint32_t>(
+        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_max_epu32(w, thr), w))));
+    return _pdep_u32(_pext_u32(m, 0x55u), 0x1111u);  // lane 2j -> bit 4j
+  };
+  return ge(w0) | (ge(w1) << 1) | (ge(w2) << 2) | (ge(w3) << 3);
+}
+
+template <int NB>
+PB_INLINE void keep_bits(uint64_t* bits, uint64_t blk, const RoundKeys& rk, uint32_t thr32) {
+  constexpr int S = 4 * NB;
+  const __m256i lo32 = _mm256_set1_epi64x(0xffffffffLL);
+  const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(16 * blk)), _mm256_set_epi64x(3, 2, 1, 0));
+  __m256i c0[S], c1[S], c2[S], c3[S];
+  for (int s = 0; s < S; ++s) {
+    const __m256i b = _mm256_add_epi64(base, _mm256_set1_epi64x(4 * s));
+    c0[s] = _mm256_and_si256(b, lo32);
+    c1[s] = _mm256_srli_epi64(b, 32);
+    c2[s] = _mm256_setzero_si256();
+    c3[s] = c2[s];
+  }
+  const __m256i m0 = _mm256_set1_epi64x(math::kPhiloxM0), m1 = _mm256_set1_epi64x(math::kPhiloxM1);
+  for (int r = 0; r < math::kPhiloxRounds; ++r) {
+    const __m256i k0 = _mm256_set1_epi32(static_cast<int>(rk.k0[r]));
+    const __m256i k1 = _mm256_set1_epi32(static_cast<int>(rk.k1[r]));
+    for (int s = 0; s < S; ++s) {
+      const __m256i p0 = _mm256_mul_epu32(c0[s], m0), p1 = _mm256_mul_epu32(c2[s], m1);
+      c0[s] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1[s]), k0);
+      c2[s] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3[s]), k1);
+      c1[s] = p1;
+      c3[s] = p0;
+    }
+  }
+  const __m256i thr = _mm256_set1_epi32(static_cast<int>(thr32));
+  for (int b = 0; b < NB; ++b) {
+    uint64_t v = 0;
+    for (int q = 0; q < 4; ++q) {
+      const int s = 4 * b + q;
+      v |= static_cast<uint64_t>(keep_bits16(c0[s], c1[s], c2[s], c3[s], thr)) << (16 * q);
+    }
+    bits[b] = v;
+  }
+}
+constexpr int kNB = 1;
+
+// Lane j of the result is all ones iff bit j of `bits` (8 bits) is set.
+PB_INLINE __m256i lane_mask8(uint32_t bits) {
+  const __m256i sel = _mm256_set_epi32(128, 64, 32, 16, 8, 4, 2, 1);
+  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), sel), sel);
+}
+PB_INLINE void apply_block(float* y, const float* x, uint64_t bits, float scale) {
+  const __m256 s = _mm256_set1_ps(scale);
+  for (int q = 0; q < 8; ++q) {
+    const __m256 m = _mm256_castsi256_ps(lane_mask8(static_cast<uint32_t>(bits >> (8 * q)) & 0xffu));
+    _mm256_storeu_ps(y + 8 * q, _mm256_and_ps(m, _mm256_mul_ps(_mm256_loadu_ps(x + 8 * q), s)));
+  }
+}
+PB_INLINE void apply_block(double* y, const double* x, uint64_t bits, double scale) {
+  const __m256d s = _mm256_set1_pd(scale);
+  const __m256i sel = _mm256_set_epi64x(8, 4, 2, 1);
+  for (int q = 0; q < 16; ++q) {
+    const __m256i b = _mm256_set1_epi64x(static_cast<long long>((bits >> (4 * q)) & 0xfu));
+    const __m256d m = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(b, sel), sel));
+    _mm256_storeu_pd(y + 4 * q, _mm256_and_pd(m, _mm256_mul_pd(_mm256_loadu_pd(x + 4 * q), s)));
+  }
+}
+PB_INLINE void mask_block(uint8_t* m, uint64_t bits) {
+  for (int q = 0; q < 8; ++q) {  // 8 bits -> 8 bytes of 0/1
+    const uint64_t bytes = _pdep_u64((bits >> (8 * q)) & 0xffu, 0x0101010101010101ull);
+    std::memcpy(m + 8 * q, &bytes, 8);
+  }
 }
 
 #else  // portable: the same 16-instance loop shape, left to the compiler's vectorizer
