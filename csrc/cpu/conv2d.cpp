@@ -1,0 +1,500 @@
+// conv2d forward/backward, NCHW. A naive direct loop (the reading copy), then the fast variants:
+// im2col + the shared GEMM core (threads over the batch), a 1x1 path where the GEMM reads x
+// directly, and a direct kernel for depthwise (C/groups == 1) convolutions.
+#include "cpu/conv2d.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "core/common.h"
+#include "core/parallel.h"
+#include "cpu/gemm.h"
+
+namespace pb::cpu::PB_ISA_NS {
+
+namespace {
+
+// Grow-only scratch memory, one per thread (fresh pages cost ~1 us per 4 KiB here, so the
+// buffers are kept across calls). get() returns null when memory runs out.
+struct Scratch {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(p); }
+  template <class T> T* get(int64_t n) {
+    size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) & ~size_t(63);
+    if (bytes == 0) bytes = 64;
+    if (bytes > cap) {
+      std::free(p);
+      p = std::aligned_alloc(64, bytes);
+      cap = p ? bytes : 0;
+    }
+    return static_cast<T*>(p);
+  }
+};
+thread_local Scratch tl_col;    // im2col columns of the thread running a sample
+thread_local Scratch tl_slots;  // per-slot dW/db partials of the calling thread (backward)
+
+// Output columns ow in [lo, hi) whose input column ow*s + off lies in [0, W).
+PB_INLINE void valid_cols(int64_t W, int64_t OW, int64_t s, int64_t off, int64_t* lo, int64_t* hi) {
+  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t h = (W - 1 - off) < 0 ? 0 : (W - 1 - off) / s + 1;
+  if (h > OW) h = OW;
+  if (l > h) l = h;
+  *lo = l;
+  *hi = h;
+}
+
+// col (Cg*KH*KW, (oh1-oh0)*OW): the receptive fields of output rows [oh0, oh1) over the Cg
+// input planes starting at x; zeros where the window reaches into the padding.
+template <class T>
+PB_INLINE void im2col(T* __restrict col, const T* __restrict x, int64_t Cg, const ConvGeom& g, int64_t oh0,
+                      int64_t oh1) {
+  const int64_t HW = g.H * g.W, OW = g.OW, np = (oh1 - oh0) * OW;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        T* dst = col + ((c * g.KH + kh) * g.KW + kw) * np;
+        const int64_t off = kw * g.dw - g.pw;
+        int64_t lo, hi;
+        valid_cols(g.W, OW, g.sw, off, &lo, &hi);
+        for (int64_t oh = oh0; oh < oh1; ++oh, dst += OW) {
+          const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+          if (ih < 0 || ih >= g.H) {
+            for (int64_t ow = 0; ow < OW; ++ow) dst[ow] = T(0);
+            continue;
+          }
+          const T* src = x + c * HW + ih * g.W + off;
+          for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
+          if (g.sw == 1)
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g.sw];
+          for (int64_t ow = hi; ow < OW; ++ow) dst[ow] = T(0);
+        }
+      }
+}
+
+// The adjoint of im2col: adds col (Cg*KH*KW, (oh1-oh0)*OW) back into the Cg planes at dx.
+template <class T>
+PB_INLINE void col2im(T* __restrict dx, const T* __restrict col, int64_t Cg, const ConvGeom& g, int64_t oh0,
+                      int64_t oh1) {
+  const int64_t HW = g.H * g.W, OW = g.OW, np = (oh1 - oh0) * OW;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const T* src = col + ((c * g.KH + kh) * g.KW + kw) * np;
+        const int64_t off = kw * g.dw - g.pw;
+        int64_t lo, hi;
+        valid_cols(g.W, OW, g.sw, off, &lo, &hi);
+        for (int64_t oh = oh0; oh < oh1; ++oh, src += OW) {
+          const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+          if (ih < 0 || ih >= g.H) continue;
+          T* dst = dx + c * HW + ih * g.W + off;
+          if (g.sw == 1)
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += src[ow];
+        }
+      }
+}
+
+// Sum of a[0..n) with 16 independent partial sums (vectorizable without reassociation flags).
+template <class T> PB_INLINE T sum_row(const T* __restrict a, int64_t n) {
+  T acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j];
+  T s = 0;
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  for (; i < n; ++i) s += a[i];
+  return s;
+}
+
+// sum_i a[i] * b[i * sb] for i in [0, n).
+template <class T> PB_INLINE T dot_row(const T* __restrict a, const T* __restrict b, int64_t n, int64_t sb) {
+  if (sb != 1) {
+    T s = 0;
+    for (int64_t i = 0; i < n; ++i) s += a[i] * b[i * sb];
+    return s;
+  }
+  T acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
+  T s = 0;
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+template <class T> PB_INLINE void fill(T* p, int64_t n, T v) {
+  for (int64_t i = 0; i < n; ++i) p[i] = v;
+}
+
+// Output rows per im2col block: the column block of one group stays around kColBlockBytes so
+// it is still in L2 when the GEMM packs it.
+constexpr int64_t kColBlockBytes = 512 * 1024;
+template <class T> PB_INLINE int64_t rows_per_block(const ConvGeom& g, int64_t K) {
+  int64_t rb = kColBlockBytes / static_cast<int64_t>(sizeof(T)) / (K * g.OW);
+  if (rb < 1) rb = 1;
+  if (rb > g.OH) rb = g.OH;
+  return rb;
+}
+
+PB_INLINE bool is_pointwise(const ConvGeom& g) {
+  return g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
+// ---- forward, one sample -------------------------------------------------------------------
+
+// y_n (O, P) = W (O, K) @ col (K, P) per group, col built in blocks of output rows.
+template <class T>
+void forward_sample_im2col(T* y, const T* x, const T* w, const T* b, const ConvGeom& g, T* col) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.KH * g.KW;
+  const int64_t P = g.OH * g.OW, HW = g.H * g.W, rb = rows_per_block<T>(g, K);
+  for (int64_t oh0 = 0; oh0 < g.OH; oh0 += rb) {
+    const int64_t oh1 = oh0 + rb < g.OH ? oh0 + rb : g.OH, np = (oh1 - oh0) * g.OW;
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      im2col(col, x + gr * Cg * HW, Cg, g, oh0, oh1);
+      gemm<T>(y + gr * Og * P + oh0 * g.OW, P, w + gr * Og * K, K, false, col, np, false, Og, np, K, T(1), T(0));
+    }
+    if (b)
+      for (int64_t o = 0; o < g.O; ++o) {
+        T* yo = y + o * P + oh0 * g.OW;
+        const T bo = b[o];
+        for (int64_t p = 0; p < np; ++p) yo[p] += bo;
+      }
+  }
+}
+
+// 1x1, stride 1, no padding: x_n (C, P) already is the column matrix.
+template <class T>
+void forward_sample_pointwise(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, P = g.OH * g.OW;
+  for (int64_t gr = 0; gr < g.groups; ++gr)
+    gemm<T>(y + gr * Og * P, P, w + gr * Og * Cg, Cg, false, x + gr * Cg * P, P, false, Og, P, Cg, T(1), T(0));
+  if (b)
+    for (int64_t o = 0; o < g.O; ++o) {
+      T* yo = y + o * P;
+      const T bo = b[o];
+      for (int64_t p = 0; p < P; ++p) yo[p] += bo;
+    }
+}
+
+// Runs one sample per call of `f(n, col)` over the batch, threads over samples (a GEMM called
+// inside runs single-threaded; with one sample the GEMM threads itself).
+template <class T, class F> void over_batch(const ConvGeom& g, int64_t col_elems, F f) {
+  bool oom = false;  // set by a thread that could not get scratch memory
+  parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
+    T* col = col_elems > 0 ? tl_col.get<T>(col_elems) : nullptr;
+    if (col_elems > 0 && !col) {
+      __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
+      return;
+    }
+    for (int64_t n = n0; n < n1; ++n) f(n, col);
+  });
+  if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
+}
+
+}  // namespace
+
+// ---- forward -------------------------------------------------------------------------------
+
+// x (N, C, H, W), w (O, C/groups, KH, KW), b (O,) or null -> y (N, O, OH, OW).
+template <class T> void conv2d_forward_naive(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups;
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t o = 0; o < g.O; ++o) {
+      const int64_t c0 = (o / Og) * Cg;
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          T acc = 0;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t kh = 0; kh < g.KH; ++kh)
+              for (int64_t kw = 0; kw < g.KW; ++kw) {
+                const int64_t ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                acc += w[((o * Cg + c) * g.KH + kh) * g.KW + kw] * x[((n * g.C + c0 + c) * g.H + ih) * g.W + iw];
+              }
+          y[((n * g.O + o) * g.OH + oh) * g.OW + ow] = b ? acc + b[o] : acc;
+        }
+    }
+}
+
+// im2col + GEMM per sample and group, threads over the batch, columns built in L2-sized blocks
+// of output rows.
+template <class T> void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
+  const int64_t K = (g.C / g.groups) * g.KH * g.KW;
+  const int64_t col_elems = K * rows_per_block<T>(g, K) * g.OW;
+  over_batch<T>(g, col_elems, [&](int64_t n, T* col) {
+    forward_sample_im2col(y + n * g.O * g.OH * g.OW, x + n * g.C * g.H * g.W, w, b, g, col);
+  });
+}
+
+// Depthwise-style (C/groups == 1): each output plane is a KHxKW stencil over one input plane.
+// Direct loops, rows vectorized over ow; threads over the N*O output planes.
+template <class T>
+static void depthwise_forward(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
+  const int64_t Og = g.O / g.groups, HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
+  parallel_for(g.N * g.O, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const int64_t n = plane / g.O, o = plane % g.O, c = o / Og;
+      const T* xp = x + (n * g.C + c) * HW;
+      const T* wk = w + o * KK;
+      T* yp = y + plane * P;
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        T* __restrict yr = yp + oh * g.OW;
+        fill(yr, g.OW, T(0));
+        for (int64_t kh = 0; kh < g.KH; ++kh) {
+          const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+          if (ih < 0 || ih >= g.H) continue;
+          const T* xr = xp + ih * g.W;
+          for (int64_t kw = 0; kw < g.KW; ++kw) {
+            const int64_t off = kw * g.dw - g.pw;
+            int64_t lo, hi;
+            valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
+            const T wv = wk[kh * g.KW + kw];
+            const T* __restrict xs = xr + off;
+            if (g.sw == 1)
+              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xs[ow];
+            else
+              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xs[ow * g.sw];
+          }
+        }
+        if (b) {
+          const T bo = b[o];
+          for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] += bo;
+        }
+      }
+    }
+  });
+}
+
+// Per shape: depthwise -> direct kernel; 1x1/stride 1/no padding -> GEMM on x (no im2col);
+// else im2col + GEMM.
+template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
+  if (g.C / g.groups == 1 && g.groups > 1) return depthwise_forward(y, x, w, b, g);
+  if (is_pointwise(g)) {
+    over_batch<T>(g, 0, [&](int64_t n, T*) {
+      forward_sample_pointwise(y + n * g.O * g.OH * g.OW, x + n * g.C * g.H * g.W, w, b, g);
+    });
+    return;
+  }
+  conv2d_forward_im2col(y, x, w, b, g);
+}
+
+// ---- backward ------------------------------------------------------------------------------
+
+// dy (N, O, OH, OW), x, w -> dx (N, C, H, W) or null, dw (O, C/groups, KH, KW), db (O,) or null.
+template <class T>
+void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups;
+  if (dx) fill(dx, g.N * g.C * g.H * g.W, T(0));
+  fill(dw, g.O * Cg * g.KH * g.KW, T(0));
+  if (db) fill(db, g.O, T(0));
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t o = 0; o < g.O; ++o) {
+      const int64_t c0 = (o / Og) * Cg;
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const T d = dy[((n * g.O + o) * g.OH + oh) * g.OW + ow];
+          if (db) db[o] += d;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t kh = 0; kh < g.KH; ++kh)
+              for (int64_t kw = 0; kw < g.KW; ++kw) {
+                const int64_t ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                const int64_t wi = ((o * Cg + c) * g.KH + kh) * g.KW + kw;
+                const int64_t xi = ((n * g.C + c0 + c) * g.H + ih) * g.W + iw;
+                dw[wi] += d * x[xi];
+                if (dx) dx[xi] += d * w[wi];
+              }
+        }
+    }
+}
+
+namespace {
+
+// Backward of one sample on the GEMM core. Accumulates into the slot partials dwp (O, K) and
+// dbp (O,) (or null), writes dx_n (or skips when null).
+template <class T>
+void backward_sample_im2col(T* dx, T* dwp, T* dbp, const T* dy, const T* x, const T* w, const ConvGeom& g,
+                            T* col) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.KH * g.KW;
+  const int64_t P = g.OH * g.OW, HW = g.H * g.W, rb = rows_per_block<T>(g, K);
+  if (dx) fill(dx, g.C * HW, T(0));
+  for (int64_t oh0 = 0; oh0 < g.OH; oh0 += rb) {
+    const int64_t oh1 = oh0 + rb < g.OH ? oh0 + rb : g.OH, np = (oh1 - oh0) * g.OW;
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      const T* dyb = dy + gr * Og * P + oh0 * g.OW;
+      im2col(col, x + gr * Cg * HW, Cg, g, oh0, oh1);
+      // dW_g (Og, K) += dY_g (Og, np) @ col^T (np, K)
+      gemm<T>(dwp + gr * Og * K, K, dyb, P, false, col, np, true, Og, K, np, T(1), T(1));
+      if (dx) {
+        // dcol (K, np) = W_g^T (K, Og) @ dY_g (Og, np), then fold back into dx.
+        gemm<T>(col, np, w + gr * Og * K, K, true, dyb, P, false, K, np, Og, T(1), T(0));
+        col2im(dx + gr * Cg * HW, col, Cg, g, oh0, oh1);
+      }
+    }
+  }
+  if (dbp)
+    for (int64_t o = 0; o < g.O; ++o) dbp[o] += sum_row(dy + o * P, P);
+}
+
+template <class T>
+void backward_sample_pointwise(T* dx, T* dwp, T* dbp, const T* dy, const T* x, const T* w, const ConvGeom& g) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, P = g.OH * g.OW;
+  for (int64_t gr = 0; gr < g.groups; ++gr) {
+    const T* dyg = dy + gr * Og * P;
+    // dW_g (Og, Cg) += dY_g (Og, P) @ x_g^T (P, Cg)
+    gemm<T>(dwp + gr * Og * Cg, Cg, dyg, P, false, x + gr * Cg * P, P, true, Og, Cg, P, T(1), T(1));
+    // dx_g (Cg, P) = W_g^T (Cg, Og) @ dY_g (Og, P)
+    if (dx) gemm<T>(dx + gr * Cg * P, P, w + gr * Og * Cg, Cg, true, dyg, P, false, Cg, P, Og, T(1), T(0));
+  }
+  if (dbp)
+    for (int64_t o = 0; o < g.O; ++o) dbp[o] += sum_row(dy + o * P, P);
+}
+
+// Threads over the batch in `slots` = min(threads, N) contiguous sample ranges. Each slot
+// accumulates its own dW/db partial (slot 0 straight into dw/db); the partials are then added
+// in slot order, so the result depends on the thread count only, never on scheduling.
+template <class T, class F>
+void backward_over_batch(T* dw, T* db, const ConvGeom& g, int64_t col_elems, F f) {
+  const int64_t wsize = g.O * (g.C / g.groups) * g.KH * g.KW, bsize = db ? g.O : 0;
+  int64_t slots = max_threads();
+  if (slots > g.N) slots = g.N;
+  if (slots < 1) slots = 1;
+  const int64_t per = wsize + bsize;
+  T* part = slots > 1 ? tl_slots.get<T>((slots - 1) * per) : nullptr;
+  if (slots > 1 && !part) throw std::bad_alloc();
+  bool oom = false;  // set by a thread that could not get scratch memory
+  parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
+    T* col = col_elems > 0 ? tl_col.get<T>(col_elems) : nullptr;
+    if (col_elems > 0 && !col) {
+      __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
+      return;
+    }
+    for (int64_t s = s0; s < s1; ++s) {
+      T* dwp = s == 0 ? dw : part + (s - 1) * per;
+      T* dbp = db ? (s == 0 ? db : part + (s - 1) * per + wsize) : nullptr;
+      fill(dwp, wsize, T(0));
+      if (dbp) fill(dbp, g.O, T(0));
+      for (int64_t n = g.N * s / slots; n < g.N * (s + 1) / slots; ++n) f(n, dwp, dbp, col);
+    }
+  });
+  if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
+  if (slots > 1) {
+    parallel_for(wsize, 1 << 14, [&](int64_t i0, int64_t i1) {
+      for (int64_t s = 1; s < slots; ++s) {
+        const T* src = part + (s - 1) * per;
+        for (int64_t i = i0; i < i1; ++i) dw[i] += src[i];
+      }
+    });
+    if (db)
+      for (int64_t s = 1; s < slots; ++s)
+        for (int64_t o = 0; o < g.O; ++o) db[o] += part[(s - 1) * per + wsize + o];
+  }
+}
+
+}  // namespace
+
+// im2col + GEMM per sample: dW += dY col^T, dcol = W^T dY folded back by col2im; threads over
+// the batch with per-slot dW partials added in a fixed order.
+template <class T>
+void conv2d_backward_im2col(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
+  const int64_t K = (g.C / g.groups) * g.KH * g.KW;
+  const int64_t col_elems = K * rows_per_block<T>(g, K) * g.OW;
+  const int64_t xs = g.C * g.H * g.W, ys = g.O * g.OH * g.OW;
+  backward_over_batch<T>(dw, db, g, col_elems, [&](int64_t n, T* dwp, T* dbp, T* col) {
+    backward_sample_im2col(dx ? dx + n * xs : nullptr, dwp, dbp, dy + n * ys, x + n * xs, w, g, col);
+  });
+}
+
+// Depthwise backward: dx over (n, c) planes (scatter of each o of the group, rows vectorized);
+// dw/db over output channels, each summing the whole batch itself (no partials needed).
+template <class T>
+static void depthwise_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
+  const int64_t Og = g.O / g.groups, HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
+  if (dx)
+    parallel_for(g.N * g.C, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t plane = p0; plane < p1; ++plane) {
+        const int64_t n = plane / g.C, c = plane % g.C;
+        T* dxp = dx + plane * HW;
+        fill(dxp, HW, T(0));
+        for (int64_t o = c * Og; o < (c + 1) * Og; ++o) {
+          const T* dyp = dy + (n * g.O + o) * P;
+          const T* wk = w + o * KK;
+          for (int64_t oh = 0; oh < g.OH; ++oh) {
+            const T* __restrict dyr = dyp + oh * g.OW;
+            for (int64_t kh = 0; kh < g.KH; ++kh) {
+              const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+              if (ih < 0 || ih >= g.H) continue;
+              for (int64_t kw = 0; kw < g.KW; ++kw) {
+                const int64_t off = kw * g.dw - g.pw;
+                int64_t lo, hi;
+                valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
+                const T wv = wk[kh * g.KW + kw];
+                T* __restrict dr = dxp + ih * g.W + off;
+                if (g.sw == 1)
+                  for (int64_t ow = lo; ow < hi; ++ow) dr[ow] += wv * dyr[ow];
+                else
+                  for (int64_t ow = lo; ow < hi; ++ow) dr[ow * g.sw] += wv * dyr[ow];
+              }
+            }
+          }
+        }
+      }
+    });
+  parallel_for(g.O, 1, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      const int64_t c = o / Og;
+      T* dwo = dw + o * KK;
+      fill(dwo, KK, T(0));
+      T bsum = 0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        const T* dyp = dy + (n * g.O + o) * P;
+        const T* xp = x + (n * g.C + c) * HW;
+        if (db) bsum += sum_row(dyp, P);
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t kh = 0; kh < g.KH; ++kh) {
+            const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int64_t kw = 0; kw < g.KW; ++kw) {
+              const int64_t off = kw * g.dw - g.pw;
+              int64_t lo, hi;
+              valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
+              dwo[kh * g.KW + kw] += dot_row(dyp + oh * g.OW + lo, xp + ih * g.W + off + lo * g.sw, hi - lo, g.sw);
+            }
+          }
+      }
+      if (db) db[o] = bsum;
+    }
+  });
+}
+
+// Per shape, as the forward: depthwise direct, 1x1 GEMM on x, else im2col.
+template <class T>
+void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
+  if (g.C / g.groups == 1 && g.groups > 1) return depthwise_backward(dx, dw, db, dy, x, w, g);
+  if (is_pointwise(g)) {
+    const int64_t xs = g.C * g.H * g.W, ys = g.O * g.OH * g.OW;
+    backward_over_batch<T>(dw, db, g, 0, [&](int64_t n, T* dwp, T* dbp, T*) {
+      backward_sample_pointwise(dx ? dx + n * xs : nullptr, dwp, dbp, dy + n * ys, x + n * xs, w, g);
+    });
+    return;
+  }
+  conv2d_backward_im2col(dx, dw, db, dy, x, w, g);
+}
+
+#define PB_INSTANTIATE(T)                                                                                  \
+  template void conv2d_forward_naive<T>(T*, const T*, const T*, const T*, const ConvGeom&);                \
+  template void conv2d_forward_im2col<T>(T*, const T*, const T*, const T*, const ConvGeom&);               \
+  template void conv2d_forward_fast<T>(T*, const T*, const T*, const T*, const ConvGeom&);                 \
+  template void conv2d_backward_naive<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);       \
+  template void conv2d_backward_im2col<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);      \
+  template void conv2d_backward_fast<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);
+PB_INSTANTIATE(float)
+PB_INSTANTIATE(double)
+#undef PB_INSTANTIATE
+
+}  // namespace pb::cpu::PB_ISA_NS
