@@ -62,6 +62,21 @@ template <class T> PB_INLINE T sum_row(const T* __restrict a, int64_t n) {
   return s;
 }
 
+
+// One window tap over an output row: y[ow] = max(y[ow], x[ow*s]) keeping the argmax (PyTorch's
+// rule: strictly greater or NaN replaces). S > 0 is a compile-time stride, S == 0 uses s.
+template <class T, int S>
+PB_INLINE void max_taps(T* __restrict yr, int64_t* __restrict ir, const T* __restrict xr, int64_t base, int64_t lo,
+                        int64_t hi, int64_t s) {
+  const int64_t st = S > 0 ? S : s;
+  for (int64_t ow = lo; ow < hi; ++ow) {
+    const T v = xr[ow * st], m = yr[ow];
+    const bool take = v > m || v != v;
+    yr[ow] = take ? v : m;
+    ir[ow] = take ? base + ow * st : ir[ow];
+  }
+}
+
 }  // namespace
 
 // ---- max_pool2d ----------------------------------------------------------------------------
@@ -113,13 +128,14 @@ template <class T> void max_pool2d_forward_fast(T* y, int64_t* idx, const T* x, 
             valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
             const T* __restrict xr = xp + ih * g.W + off;
             const int64_t base = ih * g.W + off;
-            for (int64_t ow = lo; ow < hi; ++ow) {
-              const T v = xr[ow * g.sw];
-              if (v > yr[ow] || v != v) {
-                yr[ow] = v;
-                ir[ow] = base + ow * g.sw;
-              }
-            }
+            // Branch-free select so the compiler can vectorize (masked blends) per ISA; the
+            // common strides are constants so strided loads become permutes, not gathers.
+            if (g.sw == 1)
+              max_taps<T, 1>(yr, ir, xr, base, lo, hi, 1);
+            else if (g.sw == 2)
+              max_taps<T, 2>(yr, ir, xr, base, lo, hi, 2);
+            else
+              max_taps<T, 0>(yr, ir, xr, base, lo, hi, g.sw);
           }
         }
       }
