@@ -25,6 +25,34 @@ def relu_backward(dy, x):
 # ---------------------------------------------------------------------------------------------
 
 
+def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
+    """alpha * op(a) @ op(b) + beta * out, computed in the dtype of a (out is not modified).
+
+    beta == 0 ignores out entirely (so NaN in it does not propagate), as BLAS does.
+    """
+    opa = a.T if trans_a else a
+    opb = b.T if trans_b else b
+    dt = a.dtype.type
+    prod = dt(alpha) * (opa @ opb)
+    if beta != 0:
+        prod = prod + dt(beta) * out
+    return prod.astype(a.dtype, copy=False)
+
+
+def linear_forward(x, weight, bias=None):
+    """y = x @ weight.T + bias;  x (N, in), weight (out, in), bias (out,) -> (N, out)."""
+    y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+def linear_backward(dy, x, weight, *, bias=True, compute_dx=True):
+    """(dx, dweight, dbias) of linear_forward given dy (N, out)."""
+    dx = dy @ weight if compute_dx else None
+    dweight = dy.T @ x
+    dbias = dy.sum(axis=0) if bias else None
+    return dx, dweight, dbias
+
+
 # ---------------------------------------------------------------------------------------------
 # conv2d and pooling
 # ---------------------------------------------------------------------------------------------

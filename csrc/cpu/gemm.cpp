@@ -1,12 +1,29 @@
-// The GEMM core shared by linear and conv2d.
+// The GEMM core shared by linear and conv2d: C = alpha * op(A) op(B) + beta * C (+ bias).
+//
+// Three variants, plainest first:
+//   naive   -- triple loop, one thread: the reading copy.
+//   blocked -- i-k-j order in cache tiles so a row of op(B) streams and the compiler vectorizes
+//              the j loop; rows split across threads. No packing, no explicit SIMD.
+//   packed  -- BLIS: op(B) packed into NR-column slivers (KC x NC panel), op(A) into MR-row
+//              slivers (MC x KC block), an explicit SIMD register-tile micro-kernel
+//              (csrc/cpu/gemm_kernel.h), C split between threads in sliver units.
 #include "cpu/gemm.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <new>
+
+#include "core/parallel.h"
+#include "cpu/gemm_kernel.h"
 
 namespace pb::cpu::PB_ISA_NS {
 
-// The reading copy: triple loop, double-free of tricks. Accumulates in T.
+// ---------------------------------------------------------------------------------------------
+// naive: the reading copy. Accumulates in T.
 template <class T>
-void gemm_naive(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb,
-                bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, T beta) {
+void gemm_naive(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb, bool trans_b,
+                int64_t M, int64_t N, int64_t K, T alpha, T beta) {
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       T acc = 0;
@@ -16,18 +33,241 @@ void gemm_naive(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const 
     }
 }
 
-// Placeholder until the packed, blocked, SIMD version lands (issue 3, GEMM work in progress).
+// ---------------------------------------------------------------------------------------------
+// blocked: adds cache tiling (16 rows x 256 columns of C accumulated in a local tile while k runs
+// in steps of 256) and threads over row tiles; the inner j loop is what the compiler vectorizes.
 template <class T>
-void gemm(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb,
-          bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, T beta) {
-  gemm_naive(C, ldc, A, lda, trans_a, B, ldb, trans_b, M, N, K, alpha, beta);
+void gemm_blocked(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb, bool trans_b,
+                  int64_t M, int64_t N, int64_t K, T alpha, T beta) {
+  constexpr int64_t MB = 16, NB = 256, KB = 256;
+  const int64_t row_tiles = (M + MB - 1) / MB;
+  const int64_t grain = 2 * N * K < (1 << 22) ? row_tiles : 1;  // small problems: one thread
+  parallel_for(row_tiles, grain, [&](int64_t t0, int64_t t1) {
+    alignas(64) T acc[MB * NB];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t i0 = t * MB, mb = M - i0 < MB ? M - i0 : MB;
+      for (int64_t j0 = 0; j0 < N; j0 += NB) {
+        const int64_t nb = N - j0 < NB ? N - j0 : NB;
+        for (int64_t x = 0; x < MB * NB; ++x) acc[x] = T(0);
+        for (int64_t k0 = 0; k0 < K; k0 += KB) {
+          const int64_t k1 = K - k0 < KB ? K : k0 + KB;
+          for (int64_t i = 0; i < mb; ++i) {
+            T* __restrict ai = acc + i * NB;
+            for (int64_t k = k0; k < k1; ++k) {
+              const T a = trans_a ? A[k * lda + i0 + i] : A[(i0 + i) * lda + k];
+              if (trans_b) {
+                const T* bk = B + j0 * ldb + k;
+                for (int64_t j = 0; j < nb; ++j) ai[j] += a * bk[j * ldb];
+              } else {
+                const T* __restrict bk = B + k * ldb + j0;
+                for (int64_t j = 0; j < nb; ++j) ai[j] += a * bk[j];
+              }
+            }
+          }
+        }
+        for (int64_t i = 0; i < mb; ++i) {
+          T* ci = C + (i0 + i) * ldc + j0;
+          const T* ai = acc + i * NB;
+          if (beta == T(0))
+            for (int64_t j = 0; j < nb; ++j) ci[j] = alpha * ai[j];
+          else
+            for (int64_t j = 0; j < nb; ++j) ci[j] = alpha * ai[j] + beta * ci[j];
+        }
+      }
+    }
+  });
 }
 
-#define PB_INSTANTIATE(T)                                                                        \
-  template void gemm_naive<T>(T*, int64_t, const T*, int64_t, bool, const T*, int64_t, bool,      \
-                              int64_t, int64_t, int64_t, T, T);                                   \
-  template void gemm<T>(T*, int64_t, const T*, int64_t, bool, const T*, int64_t, bool, int64_t,   \
-                        int64_t, int64_t, T, T);
+// ---------------------------------------------------------------------------------------------
+// packed: the fast path.
+
+namespace gemm_detail {
+
+// Cache blocking (elements). KC: the k depth of a packed sliver, so a KC x NR micro-panel of B
+// stays in L1 while MC/MR micro-panels of A stream past it from L2; MC x KC of A sits in L2;
+// KC x NC of B in L2/L3. Overridable at compile time for tuning experiments.
+#ifndef PB_GEMM_KC
+#define PB_GEMM_KC 256
+#endif
+#ifndef PB_GEMM_MC
+#define PB_GEMM_MC 192
+#endif
+#ifndef PB_GEMM_NC
+#define PB_GEMM_NC 2048
+#endif
+template <class T> constexpr int64_t kKC = PB_GEMM_KC * 4 / static_cast<int64_t>(sizeof(T));
+template <class T> constexpr int64_t kMC = PB_GEMM_MC;
+template <class T> constexpr int64_t kNC = PB_GEMM_NC;
+
+PB_INLINE int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+PB_INLINE int64_t round_up(int64_t a, int64_t b) { return cdiv(a, b) * b; }
+PB_INLINE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Even split of `n` into blocks of at most `cap`, each a multiple of `unit` (except the last).
+PB_INLINE int64_t block_size(int64_t n, int64_t cap, int64_t unit) {
+  const int64_t nb = cdiv(n, cap);
+  return round_up(cdiv(n, nb), unit);
+}
+
+template <class T>
+struct Args {
+  T* C;
+  int64_t ldc;
+  const T* A;
+  int64_t lda;
+  bool ta;
+  const T* B;
+  int64_t ldb;
+  bool tb;
+  int64_t M, N, K;
+  T alpha, beta;
+  const T* bias;
+  bool bias_per_row;
+  int64_t kc;  // k block: depends on K only, so every C element sums its products in one fixed order
+};
+
+// A per-calling-thread workspace for the packed panels, kept across calls: fresh pages cost
+// ~1 us per 4 KiB on first touch here, so reallocating every call would dominate small GEMMs.
+struct Workspace {
+  void* p = nullptr;
+  size_t bytes = 0;
+  ~Workspace() { std::free(p); }
+  void* get(size_t want) {
+    if (want > bytes) {
+      std::free(p);
+      p = nullptr;
+      bytes = 0;
+      want = static_cast<size_t>(round_up(static_cast<int64_t>(want), 1 << 16));
+      p = std::aligned_alloc(64, want);
+      if (!p) throw std::bad_alloc();
+      bytes = want;
+    }
+    return p;
+  }
+};
+static thread_local Workspace tl_workspace;
+
+// One thread's share: rows [i0, i1) x columns [j0, j1) of C, all of K, in the BLIS loop order
+// jc (NC) -> pc (KC, pack B) -> ic (MC, pack A) -> jr (NR) -> ir (MR) -> micro-kernel.
+template <class T>
+static void gemm_part(const Args<T>& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1, T* apack, T* bpack) {
+  constexpr int64_t MR = kMR<T>, NR = kNR<T>;
+  const int64_t nc_blk = block_size(j1 - j0, kNC<T>, NR);
+  const int64_t mc_blk = block_size(i1 - i0, kMC<T>, MR);
+  for (int64_t jc = j0; jc < j1; jc += nc_blk) {
+    const int64_t nc = min64(nc_blk, j1 - jc);
+    for (int64_t pc = 0; pc < g.K; pc += g.kc) {
+      const int64_t kc = min64(g.kc, g.K - pc);
+      const bool first = pc == 0;
+      const T beta = first ? g.beta : T(1);
+      pack_b<T>(bpack, g.B, g.ldb, g.tb, jc, nc, pc, kc);
+      for (int64_t ic = i0; ic < i1; ic += mc_blk) {
+        const int64_t mc = min64(mc_blk, i1 - ic);
+        pack_a<T>(apack, g.A, g.lda, g.ta, ic, mc, pc, kc);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t nr = min64(NR, nc - jr);
+          const T* bp = bpack + jr * kc;
+          const T* bias_c = first && g.bias && !g.bias_per_row ? g.bias + jc + jr : nullptr;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t mr = min64(MR, mc - ir);
+            const T* ap = apack + ir * kc;
+            const T* bias_r = first && g.bias && g.bias_per_row ? g.bias + ic + ir : nullptr;
+            T* c = g.C + (ic + ir) * g.ldc + jc + jr;
+            if (mr == MR && nr == NR)
+              ukernel<T>(kc, ap, bp, c, g.ldc, g.alpha, beta, bias_c, bias_r);
+            else
+              edge_tile<T>(kc, ap, bp, c, g.ldc, mr, nr, g.alpha, beta, bias_c, bias_r);
+          }
+        }
+      }
+    }
+  }
+}
+
+// C = beta * C (+ bias) when there is nothing to multiply (K == 0).
+template <class T>
+static void scale_only(const Args<T>& g) {
+  for (int64_t i = 0; i < g.M; ++i)
+    for (int64_t j = 0; j < g.N; ++j) {
+      T v = g.beta == T(0) ? T(0) : g.beta * g.C[i * g.ldc + j];
+      if (g.bias) v += g.bias_per_row ? g.bias[i] : g.bias[j];
+      g.C[i * g.ldc + j] = v;
+    }
+}
+
+template <class T>
+static void gemm_packed(const Args<T>& g) {
+  constexpr int64_t MR = kMR<T>, NR = kNR<T>;
+  if (g.M <= 0 || g.N <= 0) return;
+  if (g.K <= 0) return scale_only(g);
+
+  // Threads: only when the work pays for the fork, never nested.
+  const int64_t work = g.M * g.N * g.K;  // callers guarantee no overflow (sizes checked in ops)
+  int64_t nt = omp_in_parallel() ? 1 : max_threads();
+  if (work < (int64_t(1) << 18)) nt = 1;
+  // Partition C into a tm x tn grid of blocks on sliver boundaries. Pick the grid whose largest
+  // block (padded to slivers) is smallest; among equals, the one duplicating less packing (a
+  // row split makes every thread pack the same op(B), a column split the same op(A)).
+  const int64_t ms = cdiv(g.M, MR), ns = cdiv(g.N, NR);
+  int64_t best_tm = 1, best_tn = 1;
+  double best_cost = -1;
+  for (int64_t tm = 1; tm <= nt; ++tm) {
+    if (nt % tm) continue;
+    const int64_t tn = nt / tm;
+    if (tm > ms || tn > ns) continue;
+    const double rows = static_cast<double>(cdiv(ms, tm) * MR), cols = static_cast<double>(cdiv(ns, tn) * NR);
+    const double cost = rows * cols * static_cast<double>(g.K) +
+                        4.0 * (static_cast<double>(tm) * g.K * g.N + static_cast<double>(tn) * g.M * g.K) / nt;
+    if (best_cost < 0 || cost < best_cost) best_cost = cost, best_tm = tm, best_tn = tn;
+  }
+  const int64_t parts = best_tm * best_tn;
+
+  // Workspace for every part, allocated here (not inside the parallel region, where an
+  // exception could not propagate).
+  const int64_t kc_max = min64(g.kc, g.K);
+  const int64_t mc_cap = round_up(min64(kMC<T>, cdiv(ms, best_tm) * MR), MR) + MR;
+  const int64_t nc_cap = round_up(min64(kNC<T>, cdiv(ns, best_tn) * NR), NR) + NR;
+  const int64_t a_elems = round_up(mc_cap * kc_max, 64), b_elems = round_up(nc_cap * kc_max, 64);
+  T* ws = static_cast<T*>(tl_workspace.get(static_cast<size_t>(parts * (a_elems + b_elems)) * sizeof(T)));
+
+  parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t pm = p / best_tn, pn = p % best_tn;
+      const int64_t i0 = min64(g.M, (ms * pm / best_tm) * MR), i1 = min64(g.M, (ms * (pm + 1) / best_tm) * MR);
+      const int64_t j0 = min64(g.N, (ns * pn / best_tn) * NR), j1 = min64(g.N, (ns * (pn + 1) / best_tn) * NR);
+      if (i0 >= i1 || j0 >= j1) continue;
+      T* apack = ws + p * (a_elems + b_elems);
+      gemm_part<T>(g, i0, i1, j0, j1, apack, apack + a_elems);
+    }
+  });
+}
+
+}  // namespace gemm_detail
+
+template <class T>
+void gemm_bias(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb, bool trans_b,
+               int64_t M, int64_t N, int64_t K, T alpha, T beta, const T* bias, bool bias_per_row) {
+  using namespace gemm_detail;
+  const int64_t kc = block_size(K > 0 ? K : 1, kKC<T>, 8);
+  const Args<T> g{C, ldc, A, lda, trans_a, B, ldb, trans_b, M, N, K, alpha, beta, bias, bias_per_row, kc};
+  gemm_packed(g);
+}
+
+template <class T>
+void gemm(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb, bool trans_b,
+          int64_t M, int64_t N, int64_t K, T alpha, T beta) {
+  gemm_bias<T>(C, ldc, A, lda, trans_a, B, ldb, trans_b, M, N, K, alpha, beta, nullptr, false);
+}
+
+#define PB_INSTANTIATE(T)                                                                                      \
+  template void gemm_naive<T>(T*, int64_t, const T*, int64_t, bool, const T*, int64_t, bool, int64_t, int64_t, \
+                              int64_t, T, T);                                                                  \
+  template void gemm_blocked<T>(T*, int64_t, const T*, int64_t, bool, const T*, int64_t, bool, int64_t,        \
+                                int64_t, int64_t, T, T);                                                       \
+  template void gemm<T>(T*, int64_t, const T*, int64_t, bool, const T*, int64_t, bool, int64_t, int64_t,       \
+                        int64_t, T, T);                                                                        \
+  template void gemm_bias<T>(T*, int64_t, const T*, int64_t, bool, const T*, int64_t, bool, int64_t, int64_t,  \
+                             int64_t, T, T, const T*, bool);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)
 #undef PB_INSTANTIATE

@@ -7,11 +7,26 @@
 // leading dimension lda, or A^T when trans_a (A stored (K, M)). Likewise op(B) is (K, N).
 // beta == 0 means C is write-only (never read, so NaN garbage in C cannot leak through).
 // Threads itself with OpenMP; called from inside a parallel region it runs single-threaded.
+// Deterministic: every C element is summed by one thread in a fixed k order that depends only on
+// K (not on the thread count), so results are bitwise identical across calls and thread counts.
+//
+// gemm_naive: triple loop (the reading copy); gemm_blocked: cache-tiled loops, no packing;
+// gemm: the fast packed/SIMD core (csrc/cpu/gemm.cpp, gemm_kernel.h).
+// gemm_bias: gemm plus a bias added once to every output element, bias[j] per column
+// (bias_per_row = false: linear's y = x W^T + b) or bias[i] per row (bias_per_row = true: conv's
+// (O, H*W) output); bias == nullptr adds nothing. C = alpha * op(A) op(B) + beta * C + bias.
 PB_CPU_DECLARE(
   template <class T>
   void gemm_naive(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb,
                   bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, T beta);
   template <class T>
+  void gemm_blocked(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb,
+                    bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, T beta);
+  template <class T>
   void gemm(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb,
             bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, T beta);
+  template <class T>
+  void gemm_bias(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb,
+                 bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, T beta, const T* bias,
+                 bool bias_per_row);
 )
