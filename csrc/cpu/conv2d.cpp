@@ -234,10 +234,19 @@ template <class T> PB_INLINE WinoGeom winograd_geom(int64_t N, int64_t Ci, int64
   WinoGeom q{N, Ci, Hi, Wi, Co, Hi + 2 * ph - 2, Wi + 2 * pw - 2, ph, pw, 0, 0, 0};
   q.TH = (q.Ho + 1) / 2;
   q.TW = (q.Wo + 1) / 2;
-  // V (16*Ci) and M (16*Co) per tile: keep a block's V + M near 1 MiB.
+  // V (16*Ci) and M (16*Co) per tile: a block's V + M near 1 MiB so they stay in L2 between the
+  // transforms and the GEMMs (CPU time on one loaded core, 0.5/1/2/4 MiB: 64->128 8x8 N=32
+  // 5.2/4.1/6.7/7.1 ms; 64->64 56x56 N=8 16.5/19.1/15.7/18.6 ms: noisy, 1 MiB never far off).
+  // The block count is rounded up to a multiple of the thread count so the static split is
+  // even; the result does not depend on the blocking (each output column is one GEMM column,
+  // summed in a fixed k order).
   int64_t tiles = (int64_t(1) << 20) / (16 * (Ci + Co) * static_cast<int64_t>(sizeof(T)));
   if (tiles < 16) tiles = 16;
-  q.rows_per_block = tiles / q.TW > 0 ? tiles / q.TW : 1;
+  const int64_t total = N * q.TH, nt = max_threads();
+  int64_t blocks = (total + (tiles / q.TW > 0 ? tiles / q.TW : 1) - 1) / (tiles / q.TW > 0 ? tiles / q.TW : 1);
+  blocks = (blocks + nt - 1) / nt * nt;
+  if (blocks > total) blocks = total;
+  q.rows_per_block = (total + blocks - 1) / blocks;
   return q;
 }
 
@@ -453,9 +462,11 @@ static void depthwise_forward(T* y, const T* x, const T* w, const T* b, const Co
 }
 
 // Per shape: depthwise -> direct kernel (N=32 C=64 56x56: fwd 36 ms vs 112 im2col, 2 threads);
-// 1x1/stride 1/no padding -> GEMM on x (no im2col: bwd 199 ms vs 326 im2col at N=32 256->64
-// 56x56); 3x3/stride 1 with >= 8 channels -> Winograd (one thread, fwd: 64->64 56x56 N=32
-// 97 ms vs 132, 32->64 16x16 N=64 9.9 vs 12.3, 64->128 8x8 8.1 vs 9.5); else im2col + GEMM.
+// 1x1/stride 1/no padding -> GEMM on x (no im2col: bwd 91 ms vs 123 im2col, N=32 256->64 56x56,
+// CPU time on one thread); 3x3/stride 1 with >= 8 channels and >= 16 output columns ->
+// Winograd (one thread, CPU time: 64->64 56x56 N=32 fwd 88 ms vs 100 im2col; 32->64 16x16
+// N=64 8.1-8.9 vs 8.4-9.2; but 64->128 8x8 12.3 vs 8.3-9.8, tiles too few per row, so small
+// planes stay on im2col); else im2col + GEMM.
 template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
   if (g.C / g.groups == 1 && g.groups > 1) return depthwise_forward(y, x, w, b, g);
   if (is_pointwise(g)) {
@@ -464,7 +475,7 @@ template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const 
     });
     return;
   }
-  if (use_winograd(g)) {
+  if (use_winograd(g) && g.OW >= 16) {
     T* U = tl_wino_u.get<T>(16 * g.O * g.C);
     if (!U) throw std::bad_alloc();
     winograd_filters(U, w, g.O, g.C, false);
@@ -674,9 +685,10 @@ void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T*
     });
     return;
   }
-  // Winograd dx pays from ~16-wide outputs (one thread, N=64: 32->64 16x16 dx+dW 18.5 ms vs
-  // 24.6 im2col; 64->128 8x8 19.0 vs 16.6, so small planes keep im2col's shared columns).
-  if (use_winograd(g) && dx && g.OW >= 12) {
+  // Winograd dx only for wide planes (CPU time, one thread, dx+dW+db: 64->64 56x56 N=32 193 ms
+  // vs 202 im2col; 32->64 16x16 N=64 17.3-19.6 vs 16.6-18.6, a wash, so below 24 columns
+  // im2col keeps its columns shared between dW and dx).
+  if (use_winograd(g) && dx && g.W >= 24) {
     // dW and db on im2col + GEMM; dx = conv(dy, flipped transposed w, padding 2 - p) by Winograd.
     conv2d_backward_im2col(static_cast<T*>(nullptr), dw, db, dy, x, w, g);
     T* U = tl_wino_u.get<T>(16 * g.O * g.C);
