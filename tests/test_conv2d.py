@@ -22,6 +22,7 @@ CASES = [
     (2, 3, 1, 17, 5, (1, 5), (1, 2), (0, 2), (1, 2), 1),  # H = 1: a 1-D signal
     (1, 2, 5, 5, 3, (5, 5), 1, 0, 1, 1),            # kernel as large as the input
     (17, 3, 5, 4, 2, (2, 3), 3, 1, 1, 1),           # odd batch (uneven split over threads)
+    (2, 64, 31, 30, 4, (3, 3), 2, 1, 1, 1),         # im2col in row blocks (column block > 512 KiB)
     # Winograd F(2x2,3x3) in `fast` (3x3, stride 1, >= 8 channels, forward for OW >= 16, dx for
     # W >= 24): odd sizes, every padding 0..2
     (1, 8, 3, 24, 8, (3, 3), 1, 1, 1, 1),           # forward and dx
@@ -160,8 +161,8 @@ def test_conv2d_random_winograd_shape(impl, dtype, rng):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[5], CASES[9]], ids=["groups", "depthwise", "pointwise",
-                                                                                "winograd"])
+@pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[5], CASES[10]], ids=["groups", "depthwise", "pointwise",
+                                                                                 "winograd"])
 def test_conv2d_grad_finite_difference(impl, case):
     rng = np.random.default_rng(7)
     N, C, H, W, O, (KH, KW), s, p, d, g = case
