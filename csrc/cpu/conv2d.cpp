@@ -586,7 +586,9 @@ void backward_over_batch(T* dw, T* db, const ConvGeom& g, int64_t col_elems, F f
   });
   if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
   if (slots > 1) {
-    parallel_for(wsize, 1 << 14, [&](int64_t i0, int64_t i1) {
+    // Small weights are combined on the calling thread: a second parallel region costs more
+    // than it saves when the cores are shared (a descheduled worker stalls the join).
+    parallel_for(wsize, 1 << 20, [&](int64_t i0, int64_t i1) {
       for (int64_t s = 1; s < slots; ++s) {
         const T* src = part + (s - 1) * per;
         for (int64_t i = i0; i < i1; ++i) dw[i] += src[i];
