@@ -15,6 +15,29 @@
 // gemm_bias: gemm plus a bias added once to every output element, bias[j] per column
 // (bias_per_row = false: linear's y = x W^T + b) or bias[i] per row (bias_per_row = true: conv's
 // (O, H*W) output); bias == nullptr adds nothing. C = alpha * op(A) op(B) + beta * C + bias.
+namespace pb::cpu {
+// One product for gemm_batch: C = alpha * op(A) op(B) + beta * C + bias (as gemm_bias).
+template <class T>
+struct GemmProblem {
+  T* C;
+  int64_t ldc;
+  const T* A;
+  int64_t lda;
+  bool trans_a;
+  const T* B;
+  int64_t ldb;
+  bool trans_b;
+  int64_t M, N, K;
+  T alpha, beta;
+  const T* bias;       // or nullptr
+  bool bias_per_row;
+};
+}  // namespace pb::cpu
+
+// gemm_batch: independent products (outputs must not overlap each other or any input) computed
+// in one parallel region, the threads shared out in proportion to each product's work; e.g. a
+// backward's dx and dW GEMMs, one per core, instead of both split across cores one after the
+// other. Results are bitwise those of separate gemm_bias calls.
 PB_CPU_DECLARE(
   template <class T>
   void gemm_naive(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb,
@@ -29,4 +52,6 @@ PB_CPU_DECLARE(
   void gemm_bias(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb,
                  bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, T beta, const T* bias,
                  bool bias_per_row);
+  template <class T>
+  void gemm_batch(const GemmProblem<T>* problems, int64_t count);
 )

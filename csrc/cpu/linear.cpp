@@ -1,7 +1,8 @@
 // linear: y = x W^T + b and its backward. Two variants:
 //   naive -- plain loops, one thread: the reading copy.
 //   gemm  -- the packed GEMM core (csrc/cpu/gemm.cpp) with the bias fused into its write-out;
-//            backward is two GEMMs (dx = dy W, dW = dy^T x) and a column-sum pass for db.
+//            backward is two GEMMs (dx = dy W, dW = dy^T x) run side by side in one parallel
+//            region (gemm_batch) and a column-sum pass for db.
 #include "cpu/linear.h"
 
 #include "core/parallel.h"
@@ -72,10 +73,12 @@ void column_sums(T* db, const T* dy, int64_t n, int64_t cols) {
 template <class T>
 void linear_backward_gemm(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* weight, int64_t n,
                           int64_t in, int64_t out) {
-  // dx (n, in) = dy (n, out) . weight (out, in)
-  if (dx) gemm<T>(dx, in, dy, out, false, weight, in, false, n, in, out, T(1), T(0));
-  // dweight (out, in) = dy^T (out, n) . x (n, in)
-  gemm<T>(dweight, in, dy, out, true, x, in, false, out, in, n, T(1), T(0));
+  // dweight (out, in) = dy^T (out, n) . x (n, in) and dx (n, in) = dy (n, out) . weight (out, in):
+  // equal work, computed side by side (one per core on two cores).
+  const GemmProblem<T> probs[2] = {
+      {dweight, in, dy, out, true, x, in, false, out, in, n, T(1), T(0), nullptr, false},
+      {dx, in, dy, out, false, weight, in, false, n, in, out, T(1), T(0), nullptr, false}};
+  gemm_batch<T>(probs, dx ? 2 : 1);
   if (dbias) column_sums<T>(dbias, dy, n, out);
 }
 
