@@ -1,4 +1,8 @@
 // 2-D pooling (max, average, global average), forward and backward, over N*C planes.
+// `naive` loops per output element; `fast` threads over planes and turns the window loops into
+// row loops the compiler vectorizes. Measured (CPU time of one thread, x (8,16,32,32), k3 s2
+// p1): max fwd 0.77 ms vs 1.04 naive, avg fwd 0.17 vs 0.28, avg bwd 0.23 vs 0.33, global avg
+// 0.016 vs 0.118 (max bwd is a scatter either way, 0.05); at (32,64,56,56) max fwd ran ~3x naive.
 #include "cpu/pool.h"
 
 #include <cstdlib>
