@@ -23,9 +23,9 @@ CASES = [
     (1, 2, 5, 5, 3, (5, 5), 1, 0, 1, 1),            # kernel as large as the input
     (17, 3, 5, 4, 2, (2, 3), 3, 1, 1, 1),           # odd batch (uneven split over threads)
     (2, 64, 31, 30, 4, (3, 3), 2, 1, 1, 1),         # im2col in row blocks (column block > 512 KiB)
-    # Winograd F(2x2,3x3) in `fast` (3x3, stride 1, >= 8 channels, forward for OW >= 16, dx for
-    # W >= 24): odd sizes, every padding 0..2
-    (1, 8, 3, 24, 8, (3, 3), 1, 1, 1, 1),           # forward and dx
+    # Winograd F(2x2,3x3) in `fast` (3x3, stride 1, >= 8 channels, forward for OW >= 16, dx and
+    # dW for W >= 24): odd sizes, every padding 0..2
+    (1, 8, 3, 24, 8, (3, 3), 1, 1, 1, 1),           # forward, dx and dW
     (3, 8, 7, 25, 9, (3, 3), 1, 1, 1, 1),           # odd H, W
     (2, 9, 5, 26, 10, (3, 3), 1, (0, 2), 1, 1),
     (4, 8, 1, 30, 8, (3, 3), 1, (2, 0), 1, 1),      # H = 1; tile blocks spanning samples
@@ -124,10 +124,10 @@ def test_conv2d_hypothesis_exact(case, bias, compute_dx):
 
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 4), c=st.integers(8, 12), o=st.integers(8, 12), h=st.integers(1, 9), w=st.integers(12, 31),
-       ph=st.integers(0, 2), pw=st.integers(0, 2), bias=st.booleans())
-def test_conv2d_winograd_shapes_exact(n, c, o, h, w, ph, pw, bias):
+       ph=st.integers(0, 2), pw=st.integers(0, 2), bias=st.booleans(), compute_dx=st.booleans())
+def test_conv2d_winograd_shapes_exact(n, c, o, h, w, ph, pw, bias, compute_dx):
     # geometries around where `fast` takes Winograd F(2x2,3x3) (3x3, stride 1, >= 8 channels,
-    # OW >= 16 for the forward, W >= 24 for dx)
+    # OW >= 16 for the forward, W >= 24 for dx and dW)
     if h + 2 * ph < 3:
         return
     case = (n, c, h, w, o, (3, 3), 1, (ph, pw), 1, 1)
@@ -136,8 +136,9 @@ def test_conv2d_winograd_shapes_exact(n, c, o, h, w, ph, pw, bias):
     y_ref = ref.conv2d_forward(x, wt, b if bias else None, **kw)
     np.testing.assert_array_equal(ops.conv2d_forward(x, wt, b if bias else None, **kw, impl="fast"), y_ref)
     dy = np.random.default_rng(3).integers(-4, 5, y_ref.shape).astype(np.float32)
-    for got, want in zip(ops.conv2d_backward(dy, x, wt, **kw, bias=bias, impl="fast"),
-                         ref.conv2d_backward(dy, x, wt, **kw, bias=bias)):
+    for got, want in zip(ops.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx, impl="fast"),
+                         ref.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx)):
+        assert (got is None) == (want is None)
         if want is not None:
             np.testing.assert_array_equal(got, want)
 

@@ -232,7 +232,7 @@ struct WinoGeom {
 };
 
 template <class T> PB_INLINE WinoGeom winograd_geom(int64_t N, int64_t Ci, int64_t Hi, int64_t Wi, int64_t Co,
-                                                   int64_t ph, int64_t pw) {
+                                                   int64_t ph, int64_t pw, int64_t budget = int64_t(1) << 20) {
   WinoGeom q{N, Ci, Hi, Wi, Co, Hi + 2 * ph - 2, Wi + 2 * pw - 2, ph, pw, 0, 0, 0};
   q.TH = (q.Ho + 1) / 2;
   q.TW = (q.Wo + 1) / 2;
@@ -242,7 +242,7 @@ template <class T> PB_INLINE WinoGeom winograd_geom(int64_t N, int64_t Ci, int64
   // The block count is rounded up to a multiple of the thread count so the static split is
   // even; the result does not depend on the blocking (each output column is one GEMM column,
   // summed in a fixed k order).
-  int64_t tiles = (int64_t(1) << 20) / (16 * (Ci + Co) * static_cast<int64_t>(sizeof(T)));
+  int64_t tiles = budget / (16 * (Ci + Co) * static_cast<int64_t>(sizeof(T)));
   if (tiles < 16) tiles = 16;
   const int64_t total = N * q.TH, nt = max_threads();
   int64_t blocks = (total + (tiles / q.TW > 0 ? tiles / q.TW : 1) - 1) / (tiles / q.TW > 0 ? tiles / q.TW : 1);
@@ -273,15 +273,12 @@ PB_INLINE void wino_row(T* __restrict ev, T* __restrict od, const T* __restrict 
   for (int64_t k = o1; k < n; ++k) od[k] = T(0);
 }
 
-// One block of tile rows [R0, R1) (global row R = n*TH + th): transform, 16 GEMMs, inverse.
-// The transforms run over a whole tile row at a time with unit-stride arrays so they vectorize.
+// Input transform of tile rows [R0, R1) (global row R = n*TH + th): V (16, Ci, nt) with
+// V[r*4+k][c][j] = (B^T d B)[r][k] for tile j; `rows` holds 8 * (TW + 1) scratch elements.
+// Runs over a whole tile row at a time with unit-stride arrays so it vectorizes.
 template <class T>
-void winograd_block(T* y, const T* x, const T* U, const T* bias, const WinoGeom& q, int64_t R0, int64_t R1, T* ws) {
+void winograd_input(T* V, const T* x, const WinoGeom& q, int64_t R0, int64_t R1, T* rows) {
   const int64_t TW = q.TW, nt = (R1 - R0) * TW, rl = TW + 1;
-  T* V = ws;                       // (16, Ci, nt)
-  T* M = V + 16 * q.Ci * nt;       // (16, Co, nt)
-  T* rows = M + 16 * q.Co * nt;    // 8 half rows of rl (4 input rows, even/odd), reused for output
-  // input transform: V[r*4+k][c][j] = (B^T d B)[r][k] for tile j
   const int64_t sx = q.Ci * nt;
   for (int64_t R = R0; R < R1; ++R) {
     const int64_t n = R / q.TH, th = R % q.TH, j0 = (R - R0) * TW;
@@ -307,6 +304,16 @@ void winograd_block(T* y, const T* x, const T* U, const T* bias, const WinoGeom&
       }
     }
   }
+}
+
+// One block of tile rows [R0, R1): input transform, 16 GEMMs M[xi] = U[xi] V[xi], inverse.
+template <class T>
+void winograd_block(T* y, const T* x, const T* U, const T* bias, const WinoGeom& q, int64_t R0, int64_t R1, T* ws) {
+  const int64_t TW = q.TW, nt = (R1 - R0) * TW, rl = TW + 1;
+  T* V = ws;                       // (16, Ci, nt)
+  T* M = V + 16 * q.Ci * nt;       // (16, Co, nt)
+  T* rows = M + 16 * q.Co * nt;    // 8 half rows of rl, reused for output
+  winograd_input(V, x, q, R0, R1, rows);
   for (int xi = 0; xi < 16; ++xi)
     gemm<T>(M + xi * q.Co * nt, nt, U + xi * q.Co * q.Ci, q.Ci, false, V + xi * q.Ci * nt, nt, false, q.Co, nt, q.Ci,
             T(1), T(0));
@@ -365,6 +372,103 @@ template <class T> void winograd_conv(T* y, const T* x, const T* U, const T* bia
     }
   });
   if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
+}
+
+// Weight gradient of one block: dM = A dY A^T per tile (the adjoint of the output transform,
+// zeros past the output's edge), then dU[xi] (Co, Ci) += dM[xi] (Co, nt) @ V[xi]^T (nt, Ci).
+template <class T>
+void winograd_dw_block(T* dU, const T* dy, const T* x, const WinoGeom& q, int64_t R0, int64_t R1, T* ws) {
+  const int64_t TW = q.TW, nt = (R1 - R0) * TW, rl = TW + 1;
+  T* V = ws;
+  T* dM = V + 16 * q.Ci * nt;
+  T* rows = dM + 16 * q.Co * nt;
+  winograd_input(V, x, q, R0, R1, rows);
+  const int64_t sm = q.Co * nt, half = q.Wo / 2;
+  T *__restrict e0 = rows, *__restrict o0 = rows + rl, *__restrict e1 = rows + 2 * rl, *__restrict o1 = rows + 3 * rl;
+  for (int64_t R = R0; R < R1; ++R) {
+    const int64_t n = R / q.TH, th = R % q.TH, j0 = (R - R0) * TW, h0 = 2 * th;
+    for (int64_t o = 0; o < q.Co; ++o) {
+      const T* d0 = dy + ((n * q.Co + o) * q.Ho + h0) * q.Wo;
+      const T* d1 = h0 + 1 < q.Ho ? d0 + q.Wo : nullptr;
+      for (int64_t t = 0; t < half; ++t) e0[t] = d0[2 * t], o0[t] = d0[2 * t + 1];
+      for (int64_t t = 0; t < half; ++t) e1[t] = d1 ? d1[2 * t] : T(0), o1[t] = d1 ? d1[2 * t + 1] : T(0);
+      if (q.Wo & 1) {
+        e0[half] = d0[q.Wo - 1], o0[half] = T(0);
+        e1[half] = d1 ? d1[q.Wo - 1] : T(0), o1[half] = T(0);
+      }
+      T* __restrict m = dM + o * nt + j0;
+#pragma omp simd
+      for (int64_t t = 0; t < TW; ++t) {
+        // P = A dY (rows): (y0), (y0 + y1), (y0 - y1), (-y1) with y_i = (e_i, o_i)
+        const T p00 = e0[t], p01 = o0[t], p10 = e0[t] + e1[t], p11 = o0[t] + o1[t];
+        const T p20 = e0[t] - e1[t], p21 = o0[t] - o1[t], p30 = -e1[t], p31 = -o1[t];
+        // dM = P A^T (columns): (p0, p0 + p1, p0 - p1, -p1)
+        m[0 * sm + t] = p00, m[1 * sm + t] = p00 + p01, m[2 * sm + t] = p00 - p01, m[3 * sm + t] = -p01;
+        m[4 * sm + t] = p10, m[5 * sm + t] = p10 + p11, m[6 * sm + t] = p10 - p11, m[7 * sm + t] = -p11;
+        m[8 * sm + t] = p20, m[9 * sm + t] = p20 + p21, m[10 * sm + t] = p20 - p21, m[11 * sm + t] = -p21;
+        m[12 * sm + t] = p30, m[13 * sm + t] = p30 + p31, m[14 * sm + t] = p30 - p31, m[15 * sm + t] = -p31;
+      }
+    }
+  }
+  for (int xi = 0; xi < 16; ++xi)
+    gemm<T>(dU + xi * q.Co * q.Ci, q.Ci, dM + xi * q.Co * nt, nt, false, V + xi * q.Ci * nt, nt, true, q.Co, q.Ci, nt,
+            T(1), T(1));
+}
+
+// dw (O, C, 3, 3) = G^T dU G for every (o, c), dU (16, O, C) the summed transformed gradient.
+template <class T> PB_INLINE void winograd_filter_grad(T* __restrict dw, const T* __restrict dU, int64_t O, int64_t C) {
+  const int64_t s = O * C;
+  for (int64_t i = 0; i < s; ++i) {
+    T d[4][4];
+    for (int k = 0; k < 16; ++k) d[k / 4][k % 4] = dU[k * s + i];
+    T qm[3][4];  // G^T d
+    for (int k = 0; k < 4; ++k) {
+      qm[0][k] = d[0][k] + T(0.5) * (d[1][k] + d[2][k]);
+      qm[1][k] = T(0.5) * (d[1][k] - d[2][k]);
+      qm[2][k] = T(0.5) * (d[1][k] + d[2][k]) + d[3][k];
+    }
+    T* f = dw + i * 9;  // (G^T d) G
+    for (int r = 0; r < 3; ++r) {
+      f[r * 3 + 0] = qm[r][0] + T(0.5) * (qm[r][1] + qm[r][2]);
+      f[r * 3 + 1] = T(0.5) * (qm[r][1] - qm[r][2]);
+      f[r * 3 + 2] = T(0.5) * (qm[r][1] + qm[r][2]) + qm[r][3];
+    }
+  }
+}
+
+// dw by Winograd: blocks of tile rows split into `slots` = min(threads, blocks) fixed ranges,
+// each summing its own dU partial (16*O*C) that are added in slot order afterwards.
+template <class T> void winograd_weight_grad(T* dw, const T* dy, const T* x, const ConvGeom& g) {
+  // 4 MiB blocks: the 16 GEMMs reduce over the block's tiles (K = tiles), and few hundred beat
+  // ~100 (one thread, N=32 64->64 56x56 dx+dW+db: 158 ms vs 166 with 1 MiB, 188 with 16 MiB).
+  const WinoGeom q = winograd_geom<T>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, int64_t(4) << 20);
+  const int64_t total = q.N * q.TH, rb = q.rows_per_block, blocks = (total + rb - 1) / rb;
+  int64_t slots = max_threads();
+  if (slots > blocks) slots = blocks;
+  const int64_t us = 16 * g.O * g.C;
+  T* part = tl_slots.get<T>(slots * us);
+  if (!part) throw std::bad_alloc();
+  const int64_t ws_elems = 16 * (q.Ci + q.Co) * rb * q.TW + 8 * (q.TW + 1);
+  bool oom = false;
+  parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
+    T* ws = tl_wino_v.get<T>(ws_elems);
+    if (!ws) {
+      __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
+      return;
+    }
+    for (int64_t s = s0; s < s1; ++s) {
+      T* dU = part + s * us;
+      fill(dU, us, T(0));
+      for (int64_t b = blocks * s / slots; b < blocks * (s + 1) / slots; ++b) {
+        const int64_t R0 = b * rb, R1 = R0 + rb < total ? R0 + rb : total;
+        winograd_dw_block(dU, dy, x, q, R0, R1, ws);
+      }
+    }
+  });
+  if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
+  for (int64_t s = 1; s < slots; ++s)
+    for (int64_t i = 0; i < us; ++i) part[i] += part[s * us + i];
+  winograd_filter_grad(dw, part, g.O, g.C);
 }
 
 // Winograd pays when both channel counts are large enough to amortize the transforms
@@ -693,16 +797,27 @@ void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T*
     });
     return;
   }
-  // Winograd dx only for wide planes (CPU time, one thread, dx+dW+db: 64->64 56x56 N=32 193 ms
-  // vs 202 im2col; 32->64 16x16 N=64 17.3-19.6 vs 16.6-18.6, a wash, so below 24 columns
-  // im2col keeps its columns shared between dW and dx).
-  if (use_winograd(g) && dx && g.W >= 24) {
-    // dW and db on im2col + GEMM; dx = conv(dy, flipped transposed w, padding 2 - p) by Winograd.
-    conv2d_backward_im2col(static_cast<T*>(nullptr), dw, db, dy, x, w, g);
-    T* U = tl_wino_u.get<T>(16 * g.O * g.C);
-    if (!U) throw std::bad_alloc();
-    winograd_filters(U, w, g.O, g.C, true);
-    winograd_conv(dx, dy, U, static_cast<const T*>(nullptr), winograd_geom<T>(g.N, g.O, g.OH, g.OW, g.C, 2 - g.ph, 2 - g.pw));
+  // Winograd on wide planes: dW = G^T (sum over tiles of dM V^T) G and dx = conv(dy, flipped
+  // transposed w, padding 2 - p), db summed per channel (one thread, N=32 64->64 56x56: 149 ms
+  // vs 161 with dW on im2col and 177-202 all-im2col; 32->64 16x16 dx by Winograd was a wash,
+  // 17.3-19.6 vs 16.6-18.6, so below 24 columns im2col shares its columns between dW and dx).
+  if (use_winograd(g) && g.W >= 24) {
+    winograd_weight_grad(dw, dy, x, g);
+    if (db)
+      parallel_for(g.O, 1, [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o) {
+          T acc = 0;
+          for (int64_t n = 0; n < g.N; ++n) acc += sum_row(dy + (n * g.O + o) * g.OH * g.OW, g.OH * g.OW);
+          db[o] = acc;
+        }
+      });
+    if (dx) {
+      T* U = tl_wino_u.get<T>(16 * g.O * g.C);
+      if (!U) throw std::bad_alloc();
+      winograd_filters(U, w, g.O, g.C, true);
+      winograd_conv(dx, dy, U, static_cast<const T*>(nullptr),
+                    winograd_geom<T>(g.N, g.O, g.OH, g.OW, g.C, 2 - g.ph, 2 - g.pw));
+    }
     return;
   }
   conv2d_backward_im2col(dx, dw, db, dy, x, w, g);

@@ -26,7 +26,7 @@ struct ConvGeom {
 //   fast    picks per shape: 1x1/stride 1/no padding -> GEMM straight on x (no im2col);
 //           depthwise (C/groups == 1) -> direct kernel; 3x3/stride 1/groups 1 with >= 8
 //           channels in and out on wide planes -> Winograd F(2x2,3x3) for y (OW >= 16) and
-//           dx (W >= 24; dW stays im2col); else im2col.
+//           for dx and dW (W >= 24); else im2col.
 PB_CPU_DECLARE(
   template <class T> void conv2d_forward_naive(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
