@@ -203,6 +203,135 @@ def linear_backward(dy, x, weight, *, bias=True, compute_dx=True):
 # ---------------------------------------------------------------------------------------------
 
 
+def _conv_pair(v):
+    return (v, v) if np.isscalar(v) else tuple(v)
+
+
+def _conv_geometry(x, weight, stride, padding, dilation, groups):
+    (sh, sw), (ph, pw), (dh, dw) = _conv_pair(stride), _conv_pair(padding), _conv_pair(dilation)
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = weight.shape
+    OH = (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1
+    OW = (W + 2 * pw - dw * (KW - 1) - 1) // sw + 1
+    return (sh, sw), (ph, pw), (dh, dw), (N, C, H, W), (O, Cg, KH, KW), (OH, OW)
+
+
+def _conv_window(xp, i, j, s, d, out_hw):
+    """The (.., OH, OW) view of padded xp seen by kernel tap (i, j)."""
+    (sh, sw), (dh, dw), (OH, OW) = s, d, out_hw
+    return xp[..., i * dh: i * dh + sh * (OH - 1) + 1: sh, j * dw: j * dw + sw * (OW - 1) + 1: sw]
+
+
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """y[n, o] = bias[o] + sum over the group's channels c and taps (i, j) of
+    weight[o, c, i, j] * x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]."""
+    s, (ph, pw), d, (N, C, H, W), (O, Cg, KH, KW), (OH, OW) = _conv_geometry(x, weight, stride, padding, dilation, groups)
+    G, Og = groups, O // groups
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).reshape(N, G, Cg, H + 2 * ph, W + 2 * pw)
+    wg = weight.reshape(G, Og, Cg, KH, KW)
+    y = np.zeros((N, G, Og, OH, OW), dtype=x.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            y += np.einsum("ngchw,goc->ngohw", _conv_window(xp, i, j, s, d, (OH, OW)), wg[..., i, j])
+    y = y.reshape(N, O, OH, OW)
+    if bias is not None:
+        y += bias.reshape(1, O, 1, 1)
+    return y
+
+
+def conv2d_backward(dy, x, weight, stride=1, padding=0, dilation=1, groups=1, bias=True, compute_dx=True):
+    """(dx or None, dweight, dbias or None): each tap (i, j) of the forward, transposed."""
+    s, (ph, pw), d, (N, C, H, W), (O, Cg, KH, KW), (OH, OW) = _conv_geometry(x, weight, stride, padding, dilation, groups)
+    G, Og = groups, O // groups
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).reshape(N, G, Cg, H + 2 * ph, W + 2 * pw)
+    wg = weight.reshape(G, Og, Cg, KH, KW)
+    dyg = dy.reshape(N, G, Og, OH, OW)
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(wg)
+    for i in range(KH):
+        for j in range(KW):
+            dw[..., i, j] = np.einsum("ngohw,ngchw->goc", dyg, _conv_window(xp, i, j, s, d, (OH, OW)))
+            _conv_window(dxp, i, j, s, d, (OH, OW))[...] += np.einsum("ngohw,goc->ngchw", dyg, wg[..., i, j])
+    dx = dxp.reshape(N, C, H + 2 * ph, W + 2 * pw)[:, :, ph: ph + H, pw: pw + W].copy() if compute_dx else None
+    db = dy.sum(axis=(0, 2, 3)) if bias else None
+    return dx, dw.reshape(weight.shape), db
+
+
+def _pool_geometry(x_shape, kernel_size, stride, padding):
+    (kh, kw) = _conv_pair(kernel_size)
+    (sh, sw) = (kh, kw) if stride is None else _conv_pair(stride)
+    (ph, pw) = _conv_pair(padding)
+    N, C, H, W = x_shape
+    return (kh, kw), (sh, sw), (ph, pw), (N, C, H, W), ((H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1)
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    """(y, indices): window maxima with padding as -inf; indices = h*W + w in the input plane.
+    Taps are visited in row-major window order; a tap replaces the running max when it is
+    larger or NaN (PyTorch's rule), starting from -inf at the window's first in-bounds position."""
+    (kh, kw), s, (ph, pw), (N, C, H, W), (OH, OW) = _pool_geometry(x.shape, kernel_size, stride, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    # position h*W + w of every padded cell (padding cells get -1; they never win)
+    hh, ww = np.meshgrid(np.arange(-ph, H + ph), np.arange(-pw, W + pw), indexing="ij")
+    pos = np.where((hh >= 0) & (hh < H) & (ww >= 0) & (ww < W), hh * W + ww, -1)
+    oh, ow = np.arange(OH)[:, None], np.arange(OW)[None, :]
+    first = np.maximum(oh * s[0] - ph, 0) * W + np.maximum(ow * s[1] - pw, 0)
+    y = np.full((N, C, OH, OW), -np.inf, dtype=x.dtype)
+    idx = np.broadcast_to(first, (N, C, OH, OW)).astype(np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            v = _conv_window(xp, i, j, s, (1, 1), (OH, OW))
+            take = (v > y) | np.isnan(v)
+            y = np.where(take, v, y)
+            idx = np.where(take, _conv_window(pos, i, j, s, (1, 1), (OH, OW)), idx)
+    return y, idx
+
+
+def max_pool2d_backward(dy, indices, input_shape):
+    """dx: dy added at each index of its plane (overlapping windows accumulate)."""
+    N, C, H, W = input_shape
+    dx = np.zeros((N * C, H * W), dtype=dy.dtype)
+    rows = np.repeat(np.arange(N * C), dy.shape[2] * dy.shape[3])
+    np.add.at(dx, (rows, indices.reshape(-1)), dy.reshape(-1))
+    return dx.reshape(N, C, H, W)
+
+
+def _avg_divisor(x_shape, kernel_size, stride, padding, count_include_pad):
+    (kh, kw), s, (ph, pw), (N, C, H, W), (OH, OW) = _pool_geometry(x_shape, kernel_size, stride, padding)
+    if count_include_pad:
+        return np.full((OH, OW), kh * kw)
+    ones = np.pad(np.ones((H, W)), ((ph, ph), (pw, pw)))
+    return sum(_conv_window(ones, i, j, s, (1, 1), (OH, OW)) for i in range(kh) for j in range(kw))
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Window sums over zero-padded x divided by kh*kw (count_include_pad) or by the number of
+    in-bounds cells."""
+    (kh, kw), s, (ph, pw), _, (OH, OW) = _pool_geometry(x.shape, kernel_size, stride, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    total = sum(_conv_window(xp, i, j, s, (1, 1), (OH, OW)) for i in range(kh) for j in range(kw))
+    return (total / _avg_divisor(x.shape, kernel_size, stride, padding, count_include_pad)).astype(x.dtype)
+
+
+def avg_pool2d_backward(dy, input_shape, kernel_size, stride=None, padding=0, count_include_pad=True):
+    (kh, kw), s, (ph, pw), (N, C, H, W), (OH, OW) = _pool_geometry(input_shape, kernel_size, stride, padding)
+    g = (dy / _avg_divisor(input_shape, kernel_size, stride, padding, count_include_pad)).astype(dy.dtype)
+    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dy.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            _conv_window(dxp, i, j, s, (1, 1), (OH, OW))[...] += g
+    return dxp[:, :, ph: ph + H, pw: pw + W].copy()
+
+
+def global_avg_pool2d_forward(x):
+    return x.mean(axis=(2, 3), dtype=x.dtype)
+
+
+def global_avg_pool2d_backward(dy, input_shape):
+    N, C, H, W = input_shape
+    return np.broadcast_to((dy / (H * W))[:, :, None, None], (N, C, H, W)).astype(dy.dtype)
+
+
 # ---------------------------------------------------------------------------------------------
 # batch_norm
 # ---------------------------------------------------------------------------------------------
