@@ -4,12 +4,16 @@
 // fused: threaded over the fixed partition of csrc/cpu/batchnorm.h. Statistics in one read of x
 //        from memory, front to back: each item splits into L1-sized pieces, each gets an exact
 //        two-pass mean and M2 (the second pass re-reads L1), merged with Chan's formula in a
-//        fixed order, so large means do not cancel. Normalize + affine is one read of x and one write of y.
+//        fixed order, so large means do not cancel. Normalize + affine is one read of x and
+//        one write of y.
 //        Backward: one pass reading dy and x for sum(dy) and sum(dy * (x - mean)), one pass
 //        reading dy and x and writing dx. Sums use fixed vector lanes (GCC vector extensions:
 //        vectorized without reassociation, the same order on every ISA) and fixed-order
 //        combines: bitwise reproducible for any thread count. Element-wise passes compute in T
 //        (float32 stays float32) with the mean split in two T words (math::bn_split_mean).
+//        Measured on 1 core, 16M floats (64 MB, DRAM), (N, 4, 32, 32), min of 15, in units of a
+//        relu in the same run: forward 1.7 (the bytes ideal is 1.5), backward 2.4 (ideal 2.5);
+//        (N, 1024): 2.5 and 4.9 -- the (N, C) reduction is the weak spot.
 // The 64-byte vector types below are only ever inlined; the ABI note about passing them is moot.
 #pragma GCC diagnostic ignored "-Wpsabi"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive in its own intrinsics (bug 105593)
