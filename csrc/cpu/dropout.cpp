@@ -1,11 +1,15 @@
 // Dropout with a Philox4x32-10 mask generated on the fly (csrc/math/dropout.h has the scheme).
-// naive: one Philox call per element, single thread (the reading copy of the scheme).
+// naive: one Philox call per element, single thread (the reading copy of the scheme);
+//        ~0.05 Gelem/s.
 // vec:   the global stream is cut into 64-element blocks (16 Philox counters each, aligned to
 //        the stream, not to the call), so a block's keep bits depend on nothing but its index;
 //        blocks are split across threads; AVX-512 runs 2 blocks x 2 x 8 Philox instances in
 //        64-bit lanes (vpmuludq gives the full 32x32->64 product, the high half of a lane is
 //        ignored so no masking is needed) and applies the keep bits as a zero-masking multiply;
 //        AVX2 does the same with 4 x 4 lanes; the baseline uses the same loop shape in plain C++.
+//        Measured on 1 core (Zen 4, 128K floats in L2, min of 400): AVX-512 2.25 Gelem/s forward
+//        (2.8 for the mask alone: Philox is the ceiling, ~120 zmm ops per 64 elements), AVX2 ~0.9,
+//        baseline ~0.15; relu in the same run 6.6.
 #include "cpu/dropout.h"
 
 #include <cstring>
