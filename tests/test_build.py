@@ -26,6 +26,8 @@ def _isa_objects():
 
 def _owned(symbol, level):
     """True if the demangled symbol's own name (return type aside) is in pb::cpu::<level>."""
+    if symbol == "DW.ref.__gxx_personality_v0":  # a data pointer for unwind tables, not code
+        return True
     name = symbol.split("(", 1)[0]
     ns = f"pb::cpu::{level}::"
     return name.startswith(ns) or f" {ns}" in name

@@ -1,5 +1,62 @@
 #include "bindings/bind.h"
+#include "bindings/convert.h"
+#include "ops/linear.h"
+
+namespace py = pybind11;
+using namespace pybind11::literals;
 
 namespace pb::bind {
-void bind_linear(pybind11::module_& m) {}
+
+void bind_linear(py::module_& m) {
+  m.def("gemm", [](py::object a, py::object b, bool trans_a, bool trans_b, double alpha, double beta, py::object out,
+                   std::string impl) {
+    Tensor ta = to_tensor(a, "gemm", "a"), tb = to_tensor(b, "gemm", "b");
+    const Shape s = ops::gemm_out_shape(ta, tb, trans_a, trans_b);
+    // beta != 0 reads out, so it is never allocated here (the op refuses the missing array).
+    py::object o = (out.is_none() && beta != 0.0) ? out : out_or_empty(out, s, a);
+    Tensor tc = to_tensor(o, "gemm", "out");
+    {
+      py::gil_scoped_release nogil;
+      ops::gemm(tc, ta, tb, trans_a, trans_b, alpha, beta, impl);
+    }
+    return o;
+  }, "a"_a, "b"_a, py::kw_only(), "trans_a"_a = false, "trans_b"_a = false, "alpha"_a = 1.0, "beta"_a = 0.0,
+     "out"_a = py::none(), "impl"_a = "");
+
+  m.def("linear_forward", [](py::object x, py::object weight, py::object bias, py::object out, std::string impl) {
+    const char* op = "linear_forward";
+    Tensor tx = to_tensor(x, op, "x"), tw = to_tensor(weight, op, "weight"), tb = to_tensor(bias, op, "bias");
+    const Shape s = ops::linear_forward_out_shape(tx, tw, tb);
+    py::object o = out_or_empty(out, s, x);
+    Tensor ty = to_tensor(o, op, "out");
+    {
+      py::gil_scoped_release nogil;
+      ops::linear_forward(ty, tx, tw, tb, impl);
+    }
+    return o;
+  }, "x"_a, "weight"_a, "bias"_a = py::none(), py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+
+  m.def("linear_backward", [](py::object dy, py::object x, py::object weight, bool bias, bool compute_dx,
+                              py::object dx, py::object dweight, py::object dbias, std::string impl) {
+    const char* op = "linear_backward";
+    Tensor tdy = to_tensor(dy, op, "dy"), tx = to_tensor(x, op, "x"), tw = to_tensor(weight, op, "weight");
+    // Shapes are only trusted after the op validated the inputs; allocate from validated extents.
+    py::object odx = dx, odw = dweight, odb = dbias;
+    const bool shapes_ok = tdy.present && tx.present && tw.present && tdy.ndim == 2 && tx.ndim == 2 && tw.ndim == 2;
+    if (shapes_ok) {
+      const int64_t n = tx.shape[0], in = tx.shape[1], out = tw.shape[0];
+      if (compute_dx) odx = out_or_empty(dx, {n, in}, dy);
+      odw = out_or_empty(dweight, {out, in}, dy);
+      if (bias) odb = out_or_empty(dbias, {out}, dy);
+    }
+    Tensor tdx = to_tensor(odx, op, "dx"), tdw = to_tensor(odw, op, "dweight"), tdb = to_tensor(odb, op, "dbias");
+    {
+      py::gil_scoped_release nogil;
+      ops::linear_backward(tdx, tdw, tdb, tdy, tx, tw, bias, compute_dx, impl);
+    }
+    return py::make_tuple(compute_dx ? odx : py::none(), odw, bias ? odb : py::none());
+  }, "dy"_a, "x"_a, "weight"_a, py::kw_only(), "bias"_a = true, "compute_dx"_a = true, "dx"_a = py::none(),
+     "dweight"_a = py::none(), "dbias"_a = py::none(), "impl"_a = "");
+}
+
 }  // namespace pb::bind

@@ -1,5 +1,120 @@
+#include <pybind11/stl.h>
+
+#include <array>
+#include <vector>
+
 #include "bindings/bind.h"
+#include "bindings/convert.h"
+#include "core/check.h"
+#include "ops/pool.h"
+
+namespace py = pybind11;
+using namespace pybind11::literals;
 
 namespace pb::bind {
-void bind_pool(pybind11::module_& m) {}
+
+using Pair = std::array<int64_t, 2>;
+
+static ops::Pool2dParams pool_params(Pair kernel, Pair stride, Pair padding) {
+  ops::Pool2dParams p;
+  p.kernel_h = kernel[0], p.kernel_w = kernel[1];
+  p.stride_h = stride[0], p.stride_w = stride[1];
+  p.pad_h = padding[0], p.pad_w = padding[1];
+  return p;
+}
+
+void bind_pool(py::module_& m) {
+  m.def("max_pool2d_forward", [](py::object x, Pair kernel_size, Pair stride, Pair padding, py::object out,
+                                 py::object indices, std::string impl) {
+    const char* op = "max_pool2d_forward";
+    Tensor tx = to_tensor(x, op, "x");
+    const ops::Pool2dParams p = pool_params(kernel_size, stride, padding);
+    check_input(op, "x", tx, {4});
+    const Shape s = ops::pool2d_output_shape(op, tx.shape_vec(), p);
+    py::object o = out_or_empty(out, s, x), oi = out_or_empty(indices, s, "int64");
+    Tensor ty = to_tensor(o, op, "out"), ti = to_tensor(oi, op, "indices");
+    {
+      py::gil_scoped_release nogil;
+      ops::max_pool2d_forward(ty, ti, tx, p, impl);
+    }
+    return py::make_tuple(o, oi);
+  }, "x"_a, "kernel_size"_a, "stride"_a, "padding"_a = Pair{0, 0}, py::kw_only(), "out"_a = py::none(),
+     "indices"_a = py::none(), "impl"_a = "");
+
+  m.def("max_pool2d_backward", [](py::object dy, py::object indices, std::vector<int64_t> input_shape,
+                                  py::object out, std::string impl) {
+    const char* op = "max_pool2d_backward";
+    Tensor tdy = to_tensor(dy, op, "dy"), ti = to_tensor(indices, op, "indices");
+    const Shape s(input_shape.begin(), input_shape.end());
+    ops::check_pool_input_shape(op, s, tdy, 4);
+    py::object o = out_or_empty(out, s, dy);
+    Tensor tdx = to_tensor(o, op, "out");
+    {
+      py::gil_scoped_release nogil;
+      ops::max_pool2d_backward(tdx, tdy, ti, s, impl);
+    }
+    return o;
+  }, "dy"_a, "indices"_a, "input_shape"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+
+  m.def("avg_pool2d_forward", [](py::object x, Pair kernel_size, Pair stride, Pair padding, bool count_include_pad,
+                                 py::object out, std::string impl) {
+    const char* op = "avg_pool2d_forward";
+    Tensor tx = to_tensor(x, op, "x");
+    const ops::Pool2dParams p = pool_params(kernel_size, stride, padding);
+    check_input(op, "x", tx, {4});
+    py::object o = out_or_empty(out, ops::pool2d_output_shape(op, tx.shape_vec(), p), x);
+    Tensor ty = to_tensor(o, op, "out");
+    {
+      py::gil_scoped_release nogil;
+      ops::avg_pool2d_forward(ty, tx, p, count_include_pad, impl);
+    }
+    return o;
+  }, "x"_a, "kernel_size"_a, "stride"_a, "padding"_a = Pair{0, 0}, "count_include_pad"_a = true, py::kw_only(),
+     "out"_a = py::none(), "impl"_a = "");
+
+  m.def("avg_pool2d_backward", [](py::object dy, std::vector<int64_t> input_shape, Pair kernel_size, Pair stride,
+                                  Pair padding, bool count_include_pad, py::object out, std::string impl) {
+    const char* op = "avg_pool2d_backward";
+    Tensor tdy = to_tensor(dy, op, "dy");
+    const Shape s(input_shape.begin(), input_shape.end());
+    ops::check_pool_input_shape(op, s, tdy, 4);
+    py::object o = out_or_empty(out, s, dy);
+    Tensor tdx = to_tensor(o, op, "out");
+    {
+      py::gil_scoped_release nogil;
+      ops::avg_pool2d_backward(tdx, tdy, s, pool_params(kernel_size, stride, padding), count_include_pad, impl);
+    }
+    return o;
+  }, "dy"_a, "input_shape"_a, "kernel_size"_a, "stride"_a, "padding"_a = Pair{0, 0}, "count_include_pad"_a = true,
+     py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+
+  m.def("global_avg_pool2d_forward", [](py::object x, py::object out, std::string impl) {
+    const char* op = "global_avg_pool2d_forward";
+    Tensor tx = to_tensor(x, op, "x");
+    check_input(op, "x", tx, {4});
+    py::object o = out_or_empty(out, Shape{tx.shape[0], tx.shape[1]}, x);
+    Tensor ty = to_tensor(o, op, "out");
+    {
+      py::gil_scoped_release nogil;
+      ops::global_avg_pool2d_forward(ty, tx, impl);
+    }
+    return o;
+  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+
+  m.def("global_avg_pool2d_backward", [](py::object dy, std::vector<int64_t> input_shape, py::object out,
+                                         std::string impl) {
+    const char* op = "global_avg_pool2d_backward";
+    Tensor tdy = to_tensor(dy, op, "dy");
+    const Shape s(input_shape.begin(), input_shape.end());
+    ops::check_pool_input_shape(op, s, tdy, 2);
+    py::object o = out_or_empty(out, s, dy);
+    Tensor tdx = to_tensor(o, op, "out");
+    {
+      py::gil_scoped_release nogil;
+      ops::global_avg_pool2d_backward(tdx, tdy, s, impl);
+    }
+    return o;
+  }, "dy"_a, "input_shape"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+}
+
 }  // namespace pb::bind

@@ -1,3 +1,59 @@
-"""conv ops (see pybench/reference.py for the math)."""
+"""conv2d forward and backward (NCHW), PyTorch's ``torch.nn.functional.conv2d`` semantics.
 
-__all__ = []
+See ``pybench/reference.py`` for the math in NumPy.
+"""
+
+from .. import _native
+
+__all__ = ["conv2d_forward", "conv2d_backward"]
+
+
+def _pair(v, name, op):
+    """An int or a pair of ints -> a pair of ints (bools and floats are refused)."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{op}: {name}: expected an int or a pair of ints, got a sequence of length {len(v)}")
+        items = tuple(v)
+    else:
+        items = (v, v)
+    for e in items:
+        if isinstance(e, bool) or not hasattr(e, "__index__"):
+            raise TypeError(f"{op}: {name}: expected an int or a pair of ints, got {type(e).__name__}")
+    return tuple(int(e.__index__()) for e in items)
+
+
+def _int(v, name, op):
+    if isinstance(v, bool) or not hasattr(v, "__index__"):
+        raise TypeError(f"{op}: {name}: expected an int, got {type(v).__name__}")
+    return int(v.__index__())
+
+
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None, impl=None):
+    """2-D convolution (cross-correlation, as PyTorch), NCHW.
+
+    x: (N, C, H, W); weight: (O, C/groups, kH, kW); bias: (O,) or None. stride, padding and
+    dilation are ints or (h, w) pairs; groups divides C and O (groups == C is depthwise).
+    Returns y of shape (N, O, OH, OW) with OH = (H + 2*padding - dilation*(kH-1) - 1)//stride + 1.
+    Padding is zeros. Differences from PyTorch: padding is an int or a pair only (no 'same' /
+    'valid' strings), inputs must be 4-D (use H = 1 for 1-D signals, N = 1 for one image).
+    """
+    op = "conv2d_forward"
+    return _native.conv2d_forward(x, weight, bias, _pair(stride, "stride", op), _pair(padding, "padding", op),
+                                  _pair(dilation, "dilation", op), _int(groups, "groups", op),
+                                  out=out, impl=impl or "")
+
+
+def conv2d_backward(dy, x, weight, stride=1, padding=0, dilation=1, groups=1, *, bias=True, compute_dx=True,
+                    dx=None, dweight=None, dbias=None, impl=None):
+    """Gradients of conv2d_forward: returns (dx or None, dweight, dbias or None).
+
+    dy: (N, O, OH, OW), the gradient of the output; x and weight as in the forward, same
+    parameters. ``compute_dx=False`` skips dx (e.g. for a first layer), ``bias=False`` skips dbias.
+    Outputs are overwritten (never accumulated into); pass ``dx=``/``dweight=``/``dbias=`` to reuse
+    buffers. Matches ``torch.ops.aten.convolution_backward`` with output_mask (compute_dx, True, bias).
+    """
+    op = "conv2d_backward"
+    return _native.conv2d_backward(dy, x, weight, _pair(stride, "stride", op), _pair(padding, "padding", op),
+                                   _pair(dilation, "dilation", op), _int(groups, "groups", op), bias=bool(bias),
+                                   compute_dx=bool(compute_dx), dx=dx, dweight=dweight, dbias=dbias,
+                                   impl=impl or "")

@@ -1,0 +1,37 @@
+#pragma once
+#include <cstdint>
+
+#include "core/isa.h"
+
+namespace pb::cpu {
+
+// Geometry of one conv2d call (NCHW), validated by csrc/ops before any kernel sees it.
+// x (N, C, H, W); weight (O, C/groups, KH, KW); y (N, O, OH, OW) with
+// OH = (H + 2*ph - dh*(KH-1) - 1) / sh + 1 (likewise OW).
+struct ConvGeom {
+  int64_t N, C, H, W;
+  int64_t O, KH, KW;
+  int64_t OH, OW;
+  int64_t sh, sw, ph, pw, dh, dw;
+  int64_t groups;
+};
+
+}  // namespace pb::cpu
+
+// Forward: y (N, O, OH, OW) = conv(x (N, C, H, W), w (O, C/groups, KH, KW)) + b (O,) (b may be null).
+// Backward: from dy (N, O, OH, OW), x and w: dx (N, C, H, W) (skipped when null), dw (O, C/groups,
+// KH, KW), db (O,) (skipped when null). Outputs are overwritten, never accumulated into.
+//   naive   direct loops, one thread: the reading copy.
+//   im2col  per sample (threads over the batch): unfold x into columns, one GEMM per group.
+//   fast    picks per shape: 1x1/stride 1/no padding -> GEMM straight on x (no im2col);
+//           depthwise (C/groups == 1) -> direct kernel; 3x3/stride 1/groups 1 with >= 8
+//           channels in and out on wide planes -> Winograd F(2x2,3x3) for y (OW >= 16) and
+//           for dx and dW (W >= 24); else im2col.
+PB_CPU_DECLARE(
+  template <class T> void conv2d_forward_naive(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_backward_im2col(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
+)

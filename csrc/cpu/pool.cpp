@@ -1,0 +1,337 @@
+// 2-D pooling (max, average, global average), forward and backward, over N*C planes.
+// `naive` loops per output element; `fast` threads over planes and turns the window loops into
+// row loops the compiler vectorizes. Measured (CPU time of one thread, x (8,16,32,32), k3 s2
+// p1): max fwd 0.77 ms vs 1.04 naive, avg fwd 0.17 vs 0.28, avg bwd 0.23 vs 0.33, global avg
+// 0.016 vs 0.118 (max bwd is a scatter either way, 0.05); at (32,64,56,56) max fwd ran ~3x naive.
+#include "cpu/pool.h"
+
+#include <cstdlib>
+#include <limits>
+#include <new>
+
+#include "core/common.h"
+#include "core/parallel.h"
+
+namespace pb::cpu::PB_ISA_NS {
+
+namespace {
+
+// Output columns ow in [lo, hi) whose input column ow*s + off lies in [0, W).
+PB_INLINE void valid_cols(int64_t W, int64_t OW, int64_t s, int64_t off, int64_t* lo, int64_t* hi) {
+  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t h = (W - 1 - off) < 0 ? 0 : (W - 1 - off) / s + 1;
+  if (h > OW) h = OW;
+  if (l > h) l = h;
+  *lo = l;
+  *hi = h;
+}
+
+PB_INLINE int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+PB_INLINE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Divisor of the average window starting at (hs, ws) (unclamped), PyTorch's rule.
+PB_INLINE int64_t avg_divisor(const PoolGeom& g, int64_t hs, int64_t ws, bool count_include_pad) {
+  int64_t he = min64(hs + g.KH, g.H + g.ph), we = min64(ws + g.KW, g.W + g.pw);
+  if (count_include_pad) return (he - hs) * (we - ws);
+  he = min64(he, g.H);
+  we = min64(we, g.W);
+  return (he - max64(hs, 0)) * (we - max64(ws, 0));
+}
+
+// Grow-only per-thread scratch (a row of divisors).
+struct Scratch {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(p); }
+  template <class T> T* get(int64_t n) {
+    size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) & ~size_t(63);
+    if (bytes > cap) {
+      std::free(p);
+      p = std::aligned_alloc(64, bytes);
+      cap = p ? bytes : 0;
+    }
+    return static_cast<T*>(p);
+  }
+};
+thread_local Scratch tl_row;
+
+template <class T> PB_INLINE T sum_row(const T* __restrict a, int64_t n) {
+  T acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j];
+  T s = 0;
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  for (; i < n; ++i) s += a[i];
+  return s;
+}
+
+
+// One window tap over an output row: y[ow] = max(y[ow], x[ow*s]) keeping the argmax (PyTorch's
+// rule: strictly greater or NaN replaces). S > 0 is a compile-time stride, S == 0 uses s.
+template <class T, int S>
+PB_INLINE void max_taps(T* __restrict yr, int64_t* __restrict ir, const T* __restrict xr, int64_t base, int64_t lo,
+                        int64_t hi, int64_t s) {
+  const int64_t st = S > 0 ? S : s;
+  for (int64_t ow = lo; ow < hi; ++ow) {
+    const T v = xr[ow * st], m = yr[ow];
+    const bool take = v > m || v != v;
+    yr[ow] = take ? v : m;
+    ir[ow] = take ? base + ow * st : ir[ow];
+  }
+}
+
+}  // namespace
+
+// ---- max_pool2d ----------------------------------------------------------------------------
+
+// x (planes, H, W) -> y, idx (planes, OH, OW).
+template <class T> void max_pool2d_forward_naive(T* y, int64_t* idx, const T* x, const PoolGeom& g) {
+  for (int64_t p = 0; p < g.planes; ++p)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+        const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
+        hs = max64(hs, 0);
+        ws = max64(ws, 0);
+        T m = -std::numeric_limits<T>::infinity();
+        int64_t mi = hs * g.W + ws;
+        for (int64_t ih = hs; ih < he; ++ih)
+          for (int64_t iw = ws; iw < we; ++iw) {
+            const T v = x[(p * g.H + ih) * g.W + iw];
+            if (v > m || v != v) {
+              m = v;
+              mi = ih * g.W + iw;
+            }
+          }
+        y[(p * g.OH + oh) * g.OW + ow] = m;
+        idx[(p * g.OH + oh) * g.OW + ow] = mi;
+      }
+}
+
+// Threads over planes; each output row is updated tap by tap (kh, kw in naive's order, so the
+// same element wins) with the ow loop vectorized.
+template <class T> void max_pool2d_forward_fast(T* y, int64_t* idx, const T* x, const PoolGeom& g) {
+  parallel_for(g.planes, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* xp = x + p * g.H * g.W;
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        T* __restrict yr = y + (p * g.OH + oh) * g.OW;
+        int64_t* __restrict ir = idx + (p * g.OH + oh) * g.OW;
+        const int64_t hs = oh * g.sh - g.ph, hs0 = max64(hs, 0);
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          yr[ow] = -std::numeric_limits<T>::infinity();
+          ir[ow] = hs0 * g.W + max64(ow * g.sw - g.pw, 0);
+        }
+        for (int64_t kh = 0; kh < g.KH; ++kh) {
+          const int64_t ih = hs + kh;
+          if (ih < 0 || ih >= g.H) continue;
+          for (int64_t kw = 0; kw < g.KW; ++kw) {
+            const int64_t off = kw - g.pw;
+            int64_t lo, hi;
+            valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
+            const T* __restrict xr = xp + ih * g.W + off;
+            const int64_t base = ih * g.W + off;
+            // Branch-free select so the compiler can vectorize (masked blends) per ISA; the
+            // common strides are constants so strided loads become permutes, not gathers.
+            if (g.sw == 1)
+              max_taps<T, 1>(yr, ir, xr, base, lo, hi, 1);
+            else if (g.sw == 2)
+              max_taps<T, 2>(yr, ir, xr, base, lo, hi, 2);
+            else
+              max_taps<T, 0>(yr, ir, xr, base, lo, hi, g.sw);
+          }
+        }
+      }
+    }
+  });
+}
+
+// dy, idx (planes, OH, OW) -> dx (planes, H, W).
+template <class T>
+int64_t max_pool2d_backward_naive(T* dx, const T* dy, const int64_t* idx, const PoolGeom& g) {
+  const int64_t HW = g.H * g.W, P = g.OH * g.OW;
+  int64_t bad = 0;
+  for (int64_t i = 0; i < g.planes * HW; ++i) dx[i] = T(0);
+  for (int64_t p = 0; p < g.planes; ++p)
+    for (int64_t i = 0; i < P; ++i) {
+      const int64_t k = idx[p * P + i];
+      if (k < 0 || k >= HW) {
+        ++bad;
+        continue;
+      }
+      dx[p * HW + k] += dy[p * P + i];
+    }
+  return bad;
+}
+
+// Threads over planes (each plane scattered in naive's order).
+template <class T>
+int64_t max_pool2d_backward_fast(T* dx, const T* dy, const int64_t* idx, const PoolGeom& g) {
+  const int64_t HW = g.H * g.W, P = g.OH * g.OW;
+  int64_t bad = 0;
+  parallel_for(g.planes, 1, [&](int64_t p0, int64_t p1) {
+    int64_t b = 0;
+    for (int64_t p = p0; p < p1; ++p) {
+      T* __restrict d = dx + p * HW;
+      const T* __restrict s = dy + p * P;
+      const int64_t* __restrict k = idx + p * P;
+      for (int64_t i = 0; i < HW; ++i) d[i] = T(0);
+      for (int64_t i = 0; i < P; ++i) {
+        if (k[i] < 0 || k[i] >= HW) {
+          ++b;
+          continue;
+        }
+        d[k[i]] += s[i];
+      }
+    }
+    if (b) __atomic_fetch_add(&bad, b, __ATOMIC_RELAXED);
+  });
+  return bad;
+}
+
+// ---- avg_pool2d ----------------------------------------------------------------------------
+
+template <class T> void avg_pool2d_forward_naive(T* y, const T* x, const PoolGeom& g, bool count_include_pad) {
+  for (int64_t p = 0; p < g.planes; ++p)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+        const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
+        T s = 0;
+        for (int64_t ih = max64(hs, 0); ih < he; ++ih)
+          for (int64_t iw = max64(ws, 0); iw < we; ++iw) s += x[(p * g.H + ih) * g.W + iw];
+        y[(p * g.OH + oh) * g.OW + ow] = s / T(avg_divisor(g, hs, ws, count_include_pad));
+      }
+}
+
+// Threads over planes; rows summed tap by tap (naive's order per element), ow vectorized.
+template <class T> void avg_pool2d_forward_fast(T* y, const T* x, const PoolGeom& g, bool count_include_pad) {
+  parallel_for(g.planes, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* xp = x + p * g.H * g.W;
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        T* __restrict yr = y + (p * g.OH + oh) * g.OW;
+        const int64_t hs = oh * g.sh - g.ph;
+        for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] = T(0);
+        for (int64_t kh = 0; kh < g.KH; ++kh) {
+          const int64_t ih = hs + kh;
+          if (ih < 0 || ih >= g.H) continue;
+          for (int64_t kw = 0; kw < g.KW; ++kw) {
+            const int64_t off = kw - g.pw;
+            int64_t lo, hi;
+            valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
+            const T* __restrict xr = xp + ih * g.W + off;
+            if (g.sw == 1)
+              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xr[ow];
+            else
+              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xr[ow * g.sw];
+          }
+        }
+        for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] /= T(avg_divisor(g, hs, ow * g.sw - g.pw, count_include_pad));
+      }
+    }
+  });
+}
+
+template <class T> void avg_pool2d_backward_naive(T* dx, const T* dy, const PoolGeom& g, bool count_include_pad) {
+  for (int64_t i = 0; i < g.planes * g.H * g.W; ++i) dx[i] = T(0);
+  for (int64_t p = 0; p < g.planes; ++p)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+        const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
+        const T d = dy[(p * g.OH + oh) * g.OW + ow] / T(avg_divisor(g, hs, ws, count_include_pad));
+        for (int64_t ih = max64(hs, 0); ih < he; ++ih)
+          for (int64_t iw = max64(ws, 0); iw < we; ++iw) dx[(p * g.H + ih) * g.W + iw] += d;
+      }
+}
+
+// Threads over planes; dy/divisor for a row computed once, then spread tap by tap.
+template <class T> void avg_pool2d_backward_fast(T* dx, const T* dy, const PoolGeom& g, bool count_include_pad) {
+  bool oom = false;
+  parallel_for(g.planes, 1, [&](int64_t p0, int64_t p1) {
+    T* q = tl_row.get<T>(g.OW);
+    if (!q) {
+      __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
+      return;
+    }
+    for (int64_t p = p0; p < p1; ++p) {
+      T* dxp = dx + p * g.H * g.W;
+      for (int64_t i = 0; i < g.H * g.W; ++i) dxp[i] = T(0);
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const T* __restrict dyr = dy + (p * g.OH + oh) * g.OW;
+        const int64_t hs = oh * g.sh - g.ph;
+        for (int64_t ow = 0; ow < g.OW; ++ow)
+          q[ow] = dyr[ow] / T(avg_divisor(g, hs, ow * g.sw - g.pw, count_include_pad));
+        for (int64_t kh = 0; kh < g.KH; ++kh) {
+          const int64_t ih = hs + kh;
+          if (ih < 0 || ih >= g.H) continue;
+          for (int64_t kw = 0; kw < g.KW; ++kw) {
+            const int64_t off = kw - g.pw;
+            int64_t lo, hi;
+            valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
+            T* __restrict dr = dxp + ih * g.W + off;
+            if (g.sw == 1)
+              for (int64_t ow = lo; ow < hi; ++ow) dr[ow] += q[ow];
+            else
+              for (int64_t ow = lo; ow < hi; ++ow) dr[ow * g.sw] += q[ow];
+          }
+        }
+      }
+    }
+  });
+  if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
+}
+
+// ---- global_avg_pool2d ---------------------------------------------------------------------
+
+// x (planes, HW) -> y (planes,).
+template <class T> void global_avg_pool2d_forward_naive(T* y, const T* x, int64_t planes, int64_t HW) {
+  for (int64_t p = 0; p < planes; ++p) {
+    T s = 0;
+    for (int64_t i = 0; i < HW; ++i) s += x[p * HW + i];
+    y[p] = s / T(HW);
+  }
+}
+
+// Threads over planes; 16 partial sums per plane.
+template <class T> void global_avg_pool2d_forward_fast(T* y, const T* x, int64_t planes, int64_t HW) {
+  parallel_for(planes, (1 << 14) / HW + 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) y[p] = sum_row(x + p * HW, HW) / T(HW);
+  });
+}
+
+template <class T> void global_avg_pool2d_backward_naive(T* dx, const T* dy, int64_t planes, int64_t HW) {
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t i = 0; i < HW; ++i) dx[p * HW + i] = dy[p] / T(HW);
+}
+
+template <class T> void global_avg_pool2d_backward_fast(T* dx, const T* dy, int64_t planes, int64_t HW) {
+  parallel_for(planes, (1 << 14) / HW + 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T v = dy[p] / T(HW);
+      T* __restrict d = dx + p * HW;
+      for (int64_t i = 0; i < HW; ++i) d[i] = v;
+    }
+  });
+}
+
+#define PB_INSTANTIATE(T)                                                                            \
+  template void max_pool2d_forward_naive<T>(T*, int64_t*, const T*, const PoolGeom&);                \
+  template void max_pool2d_forward_fast<T>(T*, int64_t*, const T*, const PoolGeom&);                 \
+  template int64_t max_pool2d_backward_naive<T>(T*, const T*, const int64_t*, const PoolGeom&);      \
+  template int64_t max_pool2d_backward_fast<T>(T*, const T*, const int64_t*, const PoolGeom&);       \
+  template void avg_pool2d_forward_naive<T>(T*, const T*, const PoolGeom&, bool);                    \
+  template void avg_pool2d_forward_fast<T>(T*, const T*, const PoolGeom&, bool);                     \
+  template void avg_pool2d_backward_naive<T>(T*, const T*, const PoolGeom&, bool);                   \
+  template void avg_pool2d_backward_fast<T>(T*, const T*, const PoolGeom&, bool);                    \
+  template void global_avg_pool2d_forward_naive<T>(T*, const T*, int64_t, int64_t);                  \
+  template void global_avg_pool2d_forward_fast<T>(T*, const T*, int64_t, int64_t);                   \
+  template void global_avg_pool2d_backward_naive<T>(T*, const T*, int64_t, int64_t);                 \
+  template void global_avg_pool2d_backward_fast<T>(T*, const T*, int64_t, int64_t);
+PB_INSTANTIATE(float)
+PB_INSTANTIATE(double)
+#undef PB_INSTANTIATE
+
+}  // namespace pb::cpu::PB_ISA_NS

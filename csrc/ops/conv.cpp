@@ -1,0 +1,111 @@
+#include "ops/conv.h"
+
+#include "core/check.h"
+#include "core/dispatch.h"
+#include "cpu/conv2d.h"
+
+namespace pb::ops {
+
+PB_REGISTER_IMPLS("conv2d_forward", "naive", "im2col", "fast");
+PB_REGISTER_IMPLS("conv2d_backward", "naive", "im2col", "fast");
+
+namespace {
+
+int64_t checked_add(const char* op, const char* arg, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) value_error(op, arg, "sizes whose sum fits in 64 bits", "an overflowing sum");
+  return r;
+}
+
+std::string pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
+
+cpu::ConvGeom geometry(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& p) {
+  check_input(op, "x", x, {4});
+  check_input(op, "weight", weight, {4});
+  check_dtype(op, "weight", weight, x.dtype);
+  if (p.stride_h <= 0 || p.stride_w <= 0)
+    value_error(op, "stride", "positive integers", pair_str(p.stride_h, p.stride_w));
+  if (p.pad_h < 0 || p.pad_w < 0) value_error(op, "padding", "non-negative integers", pair_str(p.pad_h, p.pad_w));
+  if (p.dil_h <= 0 || p.dil_w <= 0)
+    value_error(op, "dilation", "positive integers", pair_str(p.dil_h, p.dil_w));
+  check_positive(op, "groups", p.groups);
+  cpu::ConvGeom g{};
+  g.N = x.shape[0], g.C = x.shape[1], g.H = x.shape[2], g.W = x.shape[3];
+  g.O = weight.shape[0], g.KH = weight.shape[2], g.KW = weight.shape[3];
+  g.sh = p.stride_h, g.sw = p.stride_w, g.ph = p.pad_h, g.pw = p.pad_w, g.dh = p.dil_h, g.dw = p.dil_w;
+  g.groups = p.groups;
+  if (g.C % g.groups != 0)
+    value_error(op, "groups", "a divisor of the input channels C=" + std::to_string(g.C), std::to_string(g.groups));
+  if (g.O % g.groups != 0)
+    value_error(op, "weight", "out channels (dim 0) divisible by groups=" + std::to_string(g.groups),
+                std::to_string(g.O));
+  check_shape(op, "weight", weight, {-1, g.C / g.groups, -1, -1});
+  // Extents of the padded input and of the dilated kernel, with overflow guards.
+  const int64_t hp = checked_add(op, "padding", g.H, checked_mul(op, "padding", 2, g.ph));
+  const int64_t wp = checked_add(op, "padding", g.W, checked_mul(op, "padding", 2, g.pw));
+  const int64_t eh = checked_add(op, "dilation", checked_mul(op, "dilation", g.dh, g.KH - 1), 1);
+  const int64_t ew = checked_add(op, "dilation", checked_mul(op, "dilation", g.dw, g.KW - 1), 1);
+  if (eh > hp || ew > wp)
+    value_error(op, "weight", "a (dilated) kernel no larger than the padded input " + pair_str(hp, wp),
+                "a kernel extent of " + pair_str(eh, ew));
+  g.OH = (hp - eh) / g.sh + 1;
+  g.OW = (wp - ew) / g.sw + 1;
+  checked_numel(op, "output", {g.N, g.O, g.OH, g.OW});
+  return g;
+}
+
+}  // namespace
+
+Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& p) {
+  const cpu::ConvGeom g = geometry(op, x, weight, p);
+  return {g.N, g.O, g.OH, g.OW};
+}
+
+void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    const Conv2dParams& p, const std::string& impl) {
+  const char* op = "conv2d_forward";
+  const cpu::ConvGeom g = geometry(op, x, weight, p);
+  if (bias.present) {
+    check_input(op, "bias", bias, {1});
+    check_dtype(op, "bias", bias, x.dtype);
+    check_shape(op, "bias", bias, {g.O});
+  }
+  check_output(op, "out", y, x.dtype, {g.N, g.O, g.OH, g.OW}, {&x, &weight, &bias});
+  const int v = resolve_impl(op, impl);
+  PB_DISPATCH_FLOAT(x.dtype, T, {
+    const T* b = bias.present ? bias.ptr<T>() : nullptr;
+    if (v == 0) PB_CPU_CALL(conv2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
+    else if (v == 1) PB_CPU_CALL(conv2d_forward_im2col<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
+    else PB_CPU_CALL(conv2d_forward_fast<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
+  });
+}
+
+void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                     const Tensor& x, const Tensor& weight, const Conv2dParams& p, const std::string& impl) {
+  const char* op = "conv2d_backward";
+  const cpu::ConvGeom g = geometry(op, x, weight, p);
+  check_input(op, "dy", dy, {4});
+  check_dtype(op, "dy", dy, x.dtype);
+  check_shape(op, "dy", dy, {g.N, g.O, g.OH, g.OW});
+  const std::initializer_list<const Tensor*> ins = {&dy, &x, &weight};
+  check_output(op, "dweight", dweight, x.dtype, weight.shape_vec(), ins);
+  if (dx.present) {
+    check_output(op, "dx", dx, x.dtype, x.shape_vec(), ins);
+    check_disjoint(op, "dx", dx, dweight);
+  }
+  if (dbias.present) {
+    check_output(op, "dbias", dbias, x.dtype, {g.O}, ins);
+    check_disjoint(op, "dbias", dbias, dweight);
+    if (dx.present) check_disjoint(op, "dbias", dbias, dx);
+  }
+  const int v = resolve_impl(op, impl);
+  PB_DISPATCH_FLOAT(x.dtype, T, {
+    T* pdx = dx.present ? dx.ptr<T>() : nullptr;
+    T* pdb = dbias.present ? dbias.ptr<T>() : nullptr;
+    if (v == 0) PB_CPU_CALL(conv2d_backward_naive<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
+    else if (v == 1) PB_CPU_CALL(conv2d_backward_im2col<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
+    else PB_CPU_CALL(conv2d_backward_fast<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
+  });
+}
+
+}  // namespace pb::ops

@@ -1,0 +1,158 @@
+#include "ops/pool.h"
+
+#include "core/check.h"
+#include "core/dispatch.h"
+#include "cpu/pool.h"
+
+namespace pb::ops {
+
+PB_REGISTER_IMPLS("max_pool2d_forward", "naive", "fast");
+PB_REGISTER_IMPLS("max_pool2d_backward", "naive", "fast");
+PB_REGISTER_IMPLS("avg_pool2d_forward", "naive", "fast");
+PB_REGISTER_IMPLS("avg_pool2d_backward", "naive", "fast");
+PB_REGISTER_IMPLS("global_avg_pool2d_forward", "naive", "fast");
+PB_REGISTER_IMPLS("global_avg_pool2d_backward", "naive", "fast");
+
+namespace {
+
+std::string pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
+
+void check_params(const char* op, const Pool2dParams& p) {
+  if (p.kernel_h <= 0 || p.kernel_w <= 0)
+    value_error(op, "kernel_size", "positive integers", pair_str(p.kernel_h, p.kernel_w));
+  if (p.stride_h <= 0 || p.stride_w <= 0)
+    value_error(op, "stride", "positive integers", pair_str(p.stride_h, p.stride_w));
+  if (p.pad_h < 0 || p.pad_w < 0) value_error(op, "padding", "non-negative integers", pair_str(p.pad_h, p.pad_w));
+  if (p.pad_h > p.kernel_h / 2 || p.pad_w > p.kernel_w / 2)
+    value_error(op, "padding", "at most half the kernel size " + pair_str(p.kernel_h / 2, p.kernel_w / 2),
+                pair_str(p.pad_h, p.pad_w));
+}
+
+cpu::PoolGeom geometry(const char* op, const Shape& s, const Pool2dParams& p) {
+  check_params(op, p);
+  // Guard the kernel against absurd values before H + 2*pad is formed (pad <= kernel/2).
+  if (p.kernel_h > (int64_t(1) << 40) || p.kernel_w > (int64_t(1) << 40))
+    value_error(op, "kernel_size", "a window no larger than the padded input", pair_str(p.kernel_h, p.kernel_w));
+  cpu::PoolGeom g{};
+  g.planes = checked_mul(op, "x", s[0], s[1]);
+  g.H = s[2], g.W = s[3];
+  g.KH = p.kernel_h, g.KW = p.kernel_w, g.sh = p.stride_h, g.sw = p.stride_w, g.ph = p.pad_h, g.pw = p.pad_w;
+  if (g.KH > g.H + 2 * g.ph || g.KW > g.W + 2 * g.pw)
+    value_error(op, "kernel_size", "a window no larger than the padded input " + pair_str(g.H + 2 * g.ph, g.W + 2 * g.pw),
+                pair_str(g.KH, g.KW));
+  g.OH = (g.H + 2 * g.ph - g.KH) / g.sh + 1;
+  g.OW = (g.W + 2 * g.pw - g.KW) / g.sw + 1;
+  checked_numel(op, "output", {s[0], s[1], g.OH, g.OW});
+  return g;
+}
+
+}  // namespace
+
+Shape pool2d_output_shape(const char* op, const Shape& s, const Pool2dParams& p) {
+  if (s.size() != 4) value_error(op, "x", "a 4-D (N, C, H, W) array", std::to_string(s.size()) + "-D");
+  for (int64_t e : s)
+    if (e <= 0) value_error(op, "x", "a non-empty array", "shape " + shape_str(s));
+  const cpu::PoolGeom g = geometry(op, s, p);
+  return {s[0], s[1], g.OH, g.OW};
+}
+
+void check_pool_input_shape(const char* op, const Shape& s, const Tensor& dy, int dy_ndim) {
+  check_input(op, "dy", dy, {dy_ndim});
+  if (s.size() != 4) value_error(op, "input_shape", "4 extents (N, C, H, W)", std::to_string(s.size()) + " extents");
+  for (int64_t e : s)
+    if (e <= 0) value_error(op, "input_shape", "positive extents", shape_str(s));
+  checked_numel(op, "input_shape", s);
+  if (dy.shape[0] != s[0] || dy.shape[1] != s[1])
+    value_error(op, "input_shape", "N and C equal to dy's " + pair_str(dy.shape[0], dy.shape[1]), shape_str(s));
+}
+
+void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x, const Pool2dParams& p,
+                        const std::string& impl) {
+  const char* op = "max_pool2d_forward";
+  check_input(op, "x", x, {4});
+  const Shape os = pool2d_output_shape(op, x.shape_vec(), p);
+  const cpu::PoolGeom g = geometry(op, x.shape_vec(), p);
+  check_output(op, "out", y, x.dtype, os, {&x});
+  check_output(op, "indices", indices, DType::i64, os, {&x});
+  check_disjoint(op, "indices", indices, y);
+  const int v = resolve_impl(op, impl);
+  PB_DISPATCH_FLOAT(x.dtype, T, {
+    if (v == 0) PB_CPU_CALL(max_pool2d_forward_naive<T>, y.ptr<T>(), indices.ptr<int64_t>(), x.ptr<T>(), g);
+    else PB_CPU_CALL(max_pool2d_forward_fast<T>, y.ptr<T>(), indices.ptr<int64_t>(), x.ptr<T>(), g);
+  });
+}
+
+void max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indices, const Shape& input_shape,
+                         const std::string& impl) {
+  const char* op = "max_pool2d_backward";
+  check_pool_input_shape(op, input_shape, dy, 4);
+  check_labels(op, "indices", indices, dy.shape_vec());
+  check_output(op, "out", dx, dy.dtype, input_shape, {&dy, &indices});
+  cpu::PoolGeom g{};
+  g.planes = dy.shape[0] * dy.shape[1], g.H = input_shape[2], g.W = input_shape[3];
+  g.OH = dy.shape[2], g.OW = dy.shape[3];
+  const int v = resolve_impl(op, impl);
+  int64_t bad = 0;
+  PB_DISPATCH_FLOAT(dy.dtype, T, {
+    if (v == 0) bad = PB_CPU_CALL(max_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), indices.ptr<int64_t>(), g);
+    else bad = PB_CPU_CALL(max_pool2d_backward_fast<T>, dx.ptr<T>(), dy.ptr<T>(), indices.ptr<int64_t>(), g);
+  });
+  if (bad)
+    value_error(op, "indices", "positions in [0, H*W=" + std::to_string(g.H * g.W) + ")",
+                std::to_string(bad) + " out-of-range values (out is not valid)");
+}
+
+void avg_pool2d_forward(const Tensor& y, const Tensor& x, const Pool2dParams& p, bool count_include_pad,
+                        const std::string& impl) {
+  const char* op = "avg_pool2d_forward";
+  check_input(op, "x", x, {4});
+  const Shape os = pool2d_output_shape(op, x.shape_vec(), p);
+  const cpu::PoolGeom g = geometry(op, x.shape_vec(), p);
+  check_output(op, "out", y, x.dtype, os, {&x});
+  const int v = resolve_impl(op, impl);
+  PB_DISPATCH_FLOAT(x.dtype, T, {
+    if (v == 0) PB_CPU_CALL(avg_pool2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), g, count_include_pad);
+    else PB_CPU_CALL(avg_pool2d_forward_fast<T>, y.ptr<T>(), x.ptr<T>(), g, count_include_pad);
+  });
+}
+
+void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape& input_shape, const Pool2dParams& p,
+                         bool count_include_pad, const std::string& impl) {
+  const char* op = "avg_pool2d_backward";
+  check_pool_input_shape(op, input_shape, dy, 4);
+  const Shape os = pool2d_output_shape(op, input_shape, p);
+  check_shape(op, "dy", dy, os);
+  check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
+  const cpu::PoolGeom g = geometry(op, input_shape, p);
+  const int v = resolve_impl(op, impl);
+  PB_DISPATCH_FLOAT(dy.dtype, T, {
+    if (v == 0) PB_CPU_CALL(avg_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), g, count_include_pad);
+    else PB_CPU_CALL(avg_pool2d_backward_fast<T>, dx.ptr<T>(), dy.ptr<T>(), g, count_include_pad);
+  });
+}
+
+void global_avg_pool2d_forward(const Tensor& y, const Tensor& x, const std::string& impl) {
+  const char* op = "global_avg_pool2d_forward";
+  check_input(op, "x", x, {4});
+  check_output(op, "out", y, x.dtype, {x.shape[0], x.shape[1]}, {&x});
+  const int64_t planes = x.shape[0] * x.shape[1], HW = x.shape[2] * x.shape[3];
+  const int v = resolve_impl(op, impl);
+  PB_DISPATCH_FLOAT(x.dtype, T, {
+    if (v == 0) PB_CPU_CALL(global_avg_pool2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), planes, HW);
+    else PB_CPU_CALL(global_avg_pool2d_forward_fast<T>, y.ptr<T>(), x.ptr<T>(), planes, HW);
+  });
+}
+
+void global_avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape& input_shape, const std::string& impl) {
+  const char* op = "global_avg_pool2d_backward";
+  check_pool_input_shape(op, input_shape, dy, 2);
+  check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
+  const int64_t planes = dy.shape[0] * dy.shape[1], HW = input_shape[2] * input_shape[3];
+  const int v = resolve_impl(op, impl);
+  PB_DISPATCH_FLOAT(dy.dtype, T, {
+    if (v == 0) PB_CPU_CALL(global_avg_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), planes, HW);
+    else PB_CPU_CALL(global_avg_pool2d_backward_fast<T>, dx.ptr<T>(), dy.ptr<T>(), planes, HW);
+  });
+}
+
+}  // namespace pb::ops

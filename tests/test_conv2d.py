@@ -1,0 +1,305 @@
+"""conv2d forward/backward: every impl x ISA level vs pybench.reference, exact on small integers,
+hypothesis-drawn geometries, float64 finite differences, determinism and a bad-input table."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from pybench import _native, ops, reference as ref
+from util import assert_bad_call, check_grad
+
+DTYPES = [np.float32, np.float64]
+IMPLS = ops.impls("conv2d_forward")
+
+# (N, C, H, W, O, (KH, KW), stride, padding, dilation, groups)
+CASES = [
+    (2, 3, 8, 8, 4, (3, 3), 1, 1, 1, 1),            # the common 3x3 pad 1
+    (3, 4, 9, 7, 6, (3, 2), (2, 1), (1, 0), 1, 2),  # rectangular kernel/input, strides, groups
+    (2, 6, 7, 7, 6, (3, 3), 1, 1, 1, 6),            # depthwise
+    (2, 4, 10, 9, 8, (3, 3), 2, 2, 2, 4),           # depthwise x2 multiplier, dilation
+    (2, 5, 6, 5, 7, (1, 1), 1, 0, 1, 1),            # 1x1 (GEMM straight on x)
+    (1, 6, 5, 6, 4, (1, 1), 2, 1, 1, 2),            # 1x1 with stride, padding and groups
+    (2, 3, 1, 17, 5, (1, 5), (1, 2), (0, 2), (1, 2), 1),  # H = 1: a 1-D signal
+    (1, 2, 5, 5, 3, (5, 5), 1, 0, 1, 1),            # kernel as large as the input
+    (17, 3, 5, 4, 2, (2, 3), 3, 1, 1, 1),           # odd batch (uneven split over threads)
+    (2, 64, 31, 30, 4, (3, 3), 2, 1, 1, 1),         # im2col in row blocks (column block > 512 KiB)
+    # Winograd F(2x2,3x3) in `fast` (3x3, stride 1, >= 8 channels, forward for OW >= 16, dx and
+    # dW for W >= 24): odd sizes, every padding 0..2
+    (1, 8, 3, 24, 8, (3, 3), 1, 1, 1, 1),           # forward, dx and dW
+    (3, 8, 7, 25, 9, (3, 3), 1, 1, 1, 1),           # odd H, W
+    (2, 9, 5, 26, 10, (3, 3), 1, (0, 2), 1, 1),
+    (4, 8, 1, 30, 8, (3, 3), 1, (2, 0), 1, 1),      # H = 1; tile blocks spanning samples
+    (5, 16, 2, 16, 8, (3, 3), 1, 1, 1, 1),          # forward only
+]
+
+
+def _int_data(case, dtype, seed=0):
+    N, C, H, W, O, (KH, KW), s, p, d, g = case
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-4, 5, (N, C, H, W)).astype(dtype)
+    w = rng.integers(-4, 5, (O, C // g, KH, KW)).astype(dtype)
+    b = rng.integers(-4, 5, O).astype(dtype)
+    return x, w, b
+
+
+def _params(case):
+    return dict(stride=case[6], padding=case[7], dilation=case[8], groups=case[9])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
+def test_conv2d_exact_on_integers(isa, impl, dtype, case):
+    x, w, b = _int_data(case, dtype)
+    kw = _params(case)
+    y = ops.conv2d_forward(x, w, b, **kw, impl=impl)
+    y_ref = ref.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), **kw)
+    assert y.dtype == dtype and y.shape == y_ref.shape
+    np.testing.assert_array_equal(y, y_ref)
+    dy = np.random.default_rng(1).integers(-4, 5, y.shape).astype(dtype)
+    dx, dw, db = ops.conv2d_backward(dy, x, w, **kw, impl=impl)
+    rdx, rdw, rdb = ref.conv2d_backward(dy.astype(np.float64), x.astype(np.float64), w.astype(np.float64), **kw)
+    np.testing.assert_array_equal(dx, rdx)
+    np.testing.assert_array_equal(dw, rdw)
+    np.testing.assert_array_equal(db, rdb)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv2d_random_vs_reference(isa, impl, dtype, rng):
+    # float64 reference; float32 error bound: each output is a sum of K products of O(1) values,
+    # so |err| <~ K * eps32 * |terms|; we allow atol = 1e-6 * K (K = terms per output).
+    N, C, H, W, O, KH, KW, g = 3, 6, 11, 13, 4, 3, 3, 2
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((O, C // g, KH, KW))
+    b = rng.standard_normal(O)
+    kw = dict(stride=(1, 2), padding=1, dilation=(2, 1), groups=g)
+    y_ref = ref.conv2d_forward(x, w, b, **kw)
+    dy = rng.standard_normal(y_ref.shape)
+    rdx, rdw, rdb = ref.conv2d_backward(dy, x, w, **kw)
+    y = ops.conv2d_forward(x.astype(dtype), w.astype(dtype), b.astype(dtype), **kw, impl=impl)
+    dx, dw, db = ops.conv2d_backward(dy.astype(dtype), x.astype(dtype), w.astype(dtype), **kw, impl=impl)
+    P = N * y.shape[2] * y.shape[3]
+    tight = dtype == np.float64
+    for got, want, terms in [(y, y_ref, C // g * KH * KW), (dx, rdx, O // g * KH * KW), (dw, rdw, P), (db, rdb, P)]:
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=1e-12 if tight else 1e-5, atol=1e-12 if tight else 1e-6 * terms)
+
+
+@st.composite
+def geometries(draw):
+    g = draw(st.sampled_from([1, 1, 2, 3]))
+    cg, og = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    depthwise = draw(st.booleans())
+    if depthwise:
+        g, cg = draw(st.integers(2, 5)), 1
+    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    H = draw(st.integers(max(1, dh * (KH - 1) + 1 - 2 * ph), 11))
+    W = draw(st.integers(max(1, dw * (KW - 1) + 1 - 2 * pw), 17))
+    N = draw(st.integers(1, 5))
+    return (N, g * cg, H, W, g * og, (KH, KW), (sh, sw), (ph, pw), (dh, dw), g)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=geometries(), bias=st.booleans(), compute_dx=st.booleans())
+def test_conv2d_hypothesis_exact(case, bias, compute_dx):
+    x, w, b = _int_data(case, np.float32, seed=case[0])
+    kw = _params(case)
+    y_ref = ref.conv2d_forward(x, w, b if bias else None, **kw)
+    dy = np.random.default_rng(2).integers(-4, 5, y_ref.shape).astype(np.float32)
+    rdx, rdw, rdb = ref.conv2d_backward(dy, x, w, **kw, bias=bias, compute_dx=compute_dx)
+    for impl in IMPLS:
+        np.testing.assert_array_equal(ops.conv2d_forward(x, w, b if bias else None, **kw, impl=impl), y_ref, err_msg=impl)
+        dx, dw, db = ops.conv2d_backward(dy, x, w, **kw, bias=bias, compute_dx=compute_dx, impl=impl)
+        assert (dx is None) == (not compute_dx) and (db is None) == (not bias)
+        if compute_dx:
+            np.testing.assert_array_equal(dx, rdx, err_msg=impl)
+        np.testing.assert_array_equal(dw, rdw, err_msg=impl)
+        if bias:
+            np.testing.assert_array_equal(db, rdb, err_msg=impl)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 4), c=st.integers(8, 12), o=st.integers(8, 12), h=st.integers(1, 9), w=st.integers(12, 31),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), bias=st.booleans(), compute_dx=st.booleans())
+def test_conv2d_winograd_shapes_exact(n, c, o, h, w, ph, pw, bias, compute_dx):
+    # geometries around where `fast` takes Winograd F(2x2,3x3) (3x3, stride 1, >= 8 channels,
+    # OW >= 16 for the forward, W >= 24 for dx and dW)
+    if h + 2 * ph < 3:
+        return
+    case = (n, c, h, w, o, (3, 3), 1, (ph, pw), 1, 1)
+    x, wt, b = _int_data(case, np.float32, seed=h * 16 + w)
+    kw = _params(case)
+    y_ref = ref.conv2d_forward(x, wt, b if bias else None, **kw)
+    np.testing.assert_array_equal(ops.conv2d_forward(x, wt, b if bias else None, **kw, impl="fast"), y_ref)
+    dy = np.random.default_rng(3).integers(-4, 5, y_ref.shape).astype(np.float32)
+    for got, want in zip(ops.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx, impl="fast"),
+                         ref.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx)):
+        assert (got is None) == (want is None)
+        if want is not None:
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv2d_random_winograd_shape(impl, dtype, rng):
+    # 3x3 stride 1 with many channels: `fast` uses Winograd, whose transforms add a few roundings
+    # per term; same bound as above (atol 1e-6 per summed term).
+    x = rng.standard_normal((2, 32, 14, 25))
+    w = rng.standard_normal((16, 32, 3, 3))
+    b = rng.standard_normal(16)
+    y_ref = ref.conv2d_forward(x, w, b, padding=1)
+    dy = rng.standard_normal(y_ref.shape)
+    rdx, rdw, _ = ref.conv2d_backward(dy, x, w, padding=1)
+    y = ops.conv2d_forward(x.astype(dtype), w.astype(dtype), b.astype(dtype), padding=1, impl=impl)
+    dx, dw, _ = ops.conv2d_backward(dy.astype(dtype), x.astype(dtype), w.astype(dtype), padding=1, impl=impl)
+    tight = dtype == np.float64
+    for got, want, terms in [(y, y_ref, 32 * 9), (dx, rdx, 16 * 9), (dw, rdw, 2 * 14 * 25)]:
+        np.testing.assert_allclose(got, want, rtol=1e-11 if tight else 1e-5, atol=1e-11 if tight else 1e-6 * terms)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[5], CASES[10]], ids=["groups", "depthwise", "pointwise",
+                                                                                 "winograd"])
+def test_conv2d_grad_finite_difference(impl, case):
+    rng = np.random.default_rng(7)
+    N, C, H, W, O, (KH, KW), s, p, d, g = case
+    N = min(N, 2)
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((O, C // g, KH, KW))
+    b = rng.standard_normal(O)
+    kw = _params(case)
+    r = rng.standard_normal(ops.conv2d_forward(x, w, b, **kw).shape)  # loss = sum(r * y)
+    dx, dw, db = ops.conv2d_backward(r, x, w, **kw, impl=impl)
+
+    def loss():
+        return float(np.sum(r * ops.conv2d_forward(x, w, b, **kw, impl=impl)))
+
+    check_grad(dx, loss, x)
+    check_grad(dw, loss, w)
+    check_grad(db, loss, b)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_conv2d_deterministic_and_out(impl, rng):
+    x = rng.standard_normal((9, 8, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    y1 = ops.conv2d_forward(x, w, b, padding=1, impl=impl)
+    out = np.full_like(y1, np.nan)
+    assert ops.conv2d_forward(x, w, b, padding=1, out=out, impl=impl) is out
+    np.testing.assert_array_equal(out, y1)
+    dy = rng.standard_normal(y1.shape).astype(np.float32)
+    g1 = ops.conv2d_backward(dy, x, w, padding=1, impl=impl)
+    bufs = [np.full_like(a, np.nan) for a in g1]  # outputs are overwritten, never accumulated into
+    g2 = ops.conv2d_backward(dy, x, w, padding=1, dx=bufs[0], dweight=bufs[1], dbias=bufs[2], impl=impl)
+    for a, b_, buf in zip(g1, g2, bufs):
+        assert b_ is buf
+        np.testing.assert_array_equal(a, b_)  # bitwise: same inputs, same thread count
+
+
+def test_conv2d_thread_counts_agree(rng):
+    x = rng.standard_normal((7, 4, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((7, 6, 10, 10)).astype(np.float32)
+    before = _native.get_num_threads()
+    try:
+        res = []
+        for t in (1, 2, 3):
+            _native.set_num_threads(t)
+            res.append((ops.conv2d_forward(x, w, padding=1), *ops.conv2d_backward(dy, x, w, padding=1)))
+            again = ops.conv2d_backward(dy, x, w, padding=1)
+            for a, b in zip(res[-1][1:], again):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        _native.set_num_threads(before)
+    for other in res[1:]:
+        for a, b in zip(res[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_conv2d_nan_propagates():
+    x = np.ones((1, 2, 5, 5), np.float32)
+    x[0, 1, 2, 2] = np.nan
+    y = ops.conv2d_forward(x, np.ones((3, 2, 3, 3), np.float32), padding=1)
+    assert np.isnan(y[0, :, 1:4, 1:4]).all() and np.isfinite(y[0, :, 0, :]).all()
+
+
+def _bad_calls():
+    x = np.ones((2, 4, 6, 6), np.float32)
+    w = np.ones((8, 4, 3, 3), np.float32)
+    dy = np.ones((2, 8, 4, 4), np.float32)
+    ro = np.ones((2, 8, 4, 4), np.float32)
+    ro.flags.writeable = False
+    f, b = ops.conv2d_forward, ops.conv2d_backward
+    return [
+        ("groups not dividing C", lambda: f(x, np.ones((8, 1, 3, 3), np.float32), groups=3), ValueError,
+         ["conv2d_forward", "groups", "divisor", "C=4", "got 3"]),
+        ("out channels not divisible", lambda: f(x, np.ones((6, 1, 3, 3), np.float32), groups=4), ValueError,
+         ["weight", "divisible by groups=4", "got 6"]),
+        ("kernel larger than padded input", lambda: f(x, np.ones((8, 4, 9, 9), np.float32), padding=1), ValueError,
+         ["weight", "no larger than the padded input (8, 8)", "(9, 9)"]),
+        ("dilated kernel too large", lambda: f(x, w, dilation=3), ValueError, ["weight", "kernel extent of (7, 7)"]),
+        ("zero stride", lambda: f(x, w, stride=0), ValueError, ["stride", "positive", "(0, 0)"]),
+        ("negative stride", lambda: f(x, w, stride=(1, -2)), ValueError, ["stride", "positive", "(1, -2)"]),
+        ("zero dilation", lambda: f(x, w, dilation=(0, 1)), ValueError, ["dilation", "positive", "(0, 1)"]),
+        ("negative padding", lambda: f(x, w, padding=-1), ValueError, ["padding", "non-negative", "(-1, -1)"]),
+        ("zero groups", lambda: f(x, w, groups=0), ValueError, ["groups", "positive", "got 0"]),
+        ("weight channel mismatch", lambda: f(x, np.ones((8, 3, 3, 3), np.float32)), ValueError,
+         ["weight", "shape (*, 4, *, *)", "(8, 3, 3, 3)"]),
+        ("bias shape", lambda: f(x, w, np.ones(7, np.float32)), ValueError, ["bias", "(8,)", "(7,)"]),
+        ("int dtype", lambda: f(x.astype(np.int32), w), TypeError, ["conv2d_forward", "x", "int32"]),
+        ("mixed dtypes", lambda: f(x, w.astype(np.float64)), TypeError, ["weight", "float32", "float64"]),
+        ("3-D x", lambda: f(x[0], w), ValueError, ["x", "4-D", "3-D"]),
+        ("non-contiguous x", lambda: f(np.ones((2, 4, 6, 12), np.float32)[..., ::2], w), ValueError,
+         ["x", "C-contiguous"]),
+        ("zero-size batch", lambda: f(np.ones((0, 4, 6, 6), np.float32), w), ValueError, ["x", "non-empty", "(0, 4, 6, 6)"]),
+        ("out wrong shape", lambda: f(x, w, out=np.empty((2, 8, 6, 6), np.float32)), ValueError,
+         ["out", "(2, 8, 4, 4)", "(2, 8, 6, 6)"]),
+        ("out wrong dtype", lambda: f(x, w, out=np.empty((2, 8, 4, 4))), TypeError, ["out", "float32", "float64"]),
+        ("out read-only", lambda: f(x, w, out=ro), ValueError, ["out", "writable", "read-only"]),
+        ("out non-contiguous", lambda: f(x, w, out=np.empty((2, 8, 4, 8), np.float32)[..., ::2]), ValueError,
+         ["out", "C-contiguous"]),
+        ("out overlapping x", _overlap_call, ValueError, ["conv2d_forward", "out", "overlapping"]),
+        ("overflowing padding", lambda: f(x, w, padding=2**62), ValueError, ["padding", "overflow"]),
+        ("overflowing dilation", lambda: f(x, w, dilation=2**62), ValueError, ["dilation", "overflow"]),
+        ("float stride", lambda: f(x, w, stride=1.5), TypeError, ["conv2d_forward", "stride", "float"]),
+        ("backward dy shape", lambda: b(np.ones((2, 8, 5, 5), np.float32), x, w), ValueError,
+         ["conv2d_backward", "dy", "(2, 8, 4, 4)", "(2, 8, 5, 5)"]),
+        ("backward dx given without compute_dx", lambda: b(dy, x, w, compute_dx=False, dx=np.empty_like(x)),
+         ValueError, ["conv2d_backward", "dx", "compute_dx"]),
+        ("backward dweight overlapping dx", lambda: _overlap_outputs(dy, x, w), ValueError,
+         ["conv2d_backward", "overlapping"]),
+        ("backward dbias read-only", lambda: b(dy, x, w, dbias=_readonly(8)), ValueError, ["dbias", "writable"]),
+        ("backward dtype mismatch", lambda: b(dy.astype(np.float64), x, w), TypeError, ["dy", "float32", "float64"]),
+        ("unknown impl", lambda: f(x, w, impl="cudnn"), ValueError, ["conv2d_forward", "impl", "'naive'", "'cudnn'"]),
+    ]
+
+
+def _readonly(n):
+    a = np.ones(n, np.float32)
+    a.flags.writeable = False
+    return a
+
+
+def _overlap_call():
+    buf = np.ones(2 * 8 * 4 * 4 + 100, np.float32)
+    x = buf[:2 * 4 * 6 * 6].reshape(2, 4, 6, 6)
+    out = buf[:2 * 8 * 4 * 4].reshape(2, 8, 4, 4)
+    return ops.conv2d_forward(x, np.ones((8, 4, 3, 3), np.float32), out=out)
+
+
+def _overlap_outputs(dy, x, w):
+    buf = np.zeros(x.size + w.size, np.float32)
+    return ops.conv2d_backward(dy, x, w, dx=buf[:x.size].reshape(x.shape), dweight=buf[10:10 + w.size].reshape(w.shape))
+
+
+BAD_CALLS = _bad_calls()
+
+
+@pytest.mark.parametrize("name,call,exc,fragments", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
+def test_conv2d_bad_calls(name, call, exc, fragments):
+    assert_bad_call(call, exc, *fragments)
