@@ -9,6 +9,11 @@
 // Threads itself with OpenMP; called from inside a parallel region it runs single-threaded.
 // Deterministic: every C element is summed by one thread in a fixed k order that depends only on
 // K (not on the thread count), so results are bitwise identical across calls and thread counts.
+// Workspace: gemm/gemm_bias/gemm_batch pack into a buffer owned by the calling thread and kept
+// across calls (at most ~(MC + NC) * KC elements per part, ~3.5 MB for float); the first call
+// that needs more allocates and throws std::bad_alloc on failure. Called inside an OpenMP region,
+// each thread allocates its own on first use, and a failure there ends the process (no exception
+// can leave an OpenMP region).
 //
 // gemm_naive: triple loop (the reading copy); gemm_blocked: cache-tiled loops, no packing;
 // gemm: the fast packed/SIMD core (csrc/cpu/gemm.cpp, gemm_kernel.h).
