@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import shlex
 import sys
 
 
@@ -13,21 +14,97 @@ def _cmd_info(args):
     return 0
 
 
+def _split_peers(s):
+    return tuple(p.strip() for p in s.split(",") if p.strip() and p.strip() != "none")
+
+
+def _cmd_bench(args):
+    from rich.console import Console
+
+    from .bench import Options, UsageError, env, report, run
+
+    out = Console() if sys.stdout.isatty() else Console(width=240)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    warning = env.slow_blas_warning("pybench bench " + " ".join(shlex.quote(a) for a in args.argv))
+    if warning:
+        err.print(f"[bold yellow]{warning}[/]")
+    opts = Options(ops=tuple(args.op or ()), impl=args.impl, threads=args.threads, quick=args.quick,
+                   peers=args.peers, repeat_seconds=args.repeat_seconds)
+    try:
+        result = run(opts, log=lambda msg: err.print(msg, markup=False))
+    except UsageError as e:
+        err.print(f"pybench bench: error: {e}", markup=False)
+        return 2
+    for line in report.header_lines(result):
+        out.print(line, markup=False, highlight=False)
+    out.print(report.build_table(result))
+    if args.json:
+        report.write_json(dict(result, command=["pybench", "bench", *args.argv]), args.json)
+        err.print(f"wrote {args.json}", markup=False)
+    if warning:
+        err.print(f"[bold yellow]{warning}[/]")
+    if result["failed"]:
+        err.print(f"[bold red]{result['failed']} problem(s) FAILED their check (not timed)[/]")
+        return 1
+    return 0
+
+
+def _positive_float(s):
+    v = float(s)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {s}")
+    return v
+
+
+def _positive_int(s):
+    v = int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s}")
+    return v
+
+
 def build_parser():
+    from .bench import GROUPS, OPS
+
     p = argparse.ArgumentParser(prog="pybench", description="Native reference kernels and training benchmarks.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     pi = sub.add_parser("info", help="build, SIMD level, threads and CUDA status")
     pi.add_argument("--json", action="store_true", help="machine-readable output")
     pi.set_defaults(func=_cmd_info)
+
+    pb = sub.add_parser(
+        "bench", help="time the native ops against NumPy and PyTorch",
+        description="Check each op against pybench.reference on its inputs, then time it side by side with "
+                    "NumPy and PyTorch CPU (alternating, median of repeats). Default problems: issue 3's "
+                    "targets. Exit 0 on success, 1 if any problem FAILED its check, 2 on usage errors.")
+    pb.add_argument("--op", nargs="+", action="extend", metavar="OP", choices=list(OPS) + list(GROUPS),
+                    help="ops to run (default: all): " + ", ".join(list(OPS) + list(GROUPS)))
+    pb.add_argument("--impl", default=None, metavar="IMPL",
+                    help="implementation to time (default: each op's default, its fastest); 'all' times "
+                         "every registered one side by side")
+    pb.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                    help="threads for pybench, PyTorch and NumPy's BLAS (default: pybench's current count)")
+    pb.add_argument("--quick", action="store_true", help="small subset with small sizes (smoke runs, tests)")
+    pb.add_argument("--peers", type=_split_peers, default=("numpy", "torch"), metavar="LIST",
+                    help="comma-separated peers to compare with: numpy,torch (default both; 'none' for none)")
+    pb.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
+                    help="timing budget per problem after warm-up (default 1.0; 0.1 with --quick)")
+    pb.add_argument("--json", metavar="OUT", default=None, help="write every record (and machine info) to OUT")
+    pb.set_defaults(func=_cmd_bench)
     return p
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: 2 on usage errors, 0 for --help
+        return e.code
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    args.argv = argv[1:] if argv and argv[0] == args.command else argv
     return args.func(args)
 
 

@@ -50,6 +50,7 @@ def format_info(d):
         ("pybench", d["pybench"]),
         ("python / numpy", f"{d['python']} / {d['numpy']}"),
         ("build", f"{b['build_type']}, {b['compiler']}, OpenMP {b['openmp']}"),
+        ("flags", b["flags"]),
         ("CPU", f"{d['cpu']} ({d['cpu_count']} logical CPUs)"),
         ("SIMD", f"active {d['isa_active']} (CPU supports {d['isa_supported']}; built {', '.join(b['isa_levels_built'])})"),
         ("threads", str(d["threads"])),

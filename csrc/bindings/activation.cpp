@@ -7,27 +7,120 @@ using namespace pybind11::literals;
 
 namespace pb::bind {
 
-void bind_activation(py::module_& m) {
-  m.def("relu_forward", [](py::object x, py::object out, std::string impl) {
-    Tensor tx = to_tensor(x, "relu_forward", "x");
+namespace {
+
+py::object forward(const std::string& name, py::object x, py::object out, const ops::ActArgs& args,
+                   const std::string& impl) {
+  const std::string op = name + "_forward";
+  Tensor tx = to_tensor(x, op.c_str(), "x");
+  py::object o = out_or_empty(out, tx.shape_vec(), x);
+  Tensor ty = to_tensor(o, op.c_str(), "out");
+  {
+    py::gil_scoped_release nogil;
+    ops::activation_forward(name, ty, tx, args, impl);
+  }
+  return o;
+}
+
+py::object backward(const std::string& name, py::object dy, py::object x, py::object out,
+                    const ops::ActArgs& args, const std::string& impl) {
+  const std::string op = name + "_backward";
+  Tensor tdy = to_tensor(dy, op.c_str(), "dy"), tx = to_tensor(x, op.c_str(), "x");
+  py::object o = out_or_empty(out, tdy.shape_vec(), dy);
+  Tensor tdx = to_tensor(o, op.c_str(), "out");
+  {
+    py::gil_scoped_release nogil;
+    ops::activation_backward(name, tdx, tdy, tx, args, impl);
+  }
+  return o;
+}
+
+// The ops without parameters: relu, sigmoid, tanh, silu.
+void def_plain(py::module_& m, const std::string& name) {
+  m.def((name + "_forward").c_str(), [name](py::object x, py::object out, std::string impl) {
+    return forward(name, x, out, ops::ActArgs{}, impl);
+  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  m.def((name + "_backward").c_str(), [name](py::object dy, py::object x, py::object out, std::string impl) {
+    return backward(name, dy, x, out, ops::ActArgs{}, impl);
+  }, "dy"_a, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+}
+
+ops::ActArgs with_slope(double s) { ops::ActArgs a; a.negative_slope = s; return a; }
+ops::ActArgs with_alpha(double v) { ops::ActArgs a; a.alpha = v; return a; }
+ops::ActArgs with_approx(const std::string& s) { ops::ActArgs a; a.approximate = s; return a; }
+ops::ActArgs with_beta(double b, double t) { ops::ActArgs a; a.beta = b; a.threshold = t; return a; }
+
+void def_softmax(py::module_& m, const char* fwd, const char* bwd, bool log) {
+  m.def(fwd, [log, fwd](py::object x, py::object out, std::string impl) {
+    Tensor tx = to_tensor(x, fwd, "x");
     py::object o = out_or_empty(out, tx.shape_vec(), x);
-    Tensor ty = to_tensor(o, "relu_forward", "out");
+    Tensor ty = to_tensor(o, fwd, "out");
     {
       py::gil_scoped_release nogil;
-      ops::relu_forward(ty, tx, impl);
+      ops::softmax_forward(ty, tx, log, impl);
     }
     return o;
   }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
-  m.def("relu_backward", [](py::object dy, py::object x, py::object out, std::string impl) {
-    Tensor tdy = to_tensor(dy, "relu_backward", "dy"), tx = to_tensor(x, "relu_backward", "x");
+  m.def(bwd, [log, bwd](py::object dy, py::object y, py::object out, std::string impl) {
+    Tensor tdy = to_tensor(dy, bwd, "dy"), ty = to_tensor(y, bwd, "y");
     py::object o = out_or_empty(out, tdy.shape_vec(), dy);
-    Tensor tdx = to_tensor(o, "relu_backward", "out");
+    Tensor tdx = to_tensor(o, bwd, "out");
     {
       py::gil_scoped_release nogil;
-      ops::relu_backward(tdx, tdy, tx, impl);
+      ops::softmax_backward(tdx, tdy, ty, log, impl);
     }
     return o;
-  }, "dy"_a, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "y"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+}
+
+}  // namespace
+
+void bind_activation(py::module_& m) {
+  for (const char* name : {"relu", "sigmoid", "tanh", "silu"}) def_plain(m, name);
+
+  m.def("leaky_relu_forward", [](py::object x, double s, py::object out, std::string impl) {
+    return forward("leaky_relu", x, out, with_slope(s), impl);
+  }, "x"_a, "negative_slope"_a = 0.01, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  m.def("leaky_relu_backward", [](py::object dy, py::object x, double s, py::object out, std::string impl) {
+    return backward("leaky_relu", dy, x, out, with_slope(s), impl);
+  }, "dy"_a, "x"_a, "negative_slope"_a = 0.01, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+
+  m.def("elu_forward", [](py::object x, double alpha, py::object out, std::string impl) {
+    return forward("elu", x, out, with_alpha(alpha), impl);
+  }, "x"_a, "alpha"_a = 1.0, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  m.def("elu_backward", [](py::object dy, py::object x, double alpha, py::object out, std::string impl) {
+    return backward("elu", dy, x, out, with_alpha(alpha), impl);
+  }, "dy"_a, "x"_a, "alpha"_a = 1.0, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+
+  m.def("gelu_forward", [](py::object x, std::string approximate, py::object out, std::string impl) {
+    return forward("gelu", x, out, with_approx(approximate), impl);
+  }, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  m.def("gelu_backward", [](py::object dy, py::object x, std::string approximate, py::object out, std::string impl) {
+    return backward("gelu", dy, x, out, with_approx(approximate), impl);
+  }, "dy"_a, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+
+  m.def("softplus_forward", [](py::object x, double beta, double threshold, py::object out, std::string impl) {
+    return forward("softplus", x, out, with_beta(beta, threshold), impl);
+  }, "x"_a, "beta"_a = 1.0, "threshold"_a = 20.0, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  m.def("softplus_backward", [](py::object dy, py::object x, double beta, double threshold, py::object out,
+                                std::string impl) {
+    return backward("softplus", dy, x, out, with_beta(beta, threshold), impl);
+  }, "dy"_a, "x"_a, "beta"_a = 1.0, "threshold"_a = 20.0, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+
+  def_softmax(m, "softmax_forward", "softmax_backward", false);
+  def_softmax(m, "log_softmax_forward", "log_softmax_backward", true);
+
+  m.def("_fastmath", [](std::string fn, py::object x, py::object out) {
+    Tensor tx = to_tensor(x, "_fastmath", "x");
+    py::object o = out_or_empty(out, tx.shape_vec(), x);
+    Tensor ty = to_tensor(o, "_fastmath", "out");
+    {
+      py::gil_scoped_release nogil;
+      ops::fastmath_eval(ty, tx, fn);
+    }
+    return o;
+  }, "fn"_a, "x"_a, py::kw_only(), "out"_a = py::none(),
+     "Test hook: the vectorized float32 fastmath function fn (exp, expm1, log, log1p, tanh, erf) of a 1-D x.");
 }
 
 }  // namespace pb::bind

@@ -16,6 +16,7 @@ void bind_info(py::module_& m) {
     py::dict d;
     d["build_type"] = PB_BUILD_TYPE;
     d["compiler"] = PB_CXX_COMPILER;
+    d["flags"] = PB_CXX_FLAGS;
 #if defined(PB_X86_MULTI)
     d["isa_levels_built"] = std::vector<std::string>{"base", "avx2", "avx512"};
 #else

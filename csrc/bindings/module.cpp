@@ -23,4 +23,5 @@ PYBIND11_MODULE(_native, m) {
   pb::bind::bind_dropout(m);
   pb::bind::bind_loss(m);
   pb::bind::bind_optim(m);
+  pb::bind::bind_bench(m);
 }

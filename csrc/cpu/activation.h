@@ -3,10 +3,37 @@
 
 #include "core/isa.h"
 
-// y, x, dy, dx: (n,) -- activations are element-wise; shapes are the caller's business.
+namespace pb::cpu {
+// The element-wise activations; one kernel per direction and implementation switches on it once
+// per call (outside the loop), so each (op, ISA) pair is its own vectorized loop.
+enum class Act { relu, leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, softplus };
+// a: negative_slope (leaky_relu), alpha (elu), beta (softplus); b: threshold (softplus).
+template <class T> struct ActParams {
+  T a = T(0), b = T(0);
+};
+}  // namespace pb::cpu
+
+// Element-wise: y, x, dy, dx: (n,) (any shape, flattened; C-contiguous).
+// Softmax family: x, y, dy, dx: (rows, cols), reduced over cols; `log` selects log_softmax.
+//   naive:  plain single-thread loops, std:: math.
+//   vec:    threaded, fastmath (math/fastmath.h) in loops the compiler vectorizes, normal stores.
+//   stream: vec + streaming stores for outputs >= kStreamBytes (cpu/elementwise.h).
 PB_CPU_DECLARE(
-  template <class T> void relu_forward_naive(T* y, const T* x, int64_t n);
-  template <class T> void relu_forward_vec(T* y, const T* x, int64_t n);
-  template <class T> void relu_backward_naive(T* dx, const T* dy, const T* x, int64_t n);
-  template <class T> void relu_backward_vec(T* dx, const T* dy, const T* x, int64_t n);
+  template <class T> void act_forward_naive(T* y, const T* x, int64_t n, Act op, ActParams<T> p);
+  template <class T> void act_forward_vec(T* y, const T* x, int64_t n, Act op, ActParams<T> p);
+  template <class T> void act_forward_stream(T* y, const T* x, int64_t n, Act op, ActParams<T> p);
+  template <class T> void act_backward_naive(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p);
+  template <class T> void act_backward_vec(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p);
+  template <class T> void act_backward_stream(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p);
+
+  template <class T> void softmax_forward_naive(T* y, const T* x, int64_t rows, int64_t cols, bool log);
+  template <class T> void softmax_forward_vec(T* y, const T* x, int64_t rows, int64_t cols, bool log);
+  template <class T> void softmax_forward_stream(T* y, const T* x, int64_t rows, int64_t cols, bool log);
+  template <class T> void softmax_backward_naive(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
+  template <class T> void softmax_backward_vec(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
+  template <class T> void softmax_backward_stream(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
+
+  // Test hook: y = fm::<fn>(x) with the vectorized float code (fn: 0 exp, 1 expm1, 2 log,
+  // 3 log1p, 4 tanh, 5 erf, 6 log1p_01), so tests can measure its ulp error over ranges of floats.
+  void fastmath_eval(float* y, const float* x, int64_t n, int fn);
 )

@@ -1,11 +1,112 @@
 // Activation formulas, written once for the CPU loops (csrc/cpu) and the CUDA kernels (csrc/cuda).
+//
+// A select whose arms do real arithmetic uses fm::select (a bit blend), not `?:`: GCC sinks an
+// arm's arithmetic into a branch and, with its default -ftrapping-math, will not if-convert (and
+// so not vectorize) a branch holding a division (see math/fastmath.h).
+//
+// Each formula takes a math tag M (fm::Std: std:: functions, the naive loops; fm::Fast: the
+// vectorizable float code of math/fastmath.h) and follows PyTorch's CPU kernels, including what
+// they do with NaN (comparisons are written so a NaN input lands where PyTorch puts it).
+// Where PyTorch's own formula overflows to NaN/inf for a finite input (softplus with a
+// threshold above ~88, its backward), the stable form here gives the mathematically right value.
 #pragma once
 #include "core/common.h"
+#include "math/fastmath.h"
 
 namespace pb::math {
 
-// `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) so that NaN propagates, as in PyTorch.
+// relu: `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) so that NaN propagates, as in PyTorch.
+// Backward as PyTorch's threshold_backward: dx = x <= 0 ? 0 : dy (a NaN x passes dy through).
 template <class T> PB_INLINE T relu(T x) { return x < T(0) ? T(0) : x; }
-template <class T> PB_INLINE T relu_grad(T dy, T x) { return x > T(0) ? dy : T(0); }
+template <class T> PB_INLINE T relu_grad(T dy, T x) { return x <= T(0) ? T(0) : dy; }
+
+// leaky_relu: x > 0 ? x : x * slope (NaN: NaN * slope = NaN); backward x > 0 ? dy : dy * slope.
+template <class T> PB_INLINE T leaky_relu(T x, T slope) { return x > T(0) ? x : x * slope; }
+template <class T> PB_INLINE T leaky_relu_grad(T dy, T x, T slope) { return x > T(0) ? dy : dy * slope; }
+
+// elu: x <= 0 ? alpha * expm1(x) : x; backward x > 0 ? dy : dy * alpha * exp(x), so a NaN x gives
+// NaN (as PyTorch's float64 kernel; its float32 kernel passes dy through).
+template <class M, class T> PB_INLINE T elu(T x, T alpha) {
+  const T neg = alpha * fm::expm1(M{}, x);
+  return fm::select(x <= T(0), neg, x);
+}
+template <class M, class T> PB_INLINE T elu_grad(T dy, T x, T alpha) {
+  const T neg = dy * (alpha * fm::exp(M{}, x));
+  return fm::select(x > T(0), dy, neg);
+}
+
+// sigmoid = 1 / (1 + e^-x): e^-x overflows to inf for x < -88 (float) and gives exactly 0, never NaN.
+// Backward: s (1 - s) = e / (1 + e)^2 with e = e^-|x| (PyTorch's (1 - s) s cancels for large |x|).
+template <class M, class T> PB_INLINE T sigmoid(T x) { return T(1) / (T(1) + fm::exp(M{}, -x)); }
+template <class M, class T> PB_INLINE T sigmoid_slope(T x) {  // s (1 - s), accurate for any x
+  const T e = fm::exp(M{}, -(x < T(0) ? -x : x));
+  const T r = T(1) / (T(1) + e);
+  return e * r * r;
+}
+template <class M, class T> PB_INLINE T sigmoid_grad(T dy, T x) { return dy * sigmoid_slope<M>(x); }
+
+// tanh; backward 1 - tanh^2 = 4 e / (1 + e)^2 with e = e^{-2|x|} (no cancellation near |t| = 1).
+template <class M, class T> PB_INLINE T tanh(T x) { return fm::tanh(M{}, x); }
+template <class M, class T> PB_INLINE T tanh_grad(T dy, T x) {
+  return dy * (T(4) * sigmoid_slope<M>(T(2) * x));
+}
+
+// silu = x * sigmoid(x) = x / (1 + e^-x); backward dy (s + x s (1 - s)).
+template <class M, class T> PB_INLINE T silu(T x) { return x / (T(1) + fm::exp(M{}, -x)); }
+template <class M, class T> PB_INLINE T silu_grad(T dy, T x) {
+  const T e = fm::exp(M{}, -(x < T(0) ? -x : x));
+  const T r = T(1) / (T(1) + e);
+  const T s = fm::select(x < T(0), e * r, r);  // sigmoid(x) from the same e
+  return dy * (s + x * (e * r * r));
+}
+
+// gelu, approximate='none': x/2 (1 + erf(x / sqrt 2)); backward dy (cdf + x pdf).
+constexpr double kSqrt1_2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1 / sqrt(2 pi)
+template <class M, class T> PB_INLINE T gelu(T x) {
+  return x * T(0.5) * (T(1) + fm::erf(M{}, x * T(kSqrt1_2)));
+}
+template <class M, class T> PB_INLINE T gelu_grad(T dy, T x) {
+  const T cdf = T(0.5) * (T(1) + fm::erf(M{}, x * T(kSqrt1_2)));
+  const T pdf = T(kInvSqrt2Pi) * fm::exp(M{}, T(-0.5) * x * x);
+  return dy * (cdf + x * pdf);
+}
+
+// gelu, approximate='tanh': x/2 (1 + tanh(k)), k = sqrt(2/pi) (x + 0.044715 x^3), computed as
+// x * sigmoid(2k) (the same function: (1 + tanh k) / 2 = sigmoid(2k)), one exp and one division,
+// and without PyTorch's cancellation in 1 + tanh k for negative x. Backward with s = sigmoid(2k):
+// d/dx = s + x s (1 - s) * 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2), i.e. PyTorch's
+// 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 kappa x^2) with t = 2s - 1.
+constexpr double kGeluBeta = 0.79788456080286535588;  // sqrt(2 / pi)
+constexpr double kGeluKappa = 0.044715;
+template <class M, class T> PB_INLINE T gelu_tanh(T x) {
+  const T k2 = T(2 * kGeluBeta) * (x + T(kGeluKappa) * x * x * x);
+  return x / (T(1) + fm::exp(M{}, -k2));
+}
+template <class M, class T> PB_INLINE T gelu_tanh_grad(T dy, T x) {
+  const T x2 = x * x;
+  const T k2 = T(2 * kGeluBeta) * (x + T(kGeluKappa) * x2 * x);
+  const T e = fm::exp(M{}, -(k2 < T(0) ? -k2 : k2));
+  const T r = T(1) / (T(1) + e);
+  const T s = fm::select(k2 < T(0), e * r, r);  // sigmoid(2k); s (1 - s) = e r^2
+  const T dk2 = T(2 * kGeluBeta) * (T(1) + T(3 * kGeluKappa) * x2);
+  return dy * (s + x * (e * r * r) * dk2);
+}
+
+// softplus: x beta > threshold ? x : log(1 + e^{x beta}) / beta (times 1/beta, exact for beta = 1), the log term in the stable form
+// max(z, 0) + log1p(e^-|z|) (PyTorch's log1p(exp(z)) overflows for z > 88 in float when the
+// threshold allows it); backward dy * sigmoid(x beta) (PyTorch's z/(z+1) form gives NaN there).
+template <class M, class T> PB_INLINE T softplus(T x, T beta, T threshold) {
+  const T z = x * beta;
+  const T az = z < T(0) ? -z : z;  // NaN stays NaN
+  const T pos = z < T(0) ? T(0) : z;
+  const T soft = (pos + fm::log1p_01(M{}, fm::exp(M{}, -az))) * (T(1) / beta);  // 1/beta: hoisted
+  return fm::select(z > threshold, x, soft);
+}
+template <class M, class T> PB_INLINE T softplus_grad(T dy, T x, T beta, T threshold) {
+  const T z = x * beta;
+  const T soft = dy * sigmoid<M>(z);
+  return fm::select(z > threshold, dy, soft);
+}
 
 }  // namespace pb::math

@@ -1,37 +1,158 @@
 #include "ops/activation.h"
 
+#include <cmath>
+#include <cstdio>
+
 #include "core/check.h"
 #include "core/dispatch.h"
 #include "cpu/activation.h"
 
 namespace pb::ops {
 
-PB_REGISTER_IMPLS("relu_forward", "naive", "vec");
-PB_REGISTER_IMPLS("relu_backward", "naive", "vec");
+// naive: single thread, std:: math; vec: threads + vectorized fastmath; stream: vec + streaming
+// stores for outputs >= 16 MiB (see csrc/cpu/activation.cpp for what each measured).
+PB_REGISTER_IMPLS("relu_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("relu_backward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("leaky_relu_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("leaky_relu_backward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("elu_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("elu_backward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("gelu_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("gelu_backward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("sigmoid_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("sigmoid_backward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("tanh_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("tanh_backward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("silu_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("silu_backward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("softplus_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("softplus_backward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("softmax_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("softmax_backward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("log_softmax_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("log_softmax_backward", "naive", "vec", "stream");
 
-void relu_forward(const Tensor& y, const Tensor& x, const std::string& impl) {
-  const char* op = "relu_forward";
-  check_input(op, "x", x, {1, 2, 3, 4, 5, 6, 7, 8});
+namespace {
+
+constexpr std::initializer_list<int> kAnyNdim = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+
+std::string num(double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
+// Validates the op's parameters and maps them to the kernel's Act / ActParams.
+template <class T>
+cpu::Act resolve(const std::string& name, const char* op, const ActArgs& a, cpu::ActParams<T>& p) {
+  using cpu::Act;
+  if (name == "relu") return Act::relu;
+  if (name == "leaky_relu") {
+    if (!std::isfinite(a.negative_slope)) value_error(op, "negative_slope", "a finite number", num(a.negative_slope));
+    p.a = static_cast<T>(a.negative_slope);
+    return Act::leaky_relu;
+  }
+  if (name == "elu") {
+    if (!std::isfinite(a.alpha)) value_error(op, "alpha", "a finite number", num(a.alpha));
+    p.a = static_cast<T>(a.alpha);
+    return Act::elu;
+  }
+  if (name == "gelu") {
+    if (a.approximate == "none") return Act::gelu;
+    if (a.approximate == "tanh") return Act::gelu_tanh;
+    value_error(op, "approximate", "'none' or 'tanh'", "'" + a.approximate + "'");
+  }
+  if (name == "sigmoid") return Act::sigmoid;
+  if (name == "tanh") return Act::tanh;
+  if (name == "silu") return Act::silu;
+  if (name == "softplus") {
+    // PyTorch accepts beta <= 0 (and divides by it); a non-positive beta is never meaningful.
+    if (!(std::isfinite(a.beta) && a.beta > 0)) value_error(op, "beta", "a finite number > 0", num(a.beta));
+    if (std::isnan(a.threshold)) value_error(op, "threshold", "a number (not NaN)", num(a.threshold));
+    p.a = static_cast<T>(a.beta);
+    p.b = static_cast<T>(a.threshold);
+    return Act::softplus;
+  }
+  value_error(op, "name", "a known activation", "'" + name + "'");
+}
+
+}  // namespace
+
+void activation_forward(const std::string& name, const Tensor& y, const Tensor& x, const ActArgs& args,
+                        const std::string& impl) {
+  const std::string ops = name + "_forward";
+  const char* op = ops.c_str();
+  check_input(op, "x", x, kAnyNdim);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
-    if (v == 0) PB_CPU_CALL(relu_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), x.numel);
-    else PB_CPU_CALL(relu_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), x.numel);
+    cpu::ActParams<T> p;
+    const cpu::Act a = resolve<T>(name, op, args, p);
+    if (v == 0) PB_CPU_CALL(act_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
+    else if (v == 1) PB_CPU_CALL(act_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
+    else PB_CPU_CALL(act_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
   });
 }
 
-void relu_backward(const Tensor& dx, const Tensor& dy, const Tensor& x, const std::string& impl) {
-  const char* op = "relu_backward";
-  check_input(op, "dy", dy, {1, 2, 3, 4, 5, 6, 7, 8});
+void activation_backward(const std::string& name, const Tensor& dx, const Tensor& dy, const Tensor& x,
+                         const ActArgs& args, const std::string& impl) {
+  const std::string ops = name + "_backward";
+  const char* op = ops.c_str();
+  check_input(op, "dy", dy, kAnyNdim);
   check_input(op, "x", x, {dy.ndim});
   check_dtype(op, "x", x, dy.dtype);
   check_shape(op, "x", x, dy.shape_vec());
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy, &x});
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(dy.dtype, T, {
-    if (v == 0) PB_CPU_CALL(relu_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel);
-    else PB_CPU_CALL(relu_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel);
+    cpu::ActParams<T> p;
+    const cpu::Act a = resolve<T>(name, op, args, p);
+    if (v == 0) PB_CPU_CALL(act_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
+    else if (v == 1) PB_CPU_CALL(act_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
+    else PB_CPU_CALL(act_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
   });
+}
+
+void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::string& impl) {
+  const char* op = log ? "log_softmax_forward" : "softmax_forward";
+  check_input(op, "x", x, {1, 2, 3, 4, 5, 6, 7, 8});
+  check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
+  const int v = resolve_impl(op, impl);
+  const int64_t cols = x.size(-1), rows = x.numel / cols;
+  PB_DISPATCH_FLOAT(x.dtype, T, {
+    if (v == 0) PB_CPU_CALL(softmax_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
+    else if (v == 1) PB_CPU_CALL(softmax_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
+    else PB_CPU_CALL(softmax_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
+  });
+}
+
+void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool log, const std::string& impl) {
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  check_input(op, "dy", dy, {1, 2, 3, 4, 5, 6, 7, 8});
+  check_input(op, "y", y, {dy.ndim});
+  check_dtype(op, "y", y, dy.dtype);
+  check_shape(op, "y", y, dy.shape_vec());
+  check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy, &y});
+  const int v = resolve_impl(op, impl);
+  const int64_t cols = dy.size(-1), rows = dy.numel / cols;
+  PB_DISPATCH_FLOAT(dy.dtype, T, {
+    if (v == 0) PB_CPU_CALL(softmax_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
+    else if (v == 1) PB_CPU_CALL(softmax_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
+    else PB_CPU_CALL(softmax_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
+  });
+}
+
+void fastmath_eval(const Tensor& y, const Tensor& x, const std::string& fn) {
+  const char* op = "_fastmath";
+  static const char* names[] = {"exp", "expm1", "log", "log1p", "tanh", "erf", "log1p_01"};
+  int f = -1;
+  for (int i = 0; i < 7; ++i)
+    if (fn == names[i]) f = i;
+  if (f < 0) value_error(op, "fn", "one of exp, expm1, log, log1p, tanh, erf, log1p_01", "'" + fn + "'");
+  check_input(op, "x", x, {1});
+  if (x.dtype != DType::f32) type_error(op, "x", "float32", x.dtype_str);
+  check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
+  PB_CPU_CALL(fastmath_eval, y.ptr<float>(), x.ptr<float>(), x.numel, f);
 }
 
 }  // namespace pb::ops

@@ -1,0 +1,15 @@
+"""Kernel micro-benchmarks: `pybench bench`.
+
+Every problem is first checked against `pybench.reference` on its actual inputs (a wrong result is
+FAILED and never timed), then ours and the peers (NumPy, PyTorch CPU) are timed alternately within
+a time budget and reported as medians with their spread, GFLOP/s or GB/s, and speed ratios.
+
+    from pybench.bench import Options, run
+    result = run(Options(ops=("relu",), quick=True))
+
+Modules: problems (what is measured, oracles, peers), timing (round-robin medians), check
+(tolerances), env (threads, BLAS, torch), runner (check-then-time), report (table, JSON).
+"""
+
+from .problems import OPS, GROUPS  # noqa: F401
+from .runner import Options, UsageError, run  # noqa: F401

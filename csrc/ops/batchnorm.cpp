@@ -1,0 +1,174 @@
+#include "ops/batchnorm.h"
+
+#include <vector>
+
+#include "core/check.h"
+#include "core/dispatch.h"
+#include "cpu/batchnorm.h"
+#include "math/batchnorm.h"
+
+namespace pb::ops {
+
+PB_REGISTER_IMPLS("batch_norm_forward", "naive", "fused");
+PB_REGISTER_IMPLS("batch_norm_backward", "naive", "fused");
+
+namespace {
+
+struct Dims {
+  int64_t N, C, S;
+};
+
+Dims dims_of(const Tensor& x) {
+  return {x.shape[0], x.shape[1], x.ndim == 4 ? x.shape[2] * x.shape[3] : 1};
+}
+
+// An optional per-channel input: absent, or a C-contiguous (C,) array of the data's dtype.
+void check_channel_input(const char* op, const char* arg, const Tensor& t, DType dtype, int64_t C) {
+  if (!t.present) return;
+  check_input(op, arg, t, {1});
+  check_dtype(op, arg, t, dtype);
+  check_shape(op, arg, t, {C});
+}
+
+template <class T> std::vector<double> to_double(const Tensor& t, int64_t C, double absent) {
+  std::vector<double> v(C, absent);
+  if (t.present)
+    for (int64_t c = 0; c < C; ++c) v[c] = static_cast<double>(t.ptr<T>()[c]);
+  return v;
+}
+
+}  // namespace
+
+void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                        const Tensor& running_var, bool training, double momentum, double eps,
+                        const std::string& impl) {
+  const char* op = "batch_norm_forward";
+  check_input(op, "x", x, {2, 4});
+  const Dims d = dims_of(x);
+  check_channel_input(op, "weight", weight, x.dtype, d.C);
+  check_channel_input(op, "bias", bias, x.dtype, d.C);
+  check_range(op, "momentum", momentum, 0.0, 1.0);
+  check_finite_nonneg(op, "eps", eps);
+  if (running_mean.present != running_var.present)
+    value_error(op, running_mean.present ? "running_var" : "running_mean",
+                "an array (running_mean and running_var come together)", "None");
+  const bool have_running = running_mean.present;
+  if (!training && !have_running)
+    value_error(op, "running_mean", "running statistics when training=False", "None");
+  if (training) {
+    const int64_t m = checked_mul(op, "x", d.N, d.S);
+    if (m <= 1)
+      value_error(op, "x", "more than 1 value per channel when training",
+                  "input of shape " + shape_str(x) + " (" + std::to_string(m) + " value per channel)");
+  }
+  if (have_running) {
+    if (training) {  // updated in place
+      check_output(op, "running_mean", running_mean, x.dtype, {d.C}, {&x, &weight, &bias});
+      check_output(op, "running_var", running_var, x.dtype, {d.C}, {&x, &weight, &bias});
+      check_disjoint(op, "running_var", running_var, running_mean);
+    } else {
+      check_channel_input(op, "running_mean", running_mean, x.dtype, d.C);
+      check_channel_input(op, "running_var", running_var, x.dtype, d.C);
+    }
+  }
+  check_output(op, "out", y, x.dtype, x.shape_vec(), {&x, &weight, &bias, &running_mean, &running_var});
+  check_output(op, "save_mean", save_mean, x.dtype, {d.C}, {&x, &weight, &bias, &running_mean, &running_var, &y});
+  check_output(op, "save_invstd", save_invstd, x.dtype, {d.C},
+               {&x, &weight, &bias, &running_mean, &running_var, &y, &save_mean});
+  const int v = resolve_impl(op, impl);
+
+  PB_DISPATCH_FLOAT(x.dtype, T, {
+    std::vector<double> mean(d.C), var(d.C);
+    if (training) {
+      if (v == 0) {
+        PB_CPU_CALL(batch_norm_stats_naive<T>, mean.data(), var.data(), x.ptr<T>(), d.N, d.C, d.S);
+      } else {
+        std::vector<double> work(cpu::bn_work_size(d.N, d.C, d.S));
+        PB_CPU_CALL(batch_norm_stats_fused<T>, mean.data(), var.data(), x.ptr<T>(), d.N, d.C, d.S, work.data());
+      }
+      if (have_running) {
+        const double m = static_cast<double>(d.N) * static_cast<double>(d.S);
+        T* rm = running_mean.ptr<T>();
+        T* rv = running_var.ptr<T>();
+        for (int64_t c = 0; c < d.C; ++c) {
+          rm[c] = static_cast<T>(math::bn_running_update(rm[c], mean[c], momentum));
+          rv[c] = static_cast<T>(math::bn_running_update(rv[c], math::bn_unbiased(var[c], m), momentum));
+        }
+      }
+    } else {
+      mean = to_double<T>(running_mean, d.C, 0.0);
+      var = to_double<T>(running_var, d.C, 0.0);
+    }
+    const std::vector<double> w = to_double<T>(weight, d.C, 1.0), b = to_double<T>(bias, d.C, 0.0);
+    std::vector<double> scale(d.C);
+    for (int64_t c = 0; c < d.C; ++c) {
+      const double invstd = math::bn_invstd(var[c], eps);
+      scale[c] = invstd * w[c];
+      save_mean.ptr<T>()[c] = static_cast<T>(mean[c]);
+      save_invstd.ptr<T>()[c] = static_cast<T>(invstd);
+    }
+    if (v == 0)
+      PB_CPU_CALL(batch_norm_apply_naive<T>, y.ptr<T>(), x.ptr<T>(), mean.data(), scale.data(), b.data(), d.N, d.C, d.S);
+    else
+      PB_CPU_CALL(batch_norm_apply_fused<T>, y.ptr<T>(), x.ptr<T>(), mean.data(), scale.data(), b.data(), d.N, d.C, d.S);
+  });
+}
+
+void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                         const Tensor& x, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd,
+                         bool training, const std::string& impl) {
+  const char* op = "batch_norm_backward";
+  check_input(op, "dy", dy, {2, 4});
+  check_input(op, "x", x, {dy.ndim});
+  check_dtype(op, "x", x, dy.dtype);
+  check_shape(op, "x", x, dy.shape_vec());
+  const Dims d = dims_of(x);
+  check_channel_input(op, "weight", weight, x.dtype, d.C);
+  if (!save_mean.present) value_error(op, "save_mean", "an array", "None");
+  if (!save_invstd.present) value_error(op, "save_invstd", "an array", "None");
+  check_channel_input(op, "save_mean", save_mean, x.dtype, d.C);
+  check_channel_input(op, "save_invstd", save_invstd, x.dtype, d.C);
+  check_output(op, "dx", dx, x.dtype, x.shape_vec(), {&dy, &x, &weight, &save_mean, &save_invstd});
+  if (weight.present) {
+    check_output(op, "dweight", dweight, x.dtype, {d.C}, {&dy, &x, &weight, &save_mean, &save_invstd, &dx});
+    check_output(op, "dbias", dbias, x.dtype, {d.C}, {&dy, &x, &weight, &save_mean, &save_invstd, &dx, &dweight});
+  } else {
+    if (dweight.present) value_error(op, "dweight", "None (weight is None)", "an array");
+    if (dbias.present) value_error(op, "dbias", "None (weight is None)", "an array");
+  }
+  const int v = resolve_impl(op, impl);
+
+  PB_DISPATCH_FLOAT(x.dtype, T, {
+    const std::vector<double> mean = to_double<T>(save_mean, d.C, 0.0), invstd = to_double<T>(save_invstd, d.C, 0.0);
+    const std::vector<double> w = to_double<T>(weight, d.C, 1.0);
+    std::vector<double> sum_dy(d.C, 0.0), sum_dyxc(d.C, 0.0);
+    if (training || weight.present) {
+      if (v == 0) {
+        PB_CPU_CALL(batch_norm_reduce_naive<T>, sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(), mean.data(),
+                    d.N, d.C, d.S);
+      } else {
+        std::vector<double> work(cpu::bn_work_size(d.N, d.C, d.S));
+        PB_CPU_CALL(batch_norm_reduce_fused<T>, sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(), mean.data(),
+                    d.N, d.C, d.S, work.data());
+      }
+    }
+    const double m = static_cast<double>(d.N) * static_cast<double>(d.S);
+    std::vector<math::BnGradCoef> k(d.C);
+    for (int64_t c = 0; c < d.C; ++c) {
+      k[c] = math::bn_grad_coef(w[c], invstd[c], sum_dy[c], sum_dyxc[c], m, training);
+      if (weight.present) {
+        dweight.ptr<T>()[c] = static_cast<T>(sum_dyxc[c] * invstd[c]);
+        dbias.ptr<T>()[c] = static_cast<T>(sum_dy[c]);
+      }
+    }
+    if (v == 0)
+      PB_CPU_CALL(batch_norm_grad_input_naive<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), mean.data(), k.data(), d.N,
+                  d.C, d.S);
+    else
+      PB_CPU_CALL(batch_norm_grad_input_fused<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), mean.data(), k.data(), d.N,
+                  d.C, d.S);
+  });
+}
+
+}  // namespace pb::ops

@@ -1,0 +1,146 @@
+"""Turns a benchmark result (runner.run) into a rich table and a JSON file."""
+
+import json
+import math
+import os
+import tempfile
+
+from rich.table import Table
+from rich.text import Text
+
+from .env import PEERS
+
+
+def fmt_time(s):
+    if s is None or not math.isfinite(s):
+        return "-"
+    for unit, f in (("s", 1.0), ("ms", 1e3), ("µs", 1e6)):
+        if s * f >= 1.0 or unit == "µs":
+            v = s * f
+            return f"{v:.3g} {unit}" if v < 100 else f"{v:.0f} {unit}"
+    return f"{s:.3g} s"
+
+
+def fmt_rate(rate, unit):
+    if rate is None or not math.isfinite(rate):
+        return "-"
+    short = "GF/s" if unit == "GFLOP/s" else "GB/s"
+    return f"{rate:.1f} {short}" if rate < 100 else f"{rate:.0f} {short}"
+
+
+def fmt_ratio(r):
+    if r is None or not math.isfinite(r):
+        return Text("-")
+    return Text(f"{r:.2f}x", style="green" if r >= 1.0 else "red")
+
+
+def header_lines(result):
+    e, m = result["environment"], result["machine"]
+    lines = [
+        f"pybench bench: {m['cpu']}, {e['threads']} threads, SIMD {e['isa_active']}, "
+        f"{e['repeat_seconds']:g} s per problem",
+        f"peers: NumPy {e['numpy']} (BLAS: {e['numpy_blas']}), "
+        + (f"PyTorch {e['torch']} ({e['torch_threads']} threads, CPU capability {e['torch_cpu_capability']})"
+           if e["torch"] else f"PyTorch n/a ({e['torch_reason']})"),
+    ]
+    load, cpus = e.get("loadavg_start"), m.get("cpu_count") or 1
+    if load is not None and load > 0.5 * cpus:
+        lines.append(f"note: load average {load:.1f} on {cpus} CPUs at the start: other processes share the "
+                     "cores, threaded timings are noisy (compare ratios, not absolute times)")
+        if e.get("omp_env", {}).get("OMP_WAIT_POLICY", "").lower() != "passive":
+            lines.append("note: OpenMP threads spin at barriers while other processes need the cores; "
+                         "on a busy machine run with OMP_WAIT_POLICY=passive (set before Python starts)")
+    if e["slow_blas_env"]:
+        lines.append("NumPy slowed by " + ", ".join(f"{k}={v}" for k, v in e["slow_blas_env"].items())
+                     + " (see the warning on stderr)")
+    c = result["copy_bandwidth"]
+    if c:
+        lines.append(f"copy bandwidth (ceiling of the memory-bound ops): {c['gbs']:.1f} GB/s, by {c['by']} "
+                     f"on {c['shape']} float32, measured in this run")
+    return lines
+
+
+def build_table(result):
+    peers = [p for p in PEERS if p in result["options"]["peers"]]
+    t = Table(show_lines=False, header_style="bold", caption_justify="left")
+    for col, just in (("op", "left"), ("problem", "left"), ("impl", "left"), ("median", "right"),
+                      ("IQR", "right"), ("rate", "right"), ("of copy", "right")):
+        t.add_column(col, justify=just, no_wrap=col != "problem")
+    for p in peers:
+        t.add_column(p, justify="right", no_wrap=True)
+        t.add_column(f"vs {p}", justify="right", no_wrap=True)
+    t.add_column("check", justify="left")
+    daggers = False
+    for r in result["records"]:
+        label = f"{r['label']} {r['shape']}".strip() if r["label"] else r["shape"]
+        op = r["op"] + (" *" if r.get("auto_added") else "")
+        if r["status"] == "unavailable":
+            row = [op, label, "-", "-", "-", "-", "-"] + ["-", "-"] * len(peers)
+            row.append(Text(f"unavailable ({r['reason']})", style="yellow"))
+            t.add_row(*row)
+            continue
+        o = r["ours"] or {}
+        frac = r["fraction_of_copy"]
+        row = [op, label, r["impl"] or "-", fmt_time(o.get("median_s")),
+               f"{100 * o['iqr_rel']:.1f}%" if o else "-", fmt_rate(o.get("rate"), r["rate_unit"]),
+               f"{100 * frac:.0f}%" if frac is not None else "-"]
+        for name in peers:
+            p = r["peers"].get(name, {})
+            if "median_s" in p:
+                mark = "" if p.get("preallocated", True) else " †"
+                daggers |= bool(mark)
+                row += [f"{fmt_time(p['median_s'])} {fmt_rate(p['rate'], r['rate_unit'])}{mark}",
+                        fmt_ratio(p.get("ratio"))]
+            else:
+                row += [p.get("status", "-"), "-"]
+        if r["status"] == "ok":
+            row.append(Text("ok", style="green"))
+        else:
+            row.append(Text(f"FAILED: {r['reason']}", style="bold red"))
+        t.add_row(*row)
+    notes = ["median: per call; IQR: interquartile range / median; rate: GFLOP/s (compute) or GB/s of the "
+             "minimum bytes moved (memory; see work_formula in --json); vs peer: peer median / our median "
+             "(> 1: ours faster)"]
+    if daggers:
+        notes.append("†: the peer allocates its outputs (no out= path used; see the note in --json)")
+    if any(r.get("auto_added") for r in result["records"]):
+        notes.append("*: added to measure the copy bandwidth the memory-bound ops are compared with")
+    t.caption = "\n".join(notes)
+    return t
+
+
+def _clean(o):
+    """JSON-safe: NaN/inf -> None, tuples -> lists, numpy scalars -> Python."""
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if hasattr(o, "item") and not isinstance(o, (str, bytes)):
+        try:
+            o = o.item()
+        except (TypeError, ValueError):
+            return str(o)
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if o is None or isinstance(o, (str, int, float, bool)):
+        return o
+    return str(o)
+
+
+def write_json(result, path):
+    """Atomically write the full result (temp file in the same directory, then rename)."""
+    path = os.path.abspath(path)
+    d = os.path.dirname(path)
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json", dir=d)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_clean(result), f, indent=2, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

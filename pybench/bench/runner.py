@@ -1,0 +1,295 @@
+"""Runs a list of problems: check every candidate on the actual inputs, then time them side by side.
+
+Library code: no printing. Progress goes to the `log` callable the caller passes (the CLI prints
+it on stderr); the result is a dict of plain data (see `run`).
+"""
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import env, problems as P
+from .check import CheckResult
+from .timing import measure, paired_ratio
+
+SCHEMA = 1
+
+
+class UsageError(ValueError):
+    """A bad request (unknown op, peer or impl): the CLI exits 2 with this message."""
+
+
+@dataclass
+class Options:
+    ops: tuple = ()            # --op names (groups allowed); empty = all
+    impl: str = None           # None: each op's default; "all": every registered impl; else that one
+    threads: int = None        # None: the current pybench thread count
+    quick: bool = False
+    peers: tuple = env.PEERS
+    repeat_seconds: float = None  # per problem; None: 1.0 (0.1 with quick)
+
+    def budget(self):
+        if self.repeat_seconds is not None:
+            return float(self.repeat_seconds)
+        return 0.1 if self.quick else 1.0
+
+
+def select_problems(opts):
+    """Problems in table order; a copy row (auto_added) leads when a memory-bound op has no ceiling."""
+    try:
+        ops = P.expand_ops(opts.ops or P.OPS)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    probs = [p for op in ops for p in P.problems_for(op, opts.quick)]
+    if "copy" not in ops and any(op in P.MEMORY_OPS for op in ops):
+        ceiling = P.problems_for("copy", opts.quick)
+        for c in ceiling:
+            c.auto_added = True
+        probs = ceiling + probs
+    return probs
+
+
+def _rate(kind, work, seconds):
+    return work / seconds / 1e9 if seconds > 0 else float("nan")
+
+
+def _impls_to_run(prob, impl):
+    """([(impl argument, label)], reason if none can run)."""
+    choices = prob.impl_choices()
+    if impl is None:
+        return [(None, choices[-1] if choices else "default")], None
+    if impl == "all":
+        if not choices:
+            return [(None, "default")], None
+        return [(i, i) for i in choices], None
+    if choices is not None and impl not in choices:
+        return [], f"no impl '{impl}' (has: {', '.join(choices) or 'none'})"
+    return [(impl, impl)], None
+
+
+def _poison(cand):
+    for b in cand.buffers:
+        b.fill(np.nan)
+
+
+def _try_check(cand, check):
+    """Run the candidate once into NaN-poisoned outputs and check them. Returns CheckResult."""
+    _poison(cand)
+    try:
+        cand.run()
+    except Exception as e:
+        return CheckResult(ok=False, worst=float("inf"), detail=f"raised {type(e).__name__}: {e}")
+    try:
+        return (cand.check or check)(cand.outputs())
+    except Exception as e:
+        return CheckResult(ok=False, worst=float("inf"), detail=f"check raised {type(e).__name__}: {e}")
+
+
+def _base_record(prob):
+    return {
+        "op": prob.op, "label": prob.label, "shape": prob.shape, "params": prob.params, "dtype": "float32",
+        "kind": prob.kind, "work": prob.work, "work_unit": "FLOP" if prob.kind == "compute" else "B",
+        "work_formula": prob.work_formula, "rate_unit": "GFLOP/s" if prob.kind == "compute" else "GB/s",
+        "status": None, "reason": "", "impl": None, "oracle": "", "check": None, "ours": None,
+        "fraction_of_copy": None, "peers": {},
+    }
+
+
+def run_problem(prob, opts, torch, inputs, log):
+    """Records (one per impl) of one problem."""
+    base = _base_record(prob)
+    missing = prob.missing()
+    if missing:
+        log(f"{prob.name}: unavailable ({missing})")
+        return [dict(base, status="unavailable", reason=missing)]
+    impls, why = _impls_to_run(prob, None if prob.auto_added else opts.impl)
+    if why:
+        log(f"{prob.name}: unavailable ({why})")
+        return [dict(base, status="unavailable", reason=why)]
+    t0 = time.perf_counter()
+    try:
+        case = prob.build(inputs)
+    except P.Unavailable as e:
+        log(f"{prob.name}: unavailable ({e})")
+        return [dict(base, status="unavailable", reason=str(e))]
+    base["oracle"] = case.oracle
+    log(f"{prob.name}: inputs ready ({time.perf_counter() - t0:.1f} s); checking against {case.oracle}")
+
+    records, timed = [], {}
+    for arg, label in impls:
+        rec = dict(base, impl=label, peers={})
+        try:
+            cand = case.ours(arg)
+        except P.Unavailable as e:
+            records.append(dict(rec, status="unavailable", reason=str(e)))
+            continue
+        t0 = time.perf_counter()
+        res = _try_check(cand, case.check)
+        rec["check"] = res.to_dict()
+        log(f"  ours[{label}]: {'ok' if res.ok else 'FAILED'} ({res.describe()}; {time.perf_counter() - t0:.1f} s)")
+        if res.ok:
+            rec["status"] = "ok"
+            timed[f"ours:{label}"] = cand.run
+        else:
+            rec["status"] = "FAILED"
+            rec["reason"] = res.describe()
+        records.append(rec)
+
+    peer_info = {}
+    for name in opts.peers:
+        if name not in prob.peers:
+            peer_info[name] = {"status": "n/a", "reason": f"no {name} equivalent benchmarked"}
+            continue
+        if name == "torch" and torch is None:
+            peer_info[name] = {"status": "n/a", "reason": "torch not importable"}
+            continue
+        cand = case.peer(name, torch)
+        if cand is None:
+            peer_info[name] = {"status": "n/a", "reason": f"no {name} equivalent benchmarked"}
+            continue
+        info = {"note": cand.note, "preallocated": cand.preallocated}
+        if not timed:
+            peer_info[name] = dict(info, status="not timed", reason="ours has nothing to compare with")
+            continue
+        res = _try_check(cand, case.check)
+        info["check"] = res.to_dict()
+        if res.ok:
+            info["status"] = "ok"
+            timed[name] = cand.run
+        else:
+            info.update(status="mismatch", reason=res.describe())
+            log(f"  warning: peer {name} disagrees with the oracle ({res.describe()}); not timed")
+        peer_info[name] = info
+
+    if timed:
+        log(f"  timing {', '.join(timed)} for {opts.budget():g} s ...")
+        stats = measure(timed, opts.budget())
+        for name, info in peer_info.items():
+            if name in stats:
+                s = stats[name].summary()
+                info.update(s, rate=_rate(prob.kind, prob.work, s["median_s"]))
+        for rec in records:
+            key = f"ours:{rec['impl']}"
+            if key not in stats:
+                continue
+            s = stats[key].summary()
+            rec["ours"] = dict(s, rate=_rate(prob.kind, prob.work, s["median_s"]))
+            for name, info in peer_info.items():
+                pr = dict(info)
+                if name in stats:
+                    pr["ratio"] = info["median_s"] / s["median_s"]
+                    pr["paired_ratio"] = paired_ratio(stats[name], stats[key])
+                rec["peers"][name] = pr
+    for rec in records:
+        for name, info in peer_info.items():
+            rec["peers"].setdefault(name, dict(info))
+    del case
+    return records
+
+
+def run(opts, log=lambda msg: None):
+    """Run the benchmark. Returns {"schema", "options", "machine", "environment", "copy_bandwidth",
+    "records": [...], "failed": n}. Raises UsageError for a bad request."""
+    from .. import _native, info  # noqa: PLC0415
+
+    unknown = [p for p in opts.peers if p not in env.PEERS]
+    if unknown:
+        raise UsageError(f"unknown peer(s) {', '.join(unknown)}; choose from {', '.join(env.PEERS)}")
+    if opts.threads is not None and opts.threads < 1:
+        raise UsageError(f"--threads: expected a positive integer, got {opts.threads}")
+    probs = select_problems(opts)
+    if opts.impl not in (None, "all"):
+        known = set()
+        for p in probs:
+            if not p.auto_added and not p.missing():
+                known.update(p.impl_choices() or ())
+        if known and opts.impl not in known:
+            raise UsageError(f"--impl: no selected op has impl '{opts.impl}'; registered: "
+                             f"{', '.join(sorted(known))} (or 'all')")
+
+    torch, torch_reason = (None, "not requested")
+    if "torch" in opts.peers:
+        torch, torch_reason = env.import_torch()
+        if torch is None:
+            log(f"note: {torch_reason}; the torch column will read n/a")
+    threads = opts.threads or _native.get_num_threads()
+    settings = env.ThreadSettings(threads, torch)
+    inputs = P.Inputs()
+    records = []
+    try:
+        blas = env.blas_info()
+        environment = {
+            "threads": threads,
+            "isa_active": _native.isa_active(),
+            "numpy": np.__version__,
+            "numpy_blas": env.numpy_blas_kernel(blas),
+            "threadpools": blas,
+            "slow_blas_env": env.slow_blas_env(),
+            "omp_env": env.omp_env(),
+            "torch": getattr(torch, "__version__", None),
+            "torch_reason": torch_reason if torch is None else "",
+            "torch_threads": torch.get_num_threads() if torch is not None else None,
+            "torch_cpu_capability": _torch_capability(torch),
+            "repeat_seconds": opts.budget(),
+            "loadavg_start": _loadavg(),
+        }
+        for i, prob in enumerate(probs):
+            log(f"[{i + 1}/{len(probs)}] {prob.name}")
+            recs = run_problem(prob, opts, torch, inputs, log)
+            for r in recs:
+                r["auto_added"] = prob.auto_added
+            records.extend(recs)
+        environment["loadavg_end"] = _loadavg()
+    finally:
+        inputs.clear()
+        settings.restore()
+
+    ceiling = _copy_ceiling(records)
+    if ceiling:
+        for r in records:
+            if r["kind"] == "memory" and r["ours"]:
+                r["fraction_of_copy"] = r["ours"]["rate"] / ceiling["gbs"]
+                for p in r["peers"].values():
+                    if "rate" in p:
+                        p["fraction_of_copy"] = p["rate"] / ceiling["gbs"]
+    return {
+        "schema": SCHEMA,
+        "options": {"ops": list(opts.ops), "impl": opts.impl, "threads": threads, "quick": opts.quick,
+                    "peers": list(opts.peers), "repeat_seconds": opts.budget()},
+        "machine": info.collect(),
+        "environment": environment,
+        "copy_bandwidth": ceiling,
+        "records": records,
+        "failed": sum(r["status"] == "FAILED" for r in records),
+    }
+
+
+def _loadavg():
+    """1-minute load average: other processes on the cores make threaded kernels wait at barriers."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def _torch_capability(torch):
+    try:
+        return torch.backends.cpu.get_cpu_capability() if torch is not None else None
+    except Exception:
+        return None
+
+
+def _copy_ceiling(records):
+    """The fastest copy measured in this run (ours or a peer's): {"gbs", "by", "shape"} or None."""
+    best = None
+    for r in records:
+        if r["op"] != "copy" or not r["ours"]:
+            continue
+        cands = [(r["ours"]["rate"], f"pybench copy [{r['impl']}]")]
+        cands += [(p["rate"], name) for name, p in r["peers"].items() if "rate" in p]
+        for gbs, by in cands:
+            if best is None or gbs > best["gbs"]:
+                best = {"gbs": gbs, "by": by, "shape": r["shape"]}
+    return best
