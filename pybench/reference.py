@@ -225,7 +225,8 @@ def _conv_window(xp, i, j, s, d, out_hw):
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """y[n, o] = bias[o] + sum over the group's channels c and taps (i, j) of
     weight[o, c, i, j] * x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]."""
-    s, (ph, pw), d, (N, C, H, W), (O, Cg, KH, KW), (OH, OW) = _conv_geometry(x, weight, stride, padding, dilation, groups)
+    s, (ph, pw), d, (N, C, H, W), (O, Cg, KH, KW), (OH, OW) = _conv_geometry(x, weight, stride, padding, dilation,
+                                                                              groups)
     G, Og = groups, O // groups
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).reshape(N, G, Cg, H + 2 * ph, W + 2 * pw)
     wg = weight.reshape(G, Og, Cg, KH, KW)
@@ -241,7 +242,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
 
 def conv2d_backward(dy, x, weight, stride=1, padding=0, dilation=1, groups=1, bias=True, compute_dx=True):
     """(dx or None, dweight, dbias or None): each tap (i, j) of the forward, transposed."""
-    s, (ph, pw), d, (N, C, H, W), (O, Cg, KH, KW), (OH, OW) = _conv_geometry(x, weight, stride, padding, dilation, groups)
+    s, (ph, pw), d, (N, C, H, W), (O, Cg, KH, KW), (OH, OW) = _conv_geometry(x, weight, stride, padding, dilation,
+                                                                              groups)
     G, Og = groups, O // groups
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).reshape(N, G, Cg, H + 2 * ph, W + 2 * pw)
     wg = weight.reshape(G, Og, Cg, KH, KW)

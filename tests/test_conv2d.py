@@ -33,6 +33,16 @@ CASES = [
 ]
 
 
+@pytest.fixture
+def one_thread():
+    """Finite differences call the op thousands of times: one thread avoids a fork/join per call
+    (slow when the cores are shared)."""
+    before = _native.get_num_threads()
+    _native.set_num_threads(1)
+    yield
+    _native.set_num_threads(before)
+
+
 def _int_data(case, dtype, seed=0):
     N, C, H, W, O, (KH, KW), s, p, d, g = case
     rng = np.random.default_rng(seed)
@@ -112,7 +122,8 @@ def test_conv2d_hypothesis_exact(case, bias, compute_dx):
     dy = np.random.default_rng(2).integers(-4, 5, y_ref.shape).astype(np.float32)
     rdx, rdw, rdb = ref.conv2d_backward(dy, x, w, **kw, bias=bias, compute_dx=compute_dx)
     for impl in IMPLS:
-        np.testing.assert_array_equal(ops.conv2d_forward(x, w, b if bias else None, **kw, impl=impl), y_ref, err_msg=impl)
+        y = ops.conv2d_forward(x, w, b if bias else None, **kw, impl=impl)
+        np.testing.assert_array_equal(y, y_ref, err_msg=impl)
         dx, dw, db = ops.conv2d_backward(dy, x, w, **kw, bias=bias, compute_dx=compute_dx, impl=impl)
         assert (dx is None) == (not compute_dx) and (db is None) == (not bias)
         if compute_dx:
@@ -164,7 +175,7 @@ def test_conv2d_random_winograd_shape(impl, dtype, rng):
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[5], CASES[10]], ids=["groups", "depthwise", "pointwise",
                                                                                  "winograd"])
-def test_conv2d_grad_finite_difference(impl, case):
+def test_conv2d_grad_finite_difference(impl, case, one_thread):
     rng = np.random.default_rng(7)
     N, C, H, W, O, (KH, KW), s, p, d, g = case
     N = min(N, 2)
@@ -256,7 +267,8 @@ def _bad_calls():
         ("3-D x", lambda: f(x[0], w), ValueError, ["x", "4-D", "3-D"]),
         ("non-contiguous x", lambda: f(np.ones((2, 4, 6, 12), np.float32)[..., ::2], w), ValueError,
          ["x", "C-contiguous"]),
-        ("zero-size batch", lambda: f(np.ones((0, 4, 6, 6), np.float32), w), ValueError, ["x", "non-empty", "(0, 4, 6, 6)"]),
+        ("zero-size batch", lambda: f(np.ones((0, 4, 6, 6), np.float32), w), ValueError,
+         ["x", "non-empty", "(0, 4, 6, 6)"]),
         ("out wrong shape", lambda: f(x, w, out=np.empty((2, 8, 6, 6), np.float32)), ValueError,
          ["out", "(2, 8, 4, 4)", "(2, 8, 6, 6)"]),
         ("out wrong dtype", lambda: f(x, w, out=np.empty((2, 8, 4, 4))), TypeError, ["out", "float32", "float64"]),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pybench import ops, reference as ref
+from pybench import _native, ops, reference as ref
 from util import assert_bad_call, assert_close, check_grad
 
 DTYPES = [np.float32, np.float64]
@@ -21,6 +21,16 @@ CASES = [
 ]
 
 
+@pytest.fixture
+def one_thread():
+    """Finite differences call the op thousands of times: one thread avoids a fork/join per call
+    (slow when the cores are shared)."""
+    before = _native.get_num_threads()
+    _native.set_num_threads(1)
+    yield
+    _native.set_num_threads(before)
+
+
 @pytest.mark.parametrize("impl", ops.impls("max_pool2d_forward"))
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
@@ -33,7 +43,8 @@ def test_max_pool2d_matches_reference(isa, impl, dtype, case, rng):
     np.testing.assert_array_equal(y, ry)
     np.testing.assert_array_equal(idx, ridx)
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx = ops.max_pool2d_backward(dy, idx, x.shape, impl=ops.impls("max_pool2d_backward")[ops.impls("max_pool2d_forward").index(impl)])
+    bwd_impl = ops.impls("max_pool2d_backward")[ops.impls("max_pool2d_forward").index(impl)]  # same name
+    dx = ops.max_pool2d_backward(dy, idx, x.shape, impl=bwd_impl)
     assert_close(dx, ref.max_pool2d_backward(dy, idx, x.shape))
 
 
@@ -108,7 +119,7 @@ def test_max_pool2d_nan_and_ties():
     np.testing.assert_array_equal(idx[0, 0], [[0, 0, 1], [0, 0, 1], [3, 3, 4]])
 
 
-def test_pool_grads_finite_difference(rng):
+def test_pool_grads_finite_difference(rng, one_thread):
     x = rng.standard_normal((2, 2, 6, 5))
     for k, s, p in [(3, 2, 1), ((2, 3), (1, 2), (1, 0))]:
         y, idx = ops.max_pool2d_forward(x, k, s, p)

@@ -236,14 +236,17 @@ template <class T> PB_INLINE WinoGeom winograd_geom(int64_t N, int64_t Ci, int64
   WinoGeom q{N, Ci, Hi, Wi, Co, Hi + 2 * ph - 2, Wi + 2 * pw - 2, ph, pw, 0, 0, 0};
   q.TH = (q.Ho + 1) / 2;
   q.TW = (q.Wo + 1) / 2;
-  // V (16*Ci) and M (16*Co) per tile: a block's V + M near 1 MiB so they stay in L2 between the
-  // transforms and the GEMMs (CPU time on one loaded core, 0.5/1/2/4 MiB: 64->128 8x8 N=32
-  // 5.2/4.1/6.7/7.1 ms; 64->64 56x56 N=8 16.5/19.1/15.7/18.6 ms: noisy, 1 MiB never far off).
-  // The block count is rounded up to a multiple of the thread count so the static split is
+  // V (16*Ci) and M (16*Co) per tile: a block's V + M near `budget` (1 MiB by default, so it
+  // stays near L2 between the transforms and the GEMMs; 4 MiB for the weight gradient). The
+  // block count is rounded up to a multiple of the thread count so the static split is
   // even; the result does not depend on the blocking (each output column is one GEMM column,
   // summed in a fixed k order).
   int64_t tiles = budget / (16 * (Ci + Co) * static_cast<int64_t>(sizeof(T)));
-  if (tiles < 16) tiles = 16;
+  // At least 256 tiles, whatever the channels: the 16 GEMMs need columns more than V and M need
+  // L2 (CPU time, one thread, forward, min 64/128/256/512 tiles: N=2 512->512 28x28 80/76/69/64
+  // ms; N=2 256->256 56x56 72/69/67/64; N=8 64->64 56x56 21.8/22.0/19.4/20.8; but N=8 128->128
+  // 28x28 19.6/14.5/19.1/22.3, so not more).
+  if (tiles < 256) tiles = 256;
   const int64_t total = N * q.TH, nt = max_threads();
   int64_t blocks = (total + (tiles / q.TW > 0 ? tiles / q.TW : 1) - 1) / (tiles / q.TW > 0 ? tiles / q.TW : 1);
   blocks = (blocks + nt - 1) / nt * nt;
