@@ -91,16 +91,16 @@ void check_positive(const char* op, const char* arg, int64_t v) {
 void check_nonnegative(const char* op, const char* arg, int64_t v) {
   if (v < 0) value_error(op, arg, "a non-negative integer", std::to_string(v));
 }
-static std::string num(double v) {
+std::string num_str(double v) {
   std::ostringstream o;
   o << v;
   return o.str();
 }
 void check_range(const char* op, const char* arg, double v, double lo, double hi) {
-  if (!(v >= lo && v <= hi)) value_error(op, arg, "a value in [" + num(lo) + ", " + num(hi) + "]", num(v));
+  if (!(v >= lo && v <= hi)) value_error(op, arg, "a value in [" + num_str(lo) + ", " + num_str(hi) + "]", num_str(v));
 }
 void check_finite_nonneg(const char* op, const char* arg, double v) {
-  if (!(std::isfinite(v) && v >= 0)) value_error(op, arg, "a finite value >= 0", num(v));
+  if (!(std::isfinite(v) && v >= 0)) value_error(op, arg, "a finite value >= 0", num_str(v));
 }
 
 int64_t checked_mul(const char* op, const char* arg, int64_t a, int64_t b) {

@@ -9,6 +9,13 @@
 
 namespace pb {
 
+// ndim lists for check_input: element-wise ops take any rank (0-D allowed where stated).
+constexpr std::initializer_list<int> kAnyNdim = {1, 2, 3, 4, 5, 6, 7, 8};
+constexpr std::initializer_list<int> kAnyNdimOrScalar = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+
+// A scalar parameter as it appears in messages ("0.5", "nan", "1e+10").
+std::string num_str(double v);
+
 // A float input: present, float32/float64, C-contiguous, non-empty, of the given ndim (or any of
 // `ndims` when given as a list).
 void check_input(const char* op, const char* arg, const Tensor& t, std::initializer_list<int> ndims);

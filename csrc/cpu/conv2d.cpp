@@ -10,6 +10,7 @@
 
 #include "core/common.h"
 #include "core/parallel.h"
+#include "cpu/reduce.h"
 #include "cpu/gemm.h"
 
 namespace pb::cpu::PB_ISA_NS {
@@ -100,17 +101,6 @@ PB_INLINE void col2im(T* __restrict dx, const T* __restrict col, int64_t Cg, con
       }
 }
 
-// Sum of a[0..n) with 16 independent partial sums (vectorizable without reassociation flags).
-template <class T> PB_INLINE T sum_row(const T* __restrict a, int64_t n) {
-  T acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += a[i + j];
-  T s = 0;
-  for (int j = 0; j < 16; ++j) s += acc[j];
-  for (; i < n; ++i) s += a[i];
-  return s;
-}
 
 // sum_i a[i] * b[i * sb] for i in [0, n).
 template <class T> PB_INLINE T dot_row(const T* __restrict a, const T* __restrict b, int64_t n, int64_t sb) {

@@ -11,6 +11,7 @@
 
 #include "core/common.h"
 #include "core/parallel.h"
+#include "cpu/reduce.h"
 
 namespace pb::cpu::PB_ISA_NS {
 
@@ -55,16 +56,6 @@ struct Scratch {
 };
 thread_local Scratch tl_row;
 
-template <class T> PB_INLINE T sum_row(const T* __restrict a, int64_t n) {
-  T acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += a[i + j];
-  T s = 0;
-  for (int j = 0; j < 16; ++j) s += acc[j];
-  for (; i < n; ++i) s += a[i];
-  return s;
-}
 
 
 // One window tap over an output row: y[ow] = max(y[ow], x[ow*s]) keeping the argmax (PyTorch's

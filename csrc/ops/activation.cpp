@@ -38,26 +38,18 @@ PB_REGISTER_IMPLS("log_softmax_backward", "naive", "stream", "vec");
 
 namespace {
 
-constexpr std::initializer_list<int> kAnyNdim = {0, 1, 2, 3, 4, 5, 6, 7, 8};
-
-std::string num(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
-}
-
 // Validates the op's parameters and maps them to the kernel's Act / ActParams.
 template <class T>
 cpu::Act resolve(const std::string& name, const char* op, const ActArgs& a, cpu::ActParams<T>& p) {
   using cpu::Act;
   if (name == "relu") return Act::relu;
   if (name == "leaky_relu") {
-    if (!std::isfinite(a.negative_slope)) value_error(op, "negative_slope", "a finite number", num(a.negative_slope));
+    if (!std::isfinite(a.negative_slope)) value_error(op, "negative_slope", "a finite number", num_str(a.negative_slope));
     p.a = static_cast<T>(a.negative_slope);
     return Act::leaky_relu;
   }
   if (name == "elu") {
-    if (!std::isfinite(a.alpha)) value_error(op, "alpha", "a finite number", num(a.alpha));
+    if (!std::isfinite(a.alpha)) value_error(op, "alpha", "a finite number", num_str(a.alpha));
     p.a = static_cast<T>(a.alpha);
     return Act::elu;
   }
@@ -71,8 +63,8 @@ cpu::Act resolve(const std::string& name, const char* op, const ActArgs& a, cpu:
   if (name == "silu") return Act::silu;
   if (name == "softplus") {
     // PyTorch accepts beta <= 0 (and divides by it); a non-positive beta is never meaningful.
-    if (!(std::isfinite(a.beta) && a.beta > 0)) value_error(op, "beta", "a finite number > 0", num(a.beta));
-    if (std::isnan(a.threshold)) value_error(op, "threshold", "a number (not NaN)", num(a.threshold));
+    if (!(std::isfinite(a.beta) && a.beta > 0)) value_error(op, "beta", "a finite number > 0", num_str(a.beta));
+    if (std::isnan(a.threshold)) value_error(op, "threshold", "a number (not NaN)", num_str(a.threshold));
     p.a = static_cast<T>(a.beta);
     p.b = static_cast<T>(a.threshold);
     return Act::softplus;
@@ -86,7 +78,7 @@ void activation_forward(const std::string& name, const Tensor& y, const Tensor& 
                         const std::string& impl) {
   const std::string ops = name + "_forward";
   const char* op = ops.c_str();
-  check_input(op, "x", x, kAnyNdim);
+  check_input(op, "x", x, kAnyNdimOrScalar);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
@@ -102,7 +94,7 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
                          const ActArgs& args, const std::string& impl) {
   const std::string ops = name + "_backward";
   const char* op = ops.c_str();
-  check_input(op, "dy", dy, kAnyNdim);
+  check_input(op, "dy", dy, kAnyNdimOrScalar);
   check_input(op, "x", x, {dy.ndim});
   check_dtype(op, "x", x, dy.dtype);
   check_shape(op, "x", x, dy.shape_vec());
@@ -119,7 +111,7 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
 
 void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::string& impl) {
   const char* op = log ? "log_softmax_forward" : "softmax_forward";
-  check_input(op, "x", x, {1, 2, 3, 4, 5, 6, 7, 8});
+  check_input(op, "x", x, kAnyNdim);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const int v = resolve_impl(op, impl);
   const int64_t cols = x.size(-1), rows = x.numel / cols;
@@ -132,7 +124,7 @@ void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::stri
 
 void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool log, const std::string& impl) {
   const char* op = log ? "log_softmax_backward" : "softmax_backward";
-  check_input(op, "dy", dy, {1, 2, 3, 4, 5, 6, 7, 8});
+  check_input(op, "dy", dy, kAnyNdim);
   check_input(op, "y", y, {dy.ndim});
   check_dtype(op, "y", y, dy.dtype);
   check_shape(op, "y", y, dy.shape_vec());

@@ -10,7 +10,7 @@ PB_REGISTER_IMPLS("copy", "naive", "parallel", "stream");
 
 void copy(const Tensor& y, const Tensor& x, const std::string& impl) {
   const char* op = "copy";
-  check_input(op, "src", x, {1, 2, 3, 4, 5, 6, 7, 8});
+  check_input(op, "src", x, kAnyNdim);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {

@@ -32,7 +32,7 @@ static void run(int v, const Tensor& y, const Tensor& x, double p, uint64_t seed
 void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, int64_t offset, bool training,
                      const std::string& impl) {
   const char* op = "dropout_forward";
-  check_input(op, "x", x, {1, 2, 3, 4, 5, 6, 7, 8});
+  check_input(op, "x", x, kAnyNdim);
   check_params(op, p, offset, x.numel);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const int v = resolve_impl(op, impl);
@@ -45,7 +45,7 @@ void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, 
 void dropout_backward(const Tensor& dx, const Tensor& dy, double p, uint64_t seed, int64_t offset,
                       const std::string& impl) {
   const char* op = "dropout_backward";
-  check_input(op, "dy", dy, {1, 2, 3, 4, 5, 6, 7, 8});
+  check_input(op, "dy", dy, kAnyNdim);
   check_params(op, p, offset, dy.numel);
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy});
   const int v = resolve_impl(op, impl);

@@ -1,7 +1,6 @@
 #include "ops/loss.h"
 
 #include <cmath>
-#include <sstream>
 
 #include "core/check.h"
 #include "core/dispatch.h"
@@ -19,14 +18,6 @@ PB_REGISTER_IMPLS("bce_with_logits_forward", "naive", "vec");
 PB_REGISTER_IMPLS("bce_with_logits_backward", "naive", "vec");
 
 namespace {
-
-constexpr std::initializer_list<int> kAnyNdim = {1, 2, 3, 4, 5, 6, 7, 8};
-
-std::string num(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
 
 // logits (N, C) float; labels (N,) int64 with every value in [0, C), checked before any kernel runs.
 void check_cross_entropy(const char* op, const Tensor& logits, const Tensor& labels) {
@@ -49,7 +40,7 @@ void check_pair(const char* op, const Tensor& input, const Tensor& target) {
 }
 
 void check_delta(const char* op, double delta) {
-  if (!(std::isfinite(delta) && delta > 0)) value_error(op, "delta", "a finite value > 0", num(delta));
+  if (!(std::isfinite(delta) && delta > 0)) value_error(op, "delta", "a finite value > 0", num_str(delta));
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "ops/optim.h"
 
 #include <cmath>
-#include <sstream>
 #include <vector>
 
 #include "core/check.h"
@@ -17,14 +16,6 @@ PB_REGISTER_IMPLS("adam_step", "naive", "vec");
 PB_REGISTER_IMPLS("adamw_step", "naive", "vec");
 
 namespace {
-
-constexpr std::initializer_list<int> kAnyNdim = {1, 2, 3, 4, 5, 6, 7, 8};
-
-std::string num(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
 
 // param: float, C-contiguous, non-empty, writable, not overlapping grad; grad: same dtype and shape.
 void check_param_grad(const char* op, const Tensor& param, const Tensor& grad) {
@@ -48,10 +39,10 @@ void check_state(const char* op, const char* arg, const Tensor& t, const char* w
 
 void check_lr(const char* op, double lr) { check_finite_nonneg(op, "lr", lr); }
 void check_finite(const char* op, const char* arg, double v) {
-  if (!std::isfinite(v)) value_error(op, arg, "a finite value", num(v));
+  if (!std::isfinite(v)) value_error(op, arg, "a finite value", num_str(v));
 }
 void check_beta(const char* op, const char* arg, double b) {
-  if (!(b >= 0 && b < 1)) value_error(op, arg, "a value in [0, 1)", num(b));
+  if (!(b >= 0 && b < 1)) value_error(op, arg, "a value in [0, 1)", num_str(b));
 }
 void check_step(const char* op, int64_t step) {
   if (step < 1) value_error(op, "step", "an integer >= 1 (the 1-based count of this update)", std::to_string(step));
@@ -69,7 +60,7 @@ void sgd_step(const Tensor& param, const Tensor& momentum_buf, const Tensor& gra
   check_finite_nonneg(op, "weight_decay", cfg.weight_decay);
   if (cfg.nesterov && !(cfg.momentum > 0 && cfg.dampening == 0))
     value_error(op, "nesterov", "momentum > 0 and dampening == 0 (as torch.optim.SGD)",
-                "momentum=" + num(cfg.momentum) + ", dampening=" + num(cfg.dampening));
+                "momentum=" + num_str(cfg.momentum) + ", dampening=" + num_str(cfg.dampening));
   check_step(op, cfg.step);
   const bool need_buf = cfg.momentum != 0;
   if (need_buf) check_state(op, "momentum_buf", momentum_buf, "required when momentum != 0", param, grad, {});
