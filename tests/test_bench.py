@@ -21,7 +21,6 @@ from pybench.bench.timing import measure, paired_ratio
 from pybench.cli import main
 from util import assert_bad_call
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--quick", "--repeat-seconds", "0.02"]
 
 
@@ -69,7 +68,10 @@ def test_bench_relu_in_process_table_and_json(capsys, tmp_path):
 
 def test_bench_subprocess_module_entry(tmp_path):
     out_json = tmp_path / "b.json"
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # The child must import the pybench this process imported (the source tree in a dev build,
+    # site-packages after `pip install .`), so put that one first on its path.
+    home = os.path.dirname(os.path.dirname(os.path.abspath(pybench.__file__)))
+    env = dict(os.environ, PYTHONPATH=home + os.pathsep + os.environ.get("PYTHONPATH", ""))
     p = subprocess.run([sys.executable, "-m", "pybench", "bench", *FAST, "--op", "relu", "copy", "--peers", "numpy",
                         "--threads", "1", "--json", str(out_json)],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
