@@ -33,14 +33,6 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def one_thread():
-    """Finite differences call the op thousands of times: one thread avoids a fork/join per call
-    (slow when the cores are shared)."""
-    before = _native.get_num_threads()
-    _native.set_num_threads(1)
-    yield
-    _native.set_num_threads(before)
 
 
 def _int_data(case, dtype, seed=0):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pybench import _native, ops, reference as ref
+from pybench import ops, reference as ref
 from util import assert_bad_call, assert_close, check_grad
 
 DTYPES = [np.float32, np.float64]
@@ -21,14 +21,6 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def one_thread():
-    """Finite differences call the op thousands of times: one thread avoids a fork/join per call
-    (slow when the cores are shared)."""
-    before = _native.get_num_threads()
-    _native.set_num_threads(1)
-    yield
-    _native.set_num_threads(before)
 
 
 @pytest.mark.parametrize("impl", ops.impls("max_pool2d_forward"))
