@@ -3,6 +3,13 @@
 Candidates are timed in alternation (the order rotates every round), so machine noise -- other
 users of a shared VM, a bandwidth mode switch, turbo -- lands on all of them alike; the speed ratio
 of two candidates is then far steadier than either absolute time.
+
+Each timed sample follows one untimed call of the same candidate. Thread pools of different
+runtimes (our OpenMP, OpenBLAS's pthreads, PyTorch's) keep spinning for a while after their last
+call; without the settle call, whoever runs next pays for the previous library's spinning threads
+(seen here: GEMM 1024 at 0.84x NumPy interleaved call by call, at or above NumPy in blocks). The
+settle call absorbs that switch, so samples measure each library in the steady state a training
+loop sees -- for every candidate alike.
 """
 
 import gc
@@ -74,6 +81,8 @@ def measure(candidates, budget_s, min_rounds=MIN_ROUNDS, max_rounds=MAX_ROUNDS):
         while r < max_rounds and (r < min_rounds or time.perf_counter() - start < budget_s):
             for i in range(len(names)):
                 n = names[(i + r) % len(names)]
+                if len(names) > 1:
+                    candidates[n]()  # settle: absorb the switch from the previous runtime
                 stats[n].times.append(_time_calls(candidates[n], k[n]))
             r += 1
     finally:
