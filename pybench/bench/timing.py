@@ -4,12 +4,12 @@ Candidates are timed in alternation (the order rotates every round), so machine 
 users of a shared VM, a bandwidth mode switch, turbo -- lands on all of them alike; the speed ratio
 of two candidates is then far steadier than either absolute time.
 
-Each timed sample follows one untimed call of the same candidate. Thread pools of different
-runtimes (our OpenMP, OpenBLAS's pthreads, PyTorch's) keep spinning for a while after their last
-call; without the settle call, whoever runs next pays for the previous library's spinning threads
-(seen here: GEMM 1024 at 0.84x NumPy interleaved call by call, at or above NumPy in blocks). The
-settle call absorbs that switch, so samples measure each library in the steady state a training
-loop sees -- for every candidate alike.
+Each timed sample follows untimed calls of the same candidate for at least SETTLE_SECONDS.
+Thread pools of different runtimes (our OpenMP, OpenBLAS's pthreads, PyTorch's) keep spinning
+after their last call -- OpenBLAS's for about 2^28 cycles (~70 ms here) -- and whoever runs next
+pays for them: GEMM 1024 measured 0.51x NumPy interleaved with one settle call, 1.06x with
+OPENBLAS_THREAD_TIMEOUT=4. Settling past that window makes samples measure each library in the
+steady state a training loop sees, for every candidate alike.
 """
 
 import gc
@@ -24,6 +24,7 @@ MIN_SAMPLE_SECONDS = 2e-3
 MIN_ROUNDS = 5
 MIN_ROUNDS_SLOW = 3  # when one round alone outlasts the whole budget
 MAX_ROUNDS = 2000
+SETTLE_SECONDS = 0.08  # > OpenBLAS's post-call spin (2^28 cycles at ~4 GHz)
 
 
 @dataclass
@@ -81,8 +82,11 @@ def measure(candidates, budget_s, min_rounds=MIN_ROUNDS, max_rounds=MAX_ROUNDS):
         while r < max_rounds and (r < min_rounds or time.perf_counter() - start < budget_s):
             for i in range(len(names)):
                 n = names[(i + r) % len(names)]
-                if len(names) > 1:
-                    candidates[n]()  # settle: absorb the switch from the previous runtime
+                if len(names) > 1:  # settle: let the previous runtime's spinning threads go idle
+                    t_settle = time.perf_counter()
+                    candidates[n]()
+                    while time.perf_counter() - t_settle < SETTLE_SECONDS:
+                        candidates[n]()
                 stats[n].times.append(_time_calls(candidates[n], k[n]))
             r += 1
     finally:
