@@ -19,57 +19,33 @@ namespace pb::cpu::PB_ISA_NS::gemm_detail {
 
 template <class T> struct Vec;
 
+#if defined(__AVX512F__) || defined(__AVX2__)
+// One specialization per (type, register): the intrinsics differ only in prefix and suffix.
+#define PB_GEMM_VEC(T, Reg, Lanes, P, S)                                 \
+  template <> struct Vec<T> {                                            \
+    using R = Reg;                                                       \
+    static constexpr int W = Lanes;                                      \
+    PB_INLINE R zero() { return P##_setzero_##S(); }                     \
+    PB_INLINE R load(const T* p) { return P##_loadu_##S(p); }            \
+    PB_INLINE void store(T* p, R v) { P##_storeu_##S(p, v); }            \
+    PB_INLINE R set1(T v) { return P##_set1_##S(v); }                    \
+    PB_INLINE R fmadd(R a, R b, R c) { return P##_fmadd_##S(a, b, c); }  \
+    PB_INLINE R mul(R a, R b) { return P##_mul_##S(a, b); }              \
+    PB_INLINE R add(R a, R b) { return P##_add_##S(a, b); }              \
+  };
+#endif
+
 #if defined(__AVX512F__)
-template <> struct Vec<float> {
-  using R = __m512;
-  static constexpr int W = 16;
-  PB_INLINE R zero() { return _mm512_setzero_ps(); }
-  PB_INLINE R load(const float* p) { return _mm512_loadu_ps(p); }
-  PB_INLINE void store(float* p, R v) { _mm512_storeu_ps(p, v); }
-  PB_INLINE R set1(float v) { return _mm512_set1_ps(v); }
-  PB_INLINE R fmadd(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
-  PB_INLINE R mul(R a, R b) { return _mm512_mul_ps(a, b); }
-  PB_INLINE R add(R a, R b) { return _mm512_add_ps(a, b); }
-};
-template <> struct Vec<double> {
-  using R = __m512d;
-  static constexpr int W = 8;
-  PB_INLINE R zero() { return _mm512_setzero_pd(); }
-  PB_INLINE R load(const double* p) { return _mm512_loadu_pd(p); }
-  PB_INLINE void store(double* p, R v) { _mm512_storeu_pd(p, v); }
-  PB_INLINE R set1(double v) { return _mm512_set1_pd(v); }
-  PB_INLINE R fmadd(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
-  PB_INLINE R mul(R a, R b) { return _mm512_mul_pd(a, b); }
-  PB_INLINE R add(R a, R b) { return _mm512_add_pd(a, b); }
-};
+PB_GEMM_VEC(float, __m512, 16, _mm512, ps)
+PB_GEMM_VEC(double, __m512d, 8, _mm512, pd)
 // Tile shapes: MR rows x NV vectors. 8 x 32 floats = 16 accumulators (+2 B vectors, 1 broadcast).
 // Measured in isolation (L1/L2-resident panels, one core): 8x32, 16x16 and 6x64 all reach the
 // FMA peak (~115 GFLOP/s/core here; this CPU runs 512-bit FMAs at the 256-bit rate); 12x32 was
 // erratic (68-116) and pads more rows at batch sizes like 128.
 template <class T> struct Shape { static constexpr int MR = 8, NV = 2; };
 #elif defined(__AVX2__)
-template <> struct Vec<float> {
-  using R = __m256;
-  static constexpr int W = 8;
-  PB_INLINE R zero() { return _mm256_setzero_ps(); }
-  PB_INLINE R load(const float* p) { return _mm256_loadu_ps(p); }
-  PB_INLINE void store(float* p, R v) { _mm256_storeu_ps(p, v); }
-  PB_INLINE R set1(float v) { return _mm256_set1_ps(v); }
-  PB_INLINE R fmadd(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
-  PB_INLINE R mul(R a, R b) { return _mm256_mul_ps(a, b); }
-  PB_INLINE R add(R a, R b) { return _mm256_add_ps(a, b); }
-};
-template <> struct Vec<double> {
-  using R = __m256d;
-  static constexpr int W = 4;
-  PB_INLINE R zero() { return _mm256_setzero_pd(); }
-  PB_INLINE R load(const double* p) { return _mm256_loadu_pd(p); }
-  PB_INLINE void store(double* p, R v) { _mm256_storeu_pd(p, v); }
-  PB_INLINE R set1(double v) { return _mm256_set1_pd(v); }
-  PB_INLINE R fmadd(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
-  PB_INLINE R mul(R a, R b) { return _mm256_mul_pd(a, b); }
-  PB_INLINE R add(R a, R b) { return _mm256_add_pd(a, b); }
-};
+PB_GEMM_VEC(float, __m256, 8, _mm256, ps)
+PB_GEMM_VEC(double, __m256d, 4, _mm256, pd)
 // 6 x 16 floats = 12 accumulators of the 16 ymm registers (the classic Haswell shape).
 template <class T> struct Shape { static constexpr int MR = 6, NV = 2; };
 #else
@@ -92,6 +68,7 @@ template <class T> struct Vec {
 // 4 rows x 2 vectors = 8 of the 16 xmm registers.
 template <class T> struct Shape { static constexpr int MR = 4, NV = 2; };
 #endif
+#undef PB_GEMM_VEC
 
 template <class T> constexpr int kMR = Shape<T>::MR;
 template <class T> constexpr int kNR = Shape<T>::NV * Vec<T>::W;

@@ -30,6 +30,23 @@ PB_INLINE void valid_cols(int64_t W, int64_t OW, int64_t s, int64_t off, int64_t
 PB_INLINE int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 PB_INLINE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// The window taps of output row oh, in naive's order (kh, then kw), skipping rows outside the
+// input: calls f(base, lo, hi) where output columns [lo, hi) read input element base + ow*sw of
+// the plane. The fast kernels turn each tap into one vectorizable row loop.
+template <class F> PB_INLINE void for_each_row_tap(const PoolGeom& g, int64_t oh, F&& f) {
+  const int64_t hs = oh * g.sh - g.ph;
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    const int64_t ih = hs + kh;
+    if (ih < 0 || ih >= g.H) continue;
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t off = kw - g.pw;
+      int64_t lo, hi;
+      valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
+      f(ih * g.W + off, lo, hi);
+    }
+  }
+}
+
 // Divisor of the average window starting at (hs, ws) (unclamped), PyTorch's rule.
 PB_INLINE int64_t avg_divisor(const PoolGeom& g, int64_t hs, int64_t ws, bool count_include_pad) {
   int64_t he = min64(hs + g.KH, g.H + g.ph), we = min64(ws + g.KW, g.W + g.pw);
@@ -114,25 +131,17 @@ template <class T> void max_pool2d_forward_fast(T* y, int64_t* idx, const T* x, 
           yr[ow] = -std::numeric_limits<T>::infinity();
           ir[ow] = hs0 * g.W + max64(ow * g.sw - g.pw, 0);
         }
-        for (int64_t kh = 0; kh < g.KH; ++kh) {
-          const int64_t ih = hs + kh;
-          if (ih < 0 || ih >= g.H) continue;
-          for (int64_t kw = 0; kw < g.KW; ++kw) {
-            const int64_t off = kw - g.pw;
-            int64_t lo, hi;
-            valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
-            const T* __restrict xr = xp + ih * g.W + off;
-            const int64_t base = ih * g.W + off;
-            // Branch-free select so the compiler can vectorize (masked blends) per ISA; the
-            // common strides are constants so strided loads become permutes, not gathers.
-            if (g.sw == 1)
-              max_taps<T, 1>(yr, ir, xr, base, lo, hi, 1);
-            else if (g.sw == 2)
-              max_taps<T, 2>(yr, ir, xr, base, lo, hi, 2);
-            else
-              max_taps<T, 0>(yr, ir, xr, base, lo, hi, g.sw);
-          }
-        }
+        for_each_row_tap(g, oh, [&](int64_t base, int64_t lo, int64_t hi) {
+          const T* __restrict xr = xp + base;
+          // Branch-free select so the compiler can vectorize (masked blends) per ISA; the
+          // common strides are constants so strided loads become permutes, not gathers.
+          if (g.sw == 1)
+            max_taps<T, 1>(yr, ir, xr, base, lo, hi, 1);
+          else if (g.sw == 2)
+            max_taps<T, 2>(yr, ir, xr, base, lo, hi, 2);
+          else
+            max_taps<T, 0>(yr, ir, xr, base, lo, hi, g.sw);
+        });
       }
     }
   });
@@ -205,20 +214,13 @@ template <class T> void avg_pool2d_forward_fast(T* y, const T* x, const PoolGeom
         T* __restrict yr = y + (p * g.OH + oh) * g.OW;
         const int64_t hs = oh * g.sh - g.ph;
         for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] = T(0);
-        for (int64_t kh = 0; kh < g.KH; ++kh) {
-          const int64_t ih = hs + kh;
-          if (ih < 0 || ih >= g.H) continue;
-          for (int64_t kw = 0; kw < g.KW; ++kw) {
-            const int64_t off = kw - g.pw;
-            int64_t lo, hi;
-            valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
-            const T* __restrict xr = xp + ih * g.W + off;
-            if (g.sw == 1)
-              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xr[ow];
-            else
-              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xr[ow * g.sw];
-          }
-        }
+        for_each_row_tap(g, oh, [&](int64_t base, int64_t lo, int64_t hi) {
+          const T* __restrict xr = xp + base;
+          if (g.sw == 1)
+            for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xr[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xr[ow * g.sw];
+        });
         for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] /= T(avg_divisor(g, hs, ow * g.sw - g.pw, count_include_pad));
       }
     }
@@ -255,20 +257,13 @@ template <class T> void avg_pool2d_backward_fast(T* dx, const T* dy, const PoolG
         const int64_t hs = oh * g.sh - g.ph;
         for (int64_t ow = 0; ow < g.OW; ++ow)
           q[ow] = dyr[ow] / T(avg_divisor(g, hs, ow * g.sw - g.pw, count_include_pad));
-        for (int64_t kh = 0; kh < g.KH; ++kh) {
-          const int64_t ih = hs + kh;
-          if (ih < 0 || ih >= g.H) continue;
-          for (int64_t kw = 0; kw < g.KW; ++kw) {
-            const int64_t off = kw - g.pw;
-            int64_t lo, hi;
-            valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
-            T* __restrict dr = dxp + ih * g.W + off;
-            if (g.sw == 1)
-              for (int64_t ow = lo; ow < hi; ++ow) dr[ow] += q[ow];
-            else
-              for (int64_t ow = lo; ow < hi; ++ow) dr[ow * g.sw] += q[ow];
-          }
-        }
+        for_each_row_tap(g, oh, [&](int64_t base, int64_t lo, int64_t hi) {
+          T* __restrict dr = dxp + base;
+          if (g.sw == 1)
+            for (int64_t ow = lo; ow < hi; ++ow) dr[ow] += q[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ++ow) dr[ow * g.sw] += q[ow];
+        });
       }
     }
   });
