@@ -18,3 +18,10 @@ from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatt
 from .activations import (ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,  # noqa: F401
                           activation, activation_names)
 from .models import cnn, mlp  # noqa: F401
+
+# losses, optimizers, LR schedules (train helper: loss.py, optim.py, schedule.py)
+from . import loss, optim, schedule  # noqa: F401,E402
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, MSELoss, make_loss  # noqa: F401,E402
+from .optim import (SGD, AdaGrad, Adam, AdamW, Penalty, RMSprop, clip_grad_norm, grad_norm,  # noqa: F401,E402
+                    make_optimizer)
+from .schedule import lr_schedule, scale_lr  # noqa: F401,E402
