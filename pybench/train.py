@@ -12,8 +12,9 @@ Measurement rules:
   and diagnostics excluded); ``throughput.elapsed`` is the whole run.
 - Epochs use every full batch of a fresh permutation (by data_seed) of the training set; the
   ``n_train % batch_size`` samples left over differ from epoch to epoch.
-- Test and train-set metrics are those of the weights with the lowest validation loss
-  (``best.step``), restored from a state_dict snapshot.
+- Test and train-set metrics are those of the final weights, or, with early stopping
+  (``patience`` set) or after a divergence, of the weights with the lowest validation loss (``best.step``), restored
+  from a state_dict snapshot; ``test.step`` says which.
 - status: "completed"; "diverged" (a non-finite training or validation loss; the run stops,
   history kept); "collapsed" (FIELD-NOTES: at the end the network predicts a single class on the
   whole validation set and, for cross-entropy, its loss is within 10% of ln(classes): failure
@@ -278,8 +279,11 @@ class _Trainer:
         rec["status"] = self.status
         rec["stop_reason"] = self.stop_reason or f"budget of {self.total} steps done"
         rec["steps"] = steps
-        if self.snapshot is not None and self.best_step != steps:
-            self.model.load_state_dict(self.snapshot)
+        at = steps
+        if (c.patience is not None or self.status == "diverged") and self.snapshot is not None:
+            at = self.best_step
+            if self.best_step != steps:
+                self.model.load_state_dict(self.snapshot)
         hist = rec["history"]
         accs = [h["val_acc"] for h in hist if h["val_acc"] is not None]
         rec["best_val_acc"] = max(accs) if accs else None
@@ -287,8 +291,8 @@ class _Trainer:
                        "val_acc": next((h["val_acc"] for h in hist if h["step"] == self.best_step), None)}
         test = evaluate(self.model, self.eval_loss, ds.x_test, ds.y_test, c.batch_size)
         train = evaluate(self.model, self.eval_loss, ds.x_train, ds.y_train, c.batch_size)
-        rec["test"] = {"loss": test["loss"], "acc": test["acc"]}
-        rec["train"] = {"loss": train["loss"], "acc": train["acc"]}
+        rec["test"] = {"loss": test["loss"], "acc": test["acc"], "step": at}
+        rec["train"] = {"loss": train["loss"], "acc": train["acc"], "step": at}
         rec["gap"] = train["acc"] - test["acc"] if test["acc"] is not None else None
         samples = steps * c.batch_size
         tt = self.train_time
@@ -311,7 +315,8 @@ def summary(record):
                  f"{r['steps']} steps of {r['config']['batch_size']}")
     pct = (lambda v: "-" if v is None else f"{100 * v:.2f}%")
     lines.append(f"test acc {pct(r['test']['acc'])}  best val acc {pct(r['best_val_acc'])}  "
-                 f"train acc {pct(r['train']['acc'])}  (best step {r['best']['step']})")
+                 f"train acc {pct(r['train']['acc'])}  (weights of step {r['test']['step']}; "
+                 f"lowest val loss at step {r['best']['step']})")
     if t.get("samples_per_s"):
         lines.append(f"train time {t['train_time']:.2f} s, {t['samples_per_s']:,.0f} samples/s, "
                      f"median step {1e3 * t['step_time']:.3f} ms, {t['gflops']:.2f} GFLOP/s; elapsed {r['elapsed']:.2f} s")

@@ -133,7 +133,7 @@ def test_record_fields_history_and_strict_json(bn_dropout_runs):
     assert r["steps"] == 60 and r["best_val_acc"] == max(h["val_acc"] for h in r["history"])
     first = next(h for h in r["history"] if h["val_acc"] >= 0.2)
     assert r["target"] == {k: first[k] for k in ("step", "epoch", "samples", "wall_time")}
-    assert r["test"]["acc"] > 0.2 and r["gap"] == pytest.approx(r["train"]["acc"] - r["test"]["acc"])
+    assert r["test"]["step"] == 60 and r["test"]["acc"] > 0.2 and r["gap"] == pytest.approx(r["train"]["acc"] - r["test"]["acc"])
     assert r["model"]["num_parameters"] == 40 * 64 + 64 + 2 * 64 + 64 * 10 + 10
     assert r["model"]["train_flops"] > 2 * r["model"]["flops"] > 0
     t = r["throughput"]
@@ -194,7 +194,7 @@ def test_huge_learning_rate_diverges_with_history_kept():
     assert "non-finite training loss" in r["stop_reason"]
     assert r["steps"] < 3 * (3600 // 64) and len(r["history"]) == 2
     assert r["history"][0]["val_loss"] is not None and r["history"][-1]["train_loss"] is None
-    assert r["best"]["step"] == 0 and r["test"]["acc"] is not None
+    assert r["best"]["step"] == 0 and r["test"]["step"] == 0 and r["test"]["acc"] is not None
     json.dumps(r, allow_nan=False)
 
 
@@ -214,7 +214,7 @@ def test_early_stopping_restores_the_best_weights_for_test():
     assert r["steps"] < 400
     vals = [h["val_loss"] for h in r["history"]]
     assert r["best"]["step"] == r["history"][int(np.argmin(vals))]["step"] != r["steps"]
-    assert r["best"]["val_loss"] == min(vals)
+    assert r["best"]["val_loss"] == min(vals) and r["test"]["step"] == r["best"]["step"]
 
 
 def test_stop_at_target_and_failed_status():
