@@ -1,0 +1,346 @@
+"""The training loop: ``run(Config) -> record``, one JSON-safe dict per run.
+
+A step is: gather the batch -> ``model.forward`` -> loss -> ``model.backward`` (overwrites every
+``.grad``) -> L1/L2 penalty gradients -> optional global-norm clipping -> the optimizer's fused
+update at the scheduled learning rate. Every ``eval_every`` steps (default: once per epoch), and
+at step 0 and the last step, the model is evaluated on the validation set and, when asked, the
+diagnostics and the gradient noise scale are measured on extra batches (which never change the
+trajectory, see pybench.diagnostics).
+
+Measurement rules:
+- ``wall_time`` and throughput count training steps only (batch gathering included, evaluation
+  and diagnostics excluded); ``throughput.elapsed`` is the whole run.
+- Epochs use every full batch of a fresh permutation (by data_seed) of the training set; the
+  ``n_train % batch_size`` samples left over differ from epoch to epoch.
+- Test and train-set metrics are those of the final weights, or, with early stopping
+  (``patience`` set) or after a divergence, of the weights with the lowest validation loss (``best.step``), restored
+  from a state_dict snapshot; ``test.step`` says which.
+- status: "completed"; "diverged" (a non-finite training or validation loss; the run stops,
+  history kept); "collapsed" (FIELD-NOTES: at the end the network predicts a single class on the
+  whole validation set and, for cross-entropy, its loss is within 10% of ln(classes): failure
+  without NaN); "failed" (an unexpected exception: message and traceback in the record).
+- Non-finite floats are stored as None, so the record is strict JSON.
+
+``python -m pybench.train --config-json '{"model": "cnn", ...}'`` runs one config and prints a summary.
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from . import _native, nn, provenance
+from .diagnostics import Diagnostics, NoiseScale
+from .nn.loss import make_loss
+from .nn.optim import Penalty, clip_grad_norm, make_optimizer
+from .nn.schedule import lr_schedule, scale_lr
+from .profiling import StepProfile
+from .runconfig import Config
+
+__all__ = ["Config", "run", "train_step", "evaluate", "build_model", "build_optimizer", "SCHEMA"]
+
+SCHEMA = "pybench.run/1"
+PROFILE_FIRST, PROFILE_STEPS = 3, 5   # profile steps 3..7: past the first steps' buffer allocation
+_clock = time.perf_counter
+
+
+def build_model(c, in_shape, classes):
+    kw = dict(activation=c.activation, norm=c.norm, dropout=c.dropout, init=c.init,
+              last_activation=c.last_activation, seed=c.seed, dtype=np.dtype(c.dtype))
+    if c.model == "mlp":
+        return nn.mlp(tuple(in_shape), classes, c.depth, c.width, **kw)
+    return nn.cnn(tuple(in_shape), classes, c.depth, c.width, kernel_size=c.kernel_size, head=c.head, **kw)
+
+
+def build_optimizer(c, params, lr):
+    kw = {"lr": lr}
+    if c.weight_decay is not None:
+        kw["weight_decay"] = c.weight_decay
+    if c.eps is not None and c.optimizer != "sgd":
+        kw["eps"] = c.eps
+    if c.optimizer in ("sgd", "rmsprop"):
+        kw["momentum"] = c.momentum
+    if c.optimizer == "sgd":
+        kw["nesterov"] = c.nesterov
+    if c.optimizer in ("adam", "adamw"):
+        kw["betas"] = tuple(c.betas)
+    return make_optimizer(c.optimizer, params, **kw)
+
+
+def train_step(model, loss_fn, optimizer, x, y, *, penalty=None, clip=None, profile=None):
+    """One training step on the batch (x, y); returns the batch loss (data term only). A
+    non-finite loss returns at once: no backward, no update. ``profile`` (a StepProfile) times
+    each layer; the arithmetic is the same either way."""
+    if profile is None:
+        loss = loss_fn.forward(model.forward(x), y)
+        if not math.isfinite(loss):
+            return loss
+        model.backward(loss_fn.backward())
+    else:
+        out = profile.forward(model, x)
+        loss = profile.timed("loss", loss_fn.forward, out, y)
+        if not math.isfinite(loss):
+            return loss
+        profile.backward(model, profile.timed("loss", loss_fn.backward))
+    t = _clock()
+    if penalty is not None:
+        penalty.add_grad()
+    if clip is not None:
+        clip_grad_norm(optimizer.params, clip)
+    optimizer.step()
+    if profile is not None:
+        profile.add(profile.other, "optimizer", _clock() - t)
+    return loss
+
+
+def evaluate(model, loss_fn, x, y, batch_size):
+    """Eval-mode loss (mean over samples) and accuracy (argmax of the output) on (x, y), in
+    chunks of batch_size; also how many distinct classes were predicted."""
+    if len(x) == 0:
+        return {"loss": None, "acc": None, "classes_predicted": 0}
+    model.eval()
+    total, correct, seen = 0.0, 0, None
+    try:
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            out = model.forward(xb)
+            total += loss_fn.forward(out, yb) * len(xb)
+            pred = out.argmax(axis=1)
+            correct += int((pred == yb).sum())
+            counts = np.bincount(pred, minlength=out.shape[1])
+            seen = counts if seen is None else seen + counts
+    finally:
+        model.train()
+    return {"loss": _f(total / len(x)), "acc": correct / len(x), "classes_predicted": int((seen > 0).sum())}
+
+
+def _f(v):
+    """A float for the record: None when not finite (strict JSON)."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def run(config):
+    """Train one configuration; returns the record (see the module docstring). Config errors
+    raise TypeError/ValueError before any work; nothing after that raises."""
+    if isinstance(config, dict):
+        config = Config.from_dict(config)
+    if not isinstance(config, Config):
+        raise TypeError(f"train.run: config: expected a Config or a dict, got {type(config).__name__}")
+    config = dataclasses.replace(config).validate()
+    record = {"schema": SCHEMA, "run_id": config.run_id(), "config": config.to_dict(),
+              "seeds": {"seed": config.seed, "data_seed": config.data_seed, "shuffle": [config.data_seed, 1],
+                        "diagnostics": [config.seed, 2], "noise_scale": [config.seed, 3]},
+              "status": None, "stop_reason": None, "history": [], "target": None}
+    threads_before = _native.get_num_threads()
+    t0 = _clock()
+    try:
+        if config.threads is not None:
+            _native.set_num_threads(config.threads)
+        record["provenance"] = provenance.collect(_native.get_num_threads())
+        _Trainer(config, record).run()
+    except Exception as e:  # the record survives anything; the message says what happened
+        record["status"] = "failed"
+        record["stop_reason"] = f"{type(e).__name__}: {e}"
+        record["error"] = traceback.format_exc()
+    finally:
+        _native.set_num_threads(threads_before)
+    record["elapsed"] = _clock() - t0
+    return record
+
+
+class _Trainer:
+    def __init__(self, c, record):
+        from . import data  # here: importing pybench.train must not need the datasets
+
+        self.c, self.rec = c, record
+        ds = self.ds = data.load(c.dataset, resolution=c.resolution, n_train=c.n_train, val_fraction=c.val_fraction,
+                                 normalize=c.normalize, seed=c.data_seed, dtype=np.dtype(c.dtype), path=c.data_path)
+        n, b = len(ds.x_train), c.batch_size
+        if b > n:
+            raise ValueError(f"Config: batch_size: expected <= the training set size {n}, got {b}")
+        if len(ds.x_val) == 0 and (c.patience or c.target_accuracy is not None):
+            raise ValueError("Config: patience/target_accuracy: need a validation set, got val_fraction=0")
+        record["data"] = {"name": ds.name, "num_classes": ds.num_classes, "in_shape": list(ds.in_shape),
+                          "n_train": n, "n_val": len(ds.x_val), "n_test": len(ds.x_test), "meta": ds.meta}
+        self.model = build_model(c, ds.in_shape, ds.num_classes)
+        self.loss_fn, self.eval_loss = make_loss(c.loss), make_loss(c.loss)
+        self.steps_per_epoch = n // b
+        kind, v = c.budget()
+        self.total = v if kind == "steps" else v * self.steps_per_epoch
+        self.eval_every = c.eval_every or self.steps_per_epoch
+        base_lr = scale_lr(c.lr, b, c.base_batch_size, c.lr_scaling)
+        self.lr_at = lr_schedule(c.schedule, base_lr, self.total, warmup_steps=c.warmup_steps, step_size=c.step_size,
+                                 gamma=c.gamma, min_lr=c.min_lr)
+        self.opt = build_optimizer(c, self.model.parameters(), base_lr)
+        self.penalty = Penalty(self.model.parameters(), c.l1, c.l2)
+        m = self.model
+        record["model"] = {"num_parameters": m.num_parameters(), "flops": m.flops(), "train_flops": m.flops(backward=True),
+                           "spec": m.spec, "repr": repr(m)}
+        record["budget"] = {"steps": self.total, "steps_per_epoch": self.steps_per_epoch, "eval_every": self.eval_every,
+                            "base_lr": base_lr}
+        diag_rng = np.random.default_rng(record["seeds"]["diagnostics"])
+        di = np.sort(diag_rng.choice(n, size=min(c.diag_batch, n), replace=False))
+        self.diag = Diagnostics(m, make_loss(c.loss), ds.x_train[di], ds.y_train[di]) if c.diagnostics else None
+        self.noise = (NoiseScale(m, make_loss(c.loss), ds.x_train, ds.y_train, b, c.noise_batches,
+                                 np.random.default_rng(record["seeds"]["noise_scale"])) if c.noise_scale else None)
+        first = min(PROFILE_FIRST, max(self.total - PROFILE_STEPS, 0))
+        self.profile_steps = set(range(first, min(first + PROFILE_STEPS, self.total))) if c.profile else set()
+        self.prof = StepProfile()
+        self.train_time, self.best_loss, self.best_step, self.snapshot, self.bad_evals = 0.0, math.inf, None, None, 0
+        self.status, self.stop_reason, self.last_val = None, None, None
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def run(self):
+        c, ds, b, spe = self.c, self.ds, self.c.batch_size, self.steps_per_epoch
+        shuffle = np.random.default_rng(self.rec["seeds"]["shuffle"])
+        xb = np.empty((b,) + ds.x_train.shape[1:], ds.x_train.dtype)
+        yb = np.empty(b, ds.y_train.dtype)
+        times = np.zeros(self.total)
+        clip = c.clip_grad_norm
+        penalty = self.penalty if self.penalty.active else None
+        stop = self.checkpoint(0, None)
+        step, loss_sum, loss_n, perm = 0, 0.0, 0, None
+        while not stop and step < self.total:
+            if step % spe == 0:
+                perm = shuffle.permutation(len(ds.x_train))
+            idx = perm[(step % spe) * b:(step % spe + 1) * b]
+            prof = self.prof if step in self.profile_steps else None
+            t = _clock()
+            np.take(ds.x_train, idx, axis=0, out=xb)
+            np.take(ds.y_train, idx, out=yb)
+            if prof is not None:
+                prof.add(prof.other, "data", _clock() - t)
+            self.opt.lr = self.lr_at(step)
+            loss = train_step(self.model, self.loss_fn, self.opt, xb, yb, penalty=penalty, clip=clip, profile=prof)
+            times[step] = dt = _clock() - t
+            if prof is not None:
+                prof.end_step(dt)
+            self.train_time += dt
+            step += 1
+            loss_sum, loss_n = loss_sum + loss, loss_n + 1
+            if not math.isfinite(loss):
+                self.status, self.stop_reason = "diverged", f"non-finite training loss ({loss}) at step {step}"
+                self.checkpoint(step, loss)
+                break
+            if step % self.eval_every == 0 or step == self.total:
+                stop = self.checkpoint(step, loss_sum / loss_n)
+                loss_sum, loss_n = 0.0, 0
+        self.finish(step, times[:step])
+
+    def checkpoint(self, step, train_loss):
+        """Evaluate at ``step`` (history, target, best snapshot); True when the run should stop."""
+        c, rec = self.c, self.rec
+        val = self.last_val = evaluate(self.model, self.eval_loss, self.ds.x_val, self.ds.y_val, c.batch_size)
+        entry = {"step": step, "epoch": step / self.steps_per_epoch, "samples": step * c.batch_size,
+                 "wall_time": self.train_time, "lr": self.opt.lr if step else self.lr_at(0),
+                 "train_loss": _f(train_loss), "val_loss": val["loss"], "val_acc": val["acc"]}
+        with np.errstate(all="ignore"):
+            entry["diagnostics"] = self.diag() if self.diag else None
+            if self.noise:
+                entry["noise_scale"] = self.noise()
+        rec["history"].append(entry)
+        if self.status == "diverged":
+            return True
+        if val["acc"] is not None and val["loss"] is None:
+            self.status, self.stop_reason = "diverged", f"non-finite validation loss at step {step}"
+            return True
+        if c.target_accuracy is not None and rec["target"] is None and val["acc"] >= c.target_accuracy:
+            rec["target"] = {k: entry[k] for k in ("step", "epoch", "samples", "wall_time")}
+            if c.stop_at_target:
+                self.stop_reason = f"reached target val accuracy {c.target_accuracy} at step {step}"
+                return True
+        if val["loss"] is not None and val["loss"] < self.best_loss:
+            self.best_loss, self.best_step, self.bad_evals = val["loss"], step, 0
+            self.snapshot = self.model.state_dict()
+        elif val["loss"] is not None:
+            self.bad_evals += 1
+            if c.patience is not None and self.bad_evals >= c.patience:
+                self.stop_reason = f"early stopping: no lower val loss in {c.patience} evaluations (best at step {self.best_step})"
+                return True
+        return False
+
+    def finish(self, steps, times):
+        c, rec, val, ds = self.c, self.rec, self.last_val, self.ds
+        ln_c = math.log(ds.num_classes)
+        rec["collapse"] = {"val_classes_predicted": val["classes_predicted"], "val_loss": val["loss"], "ln_classes": ln_c,
+                           "dead_fraction": (rec["history"][-1].get("diagnostics") or {}).get("dead_fraction")}
+        single = val["acc"] is not None and val["classes_predicted"] == 1
+        near = c.loss != "cross_entropy" or (val["loss"] is not None and abs(val["loss"] - ln_c) <= 0.1 * ln_c)
+        if self.status is None:
+            self.status = "collapsed" if single and near else "completed"
+        rec["status"] = self.status
+        rec["stop_reason"] = self.stop_reason or f"budget of {self.total} steps done"
+        rec["steps"] = steps
+        at = steps
+        if (c.patience is not None or self.status == "diverged") and self.snapshot is not None:
+            at = self.best_step
+            if self.best_step != steps:
+                self.model.load_state_dict(self.snapshot)
+        hist = rec["history"]
+        accs = [h["val_acc"] for h in hist if h["val_acc"] is not None]
+        rec["best_val_acc"] = max(accs) if accs else None
+        rec["best"] = {"step": self.best_step, "val_loss": _f(self.best_loss),
+                       "val_acc": next((h["val_acc"] for h in hist if h["step"] == self.best_step), None)}
+        test = evaluate(self.model, self.eval_loss, ds.x_test, ds.y_test, c.batch_size)
+        train = evaluate(self.model, self.eval_loss, ds.x_train, ds.y_train, c.batch_size)
+        rec["test"] = {"loss": test["loss"], "acc": test["acc"], "step": at}
+        rec["train"] = {"loss": train["loss"], "acc": train["acc"], "step": at}
+        rec["gap"] = train["acc"] - test["acc"] if test["acc"] is not None else None
+        samples = steps * c.batch_size
+        tt = self.train_time
+        rec["throughput"] = {"samples_per_s": samples / tt if tt > 0 else None,
+                             "step_time": float(np.median(times[1:] if len(times) > 1 else times)) if len(times) else None,
+                             "gflops": rec["model"]["train_flops"] * samples / tt / 1e9 if tt > 0 else None,
+                             "train_time": tt, "steps_timed": steps}
+        rec["breakdown"], rec["breakdown_split"] = self.prof.result()
+        rec["profile_steps"] = self.prof.steps
+        rec["noise_scale"] = self.noise.summary() if self.noise else None
+
+
+def summary(record):
+    """A few readable lines about a record (for the command line)."""
+    r, t = record, record.get("throughput") or {}
+    lines = [f"run {r['run_id']}: {r['status']} ({r['stop_reason']})"]
+    if r["status"] == "failed":
+        return "\n".join(lines + [r.get("error", "")])
+    lines.append(f"model {r['model']['num_parameters']:,} params, {r['model']['train_flops']:,} train FLOPs/sample; "
+                 f"{r['steps']} steps of {r['config']['batch_size']}")
+    pct = (lambda v: "-" if v is None else f"{100 * v:.2f}%")
+    lines.append(f"test acc {pct(r['test']['acc'])}  best val acc {pct(r['best_val_acc'])}  "
+                 f"train acc {pct(r['train']['acc'])}  (weights of step {r['test']['step']}; "
+                 f"lowest val loss at step {r['best']['step']})")
+    if t.get("samples_per_s"):
+        lines.append(f"train time {t['train_time']:.2f} s, {t['samples_per_s']:,.0f} samples/s, "
+                     f"median step {1e3 * t['step_time']:.3f} ms, {t['gflops']:.2f} GFLOP/s; elapsed {r['elapsed']:.2f} s")
+    if r.get("target"):
+        lines.append(f"target reached at step {r['target']['step']} after {r['target']['wall_time']:.2f} s")
+    if r.get("breakdown"):
+        lines.append("step breakdown: " + ", ".join(f"{k} {1e3 * v:.3f} ms" for k, v in r["breakdown"].items()))
+    if r.get("noise_scale"):
+        lines.append(f"noise scale B_simple ~ {r['noise_scale']['b_simple']}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m pybench.train", description="Train one config and print a summary.")
+    p.add_argument("--config-json", default="{}", help="Config fields as a JSON object")
+    p.add_argument("--out", help="also write the record as JSON to this file")
+    a = p.parse_args(argv)
+    record = run(Config.from_dict(json.loads(a.config_json)))
+    print(summary(record))
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(record, f, indent=1)
+    return 0 if record["status"] != "failed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
