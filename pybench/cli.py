@@ -49,6 +49,34 @@ def _cmd_bench(args):
     return 0
 
 
+def _cmd_bench_train(args):
+    from rich.console import Console
+
+    from .bench import report, train_step
+
+    out = Console() if sys.stdout.isatty() else Console(width=200)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    cases = None
+    if args.model:
+        pool = train_step.QUICK_CASES if args.quick else train_step.DEFAULT_CASES
+        cases = [c for c in pool if c.name in args.model]
+    result = train_step.run(cases, quick=args.quick, threads=args.threads, peers=args.peers,
+                            budget_s=args.repeat_seconds, log=lambda m: err.print(m, markup=False))
+    e = result["environment"]
+    out.print(f"pybench bench-train: {e['machine']['cpu']}, {e['threads']} threads, SIMD "
+              f"{e['machine']['isa_active']}; PyTorch {e['torch'] or 'n/a (' + e['torch_reason'] + ')'}; "
+              f"one step = forward, cross-entropy, backward, SGD momentum", markup=False, highlight=False)
+    load = e["loadavg_start"]
+    if load is not None and load > 0.5 * (e["machine"]["cpu_count"] or 1):
+        out.print(f"note: load average {load:.1f} at the start: timings are noisy, compare the ratios", markup=False)
+    out.print(train_step.build_table(result))
+    if args.json:
+        report.write_json(dict(result, command=["pybench", "bench-train", *args.argv]), args.json)
+        err.print(f"wrote {args.json}", markup=False)
+    failed = [r for r in result["records"] if r["status"] != "ok"]
+    return 1 if failed else 0
+
+
 def _positive_float(s):
     v = float(s)
     if not v > 0:
@@ -91,6 +119,22 @@ def build_parser():
                     help="timing budget per problem after warm-up (default 1.0; 0.1 with --quick)")
     pb.add_argument("--json", metavar="OUT", default=None, help="write every record (and machine info) to OUT")
     pb.set_defaults(func=_cmd_bench)
+
+    pt = sub.add_parser(
+        "bench-train", help="training-step throughput of pybench.nn models against PyTorch",
+        description="Time one training step (forward, cross-entropy, backward, SGD momentum) of issue 4's MLP "
+                    "and small CNN against the same model in PyTorch CPU, after checking that one step of each "
+                    "agrees. Exit 0 on success, 1 if a check FAILED, 2 on usage errors.")
+    pt.add_argument("--model", nargs="+", choices=("mlp", "cnn"), help="models to run (default both)")
+    pt.add_argument("--quick", action="store_true", help="two small cases (smoke runs, tests)")
+    pt.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                    help="threads for pybench and PyTorch (default: pybench's current count)")
+    pt.add_argument("--peers", type=_split_peers, default=("torch",), metavar="LIST",
+                    help="'torch' (default) or 'none'")
+    pt.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
+                    help="timing budget per case (default 2.0; 0.3 with --quick)")
+    pt.add_argument("--json", metavar="OUT", default=None, help="write every record to OUT")
+    pt.set_defaults(func=_cmd_bench_train)
     return p
 
 

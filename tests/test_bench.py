@@ -473,3 +473,32 @@ def test_standin_with_a_wrong_gradient_fails(capsys, monkeypatch):
         monkeypatch.setattr(reference, name, f, raising=False)
     rc, out, err = _bench(capsys, "--op", "conv2d", "--peers", "none", "--repeat-seconds", "0.005")
     assert rc == 1 and "FAILED" in out and "dweight" in out
+
+
+# ---- bench-train: training-step throughput against PyTorch ------------------------------------
+
+def test_bench_train_checks_one_step_against_torch_then_times():
+    pytest.importorskip("torch")
+    from pybench.bench import train_step
+
+    res = train_step.run(train_step.QUICK_CASES, budget_s=0.05)
+    assert [r["status"] for r in res["records"]] == ["ok", "ok"]
+    for r in res["records"]:
+        assert "match PyTorch" in r["check"]
+        assert r["ours"]["samples_per_s"] > 0 and r["torch"]["samples_per_s"] > 0 and r["ratio"] > 0
+        assert r["breakdown"]["total"] > 0 and any(k.startswith("linear") for k in r["breakdown"])
+
+
+def test_bench_train_catches_a_wrong_step():
+    torch = pytest.importorskip("torch")
+    from pybench.bench import train_step
+
+    case = train_step.Case("mlp", 8, 28)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 8)
+    ours = train_step.OursStep(case, x, y)
+    theirs = train_step.TorchStep(ours.model, x, y, torch)
+    ours.opt.lr = 0.02  # a step of the wrong size must not pass as PyTorch's
+    ok, detail = train_step.check_step(ours, theirs)
+    assert not ok and "differs from PyTorch" in detail
