@@ -51,12 +51,22 @@ def test_mnist1d_sizes_and_resolution_knob():
     assert np.array_equal(short.y_test, ds.y_test) and np.array_equal(short.y_train, ds.y_train)
 
 
-def test_mnist1d_matches_make_dataset_defaults():
-    # The defaults are the published 4000 / 1000 split of make_dataset(get_dataset_args()).
+def test_mnist1d_is_make_dataset_output():
+    # load() = make_dataset with num_samples = n_train + n_test, cut at n_train; the defaults are
+    # the published split (5000 samples, train_split 0.8, seed 42, length 40).
     from mnist1d.data import get_dataset_args, make_dataset
-    ds = data.load("mnist1d", normalize="raw", val_fraction=0.0, dtype=np.float64)
+    from pybench.data import mnist1d
+    ref_args = get_dataset_args()
+    assert (mnist1d.DEFAULT_N_TRAIN, mnist1d.DEFAULT_N_TEST) == (
+        int(ref_args.num_samples * ref_args.train_split),
+        ref_args.num_samples - int(ref_args.num_samples * ref_args.train_split))
+    assert (mnist1d.GENERATOR_SEED, mnist1d.DEFAULT_RESOLUTION) == (ref_args.seed,
+                                                                    ref_args.final_seq_length)
+    ds = data.load("mnist1d", n_train=400, n_test=100, normalize="raw", val_fraction=0.0,
+                   dtype=np.float64)
+    ref_args.num_samples, ref_args.train_split = 500, 0.8
     state = np.random.get_state()
-    ref = make_dataset(get_dataset_args())
+    ref = make_dataset(ref_args)
     np.random.set_state(state)
     assert np.array_equal(ds.y_train, ref["y"]) and np.array_equal(ds.y_test, ref["y_test"])
     lo, hi = ref["x"].min(), ref["x"].max()

@@ -7,7 +7,8 @@ scene description (`sample_params`), independent of the resolution; `render` ras
 area coverage: the shape's signed distance is evaluated on a fine grid of at least 64 x 64
 points per image, each point anti-aliased over its own width, and box-averaged to the requested
 pixels. So the same seed gives the same scenes at every resolution, and an image at r px is
-(up to noise and 8-bit rounding) the box-average of the same scene rendered at any multiple of r.
+(up to noise and 8-bit rounding) the box-average of the same scene rendered at 2r, 4r, ...:
+exactly while both use the same 64-point grid (r <= 64 dividing 64), closely beyond.
 
 Noise: a white-noise field integrated over each pixel, as a photon-counting sensor sees it, so a
 pixel's std is NOISE * (resolution / 32): halving the pixel side doubles its noise, and averaging a
@@ -151,6 +152,10 @@ def _coverage(label, p, fine, g):
 def _sdf(label, u, v):
     """Signed distance (negative inside) in the shape's local frame; exact near edges, which is
     all the one-point-wide anti-aliasing ramp needs."""
+    name = CLASSES[label]
+    if name == "cross":
+        au, av = np.abs(u), np.abs(v)
+        return np.minimum(np.maximum(au - 1, av - 0.3), np.maximum(au - 0.3, av - 1))
     r = np.sqrt(u * u + v * v)
     if label in _STARS:
         k, rho = _STARS[label]
@@ -166,14 +171,10 @@ def _sdf(label, u, v):
         nx, ny = rho * np.sin(beta), 1 - rho * np.cos(beta)
         norm = np.hypot(nx, ny)
         return ((qx - 1) * np.float32(nx / norm) + qy * np.float32(ny / norm))
-    name = CLASSES[label]
     if name == "disk":
         return r - 1
     if name == "ring":
         return np.abs(r - 0.75) - 0.25
-    if name == "cross":
-        au, av = np.abs(u), np.abs(v)
-        return np.minimum(np.maximum(au - 1, av - 0.3), np.maximum(au - 0.3, av - 1))
     if name == "crescent":
         return np.maximum(r - 1, 0.8 - np.sqrt((u - 0.4) ** 2 + v * v))
     raise AssertionError(label)  # pragma: no cover
