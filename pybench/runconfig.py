@@ -21,7 +21,8 @@ class Config:
     # data (pybench.data.load)
     dataset: str = "mnist1d"
     resolution: int | None = None          # None: the dataset's default
-    n_train: int | None = None             # None: the dataset's full training set
+    n_train: int | None = None             # None: the dataset's full training pool (validation is carved from it)
+    n_test: int | None = None              # None: the dataset's full test set
     val_fraction: float = 0.1
     normalize: str = "standard"            # "standard" or "raw"
     data_seed: int = 0                     # splits and the per-epoch shuffling
@@ -168,7 +169,7 @@ def _nonneg(v):
 
 _SPEC = {
     "dataset": _rule(_STR), "resolution": _rule(_INT, "an int >= 1", _pos, True),
-    "n_train": _rule(_INT, "an int >= 1", _pos, True),
+    "n_train": _rule(_INT, "an int >= 1", _pos, True), "n_test": _rule(_INT, "an int >= 1", _pos, True),
     "val_fraction": _rule(_FLOAT, "a float in [0, 1)", lambda v: 0 <= v < 1),
     "normalize": _rule(_STR, "'standard' or 'raw'", lambda v: v in ("standard", "raw")),
     "data_seed": _rule(_INT, "an int >= 0", _nonneg), "data_path": _rule(_STR, optional=True),

@@ -161,7 +161,7 @@ class _Trainer:
         from . import data  # here: importing pybench.train must not need the datasets
 
         self.c, self.rec = c, record
-        ds = self.ds = data.load(c.dataset, resolution=c.resolution, n_train=c.n_train, val_fraction=c.val_fraction,
+        ds = self.ds = data.load(c.dataset, resolution=c.resolution, n_train=c.n_train, n_test=c.n_test, val_fraction=c.val_fraction,
                                  normalize=c.normalize, seed=c.data_seed, dtype=np.dtype(c.dtype), path=c.data_path)
         n, b = len(ds.x_train), c.batch_size
         if b > n:

@@ -277,3 +277,46 @@ def test_run_id_is_a_hash_of_the_canonical_config():
     assert a.run_id() == Config(lr=1.0).validate().run_id()
     assert a.run_id() != Config(lr=1.0, seed=1).validate().run_id()
     assert Config.from_dict(json.loads(a.canonical_json())).validate() == a
+
+
+# ------------------------------------------------------------------------------------------------
+# diagnostics on a constructed network, schedule/clipping/penalty wiring, the command line
+# ------------------------------------------------------------------------------------------------
+
+def test_diagnostics_dead_units_and_activation_statistics(rng):
+    from pybench.diagnostics import Diagnostics
+
+    model = nn.mlp(5, 3, depth=1, width=4, seed=0, dtype=np.float64)
+    x, y = rng.standard_normal((32, 5)), rng.integers(0, 3, 32)
+    first = model.layers[1]
+    first.bias.data[:2] = -1e3  # units 0 and 1 can never be positive
+    d = Diagnostics(model, CrossEntropyLoss(), x, y)()
+    assert d["dead_fraction"] == 0.5 and d["layers"][2]["dead_fraction"] == 0.5
+    h = np.maximum(x @ first.weight.data.T + first.bias.data, 0)
+    assert d["layers"][2]["mean"] == pytest.approx(h.mean()) and d["layers"][2]["std"] == pytest.approx(h.std())
+    assert d["grad_norm"]["1.weight"] == pytest.approx(np.linalg.norm(first.weight.grad))  # the diagnostic batch's
+
+
+def test_schedule_scaling_clipping_and_penalties_reach_the_optimizer():
+    r = _run(steps=40, eval_every=10, schedule="cosine", warmup_steps=10, lr=0.05, lr_scaling="linear",
+             base_batch_size=32, diagnostics=False, profile=False)
+    base = 0.05 * 64 / 32
+    assert r["budget"]["base_lr"] == pytest.approx(base)
+    # the lr of the last step before each evaluation: step 9 ends the warm-up at base_lr
+    assert [h["lr"] for h in r["history"][1:]] == pytest.approx(
+        [base, base * 0.5 * (1 + math.cos(math.pi * 9 / 30)), base * 0.5 * (1 + math.cos(math.pi * 19 / 30)),
+         base * 0.5 * (1 + math.cos(math.pi * 29 / 30))])
+    plain = _run(steps=20, eval_every=20, diagnostics=False, profile=False)
+    for kw in (dict(clip_grad_norm=0.01), dict(l2=0.5), dict(l1=0.05), dict(weight_decay=0.5)):
+        other = _run(steps=20, eval_every=20, diagnostics=False, profile=False, **kw)
+        assert other["status"] == "completed" and other["history"][-1]["val_loss"] != plain["history"][-1]["val_loss"]
+
+
+def test_command_line_prints_a_summary_and_writes_the_record(tmp_path, capsys):
+    from pybench.train import main
+
+    out = tmp_path / "r.json"
+    assert main(["--config-json", json.dumps(dict(FAST, steps=10)), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "completed" in text and "test acc" in text and "samples/s" in text
+    assert json.loads(out.read_text())["steps"] == 10

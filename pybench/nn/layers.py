@@ -10,13 +10,17 @@ multiply-add as 2, plus 1 per output for the bias; with ``backward=True`` they a
 gradient (same multiply-adds), the bias gradient (1 per output) and, unless ``compute_dx`` is
 False, the input gradient (same multiply-adds again). Memory-bound layers count nominal figures,
 documented on each class; they hardly matter next to the GEMMs and their time follows bytes.
+
+Conv2d and the pools call ``pybench._native`` directly (the functions ``pybench.ops`` wraps), with
+stride/padding/... normalized once at construction: the ops wrappers re-check those tuples on
+every call, which cost several microseconds per call, more than a small conv's bookkeeping.
 """
 
 import math
 
 import numpy as np
 
-from .. import ops
+from .. import _native, ops
 from .init import initialize
 from .module import Module, Parameter, check_dtype, check_int
 
@@ -230,8 +234,8 @@ class Conv2d(_Layer):
         self._x, self._ent = x, ent
         b = self.bias
         try:
-            return ops.conv2d_forward(x, self.weight.data, None if b is None else b.data, self.stride, self.padding,
-                                      self.dilation, self.groups, out=ent[0])
+            return _native.conv2d_forward(x, self.weight.data, None if b is None else b.data, self.stride,
+                                          self.padding, self.dilation, self.groups, out=ent[0], impl="")
         except (TypeError, ValueError) as e:
             raise self._fail(e) from None
 
@@ -246,9 +250,9 @@ class Conv2d(_Layer):
                 dx = self._ent[1] = np.empty(x.shape, self.dtype)
         b = self.bias
         try:
-            return ops.conv2d_backward(dy, x, self.weight.data, self.stride, self.padding, self.dilation, self.groups,
-                                       bias=b is not None, compute_dx=self.compute_dx, dx=dx,
-                                       dweight=self.weight.grad, dbias=None if b is None else b.grad)[0]
+            return _native.conv2d_backward(dy, x, self.weight.data, self.stride, self.padding, self.dilation,
+                                           self.groups, bias=b is not None, compute_dx=self.compute_dx, dx=dx,
+                                           dweight=self.weight.grad, dbias=None if b is None else b.grad, impl="")[0]
         except (TypeError, ValueError) as e:
             raise self._fail(e) from None
 
@@ -531,8 +535,8 @@ class MaxPool2d(_WindowPool):
         self._check(x)
         ent = self._entry(x, np.int64)
         try:
-            return ops.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding, out=ent[0],
-                                          indices=ent[2])[0]
+            return _native.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding, out=ent[0],
+                                              indices=ent[2], impl="")[0]
         except (TypeError, ValueError) as e:
             raise self._fail(e) from None
 
@@ -541,7 +545,7 @@ class MaxPool2d(_WindowPool):
         if dx is None:
             return None
         try:
-            return ops.max_pool2d_backward(dy, self._ent[2], self._x.shape, out=dx)
+            return _native.max_pool2d_backward(dy, self._ent[2], self._x.shape, out=dx, impl="")
         except (TypeError, ValueError) as e:
             raise self._fail(e) from None
 
@@ -559,8 +563,8 @@ class AvgPool2d(_WindowPool):
         self._check(x)
         ent = self._entry(x)
         try:
-            return ops.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
-                                          out=ent[0])
+            return _native.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
+                                              out=ent[0], impl="")
         except (TypeError, ValueError) as e:
             raise self._fail(e) from None
 
@@ -569,8 +573,8 @@ class AvgPool2d(_WindowPool):
         if dx is None:
             return None
         try:
-            return ops.avg_pool2d_backward(dy, self._x.shape, self.kernel_size, self.stride, self.padding,
-                                           self.count_include_pad, out=dx)
+            return _native.avg_pool2d_backward(dy, self._x.shape, self.kernel_size, self.stride, self.padding,
+                                               self.count_include_pad, out=dx, impl="")
         except (TypeError, ValueError) as e:
             raise self._fail(e) from None
 
@@ -603,7 +607,7 @@ class GlobalAvgPool(_Pool):
         if dx is None:
             return None
         try:
-            return ops.global_avg_pool2d_backward(dy, self._x.shape, out=dx)
+            return _native.global_avg_pool2d_backward(dy, self._x.shape, out=dx, impl="")
         except (TypeError, ValueError) as e:
             raise self._fail(e) from None
 

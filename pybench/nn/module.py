@@ -133,16 +133,20 @@ class Module:
         """Copies of every parameter and buffer (BatchNorm running stats, Dropout offsets)."""
         return {k: np.array(v, copy=True) for k, v, _ in self._named_state()}
 
-    def load_state_dict(self, d):
-        """Copy ``d`` (from state_dict) into this module in place; keys and shapes must match."""
+    def load_state_dict(self, d, strict=True):
+        """Copy ``d`` (from state_dict) into this module in place; shapes must match. Keys must
+        match too, except that ``strict=False`` allows missing ones (e.g. restore buffers only);
+        unexpected keys are an error either way (PyTorch ignores them when not strict)."""
         who = f"{type(self).__name__}.load_state_dict"
         if not isinstance(d, dict):
             raise TypeError(f"{who}: d: expected a dict, got {type(d).__name__}")
         mine = {k: (v, m) for k, v, m in self._named_state()}
         missing, unexpected = sorted(set(mine) - set(d)), sorted(set(d) - set(mine))
-        if missing or unexpected:
+        if (missing and strict) or unexpected:
             raise ValueError(f"{who}: d: expected keys {sorted(mine)}, got missing {missing}, unexpected {unexpected}")
         for k, (v, m) in mine.items():
+            if k not in d:
+                continue
             value = np.asarray(d[k])
             if value.shape != np.shape(v):
                 raise ValueError(f"{who}: d[{k!r}]: expected shape {np.shape(v)}, got {value.shape}")
