@@ -56,6 +56,16 @@ def _cmd_bench_train(args):
 
     out = Console() if sys.stdout.isatty() else Console(width=200)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if args.convergence:
+        from .bench import convergence
+
+        rows = convergence.run(threads=args.threads, log=lambda m: err.print(m, markup=False))
+        out.print("pybench bench-train --convergence: issue 4's accuracy bars, one train.run each")
+        out.print(convergence.build_table(rows))
+        if args.json:
+            report.write_json({"command": ["pybench", "bench-train", *args.argv], "runs": rows}, args.json)
+            err.print(f"wrote {args.json}", markup=False)
+        return 0 if all(r["passed"] for r in rows) else 1
     cases = None
     if args.model:
         pool = train_step.QUICK_CASES if args.quick else train_step.DEFAULT_CASES
@@ -124,9 +134,13 @@ def build_parser():
         "bench-train", help="training-step throughput of pybench.nn models against PyTorch",
         description="Time one training step (forward, cross-entropy, backward, SGD momentum) of issue 4's MLP "
                     "and small CNN against the same model in PyTorch CPU, after checking that one step of each "
-                    "agrees. Exit 0 on success, 1 if a check FAILED, 2 on usage errors.")
+                    "agrees. --convergence trains the convergence configs instead. Exit 0 on success, 1 if a check FAILED "
+                    "or a bar was missed, 2 on usage errors.")
     pt.add_argument("--model", nargs="+", choices=("mlp", "cnn"), help="models to run (default both)")
     pt.add_argument("--quick", action="store_true", help="two small cases (smoke runs, tests)")
+    pt.add_argument("--convergence", action="store_true",
+                    help="instead of timing steps, train issue 4's convergence configs to their budgets and "
+                         "compare test accuracy with the bars (a few minutes)")
     pt.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                     help="threads for pybench and PyTorch (default: pybench's current count)")
     pt.add_argument("--peers", type=_split_peers, default=("torch",), metavar="LIST",
