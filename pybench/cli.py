@@ -87,6 +87,44 @@ def _cmd_bench_train(args):
     return 1 if failed else 0
 
 
+def parse_set(items):
+    """['lr=0.1', 'norm=batch', 'betas=[0.9,0.99]'] -> {'lr': 0.1, 'norm': 'batch', ...}: each value
+    is read as JSON when it parses (numbers, true/false/null, lists), else kept as a string."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _cmd_train(args):
+    from . import train
+
+    try:
+        fields = json.loads(args.config_json) if args.config_json else {}
+        if not isinstance(fields, dict):
+            raise ValueError(f"--config-json: expected a JSON object, got {args.config_json!r}")
+        fields.update(parse_set(args.set))
+        config = train.Config.from_dict(fields)
+        config.validate()
+    except (TypeError, ValueError) as e:
+        print(f"pybench train: error: {e}", file=sys.stderr)
+        return 2
+    record = train.run(config)
+    print(train.summary(record))
+    if args.out:
+        from .bench.report import write_json
+
+        write_json(record, args.out)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0 if record["status"] in ("completed", "diverged", "collapsed") else 1
+
+
 def _positive_float(s):
     v = float(s)
     if not v > 0:
@@ -149,6 +187,17 @@ def build_parser():
                     help="timing budget per case (default 2.0; 0.3 with --quick)")
     pt.add_argument("--json", metavar="OUT", default=None, help="write every record to OUT")
     pt.set_defaults(func=_cmd_bench_train)
+
+    pr = sub.add_parser(
+        "train", help="train one model on pybench's kernels and print its record's summary",
+        description="Train one config (pybench.train.Config; every field has a default) and print a summary. "
+                    "Exit 0 when the run completed, diverged or collapsed (a measured outcome), 1 when it "
+                    "failed, 2 on a bad config.")
+    pr.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="a Config field, e.g. --set model=cnn --set lr=0.002 (values read as JSON when they parse)")
+    pr.add_argument("--config-json", default=None, metavar="JSON", help="Config fields as one JSON object")
+    pr.add_argument("--out", metavar="FILE", default=None, help="write the full record as JSON")
+    pr.set_defaults(func=_cmd_train)
     return p
 
 

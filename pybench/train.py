@@ -24,9 +24,7 @@ Measurement rules:
 ``python -m pybench.train --config-json '{"model": "cnn", ...}'`` runs one config and prints a summary.
 """
 
-import argparse
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -330,16 +328,10 @@ def summary(record):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m pybench.train", description="Train one config and print a summary.")
-    p.add_argument("--config-json", default="{}", help="Config fields as a JSON object")
-    p.add_argument("--out", help="also write the record as JSON to this file")
-    a = p.parse_args(argv)
-    record = run(Config.from_dict(json.loads(a.config_json)))
-    print(summary(record))
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(record, f, indent=1)
-    return 0 if record["status"] != "failed" else 1
+    """`python -m pybench.train ...` is `pybench train ...`."""
+    from .cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -320,3 +320,20 @@ def test_command_line_prints_a_summary_and_writes_the_record(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "completed" in text and "test acc" in text and "samples/s" in text
     assert json.loads(out.read_text())["steps"] == 10
+
+
+def test_pybench_train_set_overrides_json_and_bad_configs_exit_2(tmp_path, capsys):
+    from pybench.cli import main, parse_set
+
+    assert parse_set(["lr=0.5", "norm=batch", "betas=[0.8,0.9]", "last_activation=null"]) == {
+        "lr": 0.5, "norm": "batch", "betas": [0.8, 0.9], "last_activation": None}
+    out = tmp_path / "r.json"
+    argv = ["train", "--config-json", json.dumps(dict(FAST, steps=10)), "--set", "steps=6", "--out", str(out)]
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["steps"] == 6  # --set wins over --config-json
+    capsys.readouterr()
+    assert main(["train", "--set", "no_such_field=1"]) == 2
+    assert "unknown keys ['no_such_field']" in capsys.readouterr().err
+    assert main(["train", "--set", "lr=-1"]) == 2
+    assert "lr" in capsys.readouterr().err
+    assert main(["train", "--set", "lr"]) == 2
