@@ -570,3 +570,16 @@ def test_layer_compute_dx_false_returns_none():
         y = layer.forward(x)
         layer.compute_dx = False
         assert layer.backward(np.ones_like(y)) is None, layer
+
+
+def test_release_buffers_and_bounded_cache():
+    m = nn.mlp(4, 2, depth=1, width=3, dropout=0.5)
+    for n in range(1, 10):  # more distinct batch sizes than the cache keeps
+        m.forward(np.ones((n, 4), np.float32))
+    assert all(len(layer._cache) <= 6 for layer in m.layers)
+    y = m.forward(np.ones((3, 4), np.float32)).copy()
+    m.release_buffers()
+    assert all(not layer._cache for layer in m.layers)
+    assert_bad_call(lambda: m.backward(np.ones((3, 2), np.float32)), RuntimeError, "before forward")
+    m.eval()
+    np.testing.assert_array_equal(m.forward(np.ones((3, 4), np.float32)).shape, y.shape)

@@ -586,7 +586,7 @@ class GlobalAvgPool(_Pool):
     """(N, C, H, W) -> (N, C): the mean of each plane. FLOPs, nominal: H*W per channel forward,
     as many more backward."""
 
-    op = "global_avg_pool"
+    op = "global_avg_pool2d"
 
     def output_shape(self, in_shape):
         in_shape = tuple(in_shape)

@@ -8,7 +8,8 @@ Buffers are reused: a layer's output and input-gradient arrays live in a small p
 by the input's shape and dtype, so steady-state training allocates nothing (fresh memory costs
 ~1 us per 4 KiB page on these machines, see FIELD-NOTES). Consequently **an array returned by
 forward or backward is valid until that layer's next call** with an input of the same shape;
-copy it to keep it. A layer object is one node of one graph: using it twice in a model would make
+copy it to keep it. ``release_buffers()`` frees the cache (say after a large evaluation batch).
+A layer object is one node of one graph: using it twice in a model would make
 the second call overwrite what the first one's backward needs.
 """
 
@@ -16,7 +17,9 @@ import numpy as np
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
-_MAX_SHAPES = 4  # per-layer buffer sets kept (train batch, last partial batch, eval batch, ...)
+# Buffer sets kept per layer (train batch, last partial batch, eval batch, noise-scale batches...);
+# beyond that the oldest set is dropped (and reallocated if that shape comes back).
+_MAX_SHAPES = 6
 
 
 class Parameter:
@@ -97,6 +100,16 @@ class Module:
 
     def num_parameters(self):
         return sum(p.data.size for p in self.parameters())
+
+    def release_buffers(self):
+        """Drop every cached output/gradient buffer (e.g. after evaluating with a large batch);
+        they are reallocated on the next call. Saved forward state goes too (backward needs a
+        new forward)."""
+        for m in self.modules():
+            m._cache.clear()
+            for attr in ("_x", "_ent", "_shape", "_saved"):
+                if attr in m.__dict__:
+                    setattr(m, attr, None)
 
     def zero_grad(self):
         for p in self.parameters():
