@@ -46,7 +46,7 @@ class Parameter:
 def check_dtype(dtype, who):
     """np.float32 / np.float64 (any spelling) -> the np.dtype; anything else is a TypeError."""
     try:
-        dt = np.dtype(dtype)
+        dt = None if dtype is None else np.dtype(dtype)  # np.dtype(None) would mean float64
     except TypeError:
         dt = None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -76,7 +76,7 @@ class Module:
     def __init__(self):
         self._params = []
         self._buffers = ()
-        self._cache = {}  # input (shape, dtype) -> list of reusable arrays; see _entry
+        self._cache = {}  # input shape (and dtype) -> [output, dx, ...] buffers
 
     # ---- graph ---------------------------------------------------------------------------
     def children(self):
@@ -157,13 +157,15 @@ class Module:
         missing, unexpected = sorted(set(mine) - set(d)), sorted(set(d) - set(mine))
         if (missing and strict) or unexpected:
             raise ValueError(f"{who}: d: expected keys {sorted(mine)}, got missing {missing}, unexpected {unexpected}")
-        for k, (v, m) in mine.items():
-            if k not in d:
-                continue
-            value = np.asarray(d[k])
-            if value.shape != np.shape(v):
-                raise ValueError(f"{who}: d[{k!r}]: expected shape {np.shape(v)}, got {value.shape}")
-            m._load_local(k.rsplit(".", 1)[-1], value)
+        todo = []
+        for k, (v, m) in mine.items():  # check everything first: a bad entry loads nothing
+            if k in d:
+                value = np.asarray(d[k])
+                if value.shape != np.shape(v):
+                    raise ValueError(f"{who}: d[{k!r}]: expected shape {np.shape(v)}, got {value.shape}")
+                todo.append((m, k.rsplit(".", 1)[-1], value))
+        for m, name, value in todo:
+            m._load_local(name, value)
 
     # ---- computation -----------------------------------------------------------------------
     def __call__(self, x):
