@@ -167,7 +167,8 @@ def test_batchnorm_train_updates_running_stats_eval_uses_them():
     x2 = rng.standard_normal((2, 3, 5, 5))
     y = bn.forward(x2)
     sh = (1, 3, 1, 1)
-    expect = (x2 - bn.running_mean.reshape(sh)) / np.sqrt(bn.running_var.reshape(sh) + 1e-5) * bn.weight.data.reshape(sh)
+    rm, rv, w = (a.reshape(sh) for a in (bn.running_mean, bn.running_var, bn.weight.data))
+    expect = (x2 - rm) / np.sqrt(rv + 1e-5) * w
     np.testing.assert_allclose(y, expect, rtol=1e-12, atol=1e-12)
     for k, v in bn.state_dict().items():
         np.testing.assert_array_equal(v, before[k])  # eval leaves running stats alone
