@@ -297,7 +297,7 @@ def test_backward_before_forward_raises():
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("spec", ["he_normal", "kaiming_normal", "he_uniform", "lecun_normal", "lecun_uniform",
-                                  "xavier_normal", "glorot_normal", "xavier_uniform"])
+                                  "xavier_normal", "glorot_normal", "xavier_uniform", "kaiming_uniform", "glorot_uniform"])
 def test_init_std_matches_formula(spec):
     fan_in, fan_out = 400, 300
     w = nn.Linear(fan_in, fan_out, init=spec, rng=0).weight.data
