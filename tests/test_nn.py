@@ -167,7 +167,8 @@ def test_batchnorm_train_updates_running_stats_eval_uses_them():
     x2 = rng.standard_normal((2, 3, 5, 5))
     y = bn.forward(x2)
     sh = (1, 3, 1, 1)
-    expect = (x2 - bn.running_mean.reshape(sh)) / np.sqrt(bn.running_var.reshape(sh) + 1e-5) * bn.weight.data.reshape(sh)
+    rm, rv, w = (a.reshape(sh) for a in (bn.running_mean, bn.running_var, bn.weight.data))
+    expect = (x2 - rm) / np.sqrt(rv + 1e-5) * w
     np.testing.assert_allclose(y, expect, rtol=1e-12, atol=1e-12)
     for k, v in bn.state_dict().items():
         np.testing.assert_array_equal(v, before[k])  # eval leaves running stats alone
@@ -296,7 +297,7 @@ def test_backward_before_forward_raises():
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("spec", ["he_normal", "kaiming_normal", "he_uniform", "lecun_normal", "lecun_uniform",
-                                  "xavier_normal", "glorot_normal", "xavier_uniform"])
+                                  "xavier_normal", "glorot_normal", "xavier_uniform", "kaiming_uniform", "glorot_uniform"])
 def test_init_std_matches_formula(spec):
     fan_in, fan_out = 400, 300
     w = nn.Linear(fan_in, fan_out, init=spec, rng=0).weight.data
@@ -570,3 +571,16 @@ def test_layer_compute_dx_false_returns_none():
         y = layer.forward(x)
         layer.compute_dx = False
         assert layer.backward(np.ones_like(y)) is None, layer
+
+
+def test_release_buffers_and_bounded_cache():
+    m = nn.mlp(4, 2, depth=1, width=3, dropout=0.5)
+    for n in range(1, 10):  # more distinct batch sizes than the cache keeps
+        m.forward(np.ones((n, 4), np.float32))
+    assert all(len(layer._cache) <= 6 for layer in m.layers)
+    y = m.forward(np.ones((3, 4), np.float32)).copy()
+    m.release_buffers()
+    assert all(not layer._cache for layer in m.layers)
+    assert_bad_call(lambda: m.backward(np.ones((3, 2), np.float32)), RuntimeError, "before forward")
+    m.eval()
+    np.testing.assert_array_equal(m.forward(np.ones((3, 4), np.float32)).shape, y.shape)

@@ -29,7 +29,7 @@ class _Activation(Module):
         self._x = self._ent = None
 
     def forward(self, x):
-        if x.__class__ is not np.ndarray:
+        if not isinstance(x, np.ndarray):
             raise self._not_array(x)
         key = (x.shape, x.dtype)
         ent = self._cache.get(key)

@@ -53,7 +53,7 @@ class _Layer(Module):
 
     def _bad_input(self, x, expected):
         """The error for an input that failed the fast check (built only on that slow path)."""
-        if x.__class__ is not np.ndarray:
+        if not isinstance(x, np.ndarray):
             return self._not_array(x)
         if x.dtype != self.dtype:
             return TypeError(f"{self._label()}.forward: x: expected dtype {self.dtype}, got {x.dtype}")
@@ -80,7 +80,7 @@ class Flatten(Module):
         self._shape = None
 
     def forward(self, x):
-        if x.__class__ is not np.ndarray:
+        if not isinstance(x, np.ndarray):
             raise self._not_array(x)
         if not x.flags.c_contiguous or x.ndim < 1:
             raise ValueError(f"Flatten().forward: x: expected a C-contiguous array with a batch axis (a view, "
@@ -121,7 +121,7 @@ class Linear(_Layer):
         self._x = self._ent = None
 
     def forward(self, x):
-        if x.__class__ is not np.ndarray or x.dtype != self.dtype or x.ndim != 2 or x.shape[1] != self.in_features:
+        if not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != 2 or x.shape[1] != self.in_features:
             raise self._bad_input(x, f"(N, {self.in_features})")
         shape = x.shape
         ent = self._cache.get(shape)
@@ -223,7 +223,7 @@ class Conv2d(_Layer):
         return (self.out_channels, hw[0], hw[1])
 
     def forward(self, x):
-        if x.__class__ is not np.ndarray or x.dtype != self.dtype or x.ndim != 4 or x.shape[1] != self.in_channels:
+        if not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != 4 or x.shape[1] != self.in_channels:
             raise self._bad_input(x, f"(N, {self.in_channels}, H, W)")
         shape = x.shape
         ent = self._cache.get(shape)
@@ -314,7 +314,7 @@ class _BatchNorm(_Layer):
         self._x = self._ent = self._saved = None
 
     def forward(self, x):
-        if (x.__class__ is not np.ndarray or x.dtype != self.dtype or x.ndim != self.ndim
+        if (not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != self.ndim
                 or x.shape[1] != self.num_features):
             raise self._bad_input(x, "(N, C)" if self.ndim == 2 else "(N, C, H, W)")
         shape = x.shape
@@ -415,7 +415,7 @@ class Dropout(Module):
         if not self.training:
             self._used, self._shape = None, ()
             return x
-        if x.__class__ is not np.ndarray:
+        if not isinstance(x, np.ndarray):
             raise self._not_array(x)
         off = self.offset
         self._used, self._shape = off, x.shape
@@ -464,7 +464,7 @@ class _Pool(Module):
         self._x = self._ent = None
 
     def _check(self, x):
-        if x.__class__ is not np.ndarray:
+        if not isinstance(x, np.ndarray):
             raise self._not_array(x)
         if x.ndim != 4:
             raise ValueError(f"{self._label()}.forward: x: expected shape (N, C, H, W), got {x.shape}")
@@ -586,7 +586,7 @@ class GlobalAvgPool(_Pool):
     """(N, C, H, W) -> (N, C): the mean of each plane. FLOPs, nominal: H*W per channel forward,
     as many more backward."""
 
-    op = "global_avg_pool"
+    op = "global_avg_pool2d"
 
     def output_shape(self, in_shape):
         in_shape = tuple(in_shape)

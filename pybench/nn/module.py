@@ -8,7 +8,8 @@ Buffers are reused: a layer's output and input-gradient arrays live in a small p
 by the input's shape and dtype, so steady-state training allocates nothing (fresh memory costs
 ~1 us per 4 KiB page on these machines, see FIELD-NOTES). Consequently **an array returned by
 forward or backward is valid until that layer's next call** with an input of the same shape;
-copy it to keep it. A layer object is one node of one graph: using it twice in a model would make
+copy it to keep it. ``release_buffers()`` frees the cache (say after a large evaluation batch).
+A layer object is one node of one graph: using it twice in a model would make
 the second call overwrite what the first one's backward needs.
 """
 
@@ -16,7 +17,9 @@ import numpy as np
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
-_MAX_SHAPES = 4  # per-layer buffer sets kept (train batch, last partial batch, eval batch, ...)
+# Buffer sets kept per layer (train batch, last partial batch, eval batch, noise-scale batches...);
+# beyond that the oldest set is dropped (and reallocated if that shape comes back).
+_MAX_SHAPES = 6
 
 
 class Parameter:
@@ -43,7 +46,7 @@ class Parameter:
 def check_dtype(dtype, who):
     """np.float32 / np.float64 (any spelling) -> the np.dtype; anything else is a TypeError."""
     try:
-        dt = np.dtype(dtype)
+        dt = None if dtype is None else np.dtype(dtype)  # np.dtype(None) would mean float64
     except TypeError:
         dt = None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -73,7 +76,7 @@ class Module:
     def __init__(self):
         self._params = []
         self._buffers = ()
-        self._cache = {}  # input (shape, dtype) -> list of reusable arrays; see _entry
+        self._cache = {}  # input shape (and dtype) -> [output, dx, ...] buffers
 
     # ---- graph ---------------------------------------------------------------------------
     def children(self):
@@ -97,6 +100,16 @@ class Module:
 
     def num_parameters(self):
         return sum(p.data.size for p in self.parameters())
+
+    def release_buffers(self):
+        """Drop every cached output/gradient buffer (e.g. after evaluating with a large batch);
+        they are reallocated on the next call. Saved forward state goes too (backward needs a
+        new forward)."""
+        for m in self.modules():
+            m._cache.clear()
+            for attr in ("_x", "_ent", "_shape", "_saved"):
+                if attr in m.__dict__:
+                    setattr(m, attr, None)
 
     def zero_grad(self):
         for p in self.parameters():
@@ -144,13 +157,15 @@ class Module:
         missing, unexpected = sorted(set(mine) - set(d)), sorted(set(d) - set(mine))
         if (missing and strict) or unexpected:
             raise ValueError(f"{who}: d: expected keys {sorted(mine)}, got missing {missing}, unexpected {unexpected}")
-        for k, (v, m) in mine.items():
-            if k not in d:
-                continue
-            value = np.asarray(d[k])
-            if value.shape != np.shape(v):
-                raise ValueError(f"{who}: d[{k!r}]: expected shape {np.shape(v)}, got {value.shape}")
-            m._load_local(k.rsplit(".", 1)[-1], value)
+        todo = []
+        for k, (v, m) in mine.items():  # check everything first: a bad entry loads nothing
+            if k in d:
+                value = np.asarray(d[k])
+                if value.shape != np.shape(v):
+                    raise ValueError(f"{who}: d[{k!r}]: expected shape {np.shape(v)}, got {value.shape}")
+                todo.append((m, k.rsplit(".", 1)[-1], value))
+        for m, name, value in todo:
+            m._load_local(name, value)
 
     # ---- computation -----------------------------------------------------------------------
     def __call__(self, x):
