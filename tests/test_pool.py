@@ -96,6 +96,21 @@ def test_pool_hypothesis(case, cip):
         assert_close(ops.avg_pool2d_backward(dy, shape, k, s, p, cip, impl=impl), rda, dtype=np.float32)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("W", [8, 28, 66])  # rows shorter than, about, and over several SIMD vectors
+def test_max_pool2d_2x2_stride2_ties_nan_inf(isa, dtype, W, rng):
+    # the fast path for 2x2/2 windows: ties (small integers), NaN and -inf, on every ISA build
+    x = rng.integers(-2, 3, (3, 4, 6, W)).astype(dtype)
+    x[0, 0, 0, :5] = np.nan
+    x[1, 2, 3, 3] = np.nan
+    x[2, 1] = -np.inf
+    for impl in ops.impls("max_pool2d_forward"):
+        y, idx = ops.max_pool2d_forward(x, 2, impl=impl)
+        ry, ridx = ref.max_pool2d_forward(x, 2)
+        np.testing.assert_array_equal(idx, ridx)
+        np.testing.assert_array_equal(y, ry)  # NaN compares equal in assert_array_equal
+
+
 def test_max_pool2d_nan_and_ties():
     x = np.zeros((1, 1, 2, 4), np.float32)
     x[0, 0, 1, 3] = np.nan
