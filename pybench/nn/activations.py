@@ -31,29 +31,18 @@ class _Activation(Module):
     def forward(self, x):
         if not isinstance(x, np.ndarray):
             raise self._not_array(x)
-        key = (x.shape, x.dtype)
-        ent = self._cache.get(key)
-        if ent is None:
-            self._evict()
-            ent = self._cache[key] = [np.empty(x.shape, x.dtype), None]
-        self._x, self._ent = x, ent
+        ent = self._entry(x)
         try:
             return self._f(x, *self._args, out=ent[0])
         except (TypeError, ValueError) as e:
             raise self._fail(e) from None
 
     def backward(self, dy):
-        x = self._x
-        if x is None:
-            raise self._no_forward()
-        if not self.compute_dx:
-            return None
-        ent = self._ent
-        dx = ent[1]
+        dx = self._dx()
         if dx is None:
-            dx = ent[1] = np.empty(x.shape, x.dtype)
+            return None
         try:
-            return self._b(dy, ent[0] if self.by_output else x, *self._args, out=dx)
+            return self._b(dy, self._ent[0] if self.by_output else self._x, *self._args, out=dx)
         except (TypeError, ValueError) as e:
             raise self._fail(e) from None
 

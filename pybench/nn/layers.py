@@ -123,12 +123,7 @@ class Linear(_Layer):
     def forward(self, x):
         if not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != 2 or x.shape[1] != self.in_features:
             raise self._bad_input(x, f"(N, {self.in_features})")
-        shape = x.shape
-        ent = self._cache.get(shape)
-        if ent is None:
-            self._evict()
-            ent = self._cache[shape] = [np.empty((shape[0], self.out_features), self.dtype), None]
-        self._x, self._ent = x, ent
+        ent = self._entry(x, lambda: (x.shape[0], self.out_features))
         b = self.bias
         try:
             return ops.linear_forward(x, self.weight.data, None if b is None else b.data, out=ent[0])
@@ -136,14 +131,7 @@ class Linear(_Layer):
             raise self._fail(e) from None
 
     def backward(self, dy):
-        x = self._x
-        if x is None:
-            raise self._no_forward()
-        dx = None
-        if self.compute_dx:
-            dx = self._ent[1]
-            if dx is None:
-                dx = self._ent[1] = np.empty(x.shape, self.dtype)
+        dx, x = self._dx(), self._x
         b = self.bias
         try:
             return ops.linear_backward(dy, x, self.weight.data, bias=b is not None, compute_dx=self.compute_dx, dx=dx,
@@ -225,13 +213,7 @@ class Conv2d(_Layer):
     def forward(self, x):
         if not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != 4 or x.shape[1] != self.in_channels:
             raise self._bad_input(x, f"(N, {self.in_channels}, H, W)")
-        shape = x.shape
-        ent = self._cache.get(shape)
-        if ent is None:
-            out = self.output_shape(shape[1:])
-            self._evict()
-            ent = self._cache[shape] = [np.empty((shape[0],) + out, self.dtype), None]
-        self._x, self._ent = x, ent
+        ent = self._entry(x, lambda: (x.shape[0],) + self.output_shape(x.shape[1:]))
         b = self.bias
         try:
             return _native.conv2d_forward(x, self.weight.data, None if b is None else b.data, self.stride,
@@ -240,14 +222,7 @@ class Conv2d(_Layer):
             raise self._fail(e) from None
 
     def backward(self, dy):
-        x = self._x
-        if x is None:
-            raise self._no_forward()
-        dx = None
-        if self.compute_dx:
-            dx = self._ent[1]
-            if dx is None:
-                dx = self._ent[1] = np.empty(x.shape, self.dtype)
+        dx, x = self._dx(), self._x
         b = self.bias
         try:
             return _native.conv2d_backward(dy, x, self.weight.data, self.stride, self.padding, self.dilation,
@@ -317,12 +292,7 @@ class _BatchNorm(_Layer):
         if (not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != self.ndim
                 or x.shape[1] != self.num_features):
             raise self._bad_input(x, "(N, C)" if self.ndim == 2 else "(N, C, H, W)")
-        shape = x.shape
-        ent = self._cache.get(shape)
-        if ent is None:
-            self._evict()
-            ent = self._cache[shape] = [np.empty(shape, self.dtype), None]
-        self._x, self._ent = x, ent
+        ent = self._entry(x)
         w, b = self.weight, self.bias
         try:
             y, mean, invstd = ops.batch_norm_forward(x, None if w is None else w.data, None if b is None else b.data,
@@ -334,12 +304,7 @@ class _BatchNorm(_Layer):
         return y
 
     def backward(self, dy):
-        x = self._x
-        if x is None:
-            raise self._no_forward()
-        dx = self._ent[1]
-        if dx is None:
-            dx = self._ent[1] = np.empty(x.shape, self.dtype)
+        dx, x = self._dx(always=True), self._x  # the native backward always writes dx
         mean, invstd, training = self._saved
         w, b = self.weight, self.bias
         try:
@@ -422,12 +387,7 @@ class Dropout(Module):
         self.offset = off + x.size
         if self.p == 0.0:
             return x
-        key = (x.shape, x.dtype)
-        ent = self._cache.get(key)
-        if ent is None:
-            self._evict()
-            ent = self._cache[key] = [np.empty(x.shape, x.dtype), None]
-        self._ent = ent
+        ent = self._entry(x)
         try:
             return ops.dropout_forward(x, self.p, self.seed, off, True, out=ent[0])
         except (TypeError, ValueError) as e:
@@ -440,12 +400,8 @@ class Dropout(Module):
             return None
         if self._used is None or self.p == 0.0:
             return dy
-        ent = self._ent
-        dx = ent[1]
-        if dx is None:
-            dx = ent[1] = np.empty(ent[0].shape, ent[0].dtype)
         try:
-            return ops.dropout_backward(dy, self.p, self.seed, self._used, out=dx)
+            return ops.dropout_backward(dy, self.p, self.seed, self._used, out=self._dx())
         except (TypeError, ValueError) as e:
             raise self._fail(e) from None
 
@@ -469,26 +425,8 @@ class _Pool(Module):
         if x.ndim != 4:
             raise ValueError(f"{self._label()}.forward: x: expected shape (N, C, H, W), got {x.shape}")
 
-    def _entry(self, x, extra=None):
-        key = (x.shape, x.dtype)
-        ent = self._cache.get(key)
-        if ent is None:
-            out = (x.shape[0],) + self.output_shape(x.shape[1:])
-            self._evict()
-            ent = self._cache[key] = [np.empty(out, x.dtype), None, None if extra is None else np.empty(out, extra)]
-        self._x, self._ent = x, ent
-        return ent
-
-    def _dx(self):
-        x = self._x
-        if x is None:
-            raise self._no_forward()
-        if not self.compute_dx:
-            return None
-        dx = self._ent[1]
-        if dx is None:
-            dx = self._ent[1] = np.empty(x.shape, x.dtype)
-        return dx
+    def _out_shape(self, x):
+        return lambda: (x.shape[0],) + self.output_shape(x.shape[1:])
 
 
 class _WindowPool(_Pool):
@@ -533,7 +471,7 @@ class MaxPool2d(_WindowPool):
 
     def forward(self, x):
         self._check(x)
-        ent = self._entry(x, np.int64)
+        ent = self._entry(x, self._out_shape(x), np.int64)
         try:
             return _native.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding, out=ent[0],
                                               indices=ent[2], impl="")[0]
@@ -561,7 +499,7 @@ class AvgPool2d(_WindowPool):
 
     def forward(self, x):
         self._check(x)
-        ent = self._entry(x)
+        ent = self._entry(x, self._out_shape(x))
         try:
             return _native.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
                                               out=ent[0], impl="")
@@ -596,7 +534,7 @@ class GlobalAvgPool(_Pool):
 
     def forward(self, x):
         self._check(x)
-        ent = self._entry(x)
+        ent = self._entry(x, self._out_shape(x))
         try:
             return ops.global_avg_pool2d_forward(x, out=ent[0])
         except (TypeError, ValueError) as e:

@@ -200,9 +200,32 @@ class Module:
     def _no_forward(self):
         return RuntimeError(f"{self._label()}.backward: called before forward")
 
-    def _evict(self):
-        if len(self._cache) >= _MAX_SHAPES:
-            del self._cache[next(iter(self._cache))]
+    def _entry(self, x, out_shape=None, extra=None):
+        """The [output, dx, extra] buffers reused for inputs of x's shape and dtype, allocated at the
+        first such input (output of shape ``out_shape()`` or x's, ``extra`` a second output's dtype);
+        remembers x for backward."""
+        key = (x.shape, x.dtype)
+        ent = self._cache.get(key)
+        if ent is None:
+            out = x.shape if out_shape is None else out_shape()
+            if len(self._cache) >= _MAX_SHAPES:
+                del self._cache[next(iter(self._cache))]
+            ent = self._cache[key] = [np.empty(out, x.dtype), None, None if extra is None else np.empty(out, extra)]
+        self._x, self._ent = x, ent
+        return ent
+
+    def _dx(self, always=False):
+        """The input-gradient buffer for the last forward's input: None when compute_dx is off
+        (unless ``always``, for native ops that write dx regardless)."""
+        x = self._x
+        if x is None:
+            raise self._no_forward()
+        if not (self.compute_dx or always):
+            return None
+        dx = self._ent[1]
+        if dx is None:
+            dx = self._ent[1] = np.empty(x.shape, x.dtype)
+        return dx
 
     def extra_repr(self):
         return ""
