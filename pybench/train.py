@@ -31,6 +31,7 @@ import time
 import traceback
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import _native, nn, provenance
 from .diagnostics import Diagnostics, NoiseScale
@@ -143,7 +144,11 @@ def run(config):
         if config.threads is not None:
             _native.set_num_threads(config.threads)
         record["provenance"] = provenance.collect(_native.get_num_threads())
-        _Trainer(config, record).run()
+        # NumPy's BLAS (the diagnostics' and noise scale's dot products) gets the run's thread
+        # count too: OpenBLAS threads spinning beside ours cost 1-50 ms per call on a loaded
+        # machine and slowed the training steps themselves ~2x.
+        with threadpool_limits(limits=_native.get_num_threads(), user_api="blas"):
+            _Trainer(config, record).run()
     except Exception as e:  # the record survives anything; the message says what happened
         record["status"] = "failed"
         record["stop_reason"] = f"{type(e).__name__}: {e}"
