@@ -144,18 +144,22 @@ class _RichProgress:
         self.executor, self.workers = executor, workers
         self.sweep_task = self.run_task = None
         self.out_there = 0
+        self.started = False
 
-    def __enter__(self):
-        self.progress.start()
-        return self
+    def start(self):  # lazily, on the first event: a usage error before any work shows no bar
+        if not self.started:
+            self.started = True
+            self.progress.start()
 
-    def __exit__(self, *exc):
-        self.progress.stop()
+    def stop(self):
+        if self.started:
+            self.progress.stop()
 
     def print(self, msg):
         self.progress.console.print(msg, markup=False, highlight=False)
 
     def __call__(self, event, **kw):
+        self.start()
         p = self.progress
         if event == "sweep_start":
             if kw["skipped"]:
@@ -245,14 +249,12 @@ def _cmd_run(args):
         return _usage("run", e)
     reporter = None if args.quiet else _RichProgress(executor, args.workers)
     try:
-        if reporter is not None:
-            reporter.__enter__()
         try:
             summary = sweep.run_sweep(specs, out, executor=executor, scheduler=args.scheduler, workers=args.workers,
-                                      resume=args.resume, progress=reporter, meta=meta)
+                                      resume=args.resume, progress=reporter, meta=meta, connect_timeout=args.timeout)
         finally:
             if reporter is not None:
-                reporter.__exit__(None, None, None)
+                reporter.stop()
     except sweep.SweepUsageError as e:
         return _usage("run", e)
     except KeyboardInterrupt:
@@ -396,9 +398,12 @@ def build_parser():
     pr.add_argument("--out", metavar="FILE", default=None, help="write the full record as JSON")
     pr.set_defaults(func=_cmd_train)
 
-    from . import experiments
+    try:
+        from . import experiments
 
-    names = experiments.names()
+        names = experiments.names()
+    except Exception as e:  # a broken experiment module must not take `pybench info` down with it
+        names = [f"(experiments unavailable: {type(e).__name__}: {e})"]
     pn = sub.add_parser(
         "run", help="run experiments (sweeps) and write their tables and plots",
         description="Run experiments and write one JSON record per run plus summary.csv, summary.md and plots under "
@@ -426,6 +431,8 @@ def build_parser():
                     help="Dask scheduler to send the runs to, e.g. tcp://HOST:8786 (workers need --resources slot=1)")
     pn.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                     help="start a local Dask cluster of N single-thread workers")
+    pn.add_argument("--timeout", type=_positive_float, default=10.0, metavar="S",
+                    help="seconds to wait for the Dask scheduler and a first worker (default 10)")
     pn.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     pn.set_defaults(func=_cmd_run)
 
@@ -439,7 +446,17 @@ def build_parser():
     pp.add_argument("dir", nargs="?", default="results", metavar="DIR", help="results directory (default: results)")
     pp.add_argument("--quiet", "-q", action="store_true", help="nothing on stderr")
     pp.set_defaults(func=_cmd_report)
+    for sp in (p, pn, pl, pp):
+        sp.error = _one_line_error(sp)
     return p
+
+
+def _one_line_error(parser):
+    def error(message):
+        print(f"{parser.prog}: error: {message} (see {parser.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+    return error
 
 
 def main(argv=None):

@@ -147,6 +147,9 @@ class Experiment:
                 raise ValueError(f"{self.name}: unknown key {key!r}: expected an axis ({', '.join(self.axes) or 'none'}) "
                                  f"or a Config field ({', '.join(CONFIG_FIELDS)})")
         base = self.base_config(mode)
+        # the budget is steps or epochs: overriding one drops the other the experiment set
+        drop = [b for a, b in (("steps", "epochs"), ("epochs", "steps"))
+                if a in (overrides or {}) and b not in (overrides or {})]
         out, seen = [], {}
         # a Config field given as a list becomes an extra axis, crossed with the experiment's points
         points = [(p, dict(zip(extra, combo))) for p in self.points(axes, mode)
@@ -155,6 +158,7 @@ class Experiment:
             for own, added in points:
                 point = {**own, **added}
                 cfg = {**base, **self.point_config(own, mode), **added, **fixed}
+                cfg.update({b: None for b in drop})
                 cfg["seed"] = cfg.get("seed", 0) + rep
                 cfg["data_seed"] = cfg.get("data_seed", 0) + rep
                 key = json.dumps(cfg, sort_keys=True, default=str)
