@@ -110,7 +110,7 @@ def fmt_value(v, fmt):
     if fmt == "count":
         return f"{v:,.0f}"
     if fmt == "int":
-        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+        return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
     return format(v, fmt)
 
 
@@ -121,8 +121,10 @@ def fmt_spread(s, fmt):
         return f" ±{100 * s:.1f}"
     if fmt == "time":
         return " ±" + fmt_time(s)
-    if fmt in ("count", "int"):
+    if fmt == "count":
         return f" ±{s:,.0f}"
+    if fmt == "int":
+        return f" ±{s:.0f}" if float(s).is_integer() else f" ±{s:.1f}"
     return " ±" + format(s, fmt)
 
 

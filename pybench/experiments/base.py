@@ -48,7 +48,8 @@ def _short(v):
 @dataclass
 class Column:
     """A table column: ``key`` in each row; ``title`` for the Markdown header; ``fmt``: "pct"
-    (a fraction shown as a percentage), "int", "time" (seconds), "count" (thousands separators),
+    (a fraction shown as a percentage), "int" (no separators: widths, steps), "time" (seconds), "count"
+    (thousands separators),
     or a format spec ("{:.3g}" style without braces, e.g. ".3g"); ``spread``: the row carries
     ``key + "_spread"`` (half the range over seeds), shown as "±"; ``md``: shown in summary.md (the
     CSV has every column)."""
