@@ -211,10 +211,14 @@ class _DaskExecutor:
             import logging
 
             n = workers or 2
-            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        resources={SLOT: 1}, dashboard_address=None, silence_logs=logging.ERROR,
-                                        scheduler_kwargs={"allowed_failures": 1})
-            self.client = Client(self.cluster)
+            try:
+                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                            resources={SLOT: 1}, dashboard_address=None, silence_logs=logging.ERROR,
+                                            scheduler_kwargs={"allowed_failures": 1})
+                self.client = Client(self.cluster)
+            except Exception as e:
+                self.close()
+                raise SweepUsageError(f"--workers {n}: could not start a local Dask cluster ({type(e).__name__}: {e})") from None
         self.address = self.client.scheduler.address
 
     def run(self, pending, out, emit, runner, summary):
