@@ -80,6 +80,7 @@ def failed_record(spec, reason, error=None):
 
 def _tag(record, spec, kind, attempt_info=None):
     record["experiment"], record["point"], record["replicate"] = spec.experiment, dict(spec.point), spec.seed
+    record["axes"] = list(spec.point)  # the axis order (the point's keys are sorted on disk)
     record["mode"] = spec.mode
     ex = record.setdefault("executor", {})
     ex["kind"] = kind
@@ -101,7 +102,8 @@ def manifest(specs, extra=None):
     """The manifest of one (experiment, mode) group of specs."""
     s0 = specs[0]
     m = {"schema": MANIFEST_SCHEMA, "experiment": s0.experiment, "mode": s0.mode,
-         "specs": [{"run_id": s.run_id(), "point": s.point, "replicate": s.seed} for s in specs]}
+         "specs": [{"run_id": s.run_id(), "point": s.point, "axes": list(s.point), "replicate": s.seed}
+                   for s in specs]}
     m.update(extra or {})
     return m
 
