@@ -161,7 +161,8 @@ def markdown_table(columns, rows):
             if c.key in disp:
                 cells.append(str(disp[c.key]))
             else:
-                cells.append(fmt_value(r.get(c.key), c.fmt) + (fmt_spread(r.get(c.key + "_spread"), c.fmt) if c.spread else ""))
+                spread = fmt_spread(r.get(c.key + "_spread"), c.fmt) if c.spread else ""
+                cells.append(fmt_value(r.get(c.key), c.fmt) + spread)
         body.append([s.replace("|", "\\|") for s in cells])
     widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
     numeric = [all(_looks_numeric(b[i]) for b in body) and bool(body) for i in range(len(cols))]

@@ -220,7 +220,8 @@ class _DaskExecutor:
                 self.client = Client(self.cluster)
             except Exception as e:
                 self.close()
-                raise SweepUsageError(f"--workers {n}: could not start a local Dask cluster ({type(e).__name__}: {e})") from None
+                raise SweepUsageError(f"--workers {n}: could not start a local Dask cluster "
+                                      f"({type(e).__name__}: {e})") from None
         self.address = self.client.scheduler.address
 
     def run(self, pending, out, emit, runner, summary):
