@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import pathlib
 
 import pytest
 
@@ -122,7 +123,7 @@ def _store_sweep(out, records, manifest=True, mode="full"):
 
 
 def _files(d):
-    return {f: open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d)) if os.path.isfile(os.path.join(d, f))}
+    return {p.name: p.read_bytes() for p in sorted(pathlib.Path(d).iterdir()) if p.is_file()}
 
 
 def test_build_writes_csv_md_plots_and_index_byte_identically(tmp_path):
@@ -136,15 +137,15 @@ def test_build_writes_csv_md_plots_and_index_byte_identically(tmp_path):
     assert {"width/full/summary.csv", "width/full/summary.md", "width/full/accuracy_vs_width.png",
             "width/full/throughput_vs_width.png", "width/full/curves.png", "README.md"} <= names
     for f in ("accuracy_vs_width.png", "throughput_vs_width.png"):
-        assert open(os.path.join(d, f), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert pathlib.Path(os.path.join(d, f)).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     first = _files(d)
-    index = open(tmp_path / "README.md", "rb").read()
+    index = (tmp_path / "README.md").read_bytes()
     for f in ("summary.csv", "summary.md", "accuracy_vs_width.png", "README.md"):
         p = tmp_path / "README.md" if f == "README.md" else os.path.join(d, f)
         os.remove(p)
     report.build_all(tmp_path)
     assert _files(d) == first  # byte-identical, PNGs included
-    assert open(tmp_path / "README.md", "rb").read() == index
+    assert (tmp_path / "README.md").read_bytes() == index
     rows = list(csv.DictReader(io.StringIO(first["summary.csv"].decode())))
     assert [r["width"] for r in rows] == ["16", "32", "64", "128"]
     assert rows[0]["seeds"] == "3" and rows[0]["steps_to_target"] == "" and rows[0]["status"] == "missed target"
@@ -169,7 +170,7 @@ def test_manifest_selects_the_records_of_the_last_sweep(tmp_path):
     m["specs"].append({"run_id": "dddddddddddd", "point": {"width": 64}, "replicate": 0})
     store.write_manifest(tmp_path, "width", "full", m)
     report.build(tmp_path, "width", "full")
-    md = open(os.path.join(store.exp_dir(tmp_path, "width", "full"), "summary.md")).read()
+    md = pathlib.Path(store.exp_dir(tmp_path, "width", "full"), "summary.md").read_text()
     assert "1 of 3 runs of this sweep are not stored yet" in md
     assert "| 64 |" not in md
 
@@ -200,7 +201,7 @@ def test_custom_experiment_rebuilt_from_its_manifest_definition(tmp_path):
     store.write_manifest(tmp_path, "my-sweep", "full", {"definition": exp.definition, "specs": [
         {"run_id": rec["run_id"], "point": {"lr": 0.1}, "replicate": 0}]})
     report.build(tmp_path, "my-sweep")
-    md = open(os.path.join(store.exp_dir(tmp_path, "my-sweep", "full"), "summary.md")).read()
+    md = pathlib.Path(store.exp_dir(tmp_path, "my-sweep", "full"), "summary.md").read_text()
     assert md.startswith("# My sweep (full mode)")
     assert "user-defined sweep over lr" in md
 
