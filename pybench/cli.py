@@ -125,6 +125,203 @@ def _cmd_train(args):
     return 0 if record["status"] in ("completed", "diverged", "collapsed") else 1
 
 
+def _usage(cmd, msg):
+    print(f"pybench {cmd}: error: {msg}", file=sys.stderr)
+    return 2
+
+
+class _RichProgress:
+    """sweep.run_sweep's progress callback: a bar per (experiment, mode) and one for the run in
+    flight (or the points out on the Dask cluster), on stderr; notable outcomes printed above."""
+
+    def __init__(self, executor, workers):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True, highlight=False)
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=self.console, transient=False)
+        self.executor, self.workers = executor, workers
+        self.sweep_task = self.run_task = None
+        self.out_there = 0
+        self.started = False
+
+    def start(self):  # lazily, on the first event: a usage error before any work shows no bar
+        if not self.started:
+            self.started = True
+            self.progress.start()
+
+    def stop(self):
+        if self.started:
+            self.progress.stop()
+
+    def print(self, msg):
+        self.progress.console.print(msg, markup=False, highlight=False)
+
+    def __call__(self, event, **kw):
+        self.start()
+        p = self.progress
+        if event == "sweep_start":
+            if kw["skipped"]:
+                self.print(f"{kw['experiment']} ({kw['mode']}): {kw['skipped']} of {kw['total']} runs already stored, "
+                           "kept")
+            self.sweep_task = p.add_task(f"{kw['experiment']} ({kw['mode']})", total=kw["pending"])
+        elif event == "run_start":
+            if self.executor == "dask":
+                self.out_there += 1
+                self._dask_task()
+            else:
+                if self.run_task is not None:
+                    p.remove_task(self.run_task)
+                self.run_task = p.add_task("  " + kw["spec"].label(), total=None)
+        elif event == "run_end":
+            rec = kw["record"]
+            if self.executor == "dask":
+                self.out_there -= 1
+                self._dask_task()
+            elif self.run_task is not None:
+                p.remove_task(self.run_task)
+                self.run_task = None
+            p.advance(self.sweep_task)
+            if rec.get("status") != "completed":
+                self.print(f"{kw['spec'].label()}: {rec.get('status')} ({rec.get('stop_reason')})")
+        elif event == "sweep_end":
+            if self.run_task is not None:
+                p.remove_task(self.run_task)
+                self.run_task = None
+
+    def _dask_task(self):
+        desc = f"  {self.out_there} point(s) queued or running on the cluster"
+        if self.run_task is None:
+            self.run_task = self.progress.add_task(desc, total=None)
+        else:
+            self.progress.update(self.run_task, description=desc)
+        if self.out_there == 0:
+            self.progress.remove_task(self.run_task)
+            self.run_task = None
+
+
+def _canonical_command(name, args, mode, custom):
+    import shlex
+
+    parts = ["pybench", "run"]
+    if custom is not None and name == custom.name:
+        parts += ["--config", args.config]
+    else:
+        parts.append(name)
+    parts.append(f"--{mode}")
+    for item in args.set or ():
+        parts += ["--set", item]
+    if args.seeds is not None:
+        parts += ["--seeds", str(args.seeds)]
+    return shlex.join(parts)
+
+
+def _cmd_run(args):
+    from . import experiments, report, store, sweep
+    from .experiments import custom as custom_mod
+
+    mode = "full" if args.full else "quick"
+    try:
+        overrides = parse_set(args.set)
+        custom = custom_mod.load(args.config) if args.config else None
+        chosen = [experiments.get(n) for n in dict.fromkeys(args.experiments or ())]
+        if custom is not None:
+            chosen.insert(0, custom)
+        elif not chosen:
+            chosen = experiments.all_experiments()
+        if not chosen:
+            raise ValueError("no experiments registered")
+        specs, meta = [], {}
+        for exp in chosen:
+            specs += exp.specs(mode, overrides, args.seeds)
+            meta[exp.name] = {"command": _canonical_command(exp.name, args, mode, custom), "overrides": overrides,
+                              "seeds": args.seeds if args.seeds is not None else exp.default_seeds(mode)}
+            if custom is not None and exp is custom:
+                meta[exp.name]["definition"] = custom.definition
+        out = store.check_writable(args.out)
+        executor = args.executor or ("dask" if (args.scheduler or args.workers) else "local")
+        if executor == "local" and (args.scheduler or args.workers):
+            raise ValueError("--scheduler/--workers: need --executor dask (or leave --executor out)")
+    except (TypeError, ValueError) as e:
+        return _usage("run", e)
+    reporter = None if args.quiet else _RichProgress(executor, args.workers)
+    try:
+        try:
+            summary = sweep.run_sweep(specs, out, executor=executor, scheduler=args.scheduler, workers=args.workers,
+                                      resume=args.resume, progress=reporter, meta=meta, connect_timeout=args.timeout)
+        finally:
+            if reporter is not None:
+                reporter.stop()
+    except sweep.SweepUsageError as e:
+        return _usage("run", e)
+    except KeyboardInterrupt:
+        print("pybench run: interrupted; every finished run is stored: run the same command again to finish",
+              file=sys.stderr)
+        return 130
+    written = []
+    for experiment, md in summary["groups"]:
+        written += report.build(out, experiment, md, index=False)
+    written.append(report.write_index(out))
+    for i, (experiment, md) in enumerate(summary["groups"]):
+        print(("\n" if i else "") + report.table_text(out, experiment, md), end="")
+    if not args.quiet:
+        st = ", ".join(f"{n} {k}" for k, n in sorted(summary["statuses"].items()))
+        print(f"{summary['runs']} runs ({summary['ran']} run now, {summary['skipped']} kept from before): {st}; "
+              f"tables and plots under {out}", file=sys.stderr)
+    return 1 if summary["failed"] else 0
+
+
+def _cmd_list(args):
+    import textwrap
+
+    from . import experiments
+
+    exps = experiments.all_experiments()
+    if args.json:
+        print(json.dumps([{"name": e.name, "title": e.title, "description": e.description, "axes": e.axes,
+                           "quick_axes": e.mode_axes("quick"), "base": e.base_config("full"),
+                           "quick": e.quick, "seeds": {m: e.default_seeds(m) for m in ("quick", "full")},
+                           "runs": {m: len(e.specs(m)) for m in ("quick", "full")}} for e in exps], indent=2))
+        return 0
+    for i, e in enumerate(exps):
+        if i:
+            print()
+        print(f"{e.name}: {e.title}")
+        for line in textwrap.wrap(e.description, 96):
+            print("    " + line)
+        for mode in ("full", "quick"):
+            ax = "; ".join(f"{k} = {', '.join(json.dumps(v) if not isinstance(v, str) else v for v in vs)}"
+                           for k, vs in e.mode_axes(mode).items())
+            print(f"  {mode:5s}  {len(e.specs(mode))} runs ({e.default_seeds(mode)} seed(s) per point): {ax or 'no axes'}")
+        base = e.base_config("full")
+        print("  defaults: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in base.items()))
+        if e.quick:
+            print("  quick mode changes: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in e.quick.items()))
+    print("\nAny Config field can be changed with --set KEY=VALUE (an axis name replaces that axis; a list "
+          "value sweeps it); `pybench run --config FILE.toml` runs your own sweep.")
+    return 0
+
+
+def _cmd_report(args):
+    from . import report, store
+
+    out = args.dir
+    entries = store.list_stored(out)
+    if not entries:
+        return _usage("report", f"{out}: no experiment records found (expected {out}/<experiment>/<mode>/runs/*.json)")
+    try:
+        store.check_writable(out)
+    except ValueError as e:
+        return _usage("report", e)
+    written = report.build_all(out)
+    for i, (e, m) in enumerate(entries):
+        print(("\n" if i else "") + report.table_text(out, e, m), end="")
+    if not args.quiet:
+        print(f"wrote {len(written)} files under {out}", file=sys.stderr)
+    return 0
+
+
 def _positive_float(s):
     v = float(s)
     if not v > 0:
@@ -198,7 +395,66 @@ def build_parser():
     pr.add_argument("--config-json", default=None, metavar="JSON", help="Config fields as one JSON object")
     pr.add_argument("--out", metavar="FILE", default=None, help="write the full record as JSON")
     pr.set_defaults(func=_cmd_train)
+
+    try:
+        from . import experiments
+
+        names = experiments.names()
+    except Exception as e:  # a broken experiment module must not take `pybench info` down with it
+        names = [f"(experiments unavailable: {type(e).__name__}: {e})"]
+    pn = sub.add_parser(
+        "run", help="run experiments (sweeps) and write their tables and plots",
+        description="Run experiments and write one JSON record per run plus summary.csv, summary.md and plots under "
+                    "OUT/<experiment>/<mode>/, and OUT/README.md. Default: every experiment (" + ", ".join(names)
+                    + ") in quick mode into results/. Runs already stored are kept (--no-resume reruns them). "
+                    "Tables on stdout, progress on stderr. Exit 0 when done, 1 if a run failed, 2 on usage errors.")
+    pn.add_argument("experiments", nargs="*", metavar="EXPERIMENT", help="experiments to run: " + ", ".join(names))
+    g = pn.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="quick mode (default): small sweeps, short budgets")
+    g.add_argument("--full", action="store_true", help="full mode: the sweeps of the published tables")
+    pn.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a Config field for every run, or an axis (e.g. --set width=[64,128]); values "
+                         "read as JSON when they parse")
+    pn.add_argument("--config", metavar="FILE.toml", default=None,
+                    help="your own sweep: name, [base] Config fields, [axes] lists, optional [quick] (see "
+                         "pybench.experiments.custom)")
+    pn.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
+                    help="replicates per point (default: the experiment's, e.g. 1 quick / 3 full); medians and spread")
+    pn.add_argument("--out", default="results", metavar="DIR", help="results directory (default: results)")
+    pn.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                    help="keep runs already stored and run only the rest (default); --no-resume reruns everything")
+    pn.add_argument("--executor", choices=("local", "dask"), default=None,
+                    help="local: one run at a time in this process (default); dask: one run per Dask worker")
+    pn.add_argument("--scheduler", default=None, metavar="ADDR",
+                    help="Dask scheduler to send the runs to, e.g. tcp://HOST:8786 (workers need --resources slot=1)")
+    pn.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                    help="start a local Dask cluster of N single-thread workers")
+    pn.add_argument("--timeout", type=_positive_float, default=10.0, metavar="S",
+                    help="seconds to wait for the Dask scheduler and a first worker (default 10)")
+    pn.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    pn.set_defaults(func=_cmd_run)
+
+    pl = sub.add_parser("list", help="the experiments, their axes and defaults")
+    pl.add_argument("--json", action="store_true", help="machine-readable output")
+    pl.set_defaults(func=_cmd_list)
+
+    pp = sub.add_parser("report", help="rebuild every table and plot from the stored records",
+                        description="Rebuild summary.csv, summary.md and the plots of every experiment stored under "
+                                    "DIR, and DIR/README.md, from the run records alone; print the tables.")
+    pp.add_argument("dir", nargs="?", default="results", metavar="DIR", help="results directory (default: results)")
+    pp.add_argument("--quiet", "-q", action="store_true", help="nothing on stderr")
+    pp.set_defaults(func=_cmd_report)
+    for sp in (p, pn, pl, pp):
+        sp.error = _one_line_error(sp)
     return p
+
+
+def _one_line_error(parser):
+    def error(message):
+        print(f"{parser.prog}: error: {message} (see {parser.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+    return error
 
 
 def main(argv=None):

@@ -1,0 +1,538 @@
+"""What every experiment shares: ``RunSpec``, the ``Experiment`` base class (spec expansion over axes,
+``--set`` overrides, seeds), and the analysis helpers that turn stored records into table rows
+(medians and spread over seeds, "first step at target" columns, statuses) and plot specs.
+
+Writing an experiment (one module in this package; the registry finds ``EXPERIMENT``)::
+
+    from .base import (Column, Experiment, accuracy_plot, group_by_point, standard_columns,
+                       standard_notes, standard_row)
+
+    class Depth(Experiment):
+        name = "depth"                       # the directory under results/ and the CLI name
+        title = "Depth: hidden layers, with and without BatchNorm"
+        description = "what it measures and its documented defaults (shown by `pybench list`)"
+        base = {"dataset": "mnist1d", "model": "mlp", "width": 128, "epochs": 20, "target_accuracy": 0.6}
+        quick = {"epochs": 3}                # Config fields changed in quick mode
+        axes = {"depth": [1, 2, 4, 8, 16, 32], "bn": [False, True]}     # full mode
+        quick_axes = {"depth": [1, 4]}       # quick mode (other axes as in full mode)
+        seeds = {"quick": 1, "full": 3}
+
+        def point_config(self, point, mode):  # only needed for axes that are not Config fields
+            return {"depth": point["depth"], "norm": "batch" if point["bn"] else None}
+
+        def analyze(self, records):           # from stored records only
+            rows = [{**pt, **standard_row(recs)} for pt, recs in group_by_point(records)]
+            cols = [Column("depth", fmt="int"), Column("bn")] + standard_columns()
+            return {"columns": cols, "rows": rows, "notes": standard_notes(records),
+                    "plots": [accuracy_plot(rows, "depth", ["bn"], "accuracy_vs_depth.png", "depth", logx=True)]}
+
+    EXPERIMENT = Depth()
+
+- Every run gets ``COMMON`` (one thread), then ``base``, ``quick`` (quick mode), the point's
+  fields, then ``--set`` values. Replicate r adds r to ``seed`` and ``data_seed``.
+- Non-grid sweeps (e.g. pairs of runs) override ``points(axes, mode)`` and return the list of
+  point dicts. Points mapping to the same config share a run id and run once.
+- Records reaching ``analyze`` carry ``point``, ``replicate``, ``axes`` and the whole training
+  record (pybench.train: ``config``, ``status``, ``target``, ``throughput``, ``history``, ...);
+  rows are dicts, keys starting with "_" stay out of the CSV (``_display``: Markdown text for a
+  cell). Show every point, whatever its status: ``standard_row`` and ``standard_notes`` do.
+"""
+
+import dataclasses
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+
+from ..runconfig import Config
+
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(Config))
+# Fields every experiment's runs get unless it or --set says otherwise: one thread per run, so
+# results do not depend on what else shares the cores, and the Dask and local executors give the
+# same run ids (the thread count is part of the config, hence of the id).
+COMMON = {"threads": 1}
+MODES = ("quick", "full")
+
+
+@dataclass
+class RunSpec:
+    experiment: str
+    point: dict        # the axis values of this run, JSON-safe (e.g. {"width": 64})
+    seed: int          # replicate index: offsets Config.seed and Config.data_seed
+    config: dict       # complete, validated pybench.train.Config fields
+    mode: str = "quick"
+
+    def run_id(self):
+        return Config(**self.config).run_id()
+
+    def label(self):
+        pt = " ".join(f"{k}={_short(v)}" for k, v in self.point.items())
+        return f"{self.experiment} {pt} seed {self.seed}".replace("  ", " ")
+
+
+def _short(v):
+    return json.dumps(v, separators=(",", ":")) if not isinstance(v, str) else v
+
+
+@dataclass
+class Column:
+    """A table column: ``key`` in each row; ``title`` for the Markdown header; ``fmt``: "pct"
+    (a fraction shown as a percentage), "int" (no separators: widths, steps), "time" (seconds), "count"
+    (thousands separators),
+    or a format spec ("{:.3g}" style without braces, e.g. ".3g"); ``spread``: the row carries
+    ``key + "_spread"`` (half the range over seeds), shown as "±"; ``md``: shown in summary.md (the
+    CSV has every column)."""
+    key: str
+    title: str | None = None
+    fmt: str = ".4g"
+    spread: bool = False
+    md: bool = True
+
+
+@dataclass
+class Series:
+    label: str
+    x: list
+    y: list
+    err: list | None = None       # symmetric error bar (e.g. the spread over seeds)
+    style: str = "o-"
+    axis: str = "left"            # "left" or "right" (twin y axis)
+
+
+@dataclass
+class PlotSpec:
+    """One PNG: ``file`` (a name in the experiment's directory), the series to draw, axis labels
+    and scales, optional horizontal reference lines ``hlines`` ([(y, label), ...]) and a right-hand
+    axis label when some series use ``axis="right"``."""
+    file: str
+    title: str
+    xlabel: str
+    ylabel: str
+    series: list = field(default_factory=list)
+    logx: bool = False
+    logy: bool = False
+    y2label: str | None = None
+    logy2: bool = False
+    hlines: list = field(default_factory=list)
+
+
+class Experiment:
+    """Base class; see the module docstring. ``specs`` and the default ``analyze`` work for any
+    grid over Config fields."""
+
+    name = ""
+    title = ""
+    description = ""
+    base: dict = {}
+    quick: dict = {}
+    axes: dict = {}
+    quick_axes: dict = {}
+    seeds = {"quick": 1, "full": 3}
+
+    # ---- expansion ---------------------------------------------------------------------------
+    def base_config(self, mode):
+        return {**COMMON, **self.base, **(self.quick if mode == "quick" else {})}
+
+    def mode_axes(self, mode):
+        return {k: list(self.quick_axes.get(k, v) if mode == "quick" else v) for k, v in self.axes.items()}
+
+    def points(self, axes, mode):
+        """The points of a sweep over ``axes`` (name -> values): the grid, first axis outermost."""
+        names = list(axes)
+        return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))]
+
+    def point_config(self, point, mode):
+        """Config fields a point sets (default: its axes, which must be Config fields)."""
+        unknown = [k for k in point if k not in CONFIG_FIELDS]
+        if unknown:
+            raise ValueError(f"{self.name}: axis {unknown[0]!r} is not a Config field; "
+                             "the experiment must map it in point_config")
+        return dict(point)
+
+    def default_seeds(self, mode):
+        return int(self.seeds.get(mode, 1))
+
+    def specs(self, mode="quick", overrides=None, seeds=None):
+        """RunSpecs of this experiment in ``mode``. ``overrides`` (``--set``): an axis name replaces
+        that axis (a list, or one value); a Config field is applied to every run, or, given a list
+        (``betas``: a list of pairs), becomes a new axis. ``seeds``: replicates per point (default:
+        the experiment's for the mode). Unknown keys and invalid values raise ValueError/TypeError
+        naming the key and the valid choices, before anything runs."""
+        if mode not in MODES:
+            raise ValueError(f"{self.name}: mode: expected one of {list(MODES)}, got {mode!r}")
+        seeds = self.default_seeds(mode) if seeds is None else seeds
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(f"{self.name}: seeds: expected an int >= 1, got {seeds!r}")
+        axes, extra, fixed = self.mode_axes(mode), {}, {}
+        for key, value in (overrides or {}).items():
+            if key in axes:
+                axes[key] = _as_axis(key, value, force=True)
+            elif key in CONFIG_FIELDS:
+                as_axis = _as_axis(key, value, force=False)
+                if as_axis is None:
+                    fixed[key] = value
+                else:
+                    extra[key] = as_axis
+            else:
+                raise ValueError(f"{self.name}: unknown key {key!r}: expected an axis ({', '.join(self.axes) or 'none'}) "
+                                 f"or a Config field ({', '.join(CONFIG_FIELDS)})")
+        base = self.base_config(mode)
+        # the budget is steps or epochs: overriding one drops the other the experiment set
+        drop = [b for a, b in (("steps", "epochs"), ("epochs", "steps"))
+                if a in (overrides or {}) and b not in (overrides or {})]
+        out, seen = [], {}
+        # a Config field given as a list becomes an extra axis, crossed with the experiment's points
+        points = [(p, dict(zip(extra, combo))) for p in self.points(axes, mode)
+                  for combo in itertools.product(*extra.values())]
+        for rep in range(seeds):
+            for own, added in points:
+                point = {**own, **added}
+                cfg = {**base, **self.point_config(own, mode), **added, **fixed}
+                cfg.update({b: None for b in drop})
+                cfg["seed"] = cfg.get("seed", 0) + rep
+                cfg["data_seed"] = cfg.get("data_seed", 0) + rep
+                key = json.dumps(cfg, sort_keys=True, default=str)
+                if key not in seen:
+                    seen[key] = _validated(self.name, point, cfg)
+                out.append(RunSpec(self.name, point, rep, dict(seen[key]), mode))
+        return out
+
+    # ---- analysis ----------------------------------------------------------------------------
+    def analyze(self, records):
+        """Default table: one row per point (its axis values, then the standard metrics, medians
+        and spread over seeds), notes on targets/statuses, and accuracy/throughput plots against
+        the first numeric axis."""
+        groups = group_by_point(records)
+        axis_names = point_keys(records)
+        rows = [{**point, **standard_row(recs)} for point, recs in groups]
+        columns = [Column(a) for a in axis_names] + standard_columns()
+        plots = []
+        numeric = [a for a in axis_names if all(_is_num(r.get(a)) for r in rows)]
+        if numeric and rows:
+            x = numeric[0]
+            others = [a for a in axis_names if a != x]
+            log = all(r[x] > 0 for r in rows) and _spans_decade(r[x] for r in rows)
+            plots = [accuracy_plot(rows, x, others, f"accuracy_vs_{x}.png", self.title or self.name, logx=log),
+                     throughput_plot(rows, x, others, f"throughput_vs_{x}.png", self.title or self.name, logx=log)]
+        return {"columns": columns, "rows": rows, "notes": standard_notes(records), "plots": plots}
+
+
+def _as_axis(key, value, force):
+    """A list of values when ``value`` is an axis, else None (force: a scalar becomes [value])."""
+    is_list = isinstance(value, list)
+    if key == "betas":  # a Config field whose value is itself a list: an axis is a list of pairs
+        is_list = is_list and bool(value) and all(isinstance(v, list) for v in value)
+    if is_list:
+        if not value:
+            raise ValueError(f"{key}: expected a non-empty list of values, got []")
+        return list(value)
+    return [value] if force else None
+
+
+def check_names(cfg):
+    """What Config.validate leaves to run time, checked up front: dataset, activation and init
+    names (ValueError naming the valid choices)."""
+    from .. import data
+    from ..nn import init as nn_init
+    from ..nn.activations import activation_names
+
+    if cfg.get("dataset") not in data.names():
+        raise ValueError(f"Config: dataset: expected one of {', '.join(data.names())}, got {cfg.get('dataset')!r}")
+    for key in ("activation", "last_activation"):
+        if cfg.get(key) is not None and cfg[key] not in activation_names():
+            raise ValueError(f"Config: {key}: expected one of {', '.join(activation_names())} or None, got {cfg[key]!r}")
+    try:
+        nn_init.make(cfg.get("init"))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Config: init: {str(e).split(': ', 2)[-1]}") from None
+
+
+def _validated(name, point, cfg):
+    try:
+        out = Config.from_dict(cfg).validate().to_dict()
+        check_names(out)
+        return out
+    except (TypeError, ValueError) as e:
+        where = " ".join(f"{k}={_short(v)}" for k, v in point.items())
+        raise type(e)(f"{name}{' (' + where + ')' if where else ''}: {e}") from None
+
+
+# ================================================================================================
+# analysis helpers: everything computed from stored records alone
+# ================================================================================================
+
+def _is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _spans_decade(values):
+    vs = [v for v in values if _is_num(v) and v > 0]
+    return bool(vs) and max(vs) / min(vs) >= 8
+
+
+def _sort_value(v):
+    if v is None:
+        return (0, 0, "")
+    if isinstance(v, bool):
+        return (1, int(v), "")
+    if _is_num(v):
+        return (2, v, "")
+    return (3, 0, json.dumps(v, sort_keys=True))
+
+
+def point_keys(records):
+    """Axis names over the records, in the sweep's order (a record's ``axes`` list: JSON objects
+    lose their key order on disk), else first-seen order."""
+    keys = []
+    for r in records:
+        for k in list(r.get("axes") or []) + list(r.get("point") or {}):
+            if k not in keys:
+                keys.append(k)
+    return keys
+
+
+def group_by_point(records, order=None):
+    """[(point, [records of that point, by replicate then run id]), ...]. Points are ordered by
+    ``order`` (a list of points) when given; else in the sweep's order when every record carries
+    its position in the sweep manifest (``sweep_index``, set by pybench.report); else by their
+    values, axis by axis (numbers numerically)."""
+    groups = {}
+    for r in records:
+        pt = r.get("point") or {}
+        groups.setdefault(json.dumps(pt, sort_keys=True), (pt, []))[1].append(r)
+    items = list(groups.values())
+    for _, recs in items:
+        recs.sort(key=lambda r: (r.get("replicate", 0), r.get("run_id", "")))
+    if order is not None:
+        pos = {json.dumps(p, sort_keys=True): i for i, p in enumerate(order)}
+        items.sort(key=lambda it: pos.get(json.dumps(it[0], sort_keys=True), len(pos)))
+    elif records and all(isinstance(r.get("sweep_index"), int) for r in records):
+        items.sort(key=lambda it: min(r["sweep_index"] for r in it[1]))
+    else:
+        keys = point_keys(records)
+        items.sort(key=lambda it: tuple(_sort_value(it[0].get(k)) for k in keys))
+    keys = point_keys(records)
+    return [({k: pt[k] for k in keys if k in pt}, recs) for pt, recs in items]
+
+
+def get(record, path, default=None):
+    """record["a"]["b"] for path "a.b"; ``default`` when any step is missing or None."""
+    v = record
+    for part in path.split("."):
+        if not isinstance(v, dict) or v.get(part) is None:
+            return default
+        v = v[part]
+    return v
+
+
+def median(values):
+    """Median of the finite values (None when none); inf counts (a missed target)."""
+    vs = sorted(v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v)))
+    if not vs:
+        return None
+    n = len(vs)
+    m = vs[n // 2] if n % 2 else (vs[n // 2 - 1] + vs[n // 2]) / 2
+    return None if isinstance(m, float) and math.isinf(m) else m
+
+
+def spread(values):
+    """Half the range (max - min) / 2 of the finite values; None with fewer than two."""
+    vs = [v for v in values if v is not None and math.isfinite(v)]
+    return (max(vs) - min(vs)) / 2 if len(vs) >= 2 else None
+
+
+def summarize(values):
+    """(median, spread) of a list of per-seed values (None entries skipped)."""
+    return median(values), spread(values)
+
+
+TARGET_KEYS = ("step", "epoch", "samples", "wall_time")
+
+
+def to_target(records, key):
+    """Median and spread over seeds of the first ``key`` (one of TARGET_KEYS) at which the val
+    accuracy reached the target. A run that missed the target counts as +inf (a censored value), so
+    the median is None ("missed") when half or more of the runs missed; the spread is over the runs
+    that reached it."""
+    vals = []
+    for r in records:
+        t = r.get("target")
+        vals.append(t[key] if t and t.get(key) is not None else math.inf)
+    return median(vals), spread([v for v in vals if math.isfinite(v)])
+
+
+def reached(records):
+    """How many of ``records`` reached their target: "k/n" ("-" when no target was set)."""
+    with_target = [r for r in records if get(r, "config.target_accuracy") is not None]
+    if not with_target:
+        return "-"
+    return f"{sum(1 for r in with_target if r.get('target'))}/{len(with_target)}"
+
+
+def status_text(records):
+    """"completed", or counts like "2 completed, 1 collapsed" (statuses in a fixed order)."""
+    counts = {}
+    for r in records:
+        s = r.get("status") or "unknown"
+        counts[s] = counts.get(s, 0) + 1
+    if len(counts) == 1 and len(records) == 1:
+        return next(iter(counts))
+    order = ["completed", "diverged", "collapsed", "failed"]
+    keys = sorted(counts, key=lambda s: (order.index(s) if s in order else len(order), s))
+    if len(keys) == 1:
+        return keys[0]
+    return ", ".join(f"{counts[k]} {k}" for k in keys)
+
+
+def point_status(records):
+    """One word for a point: the worst status among its runs, or "missed target" when every run
+    completed but the median run did not reach the target, or "ok"."""
+    statuses = {r.get("status") for r in records}
+    for s in ("failed", "diverged", "collapsed"):
+        if s in statuses:
+            return s
+    if any(get(r, "config.target_accuracy") is not None for r in records) and to_target(records, "step")[0] is None:
+        return "missed target"
+    return "ok"
+
+
+# (row key, record path) of the per-run metrics that standard_row summarizes
+METRICS = (
+    ("samples_per_s", "throughput.samples_per_s"),
+    ("gflops", "throughput.gflops"),
+    ("step_time", "throughput.step_time"),
+    ("train_time", "throughput.train_time"),
+    ("best_val_acc", "best_val_acc"),
+    ("test_acc", "test.acc"),
+    ("train_acc", "train.acc"),
+    ("gap", "gap"),
+    ("noise_scale", "noise_scale.b_simple"),
+    ("dead_fraction", "collapse.dead_fraction"),
+    ("steps", "steps"),
+)
+
+
+def standard_row(records):
+    """The standard metrics of one point over its seeds: ``seeds`` (runs), ``params``, medians and
+    ``_spread`` of METRICS, the to-target columns (steps/epochs/samples/time_to_target; a missed
+    target is None, shown as "missed" through ``row["_display"]``), ``reached``, ``runs`` (status
+    counts) and ``status`` (point_status). Keys starting with "_" never reach the CSV."""
+    row = {"seeds": len(records), "params": median([get(r, "model.num_parameters") for r in records])}
+    for key, path in METRICS:
+        row[key], row[key + "_spread"] = summarize([get(r, path) for r in records])
+    row["reached"] = reached(records)
+    display = {}
+    for key, tk in (("steps_to_target", "step"), ("epochs_to_target", "epoch"),
+                    ("samples_to_target", "samples"), ("time_to_target", "wall_time")):
+        row[key], row[key + "_spread"] = to_target(records, tk)
+        if row[key] is None and row["reached"] != "-":
+            display[key] = "missed"
+    if display:
+        row["_display"] = display  # Markdown text for cells whose CSV value is empty
+    row["runs"] = status_text(records)
+    row["status"] = point_status(records)
+    return row
+
+
+def standard_columns(md_extra=()):
+    """Columns of standard_row, in table order; those in ``md_extra`` are also shown in Markdown
+    besides the default selection."""
+    cols = [
+        Column("params", "params", "count"),
+        Column("samples_per_s", "samples/s", "count", spread=True),
+        Column("gflops", "GFLOP/s", ".3g", spread=True),
+        Column("step_time", "step time", "time", spread=True, md=False),
+        Column("train_time", "train time", "time", spread=True, md=False),
+        Column("steps_to_target", "steps to target", "int", spread=True),
+        Column("epochs_to_target", "epochs to target", ".3g", spread=True, md=False),
+        Column("samples_to_target", "samples to target", "count", spread=True, md=False),
+        Column("time_to_target", "time to target", "time", spread=True),
+        Column("reached", "reached"),
+        Column("best_val_acc", "best val acc", "pct", spread=True),
+        Column("test_acc", "test acc", "pct", spread=True),
+        Column("train_acc", "train acc", "pct", spread=True, md=False),
+        Column("gap", "train-test gap", "pct", spread=True),
+        Column("noise_scale", "noise scale B", ".3g", spread=True),
+        Column("dead_fraction", "dead ReLUs", "pct", spread=True, md=False),
+        Column("steps", "steps run", "int", md=False),
+        Column("seeds", "seeds", "int"),
+        Column("runs", "runs", md=False),
+        Column("status", "status"),
+    ]
+    for c in cols:
+        if c.key in md_extra:
+            c.md = True
+    return cols
+
+
+def targets(records):
+    """The distinct target accuracies of the records, sorted."""
+    return sorted({get(r, "config.target_accuracy") for r in records} - {None})
+
+
+def standard_notes(records):
+    """Notes under a table: target and budget, how seeds are summarized, and every run that did
+    not complete normally (with its stop reason), so nothing is silently dropped."""
+    notes = []
+    ts = targets(records)
+    if ts:
+        notes.append("target: validation accuracy >= " + ", ".join(f"{100 * t:g}%" for t in ts)
+                     + "; steps/time to target are the first evaluation at or above it (time: training steps only, "
+                     "evaluation excluded); 'missed' when the median run did not reach it.")
+    n_seeds = sorted({len(recs) for _, recs in group_by_point(records)})
+    if n_seeds and max(n_seeds) > 1:
+        notes.append(f"{'/'.join(map(str, n_seeds))} seeds per point: values are medians, ± is half the range over seeds.")
+    for r in sorted(records, key=lambda r: (json.dumps(r.get("point") or {}, sort_keys=True), r.get("replicate", 0))):
+        if r.get("status") not in ("completed", None):
+            pt = " ".join(f"{k}={_short(v)}" for k, v in (r.get("point") or {}).items())
+            notes.append(f"{pt} seed {r.get('replicate', 0)}: {r.get('status')} ({r.get('stop_reason')}).")
+    return notes
+
+
+def _groups(rows, others):
+    """Rows split by the values of the axes ``others`` (label, rows)."""
+    out = {}
+    for r in rows:
+        key = tuple(json.dumps(r.get(a), sort_keys=True) for a in others)
+        label = " ".join(f"{a}={_short(r.get(a))}" for a in others)
+        out.setdefault(key, (label, []))[1].append(r)
+    return list(out.values())
+
+
+def series(rows, x, y, label, others=(), axis="left", style="o-", scale=1.0):
+    """Series of ``y`` against ``x`` over ``rows`` (one per combination of the axes ``others``);
+    points whose y is missing are left out of that line (the table still shows them)."""
+    out = []
+    for sub, rs in _groups(rows, list(others)):
+        pts = [(r[x], r.get(y), r.get(y + "_spread")) for r in rs if r.get(y) is not None]
+        if not pts:
+            continue
+        out.append(Series(f"{label} {sub}".strip(), [p[0] for p in pts], [p[1] * scale for p in pts],
+                          [None if p[2] is None else p[2] * scale for p in pts], style=style, axis=axis))
+    return out
+
+
+def accuracy_plot(rows, x, others, file, title, logx=False, xlabel=None):
+    s = (series(rows, x, "best_val_acc", "best val", others, scale=100)
+         + series(rows, x, "test_acc", "test", others, style="s--", scale=100))
+    return PlotSpec(file, f"{title}: accuracy", xlabel or x, "accuracy (%)", s, logx=logx)
+
+
+def throughput_plot(rows, x, others, file, title, logx=False, xlabel=None):
+    s = (series(rows, x, "samples_per_s", "samples/s", others)
+         + series(rows, x, "gflops", "GFLOP/s", others, axis="right", style="s--"))
+    return PlotSpec(file, f"{title}: throughput", xlabel or x, "samples/s", s, logx=logx, logy=True,
+                    y2label="GFLOP/s")
+
+
+def curves_plot(records, x, file, title, metric="val_acc", ylabel="val accuracy (%)", scale=100.0, replicate=0):
+    """Learning curves (``metric`` from each run's history against ``x``: "step", "epoch" or
+    "wall_time") of one replicate per point."""
+    s = []
+    for point, recs in group_by_point(records):
+        rec = next((r for r in recs if r.get("replicate", 0) == replicate), recs[0])
+        hist = [h for h in rec.get("history") or [] if h.get(metric) is not None]
+        if hist:
+            label = " ".join(f"{k}={_short(v)}" for k, v in point.items())
+            s.append(Series(label, [h[x] for h in hist], [h[metric] * scale for h in hist], style="-"))
+    return PlotSpec(file, f"{title}: learning curves (seed {replicate})", x, ylabel, s)

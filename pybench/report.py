@@ -1,0 +1,395 @@
+"""Tables and plots from stored records, never from memory (``pybench report``).
+
+``build(out, experiment)`` reads ``OUT/<experiment>/<mode>/`` (pybench.store), resolves the records
+of the last sweep through its manifest (one per requested run; a run id shared by several points is
+used for each; records of other sweeps stored beside them are kept for resume but not shown),
+calls the experiment's ``analyze`` and writes, atomically:
+
+- ``summary.csv``: every row and column (spreads as ``<column>_spread``); empty cells are missing
+  values (a missed target, a failed run: the ``status``/``reached`` columns say which);
+- ``summary.md``: title, description, the table (columns marked for Markdown), notes, the plots and
+  the provenance of the records;
+- the plots (PNG, matplotlib's Agg canvas, no pyplot state touched);
+- ``OUT/README.md``: the index of every experiment and mode under OUT.
+
+Same records -> byte-identical CSV and Markdown (no clock, no dict-order or float-repr drift; PNGs
+carry no timestamp either).
+"""
+
+import csv
+import io
+import json
+import math
+import os
+
+from . import store
+from .experiments.base import Column, Experiment
+
+README = "README.md"
+
+
+# ---- records and experiments ----------------------------------------------------------------------
+
+def sweep_records(out, experiment, mode):
+    """(records for the table, manifest or None, ids requested but not stored). With a manifest:
+    one record per requested spec, in the sweep's order, tagged with that spec's point, axes,
+    replicate and ``sweep_index`` (in memory only); without: every stored record."""
+    stored = store.load_records(out, experiment, mode)
+    m = store.load_manifest(out, experiment, mode)
+    if not m or not isinstance(m.get("specs"), list):
+        return stored, m, []
+    by_id = {r["run_id"]: r for r in stored}
+    records, missing = [], []
+    for i, s in enumerate(m["specs"]):
+        r = by_id.get(s.get("run_id"))
+        if r is None:
+            if s.get("run_id") not in missing:
+                missing.append(s.get("run_id"))
+            continue
+        # the spec's point and replicate (a run id may serve several points), its place in the sweep
+        records.append(dict(r, point=s.get("point"), replicate=s.get("replicate"), sweep_index=i,
+                            axes=s.get("axes") or r.get("axes") or list(s.get("point") or {})))
+    return records, m, missing
+
+
+def experiment_for(name, manifest=None):
+    """The Experiment that analyzes ``name``: registered, or rebuilt from a custom sweep's
+    definition in its manifest, or a generic one (the base class's table)."""
+    from . import experiments
+
+    if name in experiments.names():
+        return experiments.get(name)
+    if manifest and manifest.get("definition"):
+        from .experiments.custom import CustomExperiment
+
+        try:
+            return CustomExperiment(manifest["definition"])
+        except (TypeError, ValueError):
+            pass
+    exp = Experiment()
+    exp.name = exp.title = name
+    return exp
+
+
+# ---- formatting ---------------------------------------------------------------------------------
+
+def _csv_value(v):
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else format(v, ".6g")
+    if isinstance(v, (int, str)):
+        return str(v)
+    return json.dumps(v, sort_keys=True, separators=(",", ":"))
+
+
+def fmt_time(s):
+    if s is None or not math.isfinite(s):
+        return "-"
+    if s >= 100:
+        return f"{s:.0f} s"
+    if s >= 1:
+        return f"{s:.3g} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s * 1e6:.3g} µs"
+
+
+def fmt_value(v, fmt):
+    """One cell of Markdown text."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return v if isinstance(v, str) else json.dumps(v, sort_keys=True, separators=(",", ":"))
+    if fmt == "pct":
+        return f"{100 * v:.1f}%"
+    if fmt == "time":
+        return fmt_time(v)
+    if fmt == "count":
+        return f"{v:,.0f}"
+    if fmt == "int":
+        return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
+    return format(v, fmt)
+
+
+def fmt_spread(s, fmt):
+    if s is None or not math.isfinite(s) or s == 0:
+        return "" if s is None else " ±0"
+    if fmt == "pct":
+        return f" ±{100 * s:.1f}"
+    if fmt == "time":
+        return " ±" + fmt_time(s)
+    if fmt == "count":
+        return f" ±{s:,.0f}"
+    if fmt == "int":
+        return f" ±{s:.0f}" if float(s).is_integer() else f" ±{s:.1f}"
+    return " ±" + format(s, fmt)
+
+
+def _columns(columns):
+    return [c if isinstance(c, Column) else Column(str(c)) for c in columns]
+
+
+def csv_text(columns, rows):
+    """Every column (spreads right after theirs), every row."""
+    keys = []
+    for c in _columns(columns):
+        keys.append(c.key)
+        if c.spread:
+            keys.append(c.key + "_spread")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(keys)
+    for r in rows:
+        w.writerow([_csv_value(r.get(k)) for k in keys])
+    return buf.getvalue()
+
+
+def markdown_table(columns, rows):
+    """An aligned Markdown table of the columns marked ``md`` (readable as plain text too)."""
+    cols = [c for c in _columns(columns) if c.md]
+    if not cols:
+        return ""
+    head = [c.title or c.key for c in cols]
+    body = []
+    for r in rows:
+        disp = r.get("_display") or {}
+        cells = []
+        for c in cols:
+            if c.key in disp:
+                cells.append(str(disp[c.key]))
+            else:
+                spread = fmt_spread(r.get(c.key + "_spread"), c.fmt) if c.spread else ""
+                cells.append(fmt_value(r.get(c.key), c.fmt) + spread)
+        body.append([s.replace("|", "\\|") for s in cells])
+    widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
+    numeric = [all(_looks_numeric(b[i]) for b in body) and bool(body) for i in range(len(cols))]
+
+    def line(cells):
+        return "| " + " | ".join(s.rjust(w) if num else s.ljust(w) for s, w, num in zip(cells, widths, numeric)) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
+    return "\n".join([line(head), sep] + [line(b) for b in body]) + "\n"
+
+
+def _looks_numeric(s):
+    s = s.split(" ±")[0].replace(",", "").rstrip("%").replace(" ms", "").replace(" µs", "").replace(" s", "")
+    if s in ("-", "missed"):
+        return True
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+# ---- plots --------------------------------------------------------------------------------------
+
+def _pow2(values):
+    return all(isinstance(v, (int, float)) and v > 0 and float(v).is_integer() and (int(v) & (int(v) - 1)) == 0
+               for v in values)
+
+
+def render_plot(spec):
+    """PNG bytes of one PlotSpec."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax2 = None
+    xs_all = [x for s in spec.series for x in s.x]
+    categorical = any(not isinstance(x, (int, float)) or isinstance(x, bool) for x in xs_all)
+    cats = []
+    if categorical:
+        for x in xs_all:
+            k = json.dumps(x, sort_keys=True) if not isinstance(x, str) else x
+            if k not in cats:
+                cats.append(k)
+    handles = []
+    for i, s in enumerate(spec.series):
+        target = ax
+        if s.axis == "right":
+            if ax2 is None:
+                ax2 = ax.twinx()
+            target = ax2
+        x = [cats.index(json.dumps(v, sort_keys=True) if not isinstance(v, str) else v) for v in s.x] if categorical else s.x
+        color = f"C{i % 10}"
+        if s.err is not None and any(e is not None for e in s.err):
+            h = target.errorbar(x, s.y, yerr=[e or 0.0 for e in s.err], fmt=s.style, color=color, capsize=3,
+                                label=s.label, markersize=4)
+        else:
+            (h,) = target.plot(x, s.y, s.style, color=color, label=s.label, markersize=4)
+        handles.append(h)
+    if categorical:
+        ax.set_xticks(range(len(cats)))
+        ax.set_xticklabels(cats, rotation=30 if len(cats) > 4 else 0, ha="right" if len(cats) > 4 else "center")
+    elif spec.logx:
+        ax.set_xscale("log", base=2 if _pow2(xs_all) else 10)
+        if _pow2(xs_all):
+            ticks = sorted(set(xs_all))
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([f"{int(t)}" for t in ticks])
+            ax.minorticks_off()
+    if spec.logy:
+        ax.set_yscale("log")
+    if ax2 is not None:
+        if spec.logy2 or spec.logy:
+            ax2.set_yscale("log")
+        ax2.set_ylabel(spec.y2label or "")
+    for y, label in spec.hlines:
+        handles.append(ax.axhline(y, color="grey", linestyle=":", label=label))
+    ax.set_xlabel(spec.xlabel)
+    ax.set_ylabel(spec.ylabel)
+    ax.set_title(spec.title)
+    ax.grid(True, which="major", alpha=0.3)
+    if handles:
+        ax.legend(handles=handles, labels=[h.get_label() for h in handles], fontsize=8, loc="best")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+# ---- provenance ---------------------------------------------------------------------------------
+
+def provenance_lines(records):
+    """What produced these records: code version, machine, threads, executor, when."""
+    if not records:
+        return []
+    prov = [r.get("provenance") or {} for r in records]
+    shas = sorted({(p.get("git") or {}).get("sha") or "unknown" for p in prov})
+    dirty = any((p.get("git") or {}).get("dirty") for p in prov)
+    cpus = sorted({p.get("cpu") or "unknown" for p in prov})
+    threads = sorted({str(p.get("threads")) for p in prov if p.get("threads") is not None})
+    isa = sorted({p.get("isa_active") for p in prov if p.get("isa_active")})
+    versions = sorted({f"pybench {p.get('pybench')}, Python {p.get('python')}, NumPy {p.get('numpy')}" for p in prov
+                       if p.get("pybench")})
+    times = sorted(p.get("time") for p in prov if p.get("time"))
+    kinds = sorted({(r.get("executor") or {}).get("kind") or "unknown" for r in records})
+    hosts = sorted({(r.get("executor") or {}).get("host") for r in records if (r.get("executor") or {}).get("host")})
+    total = sum((r.get("elapsed") or 0.0) for r in records)
+    lines = [f"{len(records)} runs, {fmt_time(total)} of run time in all",
+             "code: git " + ", ".join(s[:12] for s in shas) + (" (uncommitted changes)" if dirty else ""),
+             "machine: " + "; ".join(cpus) + (f" ({', '.join(hosts)})" if hosts else "")
+             + (f", SIMD {', '.join(isa)}" if isa else "") + (f", {'/'.join(threads)} thread(s) per run" if threads else ""),
+             "executor: " + ", ".join(kinds)]
+    if versions:
+        lines.append("software: " + "; ".join(versions))
+    if times:
+        lines.append(f"runs started between {times[0]} and {times[-1]}")
+    return lines
+
+
+# ---- building -----------------------------------------------------------------------------------
+
+def analysis(out, experiment, mode):
+    """(experiment object, manifest, records, missing ids, analyze result) for one stored sweep."""
+    records, m, missing = sweep_records(out, experiment, mode)
+    exp = experiment_for(experiment, m)
+    return exp, m, records, missing, exp.analyze(records)
+
+
+def _summary_md(exp, mode, m, records, missing, res, plot_files):
+    title = exp.title or exp.name
+    parts = [f"# {title} ({mode} mode)", ""]
+    if exp.description:
+        parts += [exp.description, ""]
+    if m and m.get("command"):
+        parts += ["Command: `" + m["command"] + "`", ""]
+    if records:
+        parts.append(markdown_table(res["columns"], res["rows"]))
+    else:
+        parts += ["No runs stored yet.", ""]
+    notes = list(res.get("notes") or [])
+    if missing:
+        notes.append(f"{len(missing)} of {len({s['run_id'] for s in m['specs']})} runs of this sweep are not stored yet "
+                     "(interrupted? run the same command again: finished runs are kept).")
+    if notes:
+        parts += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    for spec, f in plot_files:
+        parts += [f"![{spec.title}]({f})", ""]
+    prov = provenance_lines(records)
+    if prov:
+        parts += ["Provenance:", ""] + [f"- {p}" for p in prov] + [""]
+    parts.append("Columns, all rows and the spread over seeds: [summary.csv](summary.csv); one JSON record per run "
+                 "in [runs/](runs/). Rebuild this page from the records with `pybench report`.")
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
+def build(out, experiment, mode=None, index=True):
+    """Write the tables and plots of ``experiment`` (one mode, or every stored mode) from the stored
+    records; refresh ``OUT/README.md`` unless ``index`` is False. Returns the paths written."""
+    modes = [mode] if mode else [m for e, m in store.list_stored(out) if e == experiment]
+    written = []
+    for md in modes:
+        exp, m, records, missing, res = analysis(out, experiment, md)
+        d = store.exp_dir(out, experiment, md)
+        plot_files = []
+        for spec in res.get("plots") or []:
+            if not any(s.x for s in spec.series):
+                continue  # nothing to draw (e.g. every run failed)
+            path = store.atomic_write(os.path.join(d, spec.file), render_plot(spec))
+            written.append(path)
+            plot_files.append((spec, spec.file))
+        written.append(store.atomic_write(os.path.join(d, "summary.csv"), csv_text(res["columns"], res["rows"])))
+        written.append(store.atomic_write(os.path.join(d, "summary.md"),
+                                          _summary_md(exp, md, m, records, missing, res, plot_files)))
+    if index:
+        written.append(write_index(out))
+    return written
+
+
+def build_all(out):
+    """Rebuild every stored experiment and mode under ``out``, then the index."""
+    written = []
+    for e in sorted({e for e, _ in store.list_stored(out)}):
+        written += build(out, e, index=False)
+    written.append(write_index(out))
+    return written
+
+
+def index_text(out):
+    entries = store.list_stored(out)
+    lines = ["# pybench results", "",
+             "Built by `pybench report` from the run records below it (one JSON file per run); "
+             "`full` is the published mode, `quick` the smoke-test mode of `pybench run`.", ""]
+    if not entries:
+        return "\n".join(lines + ["No experiments stored yet."]) + "\n"
+    lines += ["| experiment | mode | runs | statuses | table | code | machine |", "|---|---|---:|---|---|---|---|"]
+    for e, md in entries:
+        records, m, missing = sweep_records(out, e, md)
+        exp = experiment_for(e, m)
+        counts = {}
+        for r in records:
+            counts[r.get("status")] = counts.get(r.get("status"), 0) + 1
+        status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: str(kv[0])))
+        if missing:
+            status += (", " if status else "") + f"{len(missing)} not run yet"
+        prov = [r.get("provenance") or {} for r in records]
+        shas = sorted({((p.get("git") or {}).get("sha") or "?")[:7] + ("+" if (p.get("git") or {}).get("dirty") else "")
+                       for p in prov})
+        cpus = sorted({p.get("cpu") or "?" for p in prov})
+        link = f"[{exp.title or e}]({e}/{md}/summary.md)"
+        lines.append(f"| {e} | {md} | {len(records)} | {status or '-'} | {link} | {', '.join(shas) or '-'} | "
+                     f"{'; '.join(cpus) or '-'} |")
+    lines += ["", "`+` after a commit: the runs were made with uncommitted changes."]
+    return "\n".join(lines) + "\n"
+
+
+def write_index(out):
+    return store.atomic_write(os.path.join(os.fspath(out), README), index_text(out))
+
+
+def table_text(out, experiment, mode):
+    """The Markdown table (with a title line) of one stored sweep, for the terminal."""
+    exp, m, records, missing, res = analysis(out, experiment, mode)
+    head = f"## {exp.title or exp.name} ({mode} mode)\n\n"
+    body = markdown_table(res["columns"], res["rows"]) if records else "No runs stored.\n"
+    tail = ""
+    if missing:
+        tail = f"\n{len(missing)} runs not stored yet (rerun the same command to finish).\n"
+    return head + body + tail

@@ -1,0 +1,235 @@
+"""`pybench run`, `pybench list`, `pybench report` end to end in a temp directory, on tiny budgets:
+tables on stdout, progress on stderr (none with --quiet), exit codes 0/1/2, bad input -> one line
+and nothing written, quick and full kept apart, --seeds, a TOML sweep, Dask workers, resume after
+SIGKILL, and byte-identical rebuilds by `pybench report`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pybench import cli, experiments, store
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--set", "n_train=400", "--set", "n_test=100", "--set", "epochs=1", "--set", "noise_scale=false",
+        "--set", "depth=1", "--set", "batch_size=32"]
+
+
+def _run(capsys, *args):
+    rc = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture
+def only_width(monkeypatch):
+    """`pybench run` with no names runs every registered experiment: keep that to width here, so
+    this test stays small when more experiments are registered."""
+    monkeypatch.setattr(experiments, "_registry", {"width": experiments.get("width")})
+
+
+def test_run_without_names_runs_every_registered_experiment_in_quick_mode(capsys, tmp_path, only_width):
+    out = tmp_path / "results"
+    rc, stdout, stderr = _run(capsys, "run", "--out", str(out), *TINY)
+    assert rc == 0, stderr
+    assert store.list_stored(out) == [("width", "quick")]
+    assert stdout.startswith("## Width: MLP hidden units on MNIST-1D (quick mode)\n")
+    assert "| width |" in stdout and "\n|    32 |" in stdout and "\n|   512 |" in stdout
+    assert "width (quick)" in stderr and "3 runs (3 run now, 0 kept from before)" in stderr  # progress on stderr
+    assert "━" not in stdout and "runs" not in stdout.split("\n")[0]
+    d = out / "width" / "quick"
+    assert sorted(os.listdir(d)) == ["accuracy_vs_width.png", "curves.png", "runs", "summary.csv", "summary.md",
+                                     "sweep.json", "throughput_vs_width.png"]
+    assert len(os.listdir(d / "runs")) == 3
+    assert "(width/quick/summary.md)" in (out / "README.md").read_text()
+
+
+def test_quiet_keeps_stderr_empty_and_stdout_has_only_the_table(capsys, tmp_path):
+    rc, stdout, stderr = _run(capsys, "run", "width", "--quiet", "--out", str(tmp_path), *TINY, "--set", "width=[16]")
+    assert rc == 0 and stderr == ""
+    lines = stdout.splitlines()
+    assert lines[0].startswith("## Width") and lines[2].startswith("| width |") and len(lines) == 5
+
+
+def test_failed_run_exits_1_and_is_shown(capsys, tmp_path):
+    rc, stdout, stderr = _run(capsys, "run", "width", "-q", "--out", str(tmp_path), *TINY,
+                              "--set", "width=[16]", "--set", "n_train=20", "--set", "batch_size=64")
+    assert rc == 1
+    assert "| failed" in stdout
+    (rec,) = store.load_records(tmp_path, "width")
+    assert rec["status"] == "failed" and "batch_size" in rec["stop_reason"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["run", "nosuch"], "unknown experiment 'nosuch': expected one of width"),
+    (["run", "width", "--set", "colour=red"], "unknown key 'colour': expected an axis (width) or a Config field (dataset,"),
+    (["run", "width", "--set", "lr=fast"], "lr: expected a number, got str"),
+    (["run", "width", "--set", "lr=-1"], "lr: expected a float >= 0"),
+    (["run", "width", "--set", "width=[16,0]"], "width: expected an int >= 1, got 0"),
+    (["run", "width", "--set", "lr"], "--set: expected KEY=VALUE"),
+    (["run", "width", "--set", "dataset=cifar"], "dataset: expected one of mnist1d, digits"),
+    (["run", "--config", "{missing}"], "cannot read"),
+    (["run", "--config", "{broken}"], "not valid TOML"),
+    (["run", "--config", "{badkey}"], "colour: unknown key; expected one of name, title"),
+    (["run", "--config", "{badvalue}"], "lr=-0.5"),
+    (["run", "width", "--out", "{afile}/sub"], "cannot be created"),
+    (["run", "width", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9", "--timeout", "0.5"], "cannot connect"),
+    (["run", "width", "--executor", "local", "--workers", "2"], "need --executor dask"),
+    (["run", "width", "--seeds", "0"], "--seeds"),
+    (["run", "width", "--executor", "ray"], "invalid choice: 'ray'"),
+    (["run", "width", "--quick", "--full"], "not allowed with argument"),
+    (["report", "{tmp}/nothing-here"], "no experiment records found"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path, args, fragment):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "broken.toml").write_text('name = "x"\n[axes]\nlr = [0.1\n')
+    (tmp_path / "badkey.toml").write_text('name = "mine"\ncolour = "red"\n')
+    (tmp_path / "badvalue.toml").write_text('name = "mine"\n[axes]\nlr = [0.1, -0.5]\n')
+    paths = {"missing": tmp_path / "missing.toml", "broken": tmp_path / "broken.toml", "badkey": tmp_path / "badkey.toml",
+             "badvalue": tmp_path / "badvalue.toml", "afile": tmp_path / "afile", "tmp": tmp_path}
+    args = [a.format(**paths) for a in args]
+    out = tmp_path / "out"
+    if "--out" not in args and args[0] == "run":
+        args += ["--out", str(out)]
+    before = sorted(os.listdir(tmp_path))
+    rc, stdout, stderr = _run(capsys, *args)
+    assert rc == 2
+    assert stdout == ""
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert fragment in stderr
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written
+
+
+def test_seeds_give_medians_and_spread(capsys, tmp_path):
+    rc, stdout, _ = _run(capsys, "run", "width", "-q", "--out", str(tmp_path), *TINY, "--set", "width=[16,32]",
+                         "--seeds", "3")
+    assert rc == 0
+    rows = (tmp_path / "width" / "quick" / "summary.csv").read_text().splitlines()
+    head = rows[0].split(",")
+    assert len(rows) == 3
+    for row in rows[1:]:
+        cells = dict(zip(head, row.split(",")))
+        assert cells["seeds"] == "3" and cells["test_acc_spread"] != ""
+    assert "±" in stdout
+    assert len(os.listdir(tmp_path / "width" / "quick" / "runs")) == 6
+
+
+def test_quick_and_full_results_never_mix(capsys, tmp_path):
+    quick = ["run", "width", "-q", "--out", str(tmp_path), *TINY, "--set", "width=[16]"]
+    assert _run(capsys, *quick)[0] == 0
+    qdir = tmp_path / "width" / "quick"
+    snap = {p: p.read_bytes() for p in qdir.rglob("*") if p.is_file()}
+    assert _run(capsys, *quick[:3], "--full", *quick[3:], "--seeds", "1")[0] == 0
+    assert {p: p.read_bytes() for p in qdir.rglob("*") if p.is_file()} == snap
+    assert len(store.load_records(tmp_path, "width", "full")) == 1
+    assert all(r["mode"] == "full" for r in store.load_records(tmp_path, "width", "full"))
+    assert store.list_stored(tmp_path) == [("width", "quick"), ("width", "full")]
+
+
+def test_report_rebuilds_byte_identical_tables_from_the_records(capsys, tmp_path):
+    rc, stdout_run, _ = _run(capsys, "run", "width", "-q", "--out", str(tmp_path), *TINY, "--set", "width=[16,32]")
+    assert rc == 0
+    d = tmp_path / "width" / "quick"
+    built = {p: p.read_bytes() for p in [d / "summary.csv", d / "summary.md", tmp_path / "README.md",
+                                         d / "accuracy_vs_width.png"]}
+    for p in built:
+        p.unlink()
+    rc, stdout, stderr = _run(capsys, "report", str(tmp_path))
+    assert rc == 0 and "wrote" in stderr
+    assert {p: p.read_bytes() for p in built} == built
+    assert stdout == stdout_run
+
+
+def test_list_shows_axes_and_defaults(capsys):
+    rc, stdout, stderr = _run(capsys, "list")
+    assert rc == 0 and stderr == ""
+    assert "width: Width: MLP hidden units on MNIST-1D" in stdout
+    assert "width = 16, 32, 64, 128, 256, 512, 1024, 2048" in stdout and "width = 32, 128, 512" in stdout
+    rc, stdout, _ = _run(capsys, "list", "--json")
+    (w,) = [e for e in json.loads(stdout) if e["name"] == "width"]
+    assert w["runs"] == {"quick": 3, "full": 24} and w["base"]["threads"] == 1
+
+
+def test_a_toml_sweep_runs_and_reports_from_its_manifest(capsys, tmp_path):
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text('name = "lr-sweep"\ntitle = "LR sweep"\nepochs = 2\ntarget_accuracy = 0.2\n'
+                   '[base]\nn_train = 400\nn_test = 100\nwidth = 16\ndepth = 1\nbatch_size = 32\n'
+                   '[axes]\nlr = [0.01, 0.05, 0.1]\n[quick]\nepochs = 1\n[quick.axes]\nlr = [0.05, 0.1]\n')
+    out = tmp_path / "out"
+    rc, stdout, _ = _run(capsys, "run", "--config", str(cfg), "-q", "--out", str(out))
+    assert rc == 0
+    assert stdout.startswith("## LR sweep (quick mode)") and "| lr |" in stdout.replace("  ", " ").replace("  ", " ")
+    recs = store.load_records(out, "lr-sweep", "quick")
+    assert sorted(r["point"]["lr"] for r in recs) == [0.05, 0.1]
+    assert all(r["config"]["epochs"] == 1 and r["config"]["target_accuracy"] == 0.2 for r in recs)
+    cfg.unlink()  # the report needs only the records and the manifest
+    md = (out / "lr-sweep" / "quick" / "summary.md").read_bytes()
+    (out / "lr-sweep" / "quick" / "summary.md").unlink()
+    assert _run(capsys, "report", str(out), "-q")[0] == 0
+    assert (out / "lr-sweep" / "quick" / "summary.md").read_bytes() == md
+
+
+def test_dask_workers_from_the_command_line(capsys, tmp_path):
+    pytest.importorskip("distributed")
+    env = dict(os.environ)
+    rc, stdout, stderr = _run(capsys, "run", "width", "-q", "--workers", "2", "--out", str(tmp_path), *TINY,
+                              "--set", "width=[16,32]")
+    assert rc == 0, stderr
+    assert dict(os.environ) == env
+    recs = store.load_records(tmp_path, "width")
+    assert len(recs) == 2 and all(r["executor"]["kind"] == "dask" for r in recs)
+    assert "| 16 |" in stdout.replace("  ", " ").replace("  ", " ")
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def test_resume_after_sigkill_keeps_finished_runs_duplicates_none_and_completes(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pybench", "run", "width", "--quiet", "--out", str(out),
+           "--set", "n_train=400", "--set", "n_test=100", "--set", "noise_scale=false", "--set", "batch_size=32",
+           "--set", "epochs=12", "--set", "width=[16,32,64]", "--seeds", "4"]
+    runs = out / "width" / "quick" / "runs"
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if runs.is_dir() and sum(f.endswith(".json") for f in os.listdir(runs)) >= 3:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the sweep finished before it could be killed: make the runs longer"
+        time.sleep(0.1)  # most likely in the middle of a run now
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    kept = {}
+    for f in os.listdir(runs):
+        if f.endswith(".json"):
+            data = (runs / f).read_bytes()
+            rec = json.loads(data)  # every file whole: never half-written
+            assert rec["run_id"] + ".json" == f and rec["status"] == "completed"
+            kept[f] = data
+    assert 3 <= len(kept) < 12
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    files = sorted(f for f in os.listdir(runs))
+    assert all(f.endswith(".json") for f in files), files  # the killed writer's temp file is gone
+    spec_ids = {s.run_id() for s in experiments.get("width").specs(
+        "quick", {"n_train": 400, "n_test": 100, "noise_scale": False, "batch_size": 32, "epochs": 12,
+                  "width": [16, 32, 64]}, seeds=4)}
+    assert {f[:-5] for f in files} == spec_ids and len(files) == 12
+    for f, data in kept.items():
+        assert (runs / f).read_bytes() == data  # kept as they were, not rerun
+    rows = (out / "width" / "quick" / "summary.csv").read_text().splitlines()[1:]
+    assert len(rows) == 3 and all(",4,completed," in r for r in rows)

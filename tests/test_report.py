@@ -1,0 +1,256 @@
+"""pybench.report and the analysis helpers of pybench.experiments.base: tables from stored records
+alone, medians and spread over seeds, missed targets and failed/diverged/collapsed runs shown (never
+dropped), the sweep manifest deciding which records make a table, byte-identical rebuilds."""
+
+import csv
+import hashlib
+import io
+import json
+import os
+import pathlib
+
+import pytest
+
+from pybench import experiments, report, store
+from pybench.experiments import base
+from pybench.experiments.base import Column, Experiment
+
+
+def _rec(width, rep=0, status="completed", target_step=None, test_acc=0.6, sps=1000.0, run_id=None, mode="full",
+         experiment="width", target_acc=0.6, **kw):
+    rid = run_id or hashlib.sha256(f"{experiment}{width}{rep}{status}".encode()).hexdigest()[:12]
+    r = {"schema": "pybench.run/1", "run_id": rid, "experiment": experiment, "mode": mode,
+         "point": {"width": width}, "replicate": rep, "status": status, "stop_reason": f"{status} because",
+         "config": {"target_accuracy": target_acc, "width": width, "seed": rep},
+         "target": None if target_step is None else {"step": target_step, "epoch": target_step / 10,
+                                                     "samples": target_step * 32, "wall_time": target_step / 100},
+         "model": {"num_parameters": 10 * width}, "best_val_acc": test_acc + 0.01,
+         "test": {"acc": test_acc}, "train": {"acc": test_acc + 0.1}, "gap": 0.1, "steps": 100,
+         "throughput": {"samples_per_s": sps, "gflops": sps / 1000, "step_time": 0.01, "train_time": 1.0},
+         "noise_scale": {"b_simple": 50.0}, "history": [{"step": 0, "epoch": 0.0, "val_acc": 0.1},
+                                                        {"step": 100, "epoch": 10.0, "val_acc": test_acc}],
+         "provenance": {"git": {"sha": "abcdef1234567890", "dirty": False}, "cpu": "Test CPU", "threads": 1,
+                        "time": f"2026-01-01T00:00:0{rep}Z", "pybench": "0.1.0", "python": "3.11", "numpy": "2"},
+         "executor": {"kind": "local", "host": "h"}, "elapsed": 1.5}
+    r.update(kw)
+    return r
+
+
+# ------------------------------------------------------------------------------------------------
+# analysis helpers
+# ------------------------------------------------------------------------------------------------
+
+def test_median_and_spread():
+    assert base.median([3, 1, 2]) == 2 and base.median([1, 2, 3, 10]) == 2.5
+    assert base.median([]) is None and base.median([None, None]) is None
+    assert base.spread([1.0, 3.0, 2.0]) == 1.0 and base.spread([5.0]) is None
+
+
+def test_to_target_treats_misses_as_censored():
+    recs = [_rec(16, 0, target_step=10), _rec(16, 1, target_step=30), _rec(16, 2)]
+    assert base.to_target(recs, "step") == (30, 10.0)  # median of 10, 30, inf
+    assert base.to_target(recs[1:], "step")[0] is None  # half missed: median missed
+    assert base.reached(recs) == "2/3"
+    assert base.reached([_rec(16, target_acc=None)]) == "-"
+
+
+def test_status_text_and_point_status():
+    ok = [_rec(16, 0, target_step=5), _rec(16, 1, target_step=5)]
+    assert base.status_text(ok) == "completed" and base.point_status(ok) == "ok"
+    mixed = ok + [_rec(16, 2, status="collapsed")]
+    assert base.status_text(mixed) == "2 completed, 1 collapsed" and base.point_status(mixed) == "collapsed"
+    assert base.point_status([_rec(16, status="failed"), _rec(16, status="diverged")]) == "failed"
+    assert base.point_status([_rec(16)]) == "missed target"
+
+
+def test_standard_row_medians_and_spreads_over_seeds():
+    recs = [_rec(16, i, target_step=10 * (i + 1), test_acc=0.5 + 0.1 * i, sps=1000.0 * (i + 1)) for i in range(3)]
+    row = base.standard_row(recs)
+    assert row["seeds"] == 3 and row["params"] == 160
+    assert row["test_acc"] == pytest.approx(0.6) and row["test_acc_spread"] == pytest.approx(0.1)
+    assert row["samples_per_s"] == 2000.0 and row["samples_per_s_spread"] == 1000.0
+    assert row["steps_to_target"] == 20 and row["reached"] == "3/3" and row["status"] == "ok"
+    assert "_display" not in row
+
+
+def test_failed_runs_have_rows_and_notes():
+    failed = _rec(64, status="failed", throughput=None, test=None, model=None, best_val_acc=None, gap=None,
+                  noise_scale=None, history=[])
+    res = experiments.get("width").analyze([_rec(16, target_step=5), failed])
+    rows = {r["width"]: r for r in res["rows"]}
+    assert rows[64]["status"] == "failed" and rows[64]["test_acc"] is None
+    assert rows[64]["_display"]["steps_to_target"] == "missed"
+    assert any("width=64 seed 0: failed (failed because)" in n for n in res["notes"])
+
+
+# ------------------------------------------------------------------------------------------------
+# formatting
+# ------------------------------------------------------------------------------------------------
+
+def test_csv_has_every_column_and_empty_cells_for_missing_values():
+    cols = [Column("width"), Column("acc", fmt="pct", spread=True), Column("steps", md=False)]
+    text = report.csv_text(cols, [{"width": 16, "acc": 0.5, "acc_spread": None, "steps": None, "_display": {"x": 1}},
+                                  {"width": 32, "acc": 0.123456789, "acc_spread": 0.01, "steps": 7}])
+    assert text == "width,acc,acc_spread,steps\n16,0.5,,\n32,0.123457,0.01,7\n"
+
+
+def test_markdown_table_is_aligned_and_formats_cells():
+    cols = [Column("width", fmt="int"), Column("acc", "test acc", fmt="pct", spread=True),
+            Column("t", "time", fmt="time"), Column("hidden", md=False), Column("status")]
+    md = report.markdown_table(cols, [
+        {"width": 16, "acc": 0.5, "acc_spread": 0.012, "t": 0.0123, "status": "ok"},
+        {"width": 2048, "acc": None, "t": None, "status": "a|b", "_display": {"t": "missed"}}])
+    lines = md.splitlines()
+    assert lines[0] == "| width |   test acc |    time | status |"   # numbers right-aligned
+    assert lines[1] == "|------:|-----------:|--------:|--------|"
+    assert lines[2] == "|    16 | 50.0% ±1.2 | 12.3 ms | ok     |"
+    assert lines[3] == "|  2048 |          - |  missed | a\\|b   |"
+    assert len({len(line) for line in lines}) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# build: files, manifest, determinism
+# ------------------------------------------------------------------------------------------------
+
+def _store_sweep(out, records, manifest=True, mode="full"):
+    for r in records:
+        store.write_record(out, r)
+    if manifest:
+        store.write_manifest(out, records[0]["experiment"], mode,
+                             {"experiment": records[0]["experiment"], "mode": mode, "command": "pybench run width --full",
+                              "specs": [{"run_id": r["run_id"], "point": r["point"], "replicate": r["replicate"]}
+                                        for r in records]})
+
+
+def _files(d):
+    return {p.name: p.read_bytes() for p in sorted(pathlib.Path(d).iterdir()) if p.is_file()}
+
+
+def test_build_writes_csv_md_plots_and_index_byte_identically(tmp_path):
+    recs = [_rec(w, i, target_step=10 * w // 16 if w > 16 else None, test_acc=0.5 + w / 10000)
+            for w in (16, 32, 64) for i in range(3)]
+    recs.append(_rec(128, 0, status="diverged", target_step=None))
+    _store_sweep(tmp_path, recs)
+    written = report.build(tmp_path, "width")
+    d = store.exp_dir(tmp_path, "width", "full")
+    names = {os.path.relpath(p, tmp_path) for p in written}
+    assert {"width/full/summary.csv", "width/full/summary.md", "width/full/accuracy_vs_width.png",
+            "width/full/throughput_vs_width.png", "width/full/curves.png", "README.md"} <= names
+    for f in ("accuracy_vs_width.png", "throughput_vs_width.png"):
+        assert pathlib.Path(os.path.join(d, f)).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    first = _files(d)
+    index = (tmp_path / "README.md").read_bytes()
+    for f in ("summary.csv", "summary.md", "accuracy_vs_width.png", "README.md"):
+        p = tmp_path / "README.md" if f == "README.md" else os.path.join(d, f)
+        os.remove(p)
+    report.build_all(tmp_path)
+    assert _files(d) == first  # byte-identical, PNGs included
+    assert (tmp_path / "README.md").read_bytes() == index
+    rows = list(csv.DictReader(io.StringIO(first["summary.csv"].decode())))
+    assert [r["width"] for r in rows] == ["16", "32", "64", "128"]
+    assert rows[0]["seeds"] == "3" and rows[0]["steps_to_target"] == "" and rows[0]["status"] == "missed target"
+    assert rows[3]["status"] == "diverged"
+    md = first["summary.md"].decode()
+    assert "# Width: MLP hidden units on MNIST-1D (full mode)" in md and "Command: `pybench run width --full`" in md
+    assert "![width: accuracy](accuracy_vs_width.png)" in md and "width=128 seed 0: diverged" in md
+    assert "3 seeds per point" in md or "1/3 seeds per point" in md
+    assert "code: git abcdef123456" in md and "Test CPU" in md
+    idx = index.decode()
+    assert "[Width: MLP hidden units on MNIST-1D](width/full/summary.md)" in idx and "| width | full | 10 |" in idx
+
+
+def test_manifest_selects_the_records_of_the_last_sweep(tmp_path):
+    old = _rec(16, 0, run_id="aaaaaaaaaaaa", test_acc=0.1)
+    _store_sweep(tmp_path, [old], manifest=False)
+    new = [_rec(16, 0, run_id="bbbbbbbbbbbb", test_acc=0.7), _rec(32, 0, run_id="cccccccccccc", test_acc=0.8)]
+    _store_sweep(tmp_path, new)
+    records, m, missing = report.sweep_records(tmp_path, "width", "full")
+    assert [r["run_id"] for r in records] == ["bbbbbbbbbbbb", "cccccccccccc"] and missing == []
+    # a manifest entry without a record: noted as not run yet, not invented
+    m["specs"].append({"run_id": "dddddddddddd", "point": {"width": 64}, "replicate": 0})
+    store.write_manifest(tmp_path, "width", "full", m)
+    report.build(tmp_path, "width", "full")
+    md = pathlib.Path(store.exp_dir(tmp_path, "width", "full"), "summary.md").read_text()
+    assert "1 of 3 runs of this sweep are not stored yet" in md
+    assert "| 64 |" not in md
+
+
+def test_a_run_id_shared_by_two_points_counts_for_both(tmp_path):
+    r = _rec(16, 0, run_id="aaaaaaaaaaaa", experiment="pairs", point={"variant": "a"})
+    store.write_record(tmp_path, r)
+    store.write_manifest(tmp_path, "pairs", "full", {"specs": [
+        {"run_id": "aaaaaaaaaaaa", "point": {"variant": "a"}, "replicate": 0},
+        {"run_id": "aaaaaaaaaaaa", "point": {"variant": "c"}, "replicate": 0}]})
+    records, _, _ = report.sweep_records(tmp_path, "pairs", "full")
+    assert [x["point"] for x in records] == [{"variant": "a"}, {"variant": "c"}]
+    res = report.analysis(tmp_path, "pairs", "full")[-1]  # unknown experiment: the generic table
+    assert [row["variant"] for row in res["rows"]] == ["a", "c"]
+
+
+def test_records_without_manifest_are_all_used(tmp_path):
+    _store_sweep(tmp_path, [_rec(16), _rec(32)], manifest=False)
+    assert len(report.sweep_records(tmp_path, "width", "full")[0]) == 2
+
+
+def test_custom_experiment_rebuilt_from_its_manifest_definition(tmp_path):
+    from pybench.experiments.custom import CustomExperiment
+
+    exp = CustomExperiment({"name": "my-sweep", "title": "My sweep", "base": {"width": 16}, "axes": {"lr": [0.1, 0.2]}})
+    rec = _rec(16, experiment="my-sweep", point={"lr": 0.1})
+    store.write_record(tmp_path, rec)
+    store.write_manifest(tmp_path, "my-sweep", "full", {"definition": exp.definition, "specs": [
+        {"run_id": rec["run_id"], "point": {"lr": 0.1}, "replicate": 0}]})
+    report.build(tmp_path, "my-sweep")
+    md = pathlib.Path(store.exp_dir(tmp_path, "my-sweep", "full"), "summary.md").read_text()
+    assert md.startswith("# My sweep (full mode)")
+    assert "user-defined sweep over lr" in md
+
+
+def test_generic_analysis_of_an_unknown_experiment_plots_its_numeric_axis(tmp_path):
+    recs = [_rec(w, experiment="other", point={"batch": w}) for w in (8, 64, 512)]
+    _store_sweep(tmp_path, recs)
+    res = report.analysis(tmp_path, "other", "full")[-1]
+    assert [p.file for p in res["plots"]] == ["accuracy_vs_batch.png", "throughput_vs_batch.png"]
+    assert res["plots"][0].logx
+
+
+def test_plot_with_categorical_x_renders():
+    spec = base.PlotSpec("x.png", "t", "variant", "acc", [base.Series("s", ["bad", "fixed"], [0.1, 0.9], err=[None, 0.1])],
+                         hlines=[(0.5, "target")])
+    assert report.render_plot(spec)[:4] == b"\x89PNG"
+
+
+def test_analyze_of_no_records_is_an_empty_table():
+    res = Experiment().analyze([])
+    assert res["rows"] == [] and res["plots"] == []
+    assert experiments.get("width").analyze([])["rows"] == []
+
+
+def test_index_of_an_empty_directory(tmp_path):
+    assert "No experiments stored yet." in report.index_text(tmp_path)
+
+
+def test_summary_json_of_records_is_stable():
+    # the serialization used for records and manifests: sorted keys, trailing newline
+    assert store.dumps({"b": 1, "a": [1.5, float("nan")]}) == '{\n "a": [\n  1.5,\n  null\n ],\n "b": 1\n}\n'
+    assert json.loads(store.dumps({"x": 1})) == {"x": 1}
+
+
+def test_rows_follow_the_sweep_order_and_axis_order_survives_json(tmp_path):
+    # the sweep ran width outer, lr inner; on disk the point's keys are sorted (lr, width)
+    recs, specs = [], []
+    for w in (512, 16):
+        for lr in (0.1, 0.01):
+            r = _rec(w, point={"width": w, "lr": lr}, run_id=hashlib.sha256(f"{w}{lr}".encode()).hexdigest()[:12])
+            recs.append(r)
+            specs.append({"run_id": r["run_id"], "point": {"width": w, "lr": lr}, "axes": ["width", "lr"], "replicate": 0})
+    for r in recs:
+        store.write_record(tmp_path, r)
+    store.write_manifest(tmp_path, "width", "full", {"specs": specs})
+    res = report.analysis(tmp_path, "width", "full")[-1]
+    assert [(r["width"], r["lr"]) for r in res["rows"]] == [(512, 0.1), (512, 0.01), (16, 0.1), (16, 0.01)]
+    assert [c.key for c in res["columns"][:2]] == ["width", "lr"]
+    # without a manifest: sorted by value, axis by axis, in the records' axis order
+    generic = Experiment().analyze([dict(r, axes=["width", "lr"]) for r in recs])
+    assert [(r["width"], r["lr"]) for r in generic["rows"]] == [(16, 0.01), (16, 0.1), (512, 0.01), (512, 0.1)]
+    assert [c.key for c in generic["columns"][:2]] == ["width", "lr"]
