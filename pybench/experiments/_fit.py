@@ -1,7 +1,8 @@
-"""Pure analysis helpers of the batch-size experiment: the steps/examples trade-off fit of McCandlish
-et al. 2018 ("An Empirical Model of Large-Batch Training") and the per-batch-size learning-rate
-selection of Shallue et al. 2018 ("Measuring the Effects of Data Parallelism on Neural Network
-Training"). No I/O, no training: numbers in, numbers out.
+"""Pure analysis helpers of the batch-size experiment: the steps/examples trade-off fit of
+McCandlish et al. 2018 ("An Empirical Model of Large-Batch Training") and the per-batch-size
+learning-rate selection of Shallue et al. 2018 ("Measuring the Effects of Data Parallelism on Neural Network
+Training"); also ``positive_only``, a plot helper both batch-size and resolution use. No I/O, no
+training: numbers in, numbers out.
 
 The trade-off. Training to a fixed target takes S optimizer steps and E = B * S examples at batch
 size B; McCandlish et al. find
@@ -172,3 +173,19 @@ def select_lr(by_lr):
     if best is not None and len(lrs) >= 2:
         edge = "low" if best == lrs[0] else "high" if best == lrs[-1] else None
     return {"lr": best, "fallback": fallback, "summary": summ, "ties": ties, "edge": edge}
+
+
+# ---- plots -------------------------------------------------------------------------------------------
+
+def positive_only(plot):
+    """Drop the points a log axis cannot show (y <= 0, e.g. a target reached at step 0) from a
+    log-y plot's series; the table still has them."""
+    if not plot.logy:
+        return plot
+    for s in plot.series:
+        keep = [i for i, y in enumerate(s.y) if y is not None and y > 0]
+        s.x, s.y = [s.x[i] for i in keep], [s.y[i] for i in keep]
+        if s.err is not None:
+            s.err = [s.err[i] for i in keep]
+    plot.series = [s for s in plot.series if s.x]
+    return plot

@@ -296,7 +296,8 @@ def _plots(rows, sels, others, fits, records, title):
                       "examples to target", "steps to target", pareto_s, logx=True, logy=True)
     times = PlotSpec("time_vs_batch_size.png", "batch size: training time to target (1 thread)", "batch size",
                      "time to target (s)", time_s, logx=True, logy=True)
-    return [thr, steps, times, pareto, _curves(rows, sels, records, others)]
+    plots = [thr, steps, times, pareto, _curves(rows, sels, records, others)]
+    return [_fit.positive_only(p) for p in plots]
 
 
 def _curves(rows, sels, records, others):

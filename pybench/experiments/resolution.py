@@ -13,6 +13,7 @@ p of B_simple ~ r^p per dataset (least squares in log-log) and puts it next to t
 
 import math
 
+from ._fit import positive_only
 from .base import (Column, Experiment, PlotSpec, Series, accuracy_plot, curves_plot, group_by_point, point_keys,
                    series, standard_columns, standard_notes, standard_row, summarize, targets, throughput_plot)
 
@@ -213,7 +214,10 @@ def analyze(records, title="resolution"):
     time_ = PlotSpec("time_vs_resolution.png", "resolution: training time to target (1 thread)", xl, "time to target (s)",
                      series(rows, "resolution", "time_to_target", "time", others), logx=True, logy=True)
     curves = curves_plot(records, "epoch", "curves.png", "resolution")
-    return {"columns": columns, "rows": rows, "notes": notes, "plots": [acc, thr, noise, steps, time_, curves]}
+    plots = [acc, thr, noise, steps, time_, curves]
+    for p in plots:
+        positive_only(p)
+    return {"columns": columns, "rows": rows, "notes": notes, "plots": plots}
 
 
 def _num_or_zero(v):
