@@ -137,3 +137,13 @@ def test_positive_only_drops_what_a_log_axis_cannot_show():
     assert [(s.label, s.x, s.y, s.err) for s in p.series] == [("a", [2], [2.0], [0.2])]
     lin = PlotSpec("t.png", "t", "x", "y", [Series("b", [1], [0.0])])
     assert positive_only(lin).series[0].y == [0.0]
+
+
+def test_analyze_warns_when_resolutions_differ_in_reachable_accuracy():
+    recs = [_record("mnist1d", r, 3200 / r) for r in (20, 40, 80)]
+    recs[0]["best_val_acc"] = 0.65
+    notes = "\n".join(experiments.get("resolution").analyze(recs)["notes"])
+    assert "Caveat: the resolutions differ in what they can reach (best val 65% - 80%)" in notes
+    assert "between the two highest resolutions (40 -> 80) B to target changes x0.50 (folklore x0.5)" in notes
+    recs[0]["best_val_acc"] = 0.8
+    assert "Caveat" not in "\n".join(experiments.get("resolution").analyze(recs)["notes"])

@@ -56,8 +56,8 @@ class BatchSize(Experiment):
         "averaged over the run's evaluations). Per batch size: steps, examples and training time to target, "
         "throughput (median over every run of that batch size), accuracy, gap, noise scale; the batch size with "
         "the shortest time to target on this machine is marked. Step budget 5 x S_est(B) and ~25 evaluations up "
-        "to S_est(B), S_est(B) = 50 + 13000/B steps. Full mode: B = 8 ... 1024 in powers of 2, lr_factor = 0.35, "
-        "0.5, 0.7, 1, 1.4, 2, 2.8, 3 seeds (168 runs). Quick mode: B = 16, 64, 256, 1024, lr_factor = 0.7, 1.4, "
+        "to S_est(B), S_est(B) = 50 + 13000/B steps. Full mode: B = 8 ... 1024 in powers of 2, lr_factor = 0.5, "
+        "0.7, 1, 1.4, 2, 3 seeds (120 runs). Quick mode: B = 16, 64, 256, 1024, lr_factor = 0.7, 1.4, "
         "budget 3 x S_est(B), 1 seed (8 runs).")
     base = {
         "dataset": "mnist1d", "n_train": 10000, "model": "mlp", "depth": 2, "width": 256, "activation": "relu",
@@ -65,7 +65,7 @@ class BatchSize(Experiment):
         "target_accuracy": TARGET, "stop_at_target": True, "noise_scale": True, "noise_batches": 4,
         "diagnostics": False,
     }
-    axes = {"batch_size": BATCH_SIZES, "lr_factor": [0.35, 0.5, 0.7, 1, 1.4, 2, 2.8]}
+    axes = {"batch_size": BATCH_SIZES, "lr_factor": [0.5, 0.7, 1, 1.4, 2]}
     quick_axes = {"batch_size": [16, 64, 256, 1024], "lr_factor": [0.7, 1.4]}
     seeds = {"quick": 1, "full": 3}
 

@@ -25,7 +25,7 @@ RES = {"mnist1d": {"full": [20, 40, 80, 160], "quick": [20, 40, 80]},
 PER_DATASET = {
     "mnist1d": {"target_accuracy": 0.7, "eval_every": 14, "epochs": {"full": 15, "quick": 5}},
     "shapes": {"target_accuracy": 0.25, "n_train": 5000, "n_test": 1000, "eval_every": 35,
-               "epochs": {"full": 12, "quick": 4}},
+               "epochs": {"full": 10, "quick": 4}},
 }
 
 
@@ -44,7 +44,7 @@ class Resolution(Experiment):
         " the same curves sampled more finely; 3,600 train / 400 val / 1,000 test; target 70% val accuracy; 15 "
         "epochs; evaluated every 14 steps, 1/4 epoch) and the 2-D shapes set at 8, 16, 32, 64 px (the same scenes"
         " rendered at each resolution, per-pixel noise scaled so that more pixels bring no free averaging; 4,500 "
-        "train / 500 val / 1,000 test; target 25%, which 8 px images just reach; 12 epochs; evaluated every 35 "
+        "train / 500 val / 1,000 test; target 25%, which 8 px images just reach; 10 epochs; evaluated every 35 "
         "steps, 1/2 epoch). Adam, lr 0.002, batch 64, one thread per run. Per point: throughput (samples/s, "
         "GFLOP/s), steps, epochs and time to target, best val and test accuracy, the train/test gap, the gradient"
         " noise scale B_simple (8 batches of 64 per estimate, at every evaluation) averaged over the whole run "
@@ -152,7 +152,19 @@ def _folklore_notes(rows):
             verdict = f"B_simple falls even faster than the folklore's r^{folk}"
         else:
             verdict = f"B_simple falls roughly as the folklore's r^{folk} says"
-        notes.append(f"{d} ({dims}-D): " + "; ".join(parts) + f". Verdict ({'matched progress' if p_t is not None else 'run average'}): {verdict}.")
+        text = f"{d} ({dims}-D): " + "; ".join(parts) + f". Verdict ({'matched progress' if p_t is not None else 'run average'}): {verdict}."
+        accs = [r["best_val_acc"] for r in sub if r["best_val_acc"] is not None]
+        top = [r for r in sub if r.get("noise_target")][-2:]
+        if accs and max(accs) - min(accs) > 0.1:
+            text += (f" Caveat: the resolutions differ in what they can reach (best val {100 * min(accs):.0f}% - "
+                     f"{100 * max(accs):.0f}%), so at the low ones the target sits nearer the ceiling and their steps and "
+                     "B to target include a plateau")
+            if len(top) == 2 and top[1]["resolution"] == 2 * top[0]["resolution"]:
+                q = top[1]["noise_target"] / top[0]["noise_target"]
+                text += (f"; between the two highest resolutions ({top[0]['resolution']} -> {top[1]['resolution']}) "
+                         f"B to target changes x{q:.2f} (folklore x{2.0 ** folk:g})")
+            text += "."
+        notes.append(text)
     return notes
 
 
