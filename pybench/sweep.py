@@ -18,7 +18,8 @@
   host, pid, Dask worker, the thread count the run used and the thread-related environment).
 - Dask: one point per worker at a time (each task needs the worker resource ``slot``, which
   ``--workers N`` gives its LocalCluster workers, 1 thread each; workers of a remote cluster must be
-  started with ``--resources slot=1``). Each run sets its own thread count (Config.threads, 1
+  started with ``--resources slot=1``), and no more points submitted than there are slots, so a
+  dying worker only ever takes down the point it was running. Each run sets its own thread count (Config.threads, 1
   unless told otherwise; Dask's process workers would otherwise force OMP_NUM_THREADS=1). A worker
   that dies mid-point: the scheduler reruns the point on another worker once (LocalCluster:
   ``allowed_failures=1``; a remote scheduler applies its own ``distributed.scheduler.allowed-failures``),
@@ -80,6 +81,7 @@ def failed_record(spec, reason, error=None):
 
 def _tag(record, spec, kind, attempt_info=None):
     record["experiment"], record["point"], record["replicate"] = spec.experiment, dict(spec.point), spec.seed
+    record["axes"] = list(spec.point)  # the axis order (the point's keys are sorted on disk)
     record["mode"] = spec.mode
     ex = record.setdefault("executor", {})
     ex["kind"] = kind
@@ -101,7 +103,8 @@ def manifest(specs, extra=None):
     """The manifest of one (experiment, mode) group of specs."""
     s0 = specs[0]
     m = {"schema": MANIFEST_SCHEMA, "experiment": s0.experiment, "mode": s0.mode,
-         "specs": [{"run_id": s.run_id(), "point": s.point, "replicate": s.seed} for s in specs]}
+         "specs": [{"run_id": s.run_id(), "point": s.point, "axes": list(s.point), "replicate": s.seed}
+                   for s in specs]}
     m.update(extra or {})
     return m
 
@@ -201,8 +204,8 @@ class _DaskExecutor:
             except (OSError, TimeoutError) as e:
                 self.close()
                 raise SweepUsageError(f"--scheduler {scheduler}: no worker connected within {timeout:g} s ({e})") from None
-            info = self.client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(self.client) \
-                else self.client.scheduler_info()["workers"]
+            info = (self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client)
+                    else self.client.scheduler_info())["workers"]
             if not any((w.get("resources") or {}).get(SLOT, 0) >= 1 for w in info.values()):
                 self.close()
                 raise SweepUsageError(f"--scheduler {scheduler}: no worker offers the resource '{SLOT}'; start workers "
@@ -211,23 +214,44 @@ class _DaskExecutor:
             import logging
 
             n = workers or 2
-            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        resources={SLOT: 1}, dashboard_address=None, silence_logs=logging.ERROR,
-                                        scheduler_kwargs={"allowed_failures": 1})
-            self.client = Client(self.cluster)
+            try:
+                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                            resources={SLOT: 1}, dashboard_address=None, silence_logs=logging.ERROR,
+                                            scheduler_kwargs={"allowed_failures": 1})
+                self.client = Client(self.cluster)
+            except Exception as e:
+                self.close()
+                raise SweepUsageError(f"--workers {n}: could not start a local Dask cluster "
+                                      f"({type(e).__name__}: {e})") from None
         self.address = self.client.scheduler.address
 
+    def slots(self):
+        """How many points the cluster runs at once: the sum of its workers' ``slot`` resources."""
+        info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) else self.client.scheduler_info()
+        return max(1, sum(int((w.get("resources") or {}).get(SLOT, 0)) for w in info.get("workers", {}).values()))
+
     def run(self, pending, out, emit, runner, summary):
+        """Keep at most one point per free slot submitted: the scheduler hands a resource-restricted
+        task to any worker offering the resource, busy or not, and a task queued on a worker that
+        dies counts as a failure of that task too. So only points actually running can be hit by
+        a worker's death."""
         from distributed import as_completed
 
-        futures = {}
-        for s in pending:
+        todo = list(pending)
+        futures, done = {}, as_completed()
+
+        def submit():
+            s = todo.pop(0)
             f = self.client.submit(execute, s.config, runner, key=f"pybench-{s.experiment}-{s.run_id()}-{time.time_ns()}",
                                    resources={SLOT: 1}, pure=False, retries=0)
             futures[f] = s
+            done.add(f)
             emit("run_start", spec=s)
-        for f in as_completed(list(futures)):
-            s = futures[f]
+
+        while todo and len(futures) < self.slots():
+            submit()
+        for f in done:
+            s = futures.pop(f)
             if f.status == "finished":
                 try:
                     rec = f.result()
@@ -242,7 +266,10 @@ class _DaskExecutor:
                 else:
                     reason = f"task {f.status}"
                 rec = failed_record(s, reason, "".join(traceback.format_exception(exc)) if exc is not None else None)
+            f.release()
             _store(out, _tag(rec, s, "dask", {"scheduler": self.address}), s, emit, summary)
+            while todo and (not futures or len(futures) < self.slots()):
+                submit()
 
     def close(self):
         for obj in (getattr(self, "client", None), self.cluster):

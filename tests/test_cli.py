@@ -197,7 +197,7 @@ def test_resume_after_sigkill_keeps_finished_runs_duplicates_none_and_completes(
            "--set", "n_train=400", "--set", "n_test=100", "--set", "noise_scale=false", "--set", "batch_size=32",
            "--set", "epochs=12", "--set", "width=[16,32,64]", "--seeds", "4"]
     runs = out / "width" / "quick" / "runs"
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:

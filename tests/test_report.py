@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import pathlib
 
 import pytest
 
@@ -77,7 +78,8 @@ def test_failed_runs_have_rows_and_notes():
                   noise_scale=None, history=[])
     res = experiments.get("width").analyze([_rec(16, target_step=5), failed])
     rows = {r["width"]: r for r in res["rows"]}
-    assert rows[64]["status"] == "failed" and rows[64]["test_acc"] is None and rows[64]["_display"]["steps_to_target"] == "missed"
+    assert rows[64]["status"] == "failed" and rows[64]["test_acc"] is None
+    assert rows[64]["_display"]["steps_to_target"] == "missed"
     assert any("width=64 seed 0: failed (failed because)" in n for n in res["notes"])
 
 
@@ -121,7 +123,7 @@ def _store_sweep(out, records, manifest=True, mode="full"):
 
 
 def _files(d):
-    return {f: open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d)) if os.path.isfile(os.path.join(d, f))}
+    return {p.name: p.read_bytes() for p in sorted(pathlib.Path(d).iterdir()) if p.is_file()}
 
 
 def test_build_writes_csv_md_plots_and_index_byte_identically(tmp_path):
@@ -135,15 +137,15 @@ def test_build_writes_csv_md_plots_and_index_byte_identically(tmp_path):
     assert {"width/full/summary.csv", "width/full/summary.md", "width/full/accuracy_vs_width.png",
             "width/full/throughput_vs_width.png", "width/full/curves.png", "README.md"} <= names
     for f in ("accuracy_vs_width.png", "throughput_vs_width.png"):
-        assert open(os.path.join(d, f), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert pathlib.Path(os.path.join(d, f)).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     first = _files(d)
-    index = open(tmp_path / "README.md", "rb").read()
+    index = (tmp_path / "README.md").read_bytes()
     for f in ("summary.csv", "summary.md", "accuracy_vs_width.png", "README.md"):
         p = tmp_path / "README.md" if f == "README.md" else os.path.join(d, f)
         os.remove(p)
     report.build_all(tmp_path)
     assert _files(d) == first  # byte-identical, PNGs included
-    assert open(tmp_path / "README.md", "rb").read() == index
+    assert (tmp_path / "README.md").read_bytes() == index
     rows = list(csv.DictReader(io.StringIO(first["summary.csv"].decode())))
     assert [r["width"] for r in rows] == ["16", "32", "64", "128"]
     assert rows[0]["seeds"] == "3" and rows[0]["steps_to_target"] == "" and rows[0]["status"] == "missed target"
@@ -168,7 +170,7 @@ def test_manifest_selects_the_records_of_the_last_sweep(tmp_path):
     m["specs"].append({"run_id": "dddddddddddd", "point": {"width": 64}, "replicate": 0})
     store.write_manifest(tmp_path, "width", "full", m)
     report.build(tmp_path, "width", "full")
-    md = open(os.path.join(store.exp_dir(tmp_path, "width", "full"), "summary.md")).read()
+    md = pathlib.Path(store.exp_dir(tmp_path, "width", "full"), "summary.md").read_text()
     assert "1 of 3 runs of this sweep are not stored yet" in md
     assert "| 64 |" not in md
 
@@ -199,7 +201,7 @@ def test_custom_experiment_rebuilt_from_its_manifest_definition(tmp_path):
     store.write_manifest(tmp_path, "my-sweep", "full", {"definition": exp.definition, "specs": [
         {"run_id": rec["run_id"], "point": {"lr": 0.1}, "replicate": 0}]})
     report.build(tmp_path, "my-sweep")
-    md = open(os.path.join(store.exp_dir(tmp_path, "my-sweep", "full"), "summary.md")).read()
+    md = pathlib.Path(store.exp_dir(tmp_path, "my-sweep", "full"), "summary.md").read_text()
     assert md.startswith("# My sweep (full mode)")
     assert "user-defined sweep over lr" in md
 
@@ -232,3 +234,23 @@ def test_summary_json_of_records_is_stable():
     # the serialization used for records and manifests: sorted keys, trailing newline
     assert store.dumps({"b": 1, "a": [1.5, float("nan")]}) == '{\n "a": [\n  1.5,\n  null\n ],\n "b": 1\n}\n'
     assert json.loads(store.dumps({"x": 1})) == {"x": 1}
+
+
+def test_rows_follow_the_sweep_order_and_axis_order_survives_json(tmp_path):
+    # the sweep ran width outer, lr inner; on disk the point's keys are sorted (lr, width)
+    recs, specs = [], []
+    for w in (512, 16):
+        for lr in (0.1, 0.01):
+            r = _rec(w, point={"width": w, "lr": lr}, run_id=hashlib.sha256(f"{w}{lr}".encode()).hexdigest()[:12])
+            recs.append(r)
+            specs.append({"run_id": r["run_id"], "point": {"width": w, "lr": lr}, "axes": ["width", "lr"], "replicate": 0})
+    for r in recs:
+        store.write_record(tmp_path, r)
+    store.write_manifest(tmp_path, "width", "full", {"specs": specs})
+    res = report.analysis(tmp_path, "width", "full")[-1]
+    assert [(r["width"], r["lr"]) for r in res["rows"]] == [(512, 0.1), (512, 0.01), (16, 0.1), (16, 0.01)]
+    assert [c.key for c in res["columns"][:2]] == ["width", "lr"]
+    # without a manifest: sorted by value, axis by axis, in the records' axis order
+    generic = Experiment().analyze([dict(r, axes=["width", "lr"]) for r in recs])
+    assert [(r["width"], r["lr"]) for r in generic["rows"]] == [(16, 0.01), (16, 0.1), (512, 0.01), (512, 0.1)]
+    assert [c.key for c in generic["columns"][:2]] == ["width", "lr"]

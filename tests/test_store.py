@@ -4,6 +4,7 @@ killed writers ignored and cleaned, done-ness for resume, quick/full separation,
 import json
 import math
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -22,13 +23,13 @@ def test_write_record_lands_at_the_documented_path_and_reads_back(tmp_path):
     assert path == os.path.join(tmp_path, "width", "quick", "runs", "0123456789ab.json")
     with open(path) as f:
         assert json.load(f)["extra"] == {"x": [1, 2.5]}
-    assert store.load_records(tmp_path, "width") == [json.load(open(path))]
+    assert store.load_records(tmp_path, "width") == [json.loads(pathlib.Path(path).read_text())]
     assert os.listdir(os.path.dirname(path)) == ["0123456789ab.json"]  # no temp file left
 
 
 def test_records_are_strict_json_non_finite_floats_become_null(tmp_path):
     path = store.write_record(tmp_path, _rec(loss=math.nan, curve=[1.0, math.inf, -math.inf]))
-    text = open(path).read()
+    text = pathlib.Path(path).read_text()
     assert "NaN" not in text and "Infinity" not in text
     r = json.loads(text)
     assert r["loss"] is None and r["curve"] == [1.0, None, None]
@@ -53,7 +54,7 @@ def test_write_record_without_identity_keys_raises(tmp_path):
 
 def test_a_failed_replace_leaves_the_old_file_whole_and_no_temp(tmp_path, monkeypatch):
     path = store.write_record(tmp_path, _rec(version=1))
-    before = open(path, "rb").read()
+    before = pathlib.Path(path).read_bytes()
 
     def boom(src, dst):
         raise OSError("disk full")
@@ -61,7 +62,7 @@ def test_a_failed_replace_leaves_the_old_file_whole_and_no_temp(tmp_path, monkey
     monkeypatch.setattr(store.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         store.write_record(tmp_path, _rec(version=2))
-    assert open(path, "rb").read() == before
+    assert pathlib.Path(path).read_bytes() == before
     assert os.listdir(os.path.dirname(path)) == ["0123456789ab.json"]
 
 

@@ -139,13 +139,15 @@ def test_resume_skips_done_runs_and_reruns_failed_ones(tmp_path):
     specs = _width(widths=(16, 32, 64))
     sweep.run_sweep(specs[:2], tmp_path)
     path = store.record_path(tmp_path, store.load_records(tmp_path, "width")[0])
-    before = open(path, "rb").read()
+    with open(path, "rb") as f:
+        before = f.read()
     # mark one stored run failed: it is not done, so it runs again
     failed = dict(store.load_records(tmp_path, "width")[1], status="failed")
     store.write_record(tmp_path, failed)
     summary = sweep.run_sweep(specs, tmp_path)
     assert summary["skipped"] == 1 and summary["ran"] == 2 and summary["statuses"] == {"completed": 3}
-    assert open(path, "rb").read() == before  # the finished run was kept as it was
+    with open(path, "rb") as f:
+        assert f.read() == before  # the finished run was kept as it was
     assert len(store.load_records(tmp_path, "width")) == 3
 
 
@@ -254,16 +256,19 @@ def test_dask_worker_killed_mid_point_is_retried_once_and_recorded_once(tmp_path
 
 
 def test_dask_worker_dying_again_on_the_retry_is_recorded_failed(tmp_path, trace_dir):
-    specs = _width(widths=(16, 32))
+    specs = _width(widths=(16, 32, 64, 128))
     summary = sweep.run_sweep(specs, tmp_path, executor="dask", workers=2, runner=sweep_helpers.kill_every_attempt)
-    assert summary["failed"] == 1 and summary["statuses"] == {"completed": 1, "failed": 1}
+    assert summary["failed"] == 1 and summary["statuses"] == {"completed": 3, "failed": 1}
     assert sum(a.startswith("attempt-w16-") for a in os.listdir(trace_dir)) == 2  # first try + one retry
     recs = {r["point"]["width"]: r for r in store.load_records(tmp_path, "width")}
     assert recs[16]["status"] == "failed" and "worker died" in recs[16]["stop_reason"]
-    assert recs[32]["status"] == "completed"
+    # the other points were never queued behind the dying one: all completed, each recorded once
+    # (one may have run twice: Dask recomputes a finished result lost with a dying worker before
+    # the client fetched it)
+    assert all(recs[w]["status"] == "completed" for w in (32, 64, 128))
     # resume: the failed point is not done, so it runs again (here it dies again: still one record)
     summary = sweep.run_sweep(specs, tmp_path, executor="dask", workers=2, runner=sweep_helpers.kill_every_attempt)
-    assert summary["skipped"] == 1 and summary["ran"] == 1 and len(store.load_records(tmp_path, "width")) == 2
+    assert summary["skipped"] == 3 and summary["ran"] == 1 and len(store.load_records(tmp_path, "width")) == 4
 
 
 def test_dask_scheduler_address_needs_workers_with_a_slot(tmp_path):
