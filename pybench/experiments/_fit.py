@@ -80,9 +80,9 @@ def fit_tradeoff(steps, examples):
     ``s_min``, ``e_min``, ``b_crit`` (= e_min / s_min), ``n`` (pairs used), ``rms_log`` (root mean
     square residual of log S), ``bound`` (None; "below" when B_crit is far below the smallest batch
     (S flat: b_crit, e_min are then upper bounds), "above" when far above the largest (S ~ 1/B:
-    b_crit a lower bound, s_min an upper bound)), ``b_range`` ([min B, max B]), ``loo`` ([min, max]
-    of B_crit over leave-one-out refits, with >= 4 pairs, else None) and ``predict`` is not
-    included (use ``predict_steps``)."""
+    b_crit a lower bound, s_min an upper bound)), ``b_range`` ([min B, max B]) and ``loo`` ([min, max]
+    of B_crit over leave-one-out refits, with >= 4 pairs, else None). ``predict_steps(fit, B)``
+    evaluates the fitted curve."""
     pairs = [(float(s), float(e)) for s, e in zip(steps, examples) if _finite_pos(s) and _finite_pos(e)]
     if len(pairs) < 2:
         return None
