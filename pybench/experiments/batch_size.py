@@ -1,0 +1,317 @@
+"""batch-size: steps, examples and wall time to a target accuracy against the batch size, with the
+learning rate re-tuned at every batch size (Shallue et al. 2018), the steps/examples trade-off fit
+and critical batch size (McCandlish et al. 2018) next to the measured gradient noise scale, and the
+batch size that reaches the target soonest on this machine.
+
+The learning-rate grid is relative: lr = lr_factor * lr_ref(B) with lr_ref(B) = LR_MAX / (1 +
+LR_KNEE / B), linear in B for small batches and saturating for large ones (the shape of the
+optimal step size in McCandlish et al., eq. 2.6; the constants were read off a coarse scan of this
+model at B = 8 ... 512). So the same few factors bracket the optimum at every batch size. The
+per-batch-size step budget and evaluation interval follow a rough prior S_est(B) = S_PRIOR +
+E_PRIOR / B for the same reason: a ~4% step resolution at every batch size and a budget a few
+times what the target should take. The selection and the fit themselves are in ``_fit``.
+"""
+
+import json
+import math
+
+from . import _fit
+from .base import (CONFIG_FIELDS, Column, Experiment, PlotSpec, Series, _short, get, group_by_point, point_keys,
+                   spread, standard_columns, standard_notes, standard_row, summarize, targets, throughput_plot)
+
+BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
+LR_MAX, LR_KNEE = 0.4, 256          # lr_ref(B) = LR_MAX / (1 + LR_KNEE / B)
+S_PRIOR, E_PRIOR = 50, 13000        # S_est(B) = S_PRIOR + E_PRIOR / B: budget and eval interval
+EVALS_TO_TARGET = 25                # evaluations up to S_est(B)
+BUDGET = {"quick": 3, "full": 5}    # step budget = BUDGET * S_est(B)
+TARGET = 0.6
+
+
+def lr_ref(batch_size):
+    return LR_MAX / (1 + LR_KNEE / batch_size)
+
+
+def steps_prior(batch_size):
+    return S_PRIOR + E_PRIOR / batch_size
+
+
+def _round_lr(v):
+    return float(f"{v:.4g}")
+
+
+class BatchSize(Experiment):
+    name = "batch-size"
+    title = "Batch size: steps, examples and time to target, LR re-tuned per batch size"
+    description = (
+        "An MLP with 2 hidden ReLU layers of 256 units (He init) on MNIST-1D with a 10,000-signal training pool "
+        "(9,000 train / 1,000 val / 1,000 test; 40 samples each), plain SGD with momentum 0.9 at a constant "
+        "learning rate, one thread per run, until the validation accuracy reaches 60% (stop_at_target). For every "
+        "batch size the learning rate is re-tuned over lr = lr_factor * lr_ref(B), lr_ref(B) = 0.4 / (1 + 256/B) "
+        "(~linear scaling below B = 256, saturating above): the best LR is the one with the fewest median steps to "
+        "target (Shallue et al. 2018; a miss counts as infinitely many steps; ties go to the LR that reached the "
+        "target more often, then to the higher best val accuracy, then to the smaller LR; a best LR at the edge "
+        "of the grid is flagged). The best LR's (steps, examples) pairs are fitted with (S/S_min - 1)(E/E_min - 1) "
+        "= 1 (McCandlish et al. 2018; least squares on log steps) giving S_min, E_min and the critical batch size "
+        "B_crit = E_min/S_min, shown next to the measured gradient noise scale B_simple (4 batches per estimate, "
+        "averaged over the run's evaluations). Per batch size: steps, examples and training time to target, "
+        "throughput (median over every run of that batch size), accuracy, gap, noise scale; the batch size with "
+        "the shortest time to target on this machine is marked. Step budget 5 x S_est(B) and ~25 evaluations up "
+        "to S_est(B), S_est(B) = 50 + 13000/B steps. Full mode: B = 8 ... 1024 in powers of 2, lr_factor = 0.5, "
+        "0.7, 1, 1.4, 2, 3 seeds (120 runs). Quick mode: B = 16, 64, 256, 1024, lr_factor = 0.7, 1.4, "
+        "budget 3 x S_est(B), 1 seed (8 runs).")
+    base = {
+        "dataset": "mnist1d", "n_train": 10000, "model": "mlp", "depth": 2, "width": 256, "activation": "relu",
+        "init": "he_normal", "optimizer": "sgd", "momentum": 0.9, "schedule": "constant",
+        "target_accuracy": TARGET, "stop_at_target": True, "noise_scale": True, "noise_batches": 4,
+        "diagnostics": False,
+    }
+    axes = {"batch_size": BATCH_SIZES, "lr_factor": [0.5, 0.7, 1, 1.4, 2]}
+    quick_axes = {"batch_size": [16, 64, 256, 1024], "lr_factor": [0.7, 1.4]}
+    seeds = {"quick": 1, "full": 3}
+
+    def specs(self, mode="quick", overrides=None, seeds=None):
+        if overrides and "lr" in overrides:
+            raise ValueError(f"{self.name}: key 'lr': the learning rate is re-tuned per batch size as lr_factor * "
+                             f"lr_ref(B), lr_ref(B) = {LR_MAX} / (1 + {LR_KNEE}/B); set lr_factor=[...] instead")
+        return super().specs(mode, overrides, seeds)
+
+    def point_config(self, point, mode):
+        b = point["batch_size"]
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise ValueError(f"{self.name}: batch_size: expected an int >= 1, got {b!r}")
+        f = point["lr_factor"]
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or f <= 0:
+            raise ValueError(f"{self.name}: lr_factor: expected a number > 0, got {f!r}")
+        s = steps_prior(b)
+        cfg = {"batch_size": b, "lr": _round_lr(f * lr_ref(b)),
+               "steps": int(math.ceil(BUDGET[mode] * s)), "eval_every": max(1, round(s / EVALS_TO_TARGET))}
+        extra = {k: v for k, v in point.items() if k not in ("batch_size", "lr_factor")}
+        unknown = [k for k in extra if k not in CONFIG_FIELDS]
+        if unknown:
+            raise ValueError(f"{self.name}: axis {unknown[0]!r} is not a Config field")
+        return {**cfg, **extra}
+
+    # ---- analysis ---------------------------------------------------------------------------
+    def analyze(self, records):
+        return analyze(records, self.title)
+
+
+EXPERIMENT = BatchSize()
+
+
+def _lr(record):
+    return get(record, "config.lr")
+
+
+def _run_view(r):
+    t = r.get("target")
+    return {"steps": t.get("step") if t else None, "best_val_acc": r.get("best_val_acc")}
+
+
+def _lr_text(sel):
+    parts = []
+    for lr in sorted(sel["summary"]):
+        s = sel["summary"][lr]
+        steps = "missed" if not math.isfinite(s["steps"]) else f"{s['steps']:.0f}"
+        parts.append(f"{lr:g}: {steps}{'*' if lr == sel['lr'] else ''}")
+    return ", ".join(parts)
+
+
+def _num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _fmt_b(v):
+    return f"{v:.3g}" if v < 1000 else f"{v:,.0f}"
+
+
+def batch_rows(records):
+    """One row per (batch size, other axes): the best LR's standard metrics (see _fit.select_lr),
+    throughput over every completed run of that batch size, and the selection details. Returns
+    (rows, {row index: selection})."""
+    others = [k for k in point_keys(records) if k not in ("batch_size", "lr_factor")]
+    groups = {}
+    for point, recs in group_by_point(records):
+        key = json.dumps({k: point.get(k) for k in ["batch_size"] + others}, sort_keys=True)
+        groups.setdefault(key, ({k: point.get(k) for k in ["batch_size"] + others}, []))[1].extend(recs)
+    items = sorted(groups.values(), key=lambda it: (json.dumps([it[0].get(k) for k in others], sort_keys=True),
+                                                    it[0]["batch_size"] if _num(it[0]["batch_size"]) else 0))
+    rows, sels = [], []
+    for point, recs in items:
+        by_lr = {}
+        for r in recs:
+            if _lr(r) is not None:
+                by_lr.setdefault(_lr(r), []).append(r)
+        sel = _fit.select_lr({lr: [_run_view(r) for r in rs] for lr, rs in by_lr.items()}) if by_lr else None
+        chosen = sel["lr"] if sel and sel["lr"] is not None else (sel["fallback"] if sel else None)
+        best = by_lr.get(chosen, recs)
+        row = {**point, "lr": chosen, **standard_row(best)}
+        done = [r for r in recs if r.get("status") == "completed"]
+        for key, path in (("samples_per_s", "throughput.samples_per_s"), ("gflops", "throughput.gflops")):
+            row[key], row[key + "_spread"] = summarize([get(r, path) for r in done])
+        row["throughput_runs"] = len(done)
+        row["lrs"] = _lr_text(sel) if sel else "-"
+        row["lr_edge"] = (sel or {}).get("edge") or ""
+        if sel is not None and sel["lr"] is None:
+            row["status"] = "missed target (every LR)"
+        row["fit_steps"] = None
+        row["fastest"] = ""
+        rows.append(row)
+        sels.append(sel)
+    return rows, sels, others
+
+
+def _subsets(rows, others):
+    out = {}
+    for i, r in enumerate(rows):
+        key = json.dumps([r.get(k) for k in others], sort_keys=True)
+        label = " ".join(f"{k}={_short(r.get(k))}" for k in others)
+        out.setdefault(key, (label, []))[1].append(i)
+    return list(out.values())
+
+
+def analyze(records, title="batch-size"):
+    rows, sels, others = batch_rows(records)
+    notes = standard_notes(records)
+    notes.append("lr: the best learning rate of the grid at that batch size (fewest median steps to target; a miss "
+                 "counts as infinitely many steps; ties: reached more often, then higher best val accuracy, then "
+                 "the smaller LR); 'steps per LR' lists every LR tried ('*' = best). The other columns are the best "
+                 "LR's runs, except samples/s and GFLOP/s: median over every completed run of that batch size.")
+    plots = []
+    fits = {}
+    for label, idx in _subsets(rows, others):
+        sub = [rows[i] for i in idx]
+        where = f" ({label})" if label else ""
+        ok = [r for r in sub if r["steps_to_target"] is not None and r["samples_to_target"] is not None]
+        fit = _fit.fit_tradeoff([r["steps_to_target"] for r in ok], [r["samples_to_target"] for r in ok])
+        fits[label] = fit
+        if fit is not None:
+            for r in sub:
+                if _num(r["batch_size"]) and r["batch_size"] > 0:
+                    r["fit_steps"] = _fit.predict_steps(fit, r["batch_size"])
+        notes += _fit_notes(fit, sub, ok, where)
+        edges = [f"{r['batch_size']} ({'smallest' if r['lr_edge'] == 'low' else 'largest'})" for r in sub if r["lr_edge"]]
+        if edges:
+            notes.append(f"best LR at the edge of the grid{where} at batch {', '.join(edges)}: the optimum may lie "
+                         "beyond it (widen lr_factor); the steps there are an upper bound on the tuned value.")
+        for r in sub:
+            if r["status"] == "missed target (every LR)":
+                notes.append(f"batch {r['batch_size']}{where}: no LR reached the target within the budget; the row "
+                             f"shows the LR with the highest best val accuracy ({r['lr']:g}) and is left out of the fit.")
+        timed = [r for r in sub if r["time_to_target"] is not None and r["status"] != "missed target (every LR)"]
+        if timed:
+            fast = min(timed, key=lambda r: (r["time_to_target"], r["batch_size"]))
+            fast["fastest"] = "fastest"
+            slow = max(timed, key=lambda r: r["time_to_target"])
+            notes.append(f"shortest time to target on this machine{where}: batch {fast['batch_size']} "
+                         f"({fast['time_to_target']:.3g} s of training steps; 1 thread), "
+                         f"{slow['time_to_target'] / fast['time_to_target']:.2g}x faster than the slowest "
+                         f"(batch {slow['batch_size']}, {slow['time_to_target']:.3g} s).")
+    columns = ([Column("batch_size", "batch", "int")] + [Column(k) for k in others]
+               + [Column("lr", "lr", ".4g"), Column("lrs", "steps per LR"), Column("lr_edge", "LR at grid edge", md=False)]
+               + _columns())
+    plots = _plots(rows, sels, others, fits, records, title)
+    return {"columns": columns, "rows": rows, "notes": notes, "plots": plots}
+
+
+def _columns():
+    out = []
+    for c in standard_columns(md_extra=("samples_to_target",)):
+        out.append(c)
+        if c.key == "steps_to_target":
+            out.append(Column("fit_steps", "fit S(B)", "int"))
+        if c.key == "time_to_target":
+            out.append(Column("fastest", "fastest"))
+        if c.key == "gflops":
+            out.append(Column("throughput_runs", "throughput runs", "int", md=False))
+    return out
+
+
+def _fit_notes(fit, sub, ok, where):
+    if fit is None:
+        return [f"trade-off fit{where}: needs the steps to target at 2 or more batch sizes; {len(ok)} available."]
+    b_lo, b_hi = fit["b_range"]
+    text = (f"trade-off fit{where}, (S/S_min - 1)(E/E_min - 1) = 1 on the best-LR medians of {fit['n']} batch sizes "
+            f"(least squares on log S, rms residual {fit['rms_log']:.2g} in log steps): S_min = {fit['s_min']:.3g} steps, "
+            f"E_min = {fit['e_min']:.3g} examples, critical batch size B_crit = E_min/S_min = {_fmt_b(fit['b_crit'])}")
+    if fit["loo"]:
+        text += f" (leave-one-out range {_fmt_b(fit['loo'][0])} - {_fmt_b(fit['loo'][1])})"
+    if fit["bound"] == "below":
+        text += (f"; S barely depends on B here, so B_crit is only known to lie below the batch sizes tried "
+                 f"({b_lo:g})")
+    elif fit["bound"] == "above":
+        text += (f"; S ~ 1/B throughout (perfect scaling), so B_crit is only known to lie above the batch sizes "
+                 f"tried ({b_hi:g})")
+    elif not b_lo <= fit["b_crit"] <= b_hi:
+        text += f"; outside the batch sizes tried ({b_lo:g} - {b_hi:g}): an extrapolation"
+    notes = [text + "."]
+    noise = [r["noise_scale"] for r in sub if r["noise_scale"] is not None]
+    if noise:
+        med = summarize(noise)[0]
+        ratio = fit["b_crit"] / med if med and med > 0 else None
+        notes.append(f"measured gradient noise scale B_simple{where} (median over the batch sizes of each best-LR "
+                     f"run's estimate, averaged over its evaluations from step 0 to the target): {_fmt_b(med)} "
+                     f"(range {_fmt_b(min(noise))} - {_fmt_b(max(noise))})"
+                     + (f"; B_crit / B_simple = {ratio:.2g}" if ratio else "")
+                     + ". McCandlish et al. predict B_crit ~ B_noise, with B_simple = B_noise for a well-conditioned "
+                     "Hessian; B_simple grows as the loss falls, so a run-average underestimates the noise scale at "
+                     "the target.")
+    return notes
+
+
+def _plots(rows, sels, others, fits, records, title):
+    groups = _subsets(rows, others)
+    thr = throughput_plot(rows, "batch_size", others, "throughput_vs_batch_size.png", "batch size", logx=True,
+                          xlabel="batch size")
+    steps_s, pareto_s, time_s = [], [], []
+    for label, idx in groups:
+        sub = [rows[i] for i in idx if rows[i]["steps_to_target"] is not None]
+        tag = f" {label}" if label else ""
+        if sub:
+            steps_s.append(Series(f"measured (best LR){tag}", [r["batch_size"] for r in sub],
+                                  [r["steps_to_target"] for r in sub], [r.get("steps_to_target_spread") for r in sub]))
+            pareto_s.append(Series(f"measured (best LR){tag}", [r["samples_to_target"] for r in sub],
+                                   [r["steps_to_target"] for r in sub], style="o"))
+        fit = fits.get(label)
+        if fit is not None:
+            bs = sorted({rows[i]["batch_size"] for i in idx if _num(rows[i]["batch_size"])})
+            steps_s.append(Series(f"fit S_min + E_min/B{tag} (B_crit {_fmt_b(fit['b_crit'])})", bs,
+                                  [_fit.predict_steps(fit, b) for b in bs], style="-"))
+            steps_s.append(Series(f"S_min{tag}", bs, [fit["s_min"]] * len(bs), style=":"))
+            steps_s.append(Series(f"E_min / B{tag}", bs, [fit["e_min"] / b for b in bs], style="--"))
+            pts = _fit.tradeoff_pairs(fit["s_min"], fit["e_min"], bs)
+            pareto_s.append(Series(f"fit (S/S_min-1)(E/E_min-1)=1{tag}", [e for _, e in pts], [s for s, _ in pts],
+                                   style="-"))
+        tsub = [rows[i] for i in idx if rows[i]["time_to_target"] is not None]
+        if tsub:
+            time_s.append(Series(f"time to target (best LR){tag}", [r["batch_size"] for r in tsub],
+                                 [r["time_to_target"] for r in tsub], [r.get("time_to_target_spread") for r in tsub]))
+            fast = [r for r in tsub if r["fastest"]]
+            if fast:
+                time_s.append(Series(f"fastest{tag}", [r["batch_size"] for r in fast],
+                                     [r["time_to_target"] for r in fast], style="*"))
+    steps = PlotSpec("steps_vs_batch_size.png", "batch size: steps to target (LR re-tuned per batch size)",
+                     "batch size", "steps to target", steps_s, logx=True, logy=True)
+    pareto = PlotSpec("steps_vs_examples.png", "batch size: the steps / examples trade-off",
+                      "examples to target", "steps to target", pareto_s, logx=True, logy=True)
+    times = PlotSpec("time_vs_batch_size.png", "batch size: training time to target (1 thread)", "batch size",
+                     "time to target (s)", time_s, logx=True, logy=True)
+    plots = [thr, steps, times, pareto, _curves(rows, sels, records, others)]
+    return [_fit.positive_only(p) for p in plots]
+
+
+def _curves(rows, sels, records, others):
+    """Training loss against steps of the best LR's first replicate at every batch size."""
+    s = []
+    for row in rows:
+        recs = [r for r in records if _lr(r) == row["lr"]
+                and all((r.get("point") or {}).get(k) == row.get(k) for k in ["batch_size"] + others)]
+        if not recs:
+            continue
+        rec = min(recs, key=lambda r: (r.get("replicate", 0), r.get("run_id", "")))
+        hist = [h for h in rec.get("history") or [] if h.get("train_loss") is not None and h.get("step")]
+        if hist:
+            label = f"B={row['batch_size']} lr={row['lr']:g}" + "".join(f" {k}={_short(row.get(k))}" for k in others)
+            s.append(Series(label, [h["step"] for h in hist], [h["train_loss"] for h in hist], style="-"))
+    return PlotSpec("curves.png", "batch size: training loss (best LR, seed 0)", "step", "training loss", s,
+                    logx=True, logy=True)
