@@ -252,10 +252,11 @@ def _sort_value(v):
 
 
 def point_keys(records):
-    """Axis names over the records, in first-seen order."""
+    """Axis names over the records, in the sweep's order (a record's ``axes`` list: JSON objects
+    lose their key order on disk), else first-seen order."""
     keys = []
     for r in records:
-        for k in r.get("point") or {}:
+        for k in list(r.get("axes") or []) + list(r.get("point") or {}):
             if k not in keys:
                 keys.append(k)
     return keys
@@ -263,7 +264,9 @@ def point_keys(records):
 
 def group_by_point(records, order=None):
     """[(point, [records of that point, by replicate then run id]), ...]. Points are ordered by
-    ``order`` (a list of points) when given, else by their values (numbers numerically)."""
+    ``order`` (a list of points) when given; else in the sweep's order when every record carries
+    its position in the sweep manifest (``sweep_index``, set by pybench.report); else by their
+    values, axis by axis (numbers numerically)."""
     groups = {}
     for r in records:
         pt = r.get("point") or {}
@@ -274,10 +277,13 @@ def group_by_point(records, order=None):
     if order is not None:
         pos = {json.dumps(p, sort_keys=True): i for i, p in enumerate(order)}
         items.sort(key=lambda it: pos.get(json.dumps(it[0], sort_keys=True), len(pos)))
+    elif records and all(isinstance(r.get("sweep_index"), int) for r in records):
+        items.sort(key=lambda it: min(r["sweep_index"] for r in it[1]))
     else:
         keys = point_keys(records)
         items.sort(key=lambda it: tuple(_sort_value(it[0].get(k)) for k in keys))
-    return items
+    keys = point_keys(records)
+    return [({k: pt[k] for k in keys if k in pt}, recs) for pt, recs in items]
 
 
 def get(record, path, default=None):
