@@ -14,7 +14,7 @@ EXP = experiments.get("pitfalls")
 
 
 def _sides(comp):
-    return [s for s in (comp.bad, comp.fixed)]
+    return [comp.bad, comp.fixed]
 
 
 def _names(side):
@@ -133,6 +133,7 @@ def test_analyze_one_line_per_comparison_with_status_and_effect():
     es = _row(res, "early stopping")
     assert es["effect"] == pytest.approx(1.2) and es["fixed"] == "small early stopping (patience 5)"
     assert "steps 900 → 105" in es["details"]
+    assert "early stopping: the test loss improves but test accuracy falls (50.0% → 30.0%)." in res["notes"]
     same = _row(res, "SGD vs momentum")  # 0.5 vs 0.45: below the threshold, reversed
     assert same["shown"] == "no"
     assert any("effect not shown" in n and "SGD vs momentum" in n for n in res["notes"])
@@ -156,6 +157,11 @@ def test_analyze_medians_paired_spread_and_missing_runs():
     # paired by seed: 0.40, 0.22, 0.42 -> median 0.40, half range 0.10
     assert raw["effect"] == pytest.approx(0.40) and raw["effect_spread"] == pytest.approx(0.10)
     assert raw["seeds"] == 3 and raw["_display"]["effect"] == "+40.0 pp ±10.0"
+    # median effect above the threshold but one seed reversed: "mixed"
+    mixed = EXP.analyze(_records(seeds=3, **{"depth 16": dict(test_acc=lambda rep: [0.40, 0.38, 0.45][rep]),
+                                             "depth 16 + BatchNorm": dict(test_acc=lambda rep: [0.43, 0.42, 0.41][rep])}))
+    assert _row(mixed, "deep, no BN")["shown"] == "mixed"
+    assert any("not consistent over seeds" in n and "deep, no BN" in n for n in mixed["notes"])
     deep = _row(res, "deep, no BN")
     assert deep["fixed"] == "(not run)" and deep["shown"] == "n/a" and deep["_display"]["fixed_value"] == "not run"
     assert any("not run" in n and "too deep" in n for n in res["notes"])

@@ -174,17 +174,22 @@ class Comparison:
     fixed_text: str = "{v}"
 
 
+def _grid(kind, key):
+    """The union of the quick and full grids (a side's candidates: whichever of them were run)."""
+    return sorted(set(kind["quick"][key]) | set(kind["full"][key]))
+
+
 def _lrs(opt):
-    return Tuned("lr", [lr_name(opt, lr) for lr in sorted(set(LR_GRIDS["quick"][opt]) | set(LR_GRIDS["full"][opt]))])
+    return Tuned("lr", [lr_name(opt, lr) for lr in _grid(LR_GRIDS, opt)])
 
 
 def _mse(relu_out):
-    return Tuned("lr", [mse_name(lr, relu_out) for lr in sorted(set(LR_GRIDS["quick"]["mse"]) | set(LR_GRIDS["full"]["mse"]))])
+    return Tuned("lr", [mse_name(lr, relu_out) for lr in _grid(LR_GRIDS, "mse")])
 
 
 BASE = lr_name("momentum", BASE_LR)
-DROPOUT = Tuned("dropout", [dropout_name(p) for p in sorted(set(REG_GRIDS["quick"]["dropout"]) | set(REG_GRIDS["full"]["dropout"]))])
-WEIGHT_DECAY = Tuned("weight decay", [wd_name(w) for w in sorted(set(REG_GRIDS["quick"]["weight_decay"]) | set(REG_GRIDS["full"]["weight_decay"]))])
+DROPOUT = Tuned("dropout", [dropout_name(p) for p in _grid(REG_GRIDS, "dropout")])
+WEIGHT_DECAY = Tuned("weight decay", [wd_name(w) for w in _grid(REG_GRIDS, "weight_decay")])
 
 COMPARISONS = [
     Comparison("inputs not normalized", "raw inputs", "raw inputs 0-255", BASE, details=["dead"],

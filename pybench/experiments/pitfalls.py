@@ -102,7 +102,7 @@ def _choose(side, by_variant):
     return max(run, key=score), len(run)  # ties: the first (smallest) candidate
 
 
-def _side_text(template, name, n, comp, by_variant):
+def _side_text(template, name, n, by_variant):
     if name is None:
         return "(not run)"
     p = get(by_variant[name][0], "config.patience")
@@ -150,13 +150,13 @@ def _line(comp, by_variant):
     path, higher, threshold, kind = cases.METRICS[comp.metric]
     bad, n_bad = _choose(comp.bad, by_variant)
     fixed, n_fixed = _choose(comp.fixed, by_variant)
-    row = {"pitfall": comp.pitfall, "bad": _side_text(comp.bad_text, bad, n_bad, comp, by_variant),
-           "fixed": _side_text(comp.fixed_text, fixed, n_fixed, comp, by_variant), "metric": comp.metric,
+    row = {"pitfall": comp.pitfall, "bad": _side_text(comp.bad_text, bad, n_bad, by_variant),
+           "fixed": _side_text(comp.fixed_text, fixed, n_fixed, by_variant), "metric": comp.metric,
            "_label": comp.label}
     display, details = {}, []
     sides = {"bad": by_variant.get(bad, []), "fixed": by_variant.get(fixed, [])}
     for side, recs in sides.items():
-        vals = [v for v in _by_rep(recs, path).values()]
+        vals = list(_by_rep(recs, path).values())
         row[f"{side}_value"], row[f"{side}_value_spread"] = median(vals), spread(vals)
         row[f"{side}_status"] = status_text(recs) if recs else "not run"
         for key, p in (("test_acc", "test.acc"), ("dead_fraction", "collapse.dead_fraction"), ("gap", "gap"),
@@ -180,10 +180,13 @@ def _line(comp, by_variant):
     display["effect"] = _fmt(row["effect"], kind, signed=True) + _fmt_spread(row["effect_spread"], kind)
     if row["effect"] is None:
         row["shown"] = "n/a"
-    else:
-        row["shown"] = "yes" if row["effect"] > threshold else "no"
+    elif row["effect"] <= threshold:
+        row["shown"] = "no"
+    else:  # with several seeds, "yes" only when every seed's effect points the same way
+        row["shown"] = "mixed" if min(diffs) <= 0 else "yes"
     for key in comp.details:
-        bv, fv = row.get(f"bad_{'dead_fraction' if key == 'dead' else key}"), row.get(f"fixed_{'dead_fraction' if key == 'dead' else key}")
+        col = "dead_fraction" if key == "dead" else key
+        bv, fv = row.get(f"bad_{col}"), row.get(f"fixed_{col}")
         if key == "test_acc":
             details.append(f"test acc {_pct(bv)} → {_pct(fv)}")
         elif key == "dead":
@@ -201,8 +204,9 @@ def _notes(rows, records):
     notes = ["One line per bad-vs-fixed comparison. A 'tuned' side (\"best of n\") is the candidate with the highest "
              "median best validation accuracy; its test value is what the table shows. Effect: fixed - bad, or "
              "bad - fixed for the train-test gap and the test loss (positive = the fix helps), paired by seed; "
-             f"'shown': the effect exceeds 2 pp (accuracy, gap) or 0.05 (loss). 'at chance': completed, but test "
-             f"accuracy below {CHANCE_FACTOR:g}/classes.",
+             "'shown': yes when the (median) effect exceeds 2 pp (accuracy, gap) or 0.05 (loss) and every seed's "
+             "effect is positive, mixed when the median does but some seed's does not. 'at chance': completed, but "
+             f"test accuracy below {CHANCE_FACTOR:g}/classes.",
              "Dead ReLUs: the fraction of ReLU / leaky-ReLU units never positive on 256 training signals at the end, "
              "averaged over layers (leaky units that are never positive still pass a small gradient; ELU is not "
              "counted: '-').",
@@ -214,17 +218,23 @@ def _notes(rows, records):
             for r in rows if r["shown"] == "no"]
     if weak:
         notes.append("effect not shown (below the threshold or reversed) for: " + ", ".join(weak) + ".")
+    for r in rows:
+        b, f = r.get("bad_test_acc"), r.get("fixed_test_acc")
+        if r["metric"] != "test acc" and r["shown"] in ("yes", "mixed") and b is not None and f is not None and f < b - 0.02:
+            notes.append(f"{r['_label']}: the {r['metric']} improves but test accuracy falls ({_pct(b)} → {_pct(f)}).")
+    mixed = [r["_label"] for r in rows if r["shown"] == "mixed"]
+    if mixed:
+        notes.append("effect not consistent over seeds for: " + ", ".join(mixed) + ".")
     return notes + standard_notes(records)
 
 
 def _plots(rows, records, extra):
     plots = []
-    main_rows = rows
-    if main_rows:
+    if rows:
         # with extra axes (--set KEY=[...]) each line's label names its values
-        labels = [" ".join([r["_label"]] + [f"{k}={r.get(k)}" for k in extra]) for r in main_rows]
-        bad = [(lbl, r["bad_test_acc"], r.get("bad_test_acc_spread")) for lbl, r in zip(labels, main_rows)]
-        fixed = [(lbl, r["fixed_test_acc"], r.get("fixed_test_acc_spread")) for lbl, r in zip(labels, main_rows)]
+        labels = [" ".join([r["_label"]] + [f"{k}={r.get(k)}" for k in extra]) for r in rows]
+        bad = [(lbl, r["bad_test_acc"], r.get("bad_test_acc_spread")) for lbl, r in zip(labels, rows)]
+        fixed = [(lbl, r["fixed_test_acc"], r.get("fixed_test_acc_spread")) for lbl, r in zip(labels, rows)]
         series = []
         for name, pts, style in (("bad", bad, "v"), ("fixed", fixed, "o")):
             pts = [p for p in pts if p[1] is not None]
