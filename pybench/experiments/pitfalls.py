@@ -1,0 +1,264 @@
+"""pitfalls: the classic training mistakes as pairs of runs on the same budget, bad vs fixed, and
+the measured effect of each fix (one table line per bad-vs-fixed comparison).
+
+The runs ("variants") and the comparisons are listed in ``_pitfall_cases``; this module expands
+them into RunSpecs (one point per variant: ``{"variant": NAME}``) and turns the stored records
+into the table and plots. A "tuned" side of a comparison is chosen from its candidates' records
+by the highest median best validation accuracy; effects are paired by seed (replicate).
+"""
+
+import json
+import math
+
+from . import _pitfall_cases as cases
+from .base import (Column, Experiment, PlotSpec, Series, get, group_by_point, median, spread,
+                   standard_notes, status_text)
+
+CHANCE_FACTOR = 1.5      # a completed run whose test accuracy is below 1.5 / classes is "at chance"
+
+
+def _pct(v):
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+class Pitfalls(Experiment):
+    name = "pitfalls"
+    title = "Pitfalls: classic training mistakes, bad vs fixed"
+    description = (
+        "Each classic pitfall as runs on the same budget, bad vs fixed, on MNIST-1D (40-sample signals, "
+        "3600 train / 400 val / 1000 test, standardized unless said otherwise). Base run: an MLP with 2 hidden "
+        "ReLU layers of 128 units, He init, SGD with momentum 0.9 at lr 0.03, batch 32, cross-entropy, "
+        "one thread per run; 4 epochs (quick) / 20 (full). Pitfalls: raw 0-255 inputs; lr 1.0 and 1e-4 vs the "
+        "tuned lr; ReLU on the output vs linear (both MSE on one-hot targets, each at its tuned lr: the engine's "
+        "regression target is the one-hot vector); ReLU at lr 0.3 vs leaky ReLU / ELU (dead fraction: units "
+        "never positive on 256 training signals); zeros and N(0, 0.01) init vs He / Xavier on an 8-layer MLP; "
+        "16 layers without vs with BatchNorm; batch 1024 vs 32 at the same epochs; no regularization vs dropout "
+        "and vs weight decay (each tuned) on 480 training signals with a 256-wide MLP, 60 / 150 epochs "
+        "(train/test gap); no early stopping vs patience 5 / 10 epochs on val loss (test loss); MSE vs "
+        "cross-entropy; plain SGD vs momentum, AdaGrad, RMSprop and Adam, each at its best lr of a small grid "
+        "(3 values quick, 4 full; best = highest median best validation accuracy). Effect = fixed - bad "
+        "(bad - fixed for gap and loss): positive means the fix helps. Quick: 1 seed; full: 3 seeds (median, "
+        "± half the range).")
+    base = {**cases.MAIN, **cases.BUDGETS["main"]["full"]}
+    quick = dict(cases.BUDGETS["main"]["quick"])
+    axes = {"variant": cases.variant_names("full")}
+    quick_axes = {"variant": cases.variant_names("quick")}
+    seeds = {"quick": 1, "full": 3}
+
+    def points(self, axes, mode):
+        return [{"variant": v} for v in axes["variant"]]
+
+    def point_config(self, point, mode):
+        return cases.variant_config(point["variant"], mode)
+
+    # ---- analysis ----------------------------------------------------------------------------
+    def analyze(self, records):
+        extra = []
+        for r in records:
+            for k in r.get("point") or {}:
+                if k != "variant" and k not in extra:
+                    extra.append(k)
+        subsets = {}
+        for r in records:
+            key = json.dumps({k: (r.get("point") or {}).get(k) for k in extra}, sort_keys=True)
+            subsets.setdefault(key, []).append(r)
+        rows = []
+        for key in sorted(subsets):
+            fixed_axes = json.loads(key)
+            by_variant = {}
+            for point, recs in group_by_point(subsets[key]):
+                by_variant[point.get("variant")] = recs
+            for comp in cases.COMPARISONS:
+                rows.append({**fixed_axes, **_line(comp, by_variant)})
+        columns = ([Column("pitfall", "pitfall"), Column("bad", "bad"), Column("fixed", "fixed")]
+                   + [Column(k) for k in extra]
+                   + [Column("metric", "metric"),
+                      Column("bad_value", "bad value", spread=True), Column("fixed_value", "fixed value", spread=True),
+                      Column("effect", "effect (+ = fix helps)", spread=True), Column("shown", "shown"),
+                      Column("details", "details"),
+                      Column("bad_status", md=False), Column("fixed_status", md=False),
+                      Column("bad_test_acc", fmt="pct", spread=True, md=False),
+                      Column("fixed_test_acc", fmt="pct", spread=True, md=False),
+                      Column("bad_dead_fraction", fmt="pct", md=False), Column("fixed_dead_fraction", fmt="pct", md=False),
+                      Column("bad_gap", fmt="pct", md=False), Column("fixed_gap", fmt="pct", md=False),
+                      Column("bad_steps", fmt="int", md=False), Column("fixed_steps", fmt="int", md=False),
+                      Column("seeds", fmt="int", md=False)])
+        return {"columns": columns, "rows": rows, "notes": _notes(rows, records), "plots": _plots(rows, records, extra)}
+
+
+# ---- one comparison -----------------------------------------------------------------------------
+
+def _choose(side, by_variant):
+    """(variant name or None, candidates run) for a side: a name, or the best tuned candidate."""
+    if isinstance(side, str):
+        return (side if side in by_variant else None), 1
+    run = [c for c in side.candidates if c in by_variant]
+    if not run:
+        return None, 0
+
+    def score(name):
+        m = median([r.get("best_val_acc") for r in by_variant[name]])
+        return -1.0 if m is None else m
+    return max(run, key=score), len(run)  # ties: the first (smallest) candidate
+
+
+def _side_text(template, name, n, by_variant):
+    if name is None:
+        return "(not run)"
+    p = get(by_variant[name][0], "config.patience")
+    return template.format(v=name + (f" (best of {n})" if n > 1 else ""), p=p)
+
+
+def _value(rec, path):
+    v = get(rec, path)
+    return v if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def _by_rep(recs, path):
+    return {r.get("replicate", 0): _value(r, path) for r in recs}
+
+
+def _tag(recs):
+    """Status words for a side's value cell: non-completed statuses, or "at chance"."""
+    if any(r.get("status") != "completed" for r in recs):
+        return status_text(recs)
+    classes = [get(r, "data.num_classes") for r in recs]
+    accs = [get(r, "test.acc") for r in recs]
+    chance = [a is not None and c and a < CHANCE_FACTOR / c for a, c in zip(accs, classes)]
+    if chance and all(chance):
+        return "at chance"
+    if any(chance):
+        return f"{sum(chance)}/{len(chance)} at chance"
+    return ""
+
+
+def _fmt(v, kind, signed=False):
+    if v is None:
+        return "-"
+    if kind == "pct":
+        return f"{100 * v:+.1f} pp" if signed else f"{100 * v:.1f}%"
+    return f"{v:+.3g}" if signed else f"{v:.3g}"
+
+
+def _fmt_spread(s, kind):
+    if s is None:
+        return ""
+    return f" ±{100 * s:.1f}" if kind == "pct" else f" ±{s:.2g}"
+
+
+def _line(comp, by_variant):
+    path, higher, threshold, kind = cases.METRICS[comp.metric]
+    bad, n_bad = _choose(comp.bad, by_variant)
+    fixed, n_fixed = _choose(comp.fixed, by_variant)
+    row = {"pitfall": comp.pitfall, "bad": _side_text(comp.bad_text, bad, n_bad, by_variant),
+           "fixed": _side_text(comp.fixed_text, fixed, n_fixed, by_variant), "metric": comp.metric,
+           "_label": comp.label}
+    display, details = {}, []
+    sides = {"bad": by_variant.get(bad, []), "fixed": by_variant.get(fixed, [])}
+    for side, recs in sides.items():
+        vals = list(_by_rep(recs, path).values())
+        row[f"{side}_value"], row[f"{side}_value_spread"] = median(vals), spread(vals)
+        row[f"{side}_status"] = status_text(recs) if recs else "not run"
+        for key, p in (("test_acc", "test.acc"), ("dead_fraction", "collapse.dead_fraction"), ("gap", "gap"),
+                       ("steps", "steps")):
+            vs = [_value(r, p) for r in recs]
+            row[f"{side}_{key}"] = median(vs)
+            if key == "test_acc":
+                row[f"{side}_{key}_spread"] = spread(vs)
+        if not recs:
+            display[f"{side}_value"] = "not run"
+            continue
+        tag = _tag(recs)
+        display[f"{side}_value"] = (_fmt(row[f"{side}_value"], kind) + _fmt_spread(row[f"{side}_value_spread"], kind)
+                                    + (f" ({tag})" if tag else ""))
+    # the effect, paired by replicate: fixed - bad (bad - fixed when lower is better)
+    b, f = _by_rep(sides["bad"], path), _by_rep(sides["fixed"], path)
+    diffs = [(f[k] - b[k]) * (1 if higher else -1) for k in sorted(set(b) & set(f))
+             if b[k] is not None and f[k] is not None]
+    row["effect"], row["effect_spread"] = median(diffs), spread(diffs)
+    row["seeds"] = len(diffs)
+    display["effect"] = _fmt(row["effect"], kind, signed=True) + _fmt_spread(row["effect_spread"], kind)
+    if row["effect"] is None:
+        row["shown"] = "n/a"
+    elif row["effect"] <= threshold:
+        row["shown"] = "no"
+    else:  # with several seeds, "yes" only when every seed's effect points the same way
+        row["shown"] = "mixed" if min(diffs) <= 0 else "yes"
+    for key in comp.details:
+        col = "dead_fraction" if key == "dead" else key
+        bv, fv = row.get(f"bad_{col}"), row.get(f"fixed_{col}")
+        if key == "test_acc":
+            details.append(f"test acc {_pct(bv)} → {_pct(fv)}")
+        elif key == "dead":
+            details.append(f"dead ReLUs {_pct(bv)} → {_pct(fv)}")
+        elif key == "steps":
+            details.append(f"steps {'-' if bv is None else f'{bv:.0f}'} → {'-' if fv is None else f'{fv:.0f}'}")
+    row["details"] = "; ".join(details)
+    row["_display"] = display
+    return row
+
+
+# ---- notes and plots ----------------------------------------------------------------------------
+
+def _notes(rows, records):
+    notes = ["One line per bad-vs-fixed comparison. A 'tuned' side (\"best of n\") is the candidate with the highest "
+             "median best validation accuracy; its test value is what the table shows. Effect: fixed - bad, or "
+             "bad - fixed for the train-test gap and the test loss (positive = the fix helps), paired by seed; "
+             "'shown': yes when the (median) effect exceeds 2 pp (accuracy, gap) or 0.05 (loss) and every seed's "
+             "effect is positive, mixed when the median does but some seed's does not. 'at chance': completed, but "
+             f"test accuracy below {CHANCE_FACTOR:g}/classes.",
+             "Dead ReLUs: the fraction of ReLU / leaky-ReLU units never positive on 256 training signals at the end, "
+             "averaged over layers (leaky units that are never positive still pass a small gradient; ELU is not "
+             "counted: '-').",
+             "Early stopping restores the weights of the lowest validation loss: its test metrics are those weights'."]
+    missing = sorted({r["pitfall"] for r in rows if r["shown"] == "n/a"})
+    if missing:
+        notes.append("not run (no effect measured): " + "; ".join(missing) + ".")
+    weak = [f"{r['_label']} ({r['effect'] if r['effect'] is None else _fmt(r['effect'], cases.METRICS[r['metric']][3], True)})"
+            for r in rows if r["shown"] == "no"]
+    if weak:
+        notes.append("effect not shown (below the threshold or reversed) for: " + ", ".join(weak) + ".")
+    for r in rows:
+        b, f = r.get("bad_test_acc"), r.get("fixed_test_acc")
+        if r["metric"] != "test acc" and r["shown"] in ("yes", "mixed") and b is not None and f is not None and f < b - 0.02:
+            notes.append(f"{r['_label']}: the {r['metric']} improves but test accuracy falls ({_pct(b)} → {_pct(f)}).")
+    mixed = [r["_label"] for r in rows if r["shown"] == "mixed"]
+    if mixed:
+        notes.append("effect not consistent over seeds for: " + ", ".join(mixed) + ".")
+    return notes + standard_notes(records)
+
+
+def _plots(rows, records, extra):
+    plots = []
+    if rows:
+        # with extra axes (--set KEY=[...]) each line's label names its values
+        labels = [" ".join([r["_label"]] + [f"{k}={r.get(k)}" for k in extra]) for r in rows]
+        bad = [(lbl, r["bad_test_acc"], r.get("bad_test_acc_spread")) for lbl, r in zip(labels, rows)]
+        fixed = [(lbl, r["fixed_test_acc"], r.get("fixed_test_acc_spread")) for lbl, r in zip(labels, rows)]
+        series = []
+        for name, pts, style in (("bad", bad, "v"), ("fixed", fixed, "o")):
+            pts = [p for p in pts if p[1] is not None]
+            if pts:
+                series.append(Series(name, [p[0] for p in pts], [100 * p[1] for p in pts],
+                                     [None if p[2] is None else 100 * p[2] for p in pts], style=style))
+        plots.append(PlotSpec("bad_vs_fixed.png", "pitfalls: test accuracy, bad vs fixed", "comparison",
+                              "test accuracy (%)", series, hlines=[(10.0, "chance (10 classes)")]))
+    by_variant = {p.get("variant"): recs for p, recs in group_by_point(records)} if not extra else {}
+    for file, (title, x, metric, sides) in cases.CURVES.items():
+        series = []
+        for side in sides:
+            name, _ = _choose(side, by_variant)
+            if name is None:
+                continue
+            rec = min(by_variant[name], key=lambda r: r.get("replicate", 0))
+            hist = [h for h in rec.get("history") or [] if h.get(metric) is not None]
+            if hist:
+                scale = 100.0 if metric == "val_acc" else 1.0
+                series.append(Series(name + ("" if rec.get("status") == "completed" else f" ({rec.get('status')})"),
+                                     [h[x] for h in hist], [h[metric] * scale for h in hist], style=".-"))
+        ylabel = "validation accuracy (%)" if metric == "val_acc" else "validation loss"
+        plots.append(PlotSpec(file, f"pitfalls: {title} (seed 0)", x, ylabel, series))
+    return plots
+
+
+EXPERIMENT = Pitfalls()
