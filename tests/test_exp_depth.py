@@ -93,7 +93,9 @@ def _diag(depth, norm, g_first, g_out, middle=None):
         elif g_first is None or g_out is None:
             g = None
         else:
-            g = g_first * (g_out / g_first) ** (j / (n - 1)) if g_first > 0 and n > 1 else (g_first if j < n - 1 else g_out)
+            g = g_first if j < n - 1 else g_out
+            if g_first > 0 and n > 1:  # geometric from first to output
+                g = g_first * (g_out / g_first) ** (j / (n - 1))
         grads[f"{i}.weight"], grads[f"{i}.bias"] = g, 1.0
     for i, op in enumerate(ops):
         if op == "batch_norm":
@@ -110,7 +112,8 @@ def _rec(depth, norm="none", init="he_normal", rep=0, status="completed", target
                    {"step": 280, "epoch": 10.0, "val_acc": test_acc, "diagnostics": _diag(depth, norm, 0.1, 0.1)}]
     r = {"schema": "pybench.run/1", "run_id": rid, "experiment": "depth", "mode": "full",
          "point": {"depth": depth, "init": init, "norm": norm}, "replicate": rep, "status": status,
-         "stop_reason": f"{status} because", "config": {"target_accuracy": 0.5, "depth": depth, "seed": rep},
+         "stop_reason": f"{status} because",
+         "config": {"target_accuracy": 0.5, "depth": depth, "seed": rep, "diag_batch": 256},
          "target": None if target_step is None else {"step": target_step, "epoch": target_step / 28,
                                                      "samples": target_step * 128, "wall_time": target_step / 100},
          "model": {"num_parameters": 1000 * depth}, "best_val_acc": test_acc + 0.01, "test": {"acc": test_acc},
@@ -199,6 +202,7 @@ def test_analysis_shows_every_point_with_its_status_and_gradients():
             "depth 32 collapsed") in notes
     assert "0/0 at depth 32" in notes and "underflowed" in notes
     assert "BatchNorm, init normal(0.01): converges (reaches the target) at every depth tried (2, 8, 32)" in notes
+    assert "fixed batch of 256 training samples" in notes
 
     md = report.markdown_table(res["columns"], rows)
     lines = md.splitlines()
@@ -206,7 +210,8 @@ def test_analysis_shows_every_point_with_its_status_and_gradients():
     for word in ("|g1|/|gout| ep1", "|g1| ep1", "dead ReLUs", "status", "diverged", "collapsed", "converged", "missed"):
         assert word in md, word
     table = list(csv.DictReader(io.StringIO(report.csv_text(res["columns"], rows))))
-    assert len(table) == 9 and {"ratio_init", "ratio_first", "g1_first", "gout_first", "depth", "norm", "init"} <= set(table[0])
+    assert len(table) == 9
+    assert {"ratio_init", "ratio_first", "g1_first", "gout_first", "depth", "norm", "init"} <= set(table[0])
     assert table[2]["status"] == "diverged" and table[2]["ratio_first"] == ""
 
 
@@ -273,3 +278,10 @@ def test_tiny_real_sweep_shows_the_vanishing_first_layer_gradient(tmp_path):
         assert small["g1_init"] < 1e-6 * key[other]["g1_init"]
     assert small["ratio_first"] < 1e-6
     assert "stops converging" in " ".join(res["notes"]) or "converges at no depth" in " ".join(res["notes"])
+
+
+def test_convergence_note_when_the_shallowest_depth_already_fails():
+    recs = [_rec(2, status="collapsed", test_acc=0.1), _rec(8, target_step=50), _rec(32, test_acc=0.3)]
+    notes = "\n".join(EXP.analyze(recs)["notes"])
+    assert ("no norm, init he_normal: fails from the shallowest depth 2: depth 2 collapsed, depth 32 missed target "
+            "(but converges again at depth 8)") in notes

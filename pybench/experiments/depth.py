@@ -16,10 +16,13 @@ loss on a fixed batch of 256 training samples, measured without touching the tra
 import json
 import re
 
-from .base import (Column, Experiment, PlotSpec, Series, accuracy_plot, group_by_point, median, point_keys, spread,
-                   standard_columns, standard_notes, standard_row, targets, throughput_plot)
+from .base import (Column, Experiment, PlotSpec, Series, accuracy_plot, get, group_by_point, median, point_keys,
+                   spread, standard_columns, standard_notes, standard_row, targets, throughput_plot)
 
 NO_NORM = "none"   # the norm axis value meaning "no BatchNorm" (Config.norm None)
+_OWN = ("depth", "norm", "init")
+# per-run gradient measures (grad_summary), summarized over seeds into each row
+GRAD_KEYS = ("ratio_init", "ratio_first", "g1_init", "g1_first", "gout_init", "gout_first", "first_step")
 
 
 def _norm_label(v):
@@ -60,7 +63,7 @@ class Depth(Experiment):
     # ---- analysis ----------------------------------------------------------------------------
     def analyze(self, records):
         keys = point_keys(records)
-        variant_keys = [k for k in ("norm", "init") if k in keys] + [k for k in keys if k not in ("depth", "norm", "init")]
+        variant_keys = [k for k in ("norm", "init") if k in keys] + [k for k in keys if k not in _OWN]
         groups = group_by_point(records)
         groups.sort(key=lambda g: (tuple(self._rank(k, g[0].get(k)) for k in variant_keys),
                                    _num(g[0].get("depth"))))
@@ -72,13 +75,12 @@ class Depth(Experiment):
             if row["status"] == "ok" and row["reached"] != "-":
                 row["status"] = "converged"
             g = [grad_summary(r) for r in recs]
-            for key in ("ratio_init", "ratio_first", "g1_init", "g1_first", "gout_init", "gout_first", "first_step"):
-                vals = [x[key] for x in g]
-                row[key], row[key + "_spread"] = median(vals), spread(vals)
+            for key in GRAD_KEYS:
+                row[key], row[key + "_spread"] = median([x[key] for x in g]), spread([x[key] for x in g])
             rows.append(row)
 
-        lead = [Column("depth", "depth", "int") if k == "depth" else Column(k) for k in
-                [k for k in ("norm", "init", "depth") if k in keys] + [k for k in keys if k not in ("norm", "init", "depth")]]
+        lead = [Column("depth", "depth", "int") if k == "depth" else Column(k)
+                for k in [k for k in ("norm", "init", "depth") if k in keys] + [k for k in keys if k not in _OWN]]
         std = standard_columns(md_extra=("dead_fraction",))
         grads = [Column("ratio_init", "|g1|/|gout| init", ".2g", spread=True),
                  Column("ratio_first", "|g1|/|gout| ep1", ".2g", spread=True),
@@ -91,10 +93,13 @@ class Depth(Experiment):
         columns = lead + std[:at] + grads + std[at:]
 
         notes = standard_notes(records)
-        notes.append("|g1|/|gout|: the norm of the loss gradient w.r.t. the first hidden layer's weights over the output "
-                     "layer's, on a fixed batch of 256 training samples, at initialization ('init') and at the first "
-                     "evaluation after step 0 ('ep1', the end of epoch 1); |g1| ep1 is the first layer's norm itself. "
-                     "Far below 1: the gradient vanishes on its way back; far above: it explodes.")
+        if records:
+            diag = sorted({str(get(r, "config.diag_batch", "?")) for r in records})
+            notes.append("|g1|/|gout|: the norm of the loss gradient w.r.t. the first hidden layer's weights over "
+                         f"the output layer's, on a fixed batch of {'/'.join(diag)} training samples, at initialization "
+                         "('init') and at the first evaluation after step 0 ('ep1': the end of epoch 1 unless eval_every "
+                         "says otherwise); |g1| ep1 is the first layer's norm itself. Far below 1: the gradient vanishes "
+                         "on its way back; far above: it explodes.")
         notes += self._convergence_notes(rows, variant_keys)
         plots = self._plots(rows, groups, records, variant_keys)
         return {"columns": columns, "rows": rows, "notes": notes, "plots": plots}
@@ -126,18 +131,19 @@ class Depth(Experiment):
                 text = "converges at no depth tried: " + ", ".join(f"depth {r['depth']} {r['status']}" for r in bad)
             else:
                 first_bad = min(r["depth"] for r in bad)
-                text = (f"converges up to depth {max(d for d in ok if d < first_bad) if any(d < first_bad for d in ok) else '-'}"
-                        f"; stops converging at depth {first_bad}: "
-                        + ", ".join(f"depth {r['depth']} {r['status']}" for r in bad))
-                again = [d for d in ok if d > first_bad]
+                below, again = [d for d in ok if d < first_bad], [d for d in ok if d > first_bad]
+                text = (f"converges up to depth {max(below)}; stops converging at depth {first_bad}: " if below
+                        else f"fails from the shallowest depth {first_bad}: ")
+                text += ", ".join(f"depth {r['depth']} {r['status']}" for r in bad)
                 if again:
                     text += f" (but converges again at depth {_depths(again)})"
             lo, hi = rs[0], rs[-1]
             if lo is not hi:
                 text += "; " + "; ".join(
-                    f"{what} {when} {_shown(lo, key)} at depth {lo['depth']} -> {_shown(hi, key)} at depth {hi['depth']}"
-                    for key, what, when in (("ratio_init", "|g1|/|gout|", "at init"), ("ratio_first", "|g1|/|gout|", "after epoch 1"),
-                                            ("g1_first", "|g1|", "after epoch 1")))
+                    f"{what} {_shown(lo, key)} at depth {lo['depth']} -> {_shown(hi, key)} at depth {hi['depth']}"
+                    for key, what in (("ratio_init", "|g1|/|gout| at init"),
+                                      ("ratio_first", "|g1|/|gout| after epoch 1"),
+                                      ("g1_first", "|g1| after epoch 1")))
                 if hi.get("g1_first") == 0:
                     text += " (exactly 0: the gradient underflowed in float32)"
             notes.append(f"{label}: {text}.")
@@ -151,7 +157,8 @@ class Depth(Experiment):
 
     def _plots(self, rows, groups, records, variant_keys):
         title = "depth"
-        acc = accuracy_plot(rows, "depth", variant_keys, "accuracy_vs_depth.png", title, logx=True, xlabel="hidden layers")
+        acc = accuracy_plot(rows, "depth", variant_keys, "accuracy_vs_depth.png", title, logx=True,
+                            xlabel="hidden layers")
         acc.hlines = [(100 * t, f"target {100 * t:g}%") for t in targets(records)]
         plots = [acc, throughput_plot(rows, "depth", variant_keys, "throughput_vs_depth.png", title, logx=True,
                                       xlabel="hidden layers")]
@@ -169,9 +176,11 @@ class Depth(Experiment):
                 pts = [(r["depth"], r[key]) for r in rs if r.get(key) is not None and r[key] > 0]
                 zero = [str(r["depth"]) for r in rs if r.get(key) == 0]
                 undef = [str(r["depth"]) for r in rs if r.get(key) is None]
-                extra = "".join(f" ({what} at depth {', '.join(ds)})" for what, ds in (("0", zero), ("undefined", undef)) if ds)
+                extra = "".join(f" ({what} at depth {', '.join(ds)})"
+                                for what, ds in (("0", zero), ("undefined", undef)) if ds)
                 if pts or extra:
-                    ratio.append(Series(f"{label} {when}{extra}", [p[0] for p in pts], [p[1] for p in pts], style=style))
+                    ratio.append(Series(f"{label} {when}{extra}", [p[0] for p in pts], [p[1] for p in pts],
+                                        style=style))
         plots.append(PlotSpec("grad_ratio_vs_depth.png", "depth: first-layer / output-layer weight-gradient norm",
                               "hidden layers", "|dL/dW_1| / |dL/dW_out|", ratio, logx=True, logy=True,
                               hlines=[(1.0, "equal")]))
