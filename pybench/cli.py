@@ -165,8 +165,6 @@ class _RichProgress:
             if kw["skipped"]:
                 self.print(f"{kw['experiment']} ({kw['mode']}): {kw['skipped']} of {kw['total']} runs already stored, "
                            "kept")
-            if self.sweep_task is not None:
-                p.remove_task(self.sweep_task)
             self.sweep_task = p.add_task(f"{kw['experiment']} ({kw['mode']})", total=kw["pending"])
         elif event == "run_start":
             if self.executor == "dask":

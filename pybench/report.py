@@ -32,23 +32,23 @@ README = "README.md"
 
 def sweep_records(out, experiment, mode):
     """(records for the table, manifest or None, ids requested but not stored). With a manifest:
-    one record per requested spec, tagged with that spec's point and replicate; without: every
-    stored record."""
+    one record per requested spec, in the sweep's order, tagged with that spec's point, axes,
+    replicate and ``sweep_index`` (in memory only); without: every stored record."""
     stored = store.load_records(out, experiment, mode)
     m = store.load_manifest(out, experiment, mode)
     if not m or not isinstance(m.get("specs"), list):
         return stored, m, []
     by_id = {r["run_id"]: r for r in stored}
     records, missing = [], []
-    for s in m["specs"]:
+    for i, s in enumerate(m["specs"]):
         r = by_id.get(s.get("run_id"))
         if r is None:
             if s.get("run_id") not in missing:
                 missing.append(s.get("run_id"))
             continue
-        if r.get("point") != s.get("point") or r.get("replicate") != s.get("replicate"):
-            r = dict(r, point=s.get("point"), replicate=s.get("replicate"))
-        records.append(r)
+        # the spec's point and replicate (a run id may serve several points), its place in the sweep
+        records.append(dict(r, point=s.get("point"), replicate=s.get("replicate"), sweep_index=i,
+                            axes=s.get("axes") or r.get("axes") or list(s.get("point") or {})))
     return records, m, missing
 
 
@@ -161,7 +161,8 @@ def markdown_table(columns, rows):
             if c.key in disp:
                 cells.append(str(disp[c.key]))
             else:
-                cells.append(fmt_value(r.get(c.key), c.fmt) + (fmt_spread(r.get(c.key + "_spread"), c.fmt) if c.spread else ""))
+                spread = fmt_spread(r.get(c.key + "_spread"), c.fmt) if c.spread else ""
+                cells.append(fmt_value(r.get(c.key), c.fmt) + spread)
         body.append([s.replace("|", "\\|") for s in cells])
     widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
     numeric = [all(_looks_numeric(b[i]) for b in body) and bool(body) for i in range(len(cols))]

@@ -80,6 +80,7 @@ def failed_record(spec, reason, error=None):
 
 def _tag(record, spec, kind, attempt_info=None):
     record["experiment"], record["point"], record["replicate"] = spec.experiment, dict(spec.point), spec.seed
+    record["axes"] = list(spec.point)  # the axis order (the point's keys are sorted on disk)
     record["mode"] = spec.mode
     ex = record.setdefault("executor", {})
     ex["kind"] = kind
@@ -101,7 +102,8 @@ def manifest(specs, extra=None):
     """The manifest of one (experiment, mode) group of specs."""
     s0 = specs[0]
     m = {"schema": MANIFEST_SCHEMA, "experiment": s0.experiment, "mode": s0.mode,
-         "specs": [{"run_id": s.run_id(), "point": s.point, "replicate": s.seed} for s in specs]}
+         "specs": [{"run_id": s.run_id(), "point": s.point, "axes": list(s.point), "replicate": s.seed}
+                   for s in specs]}
     m.update(extra or {})
     return m
 
@@ -211,10 +213,15 @@ class _DaskExecutor:
             import logging
 
             n = workers or 2
-            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        resources={SLOT: 1}, dashboard_address=None, silence_logs=logging.ERROR,
-                                        scheduler_kwargs={"allowed_failures": 1})
-            self.client = Client(self.cluster)
+            try:
+                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                            resources={SLOT: 1}, dashboard_address=None, silence_logs=logging.ERROR,
+                                            scheduler_kwargs={"allowed_failures": 1})
+                self.client = Client(self.cluster)
+            except Exception as e:
+                self.close()
+                raise SweepUsageError(f"--workers {n}: could not start a local Dask cluster "
+                                      f"({type(e).__name__}: {e})") from None
         self.address = self.client.scheduler.address
 
     def run(self, pending, out, emit, runner, summary):

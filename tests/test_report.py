@@ -77,7 +77,8 @@ def test_failed_runs_have_rows_and_notes():
                   noise_scale=None, history=[])
     res = experiments.get("width").analyze([_rec(16, target_step=5), failed])
     rows = {r["width"]: r for r in res["rows"]}
-    assert rows[64]["status"] == "failed" and rows[64]["test_acc"] is None and rows[64]["_display"]["steps_to_target"] == "missed"
+    assert rows[64]["status"] == "failed" and rows[64]["test_acc"] is None
+    assert rows[64]["_display"]["steps_to_target"] == "missed"
     assert any("width=64 seed 0: failed (failed because)" in n for n in res["notes"])
 
 
@@ -232,3 +233,23 @@ def test_summary_json_of_records_is_stable():
     # the serialization used for records and manifests: sorted keys, trailing newline
     assert store.dumps({"b": 1, "a": [1.5, float("nan")]}) == '{\n "a": [\n  1.5,\n  null\n ],\n "b": 1\n}\n'
     assert json.loads(store.dumps({"x": 1})) == {"x": 1}
+
+
+def test_rows_follow_the_sweep_order_and_axis_order_survives_json(tmp_path):
+    # the sweep ran width outer, lr inner; on disk the point's keys are sorted (lr, width)
+    recs, specs = [], []
+    for w in (512, 16):
+        for lr in (0.1, 0.01):
+            r = _rec(w, point={"width": w, "lr": lr}, run_id=hashlib.sha256(f"{w}{lr}".encode()).hexdigest()[:12])
+            recs.append(r)
+            specs.append({"run_id": r["run_id"], "point": {"width": w, "lr": lr}, "axes": ["width", "lr"], "replicate": 0})
+    for r in recs:
+        store.write_record(tmp_path, r)
+    store.write_manifest(tmp_path, "width", "full", {"specs": specs})
+    res = report.analysis(tmp_path, "width", "full")[-1]
+    assert [(r["width"], r["lr"]) for r in res["rows"]] == [(512, 0.1), (512, 0.01), (16, 0.1), (16, 0.01)]
+    assert [c.key for c in res["columns"][:2]] == ["width", "lr"]
+    # without a manifest: sorted by value, axis by axis, in the records' axis order
+    generic = Experiment().analyze([dict(r, axes=["width", "lr"]) for r in recs])
+    assert [(r["width"], r["lr"]) for r in generic["rows"]] == [(16, 0.01), (16, 0.1), (512, 0.01), (512, 0.1)]
+    assert [c.key for c in generic["columns"][:2]] == ["width", "lr"]

@@ -33,7 +33,8 @@ def _load():
             if exp is None:
                 continue
             if not isinstance(exp, Experiment):
-                raise TypeError(f"pybench.experiments.{info.name}.EXPERIMENT: expected an Experiment, got {type(exp).__name__}")
+                raise TypeError(f"pybench.experiments.{info.name}.EXPERIMENT: expected an Experiment, "
+                                f"got {type(exp).__name__}")
             if exp.name in found:
                 raise ValueError(f"pybench.experiments: two experiments named {exp.name!r}")
             found[exp.name] = exp

@@ -2,11 +2,40 @@
 ``--set`` overrides, seeds), and the analysis helpers that turn stored records into table rows
 (medians and spread over seeds, "first step at target" columns, statuses) and plot specs.
 
-An experiment module defines a subclass with ``name``, ``title``, ``description``, ``base``
-(Config fields of every run), ``axes`` (full mode) and the quick-mode changes (``quick``,
-``quick_axes``), and usually its own ``analyze``; it sets ``EXPERIMENT = TheClass()`` so the
-registry (``pybench.experiments``) finds it. Non-grid experiments override ``points``; axes
-that are not Config fields (e.g. a named variant) are mapped to Config fields by ``point_config``.
+Writing an experiment (one module in this package; the registry finds ``EXPERIMENT``)::
+
+    from .base import (Column, Experiment, accuracy_plot, group_by_point, standard_columns,
+                       standard_notes, standard_row)
+
+    class Depth(Experiment):
+        name = "depth"                       # the directory under results/ and the CLI name
+        title = "Depth: hidden layers, with and without BatchNorm"
+        description = "what it measures and its documented defaults (shown by `pybench list`)"
+        base = {"dataset": "mnist1d", "model": "mlp", "width": 128, "epochs": 20, "target_accuracy": 0.6}
+        quick = {"epochs": 3}                # Config fields changed in quick mode
+        axes = {"depth": [1, 2, 4, 8, 16, 32], "bn": [False, True]}     # full mode
+        quick_axes = {"depth": [1, 4]}       # quick mode (other axes as in full mode)
+        seeds = {"quick": 1, "full": 3}
+
+        def point_config(self, point, mode):  # only needed for axes that are not Config fields
+            return {"depth": point["depth"], "norm": "batch" if point["bn"] else None}
+
+        def analyze(self, records):           # from stored records only
+            rows = [{**pt, **standard_row(recs)} for pt, recs in group_by_point(records)]
+            cols = [Column("depth", fmt="int"), Column("bn")] + standard_columns()
+            return {"columns": cols, "rows": rows, "notes": standard_notes(records),
+                    "plots": [accuracy_plot(rows, "depth", ["bn"], "accuracy_vs_depth.png", "depth", logx=True)]}
+
+    EXPERIMENT = Depth()
+
+- Every run gets ``COMMON`` (one thread), then ``base``, ``quick`` (quick mode), the point's
+  fields, then ``--set`` values. Replicate r adds r to ``seed`` and ``data_seed``.
+- Non-grid sweeps (e.g. pairs of runs) override ``points(axes, mode)`` and return the list of
+  point dicts. Points mapping to the same config share a run id and run once.
+- Records reaching ``analyze`` carry ``point``, ``replicate``, ``axes`` and the whole training
+  record (pybench.train: ``config``, ``status``, ``target``, ``throughput``, ``history``, ...);
+  rows are dicts, keys starting with "_" stay out of the CSV (``_display``: Markdown text for a
+  cell). Show every point, whatever its status: ``standard_row`` and ``standard_notes`` do.
 """
 
 import dataclasses
@@ -252,10 +281,11 @@ def _sort_value(v):
 
 
 def point_keys(records):
-    """Axis names over the records, in first-seen order."""
+    """Axis names over the records, in the sweep's order (a record's ``axes`` list: JSON objects
+    lose their key order on disk), else first-seen order."""
     keys = []
     for r in records:
-        for k in r.get("point") or {}:
+        for k in list(r.get("axes") or []) + list(r.get("point") or {}):
             if k not in keys:
                 keys.append(k)
     return keys
@@ -263,7 +293,9 @@ def point_keys(records):
 
 def group_by_point(records, order=None):
     """[(point, [records of that point, by replicate then run id]), ...]. Points are ordered by
-    ``order`` (a list of points) when given, else by their values (numbers numerically)."""
+    ``order`` (a list of points) when given; else in the sweep's order when every record carries
+    its position in the sweep manifest (``sweep_index``, set by pybench.report); else by their
+    values, axis by axis (numbers numerically)."""
     groups = {}
     for r in records:
         pt = r.get("point") or {}
@@ -274,10 +306,13 @@ def group_by_point(records, order=None):
     if order is not None:
         pos = {json.dumps(p, sort_keys=True): i for i, p in enumerate(order)}
         items.sort(key=lambda it: pos.get(json.dumps(it[0], sort_keys=True), len(pos)))
+    elif records and all(isinstance(r.get("sweep_index"), int) for r in records):
+        items.sort(key=lambda it: min(r["sweep_index"] for r in it[1]))
     else:
         keys = point_keys(records)
         items.sort(key=lambda it: tuple(_sort_value(it[0].get(k)) for k in keys))
-    return items
+    keys = point_keys(records)
+    return [({k: pt[k] for k in keys if k in pt}, recs) for pt, recs in items]
 
 
 def get(record, path, default=None):

@@ -14,13 +14,13 @@ class Width(Experiment):
         "one thread per run. Per width: throughput (samples/s, achieved GFLOP/s of forward+backward), steps, "
         "epochs, samples and training time to 60% validation accuracy, best validation and final test accuracy, "
         "the train/test gap, the gradient noise scale B_simple and the status. Full mode: W = 16 ... 2048 in "
-        "powers of 2, 3 seeds. Quick mode: W = 32, 128, 512, 8 epochs, 1 seed.")
+        "powers of 2, 3 seeds. Quick mode: W = 32, 128, 512, 15 epochs, 1 seed.")
     base = {
         "dataset": "mnist1d", "model": "mlp", "depth": 2, "activation": "relu", "init": "he_normal",
         "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "batch_size": 128, "epochs": 30,
         "target_accuracy": 0.6, "noise_scale": True, "noise_batches": 8,
     }
-    quick = {"epochs": 8}
+    quick = {"epochs": 15}
     axes = {"width": [16, 32, 64, 128, 256, 512, 1024, 2048]}
     quick_axes = {"width": [32, 128, 512]}
     seeds = {"quick": 1, "full": 3}
