@@ -65,7 +65,7 @@ def test_failed_run_exits_1_and_is_shown(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["run", "nosuch"], "unknown experiment 'nosuch': expected one of width"),
+    (["run", "nosuch"], "unknown experiment 'nosuch': expected one of " + ", ".join(experiments.names())),
     (["run", "width", "--set", "colour=red"], "unknown key 'colour': expected an axis (width) or a Config field (dataset,"),
     (["run", "width", "--set", "lr=fast"], "lr: expected a number, got str"),
     (["run", "width", "--set", "lr=-1"], "lr: expected a float >= 0"),
