@@ -12,6 +12,7 @@
 
 #include "core/common.h"
 #include "core/parallel.h"
+#include "math/fastmath.h"
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -126,6 +127,78 @@ PB_INLINE void map2_stream(T* __restrict y, const T* __restrict a, const T* __re
       for (int64_t j = 0; j < len; ++j) buf[j] = f(as[j], bs[j]);
     });
   });
+}
+
+// ---- explicit AVX-512 loops: 16 floats per step as fm::V16 ----------------------------------
+// The formula f is called on fm::V16 (math/<family>.h formulas are templates over T, and
+// math/fastmath.h gives V16 its operators and the vscalefps / vgetexpps versions of exp, log,
+// ...), the ragged ends are masked loads and stores (no scalar remainder loop, no L1 bounce
+// buffer), and large outputs are written with streaming stores straight from the register.
+// Other builds (and double) take map*_stream with the scalar formula.
+#if defined(__AVX512F__)
+using fm::V16;
+
+// 16 floats at p, the lanes outside mask m read as 0 (and never touched in memory). m is a
+// constant after inlining in the loops below, so the full-vector case is a plain load.
+PB_INLINE V16 load16(const float* p, __mmask16 m) {
+  return m == 0xffff ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+PB_INLINE __mmask16 mask_first(int64_t k) { return static_cast<__mmask16>((1u << k) - 1u); }  // k in [0, 16]
+
+// y[i] for i in [b, e) = g(i, m).v (g computes lanes i..i+15 under mask m): head masked until y
+// is 64-byte aligned, full vectors (streamed when `nt`), tail masked. No fence: see stream_fence.
+template <class G> PB_INLINE void store_slice16(float* __restrict y, int64_t b, int64_t e, bool nt, G g) {
+  int64_t i = b;
+  if (nt) {
+    const int64_t head = to_align64(y + b) < e - b ? to_align64(y + b) : e - b;
+    if (head > 0) {
+      const __mmask16 m = mask_first(head);
+      _mm512_mask_storeu_ps(y + i, m, g(i, m).v);
+      i += head;
+    }
+    nt = (reinterpret_cast<uintptr_t>(y + i) & 63u) == 0;  // a y not even 4-byte aligned never gets there
+  }
+  if (nt)
+    for (; i + 16 <= e; i += 16) _mm512_stream_ps(y + i, g(i, __mmask16(0xffff)).v);
+  else
+    for (; i + 16 <= e; i += 16) _mm512_storeu_ps(y + i, g(i, __mmask16(0xffff)).v);
+  if (i < e) {
+    const __mmask16 m = mask_first(e - i);
+    _mm512_mask_storeu_ps(y + i, m, g(i, m).v);
+  }
+}
+
+// Streaming stores for outputs of at least kStreamBytes (as map*_stream).
+PB_INLINE bool stream_out(int64_t n, size_t elem) { return n * static_cast<int64_t>(elem) >= kStreamBytes; }
+#endif
+
+// y = f(x) with f called on fm::V16 (AVX-512 float) or on T (elsewhere, through map1_stream).
+template <class T, class F>
+PB_INLINE void map1_simd(T* __restrict y, const T* __restrict x, int64_t n, F f) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) {
+    const bool nt = stream_out(n, sizeof(T));
+    parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+      store_slice16(y, b, e, nt, [&](int64_t i, __mmask16 m) { return f(load16(x + i, m)); });
+      if (nt) stream_fence();
+    });
+  } else
+#endif
+  map1_stream(y, x, n, f);
+}
+
+template <class T, class F>
+PB_INLINE void map2_simd(T* __restrict y, const T* __restrict a, const T* __restrict b, int64_t n, F f) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) {
+    const bool nt = stream_out(n, sizeof(T));
+    parallel_for(n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+      store_slice16(y, lo, hi, nt, [&](int64_t i, __mmask16 m) { return f(load16(a + i, m), load16(b + i, m)); });
+      if (nt) stream_fence();
+    });
+  } else
+#endif
+  map2_stream(y, a, b, n, f);
 }
 
 }  // namespace pb::cpu
