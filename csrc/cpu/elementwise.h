@@ -179,7 +179,8 @@ PB_INLINE void map1_simd(T* __restrict y, const T* __restrict x, int64_t n, F f)
   if constexpr (sizeof(T) == 4) {
     const bool nt = stream_out(n, sizeof(T));
     parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
-      store_slice16(y, b, e, nt, [&](int64_t i, __mmask16 m) { return f(load16(x + i, m)); });
+      // by value: the stores through y must not make GCC reload x, or f's parameters, per step
+      store_slice16(y, b, e, nt, [x, f](int64_t i, __mmask16 m) { return f(load16(x + i, m)); });
       if (nt) stream_fence();
     });
   } else
@@ -193,7 +194,7 @@ PB_INLINE void map2_simd(T* __restrict y, const T* __restrict a, const T* __rest
   if constexpr (sizeof(T) == 4) {
     const bool nt = stream_out(n, sizeof(T));
     parallel_for(n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
-      store_slice16(y, lo, hi, nt, [&](int64_t i, __mmask16 m) { return f(load16(a + i, m), load16(b + i, m)); });
+      store_slice16(y, lo, hi, nt, [a, b, f](int64_t i, __mmask16 m) { return f(load16(a + i, m), load16(b + i, m)); });
       if (nt) stream_fence();
     });
   } else
