@@ -167,39 +167,47 @@ template <class G> PB_INLINE void store_slice16(float* __restrict y, int64_t b, 
     _mm512_mask_storeu_ps(y + i, m, g(i, m).v);
   }
 }
+#endif
 
 // Streaming stores for outputs of at least kStreamBytes (as map*_stream).
 PB_INLINE bool stream_out(int64_t n, size_t elem) { return n * static_cast<int64_t>(elem) >= kStreamBytes; }
-#endif
 
-// y = f(x) with f called on fm::V16 (AVX-512 float) or on T (elsewhere, through map1_stream).
-template <class T, class F>
-PB_INLINE void map1_simd(T* __restrict y, const T* __restrict x, int64_t n, F f) {
+// One thread's slice [b, e) of y[i] = f(in[i]...) (any number of inputs), streaming stores when
+// `nt` (the caller runs stream_fence() once after its slices). f is generic: called on fm::V16
+// (AVX-512 float: store_slice16) or on T (elsewhere: stream_slice through the L1 buffer, or a
+// plain loop when !nt).
+template <class T, class F, class... P>
+PB_INLINE void map_slice(T* __restrict y, int64_t b, int64_t e, bool nt, F f, const P*... in) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) {
-    const bool nt = stream_out(n, sizeof(T));
-    parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
-      // by value: the stores through y must not make GCC reload x, or f's parameters, per step
-      store_slice16(y, b, e, nt, [x, f](int64_t i, __mmask16 m) { return f(load16(x + i, m)); });
-      if (nt) stream_fence();
-    });
+    // by value: the stores through y must not make GCC reload the inputs, or f's parameters
+    store_slice16(y, b, e, nt, [f, in...](int64_t i, __mmask16 m) { return f(load16(in + i, m)...); });
   } else
 #endif
-  map1_stream(y, x, n, f);
+  if (nt) {
+    stream_slice<false>(y, b, e, [f, in...](T* __restrict buf, int64_t i0, int64_t len) {
+      for (int64_t j = 0; j < len; ++j) buf[j] = f(in[i0 + j]...);
+    });
+  } else {
+    for (int64_t i = b; i < e; ++i) y[i] = f(in[i]...);
+  }
 }
 
+// y = f(x) / f(a, b) over n elements, threaded, streaming stores for outputs >= kStreamBytes;
+// f called on fm::V16 on AVX-512 float (the simd impls), on T elsewhere (then as map*_stream).
+template <class T, class F, class... P> PB_INLINE void map_simd(T* __restrict y, int64_t n, F f, const P*... in) {
+  const bool nt = stream_out(n, sizeof(T));
+  parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    map_slice(y, b, e, nt, f, in...);
+    if (nt) stream_fence();
+  });
+}
+template <class T, class F> PB_INLINE void map1_simd(T* __restrict y, const T* __restrict x, int64_t n, F f) {
+  map_simd(y, n, f, x);
+}
 template <class T, class F>
 PB_INLINE void map2_simd(T* __restrict y, const T* __restrict a, const T* __restrict b, int64_t n, F f) {
-#if defined(__AVX512F__)
-  if constexpr (sizeof(T) == 4) {
-    const bool nt = stream_out(n, sizeof(T));
-    parallel_for(n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
-      store_slice16(y, lo, hi, nt, [a, b, f](int64_t i, __mmask16 m) { return f(load16(a + i, m), load16(b + i, m)); });
-      if (nt) stream_fence();
-    });
-  } else
-#endif
-  map2_stream(y, a, b, n, f);
+  map_simd(y, n, f, a, b);
 }
 
 }  // namespace pb::cpu
