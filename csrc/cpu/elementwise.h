@@ -9,6 +9,7 @@
 // will not be read again soon from cache, so callers use it above kStreamBytes of output.
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "core/common.h"
 #include "core/parallel.h"
@@ -41,29 +42,57 @@ PB_INLINE void map2(T* __restrict y, const T* __restrict a, const T* __restrict 
   });
 }
 
-// dst (64-byte aligned) <- src (64-byte aligned), n a multiple of 16 floats / 8 doubles,
-// with non-temporal stores; portable fallback: plain copy.
-PB_INLINE void stream_copy(float* __restrict dst, const float* __restrict src, int64_t n) {
+// The one streaming copy (cpu/copy.cpp's copy op, the bandwidth ceiling of `pybench bench`, and
+// the L1-buffer loops below use it): d <- s, `bytes` bytes, non-temporal stores for the 64-byte
+// aligned part of d (no read-for-ownership of its lines: a large copy moves 2 bytes per byte
+// copied instead of 3), ordinary stores for the ragged ends, s of any alignment. The widest
+// vectors of the ISA this translation unit is built for, 4 per step. No fence: the caller
+// runs stream_fence() before the data is needed elsewhere.
+PB_INLINE void stream_bytes(char* __restrict d, const char* __restrict s, int64_t bytes) {
+#if defined(__SSE2__)
+  int64_t head = static_cast<int64_t>((64 - (reinterpret_cast<uintptr_t>(d) & 63)) & 63);
+  if (head > bytes) head = bytes;
+  std::memcpy(d, s, static_cast<size_t>(head));
+  int64_t i = head;
 #if defined(__AVX512F__)
-  for (int64_t i = 0; i < n; i += 16) _mm512_stream_ps(dst + i, _mm512_load_ps(src + i));
-#elif defined(__AVX__)
-  for (int64_t i = 0; i < n; i += 8) _mm256_stream_ps(dst + i, _mm256_load_ps(src + i));
-#elif defined(__SSE2__)
-  for (int64_t i = 0; i < n; i += 4) _mm_stream_ps(dst + i, _mm_load_ps(src + i));
+  for (; i + 256 <= bytes; i += 256) {
+    const __m512i a = _mm512_loadu_si512(s + i), b = _mm512_loadu_si512(s + i + 64);
+    const __m512i c = _mm512_loadu_si512(s + i + 128), e = _mm512_loadu_si512(s + i + 192);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(d + i), a);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(d + i + 64), b);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(d + i + 128), c);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(d + i + 192), e);
+  }
+#elif defined(__AVX2__)
+  for (; i + 128 <= bytes; i += 128) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i + 32));
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i + 64));
+    const __m256i e = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i + 96));
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i), a);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i + 32), b);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i + 64), c);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i + 96), e);
+  }
 #else
-  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  for (; i + 64 <= bytes; i += 64) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 16));
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 32));
+    const __m128i e = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 48));
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + i), a);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + i + 16), b);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + i + 32), c);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + i + 48), e);
+  }
+#endif
+  std::memcpy(d + i, s + i, static_cast<size_t>(bytes - i));
+#else
+  std::memcpy(d, s, static_cast<size_t>(bytes));
 #endif
 }
-PB_INLINE void stream_copy(double* __restrict dst, const double* __restrict src, int64_t n) {
-#if defined(__AVX512F__)
-  for (int64_t i = 0; i < n; i += 8) _mm512_stream_pd(dst + i, _mm512_load_pd(src + i));
-#elif defined(__AVX__)
-  for (int64_t i = 0; i < n; i += 4) _mm256_stream_pd(dst + i, _mm256_load_pd(src + i));
-#elif defined(__SSE2__)
-  for (int64_t i = 0; i < n; i += 2) _mm_stream_pd(dst + i, _mm_load_pd(src + i));
-#else
-  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
-#endif
+template <class T> PB_INLINE void stream_copy(T* __restrict dst, const T* __restrict src, int64_t n) {
+  stream_bytes(reinterpret_cast<char*>(dst), reinterpret_cast<const char*>(src), n * static_cast<int64_t>(sizeof(T)));
 }
 // Orders this thread's streaming stores before anything after it (the join of parallel_for).
 PB_INLINE void stream_fence() {
