@@ -18,7 +18,7 @@ namespace pb::math {
 
 // relu: `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) so that NaN propagates, as in PyTorch.
 // Backward as PyTorch's threshold_backward: dx = x <= 0 ? 0 : dy (a NaN x passes dy through).
-template <class T> PB_INLINE T relu(T x) { return fm::select(x < T(0), T(0), x); }
+template <class T> PB_INLINE T relu(T x) { return fm::max0(x); }
 template <class T> PB_INLINE T relu_grad(T dy, T x) { return fm::select(x <= T(0), T(0), dy); }
 
 // leaky_relu: x > 0 ? x : x * slope (NaN: NaN * slope = NaN); backward x > 0 ? dy : dy * slope.
@@ -80,17 +80,18 @@ template <class M, class T> PB_INLINE T gelu_grad(T dy, T x) {
 // 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 kappa x^2) with t = 2s - 1.
 constexpr double kGeluBeta = 0.79788456080286535588;  // sqrt(2 / pi)
 constexpr double kGeluKappa = 0.044715;
+// 2k is computed as x (2 sqrt(2/pi) + 2 sqrt(2/pi) 0.044715 x^2): one FMA and one multiply.
 template <class M, class T> PB_INLINE T gelu_tanh(T x) {
-  const T k2 = T(2 * kGeluBeta) * (x + T(kGeluKappa) * x * x * x);
-  return x / (T(1) + fm::exp(M{}, -k2));
+  const T minus_k2 = x * fm::fma_(x * x, T(-2 * kGeluBeta * kGeluKappa), T(-2 * kGeluBeta));
+  return x / (T(1) + fm::exp(M{}, minus_k2));
 }
 template <class M, class T> PB_INLINE T gelu_tanh_grad(T dy, T x) {
   const T x2 = x * x;
-  const T k2 = T(2 * kGeluBeta) * (x + T(kGeluKappa) * x2 * x);
+  const T k2 = x * fm::fma_(x2, T(2 * kGeluBeta * kGeluKappa), T(2 * kGeluBeta));
   const T e = fm::exp(M{}, -fm::fabs_(k2));
   const T r = T(1) / (T(1) + e);
   const T s = fm::select(k2 < T(0), e * r, r);  // sigmoid(2k); s (1 - s) = e r^2
-  const T dk2 = T(2 * kGeluBeta) * (T(1) + T(3 * kGeluKappa) * x2);
+  const T dk2 = fm::fma_(x2, T(6 * kGeluBeta * kGeluKappa), T(2 * kGeluBeta));
   return dy * (s + x * (e * r * r) * dk2);
 }
 
@@ -100,7 +101,7 @@ template <class M, class T> PB_INLINE T gelu_tanh_grad(T dy, T x) {
 template <class M, class T> PB_INLINE T softplus(T x, T beta, T threshold) {
   const T z = x * beta;
   const T az = fm::fabs_(z);  // NaN stays NaN
-  const T pos = fm::select(z < T(0), T(0), z);
+  const T pos = fm::max0(z);
   const T soft = (pos + fm::log1p_01(M{}, fm::exp(M{}, -az))) * (T(1) / beta);  // 1/beta: hoisted
   return fm::select(z > threshold, x, soft);
 }

@@ -49,6 +49,8 @@ PB_INLINE float log1p_01(float x) { return ::log1pf(x); }
 template <class T> PB_INLINE T select(bool c, T a, T b) { return c ? a : b; }
 PB_INLINE float fabs_(float x) { return ::fabsf(x); }
 PB_INLINE double fabs_(double x) { return ::fabs(x); }
+template <class T> PB_INLINE T fma_(T a, T b, T c) { return a * b + c; }
+template <class T> PB_INLINE T max0(T x) { return x < T(0) ? T(0) : x; }
 #else
 
 PB_INLINE uint32_t f2u(float f) { return __builtin_bit_cast(uint32_t, f); }
@@ -73,6 +75,10 @@ PB_INLINE float copysign_(float mag, float sgn) {
 }
 // a * b + c: one FMA where the ISA has it (GNU C++ contracts by default), else mul + add.
 PB_INLINE float fma_(float a, float b, float c) { return a * b + c; }
+PB_INLINE double fma_(double a, double b, double c) { return a * b + c; }
+// x < 0 ? 0 : x (NaN and -0 pass through): relu; one vmaxps for V16.
+PB_INLINE float max0(float x) { return select(x < 0.0f, 0.0f, x); }
+PB_INLINE double max0(double x) { return select(x < 0.0, 0.0, x); }
 
 constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kLn2Hi = 0.693359375f;       // ln 2 = kLn2Hi + kLn2Lo (Cody-Waite; kLn2Hi has 9 bits,
@@ -305,6 +311,9 @@ PB_INLINE V16 copysign_(V16 mag, V16 sgn) {  // bit select: sign of sgn, the res
                                                        _mm512_castps_si512(mag.v), 0xca));
 }
 PB_INLINE V16 fma_(V16 a, V16 b, V16 c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }  // a * b + c, one rounding
+// max(+0, x) returns x when x is NaN and when both are zeros (vmaxps: the second operand), so
+// NaN and -0 pass through as in the scalar max0.
+PB_INLINE V16 max0(V16 x) { return vmax_(_mm512_setzero_ps(), x.v); }
 
 // x clamped to [lo, hi]; a NaN x stays NaN (vmaxps / vminps return their second operand then).
 PB_INLINE V16 clamp_(V16 x, float lo, float hi) {
