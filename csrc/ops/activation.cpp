@@ -10,7 +10,8 @@
 namespace pb::ops {
 
 // naive: single thread, std:: math; vec: threads + vectorized fastmath; stream: vec + streaming
-// stores for outputs >= 16 MiB (see csrc/cpu/activation.cpp for what each measured).
+// stores for outputs >= 16 MiB; simd: explicit AVX-512 (fm::V16) loops, streaming from registers
+// (stream elsewhere). See csrc/cpu/activation.cpp for what each measured.
 PB_REGISTER_IMPLS("relu_forward", "naive", "vec", "stream", "simd");
 PB_REGISTER_IMPLS("relu_backward", "naive", "vec", "stream", "simd");
 PB_REGISTER_IMPLS("leaky_relu_forward", "naive", "vec", "stream", "simd");
@@ -30,7 +31,8 @@ PB_REGISTER_IMPLS("softplus_backward", "naive", "vec", "stream", "simd");
 // Softmax family: "stream" (vec + streaming stores through an L1 row buffer) measured 0.7-0.9x
 // of "vec" in every `pybench bench --impl all` run on the shared 2-core machine (the extra pass
 // over the row costs more than the saved read-for-ownership while the cores are the bottleneck),
-// so "vec" is listed last, the default.
+// so "vec" came after it; "simd" (AVX-512 rows: one read of x, exp at half the instructions,
+// streaming stores from registers; vec elsewhere) is last, the default.
 PB_REGISTER_IMPLS("softmax_forward", "naive", "stream", "vec", "simd");
 PB_REGISTER_IMPLS("softmax_backward", "naive", "stream", "vec", "simd");
 PB_REGISTER_IMPLS("log_softmax_forward", "naive", "stream", "vec", "simd");
