@@ -283,7 +283,10 @@ template <class T> void softmax_backward_stream(T* dx, const T* dy, const T* y, 
 // exp(x - m) into an L1 row buffer while summing, y = buf / s streamed out from registers (rows
 // longer than kRowBuf recompute exp from the cached x). Backward: a sum pass reading dy and y,
 // then dx streamed out. Masked vector ends, lane sums combined in a fixed order: the result
-// depends on cols only. Other builds and double: `vec`. Lambdas capture by value: stores through
+// depends on cols only. Other builds and double: `vec`. The passes over the L1 copy of a row
+// prefetch the next row, one line per 16 floats: the hardware prefetcher runs only a few lines
+// ahead of the loads, so without it memory idled while the exp and store passes ran (a row's
+// read and its compute then add up instead of overlapping). Lambdas capture by value: stores through
 // y must not make GCC reload the row pointers and constants at every step.
 #if defined(__AVX512F__)
 namespace {
@@ -341,7 +344,10 @@ void softmax_forward_simd_f32(float* y, const float* x, int64_t rows, int64_t co
       float* yr = y + r * cols;
       const V16 m(row_max16(xr, cols));
       if (log) {
-        const float s = row_sum16(cols, [=](int64_t j, __mmask16 k) { return fm::exp(load16(xr + j, k) - m); });
+        const float s = row_sum16(cols, [=](int64_t j, __mmask16 k) {
+          __builtin_prefetch(xr + cols + j);  // the next row: see above
+          return fm::exp(load16(xr + j, k) - m);
+        });
         const V16 ls(std::log(s));
         store_slice16(yr, 0, cols, nt, [=](int64_t j, __mmask16 k) {
           return math::log_softmax_out(load16(xr + j, k), m, ls);
@@ -349,6 +355,7 @@ void softmax_forward_simd_f32(float* y, const float* x, int64_t rows, int64_t co
       } else if (cols <= kRowBuf) {
         float* __restrict e = ebuf;
         const float s = row_sum16(cols, [=](int64_t j, __mmask16 k) {
+          __builtin_prefetch(xr + cols + j);
           const V16 v = fm::exp(load16(xr + j, k) - m);
           _mm512_mask_store_ps(e + j, k, v.v);
           return v;
@@ -377,11 +384,15 @@ void softmax_backward_simd_f32(float* dx, const float* dy, const float* y, int64
       if (log) {
         const V16 s(row_sum16(cols, [=](int64_t j, __mmask16 k) { return load16(dyr + j, k); }));
         store_slice16(dxr, 0, cols, nt, [=](int64_t j, __mmask16 k) {
+          __builtin_prefetch(dyr + cols + j);
+          __builtin_prefetch(yr + cols + j);
           return math::log_softmax_grad<fm::Fast>(load16(dyr + j, k), load16(yr + j, k), s);
         });
       } else {
         const V16 s(row_sum16(cols, [=](int64_t j, __mmask16 k) { return load16(dyr + j, k) * load16(yr + j, k); }));
         store_slice16(dxr, 0, cols, nt, [=](int64_t j, __mmask16 k) {
+          __builtin_prefetch(dyr + cols + j);
+          __builtin_prefetch(yr + cols + j);
           return math::softmax_grad(load16(dyr + j, k), load16(yr + j, k), s);
         });
       }
