@@ -41,7 +41,10 @@ PB_INLINE void forward_cases(Act op, ActParams<T> p, L&& loop) {
     case Act::tanh: loop([](auto v) { return math::tanh<M>(v); }); break;
     case Act::silu: loop([](auto v) { return math::silu<M>(v); }); break;
     case Act::softplus:
-      loop([a, b](auto v) { return math::softplus<M>(v, decltype(v)(a), decltype(v)(b)); });
+      if (a == T(1))  // beta = 1, the default: x * beta and the final * (1 / beta) fold away (exact)
+        loop([b](auto v) { return math::softplus<M>(v, decltype(v)(1), decltype(v)(b)); });
+      else
+        loop([a, b](auto v) { return math::softplus<M>(v, decltype(v)(a), decltype(v)(b)); });
       break;
   }
 }
@@ -60,7 +63,10 @@ PB_INLINE void backward_cases(Act op, ActParams<T> p, L&& loop) {
     case Act::tanh: loop([](auto g, auto v) { return math::tanh_grad<M>(g, v); }); break;
     case Act::silu: loop([](auto g, auto v) { return math::silu_grad<M>(g, v); }); break;
     case Act::softplus:
-      loop([a, b](auto g, auto v) { return math::softplus_grad<M>(g, v, decltype(v)(a), decltype(v)(b)); });
+      if (a == T(1))
+        loop([b](auto g, auto v) { return math::softplus_grad<M>(g, v, decltype(v)(1), decltype(v)(b)); });
+      else
+        loop([a, b](auto g, auto v) { return math::softplus_grad<M>(g, v, decltype(v)(a), decltype(v)(b)); });
       break;
   }
 }
