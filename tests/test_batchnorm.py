@@ -8,7 +8,7 @@ from util import assert_bad_call, assert_close, check_grad
 
 DTYPES = [np.float32, np.float64]
 # Odd sizes on both layouts, and shapes that exercise every branch of the fused partition:
-# planes shorter than a two-pass piece, planes of several pieces split over channel blocks
+# planes shorter than a statistics piece, planes of several pieces split over channel blocks
 # (2, 20, 70, 70), planes split into items (S >= 65536), (N, C) with C < 64, several 64-channel
 # strips plus a partial one, several row blocks and bands, and S = 1 in 4-D.
 SHAPES = [(7, 3), (13, 300), (2100, 70), (3, 5, 7, 11), (2, 3, 1, 1), (5, 2, 17, 19), (2, 20, 70, 70),
@@ -230,6 +230,34 @@ def test_hypothesis_shapes_vs_reference(n, c, h, w, four_d, seed):
         np.testing.assert_allclose(dx, dx_r, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(dw, dw_r, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(db, db_r, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(8, 4, 361, 367), (4100, 1031)])
+def test_streaming_outputs_large_unaligned(isa, shape):
+    """Outputs of 16 MiB or more are written with streaming stores (y and dx); offset views make
+    every array unaligned, and the sizes are not multiples of 16 (masked / scalar ends)."""
+    rng = np.random.default_rng(11)
+    n, c = int(np.prod(shape)), shape[1]
+    assert n * 4 >= 16 << 20
+
+    def view(a):  # a float32 array of `shape` starting 4 bytes into its buffer
+        buf = np.empty(n + 1, np.float32)[1:].reshape(shape)
+        buf[...] = a
+        return buf
+
+    x = view(rng.standard_normal(shape) * 3 + 2)
+    dy = view(rng.standard_normal(shape))
+    w, b, rm, rv = _params(rng, c, np.float32)
+    y = view(np.zeros(shape))
+    dx = view(np.zeros(shape))
+    _, sm, si = ops.batch_norm_forward(x, w, b, rm.copy(), rv.copy(), True, out=y, impl="fused")
+    y_n, sm_n, si_n = ops.batch_norm_forward(x, w, b, rm.copy(), rv.copy(), True, impl="naive")
+    assert_close(sm, sm_n, rtol=1e-6, atol=1e-6)
+    assert_close(si, si_n, rtol=1e-5, atol=1e-6)
+    assert_close(y, y_n, rtol=1e-5, atol=1e-5)
+    ops.batch_norm_backward(dy, x, w, sm_n, si_n, True, dx=dx, impl="fused")
+    dx_n, _, _ = ops.batch_norm_backward(dy, x, w, sm_n, si_n, True, impl="naive")
+    assert_close(dx, dx_n, rtol=1e-5, atol=1e-5)
 
 
 def test_single_value_per_channel_in_training_is_an_error():

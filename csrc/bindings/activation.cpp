@@ -110,17 +110,18 @@ void bind_activation(py::module_& m) {
   def_softmax(m, "softmax_forward", "softmax_backward", false);
   def_softmax(m, "log_softmax_forward", "log_softmax_backward", true);
 
-  m.def("_fastmath", [](std::string fn, py::object x, py::object out) {
+  m.def("_fastmath", [](std::string fn, py::object x, py::object out, std::string impl) {
     Tensor tx = to_tensor(x, "_fastmath", "x");
     py::object o = out_or_empty(out, tx.shape_vec(), x);
     Tensor ty = to_tensor(o, "_fastmath", "out");
     {
       py::gil_scoped_release nogil;
-      ops::fastmath_eval(ty, tx, fn);
+      ops::fastmath_eval(ty, tx, fn, impl);
     }
     return o;
-  }, "fn"_a, "x"_a, py::kw_only(), "out"_a = py::none(),
-     "Test hook: the vectorized float32 fastmath function fn (exp, expm1, log, log1p, tanh, erf) of a 1-D x.");
+  }, "fn"_a, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "",
+     "Test hook: the vectorized float32 fastmath function fn (exp, expm1, log, log1p, tanh, erf, log1p_01) "
+     "of a 1-D x; impl 'vec' (the scalar code) or 'simd' (default: the AVX-512 V16 code on that build).");
 }
 
 }  // namespace pb::bind

@@ -2,18 +2,24 @@
 // formulas, csrc/ops/batchnorm.cpp the per-channel glue.
 // naive: single thread, channel by channel, plain two-pass statistics in double.
 // fused: threaded over the fixed partition of csrc/cpu/batchnorm.h. Statistics in one read of x
-//        from memory, front to back: each item splits into L1-sized pieces, each gets an exact
-//        two-pass mean and M2 (the second pass re-reads L1), merged with Chan's formula in a
-//        fixed order, so large means do not cancel. Normalize + affine is one read of x and
-//        one write of y.
+//        from memory, front to back, in one pass: each piece of <= kBnSub values sums d = x - k
+//        and d^2 in double around a pivot k taken from the piece (see run_stats for why that
+//        cannot cancel badly), pieces merged with Chan's formula in a fixed order, so large
+//        means do not cancel. Normalize + affine is one read of x and one write of y.
 //        Backward: one pass reading dy and x for sum(dy) and sum(dy * (x - mean)), one pass
 //        reading dy and x and writing dx. Sums use fixed vector lanes (GCC vector extensions:
 //        vectorized without reassociation, the same order on every ISA) and fixed-order
 //        combines: bitwise reproducible for any thread count. Element-wise passes compute in T
-//        (float32 stays float32) with the mean split in two T words (math::bn_split_mean).
-//        Measured on 1 core, 16M floats (64 MB, DRAM), (N, 4, 32, 32), min of 15, in units of a
-//        relu in the same run: forward 1.7 (the bytes ideal is 1.5), backward 2.4 (ideal 2.5);
-//        (N, 1024): 2.5 and 4.9 -- the (N, C) reduction is the weak spot.
+//        (float32 stays float32) with the mean split in two T words (math::bn_split_mean) and
+//        write outputs of kStreamBytes or more with streaming stores (no read-for-ownership).
+//        Measured (2 threads, (64, 64, 128, 128) float32, 256 MiB per array, medians,
+//        in units of a streaming copy of x in the same process, loaded machine): statistics 0.67
+//        (was 1.00 with two passes per L1 piece: memory idled during the second), normalize 1.00
+//        (was 1.33 with normal stores), backward sums 1.33, dx 1.33 (was 2.00). On this VM a
+//        read-only pass over x already costs about one copy time (the reads are the bottleneck,
+//        streaming writes overlap them), so forward ~1.7 and backward ~2.7 copies is close to
+//        what two reads of x (three of dy, x) allow. (N, C) = (65536, 1024): statistics ~1.0,
+//        backward sums ~2.0 copies (software prefetch of the next band: no gain measured).
 // The 64-byte vector types below are only ever inlined; the ABI note about passing them is moot.
 #pragma GCC diagnostic ignored "-Wpsabi"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive in its own intrinsics (bug 105593)
@@ -21,6 +27,7 @@
 #include "cpu/batchnorm.h"
 
 #include "core/parallel.h"
+#include "cpu/elementwise.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -138,14 +145,6 @@ PB_INLINE double lanes_total(const Lanes& a) {  // fixed order
   return (((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))) + a.tail;
 }
 
-// acc += x
-template <class T> PB_INLINE void lanes_sum(Lanes& acc, const T* __restrict x, int64_t len) {
-  int64_t i = 0;
-  for (; i + kStep <= len; i += kStep)
-    for (int k = 0; k < kV; ++k) acc.v[k] += load8(x + i + 8 * k);
-  for (; i < len; ++i) acc.tail += static_cast<double>(x[i]);
-}
-
 // a1 += x - m, a2 += (x - m)^2
 template <class T> PB_INLINE void lanes_dev(Lanes& a1, Lanes& a2, const T* __restrict x, int64_t len, double m) {
   int64_t i = 0;
@@ -179,18 +178,21 @@ PB_INLINE void lanes_dot(Lanes& a1, Lanes& a2, const T* __restrict dy, const T* 
   }
 }
 
-// Two-pass mean and M2 of x[0, len) (len <= kBnSub: the second pass reads L1), corrected for the
-// rounding of the first-pass mean.
+// Mean and M2 of x[0, len) in one pass: sums of d = x - k and d^2 in double, with the pivot k
+// = x[0], a value of the run; then mean = k + sum(d) / len, M2 = sum(d^2) - sum(d)^2 / len. The
+// cancellation in M2 is bounded because k is one of the values: (k - mean)^2 <= len * var, so
+// the relative error of M2 is at most ~3 len (len / 32) 2^-53 (1.7e-10 for len = kBnSub, in the
+// worst case of k the one extreme outlier; ~1e-15 for ordinary data). One pass, not two: a
+// second pass over the L1 copy left the memory idle while it ran (the stats pass read 8 GB/s
+// where a copy moved 17).
 template <class T> PB_INLINE void run_stats(const T* x, int64_t len, double& mean, double& m2) {
-  Lanes acc, s1, s2;
-  lanes_zero(acc);
-  lanes_sum(acc, x, len);
-  const double inv = 1.0 / static_cast<double>(len), m = lanes_total(acc) * inv;
+  const double k = static_cast<double>(x[0]), inv = 1.0 / static_cast<double>(len);
+  Lanes s1, s2;
   lanes_zero(s1);
   lanes_zero(s2);
-  lanes_dev(s1, s2, x, len, m);
+  lanes_dev(s1, s2, x, len, k);
   const double d1 = lanes_total(s1), d2 = lanes_total(s2);
-  mean = m + d1 * inv;
+  mean = k + d1 * inv;
   m2 = d2 - d1 * d1 * inv;
 }
 
@@ -275,26 +277,27 @@ PB_INLINE void reduce_item_planes(double* work, const T* dy, const T* x, const d
 }
 
 // ---- S == 1: a band of `rows` rows x 8*NV channels (x at the band's first element, rows ld
-// apart), accumulators in registers. band_stats: two-pass mean/M2 of each channel in the band,
-// merged into the item's running (mean, m2) with weights shared by all channels (equal counts).
+// apart), accumulators in registers. band_stats: one-pass mean/M2 of each channel in the band
+// (pivot: the band's first row, as run_stats), merged into the item's running (mean, m2) with
+// weights shared by all channels (equal counts).
 
 template <int NV, class T>
 PB_INLINE void band_stats(double* mean, double* m2, const T* x, int64_t ld, int64_t rows, double inv, double w_mean,
                           double w_m2) {
-  v8d m[NV], s1[NV], s2[NV];
-  for (int v = 0; v < NV; ++v) m[v] = s1[v] = s2[v] = v8d{};
-  for (int64_t r = 0; r < rows; ++r)
-    for (int v = 0; v < NV; ++v) m[v] += load8(x + r * ld + 8 * v);
-  for (int v = 0; v < NV; ++v) m[v] *= inv;
-  for (int64_t r = 0; r < rows; ++r)
+  v8d k[NV], s1[NV], s2[NV];
+  for (int v = 0; v < NV; ++v) {
+    k[v] = load8(x + 8 * v);
+    s1[v] = s2[v] = v8d{};
+  }
+  for (int64_t r = 1; r < rows; ++r)
     for (int v = 0; v < NV; ++v) {
-      const v8d d = load8(x + r * ld + 8 * v) - m[v];
+      const v8d d = load8(x + r * ld + 8 * v) - k[v];
       s1[v] += d;
       s2[v] += d * d;
     }
   for (int v = 0; v < NV; ++v) {
     v8d am = load8(mean + 8 * v), a2 = load8(m2 + 8 * v);
-    math::chan_merge_w(am, a2, m[v] + s1[v] * inv, s2[v] - s1[v] * s1[v] * inv, w_mean, w_m2);
+    math::chan_merge_w(am, a2, k[v] + s1[v] * inv, s2[v] - s1[v] * s1[v] * inv, w_mean, w_m2);
     store8(mean + 8 * v, am);
     store8(m2 + 8 * v, a2);
   }
@@ -302,15 +305,14 @@ PB_INLINE void band_stats(double* mean, double* m2, const T* x, int64_t ld, int6
 template <class T>
 PB_INLINE void band_stats1(double* mean, double* m2, const T* x, int64_t ld, int64_t rows, double inv, double w_mean,
                            double w_m2) {
-  double m = 0, s1 = 0, s2 = 0;
-  for (int64_t r = 0; r < rows; ++r) m += static_cast<double>(x[r * ld]);
-  m *= inv;
-  for (int64_t r = 0; r < rows; ++r) {
-    const double d = static_cast<double>(x[r * ld]) - m;
+  const double k = static_cast<double>(x[0]);
+  double s1 = 0, s2 = 0;
+  for (int64_t r = 1; r < rows; ++r) {
+    const double d = static_cast<double>(x[r * ld]) - k;
     s1 += d;
     s2 += d * d;
   }
-  math::chan_merge_w(*mean, *m2, m + s1 * inv, s2 - s1 * s1 * inv, w_mean, w_m2);
+  math::chan_merge_w(*mean, *m2, k + s1 * inv, s2 - s1 * s1 * inv, w_mean, w_m2);
 }
 
 // band_dot: sum_dy += sum(dy), sum_dyxc += sum(dy * (x - mean)) over the band.
@@ -422,6 +424,7 @@ template <class F> PB_INLINE void for_each_segment(int64_t rows, int64_t L, F f)
       ++r;
       c = 0;
     }
+    stream_fence();  // the streaming stores of this thread's pieces (cpu/elementwise.h)
   });
 }
 
@@ -446,6 +449,7 @@ template <class F> PB_INLINE void for_each_band(int64_t N, int64_t C, F f) {
       const int64_t r0 = b * kBnBand, c0 = j * kBnColChunk;
       f(r0, min64(kBnBand, N - r0), c0, min64(C, c0 + kBnColChunk));
     }
+    stream_fence();
   });
 }
 
@@ -476,18 +480,22 @@ void batch_norm_stats_fused(double* mean, double* var, const T* x, int64_t N, in
 }
 
 // Per-element work in T (math::bn_apply_t): float32 stays float32 in the loop, which keeps the
-// pass memory-bound (the double form costs ~11 vector ops per 16 floats instead of 3).
+// pass memory-bound (the double form costs ~11 vector ops per 16 floats instead of 3). Outputs
+// of kStreamBytes or more are written with streaming stores (map_slice, cpu/elementwise.h: no
+// read-for-ownership of y; on AVX-512 float the formula runs on fm::V16 straight to the store).
 template <class T>
 void batch_norm_apply_fused(T* y, const T* x, const double* mean, const double* scale, const double* shift, int64_t N,
                             int64_t C, int64_t S) {
+  const bool nt = stream_out(N * C * S, sizeof(T));
   if (S > 1) {
     for_each_segment(N * C, S, [&](int64_t q, int64_t s0, int64_t s1, int64_t off) {
       const int64_t c = q % C;
       const math::BnSplitMean<T> m = math::bn_split_mean<T>(mean[c]);
       const T a = static_cast<T>(scale[c]), b = static_cast<T>(shift[c]);
-      T* __restrict yo = y + off;
-      const T* __restrict xi = x + off;
-      for (int64_t i = 0; i < s1 - s0; ++i) yo[i] = math::bn_apply_t(xi[i], m.hi, m.lo, a, b);
+      map_slice(y + off, 0, s1 - s0, nt, [m, a, b](auto v) {
+        using V = decltype(v);
+        return math::bn_apply_t(v, V(m.hi), V(m.lo), V(a), V(b));
+      }, x + off);
     });
     return;
   }
@@ -502,17 +510,14 @@ void batch_norm_apply_fused(T* y, const T* x, const double* mean, const double* 
     coef[3 * ld + c] = static_cast<T>(shift[c]);
   }
   for_each_band(N, C, [=](int64_t r0, int64_t rows, int64_t c0, int64_t c1) {
-    // locals, not captures by reference: stores through y must not force reloads of x, C, ...
-    const T* __restrict mh = coef + c0;
-    const T* __restrict ml = coef + ld + c0;
-    const T* __restrict a = coef + 2 * ld + c0;
-    const T* __restrict b = coef + 3 * ld + c0;
-    const int64_t w = c1 - c0;
-    for (int64_t r = r0; r < r0 + rows; ++r) {
-      T* __restrict yo = y + r * C + c0;
-      const T* __restrict xi = x + r * C + c0;
-      for (int64_t i = 0; i < w; ++i) yo[i] = math::bn_apply_t(xi[i], mh[i], ml[i], a[i], b[i]);
-    }
+    const T* mh = coef + c0;
+    const T* ml = coef + ld + c0;
+    const T* a = coef + 2 * ld + c0;
+    const T* b = coef + 3 * ld + c0;
+    for (int64_t r = r0; r < r0 + rows; ++r)
+      map_slice(y + r * C + c0, 0, c1 - c0, nt, [](auto v, auto h, auto l, auto sc, auto sh) {
+        return math::bn_apply_t(v, h, l, sc, sh);
+      }, x + r * C + c0, mh, ml, a, b);
   });
   delete[] coef;
 }
@@ -541,18 +546,19 @@ void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* m
                                  int64_t N, int64_t C, int64_t S) {
   bool uses_x = false;  // eval mode (k_x = k_c = 0): dx = k_dy * dy, x is not read at all
   for (int64_t c = 0; c < C; ++c) uses_x = uses_x || k[c].k_x != 0 || k[c].k_c != 0;
+  const bool nt = stream_out(N * C * S, sizeof(T));  // streaming stores: see batch_norm_apply_fused
   if (S > 1) {
     for_each_segment(N * C, S, [&](int64_t q, int64_t s0, int64_t s1, int64_t off) {
       const int64_t c = q % C;
       const math::BnSplitMean<T> m = math::bn_split_mean<T>(mean[c]);
       const T kd = static_cast<T>(k[c].k_dy), kx = static_cast<T>(k[c].k_x), kc = static_cast<T>(k[c].k_c);
-      T* __restrict o = dx + off;
-      const T* __restrict g = dy + off;
-      const T* __restrict v = x + off;
       if (uses_x)
-        for (int64_t i = 0; i < s1 - s0; ++i) o[i] = math::bn_grad_input_t(g[i], v[i], m.hi, m.lo, kd, kx, kc);
+        map_slice(dx + off, 0, s1 - s0, nt, [m, kd, kx, kc](auto g, auto v) {
+          using V = decltype(v);
+          return math::bn_grad_input_t(g, v, V(m.hi), V(m.lo), V(kd), V(kx), V(kc));
+        }, dy + off, x + off);
       else
-        for (int64_t i = 0; i < s1 - s0; ++i) o[i] = kd * g[i];
+        map_slice(dx + off, 0, s1 - s0, nt, [kd](auto g) { return decltype(g)(kd) * g; }, dy + off);
     });
     return;
   }
@@ -568,20 +574,21 @@ void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* m
     coef[4 * ld + c] = static_cast<T>(k[c].k_c);
   }
   for_each_band(N, C, [=](int64_t r0, int64_t rows, int64_t c0, int64_t c1) {
-    const T* __restrict mh = coef + c0;
-    const T* __restrict ml = coef + ld + c0;
-    const T* __restrict kd = coef + 2 * ld + c0;
-    const T* __restrict kx = coef + 3 * ld + c0;
-    const T* __restrict kc = coef + 4 * ld + c0;
-    const int64_t w = c1 - c0;
+    const T* mh = coef + c0;
+    const T* ml = coef + ld + c0;
+    const T* kd = coef + 2 * ld + c0;
+    const T* kx = coef + 3 * ld + c0;
+    const T* kc = coef + 4 * ld + c0;
     for (int64_t r = r0; r < r0 + rows; ++r) {
-      T* __restrict o = dx + r * C + c0;
-      const T* __restrict g = dy + r * C + c0;
-      const T* __restrict v = x + r * C + c0;
+      T* o = dx + r * C + c0;
+      const T* g = dy + r * C + c0;
+      const T* v = x + r * C + c0;
       if (uses_x)
-        for (int64_t i = 0; i < w; ++i) o[i] = math::bn_grad_input_t(g[i], v[i], mh[i], ml[i], kd[i], kx[i], kc[i]);
+        map_slice(o, 0, c1 - c0, nt, [](auto g_, auto v_, auto h, auto l, auto a, auto b, auto c) {
+          return math::bn_grad_input_t(g_, v_, h, l, a, b, c);
+        }, g, v, mh, ml, kd, kx, kc);
       else
-        for (int64_t i = 0; i < w; ++i) o[i] = kd[i] * g[i];
+        map_slice(o, 0, c1 - c0, nt, [](auto g_, auto a) { return a * g_; }, g, kd);
     }
   });
   delete[] coef;

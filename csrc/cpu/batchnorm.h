@@ -31,17 +31,17 @@ namespace pb::cpu {
 // reproducible for any number of threads. Items are numbered row-block-major so that each
 // thread reads memory front to back.
 //   S >= kBnItem:     an item is a piece of kBnItem elements of one plane (`pieces` per plane)
-//                     of one channel; two-pass per L1-sized sub-chunk.
+//                     of one channel; one-pass statistics per kBnSub sub-chunk.
 //   1 < S < kBnItem:  an item is a block of `rows` rows (n) x `cb` channels, walked in memory
-//                     order; each plane (n, c) gets a two-pass mean/M2 (per kBnSub piece) merged
+//                     order; each plane (n, c) gets a one-pass mean/M2 (per kBnSub piece) merged
 //                     into the channel's running partial.
 //   S == 1:           an item is a block of `rows` rows, all channels; it walks bands of `band`
-//                     rows (few DRAM streams; two-pass per band), each band in strips of 64
+//                     rows (few DRAM streams; one-pass statistics per band), each band in strips of 64
 //                     channels held in registers.
 // Partials: work[k * 2C + c] (mean or sum) and work[k * 2C + C + c] (M2 or second sum).
 constexpr int64_t kBnItem = 1 << 16;  // elements per item (target)
-constexpr int64_t kBnSub = 1 << 12;   // elements per two-pass piece (the second pass reads L1)
-constexpr int64_t kBnBand = 8;        // S == 1: rows per two-pass band
+constexpr int64_t kBnSub = 1 << 12;   // elements per statistics piece (one pivot per piece: see run_stats)
+constexpr int64_t kBnBand = 8;        // S == 1: rows per statistics band
 constexpr int64_t kBnMinRows = 256;   // S == 1: rows per item at least (bounds the partials to numel / 128 doubles)
 
 struct BnPartition {

@@ -9,9 +9,11 @@
 // will not be read again soon from cache, so callers use it above kStreamBytes of output.
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "core/common.h"
 #include "core/parallel.h"
+#include "math/fastmath.h"
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -40,29 +42,57 @@ PB_INLINE void map2(T* __restrict y, const T* __restrict a, const T* __restrict 
   });
 }
 
-// dst (64-byte aligned) <- src (64-byte aligned), n a multiple of 16 floats / 8 doubles,
-// with non-temporal stores; portable fallback: plain copy.
-PB_INLINE void stream_copy(float* __restrict dst, const float* __restrict src, int64_t n) {
+// The one streaming copy (cpu/copy.cpp's copy op, the bandwidth ceiling of `pybench bench`, and
+// the L1-buffer loops below use it): d <- s, `bytes` bytes, non-temporal stores for the 64-byte
+// aligned part of d (no read-for-ownership of its lines: a large copy moves 2 bytes per byte
+// copied instead of 3), ordinary stores for the ragged ends, s of any alignment. The widest
+// vectors of the ISA this translation unit is built for, 4 per step. No fence: the caller
+// runs stream_fence() before the data is needed elsewhere.
+PB_INLINE void stream_bytes(char* __restrict d, const char* __restrict s, int64_t bytes) {
+#if defined(__SSE2__)
+  int64_t head = static_cast<int64_t>((64 - (reinterpret_cast<uintptr_t>(d) & 63)) & 63);
+  if (head > bytes) head = bytes;
+  std::memcpy(d, s, static_cast<size_t>(head));
+  int64_t i = head;
 #if defined(__AVX512F__)
-  for (int64_t i = 0; i < n; i += 16) _mm512_stream_ps(dst + i, _mm512_load_ps(src + i));
-#elif defined(__AVX__)
-  for (int64_t i = 0; i < n; i += 8) _mm256_stream_ps(dst + i, _mm256_load_ps(src + i));
-#elif defined(__SSE2__)
-  for (int64_t i = 0; i < n; i += 4) _mm_stream_ps(dst + i, _mm_load_ps(src + i));
+  for (; i + 256 <= bytes; i += 256) {
+    const __m512i a = _mm512_loadu_si512(s + i), b = _mm512_loadu_si512(s + i + 64);
+    const __m512i c = _mm512_loadu_si512(s + i + 128), e = _mm512_loadu_si512(s + i + 192);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(d + i), a);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(d + i + 64), b);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(d + i + 128), c);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(d + i + 192), e);
+  }
+#elif defined(__AVX2__)
+  for (; i + 128 <= bytes; i += 128) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i + 32));
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i + 64));
+    const __m256i e = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i + 96));
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i), a);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i + 32), b);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i + 64), c);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + i + 96), e);
+  }
 #else
-  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  for (; i + 64 <= bytes; i += 64) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 16));
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 32));
+    const __m128i e = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 48));
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + i), a);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + i + 16), b);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + i + 32), c);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + i + 48), e);
+  }
+#endif
+  std::memcpy(d + i, s + i, static_cast<size_t>(bytes - i));
+#else
+  std::memcpy(d, s, static_cast<size_t>(bytes));
 #endif
 }
-PB_INLINE void stream_copy(double* __restrict dst, const double* __restrict src, int64_t n) {
-#if defined(__AVX512F__)
-  for (int64_t i = 0; i < n; i += 8) _mm512_stream_pd(dst + i, _mm512_load_pd(src + i));
-#elif defined(__AVX__)
-  for (int64_t i = 0; i < n; i += 4) _mm256_stream_pd(dst + i, _mm256_load_pd(src + i));
-#elif defined(__SSE2__)
-  for (int64_t i = 0; i < n; i += 2) _mm_stream_pd(dst + i, _mm_load_pd(src + i));
-#else
-  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
-#endif
+template <class T> PB_INLINE void stream_copy(T* __restrict dst, const T* __restrict src, int64_t n) {
+  stream_bytes(reinterpret_cast<char*>(dst), reinterpret_cast<const char*>(src), n * static_cast<int64_t>(sizeof(T)));
 }
 // Orders this thread's streaming stores before anything after it (the join of parallel_for).
 PB_INLINE void stream_fence() {
@@ -126,6 +156,87 @@ PB_INLINE void map2_stream(T* __restrict y, const T* __restrict a, const T* __re
       for (int64_t j = 0; j < len; ++j) buf[j] = f(as[j], bs[j]);
     });
   });
+}
+
+// ---- explicit AVX-512 loops: 16 floats per step as fm::V16 ----------------------------------
+// The formula f is called on fm::V16 (math/<family>.h formulas are templates over T, and
+// math/fastmath.h gives V16 its operators and the vscalefps / vgetexpps versions of exp, log,
+// ...), the ragged ends are masked loads and stores (no scalar remainder loop, no L1 bounce
+// buffer), and large outputs are written with streaming stores straight from the register.
+// Other builds (and double) take map*_stream with the scalar formula.
+#if defined(__AVX512F__)
+using fm::V16;
+
+// 16 floats at p, the lanes outside mask m read as 0 (and never touched in memory). m is a
+// constant after inlining in the loops below, so the full-vector case is a plain load.
+PB_INLINE V16 load16(const float* p, __mmask16 m) {
+  return m == 0xffff ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+PB_INLINE __mmask16 mask_first(int64_t k) { return static_cast<__mmask16>((1u << k) - 1u); }  // k in [0, 16]
+
+// y[i] for i in [b, e) = g(i, m).v (g computes lanes i..i+15 under mask m): head masked until y
+// is 64-byte aligned, full vectors (streamed when `nt`), tail masked. No fence: see stream_fence.
+template <class G> PB_INLINE void store_slice16(float* __restrict y, int64_t b, int64_t e, bool nt, G g) {
+  int64_t i = b;
+  if (nt) {
+    const int64_t head = to_align64(y + b) < e - b ? to_align64(y + b) : e - b;
+    if (head > 0) {
+      const __mmask16 m = mask_first(head);
+      _mm512_mask_storeu_ps(y + i, m, g(i, m).v);
+      i += head;
+    }
+    nt = (reinterpret_cast<uintptr_t>(y + i) & 63u) == 0;  // a y not even 4-byte aligned never gets there
+  }
+  if (nt)
+    for (; i + 16 <= e; i += 16) _mm512_stream_ps(y + i, g(i, __mmask16(0xffff)).v);
+  else
+    for (; i + 16 <= e; i += 16) _mm512_storeu_ps(y + i, g(i, __mmask16(0xffff)).v);
+  if (i < e) {
+    const __mmask16 m = mask_first(e - i);
+    _mm512_mask_storeu_ps(y + i, m, g(i, m).v);
+  }
+}
+#endif
+
+// Streaming stores for outputs of at least kStreamBytes (as map*_stream).
+PB_INLINE bool stream_out(int64_t n, size_t elem) { return n * static_cast<int64_t>(elem) >= kStreamBytes; }
+
+// One thread's slice [b, e) of y[i] = f(in[i]...) (any number of inputs), streaming stores when
+// `nt` (the caller runs stream_fence() once after its slices). f is generic: called on fm::V16
+// (AVX-512 float: store_slice16) or on T (elsewhere: stream_slice through the L1 buffer, or a
+// plain loop when !nt).
+template <class T, class F, class... P>
+PB_INLINE void map_slice(T* __restrict y, int64_t b, int64_t e, bool nt, F f, const P*... in) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) {
+    // by value: the stores through y must not make GCC reload the inputs, or f's parameters
+    store_slice16(y, b, e, nt, [f, in...](int64_t i, __mmask16 m) { return f(load16(in + i, m)...); });
+  } else
+#endif
+  if (nt) {
+    stream_slice<false>(y, b, e, [f, in...](T* __restrict buf, int64_t i0, int64_t len) {
+      for (int64_t j = 0; j < len; ++j) buf[j] = f(in[i0 + j]...);
+    });
+  } else {
+    for (int64_t i = b; i < e; ++i) y[i] = f(in[i]...);
+  }
+}
+
+// y = f(x) / f(a, b) over n elements, threaded, streaming stores for outputs >= kStreamBytes;
+// f called on fm::V16 on AVX-512 float (the simd impls), on T elsewhere (then as map*_stream).
+template <class T, class F, class... P> PB_INLINE void map_simd(T* __restrict y, int64_t n, F f, const P*... in) {
+  const bool nt = stream_out(n, sizeof(T));
+  parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    map_slice(y, b, e, nt, f, in...);
+    if (nt) stream_fence();
+  });
+}
+template <class T, class F> PB_INLINE void map1_simd(T* __restrict y, const T* __restrict x, int64_t n, F f) {
+  map_simd(y, n, f, x);
+}
+template <class T, class F>
+PB_INLINE void map2_simd(T* __restrict y, const T* __restrict a, const T* __restrict b, int64_t n, F f) {
+  map_simd(y, n, f, a, b);
 }
 
 }  // namespace pb::cpu

@@ -1,8 +1,9 @@
 // Activation formulas, written once for the CPU loops (csrc/cpu) and the CUDA kernels (csrc/cuda).
 //
-// A select whose arms do real arithmetic uses fm::select (a bit blend), not `?:`: GCC sinks an
-// arm's arithmetic into a branch and, with its default -ftrapping-math, will not if-convert (and
-// so not vectorize) a branch holding a division (see math/fastmath.h).
+// Selects use fm::select, never `?:`: GCC sinks an arm's arithmetic into a branch and, with its
+// default -ftrapping-math, will not if-convert (and so not vectorize) a branch holding a division
+// (see math/fastmath.h); and T may be fm::V16 (16 floats, the AVX-512 loops), whose comparisons
+// give a lane mask that only fm::select takes.
 //
 // Each formula takes a math tag M (fm::Std: std:: functions, the naive loops; fm::Fast: the
 // vectorizable float code of math/fastmath.h) and follows PyTorch's CPU kernels, including what
@@ -17,12 +18,12 @@ namespace pb::math {
 
 // relu: `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) so that NaN propagates, as in PyTorch.
 // Backward as PyTorch's threshold_backward: dx = x <= 0 ? 0 : dy (a NaN x passes dy through).
-template <class T> PB_INLINE T relu(T x) { return x < T(0) ? T(0) : x; }
-template <class T> PB_INLINE T relu_grad(T dy, T x) { return x <= T(0) ? T(0) : dy; }
+template <class T> PB_INLINE T relu(T x) { return fm::max0(x); }
+template <class T> PB_INLINE T relu_grad(T dy, T x) { return fm::select(x <= T(0), T(0), dy); }
 
 // leaky_relu: x > 0 ? x : x * slope (NaN: NaN * slope = NaN); backward x > 0 ? dy : dy * slope.
-template <class T> PB_INLINE T leaky_relu(T x, T slope) { return x > T(0) ? x : x * slope; }
-template <class T> PB_INLINE T leaky_relu_grad(T dy, T x, T slope) { return x > T(0) ? dy : dy * slope; }
+template <class T> PB_INLINE T leaky_relu(T x, T slope) { return fm::select(x > T(0), x, x * slope); }
+template <class T> PB_INLINE T leaky_relu_grad(T dy, T x, T slope) { return fm::select(x > T(0), dy, dy * slope); }
 
 // elu: x <= 0 ? alpha * expm1(x) : x; backward x > 0 ? dy : dy * alpha * exp(x), so a NaN x gives
 // NaN (as PyTorch's float64 kernel; its float32 kernel passes dy through).
@@ -39,7 +40,7 @@ template <class M, class T> PB_INLINE T elu_grad(T dy, T x, T alpha) {
 // Backward: s (1 - s) = e / (1 + e)^2 with e = e^-|x| (PyTorch's (1 - s) s cancels for large |x|).
 template <class M, class T> PB_INLINE T sigmoid(T x) { return T(1) / (T(1) + fm::exp(M{}, -x)); }
 template <class M, class T> PB_INLINE T sigmoid_slope(T x) {  // s (1 - s), accurate for any x
-  const T e = fm::exp(M{}, -(x < T(0) ? -x : x));
+  const T e = fm::exp(M{}, -fm::fabs_(x));
   const T r = T(1) / (T(1) + e);
   return e * r * r;
 }
@@ -54,7 +55,7 @@ template <class M, class T> PB_INLINE T tanh_grad(T dy, T x) {
 // silu = x * sigmoid(x) = x / (1 + e^-x); backward dy (s + x s (1 - s)).
 template <class M, class T> PB_INLINE T silu(T x) { return x / (T(1) + fm::exp(M{}, -x)); }
 template <class M, class T> PB_INLINE T silu_grad(T dy, T x) {
-  const T e = fm::exp(M{}, -(x < T(0) ? -x : x));
+  const T e = fm::exp(M{}, -fm::fabs_(x));
   const T r = T(1) / (T(1) + e);
   const T s = fm::select(x < T(0), e * r, r);  // sigmoid(x) from the same e
   return dy * (s + x * (e * r * r));
@@ -79,17 +80,18 @@ template <class M, class T> PB_INLINE T gelu_grad(T dy, T x) {
 // 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 kappa x^2) with t = 2s - 1.
 constexpr double kGeluBeta = 0.79788456080286535588;  // sqrt(2 / pi)
 constexpr double kGeluKappa = 0.044715;
+// 2k is computed as x (2 sqrt(2/pi) + 2 sqrt(2/pi) 0.044715 x^2): one FMA and one multiply.
 template <class M, class T> PB_INLINE T gelu_tanh(T x) {
-  const T k2 = T(2 * kGeluBeta) * (x + T(kGeluKappa) * x * x * x);
-  return x / (T(1) + fm::exp(M{}, -k2));
+  const T minus_k2 = x * fm::fma_(x * x, T(-2 * kGeluBeta * kGeluKappa), T(-2 * kGeluBeta));
+  return x / (T(1) + fm::exp(M{}, minus_k2));
 }
 template <class M, class T> PB_INLINE T gelu_tanh_grad(T dy, T x) {
   const T x2 = x * x;
-  const T k2 = T(2 * kGeluBeta) * (x + T(kGeluKappa) * x2 * x);
-  const T e = fm::exp(M{}, -(k2 < T(0) ? -k2 : k2));
+  const T k2 = x * fm::fma_(x2, T(2 * kGeluBeta * kGeluKappa), T(2 * kGeluBeta));
+  const T e = fm::exp(M{}, -fm::fabs_(k2));
   const T r = T(1) / (T(1) + e);
   const T s = fm::select(k2 < T(0), e * r, r);  // sigmoid(2k); s (1 - s) = e r^2
-  const T dk2 = T(2 * kGeluBeta) * (T(1) + T(3 * kGeluKappa) * x2);
+  const T dk2 = fm::fma_(x2, T(6 * kGeluBeta * kGeluKappa), T(2 * kGeluBeta));
   return dy * (s + x * (e * r * r) * dk2);
 }
 
@@ -98,8 +100,8 @@ template <class M, class T> PB_INLINE T gelu_tanh_grad(T dy, T x) {
 // threshold allows it); backward dy * sigmoid(x beta) (PyTorch's z/(z+1) form gives NaN there).
 template <class M, class T> PB_INLINE T softplus(T x, T beta, T threshold) {
   const T z = x * beta;
-  const T az = z < T(0) ? -z : z;  // NaN stays NaN
-  const T pos = z < T(0) ? T(0) : z;
+  const T az = fm::fabs_(z);  // NaN stays NaN
+  const T pos = fm::max0(z);
   const T soft = (pos + fm::log1p_01(M{}, fm::exp(M{}, -az))) * (T(1) / beta);  // 1/beta: hoisted
   return fm::select(z > threshold, x, soft);
 }
@@ -107,6 +109,17 @@ template <class M, class T> PB_INLINE T softplus_grad(T dy, T x, T beta, T thres
   const T z = x * beta;
   const T soft = dy * sigmoid<M>(z);
   return fm::select(z > threshold, dy, soft);
+}
+
+// softmax / log_softmax over a row, per element, given the row's max m and s = sum exp(x - m):
+// softmax y = exp(x - m) * (1 / s) (e = exp(x - m) passed in), log_softmax y = (x - m) - log(s)
+// ((x - m) first: exact, as PyTorch). Backward with the forward output y: softmax
+// dx = y (dy - sum(dy y)), log_softmax dx = dy - exp(y) sum(dy).
+template <class T> PB_INLINE T softmax_out(T e, T inv_s) { return e * inv_s; }
+template <class T> PB_INLINE T log_softmax_out(T x, T m, T log_s) { return (x - m) - log_s; }
+template <class T> PB_INLINE T softmax_grad(T dy, T y, T sum_dy_y) { return y * (dy - sum_dy_y); }
+template <class M, class T> PB_INLINE T log_softmax_grad(T dy, T y, T sum_dy) {
+  return dy - fm::exp(M{}, y) * sum_dy;
 }
 
 }  // namespace pb::math

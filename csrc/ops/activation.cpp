@@ -10,31 +10,33 @@
 namespace pb::ops {
 
 // naive: single thread, std:: math; vec: threads + vectorized fastmath; stream: vec + streaming
-// stores for outputs >= 16 MiB (see csrc/cpu/activation.cpp for what each measured).
-PB_REGISTER_IMPLS("relu_forward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("relu_backward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("leaky_relu_forward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("leaky_relu_backward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("elu_forward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("elu_backward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("gelu_forward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("gelu_backward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("sigmoid_forward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("sigmoid_backward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("tanh_forward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("tanh_backward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("silu_forward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("silu_backward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("softplus_forward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("softplus_backward", "naive", "vec", "stream");
+// stores for outputs >= 16 MiB; simd: explicit AVX-512 (fm::V16) loops, streaming from registers
+// (stream elsewhere). See csrc/cpu/activation.cpp for what each measured.
+PB_REGISTER_IMPLS("relu_forward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("relu_backward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("leaky_relu_forward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("leaky_relu_backward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("elu_forward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("elu_backward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("gelu_forward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("gelu_backward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("sigmoid_forward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("sigmoid_backward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("tanh_forward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("tanh_backward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("silu_forward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("silu_backward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("softplus_forward", "naive", "vec", "stream", "simd");
+PB_REGISTER_IMPLS("softplus_backward", "naive", "vec", "stream", "simd");
 // Softmax family: "stream" (vec + streaming stores through an L1 row buffer) measured 0.7-0.9x
 // of "vec" in every `pybench bench --impl all` run on the shared 2-core machine (the extra pass
 // over the row costs more than the saved read-for-ownership while the cores are the bottleneck),
-// so "vec" is listed last, the default.
-PB_REGISTER_IMPLS("softmax_forward", "naive", "stream", "vec");
-PB_REGISTER_IMPLS("softmax_backward", "naive", "stream", "vec");
-PB_REGISTER_IMPLS("log_softmax_forward", "naive", "stream", "vec");
-PB_REGISTER_IMPLS("log_softmax_backward", "naive", "stream", "vec");
+// so "vec" came after it; "simd" (AVX-512 rows: one read of x, exp at half the instructions,
+// streaming stores from registers; vec elsewhere) is last, the default.
+PB_REGISTER_IMPLS("softmax_forward", "naive", "stream", "vec", "simd");
+PB_REGISTER_IMPLS("softmax_backward", "naive", "stream", "vec", "simd");
+PB_REGISTER_IMPLS("log_softmax_forward", "naive", "stream", "vec", "simd");
+PB_REGISTER_IMPLS("log_softmax_backward", "naive", "stream", "vec", "simd");
 
 namespace {
 
@@ -86,7 +88,8 @@ void activation_forward(const std::string& name, const Tensor& y, const Tensor& 
     const cpu::Act a = resolve<T>(name, op, args, p);
     if (v == 0) PB_CPU_CALL(act_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
     else if (v == 1) PB_CPU_CALL(act_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
-    else PB_CPU_CALL(act_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
+    else if (v == 2) PB_CPU_CALL(act_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
+    else PB_CPU_CALL(act_forward_simd<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
   });
 }
 
@@ -105,7 +108,8 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
     const cpu::Act a = resolve<T>(name, op, args, p);
     if (v == 0) PB_CPU_CALL(act_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
     else if (v == 1) PB_CPU_CALL(act_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
-    else PB_CPU_CALL(act_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
+    else if (v == 2) PB_CPU_CALL(act_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
+    else PB_CPU_CALL(act_backward_simd<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
   });
 }
 
@@ -118,7 +122,8 @@ void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::stri
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (v == 0) PB_CPU_CALL(softmax_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
     else if (v == 1) PB_CPU_CALL(softmax_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
-    else PB_CPU_CALL(softmax_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
+    else if (v == 2) PB_CPU_CALL(softmax_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
+    else PB_CPU_CALL(softmax_forward_simd<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
   });
 }
 
@@ -134,11 +139,12 @@ void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool 
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     if (v == 0) PB_CPU_CALL(softmax_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
     else if (v == 1) PB_CPU_CALL(softmax_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
-    else PB_CPU_CALL(softmax_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
+    else if (v == 2) PB_CPU_CALL(softmax_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
+    else PB_CPU_CALL(softmax_backward_simd<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
   });
 }
 
-void fastmath_eval(const Tensor& y, const Tensor& x, const std::string& fn) {
+void fastmath_eval(const Tensor& y, const Tensor& x, const std::string& fn, const std::string& impl) {
   const char* op = "_fastmath";
   static const char* names[] = {"exp", "expm1", "log", "log1p", "tanh", "erf", "log1p_01"};
   int f = -1;
@@ -148,7 +154,8 @@ void fastmath_eval(const Tensor& y, const Tensor& x, const std::string& fn) {
   check_input(op, "x", x, {1});
   if (x.dtype != DType::f32) type_error(op, "x", "float32", x.dtype_str);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
-  PB_CPU_CALL(fastmath_eval, y.ptr<float>(), x.ptr<float>(), x.numel, f);
+  if (impl != "" && impl != "simd" && impl != "vec") value_error(op, "impl", "'vec' or 'simd'", "'" + impl + "'");
+  PB_CPU_CALL(fastmath_eval, y.ptr<float>(), x.ptr<float>(), x.numel, f, impl != "vec");
 }
 
 }  // namespace pb::ops

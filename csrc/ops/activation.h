@@ -25,6 +25,7 @@ void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::stri
 void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool log, const std::string& impl);
 
 // Test hook: y = the vectorized float fastmath function `fn` ("exp", "expm1", "log", "log1p",
-// "tanh", "erf", "log1p_01") applied to x (float32, any shape).
-void fastmath_eval(const Tensor& y, const Tensor& x, const std::string& fn);
+// "tanh", "erf", "log1p_01") applied to x (float32, 1-D); impl "vec": the scalar code as the
+// vec / stream impls run it, "simd" or "": as the simd impls run it (fm::V16 on AVX-512).
+void fastmath_eval(const Tensor& y, const Tensor& x, const std::string& fn, const std::string& impl);
 }  // namespace pb::ops

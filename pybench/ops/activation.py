@@ -9,9 +9,11 @@ Every function takes ``out=`` (written in place and returned; it must have the i
 dtype, be C-contiguous, writable and not overlap an input) and ``impl=`` (see
 ``pybench.ops.impls("gelu_forward")``: ``naive`` plain loops with std:: math, ``vec`` threaded and
 vectorized with pybench's float32 fast math (a few ulp, see csrc/math/fastmath.h), ``stream``
-``vec`` plus streaming stores for outputs of 16 MiB or more; the default is ``stream`` for the
-element-wise ops and ``vec`` for the softmax family, as measured). float32 and float64 inputs
-(float64 uses the C library's math in every impl); the result has the input's dtype.
+``vec`` plus streaming stores for outputs of 16 MiB or more, ``simd`` (the default) explicit
+AVX-512 loops over the same formulas with the same accuracy, streaming from registers; on builds
+or CPUs without AVX-512, and for float64, ``simd`` runs ``stream`` (softmax family: ``vec``)).
+float32 and float64 inputs (float64 uses the C library's math in every impl); the result has the
+input's dtype.
 """
 
 from .. import _native
