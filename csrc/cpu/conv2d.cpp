@@ -12,28 +12,12 @@
 #include "core/parallel.h"
 #include "cpu/reduce.h"
 #include "cpu/gemm.h"
+#include "cpu/conv2d_internal.h"
 
 namespace pb::cpu::PB_ISA_NS {
 
 namespace {
 
-// Grow-only scratch memory, one per thread (fresh pages cost ~1 us per 4 KiB here, so the
-// buffers are kept across calls). get() returns null when memory runs out.
-struct Scratch {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() { std::free(p); }
-  template <class T> T* get(int64_t n) {
-    size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) & ~size_t(63);
-    if (bytes == 0) bytes = 64;
-    if (bytes > cap) {
-      std::free(p);
-      p = std::aligned_alloc(64, bytes);
-      cap = p ? bytes : 0;
-    }
-    return static_cast<T*>(p);
-  }
-};
 thread_local Scratch tl_col;    // im2col columns of the thread running a sample
 thread_local Scratch tl_slots;  // per-slot dW/db partials of the calling thread (backward)
 
@@ -119,11 +103,6 @@ template <class T> PB_INLINE T dot_row(const T* __restrict a, const T* __restric
   return s;
 }
 
-PB_INLINE int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-template <class T> PB_INLINE void fill(T* p, int64_t n, T v) {
-  for (int64_t i = 0; i < n; ++i) p[i] = v;
-}
 
 // Output rows per im2col block: the column block of one group stays around kColBlockBytes so
 // it is still in L2 when the GEMM packs it.
@@ -816,13 +795,34 @@ void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T*
   conv2d_backward_im2col(dx, dw, db, dy, x, w, g);
 }
 
+template <class T> void conv2d_forward_winograd(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
+  if (winograd_applies(g)) return winograd_forward(y, x, w, b, g);
+  conv2d_forward_fast(y, x, w, b, g);
+}
+template <class T>
+void conv2d_backward_winograd(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
+  if (!winograd_applies(g)) return conv2d_backward_fast(dx, dw, db, dy, x, w, g);
+  winograd_backward_weight(dw, dy, x, g);
+  if (db)
+    parallel_for(g.O, 1, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        T acc = 0;
+        for (int64_t n = 0; n < g.N; ++n) acc += sum_row(dy + (n * g.O + o) * g.OH * g.OW, g.OH * g.OW);
+        db[o] = acc;
+      }
+    });
+  if (dx) winograd_backward_data(dx, dy, w, g);
+}
+
 #define PB_INSTANTIATE(T)                                                                                  \
   template void conv2d_forward_naive<T>(T*, const T*, const T*, const T*, const ConvGeom&);                \
   template void conv2d_forward_im2col<T>(T*, const T*, const T*, const T*, const ConvGeom&);               \
   template void conv2d_forward_fast<T>(T*, const T*, const T*, const T*, const ConvGeom&);                 \
   template void conv2d_backward_naive<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);       \
   template void conv2d_backward_im2col<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);      \
-  template void conv2d_backward_fast<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);
+  template void conv2d_backward_fast<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);     \
+  template void conv2d_forward_winograd<T>(T*, const T*, const T*, const T*, const ConvGeom&);          \
+  template void conv2d_backward_winograd<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)
 #undef PB_INSTANTIATE

@@ -34,4 +34,6 @@ PB_CPU_DECLARE(
   template <class T> void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_backward_im2col(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_forward_winograd(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_backward_winograd(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
 )
