@@ -13,6 +13,11 @@ from util import assert_bad_call, check_grad
 DTYPES = [np.float32, np.float64]
 IMPLS = ops.impls("conv2d_forward")
 
+
+def test_conv2d_impl_tables():
+    # forward and backward list the same variants in the same order, the default (`fast`) last
+    assert IMPLS == ops.impls("conv2d_backward") == ["naive", "im2col", "winograd", "fast"]
+
 # (N, C, H, W, O, (KH, KW), stride, padding, dilation, groups)
 CASES = [
     (2, 3, 8, 8, 4, (3, 3), 1, 1, 1, 1),            # the common 3x3 pad 1

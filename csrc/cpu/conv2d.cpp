@@ -480,9 +480,7 @@ void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T*
     return;
   }
   if (use_winograd(g)) {
-    // dW by im2col when there are too few tiles for two chunks (see kWinogradChunkTiles).
-    if (winograd_tiles(g) >= 2 * kWinogradChunkTiles) winograd_backward_weight(dw, db, dy, x, g);
-    else conv2d_backward_im2col(static_cast<T*>(nullptr), dw, db, dy, x, w, g);
+    winograd_backward_weight(dw, db, dy, x, g);
     if (dx) winograd_backward_data(dx, dy, w, g);
     return;
   }

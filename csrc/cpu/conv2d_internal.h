@@ -143,11 +143,6 @@ PB_INLINE bool winograd_applies(const ConvGeom& g) {
   return g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 &&
          g.ph <= 2 && g.pw <= 2;
 }
-// The weight gradient sums over the output's 2x2 tiles in chunks of at least kWinogradChunkTiles
-// (each chunk reads and writes a 16*O*C partial: one thread, dW at 24 tiles per chunk lost to
-// im2col, N=2 256->256 14x14 7.2 ms vs 5.7; at 49, N=4, it won 9.0 vs 12.8).
-constexpr int64_t kWinogradChunkTiles = 48;
-PB_INLINE int64_t winograd_tiles(const ConvGeom& g) { return g.N * ((g.OH + 1) / 2) * ((g.OW + 1) / 2); }
 // y = conv(x, w) + b (b may be null).
 template <class T> void winograd_forward(T* y, const T* x, const T* w, const T* b, const ConvGeom& g);
 // dx = conv(dy, w flipped and transposed, padding 2 - p).

@@ -7,7 +7,7 @@
 namespace pb::ops {
 
 PB_REGISTER_IMPLS("conv2d_forward", "naive", "im2col", "winograd", "fast");
-PB_REGISTER_IMPLS("conv2d_backward", "naive", "im2col", "fast", "winograd");
+PB_REGISTER_IMPLS("conv2d_backward", "naive", "im2col", "winograd", "fast");
 
 namespace {
 
