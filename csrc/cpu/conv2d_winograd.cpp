@@ -120,10 +120,13 @@ template <class F> PB_INLINE void for_each_sample(const Wino& q, int64_t R0, int
 // Up: U (16, Ci, Co) packed as (16, Co/NR slivers, Ci, NR), zero-padded to whole slivers, from
 // w (O, C, 3, 3). Forward: Ci = C, Co = O, filter w[o][c] at [c][o]. For dx (flip): Ci = O,
 // Co = C, filter rot180(w[o][c]) at [o][c].
-template <class T> void filter_transform(T* __restrict Up, const T* __restrict w, int64_t O, int64_t C, bool flip) {
+// Input channels [ci0, ci1).
+template <class T>
+PB_INLINE void filter_transform(T* __restrict Up, const T* __restrict w, int64_t O, int64_t C, bool flip, int64_t ci0,
+                                int64_t ci1) {
   constexpr int64_t NR = kNR<T>;
   const int64_t Ci = flip ? O : C, Co = flip ? C : O, ncs = (Co + NR - 1) / NR;
-  for (int64_t ci = 0; ci < Ci; ++ci)
+  for (int64_t ci = ci0; ci < ci1; ++ci)
     for (int64_t s = 0; s < ncs; ++s) {
       T g[9][NR];
       for (int64_t j = 0; j < NR; ++j) {
@@ -390,7 +393,7 @@ void winograd_conv(T* out, const T* in, const T* w, const T* bias, int64_t O, in
   const int64_t ncs = (q.Co + kNR<T> - 1) / kNR<T>;
   T* Up = tl_filters().get<T>(16 * ncs * q.Ci * kNR<T>);
   if (!Up) throw std::bad_alloc();
-  filter_transform(Up, w, O, C, flip);
+  parallel_for(q.Ci, 16, [&](int64_t c0, int64_t c1) { filter_transform(Up, w, O, C, flip, c0, c1); });
   const int64_t total = q.N * q.TH, nt = max_threads();
   int64_t blocks = (total + q.rows - 1) / q.rows;
   blocks = min_i64((blocks + nt - 1) / nt * nt, total);
