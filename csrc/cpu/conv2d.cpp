@@ -19,7 +19,10 @@ namespace pb::cpu::PB_ISA_NS {
 
 namespace {
 
-thread_local Scratch tl_col;    // im2col columns of the thread running a sample
+Scratch& tl_col() {  // im2col columns of the thread running a sample
+  thread_local Scratch s;
+  return s;
+}
 thread_local Scratch tl_slots;  // per-slot dW/db partials of the calling thread (backward)
 
 // Output columns ow in [lo, hi) whose input column ow*s + off lies in [0, W).
@@ -167,16 +170,7 @@ PB_INLINE bool use_winograd(const ConvGeom& g) {
 // Runs one sample per call of `f(n, col)` over the batch, threads over samples (a GEMM called
 // inside runs single-threaded; with one sample the GEMM threads itself).
 template <class T, class F> void over_batch(const ConvGeom& g, int64_t col_elems, F f) {
-  bool oom = false;  // set by a thread that could not get scratch memory
-  parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
-    T* col = col_elems > 0 ? tl_col.get<T>(col_elems) : nullptr;
-    if (col_elems > 0 && !col) {
-      __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
-      return;
-    }
-    for (int64_t n = n0; n < n1; ++n) f(n, col);
-  });
-  if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
+  for_each_with_scratch<T>(tl_col, g.N, col_elems, f);
 }
 
 }  // namespace
@@ -358,22 +352,13 @@ void backward_over_batch(T* dw, T* db, const ConvGeom& g, int64_t col_elems, F f
   const int64_t per = wsize + bsize;
   T* part = slots > 1 ? tl_slots.get<T>((slots - 1) * per) : nullptr;
   if (slots > 1 && !part) throw std::bad_alloc();
-  bool oom = false;  // set by a thread that could not get scratch memory
-  parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
-    T* col = col_elems > 0 ? tl_col.get<T>(col_elems) : nullptr;
-    if (col_elems > 0 && !col) {
-      __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
-      return;
-    }
-    for (int64_t s = s0; s < s1; ++s) {
-      T* dwp = s == 0 ? dw : part + (s - 1) * per;
-      T* dbp = db ? (s == 0 ? db : part + (s - 1) * per + wsize) : nullptr;
-      fill(dwp, wsize, T(0));
-      if (dbp) fill(dbp, g.O, T(0));
-      for (int64_t n = g.N * s / slots; n < g.N * (s + 1) / slots; ++n) f(n, dwp, dbp, col);
-    }
+  for_each_with_scratch<T>(tl_col, slots, col_elems, [&](int64_t s, T* col) {
+    T* dwp = s == 0 ? dw : part + (s - 1) * per;
+    T* dbp = db ? (s == 0 ? db : part + (s - 1) * per + wsize) : nullptr;
+    fill(dwp, wsize, T(0));
+    if (dbp) fill(dbp, g.O, T(0));
+    for (int64_t n = g.N * s / slots; n < g.N * (s + 1) / slots; ++n) f(n, dwp, dbp, col);
   });
-  if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
   if (slots > 1) {
     // Small weights are combined on the calling thread: a second parallel region costs more
     // than it saves when the cores are shared (a descheduled worker stalls the join).

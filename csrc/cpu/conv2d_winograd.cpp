@@ -29,7 +29,7 @@ Scratch& tl_filters() {  // transformed filters of the calling thread (read by a
   thread_local Scratch s;
   return s;
 }
-Scratch& tl_block() {  // V, M and row buffers of the thread running a block
+Scratch& tl_block() {  // the workspace of the thread running a block (BlockWs)
   thread_local Scratch s;
   return s;
 }
