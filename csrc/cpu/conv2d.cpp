@@ -464,11 +464,7 @@ void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T*
     });
     return;
   }
-  if (use_winograd(g)) {
-    winograd_backward_weight(dw, db, dy, x, g);
-    if (dx) winograd_backward_data(dx, dy, w, g);
-    return;
-  }
+  if (use_winograd(g)) return winograd_backward(dx, dw, db, dy, x, w, g);
   conv2d_backward_im2col(dx, dw, db, dy, x, w, g);
 }
 
@@ -481,8 +477,7 @@ template <class T> void conv2d_forward_winograd(T* y, const T* x, const T* w, co
 template <class T>
 void conv2d_backward_winograd(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
   if (!winograd_applies(g)) return conv2d_backward_fast(dx, dw, db, dy, x, w, g);
-  winograd_backward_weight(dw, db, dy, x, g);
-  if (dx) winograd_backward_data(dx, dy, w, g);
+  winograd_backward(dx, dw, db, dy, x, w, g);
 }
 
 #define PB_INSTANTIATE(T)                                                                                  \

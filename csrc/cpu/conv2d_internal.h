@@ -122,17 +122,22 @@ PB_INLINE void transpose(T* __restrict dst, int64_t ldd, const T* __restrict src
 }
 
 // Calls f(i, ws) for i in [0, n), threads over i, ws a scratch buffer of ws_elems elements owned
-// by the running thread (`slot` picks one of the thread's buffers). Throws std::bad_alloc when
-// a thread could not get its buffer (no exception may leave the parallel region itself).
+// by the running thread (`slot` picks one of the thread's buffers). Items are handed out in
+// order through an atomic counter, not split statically: f(i) must not depend on which thread
+// runs it (each item writes its own outputs), so results stay bitwise reproducible, and when
+// another job preempts one thread the other keeps taking items instead of leaving half the work
+// for the join. Throws std::bad_alloc when a thread could not get its buffer (no exception may
+// leave the parallel region itself).
 template <class T, class F> void for_each_with_scratch(Scratch& (*slot)(), int64_t n, int64_t ws_elems, F f) {
   bool oom = false;
-  parallel_for(n, 1, [&](int64_t i0, int64_t i1) {
+  int64_t next = 0;
+  parallel_for(min_i64(n, max_threads()), 1, [&](int64_t, int64_t) {
     T* ws = ws_elems > 0 ? slot().template get<T>(ws_elems) : nullptr;
     if (ws_elems > 0 && !ws) {
       __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
       return;
     }
-    for (int64_t i = i0; i < i1; ++i) f(i, ws);
+    for (int64_t i; (i = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < n;) f(i, ws);
   });
   if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
 }
@@ -145,10 +150,10 @@ PB_INLINE bool winograd_applies(const ConvGeom& g) {
 }
 // y = conv(x, w) + b (b may be null).
 template <class T> void winograd_forward(T* y, const T* x, const T* w, const T* b, const ConvGeom& g);
-// dx = conv(dy, w flipped and transposed, padding 2 - p).
-template <class T> void winograd_backward_data(T* dx, const T* dy, const T* w, const ConvGeom& g);
-// dw and db (may be null) = the weight and bias gradients; their reduction order depends on the
-// shape only (not on the thread count).
-template <class T> void winograd_backward_weight(T* dw, T* db, const T* dy, const T* x, const ConvGeom& g);
+// dw, db (may be null) and dx (may be null) from dy. dx is the convolution of dy with the flipped,
+// transposed filters (padding 2 - p); dw and db are reduced in an order that depends on the shape
+// only (not on the thread count).
+template <class T>
+void winograd_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g);
 
 }  // namespace pb::cpu::PB_ISA_NS

@@ -385,23 +385,32 @@ void weight_block(T* dU, T* db, const T* dy, const T* x, const Wino& q, int64_t 
                   b.V + xi * ntp * q.cs + c0, q.cs, nt, overwrite);
 }
 
-// out = Winograd conv of in with w (flip: the dx form), the one driver of forward and dx. Blocks
-// are balanced over the threads (the result does not depend on the blocking: every output sums
-// its Ci products in one register tile in a fixed order).
+// A convolution pass (forward, or dx with the flipped filters): transformed filters and the
+// split of the tile rows into blocks. The result does not depend on the split: every output sums
+// its Ci products in one register tile in a fixed order.
+template <class T> struct ConvPass {
+  Wino q;
+  const T* Up;
+  const T* bias;
+  int64_t blocks, total;
+  void run(T* out, const T* in, int64_t b, T* ws) const {
+    conv_block(out, in, Up, bias, q, b * q.rows, min_i64((b + 1) * q.rows, total), ws);
+  }
+};
 template <class T>
-void winograd_conv(T* out, const T* in, const T* w, const T* bias, int64_t O, int64_t C, bool flip, Wino q) {
+ConvPass<T> conv_pass(const T* w, const T* bias, int64_t O, int64_t C, bool flip, Wino q) {
   const int64_t ncs = (q.Co + kNR<T> - 1) / kNR<T>;
   T* Up = tl_filters().get<T>(16 * ncs * q.Ci * kNR<T>);
   if (!Up) throw std::bad_alloc();
-  parallel_for(q.Ci, 16, [&](int64_t c0, int64_t c1) { filter_transform(Up, w, O, C, flip, c0, c1); });
+  // On the calling thread: a parallel region of its own cost more than its ~2% of the pass
+  // when other jobs share the cores (each join waits for a descheduled worker).
+  filter_transform(Up, w, O, C, flip, 0, q.Ci);
   const int64_t total = q.N * q.TH, nt = max_threads();
   int64_t blocks = (total + q.rows - 1) / q.rows;
-  blocks = min_i64((blocks + nt - 1) / nt * nt, total);
+  blocks = min_i64((blocks + nt - 1) / nt * nt, total);  // whole rounds of blocks per thread
   q.rows = (total + blocks - 1) / blocks;
   blocks = (total + q.rows - 1) / q.rows;
-  for_each_with_scratch<T>(tl_block, blocks, block_elems<T>(q, false), [&](int64_t b, T* ws) {
-    conv_block(out, in, Up, bias, q, b * q.rows, min_i64((b + 1) * q.rows, total), ws);
-  });
+  return ConvPass<T>{q, Up, bias, blocks, total};
 }
 
 // dw (O, C, 3, 3) = G^T dU G for output channels [o0, o1), dU the sum of `parts` partials
@@ -442,20 +451,9 @@ PB_INLINE void filter_grad(T* __restrict dw, const T* __restrict dU, int64_t par
     }
 }
 
-}  // namespace
-
-template <class T> void winograd_forward(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
-  winograd_conv(y, x, w, b, g.O, g.C, false, wino_geom<T>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, false, kBlockBytes));
-}
-
-template <class T> void winograd_backward_data(T* dx, const T* dy, const T* w, const ConvGeom& g) {
-  winograd_conv(dx, dy, w, static_cast<const T*>(nullptr), g.O, g.C, true,
-                wino_geom<T>(g.N, g.O, g.OH, g.OW, g.C, 2 - g.ph, 2 - g.pw, false, kBlockBytes));
-}
-
 // The tile rows are cut into a fixed number of chunks that depends on the shape only; each chunk
-// sums its own dU (and db) partial block by block (threads over chunks), and the partials are
-// added in chunk order: the result is the same for every thread count.
+// sums its own dU (and db) partial block by block, and the partials are added in chunk order:
+// the result is the same for every thread count.
 // Partials: at most kPartialElems elements but at least 2 chunks (so two threads share the work),
 // chunks of at least kChunkTiles tiles (each chunk writes and reads a 16*O*C partial: one thread,
 // dW of N=2 256->256 14x14 with 4 chunks of 24 tiles lost to im2col, 7.2 ms vs 5.7; 2 chunks of 49:
@@ -463,34 +461,66 @@ template <class T> void winograd_backward_data(T* dx, const T* dy, const T* w, c
 constexpr int64_t kChunkTiles = 48;
 constexpr int64_t kWeightChunks = 4;
 constexpr int64_t kPartialElems = int64_t(4) << 20;
-template <class T> void winograd_backward_weight(T* dw, T* db, const T* dy, const T* x, const ConvGeom& g) {
-  const Wino q = wino_geom<T>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, true, kWeightBlockBytes);
-  const int64_t total = q.N * q.TH, us = 16 * q.ms * q.cs + q.ms;  // dU, then db
-  const int64_t tiles = q.N * q.TH * q.TW;
-  const int64_t chunks = max_i64(1, min_i64(min_i64(total, tiles / kChunkTiles),
-                                            max_i64(2, min_i64(kWeightChunks, kPartialElems / us))));
-  T* part = tl_partials().get<T>(chunks * us);
-  if (!part) throw std::bad_alloc();
-  for_each_with_scratch<T>(tl_block, chunks, block_elems<T>(q, true), [&](int64_t c, T* ws) {
+template <class T> struct WeightPass {
+  Wino q;
+  int64_t chunks, total, us;  // us: one partial, dU (16, ms, cs) then db (ms)
+  T* part;
+  void run(const T* dy, const T* x, bool with_db, int64_t c, T* ws) const {
     const int64_t r0 = total * c / chunks, r1 = total * (c + 1) / chunks;
-    T* dbp = db ? part + c * us + 16 * q.ms * q.cs : nullptr;
-    if (dbp) fill(dbp, g.O, T(0));
+    T* dbp = with_db ? part + c * us + 16 * q.ms * q.cs : nullptr;
+    if (dbp) fill(dbp, q.Co, T(0));
     for (int64_t R = r0; R < r1; R += q.rows)
       weight_block(part + c * us, dbp, dy, x, q, R, min_i64(R + q.rows, r1), R == r0, ws);
+  }
+  void finish(T* dw, T* db) const {  // partials in chunk order -> dw, db
+    parallel_for(q.Co, 8, [&](int64_t o0, int64_t o1) { filter_grad(dw, part, chunks, us, q, o0, o1); });
+    if (db)
+      for (int64_t o = 0; o < q.Co; ++o) {
+        T acc = part[16 * q.ms * q.cs + o];
+        for (int64_t c = 1; c < chunks; ++c) acc += part[c * us + 16 * q.ms * q.cs + o];
+        db[o] = acc;
+      }
+  }
+};
+template <class T> WeightPass<T> weight_pass(const ConvGeom& g) {
+  WeightPass<T> p;
+  p.q = wino_geom<T>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, true, kWeightBlockBytes);
+  p.total = p.q.N * p.q.TH;
+  p.us = 16 * p.q.ms * p.q.cs + p.q.ms;
+  const int64_t tiles = p.total * p.q.TW;
+  p.chunks = max_i64(1, min_i64(min_i64(p.total, tiles / kChunkTiles),
+                                max_i64(2, min_i64(kWeightChunks, kPartialElems / p.us))));
+  p.part = tl_partials().get<T>(p.chunks * p.us);
+  if (!p.part) throw std::bad_alloc();
+  return p;
+}
+
+}  // namespace
+
+template <class T> void winograd_forward(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
+  const ConvPass<T> p = conv_pass(w, b, g.O, g.C, false, wino_geom<T>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, false, kBlockBytes));
+  for_each_with_scratch<T>(tl_block, p.blocks, block_elems<T>(p.q, false), [&](int64_t i, T* ws) { p.run(y, x, i, ws); });
+}
+
+// dW (+ db) chunks and dx blocks in one parallel region (one join instead of two: joins are what
+// a shared machine makes expensive), the larger dW chunks handed out first.
+template <class T>
+void winograd_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
+  const WeightPass<T> wp = weight_pass<T>(g);
+  ConvPass<T> dp{};
+  if (dx) dp = conv_pass(w, static_cast<const T*>(nullptr), g.O, g.C, true,
+                         wino_geom<T>(g.N, g.O, g.OH, g.OW, g.C, 2 - g.ph, 2 - g.pw, false, kBlockBytes));
+  const int64_t ws = max_i64(block_elems<T>(wp.q, true), dx ? block_elems<T>(dp.q, false) : 0);
+  for_each_with_scratch<T>(tl_block, wp.chunks + (dx ? dp.blocks : 0), ws, [&](int64_t i, T* b) {
+    if (i < wp.chunks) wp.run(dy, x, db != nullptr, i, b);
+    else dp.run(dx, dy, i - wp.chunks, b);
   });
-  parallel_for(g.O, 8, [&](int64_t o0, int64_t o1) { filter_grad(dw, part, chunks, us, q, o0, o1); });
-  if (db)
-    for (int64_t o = 0; o < g.O; ++o) {
-      T acc = part[16 * q.ms * q.cs + o];
-      for (int64_t c = 1; c < chunks; ++c) acc += part[c * us + 16 * q.ms * q.cs + o];
-      db[o] = acc;
-    }
+  wp.finish(dw, db);
 }
 
 #define PB_INSTANTIATE(T)                                                                      \
   template void winograd_forward<T>(T*, const T*, const T*, const T*, const ConvGeom&);        \
-  template void winograd_backward_data<T>(T*, const T*, const T*, const ConvGeom&);            \
-  template void winograd_backward_weight<T>(T*, T*, const T*, const T*, const ConvGeom&);
+  template void winograd_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)
 #undef PB_INSTANTIATE
