@@ -107,7 +107,6 @@ template <class T> PB_INLINE T dot_row(const T* __restrict a, const T* __restric
   return s;
 }
 
-
 // Output rows per im2col block: the column block of one group stays around kColBlockBytes so
 // it is still in L2 when the GEMM packs it.
 constexpr int64_t kColBlockBytes = 512 * 1024;
@@ -253,9 +252,9 @@ static void depthwise_forward(T* y, const T* x, const T* w, const T* b, const Co
 
 // Per shape: depthwise -> direct kernel; 1x1/stride 1/no padding -> GEMM on x (no im2col: fwd
 // 52 ms vs 59 im2col at N=32 256->64 56x56); 3x3/stride 1 with >= 16 channels in and out ->
-// Winograd (one thread, fwd vs im2col: N=64 32->64 16x16 5.1 ms vs 8.5, 64->128 8x8 4.2 vs
-// 10.8, N=32 64->64 56x56 63 vs 88 (the earlier, tile-row-vectorized Winograd lost to im2col
-// below 16 columns)); else im2col + GEMM.
+// Winograd (one thread, fwd vs im2col: N=64 32->64 16x16 4.2 ms vs 7.8, 64->128 8x8 3.4 vs 8.1,
+// N=32 64->64 56x56 44 vs 88; the earlier, tile-row-vectorized Winograd lost to im2col below
+// 16 columns); else im2col + GEMM.
 template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
   if (g.C / g.groups == 1 && g.groups > 1) return depthwise_forward(y, x, w, b, g);
   if (is_pointwise(g)) {
@@ -451,9 +450,9 @@ static void depthwise_backward(T* dx, T* dw, T* db, const T* dy, const T* x, con
 }
 
 // Per shape, as the forward: depthwise direct; 1x1 GEMM on x (N=32 256->64 56x56: 91 ms vs 124
-// im2col, no col2im); Winograd dW (+ db) and dx (one thread vs im2col, dW / dx+dW: N=64 32->64
-// 16x16 6.2 / 9.1 ms vs 12.6 / 16.4, 64->128 8x8 5.9 / 9.7 vs 12.2 / 17.7, N=32 64->64 56x56
-// 46 / 100 vs 85 / 162); else im2col.
+// im2col, no col2im); Winograd dW (+ db) and dx (one thread vs im2col, dW+db / dx+dW+db: N=64
+// 32->64 16x16 4.3 / 9.1 ms vs 8.7 / 16.6, 64->128 8x8 3.9 / 8.1 vs 8.0 / 16.0, N=32 64->64 56x56
+// 50 / 99 vs 106 / 177); else im2col.
 template <class T>
 void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
   if (g.C / g.groups == 1 && g.groups > 1) return depthwise_backward(dx, dw, db, dy, x, w, g);
