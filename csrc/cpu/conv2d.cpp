@@ -161,9 +161,13 @@ void forward_sample_pointwise(T* y, const T* x, const T* w, const T* b, const Co
 // register tile is 16-32 channels wide. One thread, N=16 16x16, Winograd vs im2col speed-up
 // fwd / dW / dx+dW: 16->16 1.24/1.34/1.21, 32->32 1.71/2.00/1.91, 64->16 1.97/3.23/2.29; but
 // 8->16 0.86/0.84/0.76, 4->16 0.49/0.39/0.45, 16->8 0.97/1.45/1.34.
+// A Winograd block holds at least one whole tile row (16 * 4 bytes per tile and channel): very
+// wide planes (a 3x3 over a long 1-D signal) stay on im2col rather than allocate ~OW*C*32 bytes.
 constexpr int64_t kWinogradMinChannels = 16;
+constexpr int64_t kWinogradMaxRowElems = int64_t(1) << 20;  // OW * channels
 PB_INLINE bool use_winograd(const ConvGeom& g) {
-  return winograd_applies(g) && g.C >= kWinogradMinChannels && g.O >= kWinogradMinChannels;
+  return winograd_applies(g) && g.C >= kWinogradMinChannels && g.O >= kWinogradMinChannels &&
+         g.OW * max_i64(g.C, g.O) <= kWinogradMaxRowElems;
 }
 
 // Runs one sample per call of `f(n, col)` over the batch, threads over samples (a GEMM called
