@@ -1,15 +1,22 @@
 """conv2d forward/backward: every impl x ISA level vs pybench.reference, exact on small integers,
-hypothesis-drawn geometries, float64 finite differences, determinism and a bad-input table."""
+hypothesis-drawn geometries (also around the Winograd kernel's register tiles and chunks), float64
+finite differences, determinism across calls and thread counts, and a bad-input table."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from conftest import ISA_LEVELS
 from pybench import _native, ops, reference as ref
 from util import assert_bad_call, check_grad
 
 DTYPES = [np.float32, np.float64]
 IMPLS = ops.impls("conv2d_forward")
+
+
+def test_conv2d_impl_tables():
+    # forward and backward list the same variants in the same order, the default (`fast`) last
+    assert IMPLS == ops.impls("conv2d_backward") == ["naive", "im2col", "winograd", "fast"]
 
 # (N, C, H, W, O, (KH, KW), stride, padding, dilation, groups)
 CASES = [
@@ -23,13 +30,16 @@ CASES = [
     (1, 2, 5, 5, 3, (5, 5), 1, 0, 1, 1),            # kernel as large as the input
     (17, 3, 5, 4, 2, (2, 3), 3, 1, 1, 1),           # odd batch (uneven split over threads)
     (2, 64, 31, 30, 4, (3, 3), 2, 1, 1, 1),         # im2col in row blocks (column block > 512 KiB)
-    # Winograd F(2x2,3x3) in `fast` (3x3, stride 1, >= 8 channels, forward for OW >= 16, dx and
-    # dW for W >= 24): odd sizes, every padding 0..2
-    (1, 8, 3, 24, 8, (3, 3), 1, 1, 1, 1),           # forward, dx and dW
+    # Winograd F(2x2,3x3) (impl `winograd` on every 3x3/stride-1/groups-1 case; `fast` from 16
+    # channels in and out, dW by Winograd from 96 output tiles): odd sizes, every padding 0..2
+    (1, 8, 3, 24, 8, (3, 3), 1, 1, 1, 1),
     (3, 8, 7, 25, 9, (3, 3), 1, 1, 1, 1),           # odd H, W
     (2, 9, 5, 26, 10, (3, 3), 1, (0, 2), 1, 1),
     (4, 8, 1, 30, 8, (3, 3), 1, (2, 0), 1, 1),      # H = 1; tile blocks spanning samples
-    (5, 16, 2, 16, 8, (3, 3), 1, 1, 1, 1),          # forward only
+    (5, 17, 15, 13, 19, (3, 3), 1, 1, 1, 1),        # fast: Winograd, dW in several chunks
+    (3, 16, 9, 20, 33, (3, 3), 1, (2, 0), 1, 1),    # fast: Winograd; 33 = one register tile + 1
+    (1, 16, 6, 5, 16, (3, 3), 1, 1, 1, 1),          # fast: Winograd y and dx, dW by im2col (9 tiles)
+    (64, 16, 8, 8, 16, (3, 3), 1, 1, 1, 1),         # fast: 1024 tiles (the benchmark's 8x8 planes)
 ]
 
 
@@ -126,41 +136,54 @@ def test_conv2d_hypothesis_exact(case, bias, compute_dx):
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 4), c=st.integers(8, 12), o=st.integers(8, 12), h=st.integers(1, 9), w=st.integers(12, 31),
+@given(n=st.integers(1, 5), c=st.integers(1, 40), o=st.integers(1, 40), h=st.integers(1, 14), w=st.integers(1, 20),
        ph=st.integers(0, 2), pw=st.integers(0, 2), bias=st.booleans(), compute_dx=st.booleans())
 def test_conv2d_winograd_shapes_exact(n, c, o, h, w, ph, pw, bias, compute_dx):
-    # geometries around where `fast` takes Winograd F(2x2,3x3) (3x3, stride 1, >= 8 channels,
-    # OW >= 16 for the forward, W >= 24 for dx and dW)
-    if h + 2 * ph < 3:
+    # Winograd geometries (3x3, stride 1, padding 0..2) on every ISA level: channel counts across
+    # the register tiles (8/16/32 channels, 4-8 tiles wide), planes from 1 pixel, tiles spanning
+    # samples; `fast` takes Winograd from 16 channels. Exact: integer data in [-4, 4].
+    if h + 2 * ph < 3 or w + 2 * pw < 3:
         return
     case = (n, c, h, w, o, (3, 3), 1, (ph, pw), 1, 1)
-    x, wt, b = _int_data(case, np.float32, seed=h * 16 + w)
+    x, wt, b = _int_data(case, np.float32, seed=h * 32 + w)
     kw = _params(case)
     y_ref = ref.conv2d_forward(x, wt, b if bias else None, **kw)
-    np.testing.assert_array_equal(ops.conv2d_forward(x, wt, b if bias else None, **kw, impl="fast"), y_ref)
     dy = np.random.default_rng(3).integers(-4, 5, y_ref.shape).astype(np.float32)
-    for got, want in zip(ops.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx, impl="fast"),
-                         ref.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx)):
-        assert (got is None) == (want is None)
-        if want is not None:
-            np.testing.assert_array_equal(got, want)
+    want = ref.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx)
+    before = _native.isa_active()
+    try:
+        for isa in ISA_LEVELS:
+            _native.set_isa(isa)
+            for impl in ("winograd", "fast"):
+                msg = f"{impl} {isa}"
+                np.testing.assert_array_equal(ops.conv2d_forward(x, wt, b if bias else None, **kw, impl=impl), y_ref,
+                                              err_msg=msg)
+                got = ops.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx, impl=impl)
+                for g_, w_ in zip(got, want):
+                    assert (g_ is None) == (w_ is None)
+                    if w_ is not None:
+                        np.testing.assert_array_equal(g_, w_, err_msg=msg)
+    finally:
+        _native.set_isa(before)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_conv2d_random_winograd_shape(impl, dtype, rng):
+@pytest.mark.parametrize("shape", [(2, 32, 14, 25, 16), (6, 48, 9, 10, 40)], ids=["wide", "small-planes"])
+def test_conv2d_random_winograd_shape(isa, impl, dtype, shape, rng):
     # 3x3 stride 1 with many channels: `fast` uses Winograd, whose transforms add a few roundings
     # per term; same bound as above (atol 1e-6 per summed term).
-    x = rng.standard_normal((2, 32, 14, 25))
-    w = rng.standard_normal((16, 32, 3, 3))
-    b = rng.standard_normal(16)
+    N, C, H, W, O = shape
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((O, C, 3, 3))
+    b = rng.standard_normal(O)
     y_ref = ref.conv2d_forward(x, w, b, padding=1)
     dy = rng.standard_normal(y_ref.shape)
     rdx, rdw, _ = ref.conv2d_backward(dy, x, w, padding=1)
     y = ops.conv2d_forward(x.astype(dtype), w.astype(dtype), b.astype(dtype), padding=1, impl=impl)
     dx, dw, _ = ops.conv2d_backward(dy.astype(dtype), x.astype(dtype), w.astype(dtype), padding=1, impl=impl)
     tight = dtype == np.float64
-    for got, want, terms in [(y, y_ref, 32 * 9), (dx, rdx, 16 * 9), (dw, rdw, 2 * 14 * 25)]:
+    for got, want, terms in [(y, y_ref, C * 9), (dx, rdx, O * 9), (dw, rdw, N * H * W)]:
         np.testing.assert_allclose(got, want, rtol=1e-11 if tight else 1e-5, atol=1e-11 if tight else 1e-6 * terms)
 
 
@@ -204,24 +227,32 @@ def test_conv2d_deterministic_and_out(impl, rng):
         np.testing.assert_array_equal(a, b_)  # bitwise: same inputs, same thread count
 
 
-def test_conv2d_thread_counts_agree(rng):
-    x = rng.standard_normal((7, 4, 10, 10)).astype(np.float32)
-    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
-    dy = rng.standard_normal((7, 6, 10, 10)).astype(np.float32)
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("shape", [(7, 4, 10, 10, 6, 3, 1), (7, 16, 16, 16, 24, 3, 1), (9, 8, 6, 6, 12, 1, 0)],
+                         ids=["im2col", "winograd", "pointwise"])
+def test_conv2d_thread_counts_agree(impl, shape, rng):
+    # Every output, dW and db included, is summed in an order fixed by the shape: bitwise equal
+    # for 1, 2 and 3 threads (the Winograd shape has 448 tiles: dW in several chunks).
+    N, C, H, W, O, k, p = shape
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((O, C, k, k)).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    dy = rng.standard_normal((N, O, H + 2 * p - k + 1, W + 2 * p - k + 1)).astype(np.float32)
     before = _native.get_num_threads()
     try:
         res = []
         for t in (1, 2, 3):
             _native.set_num_threads(t)
-            res.append((ops.conv2d_forward(x, w, padding=1), *ops.conv2d_backward(dy, x, w, padding=1)))
-            again = ops.conv2d_backward(dy, x, w, padding=1)
-            for a, b in zip(res[-1][1:], again):
-                np.testing.assert_array_equal(a, b)
+            res.append((ops.conv2d_forward(x, w, b, padding=p, impl=impl),
+                        *ops.conv2d_backward(dy, x, w, padding=p, impl=impl)))
+            again = ops.conv2d_backward(dy, x, w, padding=p, impl=impl)
+            for a, b_ in zip(res[-1][1:], again):
+                np.testing.assert_array_equal(a, b_)
     finally:
         _native.set_num_threads(before)
     for other in res[1:]:
-        for a, b in zip(res[0], other):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+        for a, b_ in zip(res[0], other):
+            np.testing.assert_array_equal(a, b_)
 
 
 def test_conv2d_nan_propagates():

@@ -1,8 +1,9 @@
 // conv2d forward/backward, NCHW. A naive direct loop (the reading copy), then the fast variants:
 // im2col + the shared GEMM core (threads over the batch), a 1x1 path where the GEMM reads x
-// directly, Winograd F(2x2,3x3) for 3x3/stride-1 layers on wide planes, and a direct kernel for
-// depthwise (C/groups == 1) convolutions. Timings in comments are medians measured on this
-// 2-core VM while other jobs shared it (CPU time of one thread unless said otherwise).
+// directly, a direct kernel for depthwise (C/groups == 1) convolutions, and (in
+// conv2d_winograd.cpp) Winograd F(2x2,3x3) for 3x3/stride-1 layers. Timings in comments are
+// medians measured on this 2-core VM while other jobs shared it (CPU time of one thread unless
+// said otherwise).
 #include "cpu/conv2d.h"
 
 #include <cstdlib>
@@ -10,31 +11,18 @@
 
 #include "core/common.h"
 #include "core/parallel.h"
-#include "cpu/reduce.h"
+#include "cpu/conv2d_internal.h"
 #include "cpu/gemm.h"
+#include "cpu/reduce.h"
 
 namespace pb::cpu::PB_ISA_NS {
 
 namespace {
 
-// Grow-only scratch memory, one per thread (fresh pages cost ~1 us per 4 KiB here, so the
-// buffers are kept across calls). get() returns null when memory runs out.
-struct Scratch {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() { std::free(p); }
-  template <class T> T* get(int64_t n) {
-    size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) & ~size_t(63);
-    if (bytes == 0) bytes = 64;
-    if (bytes > cap) {
-      std::free(p);
-      p = std::aligned_alloc(64, bytes);
-      cap = p ? bytes : 0;
-    }
-    return static_cast<T*>(p);
-  }
-};
-thread_local Scratch tl_col;    // im2col columns of the thread running a sample
+Scratch& tl_col() {  // im2col columns of the thread running a sample
+  thread_local Scratch s;
+  return s;
+}
 thread_local Scratch tl_slots;  // per-slot dW/db partials of the calling thread (backward)
 
 // Output columns ow in [lo, hi) whose input column ow*s + off lies in [0, W).
@@ -119,12 +107,6 @@ template <class T> PB_INLINE T dot_row(const T* __restrict a, const T* __restric
   return s;
 }
 
-PB_INLINE int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-template <class T> PB_INLINE void fill(T* p, int64_t n, T v) {
-  for (int64_t i = 0; i < n; ++i) p[i] = v;
-}
-
 // Output rows per im2col block: the column block of one group stays around kColBlockBytes so
 // it is still in L2 when the GEMM packs it.
 constexpr int64_t kColBlockBytes = 512 * 1024;
@@ -134,8 +116,6 @@ template <class T> PB_INLINE int64_t rows_per_block(const ConvGeom& g, int64_t K
   if (rb > g.OH) rb = g.OH;
   return rb;
 }
-
-constexpr int64_t kWinogradMinChannels = 8;
 
 PB_INLINE bool is_pointwise(const ConvGeom& g) {
   return g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
@@ -177,313 +157,23 @@ void forward_sample_pointwise(T* y, const T* x, const T* w, const T* b, const Co
     }
 }
 
-// ---- Winograd F(2x2, 3x3) ------------------------------------------------------------------
-// For 3x3, stride 1, dilation 1, groups 1: each 2x2 output tile is A^T [U (.) V] A with
-// U = G g G^T (the 4x4 transformed filter) and V = B^T d B (the transformed 4x4 input patch),
-// so the channel sum becomes 16 GEMMs (O x C) @ (C x tiles) with 16/36 of the multiplies of
-// direct convolution. Tiles of whole tile rows, possibly spanning several samples, are processed
-// in L2-sized blocks (threads over blocks). The same core computes dx as a convolution of dy
-// with the flipped, transposed filter (padding 2 - p).
-//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
-//   A^T = [1 1 1 0; 0 1 -1 -1].
-
-thread_local Scratch tl_wino_u;  // transformed filters of the calling thread (read by all threads)
-thread_local Scratch tl_wino_v;  // V and M blocks plus padded rows of the thread running a block
-
-// U (16, Co, Ci) from w. Forward: Co = O, Ci = C, filter w[o][c]. For dx (flip): Co = C, Ci = O,
-// filter rot180(w[o][c]) placed at [c][o].
-template <class T>
-PB_INLINE void winograd_filters(T* __restrict U, const T* __restrict w, int64_t O, int64_t C, bool flip) {
-  const int64_t Co = flip ? C : O, Ci = flip ? O : C;
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t c = 0; c < C; ++c) {
-      const T* f = w + (o * C + c) * 9;
-      T g[9];
-      for (int k = 0; k < 9; ++k) g[k] = flip ? f[8 - k] : f[k];
-      T q[4][3];  // G g
-      for (int j = 0; j < 3; ++j) {
-        q[0][j] = g[j];
-        q[1][j] = T(0.5) * (g[j] + g[3 + j] + g[6 + j]);
-        q[2][j] = T(0.5) * (g[j] - g[3 + j] + g[6 + j]);
-        q[3][j] = g[6 + j];
-      }
-      const int64_t row = flip ? c : o, col = flip ? o : c;
-      for (int r = 0; r < 4; ++r) {
-        const T u[4] = {q[r][0], T(0.5) * (q[r][0] + q[r][1] + q[r][2]), T(0.5) * (q[r][0] - q[r][1] + q[r][2]),
-                        q[r][2]};
-        for (int k = 0; k < 4; ++k) U[((r * 4 + k) * Co + row) * Ci + col] = u[k];
-      }
-    }
-}
-
-struct WinoGeom {
-  int64_t N, Ci, Hi, Wi, Co, Ho, Wo, ph, pw;  // Ho = Hi + 2*ph - 2, Wo = Wi + 2*pw - 2
-  int64_t TH, TW, rows_per_block;
-};
-
-template <class T> PB_INLINE WinoGeom winograd_geom(int64_t N, int64_t Ci, int64_t Hi, int64_t Wi, int64_t Co,
-                                                   int64_t ph, int64_t pw, int64_t budget = int64_t(1) << 20) {
-  WinoGeom q{N, Ci, Hi, Wi, Co, Hi + 2 * ph - 2, Wi + 2 * pw - 2, ph, pw, 0, 0, 0};
-  q.TH = (q.Ho + 1) / 2;
-  q.TW = (q.Wo + 1) / 2;
-  // V (16*Ci) and M (16*Co) per tile: a block's V + M near `budget` (1 MiB by default, so it
-  // stays near L2 between the transforms and the GEMMs; 4 MiB for the weight gradient). The
-  // block count is rounded up to a multiple of the thread count so the static split is
-  // even; the result does not depend on the blocking (each output column is one GEMM column,
-  // summed in a fixed k order).
-  int64_t tiles = budget / (16 * (Ci + Co) * static_cast<int64_t>(sizeof(T)));
-  // At least 256 tiles, whatever the channels: the 16 GEMMs need columns more than V and M need
-  // L2 (CPU time, one thread, forward, min 64/128/256/512 tiles: N=2 512->512 28x28 80/76/69/64
-  // ms; N=2 256->256 56x56 72/69/67/64; N=8 64->64 56x56 21.8/22.0/19.4/20.8; but N=8 128->128
-  // 28x28 19.6/14.5/19.1/22.3, so not more).
-  if (tiles < 256) tiles = 256;
-  const int64_t total = N * q.TH, nt = max_threads();
-  int64_t blocks = (total + (tiles / q.TW > 0 ? tiles / q.TW : 1) - 1) / (tiles / q.TW > 0 ? tiles / q.TW : 1);
-  blocks = (blocks + nt - 1) / nt * nt;
-  if (blocks > total) blocks = total;
-  q.rows_per_block = (total + blocks - 1) / blocks;
-  return q;
-}
-
-// Input row ih of plane xc, zero-padded by pw on the left, split into even and odd columns:
-// ev[k] = padded[2k], od[k] = padded[2k+1] for k in [0, TW+1) (unit-stride loads later).
-template <class T>
-PB_INLINE void wino_row(T* __restrict ev, T* __restrict od, const T* __restrict xc, int64_t ih, const WinoGeom& q) {
-  const int64_t n = q.TW + 1;
-  if (ih < 0 || ih >= q.Hi) {
-    for (int64_t k = 0; k < n; ++k) ev[k] = od[k] = T(0);
-    return;
-  }
-  const T* xr = xc + ih * q.Wi - q.pw;  // xr[i] = padded column i (valid for pw <= i < pw + Wi)
-  // ev[k] valid for 2k in [pw, pw+Wi), od[k] for 2k+1 in [pw, pw+Wi)
-  const int64_t e0 = (q.pw + 1) / 2, e1 = min_i64((q.pw + q.Wi + 1) / 2, n);
-  const int64_t o0 = q.pw / 2, o1 = min_i64((q.pw + q.Wi) / 2, n);
-  for (int64_t k = 0; k < e0; ++k) ev[k] = T(0);
-  for (int64_t k = e0; k < e1; ++k) ev[k] = xr[2 * k];
-  for (int64_t k = e1; k < n; ++k) ev[k] = T(0);
-  for (int64_t k = 0; k < o0; ++k) od[k] = T(0);
-  for (int64_t k = o0; k < o1; ++k) od[k] = xr[2 * k + 1];
-  for (int64_t k = o1; k < n; ++k) od[k] = T(0);
-}
-
-// Input transform of tile rows [R0, R1) (global row R = n*TH + th): V (16, Ci, nt) with
-// V[r*4+k][c][j] = (B^T d B)[r][k] for tile j; `rows` holds 8 * (TW + 1) scratch elements.
-// Runs over a whole tile row at a time with unit-stride arrays so it vectorizes.
-template <class T>
-void winograd_input(T* V, const T* x, const WinoGeom& q, int64_t R0, int64_t R1, T* rows) {
-  const int64_t TW = q.TW, nt = (R1 - R0) * TW, rl = TW + 1;
-  const int64_t sx = q.Ci * nt;
-  for (int64_t R = R0; R < R1; ++R) {
-    const int64_t n = R / q.TH, th = R % q.TH, j0 = (R - R0) * TW;
-    for (int64_t c = 0; c < q.Ci; ++c) {
-      const T* xc = x + (n * q.Ci + c) * q.Hi * q.Wi;
-      for (int r = 0; r < 4; ++r) wino_row(rows + 2 * r * rl, rows + (2 * r + 1) * rl, xc, 2 * th - q.ph + r, q);
-      const T *__restrict e0 = rows, *__restrict o0 = rows + rl, *__restrict e1 = rows + 2 * rl,
-                 *__restrict o1 = rows + 3 * rl, *__restrict e2 = rows + 4 * rl, *__restrict o2 = rows + 5 * rl,
-                 *__restrict e3 = rows + 6 * rl, *__restrict o3 = rows + 7 * rl;
-      T* __restrict v = V + c * nt + j0;
-#pragma omp simd
-      for (int64_t t = 0; t < TW; ++t) {
-        // B^T d (rows), d[r][s] = (e_r[t], o_r[t], e_r[t+1], o_r[t+1])[s]
-        const T b00 = e0[t] - e2[t], b01 = o0[t] - o2[t], b02 = e0[t + 1] - e2[t + 1], b03 = o0[t + 1] - o2[t + 1];
-        const T b10 = e1[t] + e2[t], b11 = o1[t] + o2[t], b12 = e1[t + 1] + e2[t + 1], b13 = o1[t + 1] + o2[t + 1];
-        const T b20 = e2[t] - e1[t], b21 = o2[t] - o1[t], b22 = e2[t + 1] - e1[t + 1], b23 = o2[t + 1] - o1[t + 1];
-        const T b30 = e1[t] - e3[t], b31 = o1[t] - o3[t], b32 = e1[t + 1] - e3[t + 1], b33 = o1[t + 1] - o3[t + 1];
-        // (B^T d) B (columns)
-        v[0 * sx + t] = b00 - b02, v[1 * sx + t] = b01 + b02, v[2 * sx + t] = b02 - b01, v[3 * sx + t] = b01 - b03;
-        v[4 * sx + t] = b10 - b12, v[5 * sx + t] = b11 + b12, v[6 * sx + t] = b12 - b11, v[7 * sx + t] = b11 - b13;
-        v[8 * sx + t] = b20 - b22, v[9 * sx + t] = b21 + b22, v[10 * sx + t] = b22 - b21, v[11 * sx + t] = b21 - b23;
-        v[12 * sx + t] = b30 - b32, v[13 * sx + t] = b31 + b32, v[14 * sx + t] = b32 - b31, v[15 * sx + t] = b31 - b33;
-      }
-    }
-  }
-}
-
-// One block of tile rows [R0, R1): input transform, 16 GEMMs M[xi] = U[xi] V[xi], inverse.
-template <class T>
-void winograd_block(T* y, const T* x, const T* U, const T* bias, const WinoGeom& q, int64_t R0, int64_t R1, T* ws) {
-  const int64_t TW = q.TW, nt = (R1 - R0) * TW, rl = TW + 1;
-  T* V = ws;                       // (16, Ci, nt)
-  T* M = V + 16 * q.Ci * nt;       // (16, Co, nt)
-  T* rows = M + 16 * q.Co * nt;    // 8 half rows of rl, reused for output
-  winograd_input(V, x, q, R0, R1, rows);
-  for (int xi = 0; xi < 16; ++xi)
-    gemm<T>(M + xi * q.Co * nt, nt, U + xi * q.Co * q.Ci, q.Ci, false, V + xi * q.Ci * nt, nt, false, q.Co, nt, q.Ci,
-            T(1), T(0));
-  // output transform: y tile = A^T m A (+ bias), computed as even/odd output columns
-  const int64_t sm = q.Co * nt;
-  T *__restrict ye0 = rows, *__restrict yo0 = rows + rl, *__restrict ye1 = rows + 2 * rl, *__restrict yo1 = rows + 3 * rl;
-  for (int64_t R = R0; R < R1; ++R) {
-    const int64_t n = R / q.TH, th = R % q.TH, j0 = (R - R0) * TW;
-    const int64_t h0 = 2 * th;
-    for (int64_t o = 0; o < q.Co; ++o) {
-      const T* __restrict m = M + o * nt + j0;
-      const T bo = bias ? bias[o] : T(0);
-#pragma omp simd
-      for (int64_t t = 0; t < TW; ++t) {
-        // A^T m: a0k = m0k + m1k + m2k, a1k = m1k - m2k - m3k (m_rk = M[r*4+k])
-        const T a00 = m[0 * sm + t] + m[4 * sm + t] + m[8 * sm + t];
-        const T a01 = m[1 * sm + t] + m[5 * sm + t] + m[9 * sm + t];
-        const T a02 = m[2 * sm + t] + m[6 * sm + t] + m[10 * sm + t];
-        const T a03 = m[3 * sm + t] + m[7 * sm + t] + m[11 * sm + t];
-        const T a10 = m[4 * sm + t] - m[8 * sm + t] - m[12 * sm + t];
-        const T a11 = m[5 * sm + t] - m[9 * sm + t] - m[13 * sm + t];
-        const T a12 = m[6 * sm + t] - m[10 * sm + t] - m[14 * sm + t];
-        const T a13 = m[7 * sm + t] - m[11 * sm + t] - m[15 * sm + t];
-        ye0[t] = a00 + a01 + a02 + bo;
-        yo0[t] = a01 - a02 - a03 + bo;
-        ye1[t] = a10 + a11 + a12 + bo;
-        yo1[t] = a11 - a12 - a13 + bo;
-      }
-      T* __restrict yr = y + ((n * q.Co + o) * q.Ho + h0) * q.Wo;
-      const int64_t half = q.Wo / 2;
-      for (int64_t t = 0; t < half; ++t) yr[2 * t] = ye0[t], yr[2 * t + 1] = yo0[t];
-      if (q.Wo & 1) yr[q.Wo - 1] = ye0[half];
-      if (h0 + 1 < q.Ho) {
-        yr += q.Wo;
-        for (int64_t t = 0; t < half; ++t) yr[2 * t] = ye1[t], yr[2 * t + 1] = yo1[t];
-        if (q.Wo & 1) yr[q.Wo - 1] = ye1[half];
-      }
-    }
-  }
-}
-
-// y (N, Co, Ho, Wo) = winograd conv of x (N, Ci, Hi, Wi) with transformed filters U.
-template <class T> void winograd_conv(T* y, const T* x, const T* U, const T* bias, const WinoGeom& q) {
-  const int64_t total = q.N * q.TH, rb = q.rows_per_block, blocks = (total + rb - 1) / rb;
-  const int64_t ws_elems = 16 * (q.Ci + q.Co) * rb * q.TW + 8 * (q.TW + 1);
-  bool oom = false;
-  parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
-    T* ws = tl_wino_v.get<T>(ws_elems);
-    if (!ws) {
-      __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
-      return;
-    }
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t R0 = b * rb, R1 = R0 + rb < total ? R0 + rb : total;
-      winograd_block(y, x, U, bias, q, R0, R1, ws);
-    }
-  });
-  if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
-}
-
-// Weight gradient of one block: dM = A dY A^T per tile (the adjoint of the output transform,
-// zeros past the output's edge), then dU[xi] (Co, Ci) += dM[xi] (Co, nt) @ V[xi]^T (nt, Ci).
-template <class T>
-void winograd_dw_block(T* dU, const T* dy, const T* x, const WinoGeom& q, int64_t R0, int64_t R1, T* ws) {
-  const int64_t TW = q.TW, nt = (R1 - R0) * TW, rl = TW + 1;
-  T* V = ws;
-  T* dM = V + 16 * q.Ci * nt;
-  T* rows = dM + 16 * q.Co * nt;
-  winograd_input(V, x, q, R0, R1, rows);
-  const int64_t sm = q.Co * nt, half = q.Wo / 2;
-  T *__restrict e0 = rows, *__restrict o0 = rows + rl, *__restrict e1 = rows + 2 * rl, *__restrict o1 = rows + 3 * rl;
-  for (int64_t R = R0; R < R1; ++R) {
-    const int64_t n = R / q.TH, th = R % q.TH, j0 = (R - R0) * TW, h0 = 2 * th;
-    for (int64_t o = 0; o < q.Co; ++o) {
-      const T* d0 = dy + ((n * q.Co + o) * q.Ho + h0) * q.Wo;
-      const T* d1 = h0 + 1 < q.Ho ? d0 + q.Wo : nullptr;
-      for (int64_t t = 0; t < half; ++t) e0[t] = d0[2 * t], o0[t] = d0[2 * t + 1];
-      for (int64_t t = 0; t < half; ++t) e1[t] = d1 ? d1[2 * t] : T(0), o1[t] = d1 ? d1[2 * t + 1] : T(0);
-      if (q.Wo & 1) {
-        e0[half] = d0[q.Wo - 1], o0[half] = T(0);
-        e1[half] = d1 ? d1[q.Wo - 1] : T(0), o1[half] = T(0);
-      }
-      T* __restrict m = dM + o * nt + j0;
-#pragma omp simd
-      for (int64_t t = 0; t < TW; ++t) {
-        // P = A dY (rows): (y0), (y0 + y1), (y0 - y1), (-y1) with y_i = (e_i, o_i)
-        const T p00 = e0[t], p01 = o0[t], p10 = e0[t] + e1[t], p11 = o0[t] + o1[t];
-        const T p20 = e0[t] - e1[t], p21 = o0[t] - o1[t], p30 = -e1[t], p31 = -o1[t];
-        // dM = P A^T (columns): (p0, p0 + p1, p0 - p1, -p1)
-        m[0 * sm + t] = p00, m[1 * sm + t] = p00 + p01, m[2 * sm + t] = p00 - p01, m[3 * sm + t] = -p01;
-        m[4 * sm + t] = p10, m[5 * sm + t] = p10 + p11, m[6 * sm + t] = p10 - p11, m[7 * sm + t] = -p11;
-        m[8 * sm + t] = p20, m[9 * sm + t] = p20 + p21, m[10 * sm + t] = p20 - p21, m[11 * sm + t] = -p21;
-        m[12 * sm + t] = p30, m[13 * sm + t] = p30 + p31, m[14 * sm + t] = p30 - p31, m[15 * sm + t] = -p31;
-      }
-    }
-  }
-  for (int xi = 0; xi < 16; ++xi)
-    gemm<T>(dU + xi * q.Co * q.Ci, q.Ci, dM + xi * q.Co * nt, nt, false, V + xi * q.Ci * nt, nt, true, q.Co, q.Ci, nt,
-            T(1), T(1));
-}
-
-// dw (O, C, 3, 3) = G^T dU G for every (o, c), dU (16, O, C) the summed transformed gradient.
-template <class T> PB_INLINE void winograd_filter_grad(T* __restrict dw, const T* __restrict dU, int64_t O, int64_t C) {
-  const int64_t s = O * C;
-  for (int64_t i = 0; i < s; ++i) {
-    T d[4][4];
-    for (int k = 0; k < 16; ++k) d[k / 4][k % 4] = dU[k * s + i];
-    T qm[3][4];  // G^T d
-    for (int k = 0; k < 4; ++k) {
-      qm[0][k] = d[0][k] + T(0.5) * (d[1][k] + d[2][k]);
-      qm[1][k] = T(0.5) * (d[1][k] - d[2][k]);
-      qm[2][k] = T(0.5) * (d[1][k] + d[2][k]) + d[3][k];
-    }
-    T* f = dw + i * 9;  // (G^T d) G
-    for (int r = 0; r < 3; ++r) {
-      f[r * 3 + 0] = qm[r][0] + T(0.5) * (qm[r][1] + qm[r][2]);
-      f[r * 3 + 1] = T(0.5) * (qm[r][1] - qm[r][2]);
-      f[r * 3 + 2] = T(0.5) * (qm[r][1] + qm[r][2]) + qm[r][3];
-    }
-  }
-}
-
-// dw by Winograd: blocks of tile rows split into `slots` = min(threads, blocks) fixed ranges,
-// each summing its own dU partial (16*O*C) that are added in slot order afterwards.
-template <class T> void winograd_weight_grad(T* dw, const T* dy, const T* x, const ConvGeom& g) {
-  // 4 MiB blocks: the 16 GEMMs reduce over the block's tiles (K = tiles), and few hundred beat
-  // ~100 (one thread, N=32 64->64 56x56 dx+dW+db: 158 ms vs 166 with 1 MiB, 188 with 16 MiB).
-  const WinoGeom q = winograd_geom<T>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, int64_t(4) << 20);
-  const int64_t total = q.N * q.TH, rb = q.rows_per_block, blocks = (total + rb - 1) / rb;
-  int64_t slots = max_threads();
-  if (slots > blocks) slots = blocks;
-  const int64_t us = 16 * g.O * g.C;
-  T* part = tl_slots.get<T>(slots * us);
-  if (!part) throw std::bad_alloc();
-  const int64_t ws_elems = 16 * (q.Ci + q.Co) * rb * q.TW + 8 * (q.TW + 1);
-  bool oom = false;
-  parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
-    T* ws = tl_wino_v.get<T>(ws_elems);
-    if (!ws) {
-      __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
-      return;
-    }
-    for (int64_t s = s0; s < s1; ++s) {
-      T* dU = part + s * us;
-      fill(dU, us, T(0));
-      for (int64_t b = blocks * s / slots; b < blocks * (s + 1) / slots; ++b) {
-        const int64_t R0 = b * rb, R1 = R0 + rb < total ? R0 + rb : total;
-        winograd_dw_block(dU, dy, x, q, R0, R1, ws);
-      }
-    }
-  });
-  if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
-  for (int64_t s = 1; s < slots; ++s)
-    for (int64_t i = 0; i < us; ++i) part[i] += part[s * us + i];
-  winograd_filter_grad(dw, part, g.O, g.C);
-}
-
-// Winograd pays when both channel counts are large enough to amortize the transforms
-// (measured: see conv2d_forward_fast).
+// Winograd (conv2d_winograd.cpp) where it applies and both channel counts reach 16; its
+// register tile is 16-32 channels wide. One thread, N=16 16x16, Winograd vs im2col speed-up
+// fwd / dW / dx+dW: 16->16 1.24/1.34/1.21, 32->32 1.71/2.00/1.91, 64->16 1.97/3.23/2.29; but
+// 8->16 0.86/0.84/0.76, 4->16 0.49/0.39/0.45, 16->8 0.97/1.45/1.34.
+// A Winograd block holds at least one whole tile row (16 * 4 bytes per tile and channel): very
+// wide planes (a 3x3 over a long 1-D signal) stay on im2col rather than allocate ~OW*C*32 bytes.
+constexpr int64_t kWinogradMinChannels = 16;
+constexpr int64_t kWinogradMaxRowElems = int64_t(1) << 20;  // OW * channels
 PB_INLINE bool use_winograd(const ConvGeom& g) {
-  return g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 &&
-         g.ph <= 2 && g.pw <= 2 && g.C >= kWinogradMinChannels && g.O >= kWinogradMinChannels;
+  return winograd_applies(g) && g.C >= kWinogradMinChannels && g.O >= kWinogradMinChannels &&
+         g.OW * max_i64(g.C, g.O) <= kWinogradMaxRowElems;
 }
 
 // Runs one sample per call of `f(n, col)` over the batch, threads over samples (a GEMM called
 // inside runs single-threaded; with one sample the GEMM threads itself).
 template <class T, class F> void over_batch(const ConvGeom& g, int64_t col_elems, F f) {
-  bool oom = false;  // set by a thread that could not get scratch memory
-  parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
-    T* col = col_elems > 0 ? tl_col.get<T>(col_elems) : nullptr;
-    if (col_elems > 0 && !col) {
-      __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
-      return;
-    }
-    for (int64_t n = n0; n < n1; ++n) f(n, col);
-  });
-  if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
+  for_each_with_scratch<T>(tl_col, g.N, col_elems, f);
 }
 
 }  // namespace
@@ -565,10 +255,10 @@ static void depthwise_forward(T* y, const T* x, const T* w, const T* b, const Co
 }
 
 // Per shape: depthwise -> direct kernel; 1x1/stride 1/no padding -> GEMM on x (no im2col: fwd
-// 52 ms vs 59 im2col at N=32 256->64 56x56); 3x3/stride 1 with >= 8 channels and >= 16 output
-// columns -> Winograd (64->64 56x56 N=32: 82-88 ms vs 94-100 im2col; 32->64 16x16 N=64
-// 7.7-8.9 vs 8.1-9.2; but 64->128 8x8 12.3 vs 8.3-9.8, too few tiles per row, so small planes
-// stay on im2col); else im2col + GEMM.
+// 52 ms vs 59 im2col at N=32 256->64 56x56); 3x3/stride 1 with >= 16 channels in and out ->
+// Winograd (one thread, fwd vs im2col: N=64 32->64 16x16 4.2 ms vs 7.8, 64->128 8x8 3.4 vs 8.1,
+// N=32 64->64 56x56 44 vs 88; the earlier, tile-row-vectorized Winograd lost to im2col below
+// 16 columns); else im2col + GEMM.
 template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
   if (g.C / g.groups == 1 && g.groups > 1) return depthwise_forward(y, x, w, b, g);
   if (is_pointwise(g)) {
@@ -577,13 +267,7 @@ template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const 
     });
     return;
   }
-  if (use_winograd(g) && g.OW >= 16) {
-    T* U = tl_wino_u.get<T>(16 * g.O * g.C);
-    if (!U) throw std::bad_alloc();
-    winograd_filters(U, w, g.O, g.C, false);
-    winograd_conv(y, x, U, b, winograd_geom<T>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw));
-    return;
-  }
+  if (use_winograd(g)) return winograd_forward(y, x, w, b, g);
   conv2d_forward_im2col(y, x, w, b, g);
 }
 
@@ -659,34 +343,25 @@ void backward_sample_pointwise(T* dx, T* dwp, T* dbp, const T* dy, const T* x, c
     for (int64_t o = 0; o < g.O; ++o) dbp[o] += sum_row(dy + o * P, P);
 }
 
-// Threads over the batch in `slots` = min(threads, N) contiguous sample ranges. Each slot
-// accumulates its own dW/db partial (slot 0 straight into dw/db); the partials are then added
-// in slot order, so the result depends on the thread count only, never on scheduling.
+// Threads over `slots` contiguous sample ranges, a number fixed by the shape (not by the thread
+// count). Each slot accumulates its own dW/db partial (slot 0 straight into dw/db); the partials
+// are then added in slot order, so the result is the same for every thread count.
+constexpr int64_t kBatchSlots = 8;
+constexpr int64_t kSlotElems = int64_t(4) << 20;  // cap on the partials (elements)
 template <class T, class F>
 void backward_over_batch(T* dw, T* db, const ConvGeom& g, int64_t col_elems, F f) {
   const int64_t wsize = g.O * (g.C / g.groups) * g.KH * g.KW, bsize = db ? g.O : 0;
-  int64_t slots = max_threads();
-  if (slots > g.N) slots = g.N;
-  if (slots < 1) slots = 1;
+  const int64_t slots = max_i64(1, min_i64(min_i64(g.N, kBatchSlots), kSlotElems / (wsize + bsize)));
   const int64_t per = wsize + bsize;
   T* part = slots > 1 ? tl_slots.get<T>((slots - 1) * per) : nullptr;
   if (slots > 1 && !part) throw std::bad_alloc();
-  bool oom = false;  // set by a thread that could not get scratch memory
-  parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
-    T* col = col_elems > 0 ? tl_col.get<T>(col_elems) : nullptr;
-    if (col_elems > 0 && !col) {
-      __atomic_store_n(&oom, true, __ATOMIC_RELAXED);
-      return;
-    }
-    for (int64_t s = s0; s < s1; ++s) {
-      T* dwp = s == 0 ? dw : part + (s - 1) * per;
-      T* dbp = db ? (s == 0 ? db : part + (s - 1) * per + wsize) : nullptr;
-      fill(dwp, wsize, T(0));
-      if (dbp) fill(dbp, g.O, T(0));
-      for (int64_t n = g.N * s / slots; n < g.N * (s + 1) / slots; ++n) f(n, dwp, dbp, col);
-    }
+  for_each_with_scratch<T>(tl_col, slots, col_elems, [&](int64_t s, T* col) {
+    T* dwp = s == 0 ? dw : part + (s - 1) * per;
+    T* dbp = db ? (s == 0 ? db : part + (s - 1) * per + wsize) : nullptr;
+    fill(dwp, wsize, T(0));
+    if (dbp) fill(dbp, g.O, T(0));
+    for (int64_t n = g.N * s / slots; n < g.N * (s + 1) / slots; ++n) f(n, dwp, dbp, col);
   });
-  if (__atomic_load_n(&oom, __ATOMIC_RELAXED)) throw std::bad_alloc();
   if (slots > 1) {
     // Small weights are combined on the calling thread: a second parallel region costs more
     // than it saves when the cores are shared (a descheduled worker stalls the join).
@@ -779,7 +454,9 @@ static void depthwise_backward(T* dx, T* dw, T* db, const T* dy, const T* x, con
 }
 
 // Per shape, as the forward: depthwise direct; 1x1 GEMM on x (N=32 256->64 56x56: 91 ms vs 124
-// im2col, no col2im); Winograd dx on wide planes (below); else im2col.
+// im2col, no col2im); Winograd dW (+ db) and dx (one thread vs im2col, dW+db / dx+dW+db: N=64
+// 32->64 16x16 4.3 / 9.1 ms vs 8.7 / 16.6, 64->128 8x8 3.9 / 8.1 vs 8.0 / 16.0, N=32 64->64 56x56
+// 50 / 99 vs 106 / 177); else im2col.
 template <class T>
 void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
   if (g.C / g.groups == 1 && g.groups > 1) return depthwise_backward(dx, dw, db, dy, x, w, g);
@@ -790,30 +467,20 @@ void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T*
     });
     return;
   }
-  // Winograd on wide planes: dW = G^T (sum over tiles of dM V^T) G and dx = conv(dy, flipped
-  // transposed w, padding 2 - p), db summed per channel (one thread, N=32 64->64 56x56: 149 ms
-  // vs 161 with dW on im2col and 177-202 all-im2col; 32->64 16x16 dx by Winograd was a wash,
-  // 17.3-19.6 vs 16.6-18.6, so below 24 columns im2col shares its columns between dW and dx).
-  if (use_winograd(g) && g.W >= 24) {
-    winograd_weight_grad(dw, dy, x, g);
-    if (db)
-      parallel_for(g.O, 1, [&](int64_t o0, int64_t o1) {
-        for (int64_t o = o0; o < o1; ++o) {
-          T acc = 0;
-          for (int64_t n = 0; n < g.N; ++n) acc += sum_row(dy + (n * g.O + o) * g.OH * g.OW, g.OH * g.OW);
-          db[o] = acc;
-        }
-      });
-    if (dx) {
-      T* U = tl_wino_u.get<T>(16 * g.O * g.C);
-      if (!U) throw std::bad_alloc();
-      winograd_filters(U, w, g.O, g.C, true);
-      winograd_conv(dx, dy, U, static_cast<const T*>(nullptr),
-                    winograd_geom<T>(g.N, g.O, g.OH, g.OW, g.C, 2 - g.ph, 2 - g.pw));
-    }
-    return;
-  }
+  if (use_winograd(g)) return winograd_backward(dx, dw, db, dy, x, w, g);
   conv2d_backward_im2col(dx, dw, db, dy, x, w, g);
+}
+
+// Winograd wherever it applies (3x3, stride 1, dilation 1, groups 1, padding <= 2), whatever the
+// channel counts; `fast` otherwise. For tests and measurements: `fast` takes it from 16 channels.
+template <class T> void conv2d_forward_winograd(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
+  if (!winograd_applies(g)) return conv2d_forward_fast(y, x, w, b, g);
+  winograd_forward(y, x, w, b, g);
+}
+template <class T>
+void conv2d_backward_winograd(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
+  if (!winograd_applies(g)) return conv2d_backward_fast(dx, dw, db, dy, x, w, g);
+  winograd_backward(dx, dw, db, dy, x, w, g);
 }
 
 #define PB_INSTANTIATE(T)                                                                                  \
@@ -822,7 +489,9 @@ void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T*
   template void conv2d_forward_fast<T>(T*, const T*, const T*, const T*, const ConvGeom&);                 \
   template void conv2d_backward_naive<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);       \
   template void conv2d_backward_im2col<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);      \
-  template void conv2d_backward_fast<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);
+  template void conv2d_backward_fast<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);     \
+  template void conv2d_forward_winograd<T>(T*, const T*, const T*, const T*, const ConvGeom&);          \
+  template void conv2d_backward_winograd<T>(T*, T*, T*, const T*, const T*, const T*, const ConvGeom&);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)
 #undef PB_INSTANTIATE

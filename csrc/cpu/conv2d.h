@@ -21,17 +21,21 @@ struct ConvGeom {
 // Forward: y (N, O, OH, OW) = conv(x (N, C, H, W), w (O, C/groups, KH, KW)) + b (O,) (b may be null).
 // Backward: from dy (N, O, OH, OW), x and w: dx (N, C, H, W) (skipped when null), dw (O, C/groups,
 // KH, KW), db (O,) (skipped when null). Outputs are overwritten, never accumulated into.
-//   naive   direct loops, one thread: the reading copy.
-//   im2col  per sample (threads over the batch): unfold x into columns, one GEMM per group.
-//   fast    picks per shape: 1x1/stride 1/no padding -> GEMM straight on x (no im2col);
-//           depthwise (C/groups == 1) -> direct kernel; 3x3/stride 1/groups 1 with >= 8
-//           channels in and out on wide planes -> Winograd F(2x2,3x3) for y (OW >= 16) and
-//           for dx and dW (W >= 24); else im2col.
+//   naive     direct loops, one thread: the reading copy.
+//   im2col    per sample (threads over the batch): unfold x into columns, one GEMM per group.
+//   winograd  Winograd F(2x2,3x3) wherever it applies (3x3, stride 1, dilation 1, groups 1,
+//             padding <= 2; conv2d_winograd.cpp), `fast` elsewhere.
+//   fast      picks per shape: 1x1/stride 1/no padding -> GEMM straight on x (no im2col);
+//             depthwise (C/groups == 1) -> direct kernel; where Winograd applies and both
+//             channel counts are >= 16 -> Winograd; else im2col.
+// dW and db are reduced in an order fixed by the shape: bitwise the same for any thread count.
 PB_CPU_DECLARE(
   template <class T> void conv2d_forward_naive(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_forward_winograd(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_backward_im2col(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_backward_winograd(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
 )
