@@ -1,5 +1,6 @@
-// The GEMM micro-kernel and its packing routines, included only by csrc/cpu/gemm.cpp (so once per
-// ISA build). Layout (BLIS): op(A) is packed into slivers of MR rows, k-major
+// The GEMM micro-kernel and its packing routines, included by csrc/cpu/gemm.cpp and (for its SIMD
+// types and tile shape) csrc/cpu/conv2d_winograd.cpp (so once per ISA
+// build). Layout (BLIS): op(A) is packed into slivers of MR rows, k-major
 // (Ap[k*MR + r]); op(B) into slivers of NR columns, k-major (Bp[k*NR + c]); both zero-padded to
 // full slivers. The micro-kernel keeps an MR x NR tile of C in registers (MR rows, NR/W vectors
 // of W lanes per row), and per k loads NR/W vectors of B and broadcasts MR scalars of A.
