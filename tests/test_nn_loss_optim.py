@@ -10,7 +10,7 @@ from pybench import reference as ref
 from pybench.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, MSELoss, make_loss
 from pybench.nn.optim import SGD, AdaGrad, Adam, AdamW, Penalty, RMSprop, clip_grad_norm, make_optimizer
 from pybench.nn.schedule import lr_schedule, scale_lr
-from tests.util import assert_bad_call, assert_close
+from util import assert_bad_call, assert_close
 
 try:
     import torch

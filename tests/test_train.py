@@ -18,8 +18,8 @@ from pybench.diagnostics import NoiseScale
 from pybench.nn.loss import CrossEntropyLoss
 from pybench.nn.optim import SGD
 from pybench.train import Config, run, train_step
-from tests.ref_model import RefNet
-from tests.util import assert_bad_call, numerical_grad
+from ref_model import RefNet
+from util import assert_bad_call, numerical_grad
 
 FAST = dict(dataset="mnist1d", threads=1, batch_size=64, depth=1, width=64, optimizer="sgd", lr=0.05, momentum=0.9)
 
