@@ -12,9 +12,12 @@ import time
 
 import pytest
 
+import pybench
 from pybench import cli, experiments, store
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The directory holding the pybench this process imported (the source tree in a dev build,
+# site-packages after `pip install .`): child processes must import the same one.
+HOME = os.path.dirname(os.path.dirname(os.path.abspath(pybench.__file__)))
 TINY = ["--set", "n_train=400", "--set", "n_test=100", "--set", "epochs=1", "--set", "noise_scale=false",
         "--set", "depth=1", "--set", "batch_size=32"]
 
@@ -187,7 +190,7 @@ def test_dask_workers_from_the_command_line(capsys, tmp_path):
 
 def _env():
     env = dict(os.environ)
-    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = HOME + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
