@@ -200,7 +200,8 @@ def test_resume_after_sigkill_keeps_finished_runs_duplicates_none_and_completes(
            "--set", "n_train=400", "--set", "n_test=100", "--set", "noise_scale=false", "--set", "batch_size=32",
            "--set", "epochs=12", "--set", "width=[16,32,64]", "--seeds", "4"]
     runs = out / "width" / "quick" / "runs"
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # cwd outside the source tree: `python -m` puts the cwd first on sys.path
+    proc = subprocess.Popen(cmd, env=_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
@@ -224,7 +225,7 @@ def test_resume_after_sigkill_keeps_finished_runs_duplicates_none_and_completes(
             assert rec["run_id"] + ".json" == f and rec["status"] == "completed"
             kept[f] = data
     assert 3 <= len(kept) < 12
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     files = sorted(f for f in os.listdir(runs))
     assert all(f.endswith(".json") for f in files), files  # the killed writer's temp file is gone
