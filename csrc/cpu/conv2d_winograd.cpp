@@ -242,43 +242,15 @@ PB_INLINE void grad_transform(T* __restrict dM, T* __restrict db, const T* dy, c
     }
 }
 
-// The register tile of the forward: m (MR, NR) = a (MR rows at stride lda, K) @ b (K, NR) packed.
+// The FMA loop both register tiles share: acc (MR x NR, in NV vectors per row) = sum over k < K
+// of a[i*ai + k*ak] * b[k*ldb + j]. The strides are literals at the call sites, so each
+// inlined copy compiles as if written for its layout.
 template <class T>
-PB_INLINE void tile_rows(T* __restrict m, const T* __restrict a, int64_t lda, const T* __restrict b, int64_t K) {
-  using V = Vec<T>;
-  using R = typename V::R;
-  constexpr int MR = kMR<T>, NV = kNV<T>, W = V::W, NR = kNR<T>;
-  R acc[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
-#pragma GCC unroll 2
-  for (int64_t k = 0; k < K; ++k) {
-    R bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = V::load(b + k * NR + v * W);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      const R av = V::set1(a[i * lda + k]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) V::store(m + i * NR + v * W, acc[i][v]);
-}
-
-// The register tile of dW: c (MR, NR) (+)= sum over k < K of a[k*lda + i] * b[k*ldb + j].
-template <class T>
-PB_INLINE void tile_cols(T* __restrict c, int64_t ldc, const T* __restrict a, int64_t lda, const T* __restrict b,
-                         int64_t ldb, int64_t K, bool overwrite) {
+PB_INLINE void tile_fma(typename Vec<T>::R (&acc)[kMR<T>][kNV<T>], const T* __restrict a, int64_t ai, int64_t ak,
+                        const T* __restrict b, int64_t ldb, int64_t K) {
   using V = Vec<T>;
   using R = typename V::R;
   constexpr int MR = kMR<T>, NV = kNV<T>, W = V::W;
-  R acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
@@ -290,11 +262,34 @@ PB_INLINE void tile_cols(T* __restrict c, int64_t ldc, const T* __restrict a, in
     for (int v = 0; v < NV; ++v) bv[v] = V::load(b + k * ldb + v * W);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const R av = V::set1(a[k * lda + i]);
+      const R av = V::set1(a[i * ai + k * ak]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
     }
   }
+}
+
+// The register tile of the forward: m (MR, NR) = a (MR rows at stride lda, K) @ b (K, NR) packed.
+template <class T>
+PB_INLINE void tile_rows(T* __restrict m, const T* __restrict a, int64_t lda, const T* __restrict b, int64_t K) {
+  using V = Vec<T>;
+  constexpr int MR = kMR<T>, NV = kNV<T>, W = V::W, NR = kNR<T>;
+  typename V::R acc[MR][NV];
+  tile_fma<T>(acc, a, lda, 1, b, NR, K);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) V::store(m + i * NR + v * W, acc[i][v]);
+}
+
+// The register tile of dW: c (MR, NR) (+)= sum over k < K of a[k*lda + i] * b[k*ldb + j].
+template <class T>
+PB_INLINE void tile_cols(T* __restrict c, int64_t ldc, const T* __restrict a, int64_t lda, const T* __restrict b,
+                         int64_t ldb, int64_t K, bool overwrite) {
+  using V = Vec<T>;
+  constexpr int MR = kMR<T>, NV = kNV<T>, W = V::W;
+  typename V::R acc[MR][NV];
+  tile_fma<T>(acc, a, 1, lda, b, ldb, K);
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
