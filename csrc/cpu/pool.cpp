@@ -12,6 +12,7 @@
 #include "core/common.h"
 #include "core/parallel.h"
 #include "cpu/reduce.h"
+#include "cpu/scratch.h"
 #include "math/fastmath.h"
 
 namespace pb::cpu::PB_ISA_NS {
@@ -57,21 +58,7 @@ PB_INLINE int64_t avg_divisor(const PoolGeom& g, int64_t hs, int64_t ws, bool co
   return (he - max64(hs, 0)) * (we - max64(ws, 0));
 }
 
-// Grow-only per-thread scratch (a row of divisors).
-struct Scratch {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() { std::free(p); }
-  template <class T> T* get(int64_t n) {
-    size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) & ~size_t(63);
-    if (bytes > cap) {
-      std::free(p);
-      p = std::aligned_alloc(64, bytes);
-      cap = p ? bytes : 0;
-    }
-    return static_cast<T*>(p);
-  }
-};
+// A row of divisors per thread.
 thread_local Scratch tl_row;
 
 
