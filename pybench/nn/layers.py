@@ -51,6 +51,11 @@ class _Layer(Module):
 
     dtype = None
 
+    def _repr_tail(self):
+        """The non-default bias and dtype arguments, as the constructor call spells them."""
+        return (", bias=False" if getattr(self, "bias", True) is None else "") + (
+            f", dtype={self.dtype}" if self.dtype != np.float32 else "")
+
     def _bad_input(self, x, expected):
         """The error for an input that failed the fast check (built only on that slow path)."""
         if not isinstance(x, np.ndarray):
@@ -156,11 +161,7 @@ class Linear(_Layer):
 
     def extra_repr(self):
         s = f"{self.in_features}, {self.out_features}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.dtype != np.float32:
-            s += f", dtype={self.dtype}"
-        return s
+        return s + self._repr_tail()
 
 
 class Conv2d(_Layer):
@@ -249,11 +250,7 @@ class Conv2d(_Layer):
                 s += f", {name}={getattr(self, name)}"
         if self.groups != 1:
             s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.dtype != np.float32:
-            s += f", dtype={self.dtype}"
-        return s
+        return s + self._repr_tail()
 
 
 class _BatchNorm(_Layer):
