@@ -323,16 +323,22 @@ def _cmd_report(args):
 
 
 def _positive_float(s):
-    v = float(s)
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {s}")
+    try:
+        v = float(s)
+    except ValueError:
+        v = None
+    if v is None or not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {s!r}")
     return v
 
 
 def _positive_int(s):
-    v = int(s)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s}")
+    try:
+        v = int(s)
+    except ValueError:
+        v = None
+    if v is None or v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
     return v
 
 

@@ -214,20 +214,38 @@ def list_stored(out):
 
 def check_writable(out):
     """ValueError naming the problem when ``out`` cannot hold results: it exists and is not a
-    writable directory, or its nearest existing parent is not a writable directory. Creates
-    nothing."""
+    writable directory, or its nearest existing parent is not a writable directory. Writability is
+    probed by creating and removing an empty temporary file there (``os.access`` says yes to root on
+    anything, e.g. a read-only mount or /proc); nothing is left behind."""
     out = os.path.abspath(os.fspath(out))
     if os.path.exists(out):
         if not os.path.isdir(out):
             raise ValueError(f"--out {out}: exists and is not a directory")
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise ValueError(f"--out {out}: directory is not writable")
+        why = _unwritable(out)
+        if why:
+            raise ValueError(f"--out {out}: directory is not writable ({why})")
         return out
     parent = os.path.dirname(out)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise ValueError(f"--out {out}: cannot be created ({parent} is not a directory)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: cannot be created ({parent} is not writable)")
+    why = _unwritable(parent)
+    if why:
+        raise ValueError(f"--out {out}: cannot be created ({parent} is not writable: {why})")
     return out
+
+
+def _unwritable(directory):
+    """None when a file can be created in ``directory`` (tried, then removed), else the reason."""
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return "permission denied"
+    import tempfile
+
+    try:
+        fd, path = tempfile.mkstemp(prefix=".pybench-probe-", suffix=".tmp", dir=directory)
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    os.close(fd)
+    os.unlink(path)
+    return None

@@ -83,6 +83,20 @@ def test_failed_run_exits_1_and_is_shown(capsys, tmp_path):
     (["run", "width", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9", "--timeout", "0.5"], "cannot connect"),
     (["run", "width", "--executor", "local", "--workers", "2"], "need --executor dask"),
     (["run", "width", "--seeds", "0"], "--seeds"),
+    (["run", "width", "--seeds", "abc"], "argument --seeds: expected a positive integer, got 'abc'"),
+    (["run", "width", "--timeout", "soon"], "argument --timeout: expected a positive number of seconds, got 'soon'"),
+    (["run", "width", "--set", "epochs=1.5"], "epochs: expected an int, got float"),
+    (["run", "width", "--set", "width=[16,\"a\"]"], "width: expected an int, got str"),
+    (["run", "width", "--set", "optimizer=lbfgs"], "optimizer: expected one of sgd, adagrad, rmsprop, adam, adamw"),
+    (["run", "--config", "{adir}"], "cannot read"),
+    (["run", "--config", "{badtype}"], "lr: expected a number, got str"),
+    (["run", "--config", "{badaxis}"], "axes.colour: unknown Config field; expected one of dataset,"),
+    pytest.param(["run", "width", "--out", "/proc/pybench-test/sub"], "cannot be created (/proc is not writable",
+                 marks=pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc"),
+                 id="out-under-proc"),  # os.access says yes to root here: the check must try
+    pytest.param(["run", "width", "--out", "/proc"], "--out /proc: directory is not writable",
+                 marks=pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc"),
+                 id="out-is-proc"),
     (["run", "width", "--executor", "ray"], "invalid choice: 'ray'"),
     (["run", "width", "--quick", "--full"], "not allowed with argument"),
     (["report", "{tmp}/nothing-here"], "no experiment records found"),
@@ -92,8 +106,13 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path, args,
     (tmp_path / "broken.toml").write_text('name = "x"\n[axes]\nlr = [0.1\n')
     (tmp_path / "badkey.toml").write_text('name = "mine"\ncolour = "red"\n')
     (tmp_path / "badvalue.toml").write_text('name = "mine"\n[axes]\nlr = [0.1, -0.5]\n')
+    (tmp_path / "badtype.toml").write_text('name = "mine"\n[axes]\nlr = ["fast"]\n')
+    (tmp_path / "badaxis.toml").write_text('name = "mine"\n[axes]\ncolour = [1, 2]\n')
+    (tmp_path / "adir").mkdir()
     paths = {"missing": tmp_path / "missing.toml", "broken": tmp_path / "broken.toml", "badkey": tmp_path / "badkey.toml",
-             "badvalue": tmp_path / "badvalue.toml", "afile": tmp_path / "afile", "tmp": tmp_path}
+             "badvalue": tmp_path / "badvalue.toml", "badtype": tmp_path / "badtype.toml",
+             "badaxis": tmp_path / "badaxis.toml", "adir": tmp_path / "adir", "afile": tmp_path / "afile",
+             "tmp": tmp_path}
     args = [a.format(**paths) for a in args]
     out = tmp_path / "out"
     if "--out" not in args and args[0] == "run":
