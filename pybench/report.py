@@ -192,12 +192,52 @@ def _pow2(values):
                for v in values)
 
 
+LEGEND_INSIDE_MAX = 6  # more legend entries than this: the legend goes beside the axes
+
+# how a point whose status is not "ok" is marked (drawn over it; one legend entry per kind)
+STATUS_MARKS = {
+    "missed target": dict(marker="o", markerfacecolor="none", markeredgecolor="black", markersize=10,
+                          markeredgewidth=1.2),
+    "collapsed": dict(marker="x", color="black", markersize=9, markeredgewidth=2),
+    "diverged": dict(marker="X", color="red", markersize=10, markeredgecolor="black", markeredgewidth=0.5),
+    "failed": dict(marker="D", markerfacecolor="none", markeredgecolor="red", markersize=10, markeredgewidth=1.5),
+}
+
+
+def _plain_log_axis(axis, values):
+    """Plain numbers (0.2, 50, 3000) instead of 2x10^-1 on a log axis whose values lie in [1e-3, 1e5)
+    (matplotlib still decides which minor ticks get a label)."""
+    from matplotlib import ticker
+
+    class Plain(ticker.LogFormatter):
+        def _num_to_string(self, x, vmin, vmax):
+            return f"{x:g}"
+
+    vs = [v for v in values if isinstance(v, (int, float)) and v > 0]
+    if vs and min(vs) >= 1e-3 and max(vs) < 1e5:
+        axis.set_major_formatter(Plain(labelOnlyBase=False))
+        axis.set_minor_formatter(Plain(labelOnlyBase=False))
+
+
 def render_plot(spec):
-    """PNG bytes of one PlotSpec."""
+    """PNG bytes of one PlotSpec (see ``figure``)."""
+    fig = figure(spec)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def figure(spec):
+    """The matplotlib Figure of one PlotSpec (Agg canvas, no pyplot state). Points whose status is
+    not "ok" (``Series.marks``) get a marker of their own over them; points without a value
+    (``Series.missed``) are drawn as triangles on the top edge; every kind has a legend entry."""
+    from matplotlib import transforms
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 4.2), dpi=100)
+    n_legend = len(spec.series) + len(spec.hlines)
+    wide = n_legend > LEGEND_INSIDE_MAX  # a long legend goes to the right of the axes, not over the data
+    fig = Figure(figsize=(9.6 if wide else 6.4, 4.2), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     ax2 = None
@@ -209,7 +249,9 @@ def render_plot(spec):
             k = json.dumps(x, sort_keys=True) if not isinstance(x, str) else x
             if k not in cats:
                 cats.append(k)
-    handles = []
+    handles, status_handles, missed_handles = [], {}, {}
+    n_missed = sum(1 for s in spec.series if s.missed)
+    k_missed = 0
     for i, s in enumerate(spec.series):
         target = ax
         if s.axis == "right":
@@ -218,27 +260,71 @@ def render_plot(spec):
             target = ax2
         x = [cats.index(json.dumps(v, sort_keys=True) if not isinstance(v, str) else v) for v in s.x] if categorical else s.x
         color = f"C{i % 10}"
+        ms = s.markersize or 4
         if s.err is not None and any(e is not None for e in s.err):
             h = target.errorbar(x, s.y, yerr=[e or 0.0 for e in s.err], fmt=s.style, color=color, capsize=3,
-                                label=s.label, markersize=4)
-        else:
-            (h,) = target.plot(x, s.y, s.style, color=color, label=s.label, markersize=4)
+                                label=s.label, markersize=ms)
+        elif s.x:
+            (h,) = target.plot(x, s.y, s.style, color=color, label=s.label, markersize=ms)
+        else:  # every point of this series is missing: a legend entry for its edge markers
+            (h,) = target.plot([], [], s.style, color=color, label=s.label, markersize=ms)
         handles.append(h)
+        for status, kw in STATUS_MARKS.items():
+            pts = [(xv, yv) for xv, yv, m in zip(x, s.y, s.marks or []) if m == status and yv is not None]
+            if pts:
+                (hm,) = target.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="none", zorder=5,
+                                    label=status, **kw)
+                status_handles.setdefault(status, hm)
+        if s.missed:
+            # on the top edge (axes coordinates in y), series side by side a few points apart
+            xm = [cats.index(json.dumps(v, sort_keys=True) if not isinstance(v, str) else v) for v in s.missed] \
+                if categorical else s.missed
+            shift = (k_missed - (n_missed - 1) / 2) * 6
+            k_missed += 1
+            trans = transforms.offset_copy(transforms.blended_transform_factory(ax.transData, ax.transAxes),
+                                           fig=fig, x=shift, y=0, units="points")
+            ax.plot(xm, [1.0] * len(xm), linestyle="none", marker="^", color=color, markersize=8,
+                    markeredgecolor="black", markeredgewidth=0.5, transform=trans, clip_on=False, zorder=6)
+            if s.missed_label not in missed_handles:
+                (hm,) = ax.plot([], [], linestyle="none", marker="^", color="lightgrey", markeredgecolor="black",
+                                markeredgewidth=0.5, markersize=8, label=f"{s.missed_label} (top edge)")
+                missed_handles[s.missed_label] = hm
+    handles += list(status_handles.values()) + list(missed_handles.values())
     if categorical:
         ax.set_xticks(range(len(cats)))
         ax.set_xticklabels(cats, rotation=30 if len(cats) > 4 else 0, ha="right" if len(cats) > 4 else "center")
     elif spec.logx:
-        ax.set_xscale("log", base=2 if _pow2(xs_all) else 10)
-        if _pow2(xs_all):
-            ticks = sorted(set(xs_all))
+        xs_pos = [x for x in xs_all + [m for s in spec.series for m in s.missed] if x > 0]
+        ax.set_xscale("log", base=2 if _pow2(xs_pos) else 10)
+        ticks = sorted(set(xs_pos))
+        if _pow2(xs_pos) or len(ticks) <= 12:  # a tick at every value swept (8, 16, 20, 32, ...)
             ax.set_xticks(ticks)
-            ax.set_xticklabels([f"{int(t)}" for t in ticks])
+            ax.set_xticklabels([f"{t:g}" for t in ticks])
             ax.minorticks_off()
-    if spec.logy:
+    missed_x = [m for s in spec.series for m in s.missed if isinstance(m, (int, float))]
+    data_x = [x for x in xs_all if isinstance(x, (int, float))]
+    if missed_x and not categorical and (not data_x or min(missed_x) < min(data_x) or max(missed_x) > max(data_x)):
+        # the edge markers lie outside the drawn points: widen the x range to show them
+        lo, hi = min(missed_x + data_x), max(missed_x + data_x)
+        if spec.logx and lo > 0:
+            f = (hi / lo) ** 0.05 if hi > lo else 1.5
+            ax.set_xlim(lo / f, hi * f)
+        else:
+            pad = 0.05 * (hi - lo) if hi > lo else 1.0
+            ax.set_xlim(lo - pad, hi + pad)
+    left_y = [y for s in spec.series if s.axis != "right" for y in s.y if y is not None and y > 0]
+    right_y = [y for s in spec.series if s.axis == "right" for y in s.y if y is not None and y > 0]
+    if spec.logy and left_y:  # no value at all (every point missed): a plain axis under the edge markers
         ax.set_yscale("log")
+        _plain_log_axis(ax.yaxis, left_y)
+    elif spec.logy:
+        ax.set_yticks([])
     if ax2 is not None:
-        if spec.logy2 or spec.logy:
+        if (spec.logy2 or spec.logy) and right_y:
             ax2.set_yscale("log")
+            _plain_log_axis(ax2.yaxis, right_y)
+        elif not right_y:
+            ax2.set_yticks([])
         ax2.set_ylabel(spec.y2label or "")
     for y, label in spec.hlines:
         handles.append(ax.axhline(y, color="grey", linestyle=":", label=label))
@@ -246,12 +332,13 @@ def render_plot(spec):
     ax.set_ylabel(spec.ylabel)
     ax.set_title(spec.title)
     ax.grid(True, which="major", alpha=0.3)
-    if handles:
+    if handles and wide:
+        ax.legend(handles=handles, labels=[h.get_label() for h in handles], fontsize=8, loc="upper left",
+                  bbox_to_anchor=(1.13 if ax2 is not None else 1.02, 1.0), borderaxespad=0.0)
+    elif handles:
         ax.legend(handles=handles, labels=[h.get_label() for h in handles], fontsize=8, loc="best")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+    return fig
 
 
 # ---- provenance ---------------------------------------------------------------------------------
@@ -330,8 +417,8 @@ def build(out, experiment, mode=None, index=True):
         d = store.exp_dir(out, experiment, md)
         plot_files = []
         for spec in res.get("plots") or []:
-            if not any(s.x for s in spec.series):
-                continue  # nothing to draw (e.g. every run failed)
+            if not any(s.x or s.missed for s in spec.series):
+                continue  # nothing to draw (e.g. no runs)
             path = store.atomic_write(os.path.join(d, spec.file), render_plot(spec))
             written.append(path)
             plot_files.append((spec, spec.file))

@@ -45,8 +45,9 @@ def test_run_without_names_runs_every_registered_experiment_in_quick_mode(capsys
     assert "width (quick)" in stderr and "3 runs (3 run now, 0 kept from before)" in stderr  # progress on stderr
     assert "━" not in stdout and "runs" not in stdout.split("\n")[0]
     d = out / "width" / "quick"
-    assert sorted(os.listdir(d)) == ["accuracy_vs_width.png", "curves.png", "runs", "summary.csv", "summary.md",
-                                     "sweep.json", "throughput_vs_width.png"]
+    assert sorted(os.listdir(d)) == ["accuracy_vs_width.png", "curves.png", "loss_curves.png", "runs",
+                                     "steps_vs_width.png", "summary.csv", "summary.md", "sweep.json",
+                                     "throughput_vs_width.png"]
     assert len(os.listdir(d / "runs")) == 3
     assert "(width/quick/summary.md)" in (out / "README.md").read_text()
 

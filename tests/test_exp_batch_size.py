@@ -223,6 +223,10 @@ def test_analyze_shows_a_batch_size_where_every_lr_missed_and_leaves_it_out_of_t
     assert row["_display"]["steps_to_target"] == "missed" and not row["fastest"]
     notes = "\n".join(res["notes"])
     assert "batch 1024: no LR reached the target" in notes and "on the best-LR medians of 3 batch sizes" in notes
+    plots = {p.file: p for p in res["plots"]}
+    for f in ("steps_vs_batch_size.png", "time_vs_batch_size.png"):  # shown on the top edge, not dropped
+        measured = plots[f].series[0]
+        assert 1024 not in measured.x and measured.missed == [1024], f
 
 
 def test_analyze_flags_a_best_lr_at_the_grid_edge_and_handles_nothing_to_fit():

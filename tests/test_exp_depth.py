@@ -230,6 +230,14 @@ def test_analysis_plots_gradient_norm_per_layer_and_render(tmp_path):
     assert "32 layers at exactly 0" in next(s.label for s in layer.series if s.label.startswith("depth 32"))
     he = plots["grad_norm_vs_layer_no-norm-init-he-normal.png"]
     assert "non-finite" in next(s.label for s in he.series if s.label.startswith("depth 32"))
+    # a depth that missed the target is a triangle on the top edge, not a gap; bad statuses are marked
+    steps = {s.label: s for s in plots["steps_to_target_vs_depth.png"].series}
+    assert steps["no norm, init he_normal"].x == [2, 8] and steps["no norm, init he_normal"].missed == [32]
+    assert steps["no norm, init normal(0.01)"].missed == [8, 32]
+    acc = {s.label: s for s in plots["accuracy_vs_depth.png"].series}
+    assert acc["best val norm=none init=normal(0.01)"].marks == ["converged", "collapsed", "collapsed"]
+    assert acc["best val norm=none init=he_normal"].marks == ["converged", "converged", "diverged"]
+    assert "loss_curves.png" in plots and plots["loss_curves.png"].logy
     ratio_labels = " ".join(s.label for s in plots["grad_ratio_vs_depth.png"].series)
     assert "0 at depth 32" in ratio_labels and "undefined at depth 32" in ratio_labels
     # the whole report builds from the stored records alone

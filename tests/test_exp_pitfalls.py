@@ -145,6 +145,10 @@ def test_analyze_one_line_per_comparison_with_status_and_effect():
     assert csv.splitlines()[0].startswith("pitfall,bad,fixed,metric,bad_value,bad_value_spread")
     for spec in res["plots"]:
         assert report.render_plot(spec)[:4] == b"\x89PNG"
+    plots = {p.file: p for p in res["plots"]}
+    bad = next(s for s in plots["bad_vs_fixed.png"].series if s.label == "bad")
+    assert bad.marks[bad.x.index(raw["_label"])] == "collapsed"  # marked on the chart, not only in the table
+    assert all(plots[f].logy for f, (_, _, metric, _) in cases.CURVES.items() if metric != "val_acc")
 
 
 def test_analyze_medians_paired_spread_and_missing_runs():

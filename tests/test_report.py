@@ -254,3 +254,85 @@ def test_rows_follow_the_sweep_order_and_axis_order_survives_json(tmp_path):
     generic = Experiment().analyze([dict(r, axes=["width", "lr"]) for r in recs])
     assert [(r["width"], r["lr"]) for r in generic["rows"]] == [(16, 0.01), (16, 0.1), (512, 0.01), (512, 0.1)]
     assert [c.key for c in generic["columns"][:2]] == ["width", "lr"]
+
+
+# ------------------------------------------------------------------------------------------------
+# plots: every point shown, bad statuses and missed targets marked
+# ------------------------------------------------------------------------------------------------
+
+def _legend(fig):
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_series_carries_statuses_and_keeps_points_without_a_value():
+    rows = [{"width": 16, "steps_to_target": None, "status": "missed target"},
+            {"width": 32, "steps_to_target": 40, "status": "ok"},
+            {"width": 64, "steps_to_target": 30, "status": "collapsed"}]
+    (s,) = base.series(rows, "width", "steps_to_target", "steps", missing="target not reached")
+    assert s.x == [32, 64] and s.marks == ["ok", "collapsed"] and s.missed == [16]
+    assert s.missed_label == "target not reached"
+    (s,) = base.series(rows, "width", "steps_to_target", "steps")  # without ``missing``: left out
+    assert s.missed == []
+
+
+def test_render_marks_bad_statuses_and_draws_missed_points_on_the_top_edge():
+    spec = base.PlotSpec("a.png", "t", "width", "steps", [
+        base.Series("a", [32, 64, 128], [40, 30, 20], marks=["ok", "collapsed", "diverged"], missed=[16, 2048],
+                    missed_label="target not reached"),
+        base.Series("b", [32, 64], [50, 45], marks=["missed target", "failed"], missed=[16])], logx=True, logy=True)
+    fig = report.figure(spec)
+    labels = _legend(fig)
+    for word in ("collapsed", "diverged", "missed target", "failed", "target not reached (top edge)"):
+        assert word in labels, word
+    assert labels.count("target not reached (top edge)") == 1
+    ax = fig.axes[0]
+    edge = [ln for ln in ax.get_lines() if ln.get_marker() == "^" and len(ln.get_xdata())]
+    assert sorted(x for ln in edge for x in ln.get_xdata()) == [16, 16, 2048]
+    assert all(not ln.get_clip_on() and list(ln.get_ydata()) == [1.0] * len(ln.get_xdata()) for ln in edge)
+    lo, hi = ax.get_xlim()
+    assert lo < 16 and hi > 2048  # the x range widened to show them
+    assert [t for t in ax.get_xticks()] == [16, 32, 64, 128, 2048]
+    assert report.render_plot(spec)[:4] == b"\x89PNG"
+    # nothing but missed points (no value to scale a log axis by) still renders
+    only = base.PlotSpec("b.png", "t", "x", "y", [base.Series("s", [], [], missed=[8, 16])], logx=True, logy=True)
+    assert report.render_plot(only)[:4] == b"\x89PNG"
+
+
+def test_log_axes_tick_every_swept_value_and_label_plainly():
+    spec = base.PlotSpec("r.png", "t", "resolution", "time (s)",
+                         [base.Series("a", [8, 16, 32, 64], [0.1, 0.2, 0.3, 0.4]),
+                          base.Series("b", [20, 40, 80, 160], [0.15, 0.25, 0.35, 0.38])], logx=True, logy=True)
+    fig = report.figure(spec)
+    ax = fig.axes[0]
+    assert list(ax.get_xticks()) == [8, 16, 20, 32, 40, 64, 80, 160]
+    fig.canvas.draw()
+    ylabels = [t.get_text() for t in ax.get_yticklabels(minor=True) + ax.get_yticklabels()]
+    assert "0.2" in ylabels and "0.4" in ylabels and not any("10^" in t or "times" in t for t in ylabels)
+
+
+def test_a_long_legend_goes_beside_the_axes():
+    many = [base.Series(f"s{i}", [1, 2], [i, i + 1]) for i in range(report.LEGEND_INSIDE_MAX + 1)]
+    fig = report.figure(base.PlotSpec("m.png", "t", "x", "y", many))
+    assert fig.get_size_inches()[0] > 9
+    few = report.figure(base.PlotSpec("f.png", "t", "x", "y", many[:2]))
+    assert few.get_size_inches()[0] < 7
+
+
+def test_width_plots_steps_and_time_to_target_with_missed_widths_and_loss_curves(tmp_path):
+    hist = [{"step": 0, "epoch": 0.0, "val_acc": 0.1, "train_loss": 2.3},
+            {"step": 100, "epoch": 10.0, "val_acc": 0.6, "train_loss": 1.1}]
+    recs = [_rec(16, status="collapsed", test_acc=0.1, history=hist), _rec(32, target_step=300, history=hist),
+            _rec(64, target_step=200, history=hist)]
+    res = experiments.get("width").analyze(recs)
+    plots = {p.file: p for p in res["plots"]}
+    steps = plots["steps_vs_width.png"]
+    assert steps.logx and steps.logy and steps.y2label
+    left = [s for s in steps.series if s.axis == "left"]
+    assert left[0].x == [32, 64] and left[0].missed == [16]
+    acc = plots["accuracy_vs_width.png"]
+    assert acc.series[0].marks == ["collapsed", "ok", "ok"]
+    loss = plots["loss_curves.png"]
+    assert loss.logy and [s.label for s in loss.series] == ["width=16 (collapsed)", "width=32", "width=64"]
+    _store_sweep(tmp_path, recs)
+    written = {os.path.basename(p) for p in report.build(tmp_path, "width", "full")}
+    assert {"steps_vs_width.png", "loss_curves.png", "accuracy_vs_width.png"} <= written

@@ -187,5 +187,7 @@ def positive_only(plot):
         s.x, s.y = [s.x[i] for i in keep], [s.y[i] for i in keep]
         if s.err is not None:
             s.err = [s.err[i] for i in keep]
-    plot.series = [s for s in plot.series if s.x]
+        if s.marks is not None:
+            s.marks = [s.marks[i] for i in keep]
+    plot.series = [s for s in plot.series if s.x or s.missed]
     return plot

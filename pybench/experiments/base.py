@@ -91,12 +91,21 @@ class Column:
 
 @dataclass
 class Series:
+    """One line of a plot. ``marks`` (parallel to x): a point's status word; "missed target",
+    "collapsed", "diverged" and "failed" are drawn over the point with their own marker and legend
+    entry (PlotSpec: STATUS_MARKS in pybench.report). ``missed``: x values of points that have no y
+    (e.g. a target not reached), drawn as triangles on the top edge, so no point is dropped
+    silently; ``missed_label`` names them in the legend."""
     label: str
     x: list
     y: list
     err: list | None = None       # symmetric error bar (e.g. the spread over seeds)
     style: str = "o-"
     axis: str = "left"            # "left" or "right" (twin y axis)
+    marks: list | None = None
+    missed: list = field(default_factory=list)
+    missed_label: str = "not reached"
+    markersize: float | None = None
 
 
 @dataclass
@@ -499,40 +508,56 @@ def _groups(rows, others):
     return list(out.values())
 
 
-def series(rows, x, y, label, others=(), axis="left", style="o-", scale=1.0):
-    """Series of ``y`` against ``x`` over ``rows`` (one per combination of the axes ``others``);
-    points whose y is missing are left out of that line (the table still shows them)."""
+def series(rows, x, y, label, others=(), axis="left", style="o-", scale=1.0, missing=None):
+    """Series of ``y`` against ``x`` over ``rows`` (one per combination of the axes ``others``).
+    Each point carries its row's ``status`` (``Series.marks``: a collapsed, diverged, failed or
+    missed-target point is marked on the plot). Points whose y is missing are left out of the line;
+    with ``missing`` (a legend text, e.g. "not reached") they are drawn on the top edge instead."""
     out = []
     for sub, rs in _groups(rows, list(others)):
-        pts = [(r[x], r.get(y), r.get(y + "_spread")) for r in rs if r.get(y) is not None]
-        if not pts:
+        pts = [(r[x], r.get(y), r.get(y + "_spread"), r.get("status")) for r in rs if r.get(y) is not None]
+        gone = [r[x] for r in rs if r.get(y) is None and _is_num(r.get(x))] if missing else []
+        if not pts and not gone:
             continue
         out.append(Series(f"{label} {sub}".strip(), [p[0] for p in pts], [p[1] * scale for p in pts],
-                          [None if p[2] is None else p[2] * scale for p in pts], style=style, axis=axis))
+                          [None if p[2] is None else p[2] * scale for p in pts], style=style, axis=axis,
+                          marks=[p[3] for p in pts] if any(p[3] is not None for p in pts) else None,
+                          missed=gone, missed_label=missing or "not reached"))
     return out
 
 
 def accuracy_plot(rows, x, others, file, title, logx=False, xlabel=None):
-    s = (series(rows, x, "best_val_acc", "best val", others, scale=100)
+    s = (series(rows, x, "best_val_acc", "best val", others, scale=100, missing="no value (failed)")
          + series(rows, x, "test_acc", "test", others, style="s--", scale=100))
     return PlotSpec(file, f"{title}: accuracy", xlabel or x, "accuracy (%)", s, logx=logx)
 
 
 def throughput_plot(rows, x, others, file, title, logx=False, xlabel=None):
-    s = (series(rows, x, "samples_per_s", "samples/s", others)
+    s = (series(rows, x, "samples_per_s", "samples/s", others, missing="no value (failed)")
          + series(rows, x, "gflops", "GFLOP/s", others, axis="right", style="s--"))
     return PlotSpec(file, f"{title}: throughput", xlabel or x, "samples/s", s, logx=logx, logy=True,
                     y2label="GFLOP/s")
 
 
-def curves_plot(records, x, file, title, metric="val_acc", ylabel="val accuracy (%)", scale=100.0, replicate=0):
+def curves_plot(records, x, file, title, metric="val_acc", ylabel="val accuracy (%)", scale=100.0, replicate=0,
+                what="learning curves", logy=False):
     """Learning curves (``metric`` from each run's history against ``x``: "step", "epoch" or
-    "wall_time") of one replicate per point."""
+    "wall_time") of one replicate per point; a run that did not complete says so in its label.
+    Non-finite values (a diverged run's loss) end the curve."""
     s = []
     for point, recs in group_by_point(records):
         rec = next((r for r in recs if r.get("replicate", 0) == replicate), recs[0])
-        hist = [h for h in rec.get("history") or [] if h.get(metric) is not None]
+        hist = [h for h in rec.get("history") or [] if _is_num(h.get(metric)) and math.isfinite(h[metric])
+                and (not logy or h[metric] > 0)]
         if hist:
             label = " ".join(f"{k}={_short(v)}" for k, v in point.items())
+            if rec.get("status") not in ("completed", None):
+                label += f" ({rec.get('status')})"
             s.append(Series(label, [h[x] for h in hist], [h[metric] * scale for h in hist], style="-"))
-    return PlotSpec(file, f"{title}: learning curves (seed {replicate})", x, ylabel, s)
+    return PlotSpec(file, f"{title}: {what} (seed {replicate})", x, ylabel, s, logy=logy)
+
+
+def loss_curves_plot(records, file, title, x="epoch", replicate=0):
+    """Training loss against ``x`` of one replicate per point (log y)."""
+    return curves_plot(records, x, file, title, metric="train_loss", ylabel="training loss", scale=1.0,
+                       replicate=replicate, what="training loss", logy=True)

@@ -266,10 +266,14 @@ def _plots(rows, sels, others, fits, records, title):
     steps_s, pareto_s, time_s = [], [], []
     for label, idx in groups:
         sub = [rows[i] for i in idx if rows[i]["steps_to_target"] is not None]
+        # a batch size where every LR missed the target: a triangle on the top edge, not a gap
+        gone = [rows[i]["batch_size"] for i in idx if rows[i]["steps_to_target"] is None and _num(rows[i]["batch_size"])]
         tag = f" {label}" if label else ""
-        if sub:
+        if sub or gone:
             steps_s.append(Series(f"measured (best LR){tag}", [r["batch_size"] for r in sub],
-                                  [r["steps_to_target"] for r in sub], [r.get("steps_to_target_spread") for r in sub]))
+                                  [r["steps_to_target"] for r in sub], [r.get("steps_to_target_spread") for r in sub],
+                                  missed=gone, missed_label="no LR reached the target"))
+        if sub:
             pareto_s.append(Series(f"measured (best LR){tag}", [r["samples_to_target"] for r in sub],
                                    [r["steps_to_target"] for r in sub], style="o"))
         fit = fits.get(label)
@@ -283,13 +287,17 @@ def _plots(rows, sels, others, fits, records, title):
             pareto_s.append(Series(f"fit (S/S_min-1)(E/E_min-1)=1{tag}", [e for _, e in pts], [s for s, _ in pts],
                                    style="-"))
         tsub = [rows[i] for i in idx if rows[i]["time_to_target"] is not None]
-        if tsub:
+        gone = [rows[i]["batch_size"] for i in idx if rows[i]["time_to_target"] is None and _num(rows[i]["batch_size"])]
+        if tsub or gone:
             time_s.append(Series(f"time to target (best LR){tag}", [r["batch_size"] for r in tsub],
-                                 [r["time_to_target"] for r in tsub], [r.get("time_to_target_spread") for r in tsub]))
+                                 [r["time_to_target"] for r in tsub], [r.get("time_to_target_spread") for r in tsub],
+                                 missed=gone, missed_label="no LR reached the target"))
             fast = [r for r in tsub if r["fastest"]]
             if fast:
-                time_s.append(Series(f"fastest{tag}", [r["batch_size"] for r in fast],
-                                     [r["time_to_target"] for r in fast], style="*"))
+                which = ", ".join(f"{r['batch_size']:g}" for r in fast)
+                time_s.append(Series(f"fastest{tag}: batch {which}",
+                                     [r["batch_size"] for r in fast], [r["time_to_target"] for r in fast], style="*",
+                                     markersize=16))
     steps = PlotSpec("steps_vs_batch_size.png", "batch size: steps to target (LR re-tuned per batch size)",
                      "batch size", "steps to target", steps_s, logx=True, logy=True)
     pareto = PlotSpec("steps_vs_examples.png", "batch size: the steps / examples trade-off",

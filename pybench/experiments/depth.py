@@ -164,11 +164,13 @@ class Depth(Experiment):
                                       xlabel="hidden layers")]
         steps = []
         for label, rs in _variants(rows, variant_keys):
-            pts = [(r["depth"], r["steps_to_target"], r.get("steps_to_target_spread")) for r in rs
+            pts = [(r["depth"], r["steps_to_target"], r.get("steps_to_target_spread"), r.get("status")) for r in rs
                    if r.get("steps_to_target") is not None]
-            if pts:
-                steps.append(Series(label, [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]))
-        plots.append(PlotSpec("steps_to_target_vs_depth.png", "depth: steps to target (missing: not reached)",
+            gone = [r["depth"] for r in rs if r.get("steps_to_target") is None and _num(r.get("depth")) is not None]
+            if pts or gone:
+                steps.append(Series(label, [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts],
+                                    marks=[p[3] for p in pts], missed=gone, missed_label="target not reached"))
+        plots.append(PlotSpec("steps_to_target_vs_depth.png", "depth: steps to target (triangles: not reached)",
                               "hidden layers", "steps to target", steps, logx=True, logy=True))
         ratio = []
         for label, rs in _variants(rows, variant_keys):
@@ -203,18 +205,30 @@ class Depth(Experiment):
                                   "Linear layer (1 = first hidden, last = output)", "|dL/dW| (log)", s, logy=True))
         # learning curves at the shallowest and the deepest depth, every variant
         depths = sorted({_num(p.get("depth")) for p, _ in groups if _num(p.get("depth")) is not None})
-        curves = []
+        curves, losses = [], []
         for d in sorted({depths[0], depths[-1]}) if depths else []:
             for point, recs in groups:
                 if point.get("depth") != d:
                     continue
-                hist = [h for h in recs[0].get("history") or [] if h.get("val_acc") is not None]
+                rec = recs[0]
+                label = f"depth {d} {_variant_label(point, variant_keys)}" + (
+                    "" if rec.get("status") in ("completed", None) else f" ({rec.get('status')})")
+                style = "-" if d == depths[-1] else "--"
+                hist = [h for h in rec.get("history") or [] if h.get("val_acc") is not None]
                 if hist:
-                    curves.append(Series(f"depth {d} {_variant_label(point, variant_keys)}", [h["epoch"] for h in hist],
-                                         [100 * h["val_acc"] for h in hist], style="-" if d == depths[-1] else "--"))
+                    curves.append(Series(label, [h["epoch"] for h in hist], [100 * h["val_acc"] for h in hist],
+                                         style=style))
+                # a diverged run's loss ends at its last finite value
+                hist = [h for h in rec.get("history") or [] if _num(h.get("train_loss")) is not None
+                        and 0 < h["train_loss"] < float("inf")]
+                if hist:
+                    losses.append(Series(label, [h["epoch"] for h in hist], [h["train_loss"] for h in hist],
+                                         style=style))
         plots.append(PlotSpec("curves.png", "depth: validation accuracy (seed 0), shallowest and deepest",
                               "epoch", "val accuracy (%)", curves,
                               hlines=[(100 * t, f"target {100 * t:g}%") for t in targets(records)]))
+        plots.append(PlotSpec("loss_curves.png", "depth: training loss (seed 0), shallowest and deepest",
+                              "epoch", "training loss", losses, logy=True))
         return plots
 
 

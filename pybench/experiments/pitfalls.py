@@ -233,14 +233,16 @@ def _plots(rows, records, extra):
     if rows:
         # with extra axes (--set KEY=[...]) each line's label names its values
         labels = [" ".join([r["_label"]] + [f"{k}={r.get(k)}" for k in extra]) for r in rows]
-        bad = [(lbl, r["bad_test_acc"], r.get("bad_test_acc_spread")) for lbl, r in zip(labels, rows)]
-        fixed = [(lbl, r["fixed_test_acc"], r.get("fixed_test_acc_spread")) for lbl, r in zip(labels, rows)]
         series = []
-        for name, pts, style in (("bad", bad, "v"), ("fixed", fixed, "o")):
+        for side, style in (("bad", "v"), ("fixed", "o")):
+            pts = [(lbl, r[f"{side}_test_acc"], r.get(f"{side}_test_acc_spread"), _worst(r.get(f"{side}_status")))
+                   for lbl, r in zip(labels, rows)]
+            gone = [p[0] for p in pts if p[1] is None]
             pts = [p for p in pts if p[1] is not None]
-            if pts:
-                series.append(Series(name, [p[0] for p in pts], [100 * p[1] for p in pts],
-                                     [None if p[2] is None else 100 * p[2] for p in pts], style=style))
+            if pts or gone:
+                series.append(Series(side, [p[0] for p in pts], [100 * p[1] for p in pts],
+                                     [None if p[2] is None else 100 * p[2] for p in pts], style=style,
+                                     marks=[p[3] for p in pts], missed=gone, missed_label="not run or failed"))
         plots.append(PlotSpec("bad_vs_fixed.png", "pitfalls: test accuracy, bad vs fixed", "comparison",
                               "test accuracy (%)", series, hlines=[(10.0, "chance (10 classes)")]))
     by_variant = {p.get("variant"): recs for p, recs in group_by_point(records)} if not extra else {}
@@ -257,8 +259,21 @@ def _plots(rows, records, extra):
                 series.append(Series(name + ("" if rec.get("status") == "completed" else f" ({rec.get('status')})"),
                                      [h[x] for h in hist], [h[metric] * scale for h in hist], style=".-"))
         ylabel = "validation accuracy (%)" if metric == "val_acc" else "validation loss"
-        plots.append(PlotSpec(file, f"pitfalls: {title} (seed 0)", x, ylabel, series))
+        if metric != "val_acc":  # losses span decades (raw 0-255 inputs start in the hundreds)
+            for s in series:
+                keep = [i for i, y in enumerate(s.y) if 0 < y < math.inf]
+                s.x, s.y = [s.x[i] for i in keep], [s.y[i] for i in keep]
+        plots.append(PlotSpec(file, f"pitfalls: {title} (seed 0)", x, ylabel, series, logy=metric != "val_acc"))
     return plots
+
+
+def _worst(status):
+    """The status word that marks a side's point: its worst run's ("2 completed, 1 collapsed" ->
+    "collapsed"), None when every run completed."""
+    for s in ("failed", "diverged", "collapsed"):
+        if status and s in status:
+            return s
+    return None
 
 
 EXPERIMENT = Pitfalls()

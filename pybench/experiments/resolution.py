@@ -14,8 +14,9 @@ p of B_simple ~ r^p per dataset (least squares in log-log) and puts it next to t
 import math
 
 from ._fit import positive_only
-from .base import (Column, Experiment, PlotSpec, Series, accuracy_plot, curves_plot, group_by_point, point_keys,
-                   series, standard_columns, standard_notes, standard_row, summarize, targets, throughput_plot)
+from .base import (Column, Experiment, PlotSpec, Series, accuracy_plot, curves_plot, get, group_by_point,
+                   loss_curves_plot, point_keys,
+                   series, standard_columns, standard_notes, standard_row, summarize, throughput_plot)
 
 DATASETS = ("mnist1d", "shapes")
 DIMS = {"mnist1d": 1, "shapes": 2}
@@ -209,7 +210,12 @@ def analyze(records, title="resolution"):
     others = ["dataset"] + extra
     xl = "resolution (sequence length / px per side)"
     acc = accuracy_plot(rows, "resolution", others, "accuracy_vs_resolution.png", "resolution", logx=True, xlabel=xl)
-    acc.hlines = [(100 * t, f"target {100 * t:g}%") for t in targets(records)]
+    by_target = {}
+    for r in records:
+        t = get(r, "config.target_accuracy")
+        if t is not None and get(r, "config.dataset") not in by_target.setdefault(t, []):
+            by_target[t].append(get(r, "config.dataset"))
+    acc.hlines = [(100 * t, f"target {100 * t:g}% ({', '.join(map(str, by_target[t]))})") for t in sorted(by_target)]
     thr = throughput_plot(rows, "resolution", others, "throughput_vs_resolution.png", "resolution", logx=True, xlabel=xl)
     noise_s = (series(rows, "resolution", "noise_target", "B to target", others)
                + series(rows, "resolution", "noise_scale", "B run avg", others, style="s--"))
@@ -222,11 +228,13 @@ def analyze(records, title="resolution"):
     noise = PlotSpec("noise_scale_vs_resolution.png", "resolution: gradient noise scale at a fixed batch",
                      xl, "B_simple (examples)", noise_s, logx=True, logy=True)
     steps = PlotSpec("steps_vs_resolution.png", "resolution: steps to target at a fixed batch", xl, "steps to target",
-                     series(rows, "resolution", "steps_to_target", "steps", others), logx=True)
+                     series(rows, "resolution", "steps_to_target", "steps", others, missing="target not reached"),
+                     logx=True)
     time_ = PlotSpec("time_vs_resolution.png", "resolution: training time to target (1 thread)", xl, "time to target (s)",
-                     series(rows, "resolution", "time_to_target", "time", others), logx=True, logy=True)
+                     series(rows, "resolution", "time_to_target", "time", others, missing="target not reached"),
+                     logx=True, logy=True)
     curves = curves_plot(records, "epoch", "curves.png", "resolution")
-    plots = [acc, thr, noise, steps, time_, curves]
+    plots = [acc, thr, noise, steps, time_, curves, loss_curves_plot(records, "loss_curves.png", "resolution")]
     for p in plots:
         positive_only(p)
     return {"columns": columns, "rows": rows, "notes": notes, "plots": plots}

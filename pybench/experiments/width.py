@@ -1,8 +1,9 @@
 """width: how the hidden width of an MLP on MNIST-1D trades throughput against accuracy and speed
 of convergence."""
 
-from .base import (Column, Experiment, accuracy_plot, curves_plot, group_by_point, point_keys, standard_columns,
-                   standard_notes, standard_row, targets, throughput_plot)
+from ._fit import positive_only
+from .base import (Column, Experiment, PlotSpec, accuracy_plot, curves_plot, group_by_point, loss_curves_plot,
+                   point_keys, series, standard_columns, standard_notes, standard_row, targets, throughput_plot)
 
 
 class Width(Experiment):
@@ -39,9 +40,17 @@ class Width(Experiment):
                          + ".")
         acc = accuracy_plot(rows, "width", extra, "accuracy_vs_width.png", "width", logx=True, xlabel="hidden width")
         acc.hlines = [(100 * t, f"target {100 * t:g}%") for t in targets(records)]
+        # steps (left) and training time (right) to the target; a width that missed it sits on the top edge
+        steps = PlotSpec("steps_vs_width.png", "width: steps and training time to target (1 thread)", "hidden width",
+                         "steps to target",
+                         series(rows, "width", "steps_to_target", "steps", extra, missing="target not reached")
+                         + series(rows, "width", "time_to_target", "time (s)", extra, axis="right", style="s--"),
+                         logx=True, logy=True, y2label="training time to target (s)")
         plots = [acc,
                  throughput_plot(rows, "width", extra, "throughput_vs_width.png", "width", logx=True, xlabel="hidden width"),
-                 curves_plot(records, "epoch", "curves.png", "width")]
+                 positive_only(steps),
+                 curves_plot(records, "epoch", "curves.png", "width"),
+                 loss_curves_plot(records, "loss_curves.png", "width")]
         return {"columns": columns, "rows": rows, "notes": notes, "plots": plots}
 
 
