@@ -319,6 +319,12 @@ def figure(spec):
         _plain_log_axis(ax.yaxis, left_y)
     elif spec.logy:
         ax.set_yticks([])
+    if ax2 is None and spec.y2scale:
+        k = spec.y2scale
+        sec = ax.secondary_yaxis("right", functions=(lambda v: v * k, lambda v: v / k))
+        sec.set_ylabel(spec.y2label or "")
+        if spec.logy and left_y:
+            _plain_log_axis(sec.yaxis, [y * k for y in left_y])
     if ax2 is not None:
         if (spec.logy2 or spec.logy) and right_y:
             ax2.set_yscale("log")

@@ -336,3 +336,14 @@ def test_width_plots_steps_and_time_to_target_with_missed_widths_and_loss_curves
     _store_sweep(tmp_path, recs)
     written = {os.path.basename(p) for p in report.build(tmp_path, "width", "full")}
     assert {"steps_vs_width.png", "loss_curves.png", "accuracy_vs_width.png"} <= written
+
+
+def test_throughput_of_one_model_is_one_line_with_a_gflops_axis():
+    same = [{"b": b, "samples_per_s": sps, "gflops": sps * 4e-4, "status": "ok"} for b, sps in ((8, 5e4), (64, 1.5e5))]
+    p = base.throughput_plot(same, "b", [], "t.png", "batch size", logx=True)
+    assert len(p.series) == 1 and p.y2scale == pytest.approx(4e-4) and "0.4 MFLOP per sample" in p.series[0].label
+    fig = report.figure(p)
+    assert [a.get_ylabel() for a in fig.axes[0].child_axes] == ["GFLOP/s"]
+    varied = [dict(same[0]), dict(same[1], gflops=same[1]["gflops"] * 3)]  # e.g. a wider model
+    p = base.throughput_plot(varied, "b", [], "t.png", "width", logx=True)
+    assert [s.axis for s in p.series] == ["left", "right"] and p.y2scale is None

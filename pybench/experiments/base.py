@@ -123,6 +123,7 @@ class PlotSpec:
     y2label: str | None = None
     logy2: bool = False
     hlines: list = field(default_factory=list)
+    y2scale: float | None = None  # a right-hand axis showing the left one times this factor (no series of its own)
 
 
 class Experiment:
@@ -533,8 +534,19 @@ def accuracy_plot(rows, x, others, file, title, logx=False, xlabel=None):
 
 
 def throughput_plot(rows, x, others, file, title, logx=False, xlabel=None):
-    s = (series(rows, x, "samples_per_s", "samples/s", others, missing="no value (failed)")
-         + series(rows, x, "gflops", "GFLOP/s", others, axis="right", style="s--"))
+    """samples/s (left) and GFLOP/s (right). When every point has the same FLOPs per sample (one model
+    throughout, e.g. a batch-size sweep) the two lines would coincide: one line, and the right axis
+    is samples/s times FLOPs/sample."""
+    s = series(rows, x, "samples_per_s", "samples/s", others, missing="no value (failed)")
+    per_sample = [r["gflops"] / r["samples_per_s"] for r in rows
+                  if _is_num(r.get("gflops")) and _is_num(r.get("samples_per_s")) and r["samples_per_s"] > 0]
+    k = median(per_sample)
+    if per_sample and k and all(abs(v / k - 1) < 0.01 for v in per_sample):
+        for one in s:
+            one.label += f" (right axis: GFLOP/s, {k * 1e3:.3g} MFLOP per sample)"
+        return PlotSpec(file, f"{title}: throughput", xlabel or x, "samples/s", s, logx=logx, logy=True,
+                        y2label="GFLOP/s", y2scale=k)
+    s += series(rows, x, "gflops", "GFLOP/s", others, axis="right", style="s--")
     return PlotSpec(file, f"{title}: throughput", xlabel or x, "samples/s", s, logx=logx, logy=True,
                     y2label="GFLOP/s")
 
