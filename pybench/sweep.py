@@ -216,7 +216,7 @@ class _DaskExecutor:
             n = workers or 2
             try:
                 self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                            resources={SLOT: 1}, dashboard_address=None, silence_logs=logging.ERROR,
+                                            resources={SLOT: 1}, dashboard_address=":0", silence_logs=logging.ERROR,
                                             scheduler_kwargs={"allowed_failures": 1})
                 self.client = Client(self.cluster)
             except Exception as e:

@@ -275,11 +275,11 @@ def test_dask_scheduler_address_needs_workers_with_a_slot(tmp_path):
     from distributed import LocalCluster
 
     env_before = dict(os.environ)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
         with pytest.raises(sweep.SweepUsageError, match="resource 'slot'.*--resources slot=1"):
             sweep.run_sweep(_width(widths=(16,)), tmp_path / "out", executor="dask", scheduler=cluster.scheduler_address,
                             connect_timeout=5)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                       resources={"slot": 1}) as cluster:
         summary = sweep.run_sweep(_width(widths=(16,)), tmp_path / "ok", executor="dask",
                                   scheduler=cluster.scheduler_address, connect_timeout=5)
