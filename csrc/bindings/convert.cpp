@@ -26,6 +26,10 @@ bool is_cuda_array(py::handle obj) {
 
 static py::module_ arrays_module() { return py::module_::import("pybench.arrays"); }
 
+// The op of the latest to_tensor call on this thread: bindings convert their inputs before they
+// allocate outputs, so an allocation failure for a CUDA output can name the op.
+static thread_local const char* t_op = "pybench";
+
 // __cuda_array_interface__ (version 2 or 3): shape, typestr, data = (pointer, read_only),
 // strides (None: C order), stream (v3, the producer's stream). See
 // https://numba.readthedocs.io/en/stable/cuda/cuda_array_interface.html
@@ -69,6 +73,7 @@ static Tensor cuda_tensor(py::handle obj, const char* op, const char* arg) {
 
 Tensor to_tensor(py::handle obj, const char* op, const char* arg) {
   Tensor t;
+  t_op = op;
   if (obj.is_none()) return t;
   if (!py::isinstance<py::array>(obj)) {
     if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_tensor(obj, op, arg);
@@ -100,6 +105,7 @@ static py::object empty(const Shape& shape, const py::dtype& dtype) {
 }
 
 static py::object cuda_empty(const Shape& shape, py::object dtype, py::handle like) {
+  require_cuda(t_op);  // the op's own RuntimeError where CUDA is not built or no GPU is usable
   return arrays_module().attr("cuda_empty")(like, py::tuple(py::cast(shape)), dtype);
 }
 

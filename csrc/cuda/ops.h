@@ -11,6 +11,9 @@
 
 namespace pb::cuda {
 
+// ---- copy (csrc/cuda/copy.cu): y = x ----
+void copy(int impl, const Tensor& y, const Tensor& x);
+
 // ---- activations (csrc/cuda/activation.cu) ----
 // Same members, same order as cpu::Act (csrc/ops/activation.cpp asserts it).
 enum class Act { relu, leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, softplus };
