@@ -40,8 +40,11 @@ __global__ void __launch_bounds__(kBlock) channel_partials(double* pa, double* p
   const int64_t per = (m + P - 1) / P, lo = p * per, hi = lo + per < m ? lo + per : m;
   const double mu = mean ? mean[c] : 0.0;
   double a = 0, b = 0;
-  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
-    const int64_t n = j / S, s = j % S, i = (n * C + c) * S + s;
+  // (n, s) of value j = n*S + s, advanced without a 64-bit division per value (that spilled).
+  const int64_t j0 = lo + threadIdx.x, dn = blockDim.x / S, ds = blockDim.x % S;
+  int64_t n = j0 / S, s = j0 % S;
+  for (int64_t j = j0; j < hi; j += blockDim.x) {
+    const int64_t i = (n * C + c) * S + s;
     const double xv = static_cast<double>(x[i]);
     if (what == Sum::x) {
       a += xv;
@@ -52,6 +55,12 @@ __global__ void __launch_bounds__(kBlock) channel_partials(double* pa, double* p
       const double g = static_cast<double>(dy[i]);
       a += g;
       b += g * (xv - mu);
+    }
+    n += dn;
+    s += ds;
+    if (s >= S) {
+      s -= S;
+      ++n;
     }
   }
   a = block_sum(a, sh);

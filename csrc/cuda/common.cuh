@@ -67,7 +67,7 @@ template <class T> __device__ __forceinline__ T warp_sum(T v) {
 template <class T> __device__ __forceinline__ T warp_max(T v) {
   for (int o = 16; o > 0; o >>= 1) {
     const T w = __shfl_xor_sync(kFullMask, v, o);
-    v = (w > v || v != v) ? (v != v ? v : w) : v;  // NaN wins, as in the CPU max
+    v = (w > v || w != w) ? w : v;  // a NaN in either lane wins (v stays NaN: NaN > x is false)
   }
   return v;
 }

@@ -19,7 +19,7 @@ import pytest
 
 from pybench import _native, ops
 
-from conftest import cuda_skip_reason
+from cuda_util import cuda_skip_reason
 
 pytestmark = pytest.mark.cuda
 SELFCHECK = os.environ.get("PB_CUDA_SELFCHECK") == "1"

@@ -1,6 +1,8 @@
-"""Fixtures of the CUDA tests: a usable GPU and CuPy, else a skip that says which is missing."""
+"""Helpers of the CUDA tests: whether a usable GPU and CuPy are here, else the reason.
 
-import pytest
+(Not a conftest.py: a second module named ``conftest`` would shadow tests/conftest.py for the
+tests that import from it.)
+"""
 
 from pybench import _native, arrays
 
@@ -16,11 +18,3 @@ def cuda_skip_reason():
         return arrays.cupy_missing_reason()
     return None
 
-
-@pytest.fixture(scope="session")
-def cp():
-    """The cupy module, on a machine with a usable GPU; the test is skipped otherwise."""
-    reason = cuda_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    return arrays.cupy()
