@@ -2,6 +2,8 @@
 
 #include <pybind11/stl.h>
 
+#include "core/device.h"
+
 namespace pb::bind {
 
 // Type numbers and the byte-order flag: no Python attribute lookups on the per-call path.
@@ -16,11 +18,67 @@ static DType dtype_of(const py::dtype& dt) {
   return DType::other;
 }
 
+static std::string type_name(py::handle obj) { return py::str(py::type::handle_of(obj).attr("__name__")); }
+
+bool is_cuda_array(py::handle obj) {
+  return !obj.is_none() && !py::isinstance<py::array>(obj) && py::hasattr(obj, "__cuda_array_interface__");
+}
+
+static py::module_ arrays_module() { return py::module_::import("pybench.arrays"); }
+
+// The op of the latest to_tensor call on this thread: bindings convert their inputs before they
+// allocate outputs, so an allocation failure for a CUDA output can name the op.
+static thread_local const char* t_op = "pybench";
+
+// __cuda_array_interface__ (version 2 or 3): shape, typestr, data = (pointer, read_only),
+// strides (None: C order), stream (v3, the producer's stream). See
+// https://numba.readthedocs.io/en/stable/cuda/cuda_array_interface.html
+static Tensor cuda_tensor(py::handle obj, const char* op, const char* arg) {
+  Tensor t;
+  py::dict cai = obj.attr("__cuda_array_interface__");
+  py::tuple shape = cai["shape"];
+  if (shape.size() > static_cast<size_t>(kMaxDims))
+    value_error(op, arg, "at most 8 dimensions", std::to_string(shape.size()));
+  t.present = true;
+  t.device = Device::cuda;
+  const py::dtype dt(py::cast<std::string>(cai["typestr"]));
+  t.dtype = dtype_of(dt);
+  t.dtype_str = t.dtype == DType::other ? py::cast<std::string>(py::str(dt)) : dtype_name(t.dtype);
+  t.itemsize = dt.itemsize();
+  py::tuple data = cai["data"];
+  t.data = reinterpret_cast<void*>(py::cast<uintptr_t>(data[0]));
+  t.writable = !py::cast<bool>(data[1]);
+  t.ndim = static_cast<int>(shape.size());
+  t.numel = 1;
+  for (int d = 0; d < t.ndim; ++d) {
+    t.shape[d] = py::cast<int64_t>(shape[d]);
+    t.numel *= t.shape[d];
+  }
+  t.contiguous = true;
+  if (cai.contains("strides") && !cai["strides"].is_none()) {
+    py::tuple strides = cai["strides"];
+    int64_t expect = t.itemsize;
+    for (int d = t.ndim - 1; d >= 0; --d) {
+      if (t.shape[d] != 1 && py::cast<int64_t>(strides[d]) != expect) t.contiguous = false;
+      expect *= t.shape[d];
+    }
+  }
+  // The device: asked of the runtime for the pointer, else the producer's own attribute.
+  int dev = t.data ? cuda_pointer_device(t.data) : -1;
+  if (dev < 0) dev = py::cast<int>(arrays_module().attr("cuda_device_id")(obj));
+  t.device_id = dev;
+  t.stream = py::cast<uintptr_t>(arrays_module().attr("cuda_stream")(obj, cai));
+  return t;
+}
+
 Tensor to_tensor(py::handle obj, const char* op, const char* arg) {
   Tensor t;
+  t_op = op;
   if (obj.is_none()) return t;
-  if (!py::isinstance<py::array>(obj))
-    type_error(op, arg, "a numpy.ndarray", std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  if (!py::isinstance<py::array>(obj)) {
+    if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_tensor(obj, op, arg);
+    type_error(op, arg, "a numpy.ndarray or a CUDA array (CuPy)", type_name(obj));
+  }
   auto a = py::reinterpret_borrow<py::array>(obj);
   if (a.ndim() > kMaxDims) value_error(op, arg, "at most 8 dimensions", std::to_string(a.ndim()));
   t.present = true;
@@ -46,15 +104,22 @@ static py::object empty(const Shape& shape, const py::dtype& dtype) {
   return py::array(dtype, std::vector<py::ssize_t>(shape.begin(), shape.end()));
 }
 
+static py::object cuda_empty(const Shape& shape, py::object dtype, py::handle like) {
+  require_cuda(t_op);  // the op's own RuntimeError where CUDA is not built or no GPU is usable
+  return arrays_module().attr("cuda_empty")(like, py::tuple(py::cast(shape)), dtype);
+}
+
 py::object out_or_empty(py::object out, const Shape& shape, py::handle like) {
   if (!out.is_none()) return out;
+  if (is_cuda_array(like)) return cuda_empty(shape, py::none(), like);
   // `like` is validated by the op after this; a non-array must reach that check, not fail here.
   if (!py::isinstance<py::array>(like)) return empty(shape, py::dtype("float32"));
   return empty(shape, py::reinterpret_borrow<py::array>(like).dtype());
 }
 
-py::object out_or_empty(py::object out, const Shape& shape, const char* numpy_dtype) {
+py::object out_or_empty(py::object out, const Shape& shape, const char* numpy_dtype, py::handle like) {
   if (!out.is_none()) return out;
+  if (is_cuda_array(like)) return cuda_empty(shape, py::str(numpy_dtype), like);
   return empty(shape, py::dtype(numpy_dtype));
 }
 

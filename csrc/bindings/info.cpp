@@ -47,9 +47,21 @@ void bind_info(py::module_& m) {
   m.def("set_isa", &set_isa, py::arg("name"), "Use the 'base', 'avx2' or 'avx512' build of the CPU kernels.");
   m.def("get_num_threads", &max_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
-  m.def("impls", [](const std::string& op) { return impls_of(op); }, py::arg("op"),
-        "Implementations of an op, plainest first; the last is the default.");
-  m.def("ops", &registered_ops, "Names of every registered op.");
+  m.def("impls", [](const std::string& op, const std::string& device) {
+    if (device == "cpu") return impls_of(op);
+    if (device == "cuda") {
+      impls_of(op);  // ValueError for an unknown op first
+      return impls_of(cuda_impl_key(op.c_str()));  // ValueError where CUDA is not built
+    }
+    value_error("impls", "device", "'cpu' or 'cuda'", "'" + device + "'");
+  }, py::arg("op"), py::arg("device") = "cpu",
+        "Implementations of an op on a device ('cpu' or 'cuda'), plainest first; the last is the default.");
+  m.def("ops", [] {
+    std::vector<std::string> r;
+    for (auto& op : registered_ops())
+      if (op.rfind("cuda:", 0) != 0) r.push_back(op);  // the CUDA lists are impls(op, device="cuda")
+    return r;
+  }, "Names of every registered op.");
 }
 
 }  // namespace pb::bind

@@ -31,7 +31,7 @@ void bind_pool(py::module_& m) {
     const ops::Pool2dParams p = pool_params(kernel_size, stride, padding);
     check_input(op, "x", tx, {4});
     const Shape s = ops::pool2d_output_shape(op, tx.shape_vec(), p);
-    py::object o = out_or_empty(out, s, x), oi = out_or_empty(indices, s, "int64");
+    py::object o = out_or_empty(out, s, x), oi = out_or_empty(indices, s, "int64", x);
     Tensor ty = to_tensor(o, op, "out"), ti = to_tensor(oi, op, "indices");
     {
       py::gil_scoped_release nogil;

@@ -1,4 +1,4 @@
-// A non-owning view of an array handed in from Python (NumPy now, CuPy later).
+// A non-owning view of an array handed in from Python (NumPy, or a CUDA array such as CuPy's).
 // The bindings build it without copying; csrc/ops validates it; kernels see raw pointers.
 #pragma once
 #include <cstdint>
@@ -30,6 +30,8 @@ struct Tensor {
   DType dtype = DType::other;
   std::string dtype_str;        // the caller's name for its dtype, for messages ("int16", "list")
   Device device = Device::cpu;
+  int device_id = 0;            // CUDA device ordinal (0 for CPU arrays)
+  uintptr_t stream = 0;         // CUDA stream the caller's library works on (CuPy's current stream); 0 = default
   bool present = false;         // false for an omitted optional argument (Python None)
   bool writable = false;
   bool contiguous = false;      // C order

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include "core/device.h"
+#include "cuda/common.cuh"
 
 namespace pb {
 
@@ -33,4 +34,37 @@ CudaStatus cuda_status() {
   return s;
 }
 
+int cuda_pointer_device(const void* p) {
+  cudaPointerAttributes a;
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged) return -1;
+  return a.device;
+}
+
+namespace {
+thread_local cudaStream_t t_stream = nullptr;
+}
+
+// Called by on_cuda() for every CUDA call: the device of the arrays and the caller's stream.
+void cuda_enter(int device, uintptr_t stream) {
+  int cur = -1;
+  if (cudaGetDevice(&cur) != cudaSuccess || cur != device)
+    if (cudaSetDevice(device) != cudaSuccess)
+      cuda::fail("cuda_enter", "cudaSetDevice", cudaGetLastError());
+  t_stream = reinterpret_cast<cudaStream_t>(stream);
+}
+
+namespace cuda {
+
+cudaStream_t stream() { return t_stream; }
+
+void fail(const char* op, const char* what, cudaError_t err) {
+  cudaGetLastError();  // clear a non-sticky error so the next call starts clean
+  throw std::runtime_error(std::string(op) + ": CUDA " + what + ": " + cudaGetErrorString(err));
+}
+
+}  // namespace cuda
 }  // namespace pb

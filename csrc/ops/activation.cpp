@@ -4,8 +4,10 @@
 #include <cstdio>
 
 #include "core/check.h"
+#include "core/device.h"
 #include "core/dispatch.h"
 #include "cpu/activation.h"
+#include "cuda/ops.h"
 
 namespace pb::ops {
 
@@ -74,6 +76,9 @@ cpu::Act resolve(const std::string& name, const char* op, const ActArgs& a, cpu:
   value_error(op, "name", "a known activation", "'" + name + "'");
 }
 
+static_assert(static_cast<int>(cpu::Act::softplus) == static_cast<int>(cuda::Act::softplus), "cuda::Act mirrors cpu::Act");
+[[maybe_unused]] cuda::Act to_cuda(cpu::Act a) { return static_cast<cuda::Act>(static_cast<int>(a)); }
+
 }  // namespace
 
 void activation_forward(const std::string& name, const Tensor& y, const Tensor& x, const ActArgs& args,
@@ -82,6 +87,13 @@ void activation_forward(const std::string& name, const Tensor& y, const Tensor& 
   const char* op = ops.c_str();
   check_input(op, "x", x, kAnyNdimOrScalar);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
+  if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
+    cpu::ActParams<double> p;
+    [[maybe_unused]] const cpu::Act a = resolve<double>(name, op, args, p);
+    [[maybe_unused]] const int v = resolve_cuda_impl(op, impl);
+    PB_CUDA_ONLY(cuda::act_forward(v, to_cuda(a), p.a, p.b, y, x));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     cpu::ActParams<T> p;
@@ -102,6 +114,13 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
   check_dtype(op, "x", x, dy.dtype);
   check_shape(op, "x", x, dy.shape_vec());
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy, &x});
+  if (on_cuda(op, {{"dy", &dy}, {"x", &x}, {"out", &dx}})) {
+    cpu::ActParams<double> p;
+    [[maybe_unused]] const cpu::Act a = resolve<double>(name, op, args, p);
+    [[maybe_unused]] const int v = resolve_cuda_impl(op, impl);
+    PB_CUDA_ONLY(cuda::act_backward(v, to_cuda(a), p.a, p.b, dx, dy, x));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     cpu::ActParams<T> p;
@@ -117,6 +136,10 @@ void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::stri
   const char* op = log ? "log_softmax_forward" : "softmax_forward";
   check_input(op, "x", x, kAnyNdim);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
+  if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
+    PB_CUDA_ONLY(cuda::softmax_forward(resolve_cuda_impl(op, impl), log, y, x));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   const int64_t cols = x.size(-1), rows = x.numel / cols;
   PB_DISPATCH_FLOAT(x.dtype, T, {
@@ -134,6 +157,10 @@ void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool 
   check_dtype(op, "y", y, dy.dtype);
   check_shape(op, "y", y, dy.shape_vec());
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy, &y});
+  if (on_cuda(op, {{"dy", &dy}, {"y", &y}, {"out", &dx}})) {
+    PB_CUDA_ONLY(cuda::softmax_backward(resolve_cuda_impl(op, impl), log, dx, dy, y));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   const int64_t cols = dy.size(-1), rows = dy.numel / cols;
   PB_DISPATCH_FLOAT(dy.dtype, T, {

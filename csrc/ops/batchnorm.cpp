@@ -3,8 +3,10 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/device.h"
 #include "core/dispatch.h"
 #include "cpu/batchnorm.h"
+#include "cuda/ops.h"
 #include "math/batchnorm.h"
 
 namespace pb::ops {
@@ -76,6 +78,12 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
   check_output(op, "save_mean", save_mean, x.dtype, {d.C}, {&x, &weight, &bias, &running_mean, &running_var, &y});
   check_output(op, "save_invstd", save_invstd, x.dtype, {d.C},
                {&x, &weight, &bias, &running_mean, &running_var, &y, &save_mean});
+  if (on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"running_mean", &running_mean},
+                   {"running_var", &running_var}, {"out", &y}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd}})) {
+    PB_CUDA_ONLY(cuda::batch_norm_forward(resolve_cuda_impl(op, impl), y, save_mean, save_invstd, x, weight, bias,
+                                          running_mean, running_var, training, momentum, eps));
+    return;
+  }
   const int v = resolve_impl(op, impl);
 
   PB_DISPATCH_FLOAT(x.dtype, T, {
@@ -136,6 +144,12 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
   } else {
     if (dweight.present) value_error(op, "dweight", "None (weight is None)", "an array");
     if (dbias.present) value_error(op, "dbias", "None (weight is None)", "an array");
+  }
+  if (on_cuda(op, {{"dy", &dy}, {"x", &x}, {"weight", &weight}, {"save_mean", &save_mean},
+                   {"save_invstd", &save_invstd}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}})) {
+    PB_CUDA_ONLY(cuda::batch_norm_backward(resolve_cuda_impl(op, impl), dx, dweight, dbias, dy, x, weight, save_mean,
+                                           save_invstd, training));
+    return;
   }
   const int v = resolve_impl(op, impl);
 

@@ -1,8 +1,10 @@
 #include "ops/conv.h"
 
 #include "core/check.h"
+#include "core/device.h"
 #include "core/dispatch.h"
 #include "cpu/conv2d.h"
+#include "cuda/ops.h"
 
 namespace pb::ops {
 
@@ -54,6 +56,10 @@ cpu::ConvGeom geometry(const char* op, const Tensor& x, const Tensor& weight, co
   return g;
 }
 
+[[maybe_unused]] cuda::ConvGeom to_cuda(const cpu::ConvGeom& g) {
+  return {g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.OH, g.OW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups};
+}
+
 }  // namespace
 
 Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& p) {
@@ -71,6 +77,10 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, cons
     check_shape(op, "bias", bias, {g.O});
   }
   check_output(op, "out", y, x.dtype, {g.N, g.O, g.OH, g.OW}, {&x, &weight, &bias});
+  if (on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &y}})) {
+    PB_CUDA_ONLY(cuda::conv2d_forward(resolve_cuda_impl(op, impl), y, x, weight, bias, to_cuda(g)));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const T* b = bias.present ? bias.ptr<T>() : nullptr;
@@ -98,6 +108,10 @@ void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbia
     check_output(op, "dbias", dbias, x.dtype, {g.O}, ins);
     check_disjoint(op, "dbias", dbias, dweight);
     if (dx.present) check_disjoint(op, "dbias", dbias, dx);
+  }
+  if (on_cuda(op, {{"x", &x}, {"weight", &weight}, {"dy", &dy}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}})) {
+    PB_CUDA_ONLY(cuda::conv2d_backward(resolve_cuda_impl(op, impl), dx, dweight, dbias, dy, x, weight, to_cuda(g)));
+    return;
   }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {

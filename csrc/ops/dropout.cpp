@@ -1,8 +1,10 @@
 #include "ops/dropout.h"
 
 #include "core/check.h"
+#include "core/device.h"
 #include "core/dispatch.h"
 #include "cpu/dropout.h"
+#include "cuda/ops.h"
 #include "math/dropout.h"
 
 namespace pb::ops {
@@ -35,6 +37,10 @@ void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, 
   check_input(op, "x", x, kAnyNdim);
   check_params(op, p, offset, x.numel);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
+  if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
+    PB_CUDA_ONLY(cuda::dropout_forward(resolve_cuda_impl(op, impl), y, x, p, seed, static_cast<uint64_t>(offset), training));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (!training) PB_CPU_CALL(dropout_identity<T>, y.ptr<T>(), x.ptr<T>(), x.numel);
@@ -48,6 +54,10 @@ void dropout_backward(const Tensor& dx, const Tensor& dy, double p, uint64_t see
   check_input(op, "dy", dy, kAnyNdim);
   check_params(op, p, offset, dy.numel);
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy});
+  if (on_cuda(op, {{"dy", &dy}, {"out", &dx}})) {
+    PB_CUDA_ONLY(cuda::dropout_forward(resolve_cuda_impl(op, impl), dx, dy, p, seed, static_cast<uint64_t>(offset), true));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(dy.dtype, T, run<T>(v, dx, dy, p, seed, offset));
 }

@@ -1,9 +1,11 @@
 #include "ops/linear.h"
 
 #include "core/check.h"
+#include "core/device.h"
 #include "core/dispatch.h"
 #include "cpu/gemm.h"
 #include "cpu/linear.h"
+#include "cuda/ops.h"
 
 namespace pb::ops {
 
@@ -34,6 +36,10 @@ void gemm(const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool 
   check_output(op, "out", c, a.dtype, s, {&a, &b});
   const int64_t M = s[0], N = s[1], K = trans_a ? a.shape[0] : a.shape[1];
   const int64_t lda = a.shape[1], ldb = b.shape[1];
+  if (on_cuda(op, {{"a", &a}, {"b", &b}, {"out", &c}})) {
+    PB_CUDA_ONLY(cuda::gemm(resolve_cuda_impl(op, impl), c, a, b, trans_a, trans_b, M, N, K, alpha, beta));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(a.dtype, T, {
     const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
@@ -67,6 +73,10 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& weight, cons
   const Shape s = linear_forward_out_shape(x, weight, bias);
   check_output(op, "out", y, x.dtype, s, {&x, &weight, &bias});
   const int64_t n = x.shape[0], in = x.shape[1], out = weight.shape[0];
+  if (on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &y}})) {
+    PB_CUDA_ONLY(cuda::linear_forward(resolve_cuda_impl(op, impl), y, x, weight, bias));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const T* b = bias.present ? bias.ptr<T>() : nullptr;
@@ -102,6 +112,10 @@ void linear_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbia
   if (compute_dx) {
     check_disjoint(op, "dweight", dweight, dx);
     if (bias) check_disjoint(op, "dbias", dbias, dx);
+  }
+  if (on_cuda(op, {{"dy", &dy}, {"x", &x}, {"weight", &weight}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}})) {
+    PB_CUDA_ONLY(cuda::linear_backward(resolve_cuda_impl(op, impl), dx, dweight, dbias, dy, x, weight));
+    return;
   }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(dy.dtype, T, {

@@ -3,8 +3,10 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "core/device.h"
 #include "core/dispatch.h"
 #include "cpu/loss.h"
+#include "cuda/ops.h"
 
 namespace pb::ops {
 
@@ -24,6 +26,10 @@ void check_cross_entropy(const char* op, const Tensor& logits, const Tensor& lab
   check_input(op, "logits", logits, {2});
   check_labels(op, "labels", labels, {logits.shape[0]});
   const int64_t N = logits.shape[0], C = logits.shape[1];
+  if (on_cuda(op, {{"logits", &logits}, {"labels", &labels}})) {  // labels live on the device
+    PB_CUDA_ONLY(cuda::check_labels_range(op, labels, C));
+    return;
+  }
   const int64_t* y = labels.ptr<int64_t>();
   for (int64_t i = 0; i < N; ++i)
     if (y[i] < 0 || y[i] >= C)
@@ -49,8 +55,10 @@ void check_delta(const char* op, double delta) {
 double cross_entropy_forward(const Tensor& logits, const Tensor& labels, const std::string& impl) {
   const char* op = "cross_entropy_forward";
   check_cross_entropy(op, logits, labels);
-  const int v = resolve_impl(op, impl);
   const int64_t N = logits.shape[0], C = logits.shape[1];
+  if (logits.device == Device::cuda)
+    PB_CUDA_ONLY(return cuda::cross_entropy_forward(resolve_cuda_impl(op, impl), logits, labels) / double(N));
+  const int v = resolve_impl(op, impl);
   double sum = 0;
   PB_DISPATCH_FLOAT(logits.dtype, T, {
     if (v == 0) sum = PB_CPU_CALL(cross_entropy_forward_naive<T>, logits.ptr<T>(), labels.ptr<int64_t>(), N, C);
@@ -64,8 +72,12 @@ void cross_entropy_backward(const Tensor& dx, const Tensor& logits, const Tensor
   const char* op = "cross_entropy_backward";
   check_cross_entropy(op, logits, labels);
   check_output(op, "out", dx, logits.dtype, logits.shape_vec(), {&logits, &labels});
-  const int v = resolve_impl(op, impl);
   const int64_t N = logits.shape[0], C = logits.shape[1];
+  if (on_cuda(op, {{"logits", &logits}, {"labels", &labels}, {"out", &dx}})) {
+    PB_CUDA_ONLY(cuda::cross_entropy_backward(resolve_cuda_impl(op, impl), dx, logits, labels, grad / double(N)));
+    return;
+  }
+  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(logits.dtype, T, {
     const T scale = T(grad / double(N));
     if (v == 0) PB_CPU_CALL(cross_entropy_backward_naive<T>, dx.ptr<T>(), logits.ptr<T>(), labels.ptr<int64_t>(), N, C, scale);
@@ -77,6 +89,9 @@ void cross_entropy_backward(const Tensor& dx, const Tensor& logits, const Tensor
 double mse_forward(const Tensor& input, const Tensor& target, const std::string& impl) {
   const char* op = "mse_forward";
   check_pair(op, input, target);
+  if (on_cuda(op, {{"input", &input}, {"target", &target}}))
+    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(resolve_cuda_impl(op, impl), cuda::Loss::mse, input, target, 0.0) /
+                        double(input.numel));
   const int v = resolve_impl(op, impl);
   double sum = 0;
   PB_DISPATCH_FLOAT(input.dtype, T, {
@@ -90,6 +105,11 @@ void mse_backward(const Tensor& dx, const Tensor& input, const Tensor& target, d
   const char* op = "mse_backward";
   check_pair(op, input, target);
   check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
+  if (on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}})) {
+    PB_CUDA_ONLY(cuda::pointwise_loss_backward(resolve_cuda_impl(op, impl), cuda::Loss::mse, dx, input, target, 0.0,
+                                               grad / double(input.numel)));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(input.dtype, T, {
     const T scale = T(grad / double(input.numel));
@@ -102,6 +122,9 @@ double huber_forward(const Tensor& input, const Tensor& target, double delta, co
   const char* op = "huber_forward";
   check_pair(op, input, target);
   check_delta(op, delta);
+  if (on_cuda(op, {{"input", &input}, {"target", &target}}))
+    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(resolve_cuda_impl(op, impl), cuda::Loss::huber, input, target, delta) /
+                        double(input.numel));
   const int v = resolve_impl(op, impl);
   double sum = 0;
   PB_DISPATCH_FLOAT(input.dtype, T, {
@@ -117,6 +140,11 @@ void huber_backward(const Tensor& dx, const Tensor& input, const Tensor& target,
   check_pair(op, input, target);
   check_delta(op, delta);
   check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
+  if (on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}})) {
+    PB_CUDA_ONLY(cuda::pointwise_loss_backward(resolve_cuda_impl(op, impl), cuda::Loss::huber, dx, input, target, delta,
+                                               grad / double(input.numel)));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(input.dtype, T, {
     const T scale = T(grad / double(input.numel));
@@ -128,6 +156,9 @@ void huber_backward(const Tensor& dx, const Tensor& input, const Tensor& target,
 double bce_with_logits_forward(const Tensor& input, const Tensor& target, const std::string& impl) {
   const char* op = "bce_with_logits_forward";
   check_pair(op, input, target);
+  if (on_cuda(op, {{"input", &input}, {"target", &target}}))
+    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(resolve_cuda_impl(op, impl), cuda::Loss::bce_with_logits, input, target, 0.0) /
+                        double(input.numel));
   const int v = resolve_impl(op, impl);
   double sum = 0;
   PB_DISPATCH_FLOAT(input.dtype, T, {
@@ -142,6 +173,11 @@ void bce_with_logits_backward(const Tensor& dx, const Tensor& input, const Tenso
   const char* op = "bce_with_logits_backward";
   check_pair(op, input, target);
   check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
+  if (on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}})) {
+    PB_CUDA_ONLY(cuda::pointwise_loss_backward(resolve_cuda_impl(op, impl), cuda::Loss::bce_with_logits, dx, input, target, 0.0,
+                                               grad / double(input.numel)));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(input.dtype, T, {
     const T scale = T(grad / double(input.numel));

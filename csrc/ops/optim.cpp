@@ -4,8 +4,10 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/device.h"
 #include "core/dispatch.h"
 #include "cpu/optim.h"
+#include "cuda/ops.h"
 
 namespace pb::ops {
 
@@ -64,6 +66,10 @@ void sgd_step(const Tensor& param, const Tensor& momentum_buf, const Tensor& gra
   check_step(op, cfg.step);
   const bool need_buf = cfg.momentum != 0;
   if (need_buf) check_state(op, "momentum_buf", momentum_buf, "required when momentum != 0", param, grad, {});
+  if (on_cuda(op, {{"param", &param}, {"grad", &grad}, {"momentum_buf", need_buf ? &momentum_buf : nullptr}})) {
+    PB_CUDA_ONLY(cuda::sgd_step(resolve_cuda_impl(op, impl), param, momentum_buf, grad, cfg));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(param.dtype, T, {
     T* buf = need_buf ? momentum_buf.ptr<T>() : nullptr;
@@ -82,6 +88,10 @@ void adagrad_step(const Tensor& param, const Tensor& state_sum, const Tensor& gr
   check_finite_nonneg(op, "eps", cfg.eps);
   check_step(op, cfg.step);
   check_state(op, "state_sum", state_sum, "always required", param, grad, {});
+  if (on_cuda(op, {{"param", &param}, {"grad", &grad}, {"state_sum", &state_sum}})) {
+    PB_CUDA_ONLY(cuda::adagrad_step(resolve_cuda_impl(op, impl), param, state_sum, grad, cfg));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(param.dtype, T, {
     if (v == 0) PB_CPU_CALL(adagrad_step_naive<T>, param.ptr<T>(), state_sum.ptr<T>(), grad.ptr<T>(), param.numel, cfg);
@@ -104,6 +114,11 @@ void rmsprop_step(const Tensor& param, const Tensor& square_avg, const Tensor& m
   if (need_gavg)
     check_state(op, "grad_avg", grad_avg, "required when centered=True", param, grad,
                 {&square_avg, need_buf ? &momentum_buf : nullptr});
+  if (on_cuda(op, {{"param", &param}, {"grad", &grad}, {"square_avg", &square_avg},
+                   {"momentum_buf", need_buf ? &momentum_buf : nullptr}, {"grad_avg", need_gavg ? &grad_avg : nullptr}})) {
+    PB_CUDA_ONLY(cuda::rmsprop_step(resolve_cuda_impl(op, impl), param, square_avg, momentum_buf, grad_avg, grad, cfg));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(param.dtype, T, {
     T* buf = need_buf ? momentum_buf.ptr<T>() : nullptr;
@@ -125,6 +140,10 @@ void adam_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg
   check_step(op, cfg.step);
   check_state(op, "exp_avg", exp_avg, "always required", param, grad, {});
   check_state(op, "exp_avg_sq", exp_avg_sq, "always required", param, grad, {&exp_avg});
+  if (on_cuda(op, {{"param", &param}, {"grad", &grad}, {"exp_avg", &exp_avg}, {"exp_avg_sq", &exp_avg_sq}})) {
+    PB_CUDA_ONLY(cuda::adam_step(resolve_cuda_impl(op, impl), param, exp_avg, exp_avg_sq, grad, cfg));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(param.dtype, T, {
     if (v == 0) PB_CPU_CALL(adam_step_naive<T>, param.ptr<T>(), exp_avg.ptr<T>(), exp_avg_sq.ptr<T>(), grad.ptr<T>(), param.numel, cfg);

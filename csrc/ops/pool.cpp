@@ -1,8 +1,10 @@
 #include "ops/pool.h"
 
 #include "core/check.h"
+#include "core/device.h"
 #include "core/dispatch.h"
 #include "cpu/pool.h"
+#include "cuda/ops.h"
 
 namespace pb::ops {
 
@@ -46,6 +48,10 @@ cpu::PoolGeom geometry(const char* op, const Shape& s, const Pool2dParams& p) {
   return g;
 }
 
+[[maybe_unused]] cuda::PoolGeom to_cuda(const cpu::PoolGeom& g) {
+  return {g.planes, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw};
+}
+
 }  // namespace
 
 Shape pool2d_output_shape(const char* op, const Shape& s, const Pool2dParams& p) {
@@ -75,6 +81,10 @@ void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x,
   check_output(op, "out", y, x.dtype, os, {&x});
   check_output(op, "indices", indices, DType::i64, os, {&x});
   check_disjoint(op, "indices", indices, y);
+  if (on_cuda(op, {{"x", &x}, {"out", &y}, {"indices", &indices}})) {
+    PB_CUDA_ONLY(cuda::max_pool2d_forward(resolve_cuda_impl(op, impl), y, indices, x, to_cuda(g)));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (v == 0) PB_CPU_CALL(max_pool2d_forward_naive<T>, y.ptr<T>(), indices.ptr<int64_t>(), x.ptr<T>(), g);
@@ -91,6 +101,14 @@ void max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indic
   cpu::PoolGeom g{};
   g.planes = dy.shape[0] * dy.shape[1], g.H = input_shape[2], g.W = input_shape[3];
   g.OH = dy.shape[2], g.OW = dy.shape[3];
+  if (on_cuda(op, {{"dy", &dy}, {"indices", &indices}, {"out", &dx}})) {
+    [[maybe_unused]] int64_t bad = 0;
+    PB_CUDA_ONLY(bad = cuda::max_pool2d_backward(resolve_cuda_impl(op, impl), dx, dy, indices, to_cuda(g)));
+    if (bad)
+      value_error(op, "indices", "positions in [0, H*W=" + std::to_string(g.H * g.W) + ")",
+                  std::to_string(bad) + " out-of-range values (out is not valid)");
+    return;
+  }
   const int v = resolve_impl(op, impl);
   int64_t bad = 0;
   PB_DISPATCH_FLOAT(dy.dtype, T, {
@@ -109,6 +127,10 @@ void avg_pool2d_forward(const Tensor& y, const Tensor& x, const Pool2dParams& p,
   const Shape os = pool2d_output_shape(op, x.shape_vec(), p);
   const cpu::PoolGeom g = geometry(op, x.shape_vec(), p);
   check_output(op, "out", y, x.dtype, os, {&x});
+  if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
+    PB_CUDA_ONLY(cuda::avg_pool2d_forward(resolve_cuda_impl(op, impl), y, x, to_cuda(g), count_include_pad));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (v == 0) PB_CPU_CALL(avg_pool2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), g, count_include_pad);
@@ -124,6 +146,10 @@ void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape& input_
   check_shape(op, "dy", dy, os);
   check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
   const cpu::PoolGeom g = geometry(op, input_shape, p);
+  if (on_cuda(op, {{"dy", &dy}, {"out", &dx}})) {
+    PB_CUDA_ONLY(cuda::avg_pool2d_backward(resolve_cuda_impl(op, impl), dx, dy, to_cuda(g), count_include_pad));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     if (v == 0) PB_CPU_CALL(avg_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), g, count_include_pad);
@@ -136,6 +162,10 @@ void global_avg_pool2d_forward(const Tensor& y, const Tensor& x, const std::stri
   check_input(op, "x", x, {4});
   check_output(op, "out", y, x.dtype, {x.shape[0], x.shape[1]}, {&x});
   const int64_t planes = x.shape[0] * x.shape[1], HW = x.shape[2] * x.shape[3];
+  if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
+    PB_CUDA_ONLY(cuda::global_avg_pool2d_forward(resolve_cuda_impl(op, impl), y, x));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (v == 0) PB_CPU_CALL(global_avg_pool2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), planes, HW);
@@ -148,6 +178,10 @@ void global_avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape&
   check_pool_input_shape(op, input_shape, dy, 2);
   check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
   const int64_t planes = dy.shape[0] * dy.shape[1], HW = input_shape[2] * input_shape[3];
+  if (on_cuda(op, {{"dy", &dy}, {"out", &dx}})) {
+    PB_CUDA_ONLY(cuda::global_avg_pool2d_backward(resolve_cuda_impl(op, impl), dx, dy));
+    return;
+  }
   const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     if (v == 0) PB_CPU_CALL(global_avg_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), planes, HW);

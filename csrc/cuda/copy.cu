@@ -1,0 +1,30 @@
+// CUDA copy: the device-memory bandwidth ceiling `pybench bench --device cuda` reports the
+// memory-bound ops against. y, x: (n,) flattened.
+#include "cuda/common.cuh"
+#include "cuda/ops.h"
+
+namespace pb::cuda {
+
+// naive: a thread per element, grid-stride; memcpy: cudaMemcpyAsync device to device (the
+// driver's copy engine path, the reference ceiling).
+PB_REGISTER_CUDA_IMPLS("copy", "naive", "memcpy");
+
+namespace {
+template <class T> __global__ void copy_naive(T* y, const T* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = x[i];
+}
+}  // namespace
+
+void copy(int impl, const Tensor& y, const Tensor& x) {
+  if (impl == 1) {
+    check("copy", "cudaMemcpyAsync", cudaMemcpyAsync(y.data, x.data, x.nbytes(), cudaMemcpyDeviceToDevice, stream()));
+    return;
+  }
+  PB_DISPATCH_FLOAT(x.dtype, T, {
+    copy_naive<T><<<grid_for(x.numel, 256), 256, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), x.numel);
+  });
+  check_launch("copy");
+}
+
+}  // namespace pb::cuda

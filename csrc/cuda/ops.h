@@ -1,0 +1,89 @@
+// Host entry points of the CUDA kernels (csrc/cuda/*.cu), one group per op family, called by
+// csrc/ops after validation and on_cuda() (which set the device and stream). Each takes the
+// index of the CUDA implementation (resolve_cuda_impl) and the validated Tensor views (device
+// pointers); they launch asynchronously on the caller's stream, except where a value must come
+// back to the host (loss values, label checks). Only linked in a CUDA build (PB_CUDA_ONLY).
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+#include "math/optim.h"
+
+namespace pb::cuda {
+
+// ---- copy (csrc/cuda/copy.cu): y = x ----
+void copy(int impl, const Tensor& y, const Tensor& x);
+
+// ---- activations (csrc/cuda/activation.cu) ----
+// Same members, same order as cpu::Act (csrc/ops/activation.cpp asserts it).
+enum class Act { relu, leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, softplus };
+// a: negative_slope / alpha / beta; b: threshold (softplus).
+void act_forward(int impl, Act act, double a, double b, const Tensor& y, const Tensor& x);
+void act_backward(int impl, Act act, double a, double b, const Tensor& dx, const Tensor& dy, const Tensor& x);
+void softmax_forward(int impl, bool log, const Tensor& y, const Tensor& x);
+void softmax_backward(int impl, bool log, const Tensor& dx, const Tensor& dy, const Tensor& y);
+
+// ---- losses (csrc/cuda/loss.cu): forward returns the sum of the terms (the op divides) ----
+// ValueError (same message as the CPU check) for a label outside [0, C); copies one int back.
+void check_labels_range(const char* op, const Tensor& labels, int64_t C);
+double cross_entropy_forward(int impl, const Tensor& logits, const Tensor& labels);
+void cross_entropy_backward(int impl, const Tensor& dx, const Tensor& logits, const Tensor& labels, double scale);
+enum class Loss { mse, huber, bce_with_logits };
+double pointwise_loss_forward(int impl, Loss loss, const Tensor& input, const Tensor& target, double delta);
+void pointwise_loss_backward(int impl, Loss loss, const Tensor& dx, const Tensor& input, const Tensor& target,
+                             double delta, double scale);
+
+// ---- optimizers (csrc/cuda/optim.cu); absent states are Tensors with present = false ----
+void sgd_step(int impl, const Tensor& param, const Tensor& momentum_buf, const Tensor& grad, const math::SgdConfig& cfg);
+void adagrad_step(int impl, const Tensor& param, const Tensor& state_sum, const Tensor& grad,
+                  const math::AdagradConfig& cfg);
+void rmsprop_step(int impl, const Tensor& param, const Tensor& square_avg, const Tensor& momentum_buf,
+                  const Tensor& grad_avg, const Tensor& grad, const math::RmspropConfig& cfg);
+void adam_step(int impl, const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq, const Tensor& grad,
+               const math::AdamConfig& cfg);
+
+// ---- dropout (csrc/cuda/dropout.cu): the mask is the CPU's, bit for bit ----
+// training=false copies x to y.
+void dropout_forward(int impl, const Tensor& y, const Tensor& x, double p, uint64_t seed, uint64_t offset,
+                     bool training);
+
+// ---- GEMM and linear (csrc/cuda/linear.cu) ----
+// c (M, N) = alpha op(a) op(b) + beta c; row-major, lda / ldb the row lengths of a / b as stored.
+void gemm(int impl, const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, int64_t M,
+          int64_t N, int64_t K, double alpha, double beta);
+void linear_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias);
+void linear_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                     const Tensor& x, const Tensor& weight);
+
+// ---- pooling (csrc/cuda/pool.cu); the CPU's geometry (cpu::PoolGeom), copied field by field ----
+struct PoolGeom {
+  int64_t planes, H, W, OH, OW;
+  int64_t KH, KW, sh, sw, ph, pw;
+};
+void max_pool2d_forward(int impl, const Tensor& y, const Tensor& indices, const Tensor& x, const PoolGeom& g);
+// Returns the number of indices outside [0, H*W) (the op raises ValueError; out is then invalid).
+int64_t max_pool2d_backward(int impl, const Tensor& dx, const Tensor& dy, const Tensor& indices, const PoolGeom& g);
+void avg_pool2d_forward(int impl, const Tensor& y, const Tensor& x, const PoolGeom& g, bool count_include_pad);
+void avg_pool2d_backward(int impl, const Tensor& dx, const Tensor& dy, const PoolGeom& g, bool count_include_pad);
+void global_avg_pool2d_forward(int impl, const Tensor& y, const Tensor& x);
+void global_avg_pool2d_backward(int impl, const Tensor& dx, const Tensor& dy);
+
+// ---- batch norm (csrc/cuda/batchnorm.cu): everything per channel stays on the device ----
+void batch_norm_forward(int impl, const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias, const Tensor& running_mean, const Tensor& running_var,
+                        bool training, double momentum, double eps);
+void batch_norm_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                         const Tensor& x, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd,
+                         bool training);
+
+// ---- conv2d (csrc/cuda/conv2d.cu); the CPU's geometry (cpu::ConvGeom), copied field by field ----
+struct ConvGeom {
+  int64_t N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups;
+};
+void conv2d_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    const ConvGeom& g);
+// dx and dbias skipped when not present.
+void conv2d_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                     const Tensor& x, const Tensor& weight, const ConvGeom& g);
+
+}  // namespace pb::cuda
