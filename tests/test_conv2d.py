@@ -284,12 +284,15 @@ def test_conv2d_deterministic_and_out(impl, rng):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("shape", [(7, 4, 10, 10, 6, 3, 1), (7, 16, 16, 16, 24, 3, 1), (9, 8, 6, 6, 12, 1, 0)],
-                         ids=["im2col", "winograd", "pointwise"])
+@pytest.mark.parametrize("shape", [(7, 4, 10, 10, 6, 3, 1), (7, 16, 16, 16, 24, 3, 1), (9, 8, 6, 6, 12, 1, 0),
+                                   (11, 1, 28, 28, 16, 3, 1)],
+                         ids=["im2col", "winograd", "pointwise", "one-channel"])
 def test_conv2d_thread_counts_agree(impl, shape, rng):
     # Every output, dW and db included, is summed in an order fixed by the shape: bitwise equal
-    # for 1, 2 and 3 threads (the Winograd shape has 448 tiles: dW in several chunks).
+    # for 1, 2 and 3 threads (the Winograd shape has 448 tiles: dW in several chunks; the
+    # one-channel shape without dx, a first layer's: the direct kernel's dW in 8 slots).
     N, C, H, W, O, k, p = shape
+    cdx = C > 1
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
     w = rng.standard_normal((O, C, k, k)).astype(np.float32)
     b = rng.standard_normal(O).astype(np.float32)
@@ -300,8 +303,8 @@ def test_conv2d_thread_counts_agree(impl, shape, rng):
         for t in (1, 2, 3):
             _native.set_num_threads(t)
             res.append((ops.conv2d_forward(x, w, b, padding=p, impl=impl),
-                        *ops.conv2d_backward(dy, x, w, padding=p, impl=impl)))
-            again = ops.conv2d_backward(dy, x, w, padding=p, impl=impl)
+                        *ops.conv2d_backward(dy, x, w, padding=p, compute_dx=cdx, impl=impl)))
+            again = ops.conv2d_backward(dy, x, w, padding=p, compute_dx=cdx, impl=impl)
             for a, b_ in zip(res[-1][1:], again):
                 np.testing.assert_array_equal(a, b_)
     finally:

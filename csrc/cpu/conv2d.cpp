@@ -1,6 +1,7 @@
 // conv2d forward/backward, NCHW. A naive direct loop (the reading copy), then the fast variants:
 // im2col + the shared GEMM core (threads over the batch), a 1x1 path where the GEMM reads x
-// directly, a direct kernel for depthwise (C/groups == 1) convolutions, and (in
+// directly, a direct kernel for depthwise (C/groups == 1) convolutions, a direct AVX-512
+// kernel for one-input-channel 3x3 layers (a network's first conv), and (in
 // conv2d_winograd.cpp) Winograd F(2x2,3x3) for 3x3/stride-1 layers. Timings in comments are
 // medians measured on this 2-core VM while other jobs shared it (CPU time of one thread unless
 // said otherwise).
