@@ -138,8 +138,9 @@ PB_INLINE void max_2x2s2_row(T* __restrict yr, int64_t* __restrict ir, const T* 
 // The same for float with AVX-512, 16 outputs a step: the two input rows' 32 columns are loaded
 // (masked at the row's end, so a 14-wide output row is one step, not a scalar tail) and split
 // into even/odd columns by permutes; the taps are compared in naive's order (strictly greater or
-// NaN replaces: GT_OQ | UNORD) and the window offset of the winner is widened to int64. On 2
-// threads, (128,16,28,28): 0.21 ms vs 1.4 for the scalar row loop above.
+// NaN replaces: GT_OQ | UNORD) and the window offset of the winner is widened to int64. One
+// thread: (128,16,28,28) 0.24 ms vs 1.71 for the scalar row loop above, (128,32,14,14) 0.23 vs
+// 1.87, (128,16,14,14) 0.12 vs 0.93 ((128,16,56,56): 2.1 vs 3.1, memory-bound).
 PB_INLINE void max_2x2s2_row(float* __restrict yr, int64_t* __restrict ir, const float* __restrict r0,
                              const float* __restrict r1, int64_t base, int64_t W, int64_t OW) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
