@@ -16,7 +16,7 @@ IMPLS = ops.impls("conv2d_forward")
 
 def test_conv2d_impl_tables():
     # forward and backward list the same variants in the same order, the default (`fast`) last
-    assert IMPLS == ops.impls("conv2d_backward") == ["naive", "im2col", "winograd", "fast"]
+    assert IMPLS == ops.impls("conv2d_backward") == ["naive", "im2col", "winograd", "direct", "fast"]
 
 # (N, C, H, W, O, (KH, KW), stride, padding, dilation, groups)
 CASES = [
@@ -40,6 +40,11 @@ CASES = [
     (3, 16, 9, 20, 33, (3, 3), 1, (2, 0), 1, 1),    # fast: Winograd; 33 = one register tile + 1
     (1, 16, 6, 5, 16, (3, 3), 1, 1, 1, 1),          # fast: Winograd y and dx, dW by im2col (9 tiles)
     (64, 16, 8, 8, 16, (3, 3), 1, 1, 1, 1),         # fast: 1024 tiles (the benchmark's 8x8 planes)
+    # one input channel, 3x3, stride 1 (impl `direct` and `fast`: the direct kernels; dx, when
+    # asked for, by `fast`'s other paths): 16-column chunks with masked ends, odd O, padding 0..2
+    (3, 1, 28, 28, 16, (3, 3), 1, 1, 1, 1),
+    (2, 1, 7, 33, 7, (3, 3), 1, (0, 2), 1, 1),
+    (3, 1, 1, 17, 3, (3, 3), 1, (2, 1), 1, 1),      # H = 1: rows of zeros from the padding
 ]
 
 
@@ -167,6 +172,57 @@ def test_conv2d_winograd_shapes_exact(n, c, o, h, w, ph, pw, bias, compute_dx):
         _native.set_isa(before)
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 9), o=st.integers(1, 20), h=st.integers(1, 12), w=st.integers(1, 40),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), bias=st.booleans(), compute_dx=st.booleans())
+def test_conv2d_direct_one_channel_exact(n, o, h, w, ph, pw, bias, compute_dx):
+    # the direct one-input-channel 3x3 kernels (a first layer's: dW/db only when compute_dx is
+    # False) on every ISA level: widths across the 16-column chunks, odd and even O, padding
+    # 0..2, more samples than dW slots. Exact: integer data in [-4, 4].
+    if h + 2 * ph < 3 or w + 2 * pw < 3:
+        return
+    case = (n, 1, h, w, o, (3, 3), 1, (ph, pw), 1, 1)
+    x, wt, b = _int_data(case, np.float32, seed=h * 64 + w)
+    kw = _params(case)
+    y_ref = ref.conv2d_forward(x, wt, b if bias else None, **kw)
+    dy = np.random.default_rng(4).integers(-4, 5, y_ref.shape).astype(np.float32)
+    want = ref.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx)
+    before = _native.isa_active()
+    try:
+        for isa in ISA_LEVELS:
+            _native.set_isa(isa)
+            for impl in ("direct", "fast"):
+                msg = f"{impl} {isa}"
+                np.testing.assert_array_equal(ops.conv2d_forward(x, wt, b if bias else None, **kw, impl=impl), y_ref,
+                                              err_msg=msg)
+                got = ops.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx, impl=impl)
+                for g_, w_ in zip(got, want):
+                    assert (g_ is None) == (w_ is None)
+                    if w_ is not None:
+                        np.testing.assert_array_equal(g_, w_, err_msg=msg)
+    finally:
+        _native.set_isa(before)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv2d_random_one_channel(isa, impl, dtype, rng):
+    # the benchmark CNN's first layer (1 -> 16, 3x3, padding 1, no dx) on random data; float32
+    # bound as above (atol 1e-6 per summed term)
+    N, H, W, O = 5, 28, 28, 16
+    x, w, b = rng.standard_normal((N, 1, H, W)), rng.standard_normal((O, 1, 3, 3)), rng.standard_normal(O)
+    y_ref = ref.conv2d_forward(x, w, b, padding=1)
+    dy = rng.standard_normal(y_ref.shape)
+    _, rdw, rdb = ref.conv2d_backward(dy, x, w, padding=1, compute_dx=False)
+    y = ops.conv2d_forward(x.astype(dtype), w.astype(dtype), b.astype(dtype), padding=1, impl=impl)
+    dx, dw, db = ops.conv2d_backward(dy.astype(dtype), x.astype(dtype), w.astype(dtype), padding=1, compute_dx=False,
+                                     impl=impl)
+    assert dx is None
+    tight = dtype == np.float64
+    for got, want, terms in [(y, y_ref, 9), (dw, rdw, N * H * W), (db, rdb, N * H * W)]:
+        np.testing.assert_allclose(got, want, rtol=1e-11 if tight else 1e-5, atol=1e-11 if tight else 1e-6 * terms)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(2, 32, 14, 25, 16), (6, 48, 9, 10, 40)], ids=["wide", "small-planes"])
@@ -228,12 +284,15 @@ def test_conv2d_deterministic_and_out(impl, rng):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("shape", [(7, 4, 10, 10, 6, 3, 1), (7, 16, 16, 16, 24, 3, 1), (9, 8, 6, 6, 12, 1, 0)],
-                         ids=["im2col", "winograd", "pointwise"])
+@pytest.mark.parametrize("shape", [(7, 4, 10, 10, 6, 3, 1), (7, 16, 16, 16, 24, 3, 1), (9, 8, 6, 6, 12, 1, 0),
+                                   (11, 1, 28, 28, 16, 3, 1)],
+                         ids=["im2col", "winograd", "pointwise", "one-channel"])
 def test_conv2d_thread_counts_agree(impl, shape, rng):
     # Every output, dW and db included, is summed in an order fixed by the shape: bitwise equal
-    # for 1, 2 and 3 threads (the Winograd shape has 448 tiles: dW in several chunks).
+    # for 1, 2 and 3 threads (the Winograd shape has 448 tiles: dW in several chunks; the
+    # one-channel shape without dx, a first layer's: the direct kernel's dW in 8 slots).
     N, C, H, W, O, k, p = shape
+    cdx = C > 1
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
     w = rng.standard_normal((O, C, k, k)).astype(np.float32)
     b = rng.standard_normal(O).astype(np.float32)
@@ -244,8 +303,8 @@ def test_conv2d_thread_counts_agree(impl, shape, rng):
         for t in (1, 2, 3):
             _native.set_num_threads(t)
             res.append((ops.conv2d_forward(x, w, b, padding=p, impl=impl),
-                        *ops.conv2d_backward(dy, x, w, padding=p, impl=impl)))
-            again = ops.conv2d_backward(dy, x, w, padding=p, impl=impl)
+                        *ops.conv2d_backward(dy, x, w, padding=p, compute_dx=cdx, impl=impl)))
+            again = ops.conv2d_backward(dy, x, w, padding=p, compute_dx=cdx, impl=impl)
             for a, b_ in zip(res[-1][1:], again):
                 np.testing.assert_array_equal(a, b_)
     finally:

@@ -25,7 +25,10 @@ struct ConvGeom {
 //   im2col    per sample (threads over the batch): unfold x into columns, one GEMM per group.
 //   winograd  Winograd F(2x2,3x3) wherever it applies (3x3, stride 1, dilation 1, groups 1,
 //             padding <= 2; conv2d_winograd.cpp), `fast` elsewhere.
-//   fast      picks per shape: 1x1/stride 1/no padding -> GEMM straight on x (no im2col);
+//   direct    one input channel, 3x3, stride 1, dilation 1, groups 1 (a first layer): direct
+//             kernels (forward; dW/db when no dx is asked for), float with AVX-512; `fast` elsewhere.
+//   fast      picks per shape: `direct` where it applies;
+//             1x1/stride 1/no padding -> GEMM straight on x (no im2col);
 //             depthwise (C/groups == 1) -> direct kernel; where Winograd applies and both
 //             channel counts are >= 16 -> Winograd; else im2col.
 // dW and db are reduced in an order fixed by the shape: bitwise the same for any thread count.
@@ -37,5 +40,7 @@ PB_CPU_DECLARE(
   template <class T> void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_backward_im2col(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_backward_winograd(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_forward_direct(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_backward_direct(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
   template <class T> void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
 )

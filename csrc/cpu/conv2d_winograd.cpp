@@ -41,11 +41,27 @@ Scratch& tl_partials() {  // per-chunk dU partials of the calling thread (weight
 }
 
 using gemm_detail::Vec;
+PB_INLINE int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
 template <class T> constexpr int kMR = gemm_detail::Shape<T>::MR;  // tiles (dW: output channels) per register tile
 template <class T> constexpr int kNV = gemm_detail::Shape<T>::NV;
 template <class T> constexpr int kNR = kNV<T> * Vec<T>::W;  // channels per register tile
 
-PB_INLINE int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+// Register-tile shapes (Tl below): the GEMM's MR x NV vectors ("wide"), and a "narrow" one of
+// 2*MR x NV/2 vectors (as many accumulators; 16x16 floats with AVX-512) for passes whose
+// channel dimension (output channels of a forward/dx pass, input channels of dW) fills at most
+// 3/4 of the wide tile's NR once rounded up: 16 channels in a 32-wide tile computed half zeros
+// (one thread, N=128 14x14: dx of 16->32 3.8 ms vs 2.1 for the forward, dW 4.0 vs 4.5 for 32->32).
+template <class T, int MR_, int NV_> struct TileShape {
+  static constexpr int MR = MR_, NV = NV_, NR = NV_ * Vec<T>::W;
+};
+static_assert(kNV<float> % 2 == 0 && kNV<double> % 2 == 0, "the narrow tile halves NV");
+template <class T> using WideTile = TileShape<T, kMR<T>, kNV<T>>;
+template <class T> using NarrowTile = TileShape<T, 2 * kMR<T>, kNV<T> / 2>;
+template <class T> PB_INLINE bool narrow_better(int64_t channels) {
+  return 4 * round_up(channels, NarrowTile<T>::NR) <= 3 * round_up(channels, WideTile<T>::NR);
+}
+
 
 // Block sizes (bytes of transformed data per block): V for the forward and dx, V + dM for dW.
 // One thread, N=64 32->64 16x16 / 64->128 8x8 / N=32 64->64 56x56, forward at 128/256/512/1024/
@@ -67,17 +83,17 @@ struct Wino {
 
 // Tile rows per block: the block's transformed data near `budget` bytes (`per_tile` bytes a
 // tile), at least one register tile of tiles.
-template <class T>
+template <class T, class Tl>
 PB_INLINE Wino wino_geom(int64_t N, int64_t Ci, int64_t Hi, int64_t Wi, int64_t Co, int64_t ph, int64_t pw,
                          bool weight, int64_t budget) {
   Wino q{N, Ci, Hi, Wi, Co, Hi + 2 * ph - 2, Wi + 2 * pw - 2, ph, pw, 0, 0, 0, Ci, Co};
   q.TH = (q.Ho + 1) / 2;
   q.TW = (q.Wo + 1) / 2;
-  if (weight) q.cs = round_up(Ci, kNR<T>), q.ms = round_up(Co, kMR<T>);
+  if (weight) q.cs = round_up(Ci, Tl::NR), q.ms = round_up(Co, Tl::MR);
   const int64_t per_tile = 16 * (q.cs + (weight ? q.ms : 0)) * static_cast<int64_t>(sizeof(T));
   // dW: at least kWeightMinTiles, the register tiles' depth, else reading and writing dU back
   // per block dominates wide layers (N=4 512->512 7x7, one thread: 23.8 ms with 16-tile blocks).
-  const int64_t tiles = max_i64(budget / per_tile, weight ? kWeightMinTiles : kMR<T>);
+  const int64_t tiles = max_i64(budget / per_tile, weight ? kWeightMinTiles : Tl::MR);
   q.rows = min_i64(max_i64(tiles / q.TW, 1), N * q.TH);
   return q;
 }
@@ -91,19 +107,19 @@ template <class T> struct BlockWs {
 template <class T> PB_INLINE int64_t slab_elems(const Wino& q) {
   return max_i64(min_i64(q.Hi, 2 * q.rows + 2) * q.Wi * q.Ci, 2 * q.rows * q.Wo * q.Co);
 }
-template <class T> PB_INLINE int64_t block_elems(const Wino& q, bool weight) {
-  const int64_t ntp = round_up(q.rows * q.TW, kMR<T>);
-  return 16 * ntp * (q.cs + (weight ? q.ms : 0)) + slab_elems<T>(q) + 16 * kMR<T> * kNR<T> + max_i64(q.cs, q.ms) +
-         kNR<T>;
+template <class T, class Tl> PB_INLINE int64_t block_elems(const Wino& q, bool weight) {
+  const int64_t ntp = round_up(q.rows * q.TW, Tl::MR);
+  return 16 * ntp * (q.cs + (weight ? q.ms : 0)) + slab_elems<T>(q) + 16 * Tl::MR * Tl::NR + max_i64(q.cs, q.ms) +
+         Tl::NR;
 }
-template <class T> PB_INLINE BlockWs<T> carve(T* ws, const Wino& q, bool weight) {
-  const int64_t ntp = round_up(q.rows * q.TW, kMR<T>);
+template <class T, class Tl> PB_INLINE BlockWs<T> carve(T* ws, const Wino& q, bool weight) {
+  const int64_t ntp = round_up(q.rows * q.TW, Tl::MR);
   BlockWs<T> b;
   b.V = ws;
   b.dM = b.V + 16 * ntp * q.cs;
   b.slab = b.dM + (weight ? 16 * ntp * q.ms : 0);
   b.mbuf = b.slab + slab_elems<T>(q);
-  b.zeros = b.mbuf + 16 * kMR<T> * kNR<T>;
+  b.zeros = b.mbuf + 16 * Tl::MR * Tl::NR;
   b.discard = b.zeros + max_i64(q.cs, q.ms);
   fill(b.zeros, max_i64(q.cs, q.ms), T(0));
   return b;
@@ -123,10 +139,10 @@ template <class F> PB_INLINE void for_each_sample(const Wino& q, int64_t R0, int
 // w (O, C, 3, 3). Forward: Ci = C, Co = O, filter w[o][c] at [c][o]. For dx (flip): Ci = O,
 // Co = C, filter rot180(w[o][c]) at [o][c].
 // Input channels [ci0, ci1).
-template <class T>
+template <class T, class Tl>
 PB_INLINE void filter_transform(T* __restrict Up, const T* __restrict w, int64_t O, int64_t C, bool flip, int64_t ci0,
                                 int64_t ci1) {
-  constexpr int64_t NR = kNR<T>;
+  constexpr int64_t NR = Tl::NR;
   const int64_t Ci = flip ? O : C, Co = flip ? C : O, ncs = (Co + NR - 1) / NR;
   for (int64_t ci = ci0; ci < ci1; ++ci)
     for (int64_t s = 0; s < ncs; ++s) {
@@ -245,12 +261,12 @@ PB_INLINE void grad_transform(T* __restrict dM, T* __restrict db, const T* dy, c
 // The FMA loop both register tiles share: acc (MR x NR, in NV vectors per row) = sum over k < K
 // of a[i*ai + k*ak] * b[k*ldb + j]. The strides are literals at the call sites, so each
 // inlined copy compiles as if written for its layout.
-template <class T>
-PB_INLINE void tile_fma(typename Vec<T>::R (&acc)[kMR<T>][kNV<T>], const T* __restrict a, int64_t ai, int64_t ak,
+template <class T, class Tl>
+PB_INLINE void tile_fma(typename Vec<T>::R (&acc)[Tl::MR][Tl::NV], const T* __restrict a, int64_t ai, int64_t ak,
                         const T* __restrict b, int64_t ldb, int64_t K) {
   using V = Vec<T>;
   using R = typename V::R;
-  constexpr int MR = kMR<T>, NV = kNV<T>, W = V::W;
+  constexpr int MR = Tl::MR, NV = Tl::NV, W = V::W;
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
@@ -270,12 +286,12 @@ PB_INLINE void tile_fma(typename Vec<T>::R (&acc)[kMR<T>][kNV<T>], const T* __re
 }
 
 // The register tile of the forward: m (MR, NR) = a (MR rows at stride lda, K) @ b (K, NR) packed.
-template <class T>
+template <class T, class Tl>
 PB_INLINE void tile_rows(T* __restrict m, const T* __restrict a, int64_t lda, const T* __restrict b, int64_t K) {
   using V = Vec<T>;
-  constexpr int MR = kMR<T>, NV = kNV<T>, W = V::W, NR = kNR<T>;
+  constexpr int MR = Tl::MR, NV = Tl::NV, W = V::W, NR = Tl::NR;
   typename V::R acc[MR][NV];
-  tile_fma<T>(acc, a, lda, 1, b, NR, K);
+  tile_fma<T, Tl>(acc, a, lda, 1, b, NR, K);
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
@@ -283,13 +299,13 @@ PB_INLINE void tile_rows(T* __restrict m, const T* __restrict a, int64_t lda, co
 }
 
 // The register tile of dW: c (MR, NR) (+)= sum over k < K of a[k*lda + i] * b[k*ldb + j].
-template <class T>
+template <class T, class Tl>
 PB_INLINE void tile_cols(T* __restrict c, int64_t ldc, const T* __restrict a, int64_t lda, const T* __restrict b,
                          int64_t ldb, int64_t K, bool overwrite) {
   using V = Vec<T>;
-  constexpr int MR = kMR<T>, NV = kNV<T>, W = V::W;
+  constexpr int MR = Tl::MR, NV = Tl::NV, W = V::W;
   typename V::R acc[MR][NV];
-  tile_fma<T>(acc, a, 1, lda, b, ldb, K);
+  tile_fma<T, Tl>(acc, a, 1, lda, b, ldb, K);
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
@@ -302,10 +318,10 @@ PB_INLINE void tile_cols(T* __restrict c, int64_t ldc, const T* __restrict a, in
 // Output of one sliver's nv tiles (block tiles t0..) for channels [o0, o0 + nc): A^T m A (+ bias)
 // from mbuf (16, MR, NR) into the block's channel-last output rows `out` (row 2*(R - R0) + r
 // holds output row 2*th + r of tile row R); outputs past the edge go to `discard`.
-template <class T>
+template <class T, class Tl>
 PB_INLINE void output_sliver(T* out, const T* __restrict mbuf, const T* bias, const Wino& q, int64_t R0, int64_t t0,
                              int64_t nv, int64_t o0, int64_t nc, T* discard) {
-  constexpr int64_t MR = kMR<T>, NR = kNR<T>, sm = MR * NR;
+  constexpr int64_t MR = Tl::MR, NR = Tl::NR, sm = MR * NR;
   for (int64_t t = 0; t < nv; ++t) {
     const int64_t rr = (t0 + t) / q.TW, tw = (t0 + t) % q.TW, th = (R0 + rr) % q.TH;
     T* p[4];
@@ -334,19 +350,19 @@ PB_INLINE void output_sliver(T* out, const T* __restrict mbuf, const T* bias, co
 // One block of tile rows [R0, R1): input transform; per sliver of MR tiles and NR output
 // channels, the 16 register-tile products then their output transform; output rows transposed
 // back to y.
-template <class T>
+template <class T, class Tl>
 void conv_block(T* y, const T* x, const T* Up, const T* bias, const Wino& q, int64_t R0, int64_t R1, T* ws) {
-  constexpr int64_t MR = kMR<T>, NR = kNR<T>;
+  constexpr int64_t MR = Tl::MR, NR = Tl::NR;
   const int64_t nt = (R1 - R0) * q.TW, ntp = round_up(nt, MR), ncs = (q.Co + NR - 1) / NR;
-  const BlockWs<T> b = carve(ws, q, false);
+  const BlockWs<T> b = carve<T, Tl>(ws, q, false);
   for_each_sample(q, R0, R1, [&](int64_t n, int64_t ta, int64_t tb, int64_t j0) {
     input_transform(b.V, x, q, ntp, j0, n, ta, tb, b.slab, b.zeros);
   });
   for (int xi = 0; xi < 16; ++xi) fill(b.V + (xi * ntp + nt) * q.Ci, (ntp - nt) * q.Ci, T(0));
   auto sliver = [&](int64_t t0, int64_t s) {  // tiles [t0, t0 + MR) x output channels [s*NR, (s+1)*NR)
     for (int xi = 0; xi < 16; ++xi)
-      tile_rows(b.mbuf + xi * MR * NR, b.V + (xi * ntp + t0) * q.Ci, q.Ci, Up + ((xi * ncs + s) * q.Ci) * NR, q.Ci);
-    output_sliver(b.slab, b.mbuf, bias, q, R0, t0, min_i64(MR, nt - t0), s * NR, min_i64(NR, q.Co - s * NR), b.discard);
+      tile_rows<T, Tl>(b.mbuf + xi * MR * NR, b.V + (xi * ntp + t0) * q.Ci, q.Ci, Up + ((xi * ncs + s) * q.Ci) * NR, q.Ci);
+    output_sliver<T, Tl>(b.slab, b.mbuf, bias, q, R0, t0, min_i64(MR, nt - t0), s * NR, min_i64(NR, q.Co - s * NR), b.discard);
   };
   // Tile slivers outer (a sliver's V stays in L1 over the output channels) while U fits in L2;
   // else output-channel slivers outer, each U slice read once per block (one thread, N=4 512->512
@@ -366,11 +382,11 @@ void conv_block(T* y, const T* x, const T* Up, const T* bias, const Wino& q, int
 
 // dU (16, ms, cs) (+)= dM[xi]^T V[xi] over the tile rows [R0, R1) (overwrite: the chunk's first
 // block), db (+)= the block's dy channel sums.
-template <class T>
+template <class T, class Tl>
 void weight_block(T* dU, T* db, const T* dy, const T* x, const Wino& q, int64_t R0, int64_t R1, bool overwrite, T* ws) {
-  constexpr int64_t MR = kMR<T>, NR = kNR<T>;
+  constexpr int64_t MR = Tl::MR, NR = Tl::NR;
   const int64_t nt = (R1 - R0) * q.TW, ntp = round_up(nt, MR);
-  const BlockWs<T> b = carve(ws, q, true);
+  const BlockWs<T> b = carve<T, Tl>(ws, q, true);
   for_each_sample(q, R0, R1, [&](int64_t n, int64_t ta, int64_t tb, int64_t j0) {
     input_transform(b.V, x, q, ntp, j0, n, ta, tb, b.slab, b.zeros);
     grad_transform(b.dM, db, dy, q, ntp, j0, n, ta, tb, b.slab, b.zeros);
@@ -378,36 +394,36 @@ void weight_block(T* dU, T* db, const T* dy, const T* x, const Wino& q, int64_t 
   for (int xi = 0; xi < 16; ++xi)
     for (int64_t o0 = 0; o0 < q.ms; o0 += MR)
       for (int64_t c0 = 0; c0 < q.cs; c0 += NR)
-        tile_cols(dU + (xi * q.ms + o0) * q.cs + c0, q.cs, b.dM + xi * ntp * q.ms + o0, q.ms,
+        tile_cols<T, Tl>(dU + (xi * q.ms + o0) * q.cs + c0, q.cs, b.dM + xi * ntp * q.ms + o0, q.ms,
                   b.V + xi * ntp * q.cs + c0, q.cs, nt, overwrite);
 }
 
 // A convolution pass (forward, or dx with the flipped filters): transformed filters and the
 // split of the tile rows into blocks. The result does not depend on the split: every output sums
 // its Ci products in one register tile in a fixed order.
-template <class T> struct ConvPass {
+template <class T, class Tl> struct ConvPass {
   Wino q;
   const T* Up;
   const T* bias;
   int64_t blocks, total;
   void run(T* out, const T* in, int64_t b, T* ws) const {
-    conv_block(out, in, Up, bias, q, b * q.rows, min_i64((b + 1) * q.rows, total), ws);
+    conv_block<T, Tl>(out, in, Up, bias, q, b * q.rows, min_i64((b + 1) * q.rows, total), ws);
   }
 };
-template <class T>
-ConvPass<T> conv_pass(const T* w, const T* bias, int64_t O, int64_t C, bool flip, Wino q) {
-  const int64_t ncs = (q.Co + kNR<T> - 1) / kNR<T>;
-  T* Up = tl_filters().get<T>(16 * ncs * q.Ci * kNR<T>);
+template <class T, class Tl>
+ConvPass<T, Tl> conv_pass(const T* w, const T* bias, int64_t O, int64_t C, bool flip, Wino q) {
+  const int64_t ncs = (q.Co + Tl::NR - 1) / Tl::NR;
+  T* Up = tl_filters().get<T>(16 * ncs * q.Ci * Tl::NR);
   if (!Up) throw std::bad_alloc();
   // On the calling thread (~2% of the pass): one parallel region fewer; each join can wait for
   // a worker that another job has descheduled.
-  filter_transform(Up, w, O, C, flip, 0, q.Ci);
+  filter_transform<T, Tl>(Up, w, O, C, flip, 0, q.Ci);
   const int64_t total = q.N * q.TH, nt = max_threads();
   int64_t blocks = (total + q.rows - 1) / q.rows;
   blocks = min_i64((blocks + nt - 1) / nt * nt, total);  // whole rounds of blocks per thread
   q.rows = (total + blocks - 1) / blocks;
   blocks = (total + q.rows - 1) / q.rows;
-  return ConvPass<T>{q, Up, bias, blocks, total};
+  return ConvPass<T, Tl>{q, Up, bias, blocks, total};
 }
 
 // dw (O, C, 3, 3) = G^T dU G for output channels [o0, o1), dU the sum of `parts` partials
@@ -458,7 +474,7 @@ PB_INLINE void filter_grad(T* __restrict dw, const T* __restrict dU, int64_t par
 constexpr int64_t kChunkTiles = 48;
 constexpr int64_t kWeightChunks = 4;
 constexpr int64_t kPartialElems = int64_t(4) << 20;
-template <class T> struct WeightPass {
+template <class T, class Tl> struct WeightPass {
   Wino q;
   int64_t chunks, total, us;  // us: one partial, dU (16, ms, cs) then db (ms)
   T* part;
@@ -467,7 +483,7 @@ template <class T> struct WeightPass {
     T* dbp = with_db ? part + c * us + 16 * q.ms * q.cs : nullptr;
     if (dbp) fill(dbp, q.Co, T(0));
     for (int64_t R = r0; R < r1; R += q.rows)
-      weight_block(part + c * us, dbp, dy, x, q, R, min_i64(R + q.rows, r1), R == r0, ws);
+      weight_block<T, Tl>(part + c * us, dbp, dy, x, q, R, min_i64(R + q.rows, r1), R == r0, ws);
   }
   void finish(T* dw, T* db) const {  // partials in chunk order -> dw, db
     parallel_for(q.Co, 8, [&](int64_t o0, int64_t o1) { filter_grad(dw, part, chunks, us, q, o0, o1); });
@@ -479,9 +495,9 @@ template <class T> struct WeightPass {
       }
   }
 };
-template <class T> WeightPass<T> weight_pass(const ConvGeom& g) {
-  WeightPass<T> p;
-  p.q = wino_geom<T>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, true, kWeightBlockBytes);
+template <class T, class Tl> WeightPass<T, Tl> weight_pass(const ConvGeom& g) {
+  WeightPass<T, Tl> p;
+  p.q = wino_geom<T, Tl>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, true, kWeightBlockBytes);
   p.total = p.q.N * p.q.TH;
   p.us = 16 * p.q.ms * p.q.cs + p.q.ms;
   const int64_t tiles = p.total * p.q.TW;
@@ -492,28 +508,43 @@ template <class T> WeightPass<T> weight_pass(const ConvGeom& g) {
   return p;
 }
 
-}  // namespace
-
-template <class T> void winograd_forward(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
-  const ConvPass<T> p = conv_pass(w, b, g.O, g.C, false, wino_geom<T>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, false, kBlockBytes));
-  for_each_with_scratch<T>(tl_block, p.blocks, block_elems<T>(p.q, false), [&](int64_t i, T* ws) { p.run(y, x, i, ws); });
+template <class T, class Tl> void forward_with(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
+  const ConvPass<T, Tl> p =
+      conv_pass<T, Tl>(w, b, g.O, g.C, false, wino_geom<T, Tl>(g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, false, kBlockBytes));
+  for_each_with_scratch<T>(tl_block, p.blocks, block_elems<T, Tl>(p.q, false), [&](int64_t i, T* ws) { p.run(y, x, i, ws); });
 }
 
 // dW (+ db) chunks and dx blocks in one parallel region (one join instead of two; with other jobs
 // on the cores a join can wait a whole time slice for a descheduled worker), the larger dW
-// chunks handed out first.
-template <class T>
-void winograd_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
-  const WeightPass<T> wp = weight_pass<T>(g);
-  ConvPass<T> dp{};
-  if (dx) dp = conv_pass(w, static_cast<const T*>(nullptr), g.O, g.C, true,
-                         wino_geom<T>(g.N, g.O, g.OH, g.OW, g.C, 2 - g.ph, 2 - g.pw, false, kBlockBytes));
-  const int64_t ws = max_i64(block_elems<T>(wp.q, true), dx ? block_elems<T>(dp.q, false) : 0);
+// chunks handed out first. Tw: dW's tile (input channels across it), Tx: dx's (C across it).
+template <class T, class Tw, class Tx>
+void backward_with(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
+  const WeightPass<T, Tw> wp = weight_pass<T, Tw>(g);
+  ConvPass<T, Tx> dp{};
+  if (dx) dp = conv_pass<T, Tx>(w, static_cast<const T*>(nullptr), g.O, g.C, true,
+                                wino_geom<T, Tx>(g.N, g.O, g.OH, g.OW, g.C, 2 - g.ph, 2 - g.pw, false, kBlockBytes));
+  const int64_t ws = max_i64(block_elems<T, Tw>(wp.q, true), dx ? block_elems<T, Tx>(dp.q, false) : 0);
   for_each_with_scratch<T>(tl_block, wp.chunks + (dx ? dp.blocks : 0), ws, [&](int64_t i, T* b) {
     if (i < wp.chunks) wp.run(dy, x, db != nullptr, i, b);
     else dp.run(dx, dy, i - wp.chunks, b);
   });
   wp.finish(dw, db);
+}
+
+}  // namespace
+
+// The register tile per pass: narrow where the channels across it would leave the wide one at
+// most 3/4 used (forward: O; dx: C; dW: C).
+template <class T> void winograd_forward(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
+  if (narrow_better<T>(g.O)) return forward_with<T, NarrowTile<T>>(y, x, w, b, g);
+  forward_with<T, WideTile<T>>(y, x, w, b, g);
+}
+
+template <class T>
+void winograd_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
+  const bool nc = narrow_better<T>(g.C);
+  if (nc) return backward_with<T, NarrowTile<T>, NarrowTile<T>>(dx, dw, db, dy, x, w, g);
+  backward_with<T, WideTile<T>, WideTile<T>>(dx, dw, db, dy, x, w, g);
 }
 
 #define PB_INSTANTIATE(T)                                                                      \

@@ -15,6 +15,13 @@
 #include "cpu/scratch.h"
 #include "math/fastmath.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+// GCC 12's cast/extract intrinsics start from an undefined vector and warn (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace pb::cpu::PB_ISA_NS {
 
 namespace {
@@ -127,6 +134,50 @@ PB_INLINE void max_2x2s2_row(T* __restrict yr, int64_t* __restrict ir, const T* 
   }
 }
 
+#if defined(__AVX512F__)
+// The same for float with AVX-512, 16 outputs a step: the two input rows' 32 columns are loaded
+// (masked at the row's end, so a 14-wide output row is one step, not a scalar tail) and split
+// into even/odd columns by permutes; the taps are compared in naive's order (strictly greater or
+// NaN replaces: GT_OQ | UNORD) and the window offset of the winner is widened to int64. One
+// thread: (128,16,28,28) 0.24 ms vs 1.71 for the scalar row loop above, (128,32,14,14) 0.23 vs
+// 1.87, (128,16,14,14) 0.12 vs 0.93 ((128,16,56,56): 2.1 vs 3.1, memory-bound).
+PB_INLINE void max_2x2s2_row(float* __restrict yr, int64_t* __restrict ir, const float* __restrict r0,
+                             const float* __restrict r1, int64_t base, int64_t W, int64_t OW) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i cols = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);  // 2*ow within 8 outputs
+  const __m512i k1 = _mm512_set1_epi32(1), kW = _mm512_set1_epi32(static_cast<int32_t>(W)),
+                kW1 = _mm512_set1_epi32(static_cast<int32_t>(W + 1));
+  for (int64_t ow = 0; ow < OW; ow += 16) {
+    const int64_t n = OW - ow < 16 ? OW - ow : 16, nin = 2 * n;
+    const __mmask16 mo = static_cast<__mmask16>((1u << n) - 1);
+    const __mmask16 ml = static_cast<__mmask16>(nin >= 16 ? 0xFFFFu : (1u << nin) - 1);
+    const __mmask16 mh = static_cast<__mmask16>(nin <= 16 ? 0u : (1u << (nin - 16)) - 1);
+    const float* p0 = r0 + 2 * ow;
+    const float* p1 = r1 + 2 * ow;
+    const __m512 a0 = _mm512_maskz_loadu_ps(ml, p0), a1 = _mm512_maskz_loadu_ps(mh, p0 + 16);
+    const __m512 b0 = _mm512_maskz_loadu_ps(ml, p1), b1 = _mm512_maskz_loadu_ps(mh, p1 + 16);
+    __m512 m = _mm512_permutex2var_ps(a0, even, a1);
+    __m512i k = _mm512_setzero_si512();
+    const auto tap = [&](__m512 v, __m512i at) {
+      const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      m = _mm512_mask_blend_ps(take, m, v);
+      k = _mm512_mask_blend_epi32(take, k, at);
+    };
+    tap(_mm512_permutex2var_ps(a0, odd, a1), k1);
+    tap(_mm512_permutex2var_ps(b0, even, b1), kW);
+    tap(_mm512_permutex2var_ps(b0, odd, b1), kW1);
+    _mm512_mask_storeu_ps(yr + ow, mo, m);
+    const __m512i start = _mm512_add_epi64(_mm512_set1_epi64(base + 2 * ow), cols);
+    const __m512i lo = _mm512_add_epi64(start, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(k)));
+    const __m512i hi = _mm512_add_epi64(_mm512_add_epi64(start, _mm512_set1_epi64(16)),
+                                        _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(k, 1)));
+    _mm512_mask_storeu_epi64(ir + ow, static_cast<__mmask8>(mo), lo);
+    _mm512_mask_storeu_epi64(ir + ow + 8, static_cast<__mmask8>(mo >> 8), hi);
+  }
+}
+#endif
+
 // Threads over planes; each output row is updated tap by tap (kh, kw in naive's order, so the
 // same element wins) with the ow loop vectorized.
 template <class T> void max_pool2d_forward_fast(T* y, int64_t* idx, const T* x, const PoolGeom& g) {
@@ -182,7 +233,9 @@ int64_t max_pool2d_backward_naive(T* dx, const T* dy, const int64_t* idx, const 
   return bad;
 }
 
-// Threads over planes (each plane scattered in naive's order).
+// Threads over planes (each plane scattered in naive's order). (A direct k2s2 writer, 16
+// outputs a step with AVX-512 and no zero-fill, measured slower: (128,32,14,14) one thread
+// 0.36 ms vs 0.14 for zero-fill + scatter, which already runs near copy speed.)
 template <class T>
 int64_t max_pool2d_backward_fast(T* dx, const T* dy, const int64_t* idx, const PoolGeom& g) {
   const int64_t HW = g.H * g.W, P = g.OH * g.OW;

@@ -8,8 +8,8 @@
 
 namespace pb::ops {
 
-PB_REGISTER_IMPLS("conv2d_forward", "naive", "im2col", "winograd", "fast");
-PB_REGISTER_IMPLS("conv2d_backward", "naive", "im2col", "winograd", "fast");
+PB_REGISTER_IMPLS("conv2d_forward", "naive", "im2col", "winograd", "direct", "fast");
+PB_REGISTER_IMPLS("conv2d_backward", "naive", "im2col", "winograd", "direct", "fast");
 
 namespace {
 
@@ -87,6 +87,7 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, cons
     if (v == 0) PB_CPU_CALL(conv2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
     else if (v == 1) PB_CPU_CALL(conv2d_forward_im2col<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
     else if (v == 2) PB_CPU_CALL(conv2d_forward_winograd<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
+    else if (v == 3) PB_CPU_CALL(conv2d_forward_direct<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
     else PB_CPU_CALL(conv2d_forward_fast<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
   });
 }
@@ -120,6 +121,7 @@ void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbia
     if (v == 0) PB_CPU_CALL(conv2d_backward_naive<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
     else if (v == 1) PB_CPU_CALL(conv2d_backward_im2col<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
     else if (v == 2) PB_CPU_CALL(conv2d_backward_winograd<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
+    else if (v == 3) PB_CPU_CALL(conv2d_backward_direct<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
     else PB_CPU_CALL(conv2d_backward_fast<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
   });
 }
