@@ -507,8 +507,8 @@ def build_parser():
                     help="only the problems whose name starts with NAME (repeatable)")
     pg.add_argument("--isa", choices=("base", "avx2", "avx512"), default=None,
                     help="force a SIMD level (default: what the dispatcher picks under valgrind, AVX2 here)")
-    pg.add_argument("--repeat", type=_positive_int, default=1, metavar="N",
-                    help="count each problem N times and keep the smallest (default 1)")
+    pg.add_argument("--repeat", type=_positive_int, default=3, metavar="N",
+                    help="count each problem N times and keep the smallest (default 3)")
     pg.set_defaults(func=_cmd_gate)
 
     pc = sub.add_parser(

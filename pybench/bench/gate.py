@@ -365,39 +365,39 @@ def _optim(name, n):
 
 def problems():
     """The gate's problems: one or two small ones per op family, float32, a few million
-    instructions each (the whole gate is ~1 minute under callgrind here)."""
+    instructions each (the whole gate is about a minute under callgrind here)."""
     P = Problem
     return [
-        P("gemm/128x128x128", "gemm", _gemm(128, 128, 128)),
-        P("gemm/96x80x200", "gemm", _gemm(96, 80, 200)),
-        P("linear_forward/64x256->128", "linear", _linear(64, 256, 128, False)),
-        P("linear_backward/64x256->128", "linear", _linear(64, 256, 128, True)),
-        P("conv2d_forward/3x3 16->16 16x16 (winograd)", "conv2d", _conv(2, 16, 16, 16, 3, 1, 1, False)),
-        P("conv2d_backward/3x3 16->16 16x16 (winograd)", "conv2d", _conv(2, 16, 16, 16, 3, 1, 1, True)),
-        P("conv2d_forward/1x1 32->64 16x16", "conv2d", _conv(2, 32, 16, 64, 1, 1, 0, False)),
-        P("conv2d_backward/1x1 32->64 16x16", "conv2d", _conv(2, 32, 16, 64, 1, 1, 0, True)),
-        P("conv2d_forward/3x3 s2 8->16 17x17 (im2col)", "conv2d", _conv(2, 8, 17, 16, 3, 2, 1, False)),
-        P("conv2d_backward/3x3 s2 8->16 17x17 (im2col)", "conv2d", _conv(2, 8, 17, 16, 3, 2, 1, True)),
-        P("max_pool2d_forward/2x2 s2 4x16x32x32", "pool", _max_pool(4, 16, 32, 2, 2, False)),
-        P("max_pool2d_backward/2x2 s2 4x16x32x32", "pool", _max_pool(4, 16, 32, 2, 2, True)),
-        P("avg_pool2d_forward/3x3 s2 p1 4x16x32x32", "pool", _avg_pool(4, 16, 32, 3, 2, 1, False)),
-        P("avg_pool2d_backward/3x3 s2 p1 4x16x32x32", "pool", _avg_pool(4, 16, 32, 3, 2, 1, True)),
-        P("batch_norm_forward/train 8x32x16x16", "batch_norm", _batch_norm((8, 32, 16, 16), False)),
-        P("batch_norm_backward/train 8x32x16x16", "batch_norm", _batch_norm((8, 32, 16, 16), True)),
-        P("relu_forward/65536", "activation", _activation("relu", 65536, False)),
-        P("relu_backward/65536", "activation", _activation("relu", 65536, True)),
-        P("gelu_forward/65536", "activation", _activation("gelu", 65536, False)),
-        P("gelu_backward/65536 tanh", "activation", _activation("gelu", 65536, True, approximate="tanh")),
-        P("sigmoid_forward/65536", "activation", _activation("sigmoid", 65536, False)),
-        P("silu_backward/65536", "activation", _activation("silu", 65536, True)),
-        P("softmax_forward/256x100", "softmax", _softmax("softmax", 256, 100, False)),
-        P("softmax_backward/256x100", "softmax", _softmax("softmax", 256, 100, True)),
-        P("log_softmax_forward/256x100", "softmax", _softmax("log_softmax", 256, 100, False)),
-        P("dropout_forward/65536 p=0.3", "dropout", _dropout(65536, 0.3)),
-        P("cross_entropy_forward/256x100", "loss", _cross_entropy(256, 100, False)),
-        P("cross_entropy_backward/256x100", "loss", _cross_entropy(256, 100, True)),
-        P("sgd_step/65536 nesterov", "optim", _optim("sgd", 65536)),
-        P("adam_step/65536", "optim", _optim("adam", 65536)),
+        P("gemm/256x256x256", "gemm", _gemm(256, 256, 256)),
+        P("gemm/200x160x300", "gemm", _gemm(200, 160, 300)),
+        P("linear_forward/128x512->256", "linear", _linear(128, 512, 256, False)),
+        P("linear_backward/128x512->256", "linear", _linear(128, 512, 256, True)),
+        P("conv2d_forward/3x3 32->32 4x16x16 (winograd)", "conv2d", _conv(4, 32, 16, 32, 3, 1, 1, False)),
+        P("conv2d_backward/3x3 32->32 4x16x16 (winograd)", "conv2d", _conv(4, 32, 16, 32, 3, 1, 1, True)),
+        P("conv2d_forward/1x1 64->128 4x16x16", "conv2d", _conv(4, 64, 16, 128, 1, 1, 0, False)),
+        P("conv2d_backward/1x1 64->128 4x16x16", "conv2d", _conv(4, 64, 16, 128, 1, 1, 0, True)),
+        P("conv2d_forward/3x3 s2 16->32 4x17x17 (im2col)", "conv2d", _conv(4, 16, 17, 32, 3, 2, 1, False)),
+        P("conv2d_backward/3x3 s2 16->32 4x17x17 (im2col)", "conv2d", _conv(4, 16, 17, 32, 3, 2, 1, True)),
+        P("max_pool2d_forward/2x2 s2 8x32x32x32", "pool", _max_pool(8, 32, 32, 2, 2, False)),
+        P("max_pool2d_backward/2x2 s2 8x32x32x32", "pool", _max_pool(8, 32, 32, 2, 2, True)),
+        P("avg_pool2d_forward/3x3 s2 p1 8x32x32x32", "pool", _avg_pool(8, 32, 32, 3, 2, 1, False)),
+        P("avg_pool2d_backward/3x3 s2 p1 8x32x32x32", "pool", _avg_pool(8, 32, 32, 3, 2, 1, True)),
+        P("batch_norm_forward/train 16x64x16x16", "batch_norm", _batch_norm((16, 64, 16, 16), False)),
+        P("batch_norm_backward/train 16x64x16x16", "batch_norm", _batch_norm((16, 64, 16, 16), True)),
+        P("relu_forward/262144", "activation", _activation("relu", 262144, False)),
+        P("relu_backward/262144", "activation", _activation("relu", 262144, True)),
+        P("gelu_forward/262144", "activation", _activation("gelu", 262144, False)),
+        P("gelu_backward/262144 tanh", "activation", _activation("gelu", 262144, True, approximate="tanh")),
+        P("sigmoid_forward/262144", "activation", _activation("sigmoid", 262144, False)),
+        P("silu_backward/262144", "activation", _activation("silu", 262144, True)),
+        P("softmax_forward/1024x100", "softmax", _softmax("softmax", 1024, 100, False)),
+        P("softmax_backward/1024x100", "softmax", _softmax("softmax", 1024, 100, True)),
+        P("log_softmax_forward/1024x100", "softmax", _softmax("log_softmax", 1024, 100, False)),
+        P("dropout_forward/262144 p=0.3", "dropout", _dropout(262144, 0.3)),
+        P("cross_entropy_forward/1024x100", "loss", _cross_entropy(1024, 100, False)),
+        P("cross_entropy_backward/1024x100", "loss", _cross_entropy(1024, 100, True)),
+        P("sgd_step/262144 nesterov", "optim", _optim("sgd", 262144)),
+        P("adam_step/262144", "optim", _optim("adam", 262144)),
     ]
 
 
@@ -554,7 +554,7 @@ def _native_dir():
     return os.path.dirname(os.path.dirname(os.path.abspath(pkg_init)))
 
 
-def count(names=None, isa=None, repeat=1, valgrind="valgrind", log=None, timeout=1800):
+def count(names=None, isa=None, repeat=3, valgrind="valgrind", log=None, timeout=1800):
     """Spawn the worker under callgrind; return the figures (a dict ready for JSON)."""
     from .. import _native
 
@@ -577,7 +577,7 @@ def count(names=None, isa=None, repeat=1, valgrind="valgrind", log=None, timeout
             cmd += ["--only", n]
         t0 = time.perf_counter()
         if log:
-            log(f"pybench gate: counting {len(select(names))} problems under callgrind (about a minute)")
+            log(f"pybench gate: counting {len(select(names))} problems under callgrind (a minute or two)")
         proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
         wall = time.perf_counter() - t0
         if proc.returncode != 0 or not os.path.exists(wout):
@@ -610,8 +610,16 @@ def count(names=None, isa=None, repeat=1, valgrind="valgrind", log=None, timeout
 
 
 def git_state(cwd=None):
-    """{'commit': sha or None, 'dirty': bool or None} of the checkout the imported pybench lives in."""
-    cwd = cwd or _native_dir()
+    """{'commit': sha or None, 'dirty': bool or None} of the checkout we run in (the current
+    directory, else the one the imported pybench lives in; CI runs from the clone's root)."""
+    for d in ([cwd] if cwd else [os.getcwd(), _native_dir()]):
+        st = _git_state(d)
+        if st["commit"]:
+            return st
+    return {"commit": None, "dirty": None}
+
+
+def _git_state(cwd):
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=30)
         if sha.returncode != 0:
@@ -634,7 +642,7 @@ REFRESH = "refresh it with `pybench gate --update-baseline` on this set-up (READ
 
 
 def run_gate(baseline=DEFAULT_BASELINE, out=None, threshold=None, history=DEFAULT_HISTORY, update_baseline=False,
-             names=None, isa=None, repeat=1, valgrind="valgrind", say=print, err=print):
+             names=None, isa=None, repeat=3, valgrind="valgrind", say=print, err=print):
     """`pybench gate`; returns its exit code: 0 pass (or not comparable: foreign key, no baseline),
     1 a regression, a kernel that failed its check or went missing, 2 usage error, 3 the gate could
     not run (valgrind missing, worker crashed)."""
