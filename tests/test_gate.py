@@ -360,7 +360,8 @@ def test_gate_problems_pass_their_checks_and_a_wrong_output_fails():
                     reason="needs valgrind and a module built with valgrind/callgrind.h")
 def test_counting_under_valgrind_repeats_exactly():
     fig = gate.count(["relu_forward", "softmax_forward"], repeat=2)
-    assert set(fig["kernels"]) == {"relu_forward/65536", "softmax_forward/256x100"} and not fig["failed"]
+    assert sorted(k.split("/")[0] for k in fig["kernels"]) == ["relu_forward", "softmax_forward"]
+    assert not fig["failed"]
     for v in fig["kernels"].values():
         a, b = v["repeats"]
         assert a > 1000 and abs(a - b) <= max(50, a // 10000)
