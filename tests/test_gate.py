@@ -169,7 +169,7 @@ def test_compare_reads_pytest_benchmark_json(tmp_path, capsys, pb_fixture):
     PB_FIXTURE = pb_fixture
     code, out, _ = run_cli(capsys, "compare", PB_FIXTURE, PB_FIXTURE)
     assert code == 0 and "metric: seconds, threshold 25%" in out
-    assert "test_gemm" in out and " us" in out
+    assert "gemm[256]" in out and "relu[65536]" in out and " us" in out
     slower = write(tmp_path, "slow.json", _pb(1.4))
     code, out, _ = run_cli(capsys, "compare", PB_FIXTURE, slower)
     assert code == 1 and "+40.00%" in out
