@@ -231,6 +231,17 @@ def test_gate_catches_a_10_percent_regression(tmp_path, capsys, fake_count):
     assert last["compared"]["worst_pct"] == pytest.approx(10.0)
 
 
+def test_gate_only_compares_the_selected_problems(tmp_path, capsys, fake_count):
+    real = [p.name for p in gate.problems()]
+    fake_count["counts"] = {n: 1000 + i for i, n in enumerate(real)}
+    _gate(capsys, tmp_path, "--update-baseline")
+    fake_count["counts"] = {n: v for n, v in fake_count["counts"].items() if n.startswith("relu_forward")}
+    code, out, _ = _gate(capsys, tmp_path, "--only", "relu_forward")
+    assert code == 0 and "pass: 1 ok" in out and "MISSING" not in out
+    code, out, _ = _gate(capsys, tmp_path)  # the full gate with kernels gone: those are MISSING
+    assert code == 1 and "MISSING" in out
+
+
 def test_gate_foreign_key_is_one_line_and_exit_0(tmp_path, capsys, fake_count):
     _gate(capsys, tmp_path, "--update-baseline")
     fake_count["key"]["compiler"] = "Clang 17.0.0"

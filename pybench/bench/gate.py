@@ -687,6 +687,9 @@ def run_gate(baseline=DEFAULT_BASELINE, out=None, threshold=None, history=DEFAUL
         except C.CompareError as e:
             err(f"pybench gate: error: {e}")
             return 2
+        if names:  # --only: the other baseline kernels were not run, not missing
+            chosen = {p.name for p in select(names)}
+            base["kernels"] = {n: v for n, v in base["kernels"].items() if n in chosen}
         cur = {"metric": METRIC, "key": k, "failed": figures["failed"],
                "kernels": {n: float(v["instructions"]) for n, v in figures["kernels"].items()}}
         if base["key"] != k:
