@@ -504,7 +504,8 @@ def build_parser():
                     help="write this run's figures as the baseline (refresh after an intended change or on a "
                          "new set-up; commit the file)")
     pg.add_argument("--only", action="append", default=None, metavar="NAME",
-                    help="only the problems whose name starts with NAME (repeatable)")
+                    help="only the problems whose name starts with NAME (repeatable; counts can differ from a "
+                         "full run by up to ~0.5%%, as what ran before changes the interpreter's state)")
     pg.add_argument("--isa", choices=("base", "avx2", "avx512"), default=None,
                     help="force a SIMD level (default: what the dispatcher picks under valgrind, AVX2 here)")
     pg.add_argument("--repeat", type=_positive_int, default=3, metavar="N",
