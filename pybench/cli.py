@@ -306,6 +306,9 @@ def _cmd_list(args):
 def _cmd_report(args):
     from . import report, store
 
+    if args.history is not None:
+        return _cmd_report_history(args)
+
     out = args.dir
     entries = store.list_stored(out)
     if not entries:
@@ -319,6 +322,38 @@ def _cmd_report(args):
         print(("\n" if i else "") + report.table_text(out, e, m), end="")
     if not args.quiet:
         print(f"wrote {len(written)} files under {out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_gate(args):
+    from .bench import gate
+
+    return gate.run_gate(baseline=args.baseline, out=args.out, threshold=args.threshold, history=args.history,
+                         update_baseline=args.update_baseline, names=args.only, isa=args.isa, repeat=args.repeat,
+                         err=lambda m: print(m, file=sys.stderr))
+
+
+def _cmd_compare(args):
+    from .bench import compare
+
+    return compare.run_compare(args.baseline, args.current, args.threshold, ignore_key=args.ignore_key,
+                               err=lambda m: print(m, file=sys.stderr))
+
+
+def _cmd_report_history(args):
+    import os
+
+    from .bench import history
+
+    try:
+        rows = history.read(args.history)
+    except history.HistoryError as e:
+        return _usage("report", e)
+    png = args.plot or os.path.join(os.path.dirname(os.path.abspath(args.history)), "history.png")
+    print(history.table(rows))
+    history.plot(rows, png)
+    if not args.quiet:
+        print(f"wrote {png}", file=sys.stderr)
     return 0
 
 
@@ -449,8 +484,52 @@ def build_parser():
                                     "DIR, and DIR/README.md, from the run records alone; print the tables.")
     pp.add_argument("dir", nargs="?", default="results", metavar="DIR", help="results directory (default: results)")
     pp.add_argument("--quiet", "-q", action="store_true", help="nothing on stderr")
+    pp.add_argument("--history", nargs="?", const="results/bench/history.jsonl", default=None, metavar="FILE",
+                    help="instead: the regression gate's history (default results/bench/history.jsonl): a table "
+                         "per kernel and a plot of its figure over commits (history.png next to FILE)")
+    pp.add_argument("--plot", default=None, metavar="PNG", help="with --history: where to write the plot")
     pp.set_defaults(func=_cmd_report)
-    for sp in (p, pn, pl, pp):
+
+    pg = sub.add_parser(
+        "gate", help="CI regression gate: instruction counts under valgrind against a committed baseline",
+        description="Check each gate problem against pybench.reference, count the instructions of one call of "
+                    "each under valgrind (callgrind, one thread), write the figures, compare them with the "
+                    "baseline and append them (with the commit) to the history. A baseline recorded under "
+                    "another key (compiler, flags, CPU class, ISA path, valgrind, Python, NumPy) is not "
+                    "compared. Exit 0 pass or not comparable, 1 regression past the threshold or a problem "
+                    "FAILED/missing, 2 usage error, 3 the gate could not run (no valgrind).")
+    pg.add_argument("--baseline", default="results/bench/gate-baseline.json", metavar="FILE",
+                    help="baseline figures (default results/bench/gate-baseline.json)")
+    pg.add_argument("--out", default="results/bench/gate-current.json", metavar="FILE",
+                    help="write this run's figures here (default results/bench/gate-current.json)")
+    pg.add_argument("--threshold", default=None, metavar="PCT",
+                    help="regression threshold in percent (default 2: counts repeat to the instruction)")
+    pg.add_argument("--history", default="results/bench/history.jsonl", metavar="FILE",
+                    help="append this run to FILE (default results/bench/history.jsonl; '' for none)")
+    pg.add_argument("--update-baseline", action="store_true",
+                    help="write this run's figures as the baseline (refresh after an intended change or on a "
+                         "new set-up; commit the file)")
+    pg.add_argument("--only", action="append", default=None, metavar="NAME",
+                    help="only the problems whose name starts with NAME (repeatable; counts can differ from a "
+                         "full run by up to ~0.5%%, as what ran before changes the interpreter's state)")
+    pg.add_argument("--isa", choices=("base", "avx2", "avx512"), default=None,
+                    help="force a SIMD level (default: what the dispatcher picks under valgrind, AVX2 here)")
+    pg.add_argument("--repeat", type=_positive_int, default=3, metavar="N",
+                    help="count each problem N times and keep the smallest (default 3)")
+    pg.set_defaults(func=_cmd_gate)
+
+    pc = sub.add_parser(
+        "compare", help="per-kernel change between two sets of figures (gate or pytest-benchmark JSON)",
+        description="Print every kernel's baseline, current figure and change; exit 1 when one got worse by "
+                    "more than the threshold (or failed, or went missing), 0 otherwise (also when the two were "
+                    "recorded under different keys: not compared), 2 on usage errors.")
+    pc.add_argument("baseline", metavar="BASELINE", help="gate JSON or pytest-benchmark JSON")
+    pc.add_argument("current", metavar="CURRENT", help="same kind as BASELINE")
+    pc.add_argument("--threshold", default=None, metavar="PCT",
+                    help="percent (default 2 for instruction counts, 25 for pytest-benchmark wall-clock medians)")
+    pc.add_argument("--ignore-key", action="store_true", help="compare even when the environment keys differ")
+    pc.set_defaults(func=_cmd_compare)
+    for sp in (p, pn, pl, pp, pg, pc):
         sp.error = _one_line_error(sp)
     return p
 

@@ -4,6 +4,10 @@
 #include "core/check.h"
 #include "ops/copy.h"
 
+#if defined(PB_HAVE_CALLGRIND)
+#include <valgrind/callgrind.h>
+#endif
+
 namespace py = pybind11;
 using namespace pybind11::literals;
 
@@ -25,6 +29,34 @@ void bind_bench(py::module_& m) {
   "out[...] = src (float32/float64, C-contiguous, same shape; `out` allocated when omitted).\n"
   "impls('copy'): naive (one thread), parallel (memcpy per thread), stream (non-temporal stores\n"
   "for large copies; the default).");
+
+  // `pybench gate`: count instructions of one region under callgrind. Outside valgrind (or when the
+  // header was missing at build time) both are no-ops; `callgrind_available` says which.
+  m.def("callgrind_available", []() {
+#if defined(PB_HAVE_CALLGRIND)
+    return true;
+#else
+    return false;
+#endif
+  }, "True when the module was built with valgrind's callgrind.h (the gate hooks are live).");
+  m.def("running_on_valgrind", []() {
+#if defined(PB_HAVE_CALLGRIND)
+    return static_cast<int>(RUNNING_ON_VALGRIND);
+#else
+    return 0;
+#endif
+  }, "Nesting depth of valgrind this process runs under (0 outside valgrind).");
+  m.def("callgrind_begin", []() {
+#if defined(PB_HAVE_CALLGRIND)
+    CALLGRIND_START_INSTRUMENTATION;
+    CALLGRIND_ZERO_STATS;
+#endif
+  }, "Start callgrind instrumentation (if off) and zero its counters: the region starts here.");
+  m.def("callgrind_end", [](const std::string& name) {
+#if defined(PB_HAVE_CALLGRIND)
+    CALLGRIND_DUMP_STATS_AT(name.c_str());
+#endif
+  }, "name"_a, "Dump callgrind's counters since callgrind_begin under `name` (one callgrind.out.N file).");
 }
 
 }  // namespace pb::bind
