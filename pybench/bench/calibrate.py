@@ -72,11 +72,18 @@ def measure(threads=None, quick=False, budget_s=1.0, log=lambda m: None):
         _native.set_num_threads(prev)
     best = max(gemm, key=lambda g: g["gflops"])
     return {"schema": SCHEMA, "machine": machine(), "threads": threads, "quick": bool(quick),
-            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loadavg": _loadavg(),
             "gemm_peak_gflops": best["gflops"], "gemm_peak_size": best["n"], "gemm": gemm,
             "copy_gbs": copy["gbs"], "copy": copy,
             "how": "ours: best median float32 gemm GFLOP/s over square sizes; median copy GB/s (2·n·4 B); "
                    f"{threads} threads"}
+
+
+def _loadavg():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 def save(cal, path=None):

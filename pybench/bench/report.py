@@ -63,13 +63,15 @@ def header_lines(result):
         lines.append(f"shapes: {sl['name']}, {batch}; source: {sl['source']}")
     cal = result.get("calibration") or {}
     if cal.get("gemm_peak_gflops"):
+        load = cal.get("loadavg")
         lines.append(f"peak (ceiling of the compute ops): {cal['gemm_peak_gflops']:.1f} GFLOP/s, our gemm "
-                     f"{cal['gemm_peak_size']}^3 on {cal['threads']} threads, calibrated {cal['measured_at']} "
-                     f"({cal['status']}: {cal['path']})" + (" [quick calibration]" if cal.get("quick") else ""))
+                     f"{cal['gemm_peak_size']}^3 on {cal['threads']} threads, calibrated {cal['measured_at']}"
+                     + (f" at load {load:.1f}" if load is not None else "")
+                     + f" ({cal['status']}: {cal['path']})" + (" [quick calibration]" if cal.get("quick") else ""))
     elif cal:
         lines.append(f"peak: not calibrated ({cal['status']}); run `pybench info --calibrate` for % of peak")
     c = result["copy_bandwidth"]
-    if c:
+    if c and any(r["kind"] == "memory" for r in result["records"]):
         where = "from the calibration" if c.get("calibrated") else "measured in this run"
         lines.append(f"copy bandwidth (ceiling of the memory-bound ops): {c['gbs']:.1f} GB/s, by {c['by']} "
                      f"on {c['shape']} float32, {where}")
@@ -89,8 +91,22 @@ def totals_lines(result):
     return lines
 
 
+def _peer_columns(result):
+    """Requested peers that timed at least one row (the others are named in the caption)."""
+    asked = [p for p in PEERS if p in result["options"]["peers"]]
+    shown = [p for p in asked if any("median_s" in r["peers"].get(p, {}) for r in result["records"])]
+    hidden = {}
+    for p in asked:
+        if p not in shown:
+            reasons = {r["peers"].get(p, {}).get("reason", "") for r in result["records"]} - {""}
+            hidden[p] = "; ".join(sorted(reasons)) or "nothing timed"
+    if not shown and asked:  # keep the table's shape when nothing ran at all (e.g. every row FAILED)
+        return asked, {}
+    return shown, hidden
+
+
 def build_table(result):
-    peers = [p for p in PEERS if p in result["options"]["peers"]]
+    peers, hidden = _peer_columns(result)
     t = Table(show_lines=False, header_style="bold", caption_justify="left")
     for col, just in (("op", "left"), ("problem", "left"), ("impl", "left"), ("median", "right"),
                       ("IQR", "right"), ("rate", "right"), ("of ceil", "right")):
@@ -137,6 +153,11 @@ def build_table(result):
              "(compute) or of the copy bandwidth (memory); vs peer: peer median / our median (> 1: ours faster)"]
     if any(r.get("params", {}).get("count", 1) > 1 for r in result["records"]):
         notes.append("xN: the layer occurs N times in the network (timed once)")
+    if hidden:
+        notes.append("no column: " + ", ".join(f"{p} ({why})" for p, why in hidden.items()))
+    if any((r.get("fraction_of_peak") or 0) > 1.05 for r in result["records"]):
+        notes.append("of ceil > 100%: the calibration ran under other conditions (e.g. a busier machine); "
+                     "rerun `pybench info --calibrate` on a quiet machine")
     if proxies:
         notes.append("‡: checked on a proxy (the same layer at batch 1; the float64 reference at the real batch "
                      "is slow), then timed at the real batch")

@@ -323,7 +323,8 @@ def run(opts, log=lambda msg: None):
             "real_batch": shape_list.real_batch},
         "calibration": {"status": cal_status, "path": calibrate.cache_path(),
                         **({k: cal[k] for k in ("gemm_peak_gflops", "gemm_peak_size", "copy_gbs", "threads",
-                                                  "measured_at", "machine", "quick")} if cal else {})},
+                                                  "measured_at", "machine", "quick", "loadavg")
+                            if k in cal} if cal else {})},
         "totals": _totals(records) if shape_list is not None else None,
         "machine": info.collect(),
         "environment": environment,
