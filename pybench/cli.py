@@ -21,6 +21,13 @@ def _cmd_info(args):
         print(json.dumps(d, indent=2))
         return 0
     print(info.format_info(d))
+    if not args.calibrate:
+        from .bench import calibrate
+
+        cal, why = calibrate.load()
+        print(f"{'calibration':<14}  " + (f"GEMM peak {cal['gemm_peak_gflops']:.1f} GFLOP/s, copy {cal['copy_gbs']:.1f} GB/s "
+                                        f"(measured {cal['measured_at']}; `pybench info --calibrate` remeasures)"
+                                        if cal else f"none ({why}; `pybench info --calibrate` measures it)"))
     if args.calibrate:
         cal = d["calibration"]
         print(f"{'GEMM peak':<14}  {cal['gemm_peak_gflops']:.1f} GFLOP/s (our float32 gemm, best of "

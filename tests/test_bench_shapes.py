@@ -356,12 +356,16 @@ def test_cache_path_defaults_to_xdg(monkeypatch, tmp_path):
 
 
 def test_info_calibrate_writes_the_cache(capsys, cal_path, monkeypatch):
+    assert main(["info"]) == 0
+    assert "calibration     none (no calibration at" in capsys.readouterr().out
     real = calibrate.measure
     monkeypatch.setattr(calibrate, "measure", lambda **kw: real(quick=True, budget_s=0.01, **kw))
     assert main(["info", "--calibrate"]) == 0
     out = capsys.readouterr().out
     assert "GEMM peak" in out and "GFLOP/s" in out and str(cal_path) in out
     assert calibrate.load()[0] is not None
+    assert main(["info"]) == 0
+    assert "calibration     GEMM peak" in capsys.readouterr().out
     assert main(["info", "--calibrate", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["calibration"]["gemm_peak_gflops"] > 0 and d["calibration"]["path"] == str(cal_path)
