@@ -25,9 +25,12 @@ def _cmd_info(args):
         from .bench import calibrate
 
         cal, why = calibrate.load()
-        print(f"{'calibration':<14}  " + (f"GEMM peak {cal['gemm_peak_gflops']:.1f} GFLOP/s, copy {cal['copy_gbs']:.1f} GB/s "
-                                        f"(measured {cal['measured_at']}; `pybench info --calibrate` remeasures)"
-                                        if cal else f"none ({why}; `pybench info --calibrate` measures it)"))
+        if cal:
+            line = (f"GEMM peak {cal['gemm_peak_gflops']:.1f} GFLOP/s, copy {cal['copy_gbs']:.1f} GB/s "
+                    f"(measured {cal['measured_at']}; `pybench info --calibrate` remeasures)")
+        else:
+            line = f"none ({why}; `pybench info --calibrate` measures it)"
+        print(f"{'calibration':<14}  {line}")
     if args.calibrate:
         cal = d["calibration"]
         print(f"{'GEMM peak':<14}  {cal['gemm_peak_gflops']:.1f} GFLOP/s (our float32 gemm, best of "

@@ -7,11 +7,10 @@ value does not matter. Nothing asserts a speed.
 import json
 import os
 
-import numpy as np
 import pytest
 
 from pybench import nn, ops
-from pybench.bench import calibrate, env, problems as P, runner, shapes as S
+from pybench.bench import calibrate, env, problems as P, shapes as S
 from pybench.cli import main
 
 FAST = ["--quick", "--repeat-seconds", "0.02"]
@@ -116,7 +115,8 @@ def test_resnet50_is_every_conv_layer():
     assert abs(macs / 1e9 - 4.09) < 0.01  # ResNet-50's ~4.1 GMAC per 224x224 image (convs only)
     assert sl.batch == 8 and sl.real_batch == 256
     first = convs[0]
-    assert (first["c"], first["h"], first["k"], first["kernel"], first["stride"], first["padding"]) == (3, 224, 64, 7, 2, 3)
+    got = tuple(first[f] for f in ("c", "h", "k", "kernel", "stride", "padding"))
+    assert got == (3, 224, 64, 7, 2, 3)
     assert first["compute_dx"] is False and all(e["compute_dx"] for e in convs[1:])
     assert all(len(e["name"]) > 0 for e in convs)
 

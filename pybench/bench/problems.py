@@ -446,8 +446,9 @@ class ConvCase:
         ref_flops = 6.0 * n * o * ho * wo * c * k * k
         self.proxy_note = ""
         if proxy_ok and n > 1 and ref_flops > PROXY_CHECK_FLOPS:
-            self.proxy_note = f"checked on a proxy: the same layer at batch 1 (the float64 reference at batch {n} is slow)"
-            self.oracle += f", on the batch-1 proxy"
+            self.proxy_note = (f"checked on a proxy: the same layer at batch 1 (the float64 reference at batch {n} "
+                               "is slow)")
+            self.oracle += ", on the batch-1 proxy"
 
     def proxy(self):
         """The case the check runs on instead of this one, or None (check this one)."""
