@@ -10,12 +10,44 @@ def _cmd_info(args):
     from . import info
 
     d = info.collect()
-    print(json.dumps(d, indent=2) if args.json else info.format_info(d))
+    if args.calibrate:
+        from .bench import calibrate
+
+        log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
+        cal = calibrate.measure(threads=args.threads, log=log)
+        path = calibrate.save(cal)
+        d["calibration"] = dict(cal, path=path)
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    print(info.format_info(d))
+    if not args.calibrate:
+        from .bench import calibrate
+
+        cal, why = calibrate.load()
+        if cal:
+            line = (f"GEMM peak {cal['gemm_peak_gflops']:.1f} GFLOP/s, copy {cal['copy_gbs']:.1f} GB/s "
+                    f"(measured {cal['measured_at']}; `pybench info --calibrate` remeasures)")
+        else:
+            line = f"none ({why}; `pybench info --calibrate` measures it)"
+        print(f"{'calibration':<14}  {line}")
+    if args.calibrate:
+        cal = d["calibration"]
+        print(f"{'GEMM peak':<14}  {cal['gemm_peak_gflops']:.1f} GFLOP/s (our float32 gemm, best of "
+              f"{', '.join(str(g['n']) for g in cal['gemm'])}; {cal['threads']} threads)")
+        print(f"{'copy':<14}  {cal['copy_gbs']:.1f} GB/s (our copy of {cal['copy']['elements']} float32, read + write)")
+        print(f"{'calibration':<14}  written to {cal['path']}")
     return 0
 
 
 def _split_peers(s):
     return tuple(p.strip() for p in s.split(",") if p.strip() and p.strip() != "none")
+
+
+def _default_peers():
+    from .bench import env
+
+    return env.default_peers()
 
 
 def _cmd_bench(args):
@@ -28,8 +60,9 @@ def _cmd_bench(args):
     warning = env.slow_blas_warning("pybench bench " + " ".join(shlex.quote(a) for a in args.argv))
     if warning:
         err.print(f"[bold yellow]{warning}[/]")
+    peers = args.peers if args.peers is not None else _default_peers()
     opts = Options(ops=tuple(args.op or ()), impl=args.impl, threads=args.threads, quick=args.quick,
-                   peers=args.peers, repeat_seconds=args.repeat_seconds)
+                   peers=peers, repeat_seconds=args.repeat_seconds, shapes=args.shapes, mb=args.mb)
     try:
         result = run(opts, log=lambda msg: err.print(msg, markup=False))
     except UsageError as e:
@@ -38,6 +71,8 @@ def _cmd_bench(args):
     for line in report.header_lines(result):
         out.print(line, markup=False, highlight=False)
     out.print(report.build_table(result))
+    for line in report.totals_lines(result):
+        out.print(line, markup=False, highlight=False)
     if args.json:
         report.write_json(dict(result, command=["pybench", "bench", *args.argv]), args.json)
         err.print(f"wrote {args.json}", markup=False)
@@ -377,6 +412,15 @@ def _positive_int(s):
     return v
 
 
+def _shape_names():
+    try:
+        from .bench import shapes
+
+        return shapes.names()
+    except Exception:
+        return []
+
+
 def build_parser():
     from .bench import GROUPS, OPS
 
@@ -384,13 +428,20 @@ def build_parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     pi = sub.add_parser("info", help="build, SIMD level, threads and CUDA status")
     pi.add_argument("--json", action="store_true", help="machine-readable output")
+    pi.add_argument("--calibrate", action="store_true",
+                    help="measure the GEMM peak and copy bandwidth (a few seconds) and cache them with the machine "
+                         "description for `pybench bench`'s %% of peak ($PYBENCH_CALIBRATION, else "
+                         "$XDG_CACHE_HOME/pybench/calibration.json)")
+    pi.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                    help="threads for --calibrate (default: all logical CPUs)")
     pi.set_defaults(func=_cmd_info)
 
     pb = sub.add_parser(
         "bench", help="time the native ops against NumPy and PyTorch",
         description="Check each op against pybench.reference on its inputs, then time it side by side with "
                     "NumPy and PyTorch CPU (alternating, median of repeats). Default problems: issue 3's "
-                    "targets. Exit 0 on success, 1 if any problem FAILED its check, 2 on usage errors.")
+                    "targets; --shapes runs a real network's layers instead. Exit 0 on success, 1 if any problem "
+                    "FAILED its check, 2 on usage errors.")
     pb.add_argument("--op", nargs="+", action="extend", metavar="OP", choices=list(OPS) + list(GROUPS),
                     help="ops to run (default: all): " + ", ".join(list(OPS) + list(GROUPS)))
     pb.add_argument("--impl", default=None, metavar="IMPL",
@@ -398,9 +449,17 @@ def build_parser():
                          "every registered one side by side")
     pb.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                     help="threads for pybench, PyTorch and NumPy's BLAS (default: pybench's current count)")
-    pb.add_argument("--quick", action="store_true", help="small subset with small sizes (smoke runs, tests)")
-    pb.add_argument("--peers", type=_split_peers, default=("numpy", "torch"), metavar="LIST",
-                    help="comma-separated peers to compare with: numpy,torch (default both; 'none' for none)")
+    pb.add_argument("--quick", action="store_true",
+                    help="small subset with small sizes (smoke runs, tests); no calibration is measured")
+    pb.add_argument("--shapes", default=None, metavar="NAME|FILE",
+                    help="time the layers of a real network instead: " + ", ".join(_shape_names())
+                         + " (pybench/bench/shapes/), or a .toml/.json file of the same form")
+    pb.add_argument("--mb", type=_positive_int, default=None, metavar="N",
+                    help="batch of the --shapes list's conv2d/linear layers (default: the list's, e.g. 8 for "
+                         "resnet50, 2 for vgg16, 128 for pybench-mlp/cnn)")
+    pb.add_argument("--peers", type=_split_peers, default=None, metavar="LIST",
+                    help="comma-separated peers to compare with: numpy,torch,cupy (default numpy,torch, plus cupy "
+                         "where a GPU is present; 'none' for none)")
     pb.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
                     help="timing budget per problem after warm-up (default 1.0; 0.1 with --quick)")
     pb.add_argument("--json", metavar="OUT", default=None, help="write every record (and machine info) to OUT")
@@ -529,7 +588,7 @@ def build_parser():
                     help="percent (default 2 for instruction counts, 25 for pytest-benchmark wall-clock medians)")
     pc.add_argument("--ignore-key", action="store_true", help="compare even when the environment keys differ")
     pc.set_defaults(func=_cmd_compare)
-    for sp in (p, pn, pl, pp, pg, pc):
+    for sp in (p, pn, pl, pp, pb, pi, pg, pc):
         sp.error = _one_line_error(sp)
     return p
 

@@ -24,6 +24,12 @@ from util import assert_bad_call
 FAST = ["--quick", "--repeat-seconds", "0.02"]
 
 
+@pytest.fixture(autouse=True)
+def _no_user_calibration(tmp_path, monkeypatch):
+    """Runs here never read or write the user's calibration cache."""
+    monkeypatch.setenv("PYBENCH_CALIBRATION", str(tmp_path / "calibration.json"))
+
+
 def _bench(capsys, *args):
     rc = main(["bench", *FAST, *args])
     out, err = capsys.readouterr()

@@ -2,7 +2,8 @@
 
 import os
 
-PEERS = ("numpy", "torch")
+PEERS = ("numpy", "torch", "cupy")
+CPU_PEERS = ("numpy", "torch")
 
 # OpenBLAS reads these when NumPy is imported; set, they force older kernels (e.g. Haswell on a
 # Zen 5 with AVX-512) and roughly halve NumPy's sgemm here. pybench never changes them.
@@ -41,6 +42,27 @@ def import_torch():
     except Exception as e:  # ImportError, or a broken install raising anything else
         return None, f"torch not importable ({type(e).__name__}: {e})"
     return torch, ""
+
+
+def import_cupy():
+    """(cupy module or None, reason when None): CuPy/cuBLAS is a peer only where a GPU is present."""
+    has_dev = any(os.path.exists(p) for p in ("/dev/nvidia0", "/dev/nvidiactl", "/dev/dxg"))
+    try:
+        import cupy  # noqa: PLC0415
+    except Exception as e:
+        return None, ("no GPU" if not has_dev else f"cupy not importable ({type(e).__name__}: {e})")
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:
+        return None, f"no GPU (CUDA runtime: {type(e).__name__}: {e})"
+    if n < 1:
+        return None, "no GPU"
+    return cupy, ""
+
+
+def default_peers():
+    """NumPy and PyTorch CPU, plus CuPy when a GPU is usable."""
+    return CPU_PEERS + (("cupy",) if import_cupy()[0] is not None else ())
 
 
 def blas_info():

@@ -195,40 +195,86 @@ def copy_problem(rows, cols):
 
 
 # ----------------------------------------------------------------------------------------------
-# gemm: C = A @ B, square
+# gemm: C = op(A) @ op(B)
 # ----------------------------------------------------------------------------------------------
+
+# A float64 reference above this many FLOPs is too slow to run in full before every timing: the
+# check then recomputes an evenly spaced sample of C's rows (first and last included) from the
+# actual output of the timed call, and says so in the record.
+FULL_CHECK_FLOPS = 4e9
+SAMPLE_CHECK_FLOPS = 1e9
 
 
 class GemmCase:
-    def __init__(self, inputs, n):
-        self.a = inputs.get("a", (n, n))
-        self.b = inputs.get("b", (n, n))
-        self._ref = ref_fn("gemm", fallback=lambda a, b: a @ b)
-        self.oracle = _oracle_name("gemm", "NumPy a @ b in float64 (reference.gemm missing)")
+    def __init__(self, inputs, m, n, k, trans_a=False, trans_b=False):
+        self.m, self.n, self.k, self.ta, self.tb = m, n, k, trans_a, trans_b
+        self.a = inputs.get("a", (k, m) if trans_a else (m, k))
+        self.b = inputs.get("b", (n, k) if trans_b else (k, n))
+        self._ref = ref_fn("gemm", fallback=None) if _has_ref("gemm") else None
+        self.rows = None  # None: every row checked; else the sampled row indices
+        if 2.0 * m * n * k > FULL_CHECK_FLOPS:
+            r = max(2, min(m, int(SAMPLE_CHECK_FLOPS / (2.0 * n * k))))
+            self.rows = np.unique(np.linspace(0, m - 1, r).round().astype(np.int64))
+        how = "float64" if self.rows is None else f"float64, {self.rows.size} of {m} rows of C, evenly spaced"
+        self.oracle = (f"pybench.reference.gemm ({how})" if self._ref is not None
+                       else f"NumPy op(a) @ op(b) ({how}; reference.gemm missing)")
         self._expected = None
+
+    def _out(self):
+        return np.empty((self.m, self.n), F32)
 
     def ours(self, impl):
         gemm = ops_fn("gemm")
-        c = np.empty((self.a.shape[0], self.b.shape[1]), F32)
+        c = self._out()
         kw = {"impl": impl} if impl else {}
-        return Candidate(lambda: gemm(self.a, self.b, out=c, **kw), lambda: {"out": c}, [c])
+        ta, tb = self.ta, self.tb
+        if ta or tb:
+            run = lambda: gemm(self.a, self.b, trans_a=ta, trans_b=tb, out=c, **kw)  # noqa: E731
+        else:
+            run = lambda: gemm(self.a, self.b, out=c, **kw)  # noqa: E731
+        return Candidate(run, lambda: {"out": c}, [c])
 
-    def peer(self, name, torch):
-        c = np.empty((self.a.shape[0], self.b.shape[1]), F32)
+    def peer(self, name, mod):
+        c = self._out()
+        a = self.a.T if self.ta else self.a
+        b = self.b.T if self.tb else self.b
         if name == "numpy":
-            return Candidate(lambda: np.matmul(self.a, self.b, out=c), lambda: {"out": c}, [c], note="np.matmul(out=)")
+            return Candidate(lambda: np.matmul(a, b, out=c), lambda: {"out": c}, [c], note="np.matmul(out=)")
         if name == "torch":
-            ta, tb, tc = _t(torch, self.a), _t(torch, self.b), _t(torch, c)
-            mm = torch.ops.aten.mm.out
+            ta, tb, tc = _t(mod, self.a), _t(mod, self.b), _t(mod, c)
+            ta, tb = (ta.t() if self.ta else ta), (tb.t() if self.tb else tb)
+            mm = mod.ops.aten.mm.out
             return Candidate(lambda: mm(ta, tb, out=tc), lambda: {"out": c}, [c], note="aten.mm.out")
+        if name == "cupy":  # the GPU hook: operands copied to the device once, result copied back to check
+            da, db = mod.asarray(a), mod.asarray(b)
+            dc = mod.empty((self.m, self.n), dtype=mod.float32)
+            sync = mod.cuda.get_current_stream().synchronize
+
+            def run():
+                mod.matmul(da, db, out=dc)
+                sync()
+
+            return Candidate(run, lambda: {"out": mod.asnumpy(dc)}, [], note="cupy.matmul (cuBLAS), synchronized")
         return None
 
     def check(self, out):
         if self._expected is None:
-            self._expected = self._ref(self.a.astype(np.float64), self.b.astype(np.float64))
+            a = (self.a.T if self.ta else self.a)
+            b = (self.b.T if self.tb else self.b)
+            if self.rows is not None:
+                a = a[self.rows]
+            a64, b64 = a.astype(np.float64), b.astype(np.float64)
+            self._expected = self._ref(a64, b64) if self._ref is not None else a64 @ b64
+        actual = out["out"] if self.rows is None else out["out"][self.rows]
         acc = Accumulator()
-        acc.add("out", out["out"], self._expected, TOL_GEMM)
+        acc.add("out", actual, self._expected, TOL_GEMM)
         return acc.result()
+
+
+def _has_ref(name):
+    from .. import reference  # noqa: PLC0415
+
+    return hasattr(reference, name)
 
 
 def _oracle_name(name, fallback_desc):
@@ -237,9 +283,32 @@ def _oracle_name(name, fallback_desc):
     return f"pybench.reference.{name} (float64)" if hasattr(reference, name) else fallback_desc
 
 
-def gemm_problem(n):
-    return Problem("gemm", "", f"{n}x{n}x{n}", {"m": n, "n": n, "k": n}, "compute", 2.0 * n**3, "2·M·N·K",
-                   ("gemm",), lambda inp: GemmCase(inp, n), ("numpy", "torch"))
+def _tr(ta, tb):
+    return ("T" if ta else "N") + ("T" if tb else "N")
+
+
+def gemm_problem(m, n=None, k=None, trans_a=False, trans_b=False, name="", count=1, source=None):
+    """Square m x m x m when only m is given (issue 3's rows)."""
+    n = m if n is None else n
+    k = m if k is None else k
+    square = n == m and k == m and not (trans_a or trans_b)
+    shape = f"{m}x{n}x{k}" + ("" if square and source is None else f" {_tr(trans_a, trans_b)}")
+    params = {"m": m, "n": n, "k": k}
+    if trans_a or trans_b or source is not None:
+        params.update(trans_a=trans_a, trans_b=trans_b)
+    _shape_params(params, name, count, source)
+    peers = ("numpy", "torch", "cupy")
+    return Problem("gemm", "", _named(shape, name), params, "compute", 2.0 * m * n * k, "2·M·N·K", ("gemm",),
+                   lambda inp: GemmCase(inp, m, n, k, trans_a, trans_b), peers)
+
+
+def _named(shape, name):
+    return f"{name}: {shape}" if name else shape
+
+
+def _shape_params(params, name, count, source):
+    if source is not None:
+        params.update(layer=name, count=count, shape_list=source)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -256,7 +325,8 @@ def _np_linear_backward(dy, x, w, bias=True, compute_dx=True):
 
 
 class LinearCase:
-    def __init__(self, inputs, n, i, o):
+    def __init__(self, inputs, n, i, o, compute_dx=True):
+        self.compute_dx = compute_dx
         self.x = inputs.get("x", (n, i))
         self.w = inputs.get("w", (o, i), scale=1.0 / np.sqrt(i))
         self.b = inputs.get("b", (o,))
@@ -270,27 +340,37 @@ class LinearCase:
         return (np.empty((self.x.shape[0], self.w.shape[0]), F32), np.empty_like(self.x), np.empty_like(self.w),
                 np.empty_like(self.b))
 
+    def _outs(self, y, dx, dw, db):
+        d = {"y": y, "dweight": dw, "dbias": db}
+        if self.compute_dx:
+            d["dx"] = dx
+        return d
+
     def ours(self, impl):
         fwd, bwd = ops_fn("linear_forward"), ops_fn("linear_backward")
         y, dx, dw, db = self._bufs()
         kw = {"impl": impl} if impl else {}
+        cdx = self.compute_dx
 
         def run():
             fwd(self.x, self.w, self.b, out=y, **kw)
-            bwd(self.dy, self.x, self.w, bias=True, compute_dx=True, dx=dx, dweight=dw, dbias=db, **kw)
+            bwd(self.dy, self.x, self.w, bias=True, compute_dx=cdx, dx=dx if cdx else None, dweight=dw, dbias=db,
+                **kw)
 
-        return Candidate(run, lambda: {"y": y, "dx": dx, "dweight": dw, "dbias": db}, [y, dx, dw, db])
+        return Candidate(run, lambda: self._outs(y, dx, dw, db), [y, dx, dw, db])
 
     def peer(self, name, torch):
         y, dx, dw, db = self._bufs()
-        outs = lambda: {"y": y, "dx": dx, "dweight": dw, "dbias": db}  # noqa: E731
+        outs = lambda: self._outs(y, dx, dw, db)  # noqa: E731
+        cdx = self.compute_dx
         if name == "numpy":
             x, w, b, dy = self.x, self.w, self.b, self.dy
 
             def run():
                 np.matmul(x, w.T, out=y)
                 np.add(y, b, out=y)
-                np.matmul(dy, w, out=dx)
+                if cdx:
+                    np.matmul(dy, w, out=dx)
                 np.matmul(dy.T, x, out=dw)
                 np.sum(dy, axis=0, out=db)
 
@@ -302,7 +382,8 @@ class LinearCase:
 
             def run():  # what F.linear and its autograd backward call, into preallocated outputs
                 A.addmm.out(b, x, w.t(), out=ty)
-                A.mm.out(dy, w, out=tdx)
+                if cdx:
+                    A.mm.out(dy, w, out=tdx)
                 A.mm.out(dy.t(), x, out=tdw)
                 A.sum.IntList_out(dy, [0], out=tdb)
 
@@ -313,93 +394,142 @@ class LinearCase:
         if self._expected is None:
             x, w, b, dy = (a.astype(np.float64) for a in (self.x, self.w, self.b, self.dy))
             y = self._fwd(x, w, b)
-            dx, dw, db = self._bwd(dy, x, w, bias=True, compute_dx=True)
-            self._expected = {"y": y, "dx": dx, "dweight": dw, "dbias": db}
+            dx, dw, db = self._bwd(dy, x, w, bias=True, compute_dx=self.compute_dx)
+            self._expected = self._outs(y, dx, dw, db)
         acc = Accumulator()
         for k, e in self._expected.items():
             acc.add(k, out[k], e, TOL_GEMM)
         return acc.result()
 
 
-def linear_problem(n, i, o):
-    flops = 6.0 * n * i * o + 2.0 * n * o
-    return Problem("linear", "fwd+bwd", f"N={n} in={i} out={o}", {"batch": n, "in": i, "out": o}, "compute", flops,
-                   "fwd 2·N·in·out + bias N·out; bwd dx, dW 2·N·in·out each + db N·out",
-                   ("linear_forward", "linear_backward"), lambda inp: LinearCase(inp, n, i, o), ("numpy", "torch"))
+def linear_problem(n, i, o, compute_dx=True, name="", count=1, source=None):
+    flops = (6.0 if compute_dx else 4.0) * n * i * o + 2.0 * n * o
+    formula = ("fwd 2·N·in·out + bias N·out; bwd dW 2·N·in·out + db N·out"
+               + (" + dx 2·N·in·out" if compute_dx else " (no dx)"))
+    params = {"batch": n, "in": i, "out": o}
+    if not compute_dx:
+        params["compute_dx"] = False
+    _shape_params(params, name, count, source)
+    return Problem("linear", "fwd+bwd" if compute_dx else "fwd+bwd no dx", _named(f"N={n} in={i} out={o}", name),
+                   params, "compute", flops, formula, ("linear_forward", "linear_backward"),
+                   lambda inp: LinearCase(inp, n, i, o, compute_dx), ("numpy", "torch"))
 
 
 # ----------------------------------------------------------------------------------------------
-# conv2d forward + backward (stride 1, square kernel, "same" padding)
+# conv2d forward + backward (square kernel)
 # ----------------------------------------------------------------------------------------------
+
+# Check on a batch of 1 (a "proxy" problem: same layer, its own random inputs, same calls) when
+# the float64 reference of the real batch would cost more than this many FLOPs (fwd + bwd).
+PROXY_CHECK_FLOPS = 1.5e9
+
+
+def _conv_out(h, k, stride, pad):
+    return (h + 2 * pad - k) // stride + 1
 
 
 class ConvCase:
-    def __init__(self, inputs, n, c, o, h, k, pad):
-        self.pad = pad
-        ho = h + 2 * pad - k + 1
-        self.x = inputs.get("x", (n, c, h, h))
+    def __init__(self, inputs, n, c, o, h, k, pad, stride=1, w=None, compute_dx=True, proxy_ok=True):
+        w_ = h if w is None else w
+        self.n, self.c, self.o, self.h, self.wd, self.k = n, c, o, h, w_, k
+        self.pad, self.stride, self.compute_dx = pad, stride, compute_dx
+        ho, wo = _conv_out(h, k, stride, pad), _conv_out(w_, k, stride, pad)
+        self.x = inputs.get("x", (n, c, h, w_))
         self.w = inputs.get("w", (o, c, k, k), scale=1.0 / np.sqrt(c * k * k))
         self.b = inputs.get("b", (o,))
-        self.dy = inputs.get("dy", (n, o, ho, ho))
+        self.dy = inputs.get("dy", (n, o, ho, wo))
         self._fwd = ref_fn("conv2d_forward")
         self._bwd = ref_fn("conv2d_backward")
         self.oracle = "pybench.reference.conv2d_* (float64)"
         self._expected = None
+        self._inputs = inputs
+        ref_flops = 6.0 * n * o * ho * wo * c * k * k
+        self.proxy_note = ""
+        if proxy_ok and n > 1 and ref_flops > PROXY_CHECK_FLOPS:
+            self.proxy_note = (f"checked on a proxy: the same layer at batch 1 (the float64 reference at batch {n} "
+                               "is slow)")
+            self.oracle += ", on the batch-1 proxy"
+
+    def proxy(self):
+        """The case the check runs on instead of this one, or None (check this one)."""
+        if not self.proxy_note:
+            return None
+        return ConvCase(self._inputs, 1, self.c, self.o, self.h, self.k, self.pad, self.stride, self.wd,
+                        self.compute_dx, proxy_ok=False)
 
     def _bufs(self):
         return np.empty_like(self.dy), np.empty_like(self.x), np.empty_like(self.w), np.empty_like(self.b)
+
+    def _outs(self, y, dx, dw, db):
+        d = {"y": y, "dweight": dw, "dbias": db}
+        if self.compute_dx:
+            d["dx"] = dx
+        return d
 
     def ours(self, impl):
         fwd, bwd = ops_fn("conv2d_forward"), ops_fn("conv2d_backward")
         y, dx, dw, db = self._bufs()
         kw = {"impl": impl} if impl else {}
-        p = self.pad
+        p, s, cdx = self.pad, self.stride, self.compute_dx
 
         def run():
-            fwd(self.x, self.w, self.b, stride=1, padding=p, out=y, **kw)
-            bwd(self.dy, self.x, self.w, stride=1, padding=p, bias=True, compute_dx=True, dx=dx, dweight=dw,
-                dbias=db, **kw)
+            fwd(self.x, self.w, self.b, stride=s, padding=p, out=y, **kw)
+            bwd(self.dy, self.x, self.w, stride=s, padding=p, bias=True, compute_dx=cdx, dx=dx if cdx else None,
+                dweight=dw, dbias=db, **kw)
 
-        return Candidate(run, lambda: {"y": y, "dx": dx, "dweight": dw, "dbias": db}, [y, dx, dw, db])
+        return Candidate(run, lambda: self._outs(y, dx, dw, db), [y, dx, dw, db])
 
     def peer(self, name, torch):
         if name != "torch":
             return None
         A = torch.ops.aten
         x, w, b, dy = (_t(torch, a) for a in (self.x, self.w, self.b, self.dy))
-        p = [self.pad, self.pad]
+        p, s = [self.pad, self.pad], [self.stride, self.stride]
+        cdx = self.compute_dx
         res = {}
 
         def run():
-            res["y"] = torch.conv2d(x, w, b, padding=self.pad)
+            res["y"] = torch.conv2d(x, w, b, stride=s, padding=p)
             res["dx"], res["dweight"], res["dbias"] = A.convolution_backward(
-                dy, x, w, [w.shape[0]], [1, 1], p, [1, 1], False, [0, 0], 1, [True, True, True])
+                dy, x, w, [w.shape[0]], s, p, [1, 1], False, [0, 0], 1, [cdx, True, True])
 
-        return Candidate(run, lambda: {k: v.numpy() for k, v in res.items()}, [], preallocated=False,
+        return Candidate(run, lambda: {k: v.numpy() for k, v in res.items() if v is not None}, [],
+                         preallocated=False,
                          note="torch.conv2d + aten.convolution_backward (allocating; their .out overloads "
                               "allocate and copy, measured slower)")
 
     def check(self, out):
         if self._expected is None:
             x, w, b, dy = (a.astype(np.float64) for a in (self.x, self.w, self.b, self.dy))
-            y = self._fwd(x, w, b, stride=1, padding=self.pad)
-            dx, dw, db = self._bwd(dy, x, w, stride=1, padding=self.pad, bias=True, compute_dx=True)
-            self._expected = {"y": y, "dx": dx, "dweight": dw, "dbias": db}
+            y = self._fwd(x, w, b, stride=self.stride, padding=self.pad)
+            dx, dw, db = self._bwd(dy, x, w, stride=self.stride, padding=self.pad, bias=True,
+                                   compute_dx=self.compute_dx)
+            self._expected = self._outs(y, dx, dw, db)
         acc = Accumulator()
         for k, e in self._expected.items():
             acc.add(k, out[k], e, TOL_GEMM)
         return acc.result()
 
 
-def conv_problem(n, c, o, h, k, pad):
-    ho = h + 2 * pad - k + 1
-    fwd = 2.0 * n * o * ho * ho * c * k * k
-    flops = 3 * fwd + 2.0 * n * o * ho * ho
-    return Problem("conv2d", "fwd+bwd", f"N={n} {c}->{o} {h}x{h} k{k} p{pad}",
-                   {"batch": n, "in_channels": c, "out_channels": o, "height": h, "width": h, "kernel": k,
-                    "padding": pad, "stride": 1}, "compute", flops,
-                   "fwd, dx, dW 2·N·O·Ho·Wo·C·kh·kw each + bias and db N·O·Ho·Wo each",
-                   ("conv2d_forward", "conv2d_backward"), lambda inp: ConvCase(inp, n, c, o, h, k, pad), ("torch",))
+def conv_problem(n, c, o, h, k, pad, stride=1, w=None, compute_dx=True, name="", count=1, source=None):
+    w_ = h if w is None else w
+    ho, wo = _conv_out(h, k, stride, pad), _conv_out(w_, k, stride, pad)
+    fwd = 2.0 * n * o * ho * wo * c * k * k
+    flops = (3 if compute_dx else 2) * fwd + 2.0 * n * o * ho * wo
+    if source is None and stride == 1 and w is None and compute_dx:  # issue 3's rows, named as before
+        shape = f"N={n} {c}->{o} {h}x{h} k{k} p{pad}"
+    else:
+        shape = f"N={n} {c}->{o} {h}x{w_} k{k} s{stride} p{pad}"
+    params = {"batch": n, "in_channels": c, "out_channels": o, "height": h, "width": w_, "kernel": k,
+              "padding": pad, "stride": stride}
+    if not compute_dx:
+        params["compute_dx"] = False
+    _shape_params(params, name, count, source)
+    formula = ("fwd, dx, dW 2·N·O·Ho·Wo·C·kh·kw each + bias and db N·O·Ho·Wo each" if compute_dx else
+               "fwd, dW 2·N·O·Ho·Wo·C·kh·kw each + bias and db N·O·Ho·Wo each (no dx)")
+    return Problem("conv2d", "fwd+bwd" if compute_dx else "fwd+bwd no dx", _named(shape, name), params, "compute",
+                   flops, formula, ("conv2d_forward", "conv2d_backward"),
+                   lambda inp: ConvCase(inp, n, c, o, h, k, pad, stride, w, compute_dx), ("torch",))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -795,3 +925,28 @@ def expand_ops(names):
     if unknown:
         raise ValueError(f"unknown op(s) {', '.join(unknown)}; choose from {', '.join(OPS + tuple(GROUPS))}")
     return [o for o in OPS if o in wanted]
+
+
+# ----------------------------------------------------------------------------------------------
+# shape lists from real networks (--shapes)
+# ----------------------------------------------------------------------------------------------
+
+SHAPE_OPS = ("conv2d", "linear", "gemm")  # the entry kinds a shape list may hold
+
+
+def problems_from_shapes(shape_list, mb=None, ops=None):
+    """Problems of a shapes.ShapeList in file order (conv2d, then linear, then gemm entries), the
+    batch set to `mb` if given; `ops` (expanded --op names) keeps only those kinds."""
+    probs = []
+    for kind, e in shape_list.with_batch(mb):
+        if ops and kind not in ops:
+            continue
+        common = {"name": e["name"], "count": e["count"], "source": shape_list.name}
+        if kind == "conv2d":
+            probs.append(conv_problem(e["batch"], e["c"], e["k"], e["h"], e["kernel"], e["padding"], e["stride"],
+                                      e["w"], e["compute_dx"], **common))
+        elif kind == "linear":
+            probs.append(linear_problem(e["batch"], e["in"], e["out"], e["compute_dx"], **common))
+        else:
+            probs.append(gemm_problem(e["m"], e["n"], e["k"], e["trans_a"], e["trans_b"], **common))
+    return probs

@@ -53,24 +53,69 @@ def header_lines(result):
     if e["slow_blas_env"]:
         lines.append("NumPy slowed by " + ", ".join(f"{k}={v}" for k, v in e["slow_blas_env"].items())
                      + " (see the warning on stderr)")
+    if e.get("cupy") is None and "cupy" in result["options"]["peers"]:
+        lines.append(f"CuPy/cuBLAS: skipped ({e.get('cupy_reason') or 'not importable'})")
+    sl = result.get("shape_list")
+    if sl:
+        batch = f"batch {sl['batch']}" if sl["batch"] else "sizes as listed"
+        if sl["batch"] and sl.get("real_batch") and sl["batch"] != sl["real_batch"]:
+            batch += f" (the network trains at {sl['real_batch']}; --mb N sets another)"
+        lines.append(f"shapes: {sl['name']}, {batch}; source: {sl['source']}")
+    cal = result.get("calibration") or {}
+    if cal.get("gemm_peak_gflops"):
+        load = cal.get("loadavg")
+        lines.append(f"peak (ceiling of the compute ops): {cal['gemm_peak_gflops']:.1f} GFLOP/s, our gemm "
+                     f"{cal['gemm_peak_size']}^3 on {cal['threads']} threads, calibrated {cal['measured_at']}"
+                     + (f" at load {load:.1f}" if load is not None else "")
+                     + f" ({cal['status']}: {cal['path']})" + (" [quick calibration]" if cal.get("quick") else ""))
+    elif cal:
+        lines.append(f"peak: not calibrated ({cal['status']}); run `pybench info --calibrate` for % of peak")
     c = result["copy_bandwidth"]
-    if c:
+    if c and any(r["kind"] == "memory" for r in result["records"]):
+        where = "from the calibration" if c.get("calibrated") else "measured in this run"
         lines.append(f"copy bandwidth (ceiling of the memory-bound ops): {c['gbs']:.1f} GB/s, by {c['by']} "
-                     f"on {c['shape']} float32, measured in this run")
+                     f"on {c['shape']} float32, {where}")
     return lines
 
 
+def totals_lines(result):
+    """One network pass of a shape list's layers: count-weighted sums of the medians."""
+    t = result.get("totals")
+    if not t:
+        return []
+    lines = [f"total over the {t['rows']} timed rows, each x its count (one pass of the listed layers): "
+             f"ours {fmt_time(t['ours_s'])}"]
+    for name, p in t["peers"].items():
+        lines.append(f"  vs {name} on the {p['rows']} rows it ran: ours {fmt_time(p['ours_s'])}, {name} "
+                     f"{fmt_time(p['peer_s'])}, ratio {p['ratio']:.2f}x (> 1: ours faster)")
+    return lines
+
+
+def _peer_columns(result):
+    """Requested peers that timed at least one row (the others are named in the caption)."""
+    asked = [p for p in PEERS if p in result["options"]["peers"]]
+    shown = [p for p in asked if any("median_s" in r["peers"].get(p, {}) for r in result["records"])]
+    hidden = {}
+    for p in asked:
+        if p not in shown:
+            reasons = {r["peers"].get(p, {}).get("reason", "") for r in result["records"]} - {""}
+            hidden[p] = "; ".join(sorted(reasons)) or "nothing timed"
+    if not shown and asked:  # keep the table's shape when nothing ran at all (e.g. every row FAILED)
+        return asked, {}
+    return shown, hidden
+
+
 def build_table(result):
-    peers = [p for p in PEERS if p in result["options"]["peers"]]
+    peers, hidden = _peer_columns(result)
     t = Table(show_lines=False, header_style="bold", caption_justify="left")
     for col, just in (("op", "left"), ("problem", "left"), ("impl", "left"), ("median", "right"),
-                      ("IQR", "right"), ("rate", "right"), ("of copy", "right")):
+                      ("IQR", "right"), ("rate", "right"), ("of ceil", "right")):
         t.add_column(col, justify=just, no_wrap=col != "problem")
     for p in peers:
         t.add_column(p, justify="right", no_wrap=True)
         t.add_column(f"vs {p}", justify="right", no_wrap=True)
     t.add_column("check", justify="left")
-    daggers = False
+    daggers = proxies = False
     for r in result["records"]:
         label = f"{r['label']} {r['shape']}".strip() if r["label"] else r["shape"]
         op = r["op"] + (" *" if r.get("auto_added") else "")
@@ -80,7 +125,12 @@ def build_table(result):
             t.add_row(*row)
             continue
         o = r["ours"] or {}
-        frac = r["fraction_of_copy"]
+        frac = r["fraction_of_copy"] if r["kind"] == "memory" else r.get("fraction_of_peak")
+        if r.get("params", {}).get("count", 1) > 1:
+            label += f" x{r['params']['count']}"
+        if r.get("check_on"):
+            label += " ‡"
+            proxies = True
         row = [op, label, r["impl"] or "-", fmt_time(o.get("median_s")),
                f"{100 * o['iqr_rel']:.1f}%" if o else "-", fmt_rate(o.get("rate"), r["rate_unit"]),
                f"{100 * frac:.0f}%" if frac is not None else "-"]
@@ -99,8 +149,18 @@ def build_table(result):
             row.append(Text(f"FAILED: {r['reason']}", style="bold red"))
         t.add_row(*row)
     notes = ["median: per call; IQR: interquartile range / median; rate: GFLOP/s (compute) or GB/s of the "
-             "minimum bytes moved (memory; see work_formula in --json); vs peer: peer median / our median "
-             "(> 1: ours faster)"]
+             "minimum bytes moved (memory; see work_formula in --json); of ceil: % of the calibrated GEMM peak "
+             "(compute) or of the copy bandwidth (memory); vs peer: peer median / our median (> 1: ours faster)"]
+    if any(r.get("params", {}).get("count", 1) > 1 for r in result["records"]):
+        notes.append("xN: the layer occurs N times in the network (timed once)")
+    if hidden:
+        notes.append("no column: " + ", ".join(f"{p} ({why})" for p, why in hidden.items()))
+    if any((r.get("fraction_of_peak") or 0) > 1.05 for r in result["records"]):
+        notes.append("of ceil > 100%: the calibration ran under other conditions (e.g. a busier machine); "
+                     "rerun `pybench info --calibrate` on a quiet machine")
+    if proxies:
+        notes.append("‡: checked on a proxy (the same layer at batch 1; the float64 reference at the real batch "
+                     "is slow), then timed at the real batch")
     if daggers:
         notes.append("†: the peer allocates its outputs (no out= path used; see the note in --json)")
     if any(r.get("auto_added") for r in result["records"]):

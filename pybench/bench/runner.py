@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import env, problems as P
+from . import calibrate, env, problems as P, shapes as S
 from .check import CheckResult
 from .timing import measure, paired_ratio
 
@@ -27,8 +27,11 @@ class Options:
     impl: str = None           # None: each op's default; "all": every registered impl; else that one
     threads: int = None        # None: the current pybench thread count
     quick: bool = False
-    peers: tuple = env.PEERS
+    peers: tuple = env.CPU_PEERS
     repeat_seconds: float = None  # per problem; None: 1.0 (0.1 with quick)
+    shapes: str = None         # --shapes: a shape list name or file (None: issue 3's problems)
+    mb: int = None             # --mb: batch of the shape list's conv2d/linear entries
+    calibration: bool = None   # "% of peak": True measure if absent/stale, False cached only, None: not quick
 
     def budget(self):
         if self.repeat_seconds is not None:
@@ -36,12 +39,36 @@ class Options:
         return 0.1 if self.quick else 1.0
 
 
-def select_problems(opts):
-    """Problems in table order; a copy row (auto_added) leads when a memory-bound op has no ceiling."""
+def load_shapes(opts):
+    """The ShapeList of --shapes (None without it); UsageError for a bad name, file or --mb."""
+    if opts.mb is not None and (not isinstance(opts.mb, int) or isinstance(opts.mb, bool) or opts.mb < 1):
+        raise UsageError(f"--mb: expected a positive integer, got {opts.mb!r}")
+    if opts.shapes is None:
+        if opts.mb is not None:
+            raise UsageError("--mb: needs --shapes (the default problems fix their sizes)")
+        return None
+    try:
+        sl = S.load(opts.shapes)
+        sl.with_batch(opts.mb)
+    except S.ShapeListError as e:
+        raise UsageError(str(e)) from None
+    return sl
+
+
+def select_problems(opts, shape_list=None):
+    """Problems in table order; a copy row (auto_added) leads when a memory-bound op has no ceiling.
+    With a shape list: its entries (of the --op kinds), no copy row."""
     try:
         ops = P.expand_ops(opts.ops or P.OPS)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if shape_list is not None:
+        probs = P.problems_from_shapes(shape_list, opts.mb, ops if opts.ops else None)
+        if not probs:
+            kinds = sorted({k for k, _ in shape_list.entries})
+            raise UsageError(f"--op: shape list {shape_list.name} has no {', '.join(ops)} entries "
+                             f"(it has: {', '.join(kinds)})")
+        return probs
     probs = [p for op in ops for p in P.problems_for(op, opts.quick)]
     if "copy" not in ops and any(op in P.MEMORY_OPS for op in ops):
         ceiling = P.problems_for("copy", opts.quick)
@@ -93,11 +120,11 @@ def _base_record(prob):
         "kind": prob.kind, "work": prob.work, "work_unit": "FLOP" if prob.kind == "compute" else "B",
         "work_formula": prob.work_formula, "rate_unit": "GFLOP/s" if prob.kind == "compute" else "GB/s",
         "status": None, "reason": "", "impl": None, "oracle": "", "check": None, "ours": None,
-        "fraction_of_copy": None, "peers": {},
+        "fraction_of_copy": None, "fraction_of_peak": None, "check_on": "", "peers": {},
     }
 
 
-def run_problem(prob, opts, torch, inputs, log):
+def run_problem(prob, opts, mods, inputs, log):
     """Records (one per impl) of one problem."""
     base = _base_record(prob)
     missing = prob.missing()
@@ -115,6 +142,9 @@ def run_problem(prob, opts, torch, inputs, log):
         log(f"{prob.name}: unavailable ({e})")
         return [dict(base, status="unavailable", reason=str(e))]
     base["oracle"] = case.oracle
+    proxy = case.proxy() if hasattr(case, "proxy") else None  # check on a cheaper twin, time the real one
+    if proxy is not None:
+        base["check_on"] = case.proxy_note
     log(f"{prob.name}: inputs ready ({time.perf_counter() - t0:.1f} s); checking against {case.oracle}")
 
     records, timed = [], {}
@@ -122,11 +152,13 @@ def run_problem(prob, opts, torch, inputs, log):
         rec = dict(base, impl=label, peers={})
         try:
             cand = case.ours(arg)
+            ccand = proxy.ours(arg) if proxy is not None else cand
         except P.Unavailable as e:
             records.append(dict(rec, status="unavailable", reason=str(e)))
             continue
         t0 = time.perf_counter()
-        res = _try_check(cand, case.check)
+        res = _try_check(ccand, (proxy or case).check)
+        del ccand
         rec["check"] = res.to_dict()
         log(f"  ours[{label}]: {'ok' if res.ok else 'FAILED'} ({res.describe()}; {time.perf_counter() - t0:.1f} s)")
         if res.ok:
@@ -142,10 +174,12 @@ def run_problem(prob, opts, torch, inputs, log):
         if name not in prob.peers:
             peer_info[name] = {"status": "n/a", "reason": f"no {name} equivalent benchmarked"}
             continue
-        if name == "torch" and torch is None:
-            peer_info[name] = {"status": "n/a", "reason": "torch not importable"}
+        mod, why = mods.get(name, (None, ""))
+        if name in ("torch", "cupy") and mod is None:
+            peer_info[name] = {"status": "n/a", "reason": why or f"{name} not importable"}
             continue
-        cand = case.peer(name, torch)
+        cand = case.peer(name, mod)
+        ccand = proxy.peer(name, mod) if (proxy is not None and cand is not None) else cand
         if cand is None:
             peer_info[name] = {"status": "n/a", "reason": f"no {name} equivalent benchmarked"}
             continue
@@ -153,7 +187,8 @@ def run_problem(prob, opts, torch, inputs, log):
         if not timed:
             peer_info[name] = dict(info, status="not timed", reason="ours has nothing to compare with")
             continue
-        res = _try_check(cand, case.check)
+        res = _try_check(ccand, (proxy or case).check)
+        del ccand
         info["check"] = res.to_dict()
         if res.ok:
             info["status"] = "ok"
@@ -185,7 +220,7 @@ def run_problem(prob, opts, torch, inputs, log):
     for rec in records:
         for name, info in peer_info.items():
             rec["peers"].setdefault(name, dict(info))
-    del case
+    del case, proxy
     return records
 
 
@@ -199,7 +234,8 @@ def run(opts, log=lambda msg: None):
         raise UsageError(f"unknown peer(s) {', '.join(unknown)}; choose from {', '.join(env.PEERS)}")
     if opts.threads is not None and opts.threads < 1:
         raise UsageError(f"--threads: expected a positive integer, got {opts.threads}")
-    probs = select_problems(opts)
+    shape_list = load_shapes(opts)
+    probs = select_problems(opts, shape_list)
     if opts.impl not in (None, "all"):
         known = set()
         for p in probs:
@@ -214,6 +250,15 @@ def run(opts, log=lambda msg: None):
         torch, torch_reason = env.import_torch()
         if torch is None:
             log(f"note: {torch_reason}; the torch column will read n/a")
+    mods = {"torch": (torch, torch_reason)}
+    cupy, cupy_reason = (None, "not requested")
+    if "cupy" in opts.peers:
+        cupy, cupy_reason = env.import_cupy()
+        mods["cupy"] = (cupy, cupy_reason)
+        if cupy is None:
+            log(f"note: CuPy/cuBLAS peer skipped: {cupy_reason}")
+    measure_cal = (not opts.quick) if opts.calibration is None else opts.calibration
+    cal, cal_status = calibrate.get(measure_if_missing=measure_cal, log=log)
     threads = opts.threads or _native.get_num_threads()
     settings = env.ThreadSettings(threads, torch)
     inputs = P.Inputs()
@@ -232,21 +277,35 @@ def run(opts, log=lambda msg: None):
             "torch_reason": torch_reason if torch is None else "",
             "torch_threads": torch.get_num_threads() if torch is not None else None,
             "torch_cpu_capability": _torch_capability(torch),
+            "cupy": getattr(cupy, "__version__", None),
+            "cupy_reason": cupy_reason if cupy is None else "",
             "repeat_seconds": opts.budget(),
             "loadavg_start": _loadavg(),
         }
         for i, prob in enumerate(probs):
             log(f"[{i + 1}/{len(probs)}] {prob.name}")
-            recs = run_problem(prob, opts, torch, inputs, log)
+            recs = run_problem(prob, opts, mods, inputs, log)
             for r in recs:
                 r["auto_added"] = prob.auto_added
             records.extend(recs)
+            if shape_list is not None:
+                inputs.clear()  # real-network layers share nothing worth keeping
         environment["loadavg_end"] = _loadavg()
     finally:
         inputs.clear()
         settings.restore()
 
     ceiling = _copy_ceiling(records)
+    if ceiling is None and cal is not None:
+        ceiling = {"gbs": cal["copy_gbs"], "by": "pybench copy (calibration)", "shape": f"({cal['copy']['elements']},)",
+                   "calibrated": True}
+    peak = cal["gemm_peak_gflops"] if cal is not None else None
+    for r in records:
+        if r["kind"] == "compute" and r["ours"] and peak:
+            r["fraction_of_peak"] = r["ours"]["rate"] / peak
+            for p in r["peers"].values():
+                if "rate" in p:
+                    p["fraction_of_peak"] = p["rate"] / peak
     if ceiling:
         for r in records:
             if r["kind"] == "memory" and r["ours"]:
@@ -257,13 +316,41 @@ def run(opts, log=lambda msg: None):
     return {
         "schema": SCHEMA,
         "options": {"ops": list(opts.ops), "impl": opts.impl, "threads": threads, "quick": opts.quick,
-                    "peers": list(opts.peers), "repeat_seconds": opts.budget()},
+                    "peers": list(opts.peers), "repeat_seconds": opts.budget(), "shapes": opts.shapes, "mb": opts.mb},
+        "shape_list": None if shape_list is None else {
+            "name": shape_list.name, "source": shape_list.source, "description": shape_list.description,
+            "file": shape_list.path, "batch": opts.mb or shape_list.batch, "list_batch": shape_list.batch,
+            "real_batch": shape_list.real_batch},
+        "calibration": {"status": cal_status, "path": calibrate.cache_path(),
+                        **({k: cal[k] for k in ("gemm_peak_gflops", "gemm_peak_size", "copy_gbs", "threads",
+                                                  "measured_at", "machine", "quick", "loadavg")
+                            if k in cal} if cal else {})},
+        "totals": _totals(records) if shape_list is not None else None,
         "machine": info.collect(),
         "environment": environment,
         "copy_bandwidth": ceiling,
         "records": records,
         "failed": sum(r["status"] == "FAILED" for r in records),
     }
+
+
+def _totals(records):
+    """Count-weighted sum of the medians over a shape list's rows (one network pass of its layers):
+    ours over every timed row, and per peer ours/peer over the rows both timed."""
+    rows = [r for r in records if r["ours"] and r["status"] == "ok"]
+    if not rows:
+        return None
+    w = lambda r: r["params"].get("count", 1)  # noqa: E731
+    out = {"rows": len(rows), "ours_s": sum(w(r) * r["ours"]["median_s"] for r in rows), "peers": {}}
+    peers = {n for r in rows for n in r["peers"]}
+    for name in sorted(peers):
+        both = [r for r in rows if "median_s" in r["peers"].get(name, {})]
+        if not both:
+            continue
+        ours = sum(w(r) * r["ours"]["median_s"] for r in both)
+        theirs = sum(w(r) * r["peers"][name]["median_s"] for r in both)
+        out["peers"][name] = {"rows": len(both), "ours_s": ours, "peer_s": theirs, "ratio": theirs / ours}
+    return out
 
 
 def _loadavg():

@@ -1,0 +1,148 @@
+"""The machine's ceilings for `pybench bench`'s "% of peak": `pybench info --calibrate`.
+
+Two figures, measured with pybench's own kernels on all threads:
+- GEMM peak: the best GFLOP/s of our float32 gemm (default impl) over a few large square sizes --
+  what a compute-bound kernel here can reach, not the CPU's datasheet FMA peak;
+- copy bandwidth: the best GB/s of our copy of a float32 array far larger than the caches (read +
+  write counted, 2·n·4 B).
+"Best" is the fastest timed sample (`min_s`), not the median: a ceiling is what the machine
+reached, and on a shared VM the fastest sample is the one least disturbed by other processes (the
+medians are stored too).
+
+They are cached as JSON with the machine description (CPU model, logical CPUs, active SIMD level,
+pybench version) in $PYBENCH_CALIBRATION if set, else $XDG_CACHE_HOME/pybench/calibration.json
+(~/.cache/pybench/calibration.json). A cache whose description differs from the running machine
+is stale: `get()` measures again (and rewrites it) instead of using it.
+"""
+
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from .timing import measure as _measure
+
+ENV_VAR = "PYBENCH_CALIBRATION"
+SCHEMA = 1
+GEMM_SIZES = (1024, 1536, 2048)
+COPY_ELEMS = 1 << 25  # 32M float32 = 128 MiB per array
+QUICK_GEMM_SIZES = (256,)
+QUICK_COPY_ELEMS = 1 << 20
+
+
+def cache_path():
+    p = os.environ.get(ENV_VAR)
+    if p:
+        return p
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "pybench", "calibration.json")
+
+
+def machine():
+    """What the ceilings depend on; a cache with another description is stale."""
+    from .. import __version__, _native, info  # noqa: PLC0415
+
+    return {"cpu": info.cpu_model(), "cpu_count": os.cpu_count(), "isa_active": _native.isa_active(),
+            "pybench": __version__}
+
+
+def measure(threads=None, quick=False, budget_s=1.0, log=lambda m: None):
+    """Measure both ceilings now (a few seconds). Returns the calibration dict (not saved)."""
+    from .. import _native, ops  # noqa: PLC0415
+
+    threads = threads or os.cpu_count() or 1
+    prev = _native.get_num_threads()
+    _native.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    try:
+        gemm = []
+        for n in (QUICK_GEMM_SIZES if quick else GEMM_SIZES):
+            a = rng.standard_normal((n, n), dtype=np.float32)
+            b = rng.standard_normal((n, n), dtype=np.float32)
+            c = np.empty((n, n), np.float32)
+            st = _measure({"gemm": lambda: ops.gemm(a, b, out=c)}, budget_s)["gemm"].summary()
+            gemm.append({"n": n, "median_s": st["median_s"], "min_s": st["min_s"],
+                         "gflops": 2.0 * n**3 / st["min_s"] / 1e9, "median_gflops": 2.0 * n**3 / st["median_s"] / 1e9})
+            log(f"calibrate: gemm {n}x{n}x{n}: {gemm[-1]['gflops']:.1f} GFLOP/s")
+        n = QUICK_COPY_ELEMS if quick else COPY_ELEMS
+        x = rng.standard_normal(n, dtype=np.float32)
+        y = np.empty_like(x)
+        st = _measure({"copy": lambda: _native.copy(x, out=y)}, budget_s)["copy"].summary()
+        copy = {"elements": n, "median_s": st["median_s"], "min_s": st["min_s"],
+                "gbs": 2.0 * 4 * n / st["min_s"] / 1e9, "median_gbs": 2.0 * 4 * n / st["median_s"] / 1e9}
+        log(f"calibrate: copy {n} float32: {copy['gbs']:.1f} GB/s")
+    finally:
+        _native.set_num_threads(prev)
+    best = max(gemm, key=lambda g: g["gflops"])
+    return {"schema": SCHEMA, "machine": machine(), "threads": threads, "quick": bool(quick),
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loadavg": _loadavg(),
+            "gemm_peak_gflops": best["gflops"], "gemm_peak_size": best["n"], "gemm": gemm,
+            "copy_gbs": copy["gbs"], "copy": copy,
+            "how": "ours: fastest sample of float32 gemm over square sizes (GFLOP/s); fastest copy sample "
+                   "(GB/s, 2·n·4 B); "
+                   f"{threads} threads"}
+
+
+def _loadavg():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def save(cal, path=None):
+    """Atomically write `cal` to the cache (creating its directory). Returns the path."""
+    path = os.path.abspath(path or cache_path())
+    d = os.path.dirname(path)
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".calibration-", suffix=".json", dir=d)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(cal, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load(path=None):
+    """(calibration, None) if the cache exists and describes this machine, else (None, why not)."""
+    path = path or cache_path()
+    try:
+        with open(path) as f:
+            cal = json.load(f)
+    except FileNotFoundError:
+        return None, f"no calibration at {path}"
+    except (OSError, ValueError) as e:
+        return None, f"unreadable calibration {path} ({type(e).__name__}: {e})"
+    if not isinstance(cal, dict) or cal.get("schema") != SCHEMA or not isinstance(cal.get("machine"), dict):
+        return None, f"calibration {path} has another format"
+    here = machine()
+    diff = [k for k in here if cal["machine"].get(k) != here[k]]
+    if diff:
+        was = ", ".join(f"{k} was {cal['machine'].get(k)!r}" for k in diff)
+        return None, f"calibration {path} is stale ({was})"
+    try:
+        float(cal["gemm_peak_gflops"]), float(cal["copy_gbs"])
+    except (KeyError, TypeError, ValueError):
+        return None, f"calibration {path} lacks its figures"
+    return cal, None
+
+
+def get(measure_if_missing=True, log=lambda m: None, path=None):
+    """(calibration or None, status): status is "cached", "measured" (and saved) or the reason
+    there is none (absent/stale and measure_if_missing False)."""
+    cal, why = load(path)
+    if cal is not None:
+        return cal, "cached"
+    if not measure_if_missing:
+        return None, why
+    log(f"{why}: measuring the GEMM peak and copy bandwidth (pybench info --calibrate does this alone)")
+    cal = measure(log=log)
+    save(cal, path)
+    return cal, "measured"
