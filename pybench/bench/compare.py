@@ -17,22 +17,11 @@ import os
 # changes in the Python wrappers); wall-clock medians on this shared VM swing by 20%+ between runs.
 DEFAULT_THRESHOLDS = {"instructions": 2.0, "seconds": 25.0}
 
+from . import pytest_json
+
 
 class CompareError(Exception):
     """A usage error (missing or unreadable file, unknown format, bad threshold): exit 2."""
-
-
-def _load_pytest_benchmark(path):
-    """Fallback with the interface of pybench.bench.pytest_json.load: {name: {median_s, iqr_s}}."""
-    with open(path) as f:
-        d = json.load(f)
-    out = {}
-    for b in d.get("benchmarks", []):
-        st = b.get("stats", {})
-        extra = b.get("extra_info") or {}
-        name = extra.get("kernel") or str(b["name"]).removeprefix("test_")  # bench6's naming
-        out[name] = {"median_s": float(st["median"]), "iqr_s": float(st.get("iqr", 0.0))}
-    return out
 
 
 def load(path):
@@ -54,11 +43,7 @@ def load(path):
                 "failed": dict(d.get("failed") or {}), "source": "gate"}
     if isinstance(d, dict) and isinstance(d.get("benchmarks"), list):
         try:
-            from .pytest_json import load as pj_load  # bench6's reader, when merged
-        except ImportError:
-            pj_load = _load_pytest_benchmark
-        try:
-            figures = pj_load(path)
+            figures = pytest_json.load(path)
             kernels = {k: float(v["median_s"]) for k, v in figures.items()}
         except (KeyError, TypeError, ValueError) as e:
             raise CompareError(f"{path}: malformed pytest-benchmark JSON ({type(e).__name__}: {e})")
