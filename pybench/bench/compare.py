@@ -12,12 +12,12 @@ import json
 import math
 import os
 
+from . import pytest_json
+
 # Default thresholds per metric, from the measured noise (README "Regression gate"): instruction
 # counts repeat to the instruction (a 10% slowdown must be caught: 2% leaves room for small benign
 # changes in the Python wrappers); wall-clock medians on this shared VM swing by 20%+ between runs.
 DEFAULT_THRESHOLDS = {"instructions": 2.0, "seconds": 25.0}
-
-from . import pytest_json
 
 
 class CompareError(Exception):
