@@ -14,6 +14,7 @@
 #include "cpu/reduce.h"
 #include "cpu/scratch.h"
 #include "math/fastmath.h"
+#include "math/pool.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -36,8 +37,8 @@ PB_INLINE void valid_cols(int64_t W, int64_t OW, int64_t s, int64_t off, int64_t
   *hi = h;
 }
 
-PB_INLINE int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-PB_INLINE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+using math::max64;
+using math::min64;
 
 // The window taps of output row oh, in naive's order (kh, then kw), skipping rows outside the
 // input: calls f(base, lo, hi) where output columns [lo, hi) read input element base + ow*sw of
@@ -56,14 +57,6 @@ template <class F> PB_INLINE void for_each_row_tap(const PoolGeom& g, int64_t oh
   }
 }
 
-// Divisor of the average window starting at (hs, ws) (unclamped), PyTorch's rule.
-PB_INLINE int64_t avg_divisor(const PoolGeom& g, int64_t hs, int64_t ws, bool count_include_pad) {
-  int64_t he = min64(hs + g.KH, g.H + g.ph), we = min64(ws + g.KW, g.W + g.pw);
-  if (count_include_pad) return (he - hs) * (we - ws);
-  he = min64(he, g.H);
-  we = min64(we, g.W);
-  return (he - max64(hs, 0)) * (we - max64(ws, 0));
-}
 
 // A row of divisors per thread.
 thread_local Scratch tl_row;
@@ -78,7 +71,7 @@ PB_INLINE void max_taps(T* __restrict yr, int64_t* __restrict ir, const T* __res
   const int64_t st = S > 0 ? S : s;
   for (int64_t ow = lo; ow < hi; ++ow) {
     const T v = xr[ow * st], m = yr[ow];
-    const bool take = v > m || v != v;
+    const bool take = math::max_pool_takes(v, m);
     yr[ow] = take ? v : m;
     ir[ow] = take ? base + ow * st : ir[ow];
   }
@@ -93,22 +86,10 @@ template <class T> void max_pool2d_forward_naive(T* y, int64_t* idx, const T* x,
   for (int64_t p = 0; p < g.planes; ++p)
     for (int64_t oh = 0; oh < g.OH; ++oh)
       for (int64_t ow = 0; ow < g.OW; ++ow) {
-        int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+        const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
         const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
-        hs = max64(hs, 0);
-        ws = max64(ws, 0);
-        T m = -std::numeric_limits<T>::infinity();
-        int64_t mi = hs * g.W + ws;
-        for (int64_t ih = hs; ih < he; ++ih)
-          for (int64_t iw = ws; iw < we; ++iw) {
-            const T v = x[(p * g.H + ih) * g.W + iw];
-            if (v > m || v != v) {
-              m = v;
-              mi = ih * g.W + iw;
-            }
-          }
-        y[(p * g.OH + oh) * g.OW + ow] = m;
-        idx[(p * g.OH + oh) * g.OW + ow] = mi;
+        const int64_t o = (p * g.OH + oh) * g.OW + ow;
+        y[o] = math::max_pool_window(x + p * g.H * g.W, g.W, max64(hs, 0), he, max64(ws, 0), we, &idx[o]);
       }
 }
 
@@ -271,7 +252,7 @@ template <class T> void avg_pool2d_forward_naive(T* y, const T* x, const PoolGeo
         T s = 0;
         for (int64_t ih = max64(hs, 0); ih < he; ++ih)
           for (int64_t iw = max64(ws, 0); iw < we; ++iw) s += x[(p * g.H + ih) * g.W + iw];
-        y[(p * g.OH + oh) * g.OW + ow] = s / T(avg_divisor(g, hs, ws, count_include_pad));
+        y[(p * g.OH + oh) * g.OW + ow] = s / T(math::avg_pool_divisor(g, hs, ws, count_include_pad));
       }
 }
 
@@ -291,7 +272,7 @@ template <class T> void avg_pool2d_forward_fast(T* y, const T* x, const PoolGeom
           else
             for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xr[ow * g.sw];
         });
-        for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] /= T(avg_divisor(g, hs, ow * g.sw - g.pw, count_include_pad));
+        for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] /= T(math::avg_pool_divisor(g, hs, ow * g.sw - g.pw, count_include_pad));
       }
     }
   });
@@ -304,7 +285,7 @@ template <class T> void avg_pool2d_backward_naive(T* dx, const T* dy, const Pool
       for (int64_t ow = 0; ow < g.OW; ++ow) {
         const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
         const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
-        const T d = dy[(p * g.OH + oh) * g.OW + ow] / T(avg_divisor(g, hs, ws, count_include_pad));
+        const T d = dy[(p * g.OH + oh) * g.OW + ow] / T(math::avg_pool_divisor(g, hs, ws, count_include_pad));
         for (int64_t ih = max64(hs, 0); ih < he; ++ih)
           for (int64_t iw = max64(ws, 0); iw < we; ++iw) dx[(p * g.H + ih) * g.W + iw] += d;
       }
@@ -326,7 +307,7 @@ template <class T> void avg_pool2d_backward_fast(T* dx, const T* dy, const PoolG
         const T* __restrict dyr = dy + (p * g.OH + oh) * g.OW;
         const int64_t hs = oh * g.sh - g.ph;
         for (int64_t ow = 0; ow < g.OW; ++ow)
-          q[ow] = dyr[ow] / T(avg_divisor(g, hs, ow * g.sw - g.pw, count_include_pad));
+          q[ow] = dyr[ow] / T(math::avg_pool_divisor(g, hs, ow * g.sw - g.pw, count_include_pad));
         for_each_row_tap(g, oh, [&](int64_t base, int64_t lo, int64_t hi) {
           T* __restrict dr = dxp + base;
           if (g.sw == 1)

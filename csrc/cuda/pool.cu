@@ -6,6 +6,7 @@
 //   x, dx: (planes, H, W); y, dy, indices: (planes, OH, OW); global: y, dy (planes,)
 #include "cuda/common.cuh"
 #include "cuda/ops.h"
+#include "math/pool.h"
 
 namespace pb::cuda {
 
@@ -24,17 +25,8 @@ namespace {
 #define PB_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
 
-__device__ __forceinline__ int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-__device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// Divisor of the average window starting at (hs, ws) (unclamped), PyTorch's rule (as the CPU).
-__device__ __forceinline__ int64_t avg_divisor(const PoolGeom& g, int64_t hs, int64_t ws, bool include_pad) {
-  int64_t he = min64(hs + g.KH, g.H + g.ph), we = min64(ws + g.KW, g.W + g.pw);
-  if (include_pad) return (he - hs) * (we - ws);
-  he = min64(he, g.H);
-  we = min64(we, g.W);
-  return (he - max64(hs, 0)) * (we - max64(ws, 0));
-}
+using math::max64;
+using math::min64;
 
 // Output rows [lo, hi) whose window (start o*s - p, length k) holds input row i.
 __device__ __forceinline__ void covering(int64_t i, int64_t k, int64_t s, int64_t p, int64_t O, int64_t& lo,
@@ -47,22 +39,9 @@ __device__ __forceinline__ void covering(int64_t i, int64_t k, int64_t s, int64_
 template <class T> __global__ void max_fwd(T* y, int64_t* idx, const T* x, PoolGeom g) {
   PB_GRID_STRIDE(o, g.planes * g.OH * g.OW) {
     const int64_t ow = o % g.OW, oh = (o / g.OW) % g.OH, p = o / (g.OW * g.OH);
-    int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+    const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
     const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
-    hs = max64(hs, 0);
-    ws = max64(ws, 0);
-    T m = -INFINITY;
-    int64_t mi = hs * g.W + ws;
-    for (int64_t ih = hs; ih < he; ++ih)
-      for (int64_t iw = ws; iw < we; ++iw) {
-        const T v = x[(p * g.H + ih) * g.W + iw];
-        if (v > m || v != v) {
-          m = v;
-          mi = ih * g.W + iw;
-        }
-      }
-    y[o] = m;
-    idx[o] = mi;
+    y[o] = math::max_pool_window(x + p * g.H * g.W, g.W, max64(hs, 0), he, max64(ws, 0), we, &idx[o]);
   }
 }
 
@@ -94,7 +73,7 @@ template <class T> __global__ void avg_fwd(T* y, const T* x, PoolGeom g, bool in
     T s = 0;
     for (int64_t ih = max64(hs, 0); ih < he; ++ih)
       for (int64_t iw = max64(ws, 0); iw < we; ++iw) s += x[(p * g.H + ih) * g.W + iw];
-    y[o] = s / T(avg_divisor(g, hs, ws, include_pad));
+    y[o] = s / T(math::avg_pool_divisor(g, hs, ws, include_pad));
   }
 }
 
@@ -108,7 +87,7 @@ template <class T> __global__ void avg_bwd(T* dx, const T* dy, PoolGeom g, bool 
     for (int64_t oh = oh0; oh < oh1; ++oh)
       for (int64_t ow = ow0; ow < ow1; ++ow) {
         const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
-        acc += dy[(p * g.OH + oh) * g.OW + ow] / T(avg_divisor(g, hs, ws, include_pad));
+        acc += dy[(p * g.OH + oh) * g.OW + ow] / T(math::avg_pool_divisor(g, hs, ws, include_pad));
       }
     dx[i] = acc;
   }
