@@ -114,6 +114,25 @@ template <class T> struct Im2col {
 
 constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4;
 
+// acc += As^T Bs over one BK slice: this thread's TM x TN block of the 64 x 64 tile, operands
+// staged in registers (shared by the forward and the dweight implicit GEMMs).
+template <class T>
+__device__ __forceinline__ void tile_product(T (&acc)[TM][TN], const T (&As)[BK][BM], const T (&Bs)[BK][BN], int tx,
+                                             int ty) {
+#pragma unroll
+  for (int k = 0; k < BK; ++k) {
+    T av[TM], bv[TN];
+#pragma unroll
+    for (int i = 0; i < TM; ++i) av[i] = As[k][ty * TM + i];
+#pragma unroll
+    for (int j = 0; j < TN; ++j) bv[j] = Bs[k][tx * TN + j];
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
+  }
+}
+
 // Forward, group blockIdx.z: y[n, grp*Og + r, oh, ow] (+ bias) = sum_k W[grp*Og + r, k] X(k, j).
 template <class T>
 __global__ void __launch_bounds__(256) fwd_igemm(T* y, const T* w, const T* bias, const T* x, ConvGeom g) {
@@ -136,18 +155,7 @@ __global__ void __launch_bounds__(256) fwd_igemm(T* y, const T* w, const T* bias
       Bs[kb][cb] = (col0 + cb < Nc && k0 + kb < Kd) ? X.at(k0 + kb, col0 + cb) : T(0);
     }
     __syncthreads();
-#pragma unroll
-    for (int k = 0; k < BK; ++k) {
-      T av[TM], bv[TN];
-#pragma unroll
-      for (int i = 0; i < TM; ++i) av[i] = As[k][ty * TM + i];
-#pragma unroll
-      for (int j = 0; j < TN; ++j) bv[j] = Bs[k][tx * TN + j];
-#pragma unroll
-      for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
-    }
+    tile_product(acc, As, Bs, tx, ty);
     __syncthreads();
   }
   const int64_t P = g.OH * g.OW;
@@ -183,18 +191,7 @@ template <class T> __global__ void __launch_bounds__(256) dw_igemm(T* dw, const 
       Bs[jb][cb] = (col0 + cb < Kd && j0 + jb < Nc) ? X.at(col0 + cb, j0 + jb) : T(0);
     }
     __syncthreads();
-#pragma unroll
-    for (int k = 0; k < BK; ++k) {
-      T av[TM], bv[TN];
-#pragma unroll
-      for (int i = 0; i < TM; ++i) av[i] = As[k][ty * TM + i];
-#pragma unroll
-      for (int j = 0; j < TN; ++j) bv[j] = Bs[k][tx * TN + j];
-#pragma unroll
-      for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
-    }
+    tile_product(acc, As, Bs, tx, ty);
     __syncthreads();
   }
 #pragma unroll
