@@ -232,8 +232,9 @@ def test_hypothesis_shapes_vs_reference(n, c, h, w, four_d, seed):
         np.testing.assert_allclose(db, db_r, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("bwd_impl", ["fused", "l3"])
 @pytest.mark.parametrize("shape", [(8, 4, 361, 367), (4100, 1031)])
-def test_streaming_outputs_large_unaligned(isa, shape):
+def test_streaming_outputs_large_unaligned(isa, shape, bwd_impl):
     """Outputs of 16 MiB or more are written with streaming stores (y and dx); offset views make
     every array unaligned, and the sizes are not multiples of 16 (masked / scalar ends)."""
     rng = np.random.default_rng(11)
@@ -255,9 +256,13 @@ def test_streaming_outputs_large_unaligned(isa, shape):
     assert_close(sm, sm_n, rtol=1e-6, atol=1e-6)
     assert_close(si, si_n, rtol=1e-5, atol=1e-6)
     assert_close(y, y_n, rtol=1e-5, atol=1e-5)
-    ops.batch_norm_backward(dy, x, w, sm_n, si_n, True, dx=dx, impl="fused")
-    dx_n, _, _ = ops.batch_norm_backward(dy, x, w, sm_n, si_n, True, impl="naive")
+    dw, db = np.empty(c, np.float32), np.empty(c, np.float32)
+    ops.batch_norm_backward(dy, x, w, sm_n, si_n, True, dx=dx, dweight=dw, dbias=db, impl=bwd_impl)
+    dx_n, dw_n, db_n = ops.batch_norm_backward(dy, x, w, sm_n, si_n, True, impl="naive")
     assert_close(dx, dx_n, rtol=1e-5, atol=1e-5)
+    stol = 1e-5 * np.sqrt(n / c)
+    assert_close(dw, dw_n, rtol=1e-6, atol=stol)
+    assert_close(db, db_n, rtol=1e-6, atol=stol)
 
 
 def test_single_value_per_channel_in_training_is_an_error():

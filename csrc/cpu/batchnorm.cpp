@@ -594,6 +594,71 @@ void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* m
   delete[] coef;
 }
 
+// ---------------------------------------------------------------------------------------------
+// l3: backward for S > 1, channel group by channel group (see batch_norm_backward_l3 in
+// cpu/batchnorm.h). A group's dy and x (<= kBnL3Bytes together) are read from memory by the
+// sums pass and stay in the 32 MiB L3 (L2 victims), so the dx pass that follows right after
+// reads them from cache instead of DRAM: memory sees dy, x and dx once each (the "two-pass cap"
+// of fused, 3/5 of copy, no longer applies). The dx pass walks each thread's planes last to
+// first: the most recently read (still in L2) first.
+// ---------------------------------------------------------------------------------------------
+
+template <class T>
+void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean,
+                            const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S,
+                            bool training, double* work) {
+  const int64_t G = bn_l3_group(N, S, sizeof(T));                                 // channels per group
+  const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;                            // planes per item
+  const int64_t nb = (N + R - 1) / R;                                              // items per channel
+  const double m = static_cast<double>(N) * static_cast<double>(S);
+  const bool nt = stream_out(N * C * S, sizeof(T));
+  for (int64_t c0 = 0; c0 < C; c0 += G) {
+    const int64_t g = min64(G, C - c0);
+    // sums: item it = (channel c0 + it / nb, planes [b R, b R + R) with b = it % nb)
+    parallel_for(g * nb, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t it = lo; it < hi; ++it) {
+        const int64_t c = c0 + it / nb, n0 = (it % nb) * R, n1 = min64(N, n0 + R);
+        double s1 = 0, s2 = 0;
+        for (int64_t n = n0; n < n1; ++n) {
+          Lanes a1, a2;
+          lanes_zero(a1);
+          lanes_zero(a2);
+          const int64_t off = (n * C + c) * S;
+          lanes_dot(a1, a2, dy + off, x + off, S, mean[c]);
+          s1 += lanes_total(a1);
+          s2 += lanes_total(a2);
+        }
+        work[2 * it] = s1;
+        work[2 * it + 1] = s2;
+      }
+    });
+    for (int64_t j = 0; j < g; ++j) {
+      double s1 = 0, s2 = 0;
+      for (int64_t b = 0; b < nb; ++b) {  // item order
+        s1 += work[2 * (j * nb + b)];
+        s2 += work[2 * (j * nb + b) + 1];
+      }
+      sum_dy[c0 + j] = s1;
+      sum_dyxc[c0 + j] = s2;
+    }
+    // dx: planes q = (n, c0 + j), j = q % g, split across threads, each thread's last first
+    parallel_for(g * N, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t q = hi - 1; q >= lo; --q) {
+        const int64_t c = c0 + q % g, n = q / g;
+        const math::BnGradCoef k = math::bn_grad_coef(weight[c], invstd[c], sum_dy[c], sum_dyxc[c], m, training);
+        const math::BnSplitMean<T> sm = math::bn_split_mean<T>(mean[c]);
+        const T kd = static_cast<T>(k.k_dy), kx = static_cast<T>(k.k_x), kc = static_cast<T>(k.k_c);
+        const int64_t off = (n * C + c) * S;
+        map_slice(dx + off, 0, S, nt, [sm, kd, kx, kc](auto gv, auto v) {
+          using V = decltype(v);
+          return math::bn_grad_input_t(gv, v, V(sm.hi), V(sm.lo), V(kd), V(kx), V(kc));
+        }, dy + off, x + off);
+      }
+      if (nt) stream_fence();
+    });
+  }
+}
+
 #define PB_INSTANTIATE(T)                                                                                          \
   template void batch_norm_stats_naive<T>(double*, double*, const T*, int64_t, int64_t, int64_t);                  \
   template void batch_norm_stats_fused<T>(double*, double*, const T*, int64_t, int64_t, int64_t, double*);         \
@@ -608,7 +673,9 @@ void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* m
   template void batch_norm_grad_input_naive<T>(T*, const T*, const T*, const double*, const math::BnGradCoef*,     \
                                                int64_t, int64_t, int64_t);                                         \
   template void batch_norm_grad_input_fused<T>(T*, const T*, const T*, const double*, const math::BnGradCoef*,     \
-                                               int64_t, int64_t, int64_t);
+                                               int64_t, int64_t, int64_t);                                         \
+  template void batch_norm_backward_l3<T>(T*, double*, double*, const T*, const T*, const double*, const double*,  \
+                                          const double*, int64_t, int64_t, int64_t, bool, double*);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)
 #undef PB_INSTANTIATE
