@@ -232,31 +232,3 @@ def test_bad_call_leaves_output_untouched():
     with pytest.raises(ValueError):
         ops.dropout_forward(X, 2.0, out=out)
     assert np.all(out == 3.0)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("offset,start", [(0, 0), (5, 0), (64, 16), (0, 1)])
-def test_streaming_forward_large(isa, dtype, offset, start):
-    """Outputs of 16 MiB or more take the streaming-store path of the `stream` impl: bitwise the
-    same as `vec` and the reference; an output that is not 64-byte aligned at the first full
-    block (start, offset) takes the plain stores; the ragged ends are cut blocks."""
-    n = (16 << 20) // np.dtype(dtype).itemsize + 37
-    x = np.random.default_rng(n + offset).standard_normal(n).astype(dtype)
-    buf = np.full(n + start, np.nan, dtype)
-    out = buf[start:]
-    assert ops.dropout_forward(x, 0.5, 4242, offset, out=out, impl="stream") is out
-    np.testing.assert_array_equal(out, ops.dropout_forward(x, 0.5, 4242, offset, impl="vec"))
-    head = slice(0, 4099)  # the reference on a slice at its element offset (all of it is slow)
-    np.testing.assert_array_equal(out[head], ref.dropout_forward(x[head], 0.5, 4242, offset))
-    tail = slice(n - 4099, n)
-    np.testing.assert_array_equal(out[tail], ref.dropout_forward(x[tail], 0.5, 4242, offset + n - 4099))
-    dx = ops.dropout_backward(x, 0.5, 4242, offset, impl="stream")
-    np.testing.assert_array_equal(dx, out)
-
-
-@pytest.mark.parametrize("offset", [0, 3, 64])
-def test_streaming_mask_large(isa, offset):
-    n = (16 << 20) + 101  # 16 MiB of uint8: the streaming-store path of the `stream` impl
-    got = ops.dropout_mask(n, 0.3, 99, offset, impl="stream")
-    np.testing.assert_array_equal(got, ops.dropout_mask(n, 0.3, 99, offset, impl="vec"))
-    np.testing.assert_array_equal(got[-1000:], ref.dropout_mask(1000, 0.3, 99, offset + n - 1000))

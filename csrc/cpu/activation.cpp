@@ -407,163 +407,6 @@ void softmax_backward_simd_f32(float* dx, const float* dy, const float* y, int64
   });
 }
 
-// ---- pipe: simd with the passes over a row software-pipelined across rows -------------------
-// With rows of 4 KiB (cols = 1024 float32) every row of x, y, dy, dx starts at the same offset
-// within a page, and simd's store pass of row r (a burst of streaming stores from L1 data, faster
-// than memory takes them) is followed by loads of row r + 1 at the very same page offsets: a load
-// whose address matches a queued store in bits 11:0 waits for it (4K aliasing). Measured with y
-// moved 2 KiB within its page: softmax backward 1.2x faster. pipe sweeps the columns once per
-// row, doing in each sweep the memory loads of a later row L vectors ahead of the stores of an
-// earlier one (which then trickle out at the rate memory delivers, as in the element-wise ops),
-// and the exp pass of the row in between: forward sweep = max of row r + 2 (memory) | exp and sum
-// of row r + 1 (L1) into a row buffer | y of row r (streamed); backward sweep = sums of row r + 1
-// (memory) | dx of row r. Sums accumulate in row_sum16's order: bitwise the results of simd.
-// Rows longer than kRowBuf and other builds: simd.
-
-// One sweep over n columns. Loads: a(t, j, k) and b(t, j, k) (when has_a / has_b) for vectors
-// t = 0, 1, ... in order (j = 16 t, k its mask: full, then the masked tail), kLead vectors ahead
-// of the stores y[i] = c(i, k) (when y): masked head to the 64-byte alignment, full vectors
-// (streamed when nt), masked tail.
-constexpr int64_t kLead = 8;
-template <class A, class B, class Cf>
-PB_INLINE void sweep16(int64_t n, bool has_a, bool has_b, float* y, bool nt, A a, B b, Cf c) {
-  const int64_t nvl = n / 16;
-  const auto ld = [&](int64_t t) {
-    if (has_a) a(t, 16 * t, __mmask16(0xffff));
-    if (has_b) b(t, 16 * t, __mmask16(0xffff));
-  };
-  int64_t tl = 0;
-  if (y) {
-    int64_t i = 0;
-    if (nt) {
-      const int64_t h = to_align64(y) < n ? to_align64(y) : n;
-      if (h > 0) _mm512_mask_storeu_ps(y, mask_first(h), c(int64_t(0), mask_first(h)).v);
-      i = h;
-      nt = (reinterpret_cast<uintptr_t>(y + i) & 63u) == 0;
-    }
-    for (; tl < kLead && tl < nvl; ++tl) ld(tl);
-    if (nt) {
-      for (; i + 16 <= n; i += 16) {
-        if (tl < nvl) ld(tl++);
-        _mm512_stream_ps(y + i, c(i, __mmask16(0xffff)).v);
-      }
-    } else {
-      for (; i + 16 <= n; i += 16) {
-        if (tl < nvl) ld(tl++);
-        _mm512_storeu_ps(y + i, c(i, __mmask16(0xffff)).v);
-      }
-    }
-    if (i < n) _mm512_mask_storeu_ps(y + i, mask_first(n - i), c(i, mask_first(n - i)).v);
-  }
-  for (; tl < nvl; ++tl) ld(tl);
-  if (16 * nvl < n) {
-    const __mmask16 k = mask_first(n - 16 * nvl);
-    if (has_a) a(nvl, 16 * nvl, k);
-    if (has_b) b(nvl, 16 * nvl, k);
-  }
-}
-
-// Accumulators of row_sum16's order: full vector t into s[t & 1], the masked tail into s[0].
-struct Sum2 {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  __attribute__((always_inline)) void add(int64_t t, __mmask16 k, __m512 v) {
-    if (k != 0xffff) s0 = _mm512_mask_add_ps(s0, k, s0, v);
-    else if (t & 1) s1 = _mm512_add_ps(s1, v);
-    else s0 = _mm512_add_ps(s0, v);
-  }
-  __attribute__((always_inline)) float total() const { return hsum16(_mm512_add_ps(s0, s1)); }
-};
-struct Max1 {
-  __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  __attribute__((always_inline)) void add(__mmask16 k, __m512 v) { m = _mm512_mask_max_ps(m, k, m, v); }
-  __attribute__((always_inline)) float total() const { return hmax16(m); }
-};
-
-template <bool Log>
-void softmax_forward_pipe_f32(float* y, const float* x, int64_t rows, int64_t cols) {
-  const bool nt = stream_out(rows * cols, sizeof(float));
-  for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
-    alignas(64) float ebuf[2][kRowBuf];  // exp(x - m) of rows b (being written) and c (being stored)
-    // Per-row state: m (max), then after stage B: a = 1 / s (softmax) or log(s) (log_softmax).
-    float m_a = 0, m_b = 0, m_c = 0, a_b = 0, a_c = 0;
-    // Sweep for rows ra (max), rb (exp, sum), rc (store); a row < 0 or >= r1 is absent.
-    const auto sweep = [&](int64_t ra, int64_t rb, int64_t rc) {
-      const bool has_a = ra < r1, has_b = rb >= r0 && rb < r1, has_c = rc >= r0;
-      const float* __restrict xa = x + ra * cols;
-      const float* __restrict xb = x + rb * cols;
-      const float* __restrict xc = x + rc * cols;
-      float* __restrict eb = ebuf[rb & 1];
-      const float* __restrict ec = ebuf[rc & 1];
-      const V16 mb(m_b), mc(m_c), ac(a_c);
-      Max1 mx;
-      Sum2 sm;
-      sweep16(
-          cols, has_a, has_b, has_c ? y + rc * cols : nullptr, nt,
-          [&](int64_t, int64_t j, __mmask16 k) { mx.add(k, load16(xa + j, k).v); },
-          [&](int64_t t, int64_t j, __mmask16 k) {
-            const V16 v = fm::exp(load16(xb + j, k) - mb);
-            if (!Log) _mm512_mask_store_ps(eb + j, k, v.v);
-            sm.add(t, k, v.v);
-          },
-          [=](int64_t j, __mmask16 k) {
-            if constexpr (Log) return math::log_softmax_out(load16(xc + j, k), mc, ac);
-            else return math::softmax_out(load16(ec + j, k), ac);
-          });
-      if (has_a) m_a = mx.total();
-      if (has_b) {
-        const float s = sm.total();
-        a_b = Log ? std::log(s) : 1.0f / s;
-      }
-    };
-    sweep(r0, r0 - 1, r0 - 1);
-    m_b = m_a;
-    sweep(r0 + 1, r0, r0 - 1);
-    for (int64_t r = r0; r < r1; ++r) {
-      m_c = m_b;
-      a_c = a_b;
-      m_b = m_a;
-      sweep(r + 2, r + 1, r);
-    }
-    if (nt) stream_fence();
-  });
-}
-
-template <bool Log>
-void softmax_backward_pipe_f32(float* dx, const float* dy, const float* y, int64_t rows, int64_t cols) {
-  const bool nt = stream_out(rows * cols, sizeof(float));
-  for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
-    float s_a = 0, s_c = 0;
-    // Sweep for rows ra (sums, from memory) and rc (dx, from L1); absent when out of [r0, r1).
-    const auto sweep = [&](int64_t ra, int64_t rc) {
-      const bool has_a = ra < r1, has_c = rc >= r0;
-      const float* __restrict ga = dy + ra * cols;
-      const float* __restrict ya = y + ra * cols;
-      const float* __restrict gc = dy + rc * cols;
-      const float* __restrict yc = y + rc * cols;
-      const V16 sc(s_c);
-      Sum2 sm;
-      sweep16(
-          cols, has_a, false, has_c ? dx + rc * cols : nullptr, nt,
-          [&](int64_t t, int64_t j, __mmask16 k) {
-            if constexpr (Log) sm.add(t, k, load16(ga + j, k).v);
-            else sm.add(t, k, (load16(ga + j, k) * load16(ya + j, k)).v);
-          },
-          [](int64_t, int64_t, __mmask16) {},
-          [=](int64_t j, __mmask16 k) {
-            if constexpr (Log) return math::log_softmax_grad<fm::Fast>(load16(gc + j, k), load16(yc + j, k), sc);
-            else return math::softmax_grad(load16(gc + j, k), load16(yc + j, k), sc);
-          });
-      if (has_a) s_a = sm.total();
-    };
-    sweep(r0, r0 - 1);
-    for (int64_t r = r0; r < r1; ++r) {
-      s_c = s_a;
-      sweep(r + 1, r);
-    }
-    if (nt) stream_fence();
-  });
-}
-
 }  // namespace
 #endif
 
@@ -578,23 +421,6 @@ template <class T> void softmax_backward_simd(T* dx, const T* dy, const T* y, in
   if constexpr (sizeof(T) == 4) return softmax_backward_simd_f32(dx, dy, y, rows, cols, log);
 #endif
   softmax_backward_vec(dx, dy, y, rows, cols, log);
-}
-
-template <class T> void softmax_forward_pipe(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
-#if defined(__AVX512F__)
-  if constexpr (sizeof(T) == 4) {
-    if (cols <= kRowBuf) return log ? softmax_forward_pipe_f32<true>(y, x, rows, cols)
-                                    : softmax_forward_pipe_f32<false>(y, x, rows, cols);
-  }
-#endif
-  softmax_forward_simd(y, x, rows, cols, log);
-}
-template <class T> void softmax_backward_pipe(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
-#if defined(__AVX512F__)
-  if constexpr (sizeof(T) == 4) return log ? softmax_backward_pipe_f32<true>(dx, dy, y, rows, cols)
-                                           : softmax_backward_pipe_f32<false>(dx, dy, y, rows, cols);
-#endif
-  softmax_backward_simd(dx, dy, y, rows, cols, log);
 }
 
 // ---- test hook -------------------------------------------------------------------------------
@@ -633,9 +459,7 @@ void fastmath_eval(float* y, const float* x, int64_t n, int fn, bool simd) {
   template void softmax_backward_naive<T>(T*, const T*, const T*, int64_t, int64_t, bool);      \
   template void softmax_backward_vec<T>(T*, const T*, const T*, int64_t, int64_t, bool);        \
   template void softmax_backward_stream<T>(T*, const T*, const T*, int64_t, int64_t, bool);      \
-  template void softmax_backward_simd<T>(T*, const T*, const T*, int64_t, int64_t, bool);       \
-  template void softmax_forward_pipe<T>(T*, const T*, int64_t, int64_t, bool);                  \
-  template void softmax_backward_pipe<T>(T*, const T*, const T*, int64_t, int64_t, bool);
+  template void softmax_backward_simd<T>(T*, const T*, const T*, int64_t, int64_t, bool);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)
 #undef PB_INSTANTIATE

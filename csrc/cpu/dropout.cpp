@@ -15,7 +15,6 @@
 #include <cstring>
 
 #include "core/parallel.h"
-#include "cpu/elementwise.h"
 #include "math/dropout.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__BMI2__)
@@ -318,70 +317,11 @@ void dropout_forward_vec(T* y, const T* x, int64_t n, uint64_t seed, uint64_t of
       [&](int64_t i, bool keep) { y[i] = math::dropout_apply(x[i], keep, scale); });
 }
 
-// vec + streaming stores for outputs >= kStreamBytes (no read-for-ownership of the output: 8
-// instead of 12 B/elt moved). The full blocks go in chunks of kStreamChunk blocks through an L1
-// buffer and out by stream_bytes (non-temporal for the 64-byte aligned part: large NumPy arrays
-// start 16 bytes into a page, so blocks are not line aligned; the two ragged lines per chunk
-// take plain stores); the cut blocks at the ends run through `vec` at their stream offset.
-constexpr int64_t kStreamChunk = 16;  // blocks: 4 KiB of float32
-
-template <class T, class Chunk>
-PB_INLINE void stream_chunks(int64_t n, uint64_t seed, uint64_t offset, uint32_t thr32, Chunk chunk) {
-  const RoundKeys rk = round_keys(seed);
-  const uint64_t end = offset + static_cast<uint64_t>(n);
-  const uint64_t f0 = (offset + kBlock - 1) / kBlock, f1 = end / kBlock > f0 ? end / kBlock : f0;
-  const int64_t nch = static_cast<int64_t>((f1 - f0 + kStreamChunk - 1) / kStreamChunk);
-  parallel_for(nch, kGrainBlocks / kStreamChunk, [&](int64_t lo, int64_t hi) {
-    for (int64_t ch = lo; ch < hi; ++ch) {
-      const uint64_t c0 = f0 + static_cast<uint64_t>(ch * kStreamChunk);
-      const uint64_t c1 = c0 + kStreamChunk < f1 ? c0 + kStreamChunk : f1;
-      uint64_t bits[kStreamChunk];
-      uint64_t blk = c0;
-      for (; blk + kNB <= c1; blk += kNB) keep_bits<kNB>(bits + (blk - c0), blk, rk, thr32);
-      for (; blk < c1; ++blk) keep_bits<1>(bits + (blk - c0), blk, rk, thr32);
-      chunk(static_cast<int64_t>(c0 * kBlock - offset), bits, static_cast<int64_t>(c1 - c0));
-    }
-    stream_fence();
-  });
-}
-
-template <class T>
-void dropout_forward_stream(T* y, const T* x, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold, T scale) {
-  if (threshold > 0xffffffffull) return fill_zero(y, n);
-  if (!stream_out(n, sizeof(T))) return dropout_forward_vec(y, x, n, seed, offset, threshold, scale);
-  const uint64_t end = offset + static_cast<uint64_t>(n);
-  const uint64_t f0 = (offset + kBlock - 1) / kBlock, f1 = end / kBlock > f0 ? end / kBlock : f0;
-  const int64_t head = static_cast<int64_t>(f0 * kBlock - offset), tail = static_cast<int64_t>(f1 * kBlock - offset);
-  dropout_forward_vec(y, x, head, seed, offset, threshold, scale);
-  dropout_forward_vec(y + tail, x + tail, n - tail, seed, offset + static_cast<uint64_t>(tail), threshold, scale);
-  stream_chunks<T>(n, seed, offset, static_cast<uint32_t>(threshold), [&](int64_t i, const uint64_t* bits, int64_t nb) {
-    alignas(64) T buf[kStreamChunk * kBlock];
-    for (int64_t b = 0; b < nb; ++b) apply_block(buf + b * kBlock, x + i + b * kBlock, bits[b], scale);
-    stream_copy(y + i, buf, nb * kBlock);
-  });
-}
-
 void dropout_mask_vec(uint8_t* mask, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold) {
   if (threshold > 0xffffffffull) return fill_zero(mask, n);
   for_each_block(
       n, seed, offset, static_cast<uint32_t>(threshold), [&](int64_t i, uint64_t bits) { mask_block(mask + i, bits); },
       [&](int64_t i, bool keep) { mask[i] = keep ? 1 : 0; });
-}
-
-// vec + streaming stores of the mask (>= kStreamBytes), as dropout_forward_stream.
-void dropout_mask_stream(uint8_t* mask, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold) {
-  if (threshold > 0xffffffffull) return fill_zero(mask, n);
-  if (!stream_out(n, 1)) return dropout_mask_vec(mask, n, seed, offset, threshold);
-  const uint64_t end = offset + static_cast<uint64_t>(n);
-  const uint64_t f0 = (offset + kBlock - 1) / kBlock, f1 = end / kBlock > f0 ? end / kBlock : f0;
-  const int64_t head = static_cast<int64_t>(f0 * kBlock - offset), tail = static_cast<int64_t>(f1 * kBlock - offset);
-  dropout_mask_vec(mask, head, seed, offset, threshold);
-  dropout_mask_vec(mask + tail, n - tail, seed, offset + static_cast<uint64_t>(tail), threshold);
-  stream_chunks<uint8_t>(n, seed, offset, static_cast<uint32_t>(threshold), [&](int64_t i, const uint64_t* bits, int64_t nb) {
-    alignas(64) uint8_t buf[kStreamChunk * kBlock];
-    for (int64_t b = 0; b < nb; ++b) mask_block(buf + b * kBlock, bits[b]);
-    stream_copy(mask + i, buf, nb * kBlock);
-  });
 }
 
 template <class T> void dropout_identity(T* y, const T* x, int64_t n) {
@@ -391,7 +331,6 @@ template <class T> void dropout_identity(T* y, const T* x, int64_t n) {
 #define PB_INSTANTIATE(T)                                                                                   \
   template void dropout_forward_naive<T>(T*, const T*, int64_t, uint64_t, uint64_t, uint64_t, T);          \
   template void dropout_forward_vec<T>(T*, const T*, int64_t, uint64_t, uint64_t, uint64_t, T);            \
-  template void dropout_forward_stream<T>(T*, const T*, int64_t, uint64_t, uint64_t, uint64_t, T);         \
   template void dropout_identity<T>(T*, const T*, int64_t);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)
