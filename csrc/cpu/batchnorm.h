@@ -22,7 +22,8 @@ PB_CPU_DECLARE(
   // dx = k_dy[c] * dy + k_x[c] * (x - mean[c]) + k_c[c].
   template <class T> void batch_norm_grad_input_naive(T* dx, const T* dy, const T* x, const double* mean, const pb::math::BnGradCoef* k, int64_t N, int64_t C, int64_t S);
   template <class T> void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* mean, const pb::math::BnGradCoef* k, int64_t N, int64_t C, int64_t S);
-  // The whole backward for S > 1 channel group by channel group: sum_dy, sum_dyxc as reduce,
+  // The whole backward for S > 1, channel by channel (whole channels per thread when
+  // C >= 4 * threads, else groups of channels shared by all threads): sum_dy, sum_dyxc as reduce,
   // the coefficients (math::bn_grad_coef from weight, invstd, the sums) and dx as grad_input.
   // work: bn_l3_work_size(N, C, S, sizeof(T)) doubles.
   template <class T> void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean, const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S, bool training, double* work);
