@@ -232,8 +232,9 @@ def test_hypothesis_shapes_vs_reference(n, c, h, w, four_d, seed):
         np.testing.assert_allclose(db, db_r, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("bwd_impl", ["fused", "l3"])
 @pytest.mark.parametrize("shape", [(8, 4, 361, 367), (4100, 1031)])
-def test_streaming_outputs_large_unaligned(isa, shape):
+def test_streaming_outputs_large_unaligned(isa, shape, bwd_impl):
     """Outputs of 16 MiB or more are written with streaming stores (y and dx); offset views make
     every array unaligned, and the sizes are not multiples of 16 (masked / scalar ends)."""
     rng = np.random.default_rng(11)
@@ -255,9 +256,13 @@ def test_streaming_outputs_large_unaligned(isa, shape):
     assert_close(sm, sm_n, rtol=1e-6, atol=1e-6)
     assert_close(si, si_n, rtol=1e-5, atol=1e-6)
     assert_close(y, y_n, rtol=1e-5, atol=1e-5)
-    ops.batch_norm_backward(dy, x, w, sm_n, si_n, True, dx=dx, impl="fused")
-    dx_n, _, _ = ops.batch_norm_backward(dy, x, w, sm_n, si_n, True, impl="naive")
+    dw, db = np.empty(c, np.float32), np.empty(c, np.float32)
+    ops.batch_norm_backward(dy, x, w, sm_n, si_n, True, dx=dx, dweight=dw, dbias=db, impl=bwd_impl)
+    dx_n, dw_n, db_n = ops.batch_norm_backward(dy, x, w, sm_n, si_n, True, impl="naive")
     assert_close(dx, dx_n, rtol=1e-5, atol=1e-5)
+    stol = 1e-5 * np.sqrt(n / c)
+    assert_close(dw, dw_n, rtol=1e-6, atol=stol)
+    assert_close(db, db_n, rtol=1e-6, atol=stol)
 
 
 def test_single_value_per_channel_in_training_is_an_error():
@@ -346,3 +351,29 @@ def test_bad_call_writes_nothing():
     with pytest.raises(ValueError):
         FWD(X, None, None, rm, rv, momentum=2.0, out=out)
     assert np.all(rm == 2.0) and np.all(rv == 3.0) and np.all(out == 9.0)
+
+
+@pytest.mark.parametrize("impl", ["fused", "l3"])
+def test_backward_bitwise_across_thread_counts(impl):
+    """l3 takes whole channels per thread when C >= 4 * threads and channel groups shared by all
+    threads otherwise: both (and every thread count) give the same bits."""
+    rng = np.random.default_rng(8)
+    shape = (6, 8, 33, 35)
+    x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    w, b, rm, rv = _params(rng, shape[1], np.float32)
+    _, sm, si = ops.batch_norm_forward(x, w, b, rm, rv)
+    before = pybench.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3, 4):
+            pybench.set_num_threads(threads)
+            results.append(ops.batch_norm_backward(dy, x, w, sm, si, impl=impl))
+    finally:
+        pybench.set_num_threads(before)
+    for res in results[1:]:
+        for a, b_ in zip(res, results[0]):
+            np.testing.assert_array_equal(a, b_)
+    ref_dx, ref_dw, ref_db = ref.batch_norm_backward(*_f64(dy, x, w, sm, si), True)
+    assert_close(results[0][0], ref_dx, dtype=np.float32, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(ref_dx).max())))
+    assert_close(results[0][1], ref_dw, dtype=np.float32, rtol=1e-6, atol=1e-5 * np.sqrt(x.size / shape[1]))

@@ -22,6 +22,11 @@ PB_CPU_DECLARE(
   // dx = k_dy[c] * dy + k_x[c] * (x - mean[c]) + k_c[c].
   template <class T> void batch_norm_grad_input_naive(T* dx, const T* dy, const T* x, const double* mean, const pb::math::BnGradCoef* k, int64_t N, int64_t C, int64_t S);
   template <class T> void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* mean, const pb::math::BnGradCoef* k, int64_t N, int64_t C, int64_t S);
+  // The whole backward for S > 1, channel by channel (whole channels per thread when
+  // C >= 4 * threads, else groups of channels shared by all threads): sum_dy, sum_dyxc as reduce,
+  // the coefficients (math::bn_grad_coef from weight, invstd, the sums) and dx as grad_input.
+  // work: bn_l3_work_size(N, C, S, sizeof(T)) doubles.
+  template <class T> void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean, const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S, bool training, double* work);
 )
 
 namespace pb::cpu {
@@ -75,6 +80,19 @@ PB_INLINE BnPartition bn_partition(int64_t N, int64_t C, int64_t S) {
     p.nk = (N + p.rows - 1) / p.rows;
   }
   return p;
+}
+
+// batch_norm_backward_l3: channels per group such that the group's dy and x (2 arrays) take at
+// most kBnL3Bytes (at least one channel), so that they are still in the 32 MiB L3 for the dx pass.
+constexpr int64_t kBnL3Bytes = int64_t(12) << 20;
+PB_INLINE int64_t bn_l3_group(int64_t N, int64_t S, int64_t elem_size) {
+  const int64_t per_channel = 2 * N * S * elem_size;
+  return kBnL3Bytes / per_channel > 1 ? kBnL3Bytes / per_channel : 1;
+}
+PB_INLINE int64_t bn_l3_work_size(int64_t N, int64_t C, int64_t S, int64_t elem_size) {
+  const int64_t G = bn_l3_group(N, S, elem_size);
+  const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;
+  return 2 * (G < C ? G : C) * ((N + R - 1) / R);
 }
 
 // Scratch (doubles) the fused reductions need: two partials per channel and item along N.

@@ -12,6 +12,8 @@ PB_CPU_DECLARE(
   void dropout_forward_naive(T* y, const T* x, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold, T scale);
   template <class T>
   void dropout_forward_vec(T* y, const T* x, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold, T scale);
+  template <class T>
+  void dropout_forward_stream(T* y, const T* x, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold, T scale);
   void dropout_mask_naive(uint8_t* mask, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold);
   void dropout_mask_vec(uint8_t* mask, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold);
   // y = x (training=False), threaded.

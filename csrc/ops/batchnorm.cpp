@@ -12,7 +12,7 @@
 namespace pb::ops {
 
 PB_REGISTER_IMPLS("batch_norm_forward", "naive", "fused");
-PB_REGISTER_IMPLS("batch_norm_backward", "naive", "fused");
+PB_REGISTER_IMPLS("batch_norm_backward", "naive", "fused", "l3");
 
 namespace {
 
@@ -157,6 +157,19 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     const std::vector<double> mean = to_double<T>(save_mean, d.C, 0.0), invstd = to_double<T>(save_invstd, d.C, 0.0);
     const std::vector<double> w = to_double<T>(weight, d.C, 1.0);
     std::vector<double> sum_dy(d.C, 0.0), sum_dyxc(d.C, 0.0);
+    const double m = static_cast<double>(d.N) * static_cast<double>(d.S);
+    // l3: sums, coefficients and dx in one call; (N, C) data and eval without weight take fused
+    if (v == 2 && d.S > 1 && (training || weight.present)) {
+      std::vector<double> work(cpu::bn_l3_work_size(d.N, d.C, d.S, sizeof(T)));
+      PB_CPU_CALL(batch_norm_backward_l3<T>, dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(),
+                  mean.data(), invstd.data(), w.data(), d.N, d.C, d.S, training, work.data());
+      if (weight.present)
+        for (int64_t c = 0; c < d.C; ++c) {
+          dweight.ptr<T>()[c] = static_cast<T>(sum_dyxc[c] * invstd[c]);
+          dbias.ptr<T>()[c] = static_cast<T>(sum_dy[c]);
+        }
+      return;
+    }
     if (training || weight.present) {
       if (v == 0) {
         PB_CPU_CALL(batch_norm_reduce_naive<T>, sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(), mean.data(),
@@ -167,7 +180,6 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
                     d.N, d.C, d.S, work.data());
       }
     }
-    const double m = static_cast<double>(d.N) * static_cast<double>(d.S);
     std::vector<math::BnGradCoef> k(d.C);
     for (int64_t c = 0; c < d.C; ++c) {
       k[c] = math::bn_grad_coef(w[c], invstd[c], sum_dy[c], sum_dyxc[c], m, training);

@@ -9,8 +9,8 @@
 
 namespace pb::ops {
 
-PB_REGISTER_IMPLS("dropout_forward", "naive", "vec");
-PB_REGISTER_IMPLS("dropout_backward", "naive", "vec");
+PB_REGISTER_IMPLS("dropout_forward", "naive", "vec", "stream");
+PB_REGISTER_IMPLS("dropout_backward", "naive", "vec", "stream");
 PB_REGISTER_IMPLS("dropout_mask", "naive", "vec");
 
 static void check_params(const char* op, double p, int64_t offset, int64_t numel) {
@@ -28,7 +28,8 @@ static void run(int v, const Tensor& y, const Tensor& x, double p, uint64_t seed
   const T scale = math::dropout_scale<T>(p);
   const auto off = static_cast<uint64_t>(offset);
   if (v == 0) PB_CPU_CALL(dropout_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), x.numel, seed, off, thr, scale);
-  else PB_CPU_CALL(dropout_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), x.numel, seed, off, thr, scale);
+  else if (v == 1) PB_CPU_CALL(dropout_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), x.numel, seed, off, thr, scale);
+  else PB_CPU_CALL(dropout_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), x.numel, seed, off, thr, scale);
 }
 
 void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, int64_t offset, bool training,
