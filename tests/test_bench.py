@@ -66,6 +66,10 @@ def test_bench_relu_in_process_table_and_json(capsys, tmp_path):
         assert r["ours"]["rate"] > 0 and r["rate_unit"] == "GB/s"
         assert r["fraction_of_copy"] > 0
     assert d["copy_bandwidth"]["gbs"] > 0
+    for key in (("relu", "fwd"), ("relu", "bwd")):  # each memory row carries the copy timed beside it
+        along = rows[key]["copy_alongside"]
+        assert along["gbs"] > 0 and rows[key]["fraction_of_copy"] == along["fraction"] > 0
+    assert "copy_alongside" not in rows[("copy", "")]
     np_relu = rows[("relu", "fwd")]["peers"]["numpy"]
     assert np_relu["status"] == "ok" and np_relu["median_s"] > 0 and np_relu["ratio"] > 0
     assert rows[("relu", "bwd")]["peers"]["numpy"]["status"] == "n/a"

@@ -74,7 +74,8 @@ def header_lines(result):
     if c and any(r["kind"] == "memory" for r in result["records"]):
         where = "from the calibration" if c.get("calibrated") else "measured in this run"
         lines.append(f"copy bandwidth (ceiling of the memory-bound ops): {c['gbs']:.1f} GB/s, by {c['by']} "
-                     f"on {c['shape']} float32, {where}")
+                     f"on {c['shape']} float32, {where}; each memory-bound row is compared with a copy timed "
+                     f"alongside it (the bandwidth mode of this VM changes from minute to minute)")
     return lines
 
 
@@ -150,7 +151,8 @@ def build_table(result):
         t.add_row(*row)
     notes = ["median: per call; IQR: interquartile range / median; rate: GFLOP/s (compute) or GB/s of the "
              "minimum bytes moved (memory; see work_formula in --json); of ceil: % of the calibrated GEMM peak "
-             "(compute) or of the copy bandwidth (memory); vs peer: peer median / our median (> 1: ours faster)"]
+             "(compute) or of the copy bandwidth (memory: our streaming copy timed in the same rounds as the op, "
+             "median of the per-round ratios); vs peer: peer median / our median (> 1: ours faster)"]
     if any(r.get("params", {}).get("count", 1) > 1 for r in result["records"]):
         notes.append("xN: the layer occurs N times in the network (timed once)")
     if hidden:

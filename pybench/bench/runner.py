@@ -124,8 +124,10 @@ def _base_record(prob):
     }
 
 
-def run_problem(prob, opts, mods, inputs, log):
-    """Records (one per impl) of one problem."""
+def run_problem(prob, opts, mods, inputs, log, ceiling=None):
+    """Records (one per impl) of one problem. `ceiling` ((bytes, callable) or None): a copy timed
+    in the same rounds as a memory-bound op, so its "% of copy" compares the two under one
+    bandwidth mode (the VM's memory bandwidth switches between modes from minute to minute)."""
     base = _base_record(prob)
     missing = prob.missing()
     if missing:
@@ -198,9 +200,20 @@ def run_problem(prob, opts, mods, inputs, log):
             log(f"  warning: peer {name} disagrees with the oracle ({res.describe()}); not timed")
         peer_info[name] = info
 
+    copy_along = timed and ceiling is not None and prob.kind == "memory" and prob.op != "copy"
+    if copy_along:
+        timed[CEILING] = ceiling[1]
     if timed:
         log(f"  timing {', '.join(timed)} for {opts.budget():g} s ...")
         stats = measure(timed, opts.budget())
+        if copy_along:  # per-round pairs: (our bytes / our time) / (copy bytes / copy time)
+            along = stats.pop(CEILING)
+            for rec in records:
+                key = f"ours:{rec['impl']}"
+                if key in stats:
+                    rec["copy_alongside"] = {
+                        "gbs": ceiling[0] / along.summary()["median_s"] / 1e9,
+                        "fraction": paired_ratio(along, stats[key]) * prob.work / ceiling[0]}
         for name, info in peer_info.items():
             if name in stats:
                 s = stats[name].summary()
@@ -282,9 +295,10 @@ def run(opts, log=lambda msg: None):
             "repeat_seconds": opts.budget(),
             "loadavg_start": _loadavg(),
         }
+        ceiling = _ceiling_copy(probs, opts, _native)
         for i, prob in enumerate(probs):
             log(f"[{i + 1}/{len(probs)}] {prob.name}")
-            recs = run_problem(prob, opts, mods, inputs, log)
+            recs = run_problem(prob, opts, mods, inputs, log, ceiling)
             for r in recs:
                 r["auto_added"] = prob.auto_added
             records.extend(recs)
@@ -309,7 +323,8 @@ def run(opts, log=lambda msg: None):
     if ceiling:
         for r in records:
             if r["kind"] == "memory" and r["ours"]:
-                r["fraction_of_copy"] = r["ours"]["rate"] / ceiling["gbs"]
+                along = r.get("copy_alongside")
+                r["fraction_of_copy"] = along["fraction"] if along else r["ours"]["rate"] / ceiling["gbs"]
                 for p in r["peers"].values():
                     if "rate" in p:
                         p["fraction_of_copy"] = p["rate"] / ceiling["gbs"]
@@ -366,6 +381,20 @@ def _torch_capability(torch):
         return torch.backends.cpu.get_cpu_capability() if torch is not None else None
     except Exception:
         return None
+
+
+CEILING = "ceiling:copy"
+
+
+def _ceiling_copy(probs, opts, native):
+    """(bytes moved, callable): our streaming copy at the copy problem's size, timed alongside each
+    memory-bound op (None when no memory-bound op, other than copy, is selected)."""
+    if not any(p.kind == "memory" and p.op != "copy" for p in probs):
+        return None
+    cp = P.problems_for("copy", opts.quick)[0]
+    src = np.ones(cp.params["shape"], dtype=np.float32)
+    dst = np.empty_like(src)
+    return cp.work, lambda: native.copy(src, out=dst)
 
 
 def _copy_ceiling(records):
