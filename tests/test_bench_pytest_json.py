@@ -12,8 +12,8 @@ import pytest
 import pybench
 from pybench.bench import pytest_json
 
-HOME = os.path.dirname(os.path.dirname(os.path.abspath(pybench.__file__)))
-SUITE = os.path.join(HOME, "tests", "bench")
+HOME = os.path.dirname(os.path.dirname(os.path.abspath(pybench.__file__)))  # the imported pybench's root
+SUITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench")  # beside this file, installed or not
 
 
 def _entry(name, median, extra=None, **stats):
