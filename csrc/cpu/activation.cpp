@@ -124,10 +124,10 @@ template <class T> void softmax_forward_naive(T* y, const T* x, int64_t rows, in
     for (int64_t j = 0; j < cols; ++j) s += std::exp(xr[j] - m);
     if (log) {
       const T ls = static_cast<T>(std::log(s));
-      for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) - ls;  // (x - m) first: exact
+      for (int64_t j = 0; j < cols; ++j) yr[j] = math::log_softmax_out(xr[j], m, ls);
     } else {
       const T inv = static_cast<T>(1 / s);
-      for (int64_t j = 0; j < cols; ++j) yr[j] = std::exp(xr[j] - m) * inv;
+      for (int64_t j = 0; j < cols; ++j) yr[j] = math::softmax_out(std::exp(xr[j] - m), inv);
     }
   }
 }
@@ -141,11 +141,11 @@ template <class T> void softmax_backward_naive(T* dx, const T* dy, const T* y, i
     if (log) {
       for (int64_t j = 0; j < cols; ++j) acc += dyr[j];
       const T s = static_cast<T>(acc);
-      for (int64_t j = 0; j < cols; ++j) dxr[j] = dyr[j] - std::exp(yr[j]) * s;
+      for (int64_t j = 0; j < cols; ++j) dxr[j] = math::log_softmax_grad<fm::Std>(dyr[j], yr[j], s);
     } else {
       for (int64_t j = 0; j < cols; ++j) acc += static_cast<double>(dyr[j]) * yr[j];
       const T s = static_cast<T>(acc);
-      for (int64_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - s);
+      for (int64_t j = 0; j < cols; ++j) dxr[j] = math::softmax_grad(dyr[j], yr[j], s);
     }
   }
 }
@@ -197,7 +197,7 @@ template <class T> void softmax_forward_vec(T* y, const T* x, int64_t rows, int6
       if (log) {
         const T s = row_sum<T>(cols, [&](int64_t j) { return fm::exp(xr[j] - m); });
         const T ls = std::log(s);
-        for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) - ls;
+        for (int64_t j = 0; j < cols; ++j) yr[j] = math::log_softmax_out(xr[j], m, ls);
       } else {
         const T s = row_sum<T>(cols, [&](int64_t j) { return yr[j] = fm::exp(xr[j] - m); });
         const T inv = T(1) / s;
@@ -252,10 +252,10 @@ template <class T> void softmax_backward_vec(T* dx, const T* dy, const T* y, int
       T* __restrict dxr = dx + r * cols;
       if (log) {
         const T s = row_sum<T>(cols, [&](int64_t j) { return dyr[j]; });
-        for (int64_t j = 0; j < cols; ++j) dxr[j] = dyr[j] - fm::exp(yr[j]) * s;
+        for (int64_t j = 0; j < cols; ++j) dxr[j] = math::log_softmax_grad<fm::Fast>(dyr[j], yr[j], s);
       } else {
         const T s = row_sum<T>(cols, [&](int64_t j) { return dyr[j] * yr[j]; });
-        for (int64_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - s);
+        for (int64_t j = 0; j < cols; ++j) dxr[j] = math::softmax_grad(dyr[j], yr[j], s);
       }
     }
   });
