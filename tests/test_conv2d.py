@@ -140,26 +140,19 @@ def test_conv2d_hypothesis_exact(case, bias, compute_dx):
             np.testing.assert_array_equal(db, rdb, err_msg=impl)
 
 
-@settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 5), c=st.integers(1, 40), o=st.integers(1, 40), h=st.integers(1, 14), w=st.integers(1, 20),
-       ph=st.integers(0, 2), pw=st.integers(0, 2), bias=st.booleans(), compute_dx=st.booleans())
-def test_conv2d_winograd_shapes_exact(n, c, o, h, w, ph, pw, bias, compute_dx):
-    # Winograd geometries (3x3, stride 1, padding 0..2) on every ISA level: channel counts across
-    # the register tiles (8/16/32 channels, 4-8 tiles wide), planes from 1 pixel, tiles spanning
-    # samples; `fast` takes Winograd from 16 channels. Exact: integer data in [-4, 4].
-    if h + 2 * ph < 3 or w + 2 * pw < 3:
-        return
-    case = (n, c, h, w, o, (3, 3), 1, (ph, pw), 1, 1)
-    x, wt, b = _int_data(case, np.float32, seed=h * 32 + w)
+def _assert_exact_every_isa(case, impls, bias, compute_dx, seed, dy_seed):
+    """Forward and backward of `impls` on every ISA level equal the reference bit for bit
+    (integer data in [-4, 4]: every partial sum is exact in float32)."""
+    x, wt, b = _int_data(case, np.float32, seed=seed)
     kw = _params(case)
     y_ref = ref.conv2d_forward(x, wt, b if bias else None, **kw)
-    dy = np.random.default_rng(3).integers(-4, 5, y_ref.shape).astype(np.float32)
+    dy = np.random.default_rng(dy_seed).integers(-4, 5, y_ref.shape).astype(np.float32)
     want = ref.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx)
     before = _native.isa_active()
     try:
         for isa in ISA_LEVELS:
             _native.set_isa(isa)
-            for impl in ("winograd", "fast"):
+            for impl in impls:
                 msg = f"{impl} {isa}"
                 np.testing.assert_array_equal(ops.conv2d_forward(x, wt, b if bias else None, **kw, impl=impl), y_ref,
                                               err_msg=msg)
@@ -170,6 +163,19 @@ def test_conv2d_winograd_shapes_exact(n, c, o, h, w, ph, pw, bias, compute_dx):
                         np.testing.assert_array_equal(g_, w_, err_msg=msg)
     finally:
         _native.set_isa(before)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 5), c=st.integers(1, 40), o=st.integers(1, 40), h=st.integers(1, 14), w=st.integers(1, 20),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), bias=st.booleans(), compute_dx=st.booleans())
+def test_conv2d_winograd_shapes_exact(n, c, o, h, w, ph, pw, bias, compute_dx):
+    # Winograd geometries (3x3, stride 1, padding 0..2) on every ISA level: channel counts across
+    # the register tiles (8/16/32 channels, 4-8 tiles wide), planes from 1 pixel, tiles spanning
+    # samples; `fast` takes Winograd from 16 channels. Exact: integer data in [-4, 4].
+    if h + 2 * ph < 3 or w + 2 * pw < 3:
+        return
+    _assert_exact_every_isa((n, c, h, w, o, (3, 3), 1, (ph, pw), 1, 1), ("winograd", "fast"), bias, compute_dx,
+                            seed=h * 32 + w, dy_seed=3)
 
 
 @settings(max_examples=40, deadline=None)
@@ -181,27 +187,8 @@ def test_conv2d_direct_one_channel_exact(n, o, h, w, ph, pw, bias, compute_dx):
     # 0..2, more samples than dW slots. Exact: integer data in [-4, 4].
     if h + 2 * ph < 3 or w + 2 * pw < 3:
         return
-    case = (n, 1, h, w, o, (3, 3), 1, (ph, pw), 1, 1)
-    x, wt, b = _int_data(case, np.float32, seed=h * 64 + w)
-    kw = _params(case)
-    y_ref = ref.conv2d_forward(x, wt, b if bias else None, **kw)
-    dy = np.random.default_rng(4).integers(-4, 5, y_ref.shape).astype(np.float32)
-    want = ref.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx)
-    before = _native.isa_active()
-    try:
-        for isa in ISA_LEVELS:
-            _native.set_isa(isa)
-            for impl in ("direct", "fast"):
-                msg = f"{impl} {isa}"
-                np.testing.assert_array_equal(ops.conv2d_forward(x, wt, b if bias else None, **kw, impl=impl), y_ref,
-                                              err_msg=msg)
-                got = ops.conv2d_backward(dy, x, wt, **kw, bias=bias, compute_dx=compute_dx, impl=impl)
-                for g_, w_ in zip(got, want):
-                    assert (g_ is None) == (w_ is None)
-                    if w_ is not None:
-                        np.testing.assert_array_equal(g_, w_, err_msg=msg)
-    finally:
-        _native.set_isa(before)
+    _assert_exact_every_isa((n, 1, h, w, o, (3, 3), 1, (ph, pw), 1, 1), ("direct", "fast"), bias, compute_dx,
+                            seed=h * 64 + w, dy_seed=4)
 
 
 @pytest.mark.parametrize("impl", IMPLS)

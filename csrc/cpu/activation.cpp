@@ -109,45 +109,19 @@ template <class T> void act_backward_simd(T* dx, const T* dy, const T* x, int64_
 
 // ---- softmax / log_softmax over the last axis -----------------------------------------------
 // Forward: m = max(x); s = sum exp(x - m); softmax y = exp(x - m) / s, log_softmax
-// y = (x - m) - log(s) (x - m first, exactly, as PyTorch). The max ignores NaN, which is harmless: a NaN makes s NaN and so the whole
-// row NaN, as in PyTorch; a row of -inf or one holding +inf gives NaN from inf - inf, as PyTorch.
+// y = (x - m) - log(s) (x - m first, exactly, as PyTorch); NaN and inf rows as in PyTorch (see
+// math::softmax_row_naive, which the naive loops run row by row).
 // Backward (y = forward output): softmax dx = y (dy - sum(dy y)); log_softmax dx = dy - exp(y) sum(dy).
 
 // y, x: (rows, cols)
 template <class T> void softmax_forward_naive(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * cols;
-    T* yr = y + r * cols;
-    T m = -std::numeric_limits<T>::infinity();
-    for (int64_t j = 0; j < cols; ++j) m = xr[j] > m ? xr[j] : m;
-    double s = 0;  // sums in double: a plain float32 running sum of 10^4 terms loses ~1e-5
-    for (int64_t j = 0; j < cols; ++j) s += std::exp(xr[j] - m);
-    if (log) {
-      const T ls = static_cast<T>(std::log(s));
-      for (int64_t j = 0; j < cols; ++j) yr[j] = math::log_softmax_out(xr[j], m, ls);
-    } else {
-      const T inv = static_cast<T>(1 / s);
-      for (int64_t j = 0; j < cols; ++j) yr[j] = math::softmax_out(std::exp(xr[j] - m), inv);
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r) math::softmax_row_naive(y + r * cols, x + r * cols, cols, log);
 }
 
 // dx, dy, y: (rows, cols)
 template <class T> void softmax_backward_naive(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T *dyr = dy + r * cols, *yr = y + r * cols;
-    T* dxr = dx + r * cols;
-    double acc = 0;
-    if (log) {
-      for (int64_t j = 0; j < cols; ++j) acc += dyr[j];
-      const T s = static_cast<T>(acc);
-      for (int64_t j = 0; j < cols; ++j) dxr[j] = math::log_softmax_grad<fm::Std>(dyr[j], yr[j], s);
-    } else {
-      for (int64_t j = 0; j < cols; ++j) acc += static_cast<double>(dyr[j]) * yr[j];
-      const T s = static_cast<T>(acc);
-      for (int64_t j = 0; j < cols; ++j) dxr[j] = math::softmax_grad(dyr[j], yr[j], s);
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    math::softmax_backward_row_naive(dx + r * cols, dy + r * cols, y + r * cols, cols, log);
 }
 
 // Row reductions with kLanes independent accumulators (a vectorizable element-wise update; GCC

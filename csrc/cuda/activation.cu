@@ -135,38 +135,13 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) ==
 // y, x: (rows, cols); thread r owns row r.
 template <class T> __global__ void softmax_forward_naive(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
   const int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (r >= rows) return;
-  const T* xr = x + r * cols;
-  T* yr = y + r * cols;
-  T m = -INFINITY;
-  for (int64_t j = 0; j < cols; ++j) m = (xr[j] > m || xr[j] != xr[j]) ? xr[j] : m;
-  double s = 0;
-  for (int64_t j = 0; j < cols; ++j) s += std::exp(xr[j] - m);
-  if (log) {
-    const T ls = static_cast<T>(std::log(s));
-    for (int64_t j = 0; j < cols; ++j) yr[j] = math::log_softmax_out(xr[j], m, ls);
-  } else {
-    const T inv = static_cast<T>(1 / s);
-    for (int64_t j = 0; j < cols; ++j) yr[j] = math::softmax_out(std::exp(xr[j] - m), inv);
-  }
+  if (r < rows) math::softmax_row_naive(y + r * cols, x + r * cols, cols, log);
 }
 // dx, dy, y: (rows, cols); thread r owns row r.
 template <class T>
 __global__ void softmax_backward_naive(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
   const int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (r >= rows) return;
-  const T *dyr = dy + r * cols, *yr = y + r * cols;
-  T* dxr = dx + r * cols;
-  double acc = 0;
-  if (log) {
-    for (int64_t j = 0; j < cols; ++j) acc += dyr[j];
-    const T s = static_cast<T>(acc);
-    for (int64_t j = 0; j < cols; ++j) dxr[j] = math::log_softmax_grad<M>(dyr[j], yr[j], s);
-  } else {
-    for (int64_t j = 0; j < cols; ++j) acc += static_cast<double>(dyr[j]) * yr[j];
-    const T s = static_cast<T>(acc);
-    for (int64_t j = 0; j < cols; ++j) dxr[j] = math::softmax_grad(dyr[j], yr[j], s);
-  }
+  if (r < rows) math::softmax_backward_row_naive(dx + r * cols, dy + r * cols, y + r * cols, cols, log);
 }
 
 constexpr int kWarpsPerBlock = 8;

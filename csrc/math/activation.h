@@ -11,6 +11,8 @@
 // Where PyTorch's own formula overflows to NaN/inf for a finite input (softplus with a
 // threshold above ~88, its backward), the stable form here gives the mathematically right value.
 #pragma once
+#include <cmath>
+#include <cstdint>
 #include "core/common.h"
 #include "math/fastmath.h"
 
@@ -120,6 +122,36 @@ template <class T> PB_INLINE T log_softmax_out(T x, T m, T log_s) { return (x - 
 template <class T> PB_INLINE T softmax_grad(T dy, T y, T sum_dy_y) { return y * (dy - sum_dy_y); }
 template <class M, class T> PB_INLINE T log_softmax_grad(T dy, T y, T sum_dy) {
   return dy - fm::exp(M{}, y) * sum_dy;
+}
+
+// One row, plainly: the naive kernels of the CPU (a loop over rows) and of CUDA (a thread per
+// row) both run these. Sums in double: a float32 running sum of 10^4 terms loses ~1e-5. The max
+// skips NaN, which is harmless: a NaN makes s NaN and so the whole row NaN, as in PyTorch; a row
+// of -inf or one holding +inf gives NaN from inf - inf, as PyTorch.
+template <class T> PB_INLINE void softmax_row_naive(T* y, const T* x, int64_t cols, bool log) {
+  T m = -T(INFINITY);
+  for (int64_t j = 0; j < cols; ++j) m = x[j] > m ? x[j] : m;
+  double s = 0;
+  for (int64_t j = 0; j < cols; ++j) s += std::exp(x[j] - m);
+  if (log) {
+    const T ls = static_cast<T>(std::log(s));
+    for (int64_t j = 0; j < cols; ++j) y[j] = log_softmax_out(x[j], m, ls);
+  } else {
+    const T inv = static_cast<T>(1 / s);
+    for (int64_t j = 0; j < cols; ++j) y[j] = softmax_out(std::exp(x[j] - m), inv);
+  }
+}
+template <class T> PB_INLINE void softmax_backward_row_naive(T* dx, const T* dy, const T* y, int64_t cols, bool log) {
+  double acc = 0;
+  if (log) {
+    for (int64_t j = 0; j < cols; ++j) acc += dy[j];
+    const T s = static_cast<T>(acc);
+    for (int64_t j = 0; j < cols; ++j) dx[j] = log_softmax_grad<fm::Std>(dy[j], y[j], s);
+  } else {
+    for (int64_t j = 0; j < cols; ++j) acc += static_cast<double>(dy[j]) * y[j];
+    const T s = static_cast<T>(acc);
+    for (int64_t j = 0; j < cols; ++j) dx[j] = softmax_grad(dy[j], y[j], s);
+  }
 }
 
 }  // namespace pb::math
