@@ -32,19 +32,13 @@ class _Activation(Module):
         if not isinstance(x, np.ndarray):
             raise self._not_array(x)
         ent = self._entry(x)
-        try:
-            return self._f(x, *self._args, out=ent[0])
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(self._f, x, *self._args, out=ent[0])
 
     def backward(self, dy):
         dx = self._dx()
         if dx is None:
             return None
-        try:
-            return self._b(dy, self._ent[0] if self.by_output else self._x, *self._args, out=dx)
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(self._b, dy, self._ent[0] if self.by_output else self._x, *self._args, out=dx)
 
     def flops(self, in_shape, backward=False):
         n = math.prod(in_shape)

@@ -130,19 +130,13 @@ class Linear(_Layer):
             raise self._bad_input(x, f"(N, {self.in_features})")
         ent = self._entry(x, lambda: (x.shape[0], self.out_features))
         b = self.bias
-        try:
-            return ops.linear_forward(x, self.weight.data, None if b is None else b.data, out=ent[0])
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(ops.linear_forward, x, self.weight.data, None if b is None else b.data, out=ent[0])
 
     def backward(self, dy):
         dx, x = self._dx(), self._x
         b = self.bias
-        try:
-            return ops.linear_backward(dy, x, self.weight.data, bias=b is not None, compute_dx=self.compute_dx, dx=dx,
-                                       dweight=self.weight.grad, dbias=None if b is None else b.grad)[0]
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(ops.linear_backward, dy, x, self.weight.data, bias=b is not None, compute_dx=self.compute_dx,
+                          dx=dx, dweight=self.weight.grad, dbias=None if b is None else b.grad)[0]
 
     def output_shape(self, in_shape):
         in_shape = tuple(in_shape)
@@ -216,21 +210,15 @@ class Conv2d(_Layer):
             raise self._bad_input(x, f"(N, {self.in_channels}, H, W)")
         ent = self._entry(x, lambda: (x.shape[0],) + self.output_shape(x.shape[1:]))
         b = self.bias
-        try:
-            return _native.conv2d_forward(x, self.weight.data, None if b is None else b.data, self.stride,
-                                          self.padding, self.dilation, self.groups, out=ent[0], impl="")
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(_native.conv2d_forward, x, self.weight.data, None if b is None else b.data, self.stride,
+                          self.padding, self.dilation, self.groups, out=ent[0], impl="")
 
     def backward(self, dy):
         dx, x = self._dx(), self._x
         b = self.bias
-        try:
-            return _native.conv2d_backward(dy, x, self.weight.data, self.stride, self.padding, self.dilation,
-                                           self.groups, bias=b is not None, compute_dx=self.compute_dx, dx=dx,
-                                           dweight=self.weight.grad, dbias=None if b is None else b.grad, impl="")[0]
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(_native.conv2d_backward, dy, x, self.weight.data, self.stride, self.padding, self.dilation,
+                          self.groups, bias=b is not None, compute_dx=self.compute_dx, dx=dx, dweight=self.weight.grad,
+                          dbias=None if b is None else b.grad, impl="")[0]
 
     def flops(self, in_shape, backward=False):
         o, oh, ow = self.output_shape(in_shape)
@@ -291,12 +279,9 @@ class _BatchNorm(_Layer):
             raise self._bad_input(x, "(N, C)" if self.ndim == 2 else "(N, C, H, W)")
         ent = self._entry(x)
         w, b = self.weight, self.bias
-        try:
-            y, mean, invstd = ops.batch_norm_forward(x, None if w is None else w.data, None if b is None else b.data,
-                                                     self.running_mean, self.running_var, self.training,
-                                                     self.momentum, self.eps, out=ent[0])
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        y, mean, invstd = self._call(ops.batch_norm_forward, x, None if w is None else w.data,
+                                     None if b is None else b.data, self.running_mean, self.running_var, self.training,
+                                     self.momentum, self.eps, out=ent[0])
         self._saved = (mean, invstd, self.training)
         return y
 
@@ -304,11 +289,8 @@ class _BatchNorm(_Layer):
         dx, x = self._dx(always=True), self._x  # the native backward always writes dx
         mean, invstd, training = self._saved
         w, b = self.weight, self.bias
-        try:
-            ops.batch_norm_backward(dy, x, None if w is None else w.data, mean, invstd, training, dx=dx,
-                                    dweight=None if w is None else w.grad, dbias=None if b is None else b.grad)
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        self._call(ops.batch_norm_backward, dy, x, None if w is None else w.data, mean, invstd, training, dx=dx,
+                   dweight=None if w is None else w.grad, dbias=None if b is None else b.grad)
         return dx if self.compute_dx else None
 
     def output_shape(self, in_shape):
@@ -385,10 +367,7 @@ class Dropout(Module):
         if self.p == 0.0:
             return x
         ent = self._entry(x)
-        try:
-            return ops.dropout_forward(x, self.p, self.seed, off, True, out=ent[0])
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(ops.dropout_forward, x, self.p, self.seed, off, True, out=ent[0])
 
     def backward(self, dy):
         if self._shape is None:
@@ -397,10 +376,7 @@ class Dropout(Module):
             return None
         if self._used is None or self.p == 0.0:
             return dy
-        try:
-            return ops.dropout_backward(dy, self.p, self.seed, self._used, out=self._dx())
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(ops.dropout_backward, dy, self.p, self.seed, self._used, out=self._dx())
 
     def flops(self, in_shape, backward=False):
         return math.prod(in_shape) * (2 if backward and self.compute_dx else 1)
@@ -469,20 +445,14 @@ class MaxPool2d(_WindowPool):
     def forward(self, x):
         self._check(x)
         ent = self._entry(x, self._out_shape(x), np.int64)
-        try:
-            return _native.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding, out=ent[0],
-                                              indices=ent[2], impl="")[0]
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(_native.max_pool2d_forward, x, self.kernel_size, self.stride, self.padding, out=ent[0],
+                          indices=ent[2], impl="")[0]
 
     def backward(self, dy):
         dx = self._dx()
         if dx is None:
             return None
-        try:
-            return _native.max_pool2d_backward(dy, self._ent[2], self._x.shape, out=dx, impl="")
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(_native.max_pool2d_backward, dy, self._ent[2], self._x.shape, out=dx, impl="")
 
 
 class AvgPool2d(_WindowPool):
@@ -497,21 +467,15 @@ class AvgPool2d(_WindowPool):
     def forward(self, x):
         self._check(x)
         ent = self._entry(x, self._out_shape(x))
-        try:
-            return _native.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
-                                              out=ent[0], impl="")
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(_native.avg_pool2d_forward, x, self.kernel_size, self.stride, self.padding,
+                          self.count_include_pad, out=ent[0], impl="")
 
     def backward(self, dy):
         dx = self._dx()
         if dx is None:
             return None
-        try:
-            return _native.avg_pool2d_backward(dy, self._x.shape, self.kernel_size, self.stride, self.padding,
-                                               self.count_include_pad, out=dx, impl="")
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(_native.avg_pool2d_backward, dy, self._x.shape, self.kernel_size, self.stride, self.padding,
+                          self.count_include_pad, out=dx, impl="")
 
     def extra_repr(self):
         return super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
@@ -532,19 +496,13 @@ class GlobalAvgPool(_Pool):
     def forward(self, x):
         self._check(x)
         ent = self._entry(x, self._out_shape(x))
-        try:
-            return ops.global_avg_pool2d_forward(x, out=ent[0])
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(ops.global_avg_pool2d_forward, x, out=ent[0])
 
     def backward(self, dy):
         dx = self._dx()
         if dx is None:
             return None
-        try:
-            return _native.global_avg_pool2d_backward(dy, self._x.shape, out=dx, impl="")
-        except (TypeError, ValueError) as e:
-            raise self._fail(e) from None
+        return self._call(_native.global_avg_pool2d_backward, dy, self._x.shape, out=dx, impl="")
 
     def flops(self, in_shape, backward=False):
         self.output_shape(in_shape)

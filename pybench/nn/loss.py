@@ -42,7 +42,7 @@ class Loss:
         return self.forward(output, target)
 
     def forward(self, output, target):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}.forward: every loss defines its own")
 
     def backward(self, grad=1.0):
         if self._output is None:

@@ -172,10 +172,10 @@ class Module:
         return self.forward(x)
 
     def forward(self, x):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}.forward: every layer defines its own")
 
     def backward(self, dy):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}.backward: every layer defines its own")
 
     def output_shape(self, in_shape):
         """Per-sample output shape (no batch dimension) for a per-sample input shape."""
@@ -193,6 +193,13 @@ class Module:
     def _fail(self, e):
         """Re-raise a native op's TypeError/ValueError with this layer named in front."""
         return type(e)(f"{self._label()}: {e}")
+
+    def _call(self, op, *args, **kwargs):
+        """op(*args, **kwargs): a native op whose TypeError/ValueError is re-raised naming this layer."""
+        try:
+            return op(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise self._fail(e) from None
 
     def _not_array(self, x):
         return TypeError(f"{self._label()}.forward: x: expected a numpy.ndarray, got {type(x).__name__}")
