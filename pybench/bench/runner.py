@@ -295,7 +295,7 @@ def run(opts, log=lambda msg: None):
             "repeat_seconds": opts.budget(),
             "loadavg_start": _loadavg(),
         }
-        ceiling = _ceiling_copy(probs, opts, _native)
+        ceiling = _ceiling_copy(probs, opts, _native, inputs)
         for i, prob in enumerate(probs):
             log(f"[{i + 1}/{len(probs)}] {prob.name}")
             recs = run_problem(prob, opts, mods, inputs, log, ceiling)
@@ -386,13 +386,14 @@ def _torch_capability(torch):
 CEILING = "ceiling:copy"
 
 
-def _ceiling_copy(probs, opts, native):
+def _ceiling_copy(probs, opts, native, inputs):
     """(bytes moved, callable): our streaming copy at the copy problem's size, timed alongside each
-    memory-bound op (None when no memory-bound op, other than copy, is selected)."""
+    memory-bound op (None when no memory-bound op, other than copy, is selected). Its source is the
+    shared input the copy row and the activations read; only the destination is new."""
     if not any(p.kind == "memory" and p.op != "copy" for p in probs):
         return None
     cp = P.problems_for("copy", opts.quick)[0]
-    src = np.ones(cp.params["shape"], dtype=np.float32)
+    src = inputs.get("x", cp.params["shape"])
     dst = np.empty_like(src)
     return cp.work, lambda: native.copy(src, out=dst)
 
