@@ -318,7 +318,8 @@ def test_cuda_calibration_cache_round_trip(cal_path, fake_gpu, monkeypatch):
     assert cal is None and "no CUDA calibration for FakeCudaDevice (NumPy) | cc 0.0 | driver 0" in why
     measured = cuda_calibrate.measure(fake_gpu, quick=True, budget_s=0.01)
     assert measured["gemm_peak_gflops"] > 0 and measured["copy_gbs"] > 0 and not measured["notes"]
-    assert {g["by"] for g in measured["gemm"]} == {"cuBLAS (cupy.matmul)", f"pybench gemm [{_native.impls('gemm')[-1]}]"}
+    ours = f"pybench gemm [{_native.impls('gemm')[-1]}]"
+    assert {g["by"] for g in measured["gemm"]} == {"cuBLAS (cupy.matmul)", ours}
     assert {c["by"] for c in measured["copies"]} == {"pybench copy", "cupy.copyto"}
     cuda_calibrate.save(measured)
     other = _OtherGpu()
@@ -493,3 +494,122 @@ def test_cpu_records_say_cpu(capsys, tmp_path):
     d = json.loads(out_json.read_text())
     assert d["options"]["device"] == "cpu" and {r["device"] for r in d["records"]} == {"cpu"}
     assert "cuda" not in d["environment"]
+
+
+# ----------------------------------------------------------------------------------------------
+# device.CudaDevice itself (not the fake's overrides), with NumPy dressed as CuPy
+# ----------------------------------------------------------------------------------------------
+
+
+class _NumpyAsCupy:
+    """NumPy under CuPy's names, with just enough of cupy.cuda (device context, runtime queries,
+    current stream, events timed by the host clock) for CudaDevice and EventClock to run unchanged."""
+
+    __version__ = "shim"
+
+    def __init__(self):
+        import time
+
+        class Device:
+            def __init__(self, i=0):
+                self.i = i
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+        class Stream:
+            ptr = 0
+
+            def synchronize(self):
+                pass
+
+        class Event:
+            t = None
+
+            def record(self, stream=None):
+                assert isinstance(stream, Stream)  # on the current stream, explicitly
+                self.t = time.perf_counter()
+
+            def synchronize(self):
+                pass
+
+        class runtime:  # noqa: N801
+            getDeviceProperties = staticmethod(lambda i: {"name": b"Shim GPU", "major": 9, "minor": 0,
+                                                          "totalGlobalMem": 8 << 30, "multiProcessorCount": 132})
+            driverGetVersion = staticmethod(lambda: 13000)
+            runtimeGetVersion = staticmethod(lambda: 13020)
+
+        stream = Stream()
+
+        class cuda:  # noqa: N801
+            pass
+
+        cuda.Device, cuda.Event, cuda.runtime = Device, Event, runtime
+        cuda.get_current_stream = staticmethod(lambda: stream)
+        cuda.get_elapsed_time = staticmethod(lambda a, b: (b.t - a.t) * 1e3)
+        self.cuda = cuda
+
+    def asnumpy(self, a):
+        return np.array(a, copy=True)
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+def test_cuda_device_class_runs_the_bench_with_a_shim(capsys, tmp_path, monkeypatch):
+    dev = D.CudaDevice(_NumpyAsCupy(), 0)
+    dev.registry = "cpu"  # its "device" arrays are NumPy arrays: the CPU kernels and their impls
+    d = dev.describe()
+    assert d["name"] == "Shim GPU" and d["compute_capability"] == "9.0" and d["driver"] == 13000
+    assert d["total_memory"] == 8 << 30 and d["fake"] is False
+    monkeypatch.setattr(D, "open_cuda", lambda index=0: dev)
+    out_json = tmp_path / "r.json"
+    rc = main(["bench", "--device", "cuda", *FAST, "--op", "copy", "gemm", "linear", "relu", "tanh",
+               "--json", str(out_json)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    out = " ".join(out.split())
+    assert "Shim GPU (cc 9.0, driver 13000, CUDA runtime 13020)" in out and "CUDA events" in out
+    assert "torch" in err and "no usable CUDA" in err  # PyTorch CPU here: its column reads n/a, said why
+    res = json.loads(out_json.read_text())
+    assert res["environment"]["cupy"] == "shim"
+    for r in res["records"]:
+        assert r["status"] == "ok" and r["peers"]["torch"]["status"] == "n/a"
+        assert "no usable CUDA" in r["peers"]["torch"]["reason"]
+    assert {r["op"] for r in res["records"] if r["peers"]["cupy"].get("status") == "ok"} == {"copy", "gemm", "linear",
+                                                                                          "relu", "tanh"}
+    cal = cuda_calibrate.measure(dev, quick=True, budget_s=0.01)
+    assert cal["key"] == "Shim GPU | cc 9.0 | driver 13000" and cal["gemm_peak_gflops"] > 0
+
+
+def test_torch_helpers_of_cuda_device():
+    import types
+
+    torch = pytest.importorskip("torch")
+    stub = types.SimpleNamespace(index=0)
+    if not torch.cuda.is_available():
+        assert "torch.cuda.is_available() is False" in D.CudaDevice.torch_reason(stub, torch)
+    assert D.CudaDevice.torch_reason(stub, None) == "torch not importable"
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    undo = D.CudaDevice.torch_setup(stub, torch)
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (False, False)
+    undo()
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
+    desc = D.CudaDevice.torch_describe(stub, torch)
+    assert desc["torch"] == torch.__version__ and "cudnn" in desc
+
+
+def test_device_copies_shared_only_for_run_wide_inputs(fake_gpu):
+    be = cuda_problems.CudaBackend(fake_gpu)
+    inputs = be.new_inputs()
+    fwd, bwd = [p for p in P.problems_for("tanh", quick=True)]
+    c1, c2 = be.build(fwd, inputs), be.build(bwd, inputs)
+    assert c1.d("x") is c2.d("x") is fake_gpu.put(inputs.get("x", (P.QUICK_ROWS, P.QUICK_COLS)))  # one device x
+    y = c2.d("y")  # the backward's private forward output: the case's own copy, not kept run-wide
+    assert c2.d("y") is y and not fake_gpu.is_shared(c2.cpu.y) and id(c2.cpu.y) not in fake_gpu._cache
+    np.testing.assert_array_equal(y, c2.cpu.y)
+    inputs.clear()
+    assert not fake_gpu._cache and not fake_gpu._shared

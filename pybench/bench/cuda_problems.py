@@ -36,6 +36,7 @@ class _DeviceCase:
         self.cpu, self.dev = cpu, dev
         self.oracle = cpu.oracle + "; on host copies of the device outputs"
         self.proxy_note = getattr(cpu, "proxy_note", "")
+        self._own = {}
 
     def proxy(self):
         p = self.cpu.proxy() if hasattr(self.cpu, "proxy") else None
@@ -45,8 +46,14 @@ class _DeviceCase:
         return self.cpu.check(out)
 
     def d(self, name):
-        """The device copy of the CPU case's input `name` (shared while the inputs live)."""
-        return self.dev.put(getattr(self.cpu, name))
+        """The device copy of the CPU case's input `name`: the run-wide copy of a shared input (the
+        64M x and dy), else this case's own (freed with the case, as the CPU case's arrays are)."""
+        a = getattr(self.cpu, name)
+        if self.dev.is_shared(a):
+            return self.dev.put(a)
+        if name not in self._own:
+            self._own[name] = self.dev.to_device(a)
+        return self._own[name]
 
     def cand(self, run, outs, buffers, **kw):
         """A Candidate whose outputs() are host copies of the device arrays `outs()` returns."""
@@ -358,6 +365,11 @@ class _DeviceInputs(P.Inputs):
     def __init__(self, dev):
         super().__init__()
         self.dev = dev
+
+    def get(self, tag, shape, scale=1.0, offset=0.0):
+        a = super().get(tag, shape, scale, offset)
+        self.dev.share(a)
+        return a
 
     def clear(self):
         super().clear()

@@ -117,7 +117,7 @@ class CudaDevice:
         self.xp = cupy
         self.index = index
         self.name = f"cuda:{index}"
-        self._cache = {}
+        self._cache, self._shared = {}, {}
         with self.activate():
             self.props = cupy.cuda.runtime.getDeviceProperties(index)
             self.driver = int(cupy.cuda.runtime.driverGetVersion())
@@ -142,6 +142,13 @@ class CudaDevice:
         """A new device copy of host array `a`."""
         return self.xp.array(a, copy=True)
 
+    def share(self, a):
+        """Mark host array `a` (a run-wide input: problems.Inputs) as shared: put() copies it once."""
+        self._shared[id(a)] = a
+
+    def is_shared(self, a):
+        return self._shared.get(id(a)) is a
+
     def put(self, a):
         """The device copy of host array `a`, made once per clear() (the 64M inputs are shared)."""
         hit = self._cache.get(id(a))
@@ -152,6 +159,7 @@ class CudaDevice:
 
     def clear(self):
         self._cache.clear()
+        self._shared.clear()
 
     def to_host(self, a):
         if a is None or isinstance(a, (float, int)):
@@ -243,7 +251,7 @@ class FakeCudaDevice(CudaDevice):
         self.xp = np
         self.index = index
         self.name = f"cuda:{index}"
-        self._cache = {}
+        self._cache, self._shared = {}, {}
         self.props = {"name": "FakeCudaDevice (NumPy)", "major": 0, "minor": 0}
         self.driver = self.runtime = 0
 

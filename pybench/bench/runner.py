@@ -176,7 +176,8 @@ def _try_check(cand, check):
 
 def _base_record(prob, device="cpu"):
     return {
-        "device": device, "op": prob.op, "label": prob.label, "shape": prob.shape, "params": prob.params, "dtype": "float32",
+        "device": device,
+        "op": prob.op, "label": prob.label, "shape": prob.shape, "params": prob.params, "dtype": "float32",
         "kind": prob.kind, "work": prob.work, "work_unit": "FLOP" if prob.kind == "compute" else "B",
         "work_formula": prob.work_formula, "rate_unit": "GFLOP/s" if prob.kind == "compute" else "GB/s",
         "status": None, "reason": "", "impl": None, "oracle": "", "check": None, "ours": None,
