@@ -526,7 +526,7 @@ def build_parser():
                          "resnet50, 2 for vgg16, 128 for pybench-mlp/cnn)")
     pb.add_argument("--peers", type=_split_peers, default=None, metavar="LIST",
                     help="comma-separated peers to compare with: numpy,torch,cupy (default numpy,torch, plus cupy "
-                         "where a GPU is present; 'none' for none)")
+                         "where a GPU is present; with --device cuda: cupy,torch on the device; 'none' for none)")
     pb.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
                     help="timing budget per problem after warm-up (default 1.0; 0.1 with --quick)")
     pb.add_argument("--json", metavar="OUT", default=None, help="write every record (and machine info) to OUT")

@@ -386,9 +386,6 @@ class CudaBackend:
         self.device = dev.name
         self._torch = None
 
-    def default_peers(self):
-        return PEERS
-
     def impl_choices(self, prob):
         from .. import _native  # noqa: PLC0415
 

@@ -94,9 +94,6 @@ class CpuBackend:
     device = "cpu"
     peer_choices = env.PEERS
 
-    def default_peers(self):
-        return env.default_peers()
-
     def impl_choices(self, prob):
         return prob.impl_choices()
 
