@@ -562,6 +562,7 @@ class _NumpyAsCupy:
 def test_cuda_device_class_runs_the_bench_with_a_shim(capsys, tmp_path, monkeypatch):
     dev = D.CudaDevice(_NumpyAsCupy(), 0)
     dev.registry = "cpu"  # its "device" arrays are NumPy arrays: the CPU kernels and their impls
+    dev.torch_reason = lambda torch: "no torch with the shim"  # (CudaDevice.torch_reason: test below)
     d = dev.describe()
     assert d["name"] == "Shim GPU" and d["compute_capability"] == "9.0" and d["driver"] == 13000
     assert d["total_memory"] == 8 << 30 and d["fake"] is False
@@ -573,12 +574,12 @@ def test_cuda_device_class_runs_the_bench_with_a_shim(capsys, tmp_path, monkeypa
     assert rc == 0, err
     out = " ".join(out.split())
     assert "Shim GPU (cc 9.0, driver 13000, CUDA runtime 13020)" in out and "CUDA events" in out
-    assert "torch" in err and "no usable CUDA" in err  # PyTorch CPU here: its column reads n/a, said why
+    assert "note: no torch with the shim; the torch column will read n/a" in err
     res = json.loads(out_json.read_text())
     assert res["environment"]["cupy"] == "shim"
     for r in res["records"]:
         assert r["status"] == "ok" and r["peers"]["torch"]["status"] == "n/a"
-        assert "no usable CUDA" in r["peers"]["torch"]["reason"]
+        assert r["peers"]["torch"]["reason"] == "no torch with the shim"
     assert {r["op"] for r in res["records"] if r["peers"]["cupy"].get("status") == "ok"} == {"copy", "gemm", "linear",
                                                                                           "relu", "tanh"}
     cal = cuda_calibrate.measure(dev, quick=True, budget_s=0.01)
