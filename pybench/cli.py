@@ -9,6 +9,8 @@ import sys
 def _cmd_info(args):
     from . import info
 
+    if args.device != "cpu":
+        return _cmd_info_cuda(args)
     d = info.collect()
     if args.calibrate:
         from .bench import calibrate
@@ -40,13 +42,68 @@ def _cmd_info(args):
     return 0
 
 
+def _cmd_info_cuda(args):
+    """`pybench info [--calibrate] --device cuda[:N]`: the device, and its calibration (cached or measured)."""
+    from . import info
+    from .bench import cuda_calibrate, device as D
+
+    try:
+        dev = D.open_cuda(D.parse(args.device)[1])
+    except D.DeviceUnavailable as e:
+        print(f"pybench info: {e}", file=sys.stderr)
+        return 2
+    d = info.collect()
+    d["cuda_device"] = dev.describe()
+    if args.calibrate:
+        log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
+        cal = cuda_calibrate.measure(dev, log=log)
+        cal = dict(cal, path=cuda_calibrate.save(cal), status="measured")
+    else:
+        cal, why = cuda_calibrate.load(dev)
+        cal = dict(cal, path=cuda_calibrate.cache_path(), status="cached") if cal else {"status": why}
+    d["cuda_calibration"] = cal
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    print(info.format_info(d))
+    c = d["cuda_device"]
+    print(f"{'device':<14}  {c['device']}: {c['name']} (cc {c['compute_capability']}, driver {c['driver']}, "
+          f"CUDA runtime {c['runtime']}, CuPy {c['cupy']})")
+    if "gemm_peak_gflops" not in cal:
+        print(f"{'calibration':<14}  none ({cal['status']}; `pybench info --calibrate --device {args.device}` "
+              "measures it)")
+        return 0
+    print(f"{'GEMM peak':<14}  {cal['gemm_peak_gflops']:.0f} GFLOP/s FP32 ({cal['gemm_peak_by']}, "
+          f"{cal['gemm_peak_size']}^3; best of {', '.join(sorted({g['by'] for g in cal['gemm']}))})")
+    print(f"{'copy':<14}  {cal['copy_gbs']:.0f} GB/s ({cal['copy']['by']} of {cal['copy']['elements']} float32, "
+          "read + write)")
+    for note in cal.get("notes", ()):
+        print(f"{'note':<14}  {note}")
+    verb = "written to" if cal["status"] == "measured" else f"measured {cal['measured_at']}, cached in"
+    print(f"{'calibration':<14}  {verb} {cal['path']}")
+    return 0
+
+
+def _device_arg(s):
+    from .bench import device
+
+    try:
+        return device.canonical(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _split_peers(s):
     return tuple(p.strip() for p in s.split(",") if p.strip() and p.strip() != "none")
 
 
-def _default_peers():
+def _default_peers(device="cpu"):
     from .bench import env
 
+    if device != "cpu":
+        from .bench import cuda_problems
+
+        return cuda_problems.PEERS
     return env.default_peers()
 
 
@@ -54,17 +111,24 @@ def _cmd_bench(args):
     from rich.console import Console
 
     from .bench import Options, UsageError, env, report, run
+    from .bench.runner import DeviceUnavailable
 
     out = Console() if sys.stdout.isatty() else Console(width=240)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    warning = env.slow_blas_warning("pybench bench " + " ".join(shlex.quote(a) for a in args.argv))
+    warning = None
+    if args.device == "cpu":  # NumPy's BLAS matters to the CPU peers only
+        warning = env.slow_blas_warning("pybench bench " + " ".join(shlex.quote(a) for a in args.argv))
     if warning:
         err.print(f"[bold yellow]{warning}[/]")
-    peers = args.peers if args.peers is not None else _default_peers()
+    peers = args.peers if args.peers is not None else _default_peers(args.device)
     opts = Options(ops=tuple(args.op or ()), impl=args.impl, threads=args.threads, quick=args.quick,
-                   peers=peers, repeat_seconds=args.repeat_seconds, shapes=args.shapes, mb=args.mb)
+                   peers=peers, repeat_seconds=args.repeat_seconds, shapes=args.shapes, mb=args.mb,
+                   device=args.device)
     try:
         result = run(opts, log=lambda msg: err.print(msg, markup=False))
+    except DeviceUnavailable as e:
+        err.print(f"pybench bench: {e}", markup=False)
+        return 2
     except UsageError as e:
         err.print(f"pybench bench: error: {e}", markup=False)
         return 2
@@ -434,6 +498,9 @@ def build_parser():
                          "$XDG_CACHE_HOME/pybench/calibration.json)")
     pi.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                     help="threads for --calibrate (default: all logical CPUs)")
+    pi.add_argument("--device", type=_device_arg, default="cpu", metavar="DEV",
+                    help="cpu (default), cuda or cuda:N: with cuda, show that GPU and its calibration; with "
+                         "--calibrate, measure its FP32 GEMM peak and copy bandwidth (cached beside the CPU's)")
     pi.set_defaults(func=_cmd_info)
 
     pb = sub.add_parser(
@@ -459,10 +526,13 @@ def build_parser():
                          "resnet50, 2 for vgg16, 128 for pybench-mlp/cnn)")
     pb.add_argument("--peers", type=_split_peers, default=None, metavar="LIST",
                     help="comma-separated peers to compare with: numpy,torch,cupy (default numpy,torch, plus cupy "
-                         "where a GPU is present; 'none' for none)")
+                         "where a GPU is present; with --device cuda: cupy,torch on the device; 'none' for none)")
     pb.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
                     help="timing budget per problem after warm-up (default 1.0; 0.1 with --quick)")
     pb.add_argument("--json", metavar="OUT", default=None, help="write every record (and machine info) to OUT")
+    pb.add_argument("--device", type=_device_arg, default="cpu", metavar="DEV",
+                    help="cpu (default), cuda or cuda:N: the same problems with CuPy inputs on that GPU, timed "
+                         "with CUDA events against CuPy (cuBLAS) and PyTorch CUDA (cuDNN); peers then: cupy,torch")
     pb.set_defaults(func=_cmd_bench)
 
     pt = sub.add_parser(

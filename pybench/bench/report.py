@@ -34,7 +34,54 @@ def fmt_ratio(r):
     return Text(f"{r:.2f}x", style="green" if r >= 1.0 else "red")
 
 
+def is_cuda(result):
+    return str(result["options"].get("device", "cpu")).startswith("cuda")
+
+
+def cuda_header_lines(result):
+    """The header of a --device cuda run: the GPU, the peers on it, its calibration, the copy ceiling."""
+    e, cu = result["environment"], result["environment"].get("cuda") or {}
+    d = cu.get("device") or {}
+    lines = [f"pybench bench --device {d.get('device', result['options']['device'])}: {d.get('name', '?')} "
+             f"(cc {d.get('compute_capability', '?')}, driver {d.get('driver', '?')}, CUDA runtime "
+             f"{d.get('runtime', '?')}), {e['repeat_seconds']:g} s per problem; timed with "
+             f"{cu.get('timing', 'CUDA events')}"]
+    if d.get("fake"):
+        lines.append("note: FAKE device (NumPy standing in for the GPU, to test the plumbing): no figure below "
+                     "says anything about a GPU")
+    cupy = f"CuPy {e['cupy']} (cuBLAS)" if e.get("cupy") else f"CuPy n/a ({e.get('cupy_reason') or 'not requested'})"
+    if d.get("fake"):
+        cupy = "NumPy standing in for CuPy"
+    if e.get("torch"):
+        torch = (f"PyTorch {e['torch']} (CUDA {cu.get('torch_cuda')}, cuDNN {cu.get('cudnn')}, TF32 "
+                 f"{cu.get('torch_tf32', 'off')})")
+    else:
+        torch = f"PyTorch n/a ({e.get('torch_reason') or 'not requested'})"
+    lines.append(f"peers on the device: {cupy}, {torch}")
+    sl = result.get("shape_list")
+    if sl:
+        batch = f"batch {sl['batch']}" if sl["batch"] else "sizes as listed"
+        lines.append(f"shapes: {sl['name']}, {batch}; source: {sl['source']}")
+    cal = result.get("calibration") or {}
+    if cal.get("gemm_peak_gflops"):
+        lines.append(f"peak (ceiling of the compute ops): {cal['gemm_peak_gflops']:.0f} GFLOP/s FP32, "
+                     f"{cal.get('gemm_peak_by', '?')} {cal['gemm_peak_size']}^3, calibrated {cal['measured_at']} "
+                     f"({cal['status']}: {cal['path']})" + (" [quick calibration]" if cal.get("quick") else ""))
+    elif cal:
+        lines.append(f"peak: not calibrated ({cal['status']}); run `pybench info --calibrate --device "
+                     f"{result['options']['device']}` for % of peak")
+    c = result["copy_bandwidth"]
+    if c and any(r["kind"] == "memory" for r in result["records"]):
+        where = "from the device's calibration" if c.get("calibrated") else "measured in this run"
+        lines.append(f"copy bandwidth (ceiling of the memory-bound ops): {c['gbs']:.0f} GB/s, by {c['by']} on "
+                     f"{c['shape']} float32, {where}; each memory-bound row is compared with our CUDA copy timed "
+                     "alongside it")
+    return lines
+
+
 def header_lines(result):
+    if is_cuda(result):
+        return cuda_header_lines(result)
     e, m = result["environment"], result["machine"]
     lines = [
         f"pybench bench: {m['cpu']}, {e['threads']} threads, SIMD {e['isa_active']}, "
@@ -149,21 +196,30 @@ def build_table(result):
         else:
             row.append(Text(f"FAILED: {r['reason']}", style="bold red"))
         t.add_row(*row)
-    notes = ["median: per call; IQR: interquartile range / median; rate: GFLOP/s (compute) or GB/s of the "
-             "minimum bytes moved (memory; see work_formula in --json); of ceil: % of the calibrated GEMM peak "
-             "(compute) or of the copy bandwidth (memory: our streaming copy timed in the same rounds as the op, "
-             "median of the per-round ratios); vs peer: peer median / our median (> 1: ours faster)"]
+    cuda = is_cuda(result)
+    if cuda:
+        notes = ["median: per call, GPU time between CUDA events around back-to-back calls; IQR: interquartile "
+                 "range / median; rate: GFLOP/s (compute) or GB/s of the minimum bytes moved (memory; see "
+                 "work_formula in --json); of ceil: % of the device's calibrated FP32 GEMM peak (compute) or of its "
+                 "copy bandwidth (memory: our CUDA copy timed in the same rounds as the op, median of the per-round "
+                 "ratios); vs peer: peer median / our median (> 1: ours faster)"]
+    else:
+        notes = ["median: per call; IQR: interquartile range / median; rate: GFLOP/s (compute) or GB/s of the "
+                 "minimum bytes moved (memory; see work_formula in --json); of ceil: % of the calibrated GEMM peak "
+                 "(compute) or of the copy bandwidth (memory: our streaming copy timed in the same rounds as the op, "
+                 "median of the per-round ratios); vs peer: peer median / our median (> 1: ours faster)"]
     if any(r.get("params", {}).get("count", 1) > 1 for r in result["records"]):
         notes.append("xN: the layer occurs N times in the network (timed once)")
     if hidden:
         notes.append("no column: " + ", ".join(f"{p} ({why})" for p, why in hidden.items()))
     over = [r for r in result["records"] if (r.get("fraction_of_peak") or 0) > 1.05]
-    if any(r["op"] == "conv2d" for r in over):
+    if not cuda and any(r["op"] == "conv2d" for r in over):
         notes.append("of ceil > 100% on conv2d: the rate credits the direct convolution's FLOPs; Winograd "
                      "F(2x2,3x3) (3x3 stride 1) does fewer multiplications than that count")
-    if any(r["op"] != "conv2d" for r in over):
+    if any(cuda or r["op"] != "conv2d" for r in over):
         notes.append("of ceil > 100%: the calibration ran under other conditions (e.g. a busier machine); "
-                     "rerun `pybench info --calibrate` on a quiet machine")
+                     "rerun `pybench info --calibrate" + (f" --device {result['options']['device']}`" if cuda else "`")
+                     + " on a quiet machine")
     if proxies:
         notes.append("‡: checked on a proxy (the same layer at batch 1; the float64 reference at the real batch "
                      "is slow), then timed at the real batch")

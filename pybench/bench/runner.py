@@ -4,6 +4,7 @@ Library code: no printing. Progress goes to the `log` callable the caller passes
 it on stderr); the result is a dict of plain data (see `run`).
 """
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ class UsageError(ValueError):
     """A bad request (unknown op, peer or impl): the CLI exits 2 with this message."""
 
 
+class DeviceUnavailable(UsageError):
+    """--device names a device this machine cannot use: the CLI prints the reason and exits 2."""
+
+
 @dataclass
 class Options:
     ops: tuple = ()            # --op names (groups allowed); empty = all
@@ -32,6 +37,7 @@ class Options:
     shapes: str = None         # --shapes: a shape list name or file (None: issue 3's problems)
     mb: int = None             # --mb: batch of the shape list's conv2d/linear entries
     calibration: bool = None   # "% of peak": True measure if absent/stale, False cached only, None: not quick
+    device: str = "cpu"        # "cpu", "cuda" or "cuda:N" (cuda: cuda_problems.CudaBackend)
 
     def budget(self):
         if self.repeat_seconds is not None:
@@ -82,9 +88,60 @@ def _rate(kind, work, seconds):
     return work / seconds / 1e9 if seconds > 0 else float("nan")
 
 
-def _impls_to_run(prob, impl):
+class CpuBackend:
+    """The CPU side of the runner's device hooks (cuda_problems.CudaBackend is the GPU's)."""
+
+    device = "cpu"
+    peer_choices = env.PEERS
+
+    def impl_choices(self, prob):
+        return prob.impl_choices()
+
+    def peers_of(self, prob):
+        return prob.peers
+
+    def new_inputs(self):
+        return P.Inputs()
+
+    def build(self, prob, inputs):
+        return prob.build(inputs)
+
+    def measure(self, timed, budget_s):
+        return measure(timed, budget_s)
+
+    def ceiling_copy(self, probs, opts, inputs):
+        from .. import _native  # noqa: PLC0415
+
+        return _ceiling_copy(probs, opts, _native, inputs)
+
+    def activate(self):
+        return contextlib.nullcontext()
+
+
+CPU = CpuBackend()
+
+
+def backend_for(device):
+    """The backend of a --device string: CPU, or a CudaBackend (DeviceUnavailable if none here)."""
+    from . import device as D  # noqa: PLC0415
+
+    try:
+        kind, _ = D.parse(device)
+    except ValueError as e:
+        raise UsageError(f"--device: {e}") from None
+    if kind == "cpu":
+        return CPU
+    from . import cuda_problems  # noqa: PLC0415
+
+    try:
+        return cuda_problems.open_backend(device)
+    except D.DeviceUnavailable as e:
+        raise DeviceUnavailable(str(e)) from None
+
+
+def _impls_to_run(prob, impl, backend=CPU):
     """([(impl argument, label)], reason if none can run)."""
-    choices = prob.impl_choices()
+    choices = backend.impl_choices(prob)
     if impl is None:
         return [(None, choices[-1] if choices else "default")], None
     if impl == "all":
@@ -114,8 +171,9 @@ def _try_check(cand, check):
         return CheckResult(ok=False, worst=float("inf"), detail=f"check raised {type(e).__name__}: {e}")
 
 
-def _base_record(prob):
+def _base_record(prob, device="cpu"):
     return {
+        "device": device,
         "op": prob.op, "label": prob.label, "shape": prob.shape, "params": prob.params, "dtype": "float32",
         "kind": prob.kind, "work": prob.work, "work_unit": "FLOP" if prob.kind == "compute" else "B",
         "work_formula": prob.work_formula, "rate_unit": "GFLOP/s" if prob.kind == "compute" else "GB/s",
@@ -124,22 +182,22 @@ def _base_record(prob):
     }
 
 
-def run_problem(prob, opts, mods, inputs, log, ceiling=None):
+def run_problem(prob, opts, mods, inputs, log, ceiling=None, backend=CPU):
     """Records (one per impl) of one problem. `ceiling` ((bytes, callable) or None): a copy timed
     in the same rounds as a memory-bound op, so its "% of copy" compares the two under one
     bandwidth mode (the VM's memory bandwidth switches between modes from minute to minute)."""
-    base = _base_record(prob)
+    base = _base_record(prob, backend.device)
     missing = prob.missing()
     if missing:
         log(f"{prob.name}: unavailable ({missing})")
         return [dict(base, status="unavailable", reason=missing)]
-    impls, why = _impls_to_run(prob, None if prob.auto_added else opts.impl)
+    impls, why = _impls_to_run(prob, None if prob.auto_added else opts.impl, backend)
     if why:
         log(f"{prob.name}: unavailable ({why})")
         return [dict(base, status="unavailable", reason=why)]
     t0 = time.perf_counter()
     try:
-        case = prob.build(inputs)
+        case = backend.build(prob, inputs)
     except P.Unavailable as e:
         log(f"{prob.name}: unavailable ({e})")
         return [dict(base, status="unavailable", reason=str(e))]
@@ -172,8 +230,9 @@ def run_problem(prob, opts, mods, inputs, log, ceiling=None):
         records.append(rec)
 
     peer_info = {}
+    prob_peers = backend.peers_of(prob)
     for name in opts.peers:
-        if name not in prob.peers:
+        if name not in prob_peers:
             peer_info[name] = {"status": "n/a", "reason": f"no {name} equivalent benchmarked"}
             continue
         mod, why = mods.get(name, (None, ""))
@@ -205,7 +264,7 @@ def run_problem(prob, opts, mods, inputs, log, ceiling=None):
         timed[CEILING] = ceiling[1]
     if timed:
         log(f"  timing {', '.join(timed)} for {opts.budget():g} s ...")
-        stats = measure(timed, opts.budget())
+        stats = backend.measure(timed, opts.budget())
         if copy_along:  # per-round pairs: (our bytes / our time) / (copy bytes / copy time)
             along = stats.pop(CEILING)
             for rec in records:
@@ -237,14 +296,20 @@ def run_problem(prob, opts, mods, inputs, log, ceiling=None):
     return records
 
 
-def run(opts, log=lambda msg: None):
+def run(opts, log=lambda msg: None, backend=None):
     """Run the benchmark. Returns {"schema", "options", "machine", "environment", "copy_bandwidth",
-    "records": [...], "failed": n}. Raises UsageError for a bad request."""
+    "records": [...], "failed": n}. Raises UsageError for a bad request, DeviceUnavailable (a
+    UsageError) when opts.device cannot be used here. `backend`: CPU by default, or the one of
+    opts.device (tests pass device.FakeCudaDevice's)."""
     from .. import _native, info  # noqa: PLC0415
 
-    unknown = [p for p in opts.peers if p not in env.PEERS]
+    if backend is None:
+        backend = backend_for(opts.device)
+    on_cpu = backend is CPU
+    unknown = [p for p in opts.peers if p not in backend.peer_choices]
     if unknown:
-        raise UsageError(f"unknown peer(s) {', '.join(unknown)}; choose from {', '.join(env.PEERS)}")
+        raise UsageError(f"unknown peer(s) {', '.join(unknown)}; choose from {', '.join(backend.peer_choices)}"
+                         + ("" if on_cpu else f" (the peers of --device {backend.device} run on the device)"))
     if opts.threads is not None and opts.threads < 1:
         raise UsageError(f"--threads: expected a positive integer, got {opts.threads}")
     shape_list = load_shapes(opts)
@@ -253,28 +318,37 @@ def run(opts, log=lambda msg: None):
         known = set()
         for p in probs:
             if not p.auto_added and not p.missing():
-                known.update(p.impl_choices() or ())
+                known.update(backend.impl_choices(p) or ())
         if known and opts.impl not in known:
-            raise UsageError(f"--impl: no selected op has impl '{opts.impl}'; registered: "
+            raise UsageError(f"--impl: no selected op has impl '{opts.impl}'"
+                             + ("" if on_cpu else f" on {backend.device}") + f"; registered: "
                              f"{', '.join(sorted(known))} (or 'all')")
 
-    torch, torch_reason = (None, "not requested")
-    if "torch" in opts.peers:
-        torch, torch_reason = env.import_torch()
-        if torch is None:
-            log(f"note: {torch_reason}; the torch column will read n/a")
-    mods = {"torch": (torch, torch_reason)}
     cupy, cupy_reason = (None, "not requested")
-    if "cupy" in opts.peers:
-        cupy, cupy_reason = env.import_cupy()
-        mods["cupy"] = (cupy, cupy_reason)
-        if cupy is None:
-            log(f"note: CuPy/cuBLAS peer skipped: {cupy_reason}")
+    if on_cpu:
+        torch, torch_reason = (None, "not requested")
+        if "torch" in opts.peers:
+            torch, torch_reason = env.import_torch()
+            if torch is None:
+                log(f"note: {torch_reason}; the torch column will read n/a")
+        mods = {"torch": (torch, torch_reason)}
+        if "cupy" in opts.peers:
+            cupy, cupy_reason = env.import_cupy()
+            mods["cupy"] = (cupy, cupy_reason)
+            if cupy is None:
+                log(f"note: CuPy/cuBLAS peer skipped: {cupy_reason}")
+    else:
+        mods = backend.peer_modules(opts.peers, log)
+        torch, torch_reason = mods.get("torch", (None, "not requested"))
+        cupy, cupy_reason = mods.get("cupy", (None, "not requested"))
     measure_cal = (not opts.quick) if opts.calibration is None else opts.calibration
-    cal, cal_status = calibrate.get(measure_if_missing=measure_cal, log=log)
+    if on_cpu:
+        cal, cal_status = calibrate.get(measure_if_missing=measure_cal, log=log)
+    else:
+        cal, cal_status = backend.calibration(measure_cal, log)
     threads = opts.threads or _native.get_num_threads()
     settings = env.ThreadSettings(threads, torch)
-    inputs = P.Inputs()
+    inputs = backend.new_inputs()
     records = []
     try:
         blas = env.blas_info()
@@ -295,20 +369,60 @@ def run(opts, log=lambda msg: None):
             "repeat_seconds": opts.budget(),
             "loadavg_start": _loadavg(),
         }
-        ceiling = _ceiling_copy(probs, opts, _native, inputs)
-        for i, prob in enumerate(probs):
-            log(f"[{i + 1}/{len(probs)}] {prob.name}")
-            recs = run_problem(prob, opts, mods, inputs, log, ceiling)
-            for r in recs:
-                r["auto_added"] = prob.auto_added
-            records.extend(recs)
-            if shape_list is not None:
-                inputs.clear()  # real-network layers share nothing worth keeping
+        with backend.activate():
+            if not on_cpu:
+                environment["cuda"] = backend.environment()
+                environment["cupy"] = environment["cuda"]["device"].get("cupy")
+            ceiling = backend.ceiling_copy(probs, opts, inputs)
+            for i, prob in enumerate(probs):
+                log(f"[{i + 1}/{len(probs)}] {prob.name}")
+                recs = run_problem(prob, opts, mods, inputs, log, ceiling, backend)
+                for r in recs:
+                    r["auto_added"] = prob.auto_added
+                records.extend(recs)
+                if shape_list is not None:
+                    inputs.clear()  # real-network layers share nothing worth keeping
         environment["loadavg_end"] = _loadavg()
     finally:
         inputs.clear()
         settings.restore()
 
+    ceiling = apply_ceilings(records, cal)
+    return {
+        "schema": SCHEMA,
+        "options": {"ops": list(opts.ops), "impl": opts.impl, "threads": threads, "quick": opts.quick,
+                    "peers": list(opts.peers), "repeat_seconds": opts.budget(), "shapes": opts.shapes, "mb": opts.mb,
+                    "device": backend.device},
+        "shape_list": None if shape_list is None else {
+            "name": shape_list.name, "source": shape_list.source, "description": shape_list.description,
+            "file": shape_list.path, "batch": opts.mb or shape_list.batch, "list_batch": shape_list.batch,
+            "real_batch": shape_list.real_batch},
+        "calibration": {"status": cal_status, "path": _cal_path(backend),
+                        **({k: cal[k] for k in ("gemm_peak_gflops", "gemm_peak_size", "gemm_peak_by", "copy_gbs",
+                                                  "threads", "measured_at", "machine", "quick", "loadavg", "device")
+                            if k in cal} if cal else {})},
+        "totals": _totals(records) if shape_list is not None else None,
+        "machine": info.collect(),
+        "environment": environment,
+        "copy_bandwidth": ceiling,
+        "records": records,
+        "failed": sum(r["status"] == "FAILED" for r in records),
+    }
+
+
+def _cal_path(backend):
+    if backend is CPU:
+        return calibrate.cache_path()
+    from . import cuda_calibrate  # noqa: PLC0415
+
+    return cuda_calibrate.cache_path()
+
+
+def apply_ceilings(records, cal):
+    """Fill each timed record's "of ceil" in place: compute rows' fraction_of_peak from the
+    calibration's GEMM peak, memory rows' fraction_of_copy from the copy timed alongside them (else
+    the run's fastest copy, else the calibration's copy). The same for CPU and CUDA records, each
+    with its own device's calibration. Returns the copy ceiling used ({"gbs", "by", "shape"}) or None."""
     ceiling = _copy_ceiling(records)
     if ceiling is None and cal is not None:
         ceiling = {"gbs": cal["copy_gbs"], "by": "pybench copy (calibration)", "shape": f"({cal['copy']['elements']},)",
@@ -328,25 +442,7 @@ def run(opts, log=lambda msg: None):
                 for p in r["peers"].values():
                     if "rate" in p:
                         p["fraction_of_copy"] = p["rate"] / ceiling["gbs"]
-    return {
-        "schema": SCHEMA,
-        "options": {"ops": list(opts.ops), "impl": opts.impl, "threads": threads, "quick": opts.quick,
-                    "peers": list(opts.peers), "repeat_seconds": opts.budget(), "shapes": opts.shapes, "mb": opts.mb},
-        "shape_list": None if shape_list is None else {
-            "name": shape_list.name, "source": shape_list.source, "description": shape_list.description,
-            "file": shape_list.path, "batch": opts.mb or shape_list.batch, "list_batch": shape_list.batch,
-            "real_batch": shape_list.real_batch},
-        "calibration": {"status": cal_status, "path": calibrate.cache_path(),
-                        **({k: cal[k] for k in ("gemm_peak_gflops", "gemm_peak_size", "copy_gbs", "threads",
-                                                  "measured_at", "machine", "quick", "loadavg")
-                            if k in cal} if cal else {})},
-        "totals": _totals(records) if shape_list is not None else None,
-        "machine": info.collect(),
-        "environment": environment,
-        "copy_bandwidth": ceiling,
-        "records": records,
-        "failed": sum(r["status"] == "FAILED" for r in records),
-    }
+    return ceiling
 
 
 def _totals(records):
