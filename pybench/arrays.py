@@ -7,6 +7,14 @@ the two things only a Python library can answer -- which stream to launch on (Cu
 stream) and how to allocate an output on the device (``cupy.empty``). Nothing is ever copied
 between devices implicitly; use :func:`to_device` / :func:`asnumpy` explicitly.
 
+Objects exporting only DLPack (``__dlpack__`` / ``__dlpack_device__``: JAX arrays, PyTorch CPU
+tensors...) are viewed zero-copy by :func:`from_dlpack` -- NumPy for the CPU, CuPy for CUDA --
+which the native adapter calls for them; so outputs allocated for them are NumPy / CuPy arrays.
+
+The training engine allocates through :func:`empty` / :func:`empty_like` / :func:`zeros_like`
+(on the device of a given array) and checks devices with :func:`parse_device` and
+:func:`device_unavailable_reason`.
+
 CuPy is optional (``pip install pybench[cuda]`` installs ``cupy-cuda13x``); without it every
 function here works for NumPy and says plainly what is missing for CUDA.
 """
@@ -101,15 +109,18 @@ def asnumpy(a):
 
 
 def to_device(a, device: str):
-    """``a`` on ``device`` ("cpu", "cuda" or "cuda:<id>"), copied only when it is elsewhere."""
+    """``a`` on ``device`` ("cpu", "cuda" or "cuda:<id>"), copied only when it is elsewhere
+    (the same object when it is already there). A device that cannot be used here is a
+    RuntimeError saying why (``device_unavailable_reason``)."""
     if device == "cpu":
         return asnumpy(a)
-    if not device.startswith("cuda"):
-        raise ValueError(f"to_device: device: expected 'cpu', 'cuda' or 'cuda:<id>', got {device!r}")
+    _, dev = parse_device(device, "to_device: device")
+    if is_cuda_array(a) and cuda_device_id(a) == dev:
+        return a
+    why = device_unavailable_reason(device)
+    if why:
+        raise RuntimeError(f"to_device: device {device!r}: {why}")
     cp = cupy()
-    if cp is None:
-        raise RuntimeError(f"to_device: {cupy_missing_reason()}")
-    dev = int(device.split(":", 1)[1]) if ":" in device else 0
     with cp.cuda.Device(dev):
         return cp.asarray(a)
 
@@ -223,9 +234,7 @@ def synchronize(device) -> None:
     """Wait for the device's queued work (nothing to do for the CPU): before reading a clock."""
     kind, n = parse_device(device)
     if kind == "cuda":
-        cp = cupy()
-        with cp.cuda.Device(n):
-            cp.cuda.Device(n).synchronize()
+        cupy().cuda.Device(n).synchronize()
 
 
 # ---- DLPack --------------------------------------------------------------------------------------
