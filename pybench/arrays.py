@@ -117,10 +117,10 @@ def to_device(a, device: str):
     _, dev = parse_device(device, "to_device: device")
     if is_cuda_array(a) and cuda_device_id(a) == dev:
         return a
-    why = device_unavailable_reason(device)
+    cp = cupy()
+    why = cupy_missing_reason() if cp is None else device_unavailable_reason(device)
     if why:
         raise RuntimeError(f"to_device: device {device!r}: {why}")
-    cp = cupy()
     with cp.cuda.Device(dev):
         return cp.asarray(a)
 

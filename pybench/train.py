@@ -104,6 +104,8 @@ def train_step(model, loss_fn, optimizer, x, y, *, penalty=None, clip=None, prof
         clip_grad_norm(optimizer.params, clip)
     optimizer.step()
     if profile is not None:
+        if getattr(profile, "sync", None) is not None:  # a CUDA run's profile: the update's device time
+            profile.sync()
         profile.add(profile.other, "optimizer", _clock() - t)
     return loss
 
@@ -252,7 +254,6 @@ class _Trainer:
             raise ValueError("Config: patience/target_accuracy: need a validation set, got val_fraction=0")
         record["data"] = {"name": ds.name, "num_classes": ds.num_classes, "in_shape": list(ds.in_shape),
                           "n_train": n, "n_val": len(ds.x_val), "n_test": len(ds.x_test), "meta": ds.meta}
-        self.device = c.device
         self.sync = None if c.device == "cpu" else (lambda: arrays.synchronize(c.device))
         ds = self.ds = _to_device(ds, c.device)  # once, before any step
         self.model = build_model(c, ds.in_shape, ds.num_classes).to(c.device)  # host init, then moved

@@ -35,7 +35,8 @@ class Parameter:
     ``decay`` says whether weight decay and L1/L2 penalties apply: True for Linear/Conv weights,
     False for biases and BatchNorm's affine parameters. ``name`` is qualified by the enclosing
     Sequential (``"3.weight"``). ``data`` and ``grad`` are updated in place, never rebound, so
-    optimizers and layers may hold references to them.
+    optimizers and layers may hold references to them (the one exception: ``Module.to`` moving
+    them to another device, which comes before building an optimizer).
     """
 
     __slots__ = ("name", "data", "grad", "decay")
