@@ -329,3 +329,19 @@ def test_dlpack_other_devices_and_non_arrays():
     assert_bad_call(lambda: ops.relu_forward(Broken()), TypeError, "relu_forward: x", "DLPack", "Broken")
     assert_bad_call(lambda: ops.relu_forward([1.0, 2.0]), TypeError, "relu_forward: x",
                     "a numpy.ndarray or a CUDA array", "DLPack", "list")
+
+
+def test_cuda_train_tests_plumbing_selfcheck(tmp_path):
+    """tests/cuda/test_cuda_train.py with the CPU as the device (CPU against CPU, bitwise): the
+    GPU tests' own configs, loops and comparisons work, so a GPU run tests the device path."""
+    import subprocess
+    import sys
+
+    import pybench
+
+    env = dict(os.environ, PB_CUDA_SELFCHECK="1", PYTHONPATH=os.path.dirname(os.path.dirname(pybench.__file__)))
+    test = os.path.join(ROOT, "tests", "cuda", "test_cuda_train.py")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", test],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and "skipped" not in r.stdout.splitlines()[-1], r.stdout[-500:]
