@@ -121,6 +121,13 @@ def to_device(a, device: str):
     why = cupy_missing_reason() if cp is None else device_unavailable_reason(device)
     if why:
         raise RuntimeError(f"to_device: device {device!r}: {why}")
+    if isinstance(a, cp.ndarray):  # on another GPU: cp.asarray would leave it there; a peer copy
+        with cp.cuda.Device(a.device.id):
+            src = cp.ascontiguousarray(a)
+        with cp.cuda.Device(dev):
+            out = cp.empty(src.shape, src.dtype)
+            out.data.copy_from_device(src.data, src.nbytes)
+            return out
     with cp.cuda.Device(dev):
         return cp.asarray(a)
 
