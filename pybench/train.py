@@ -24,9 +24,12 @@ Measurement rules:
 Devices (``Config.device``: "cpu", "cuda", "cuda:N"): the model is built and initialized on the
 host (same weights as on the CPU), then moved (``Module.to``); the datasets are moved once at the
 start; batches are gathered on the device with index arrays made on the host (one permutation
-per epoch, moved once). Losses come back as Python floats (one sync per step), evaluation counts
-as ints; on CUDA each step ends with a device sync so its wall time is the device's, and the
-profiled steps sync around every layer (so the breakdown is device time, not launch time).
+per epoch, moved once). Losses come back as Python floats: the one sync per step, as on the CPU;
+a step's backward and update then run on the device while the next step is being launched, so
+on CUDA a step's clock interval ends at its last launch and its device tail is waited for in the
+next step's loss (the sum over a run is right; at most one step's tail per evaluation is counted
+as evaluation). Evaluation counts come back as ints. The profiled steps sync around every layer
+and the update, so the breakdown is device time, not launch time.
 A CUDA device that cannot be used here (no GPU/driver, not built, no CuPy) is a RuntimeError
 from ``run`` before any work. Honesty: the CUDA path is compiled and imported on machines
 without a GPU; it has not been executed (tests/cuda/test_cuda_train.py runs it on a GPU).
@@ -303,6 +306,8 @@ class _Trainer:
                     perm = xp.asarray(perm)  # moved once per epoch
             idx = perm[(step % spe) * b:(step % spe + 1) * b]
             prof = self.prof if step in self.profile_steps else None
+            if prof is not None and sync is not None:
+                sync()  # the previous step's device tail is not this profiled step's
             t = _clock()
             xp.take(ds.x_train, idx, axis=0, out=xb)
             xp.take(ds.y_train, idx, out=yb)
@@ -312,8 +317,6 @@ class _Trainer:
                 prof.add(prof.other, "data", _clock() - t)
             self.opt.lr = self.lr_at(step)
             loss = train_step(self.model, self.loss_fn, self.opt, xb, yb, penalty=penalty, clip=clip, profile=prof)
-            if sync is not None:
-                sync()  # the step's device work (backward, update) done before the clock is read
             times[step] = dt = _clock() - t
             if prof is not None:
                 prof.end_step(dt)
