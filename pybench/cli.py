@@ -209,9 +209,12 @@ def _cmd_train(args):
         if not isinstance(fields, dict):
             raise ValueError(f"--config-json: expected a JSON object, got {args.config_json!r}")
         fields.update(parse_set(args.set))
+        if args.device is not None:
+            fields["device"] = args.device
         config = train.Config.from_dict(fields)
         config.validate()
-    except (TypeError, ValueError) as e:
+        train.check_device(config.device)  # an unusable GPU is a usage error, before any work
+    except (TypeError, ValueError, RuntimeError) as e:
         print(f"pybench train: error: {e}", file=sys.stderr)
         return 2
     record = train.run(config)
@@ -311,18 +314,24 @@ def _canonical_command(name, args, mode, custom):
     parts.append(f"--{mode}")
     for item in args.set or ():
         parts += ["--set", item]
+    if args.device is not None:
+        parts += ["--device", args.device]
     if args.seeds is not None:
         parts += ["--seeds", str(args.seeds)]
     return shlex.join(parts)
 
 
 def _cmd_run(args):
-    from . import experiments, report, store, sweep
+    from . import experiments, report, store, sweep, train
     from .experiments import custom as custom_mod
 
     mode = "full" if args.full else "quick"
     try:
         overrides = parse_set(args.set)
+        if args.device is not None:
+            if overrides.get("device", args.device) != args.device:
+                raise ValueError(f"--device {args.device}: conflicts with --set device={overrides['device']}")
+            overrides["device"] = args.device
         custom = custom_mod.load(args.config) if args.config else None
         chosen = [experiments.get(n) for n in dict.fromkeys(args.experiments or ())]
         if custom is not None:
@@ -338,11 +347,13 @@ def _cmd_run(args):
                               "seeds": args.seeds if args.seeds is not None else exp.default_seeds(mode)}
             if custom is not None and exp is custom:
                 meta[exp.name]["definition"] = custom.definition
+        for device in dict.fromkeys(s.config.get("device", "cpu") for s in specs):
+            train.check_device(device)  # before the sweep: an unusable GPU writes nothing
         out = store.check_writable(args.out)
         executor = args.executor or ("dask" if (args.scheduler or args.workers) else "local")
         if executor == "local" and (args.scheduler or args.workers):
             raise ValueError("--scheduler/--workers: need --executor dask (or leave --executor out)")
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RuntimeError) as e:
         return _usage("run", e)
     reporter = None if args.quiet else _RichProgress(executor, args.workers)
     try:
@@ -564,6 +575,8 @@ def build_parser():
                     help="a Config field, e.g. --set model=cnn --set lr=0.002 (values read as JSON when they parse)")
     pr.add_argument("--config-json", default=None, metavar="JSON", help="Config fields as one JSON object")
     pr.add_argument("--out", metavar="FILE", default=None, help="write the full record as JSON")
+    pr.add_argument("--device", default=None, metavar="DEVICE",
+                    help="cpu (default), cuda or cuda:N (needs CuPy and a GPU; same as --set device=...)")
     pr.set_defaults(func=_cmd_train)
 
     try:
@@ -591,6 +604,8 @@ def build_parser():
     pn.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
                     help="replicates per point (default: the experiment's, e.g. 1 quick / 3 full); medians and spread")
     pn.add_argument("--out", default="results", metavar="DIR", help="results directory (default: results)")
+    pn.add_argument("--device", default=None, metavar="DEVICE",
+                    help="cpu (default), cuda or cuda:N for every run (needs CuPy and a GPU; checked before the sweep)")
     pn.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                     help="keep runs already stored and run only the rest (default); --no-resume reruns everything")
     pn.add_argument("--executor", choices=("local", "dask"), default=None,

@@ -4,7 +4,10 @@
 names unknown keys); ``validate()`` checks types and ranges statically (what ``run`` rejects up
 front with ValueError/TypeError before any work); ``run_id()`` is the first 12 hex digits of the
 SHA-256 of the canonical JSON (sorted keys, every field, defaults included), so equal configs share
-an id and any changed field gives a new one.
+an id and any changed field gives a new one. ``device`` has been a field (default "cpu") since the
+first stored records, so it is hashed like the others: a cpu config keeps its id, and the same
+config on "cuda" gets another ("cuda" and "cuda:0" are the same device but spelled differently,
+hence two ids).
 """
 
 import dataclasses
@@ -12,6 +15,8 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+
+from .arrays import parse_device
 
 _INT, _FLOAT, _STR, _BOOL = "int", "float", "str", "bool"
 
@@ -74,7 +79,7 @@ class Config:
     noise_scale: bool = False
     noise_batches: int = 8                 # K small batches of batch_size; their mean is the big batch
     profile: bool = True
-    device: str = "cpu"
+    device: str = "cpu"                    # "cpu", "cuda" or "cuda:<N>" (pybench.arrays; CUDA needs CuPy + a GPU)
 
     @classmethod
     def from_dict(cls, d):
@@ -125,8 +130,6 @@ class Config:
                              f"got optimizer={self.optimizer!r}, momentum={self.momentum}")
         if self.stop_at_target and self.target_accuracy is None:
             raise ValueError("Config: stop_at_target: needs target_accuracy, got None")
-        if self.device != "cpu":
-            raise ValueError(f"Config: device: only 'cpu' is supported for now, got {self.device!r}")
         return self
 
 
@@ -167,6 +170,14 @@ def _nonneg(v):
     return v >= 0
 
 
+def _is_device(v):
+    try:
+        parse_device(v)
+    except ValueError:
+        return False
+    return True
+
+
 _SPEC = {
     "dataset": _rule(_STR), "resolution": _rule(_INT, "an int >= 1", _pos, True),
     "n_train": _rule(_INT, "an int >= 1", _pos, True), "n_test": _rule(_INT, "an int >= 1", _pos, True),
@@ -205,7 +216,7 @@ _SPEC = {
     "threads": _rule(_INT, "an int >= 1", _pos, True),
     "diagnostics": _rule(_BOOL), "diag_batch": _rule(_INT, "an int >= 2", lambda v: v >= 2),
     "noise_scale": _rule(_BOOL), "noise_batches": _rule(_INT, "an int >= 2", lambda v: v >= 2),
-    "profile": _rule(_BOOL), "device": _rule(_STR),
+    "profile": _rule(_BOOL), "device": _rule(_STR, "'cpu', 'cuda' or 'cuda:<N>'", _is_device),
 }
 _RULES = {k: (kind, optional, check) for k, (kind, optional, check, _) in _SPEC.items()}
 _RULE_TEXT = {k: text for k, (_, _, _, text) in _SPEC.items()}

@@ -21,9 +21,23 @@ Measurement rules:
   without NaN); "failed" (an unexpected exception: message and traceback in the record).
 - Non-finite floats are stored as None, so the record is strict JSON.
 
+Devices (``Config.device``: "cpu", "cuda", "cuda:N"): the model is built and initialized on the
+host (same weights as on the CPU), then moved (``Module.to``); the datasets are moved once at the
+start; batches are gathered on the device with index arrays made on the host (one permutation
+per epoch, moved once). Losses come back as Python floats: the one sync per step, as on the CPU;
+a step's backward and update then run on the device while the next step is being launched, so
+on CUDA a step's clock interval ends at its last launch and its device tail is waited for in the
+next step's loss (the sum over a run is right; at most one step's tail per evaluation is counted
+as evaluation). Evaluation counts come back as ints. The profiled steps sync around every layer
+and the update, so the breakdown is device time, not launch time.
+A CUDA device that cannot be used here (no GPU/driver, not built, no CuPy) is a RuntimeError
+from ``run`` before any work. Honesty: the CUDA path is compiled and imported on machines
+without a GPU; it has not been executed (tests/cuda/test_cuda_train.py runs it on a GPU).
+
 ``python -m pybench.train --config-json '{"model": "cnn", ...}'`` runs one config and prints a summary.
 """
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -33,7 +47,7 @@ import traceback
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import _native, nn, provenance
+from . import _native, arrays, nn, provenance
 from .diagnostics import Diagnostics, NoiseScale
 from .nn.loss import make_loss
 from .nn.optim import Penalty, clip_grad_norm, make_optimizer
@@ -93,15 +107,19 @@ def train_step(model, loss_fn, optimizer, x, y, *, penalty=None, clip=None, prof
         clip_grad_norm(optimizer.params, clip)
     optimizer.step()
     if profile is not None:
+        if getattr(profile, "sync", None) is not None:  # a CUDA run's profile: the update's device time
+            profile.sync()
         profile.add(profile.other, "optimizer", _clock() - t)
     return loss
 
 
 def evaluate(model, loss_fn, x, y, batch_size):
     """Eval-mode loss (mean over samples) and accuracy (argmax of the output) on (x, y), in
-    chunks of batch_size; also how many distinct classes were predicted."""
+    chunks of batch_size; also how many distinct classes were predicted. (x, y) on the model's
+    device: argmax and counts there, only the ints come back."""
     if len(x) == 0:
         return {"loss": None, "acc": None, "classes_predicted": 0}
+    xp = arrays.array_module(x)
     model.eval()
     total, correct, seen = 0.0, 0, None
     try:
@@ -111,7 +129,7 @@ def evaluate(model, loss_fn, x, y, batch_size):
             total += loss_fn.forward(out, yb) * len(xb)
             pred = out.argmax(axis=1)
             correct += int((pred == yb).sum())
-            counts = np.bincount(pred, minlength=out.shape[1])
+            counts = xp.bincount(pred, minlength=out.shape[1])
             seen = counts if seen is None else seen + counts
     finally:
         model.train()
@@ -128,12 +146,14 @@ def _f(v):
 
 def run(config):
     """Train one configuration; returns the record (see the module docstring). Config errors
-    raise TypeError/ValueError before any work; nothing after that raises."""
+    raise TypeError/ValueError, and a device that cannot be used here RuntimeError
+    ("train: device 'cuda': <why>"), before any work; nothing after that raises."""
     if isinstance(config, dict):
         config = Config.from_dict(config)
     if not isinstance(config, Config):
         raise TypeError(f"train.run: config: expected a Config or a dict, got {type(config).__name__}")
     config = dataclasses.replace(config).validate()
+    check_device(config.device)
     record = {"schema": SCHEMA, "run_id": config.run_id(), "config": config.to_dict(),
               "seeds": {"seed": config.seed, "data_seed": config.data_seed, "shuffle": [config.data_seed, 1],
                         "diagnostics": [config.seed, 2], "noise_scale": [config.seed, 3]},
@@ -144,10 +164,11 @@ def run(config):
         if config.threads is not None:
             _native.set_num_threads(config.threads)
         record["provenance"] = provenance.collect(_native.get_num_threads())
+        record["provenance"]["device"] = arrays.device_info(config.device)
         # NumPy's BLAS (the diagnostics' and noise scale's dot products) gets the run's thread
         # count too: OpenBLAS threads spinning beside ours cost 1-50 ms per call on a loaded
         # machine and slowed the training steps themselves ~2x.
-        with threadpool_limits(limits=_native.get_num_threads(), user_api="blas"):
+        with threadpool_limits(limits=_native.get_num_threads(), user_api="blas"), _on_device(config.device):
             _Trainer(config, record).run()
     except Exception as e:  # the record survives anything; the message says what happened
         record["status"] = "failed"
@@ -157,6 +178,69 @@ def run(config):
         _native.set_num_threads(threads_before)
     record["elapsed"] = _clock() - t0
     return record
+
+
+def check_device(device):
+    """RuntimeError("train: device '<device>': <why>") when ``device`` cannot be used here
+    (``arrays.device_unavailable_reason``); the check ``run`` and the CLI make before any work."""
+    why = arrays.device_unavailable_reason(device)
+    if why:
+        raise RuntimeError(f"train: device {device!r}: {why}")
+
+
+@contextlib.contextmanager
+def _on_device(device):
+    """CuPy's current device is the run's (its allocations and kernels follow it)."""
+    kind, n = arrays.parse_device(device)
+    if kind == "cpu":
+        yield
+        return
+    with arrays.cupy().cuda.Device(n):
+        yield
+
+
+class _SyncedProfile(StepProfile):
+    """StepProfile for a CUDA run: a device sync before each clock read, so each layer's time
+    is its device time (profiled steps only; the arithmetic is unchanged)."""
+
+    def __init__(self, sync):
+        super().__init__()
+        self.sync = sync
+
+    def forward(self, model, x):
+        for layer in model.layers:
+            self.sync()
+            t = _clock()
+            x = layer.forward(x)
+            self.sync()
+            self.add(self.fwd, layer.op, _clock() - t)
+        return x
+
+    def backward(self, model, dy):
+        for layer in reversed(model.layers):
+            self.sync()
+            t = _clock()
+            dy = layer.backward(dy)
+            self.sync()
+            self.add(self.bwd, layer.op, _clock() - t)
+            if dy is None:
+                break
+
+    def timed(self, key, fn, *args):
+        self.sync()
+        t = _clock()
+        r = fn(*args)
+        self.sync()
+        self.add(self.other, key, _clock() - t)
+        return r
+
+
+def _to_device(ds, device):
+    """The dataset with its arrays on ``device`` (the same object for the CPU: no copy)."""
+    if device == "cpu":
+        return ds
+    return dataclasses.replace(ds, **{k: arrays.to_device(getattr(ds, k), device)
+                                      for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")})
 
 
 class _Trainer:
@@ -173,7 +257,9 @@ class _Trainer:
             raise ValueError("Config: patience/target_accuracy: need a validation set, got val_fraction=0")
         record["data"] = {"name": ds.name, "num_classes": ds.num_classes, "in_shape": list(ds.in_shape),
                           "n_train": n, "n_val": len(ds.x_val), "n_test": len(ds.x_test), "meta": ds.meta}
-        self.model = build_model(c, ds.in_shape, ds.num_classes)
+        self.sync = None if c.device == "cpu" else (lambda: arrays.synchronize(c.device))
+        ds = self.ds = _to_device(ds, c.device)  # once, before any step
+        self.model = build_model(c, ds.in_shape, ds.num_classes).to(c.device)  # host init, then moved
         self.loss_fn, self.eval_loss = make_loss(c.loss), make_loss(c.loss)
         self.steps_per_epoch = n // b
         kind, v = c.budget()
@@ -191,12 +277,13 @@ class _Trainer:
                             "base_lr": base_lr}
         diag_rng = np.random.default_rng(record["seeds"]["diagnostics"])
         di = np.sort(diag_rng.choice(n, size=min(c.diag_batch, n), replace=False))
+        di = arrays.array_module(ds.x_train).asarray(di)  # host-made indices, used on the data's device
         self.diag = Diagnostics(m, make_loss(c.loss), ds.x_train[di], ds.y_train[di]) if c.diagnostics else None
         self.noise = (NoiseScale(m, make_loss(c.loss), ds.x_train, ds.y_train, b, c.noise_batches,
                                  np.random.default_rng(record["seeds"]["noise_scale"])) if c.noise_scale else None)
         first = min(PROFILE_FIRST, max(self.total - PROFILE_STEPS, 0))
         self.profile_steps = set(range(first, min(first + PROFILE_STEPS, self.total))) if c.profile else set()
-        self.prof = StepProfile()
+        self.prof = StepProfile() if self.sync is None else _SyncedProfile(self.sync)
         self.train_time, self.best_loss, self.best_step, self.snapshot, self.bad_evals = 0.0, math.inf, None, None, 0
         self.status, self.stop_reason, self.last_val = None, None, None
 
@@ -204,8 +291,9 @@ class _Trainer:
     def run(self):
         c, ds, b, spe = self.c, self.ds, self.c.batch_size, self.steps_per_epoch
         shuffle = np.random.default_rng(self.rec["seeds"]["shuffle"])
-        xb = np.empty((b,) + ds.x_train.shape[1:], ds.x_train.dtype)
-        yb = np.empty(b, ds.y_train.dtype)
+        xp, sync = arrays.array_module(ds.x_train), self.sync
+        xb = arrays.empty(ds.x_train, (b,) + ds.x_train.shape[1:])
+        yb = arrays.empty(ds.y_train, (b,))
         times = np.zeros(self.total)
         clip = c.clip_grad_norm
         penalty = self.penalty if self.penalty.active else None
@@ -213,13 +301,19 @@ class _Trainer:
         step, loss_sum, loss_n, perm = 0, 0.0, 0, None
         while not stop and step < self.total:
             if step % spe == 0:
-                perm = shuffle.permutation(len(ds.x_train))
+                perm = shuffle.permutation(len(ds.x_train))  # on the host (the CPU run's order)
+                if xp is not np:
+                    perm = xp.asarray(perm)  # moved once per epoch
             idx = perm[(step % spe) * b:(step % spe + 1) * b]
             prof = self.prof if step in self.profile_steps else None
+            if prof is not None and sync is not None:
+                sync()  # the previous step's device tail is not this profiled step's
             t = _clock()
-            np.take(ds.x_train, idx, axis=0, out=xb)
-            np.take(ds.y_train, idx, out=yb)
+            xp.take(ds.x_train, idx, axis=0, out=xb)
+            xp.take(ds.y_train, idx, out=yb)
             if prof is not None:
+                if sync is not None:
+                    sync()
                 prof.add(prof.other, "data", _clock() - t)
             self.opt.lr = self.lr_at(step)
             loss = train_step(self.model, self.loss_fn, self.opt, xb, yb, penalty=penalty, clip=clip, profile=prof)

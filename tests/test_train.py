@@ -262,13 +262,13 @@ def test_config_errors_name_the_field():
     assert_bad_call(lambda: Config(batch_size=2.0).validate(), TypeError, "Config: batch_size", "int", "float")
     assert_bad_call(lambda: Config(model="rnn").validate(), ValueError, "Config: model", "'rnn'")
     assert_bad_call(lambda: Config(steps=10, epochs=2).validate(), ValueError, "steps/epochs")
-    assert_bad_call(lambda: Config(device="cuda").validate(), ValueError, "Config: device", "only 'cpu'", "'cuda'")
+    assert_bad_call(lambda: Config(device="gpu").validate(), ValueError, "Config: device", "'cpu', 'cuda' or 'cuda:<N>'", "'gpu'")
     assert_bad_call(lambda: Config(schedule="step").validate(), ValueError, "step_size")
     assert_bad_call(lambda: Config(stop_at_target=True).validate(), ValueError, "target_accuracy")
     assert_bad_call(lambda: Config(nesterov=True, optimizer="adam").validate(), ValueError, "nesterov")
     assert_bad_call(lambda: Config(lr=math.nan).validate(), ValueError, "Config: lr", "finite")
     assert_bad_call(lambda: Config(betas=[0.9]).validate(), TypeError, "Config: betas", "pair")
-    assert_bad_call(lambda: run(Config(device="cuda")), ValueError, "device")
+    assert_bad_call(lambda: run(Config(device="gpu")), ValueError, "device")
     assert_bad_call(lambda: run("mlp"), TypeError, "train.run", "config")
 
 

@@ -77,7 +77,13 @@ Tensor to_tensor(py::handle obj, const char* op, const char* arg) {
   if (obj.is_none()) return t;
   if (!py::isinstance<py::array>(obj)) {
     if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_tensor(obj, op, arg);
-    type_error(op, arg, "a numpy.ndarray or a CUDA array (CuPy)", type_name(obj));
+    // DLPack-only producers (JAX, PyTorch CPU tensors): a zero-copy NumPy/CuPy view made by
+    // pybench.arrays.from_dlpack (which keeps it alive), then converted as such.
+    if (py::hasattr(obj, "__dlpack__")) {
+      py::object view = arrays_module().attr("from_dlpack")(obj, op, arg);
+      if (py::isinstance<py::array>(view) || is_cuda_array(view)) return to_tensor(view, op, arg);
+    }
+    type_error(op, arg, "a numpy.ndarray or a CUDA array (CuPy), or a DLPack array", type_name(obj));
   }
   auto a = py::reinterpret_borrow<py::array>(obj);
   if (a.ndim() > kMaxDims) value_error(op, arg, "at most 8 dimensions", std::to_string(a.ndim()));
@@ -109,16 +115,26 @@ static py::object cuda_empty(const Shape& shape, py::object dtype, py::handle li
   return arrays_module().attr("cuda_empty")(like, py::tuple(py::cast(shape)), dtype);
 }
 
-py::object out_or_empty(py::object out, const Shape& shape, py::handle like) {
+// A DLPack-only `like` allocates alike through its NumPy/CuPy view.
+static py::object dlpack_like(py::handle like) {
+  if (like.is_none() || py::isinstance<py::array>(like) || !py::hasattr(like, "__dlpack__") ||
+      py::hasattr(like, "__cuda_array_interface__"))
+    return py::reinterpret_borrow<py::object>(like);
+  return arrays_module().attr("from_dlpack")(like, t_op, "like");
+}
+
+py::object out_or_empty(py::object out, const Shape& shape, py::handle like_in) {
   if (!out.is_none()) return out;
+  py::object like = dlpack_like(like_in);
   if (is_cuda_array(like)) return cuda_empty(shape, py::none(), like);
   // `like` is validated by the op after this; a non-array must reach that check, not fail here.
   if (!py::isinstance<py::array>(like)) return empty(shape, py::dtype("float32"));
   return empty(shape, py::reinterpret_borrow<py::array>(like).dtype());
 }
 
-py::object out_or_empty(py::object out, const Shape& shape, const char* numpy_dtype, py::handle like) {
+py::object out_or_empty(py::object out, const Shape& shape, const char* numpy_dtype, py::handle like_in) {
   if (!out.is_none()) return out;
+  py::object like = dlpack_like(like_in);
   if (is_cuda_array(like)) return cuda_empty(shape, py::str(numpy_dtype), like);
   return empty(shape, py::dtype(numpy_dtype));
 }

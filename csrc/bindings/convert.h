@@ -4,6 +4,9 @@
 // __cuda_array_interface__ (CuPy, Numba, PyTorch CUDA tensors) gives a CUDA tensor on its device
 // and, for CuPy, CuPy's current stream (pybench/arrays.py: cuda_stream). Outputs for CUDA inputs
 // are allocated by pybench/arrays.py (CuPy), so all Python-side array handling lives there.
+// Objects exporting only __dlpack__/__dlpack_device__ (JAX arrays, PyTorch CPU tensors) are
+// viewed zero-copy as NumPy (CPU) or CuPy (CUDA) arrays by pybench.arrays.from_dlpack; outputs
+// allocated for them are NumPy / CuPy arrays.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import ops
+from ..arrays import is_cuda_array
 from .module import Module
 
 __all__ = ["ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "SiLU", "Softplus", "Softmax", "LogSoftmax",
@@ -29,7 +30,7 @@ class _Activation(Module):
         self._x = self._ent = None
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray):
+        if not (isinstance(x, np.ndarray) or is_cuda_array(x)):
             raise self._not_array(x)
         ent = self._entry(x)
         return self._call(self._f, x, *self._args, out=ent[0])

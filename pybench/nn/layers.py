@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from .. import _native, ops
+from ..arrays import is_cuda_array
 from .init import initialize
 from .module import Module, Parameter, check_dtype, check_int
 
@@ -58,7 +59,7 @@ class _Layer(Module):
 
     def _bad_input(self, x, expected):
         """The error for an input that failed the fast check (built only on that slow path)."""
-        if not isinstance(x, np.ndarray):
+        if not (isinstance(x, np.ndarray) or is_cuda_array(x)):
             return self._not_array(x)
         if x.dtype != self.dtype:
             return TypeError(f"{self._label()}.forward: x: expected dtype {self.dtype}, got {x.dtype}")
@@ -85,7 +86,7 @@ class Flatten(Module):
         self._shape = None
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray):
+        if not (isinstance(x, np.ndarray) or is_cuda_array(x)):
             raise self._not_array(x)
         if not x.flags.c_contiguous or x.ndim < 1:
             raise ValueError(f"Flatten().forward: x: expected a C-contiguous array with a batch axis (a view, "
@@ -126,7 +127,8 @@ class Linear(_Layer):
         self._x = self._ent = None
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != 2 or x.shape[1] != self.in_features:
+        if (not (isinstance(x, np.ndarray) or is_cuda_array(x)) or x.dtype != self.dtype or x.ndim != 2
+                or x.shape[1] != self.in_features):
             raise self._bad_input(x, f"(N, {self.in_features})")
         ent = self._entry(x, lambda: (x.shape[0], self.out_features))
         b = self.bias
@@ -206,7 +208,8 @@ class Conv2d(_Layer):
         return (self.out_channels, hw[0], hw[1])
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != 4 or x.shape[1] != self.in_channels:
+        if (not (isinstance(x, np.ndarray) or is_cuda_array(x)) or x.dtype != self.dtype or x.ndim != 4
+                or x.shape[1] != self.in_channels):
             raise self._bad_input(x, f"(N, {self.in_channels}, H, W)")
         ent = self._entry(x, lambda: (x.shape[0],) + self.output_shape(x.shape[1:]))
         b = self.bias
@@ -274,7 +277,7 @@ class _BatchNorm(_Layer):
         self._x = self._ent = self._saved = None
 
     def forward(self, x):
-        if (not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != self.ndim
+        if (not (isinstance(x, np.ndarray) or is_cuda_array(x)) or x.dtype != self.dtype or x.ndim != self.ndim
                 or x.shape[1] != self.num_features):
             raise self._bad_input(x, "(N, C)" if self.ndim == 2 else "(N, C, H, W)")
         ent = self._entry(x)
@@ -359,7 +362,7 @@ class Dropout(Module):
         if not self.training:
             self._used, self._shape = None, ()
             return x
-        if not isinstance(x, np.ndarray):
+        if not (isinstance(x, np.ndarray) or is_cuda_array(x)):
             raise self._not_array(x)
         off = self.offset
         self._used, self._shape = off, x.shape
@@ -393,7 +396,7 @@ class _Pool(Module):
         self._x = self._ent = None
 
     def _check(self, x):
-        if not isinstance(x, np.ndarray):
+        if not (isinstance(x, np.ndarray) or is_cuda_array(x)):
             raise self._not_array(x)
         if x.ndim != 4:
             raise ValueError(f"{self._label()}.forward: x: expected shape (N, C, H, W), got {x.shape}")

@@ -8,25 +8,42 @@ returns is valid until that loss's next ``backward`` call.
 Targets: ``CrossEntropyLoss`` takes integer class indices (N,). ``MSELoss``, ``HuberLoss`` and
 ``BCEWithLogitsLoss`` take a float target of the output's shape, or integer class indices (N,)
 meaning one-hot classification targets (1 at the class, 0 elsewhere) for an (N, C) output.
+
+On a CUDA output (CuPy) the target must be on the same device; buffers are allocated there, and
+``forward`` returns a Python float (the one device sync of a training step). Integer targets of
+the element-wise losses are range-checked on the device, which costs one more sync.
 """
 
 import numpy as np
 
-from .. import ops
+from .. import arrays, ops
+from ..arrays import is_cuda_array
 
 __all__ = ["Loss", "CrossEntropyLoss", "MSELoss", "HuberLoss", "BCEWithLogitsLoss", "make_loss", "LOSSES"]
 
 
 def _check_output(cls, output):
-    if not isinstance(output, np.ndarray) or output.dtype not in (np.float32, np.float64):
-        got = output.dtype if isinstance(output, np.ndarray) else type(output).__name__
+    if not (isinstance(output, np.ndarray) or is_cuda_array(output)) or output.dtype not in (np.float32, np.float64):
+        got = output.dtype if arrays.is_array(output) else type(output).__name__
         raise TypeError(f"{cls}.forward: output: expected a float32/float64 ndarray, got {got}")
+
+
+def _out_of_range(target, classes):
+    """Any label outside [0, classes)? (On the device: one reduction, one sync.)"""
+    if isinstance(target, np.ndarray):
+        return target.min() < 0 or target.max() >= classes
+    return bool(((target < 0) | (target >= classes)).any())
+
+
+def _as_target(target):
+    """A CUDA target as it is, anything else through np.asarray."""
+    return target if is_cuda_array(target) else np.asarray(target)
 
 
 def _reuse(buf, like):
     """buf when it has like's shape and dtype, else a fresh array (the reuse of every buffer here)."""
     if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
-        return np.empty_like(like)
+        return arrays.empty_like(like)
     return buf
 
 
@@ -62,7 +79,7 @@ class CrossEntropyLoss(Loss):
 
     def forward(self, output, target):
         _check_output("CrossEntropyLoss", output)
-        target = np.asarray(target)
+        target = _as_target(target)
         if target.dtype.kind not in "iu":
             raise TypeError(f"CrossEntropyLoss.forward: target: expected integer class indices, got {target.dtype}")
         if output.ndim != 2 or target.shape != output.shape[:1]:
@@ -85,22 +102,26 @@ class _Elementwise(Loss):
     def forward(self, output, target):
         cls = type(self).__name__
         _check_output(cls, output)
-        target = np.asarray(target)
+        target = _as_target(target)
         if target.dtype.kind in "iub":
             if output.ndim != 2 or target.shape != output.shape[:1]:
                 raise ValueError(f"{cls}.forward: integer target: expected class indices (N,) for an (N, C) "
                                  f"output, got target {target.shape} and output {output.shape}")
-            if target.size and (target.min() < 0 or target.max() >= output.shape[1]):
+            if target.size and _out_of_range(target, output.shape[1]):
                 raise ValueError(f"{cls}.forward: target: expected class indices in [0, {output.shape[1]}), "
                                  f"got values in [{target.min()}, {target.max()}]")
             self._onehot = _reuse(self._onehot, output)
             self._onehot.fill(0)
-            np.put_along_axis(self._onehot, target.astype(np.intp).reshape(-1, 1), 1, axis=1)
+            if isinstance(self._onehot, np.ndarray):
+                np.put_along_axis(self._onehot, target.astype(np.intp).reshape(-1, 1), 1, axis=1)
+            else:  # CuPy: the same scatter by fancy indexing, on the device
+                xp = arrays.array_module(self._onehot)
+                self._onehot[xp.arange(target.shape[0]), target.astype(np.intp)] = 1
             target = self._onehot
         elif target.shape != output.shape:
             raise ValueError(f"{cls}.forward: target: expected shape {output.shape} (the output's), got {target.shape}")
         elif target.dtype != output.dtype or not target.flags.c_contiguous:
-            target = np.ascontiguousarray(target, dtype=output.dtype)
+            target = arrays.array_module(target).ascontiguousarray(target, dtype=output.dtype)
         self._output, self._target = output, target
         return self._forward(output, target)
 

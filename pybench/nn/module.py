@@ -11,9 +11,16 @@ forward or backward is valid until that layer's next call** with an input of the
 copy it to keep it. ``release_buffers()`` frees the cache (say after a large evaluation batch).
 A layer object is one node of one graph: using it twice in a model would make
 the second call overwrite what the first one's backward needs.
+
+Devices: a model is built on the host (NumPy, the host RNG) and ``Module.to("cuda")`` moves its
+parameters, gradients and buffers to the GPU (CuPy arrays, through pybench.arrays), so a CUDA
+model starts from bit-identical weights. From then on it takes CUDA arrays and allocates its
+buffers on their device (``arrays.empty``); nothing is copied to the host behind your back.
 """
 
 import numpy as np
+
+from .. import arrays
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
@@ -28,15 +35,16 @@ class Parameter:
     ``decay`` says whether weight decay and L1/L2 penalties apply: True for Linear/Conv weights,
     False for biases and BatchNorm's affine parameters. ``name`` is qualified by the enclosing
     Sequential (``"3.weight"``). ``data`` and ``grad`` are updated in place, never rebound, so
-    optimizers and layers may hold references to them.
+    optimizers and layers may hold references to them (the one exception: ``Module.to`` moving
+    them to another device, which comes before building an optimizer).
     """
 
     __slots__ = ("name", "data", "grad", "decay")
 
     def __init__(self, name, data, decay=False):
         self.name = name
-        self.data = np.ascontiguousarray(data)
-        self.grad = np.zeros_like(self.data)
+        self.data = data if arrays.is_cuda_array(data) else np.ascontiguousarray(data)
+        self.grad = arrays.zeros_like(self.data)
         self.decay = bool(decay)
 
     def __repr__(self):
@@ -115,6 +123,39 @@ class Module:
         for p in self.parameters():
             p.grad[...] = 0
 
+    # ---- device ----------------------------------------------------------------------------
+    @property
+    def device(self):
+        """"cpu" or "cuda:<N>": where the parameters and buffers live (a model without any: "cpu")."""
+        for _, v, _ in self._named_state():
+            if arrays.is_cuda_array(v):
+                return arrays.device_of(v)
+        return "cpu"
+
+    def to(self, device):
+        """Move every parameter, gradient and array buffer (BatchNorm running stats) of this
+        module and its submodules to ``device`` ("cpu", "cuda", "cuda:<N>"); returns self.
+        Arrays already there are kept as they are (``to("cpu")`` on a host model is a no-op that
+        keeps every array's identity). Moved arrays are new objects, and the layers' cached
+        buffers are dropped: move a model before building its optimizer (as in PyTorch).
+        Needs CuPy for a CUDA device (RuntimeError otherwise)."""
+        arrays.parse_device(device, f"{type(self).__name__}.to: device")
+        for m in self.modules():
+            moved = False
+            for p in m._params:
+                data, grad = arrays.to_device(p.data, device), arrays.to_device(p.grad, device)
+                moved |= data is not p.data or grad is not p.grad
+                p.data, p.grad = data, grad
+            for b in m._buffers:
+                v = getattr(m, b)
+                w = arrays.to_device(v, device)
+                if w is not v:
+                    setattr(m, b, w)
+                    moved = True
+            if moved:
+                m._cache.clear()
+        return self
+
     # ---- modes -----------------------------------------------------------------------------
     def train(self, mode=True):
         for m in self.modules():
@@ -134,7 +175,7 @@ class Module:
 
     def _load_local(self, name, value):
         target = self._local_state()[name]
-        np.copyto(target, value, casting="same_kind")  # in place: optimizers hold references
+        arrays.copyto(target, value)  # in place (optimizers hold references), across devices if need be
 
     def _named_state(self, prefix=""):
         for k, v in self._local_state().items():
@@ -143,13 +184,15 @@ class Module:
             yield from c._named_state(f"{prefix}{i}.")
 
     def state_dict(self):
-        """Copies of every parameter and buffer (BatchNorm running stats, Dropout offsets)."""
-        return {k: np.array(v, copy=True) for k, v, _ in self._named_state()}
+        """Copies of every parameter and buffer (BatchNorm running stats, Dropout offsets), on
+        the device they live on (CuPy arrays for a CUDA model; ``arrays.asnumpy`` to bring back)."""
+        return {k: arrays.copy(v) for k, v, _ in self._named_state()}
 
     def load_state_dict(self, d, strict=True):
         """Copy ``d`` (from state_dict) into this module in place; shapes must match. Keys must
         match too, except that ``strict=False`` allows missing ones (e.g. restore buffers only);
-        unexpected keys are an error either way (PyTorch ignores them when not strict)."""
+        unexpected keys are an error either way (PyTorch ignores them when not strict). Values
+        may live on either device (host snapshots load into a CUDA model and back)."""
         who = f"{type(self).__name__}.load_state_dict"
         if not isinstance(d, dict):
             raise TypeError(f"{who}: d: expected a dict, got {type(d).__name__}")
@@ -160,9 +203,9 @@ class Module:
         todo = []
         for k, (v, m) in mine.items():  # check everything first: a bad entry loads nothing
             if k in d:
-                value = np.asarray(d[k])
-                if value.shape != np.shape(v):
-                    raise ValueError(f"{who}: d[{k!r}]: expected shape {np.shape(v)}, got {value.shape}")
+                value = d[k] if arrays.is_cuda_array(d[k]) else np.asarray(d[k])
+                if tuple(value.shape) != tuple(v.shape):
+                    raise ValueError(f"{who}: d[{k!r}]: expected shape {tuple(v.shape)}, got {tuple(value.shape)}")
                 todo.append((m, k.rsplit(".", 1)[-1], value))
         for m, name, value in todo:
             m._load_local(name, value)
@@ -202,7 +245,7 @@ class Module:
             raise self._fail(e) from None
 
     def _not_array(self, x):
-        return TypeError(f"{self._label()}.forward: x: expected a numpy.ndarray, got {type(x).__name__}")
+        return TypeError(f"{self._label()}.forward: x: expected a numpy.ndarray or a CUDA array, got {type(x).__name__}")
 
     def _no_forward(self):
         return RuntimeError(f"{self._label()}.backward: called before forward")
@@ -217,7 +260,7 @@ class Module:
             out = x.shape if out_shape is None else out_shape()
             if len(self._cache) >= _MAX_SHAPES:
                 del self._cache[next(iter(self._cache))]
-            ent = self._cache[key] = [np.empty(out, x.dtype), None, None if extra is None else np.empty(out, extra)]
+            ent = self._cache[key] = [arrays.empty(x, out), None, None if extra is None else arrays.empty(x, out, extra)]
         self._x, self._ent = x, ent
         return ent
 
@@ -231,7 +274,7 @@ class Module:
             return None
         dx = self._ent[1]
         if dx is None:
-            dx = self._ent[1] = np.empty(x.shape, x.dtype)
+            dx = self._ent[1] = arrays.empty(x, x.shape)
         return dx
 
     def extra_repr(self):

@@ -11,13 +11,16 @@ every parameter unless you build parameter groups yourself).
 
 A parameter is anything with ``.data`` and ``.grad`` (same shape and dtype, C-contiguous) and a
 ``decay`` flag (``pybench.nn.Parameter``).
+
+Devices: state arrays are allocated on each parameter's device (build the optimizer after
+``model.to(device)``); norms and penalties are reduced on the device, one sync per call.
 """
 
 import math
 
 import numpy as np
 
-from .. import ops
+from .. import arrays, ops
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSprop", "Adam", "AdamW", "make_optimizer", "OPTIMIZERS",
            "clip_grad_norm", "grad_norm", "Penalty"]
@@ -54,7 +57,7 @@ class Optimizer:
         self.weight_decay = _nonneg(cls, "weight_decay", weight_decay)
         self.t = 0
         # state starts at zeros (PyTorch's initial value for every state array we keep)
-        self.state = [{n: np.zeros_like(p.data) for n in self.state_names} for p in self.params]
+        self.state = [{n: arrays.zeros_like(p.data) for n in self.state_names} for p in self.params]
 
     def _wd(self, p):
         return self.weight_decay if getattr(p, "decay", False) else 0.0
@@ -78,7 +81,7 @@ class Optimizer:
         self.t, self.lr = int(d["t"]), float(d["lr"])
         for s, saved in zip(self.state, d["state"]):
             for k, v in saved.items():
-                s[k][...] = v
+                arrays.copyto(s[k], v)
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr}, {len(self.params)} params)"
@@ -174,11 +177,15 @@ def make_optimizer(name, params, **kw):
 
 def grad_norm(params):
     """Global L2 norm of all gradients (accumulated in float64), as ``clip_grad_norm`` computes it."""
-    total = 0.0
+    total, dev = 0.0, None
     for p in params:
         g = p.grad.reshape(-1)
-        total += float(np.dot(g, g))
-    return math.sqrt(total)
+        if isinstance(g, np.ndarray):
+            total += float(np.dot(g, g))
+        else:  # on the device, summed there in float64: one sync at the end
+            d = arrays.array_module(g).dot(g, g).astype(np.float64)
+            dev = d if dev is None else dev + d
+    return math.sqrt(total + (0.0 if dev is None else float(dev)))
 
 
 def clip_grad_norm(params, max_norm):
@@ -194,7 +201,7 @@ def clip_grad_norm(params, max_norm):
     coef = max_norm / (total + 1e-6)
     if math.isfinite(total) and coef < 1:
         for p in params:
-            np.multiply(p.grad, p.grad.dtype.type(coef), out=p.grad)
+            arrays.array_module(p.grad).multiply(p.grad, p.grad.dtype.type(coef), out=p.grad)
     return total
 
 
@@ -222,10 +229,11 @@ class Penalty:
         total = 0.0
         for p in self.params:
             w = p.data.reshape(-1)
+            xp = arrays.array_module(w)
             if self.l1:
-                total += self.l1 * float(np.abs(w).sum(dtype=np.float64))
+                total += self.l1 * float(xp.abs(w).sum(dtype=np.float64))
             if self.l2:
-                total += 0.5 * self.l2 * float(np.dot(w, w))
+                total += 0.5 * self.l2 * float(xp.dot(w, w))
         return total
 
     def add_grad(self):
@@ -234,12 +242,13 @@ class Penalty:
             return
         for i, p in enumerate(self.params):
             if self._scratch[i] is None:
-                self._scratch[i] = np.empty_like(p.data)
+                self._scratch[i] = arrays.empty_like(p.data)
             s, t = self._scratch[i], p.data.dtype.type
+            xp = np if isinstance(s, np.ndarray) else arrays.array_module(s)
             if self.l2:
-                np.multiply(p.data, t(self.l2), out=s)
-                np.add(p.grad, s, out=p.grad)
+                xp.multiply(p.data, t(self.l2), out=s)
+                xp.add(p.grad, s, out=p.grad)
             if self.l1:
-                np.sign(p.data, out=s)
-                np.multiply(s, t(self.l1), out=s)
-                np.add(p.grad, s, out=p.grad)
+                xp.sign(p.data, out=s)
+                xp.multiply(s, t(self.l1), out=s)
+                xp.add(p.grad, s, out=p.grad)
