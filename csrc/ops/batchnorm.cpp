@@ -12,9 +12,12 @@
 namespace pb::ops {
 
 // stage (both): the reading pass copies each channel to a contiguous per-thread buffer that the
-// writing pass reads from cache; measured at (64, 64, 128, 128) float32: see cpu/batchnorm.cpp.
-PB_REGISTER_IMPLS("batch_norm_forward", "naive", "fused", "stage");
-PB_REGISTER_IMPLS("batch_norm_backward", "naive", "fused", "l3", "stage");
+// writing pass reads instead of x (and dy); pipe (both): no buffer, the reading pass of channel c
+// interleaved with the writing pass of channel c - 1. Both are bitwise equal to fused (forward)
+// and l3 (backward), and registered before them: on this VM they measured no faster (see
+// cpu/batchnorm.cpp), so fused and l3 stay the defaults (the last name is the default).
+PB_REGISTER_IMPLS("batch_norm_forward", "naive", "stage", "pipe", "fused");
+PB_REGISTER_IMPLS("batch_norm_backward", "naive", "fused", "stage", "pipe", "l3");
 
 namespace {
 
@@ -86,17 +89,22 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
                                           running_mean, running_var, training, momentum, eps));
     return;
   }
-  const int v = resolve_impl(op, impl);
+  const std::string& name = impls_of(op)[resolve_impl(op, impl)];
+  const int v = name == "naive" ? 0 : 1;
 
   PB_DISPATCH_FLOAT(x.dtype, T, {
     std::vector<double> mean(d.C), var(d.C);
     // stage, training, (N, C, H, W): statistics and y in one call; the rest below as fused
-    const bool stage = v == 2 && training && d.S > 1;
+    const bool stage = (name == "stage" || name == "pipe") && training && d.S > 1;
     if (stage) {
       const std::vector<double> w = to_double<T>(weight, d.C, 1.0), b = to_double<T>(bias, d.C, 0.0);
       std::vector<double> work(cpu::bn_work_size(d.N, d.C, d.S));
-      PB_CPU_CALL(batch_norm_forward_stage<T>, y.ptr<T>(), mean.data(), var.data(), x.ptr<T>(), w.data(), b.data(), eps,
-                  d.N, d.C, d.S, work.data());
+      if (name == "stage")
+        PB_CPU_CALL(batch_norm_forward_stage<T>, y.ptr<T>(), mean.data(), var.data(), x.ptr<T>(), w.data(), b.data(),
+                    eps, d.N, d.C, d.S, work.data());
+      else
+        PB_CPU_CALL(batch_norm_forward_pipe<T>, y.ptr<T>(), mean.data(), var.data(), x.ptr<T>(), w.data(), b.data(),
+                    eps, d.N, d.C, d.S, work.data());
     }
     if (training) {
       if (stage) {
@@ -163,7 +171,8 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
                                            save_invstd, training));
     return;
   }
-  const int v = resolve_impl(op, impl);
+  const std::string& name = impls_of(op)[resolve_impl(op, impl)];
+  const int v = name == "naive" ? 0 : name == "fused" ? 1 : 2;  // 2: one call (l3, stage, pipe)
 
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const std::vector<double> mean = to_double<T>(save_mean, d.C, 0.0), invstd = to_double<T>(save_invstd, d.C, 0.0);
@@ -171,14 +180,18 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     std::vector<double> sum_dy(d.C, 0.0), sum_dyxc(d.C, 0.0);
     const double m = static_cast<double>(d.N) * static_cast<double>(d.S);
     // l3: sums, coefficients and dx in one call; (N, C) data and eval without weight take fused
-    // stage: the same, the dx pass reading dy and x from a cached copy
-    if (v >= 2 && d.S > 1 && (training || weight.present)) {
+    // stage: the same, the dx pass reading dy and x from a cached copy; pipe: the passes of two
+    // channels interleaved
+    if (v == 2 && d.S > 1 && (training || weight.present)) {
       std::vector<double> work(cpu::bn_l3_work_size(d.N, d.C, d.S, sizeof(T)));
-      if (v == 2)
+      if (name == "l3")
         PB_CPU_CALL(batch_norm_backward_l3<T>, dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(),
                     mean.data(), invstd.data(), w.data(), d.N, d.C, d.S, training, work.data());
-      else
+      else if (name == "stage")
         PB_CPU_CALL(batch_norm_backward_stage<T>, dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(),
+                    mean.data(), invstd.data(), w.data(), d.N, d.C, d.S, training, work.data());
+      else
+        PB_CPU_CALL(batch_norm_backward_pipe<T>, dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(),
                     mean.data(), invstd.data(), w.data(), d.N, d.C, d.S, training, work.data());
       if (weight.present)
         for (int64_t c = 0; c < d.C; ++c) {
