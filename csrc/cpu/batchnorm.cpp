@@ -33,7 +33,8 @@
 // (3.8 arrays: dy and x read twice) + 4.2 M written; fused forward 8.4 M (x twice) + 4.2 M.
 // stage brings that to the minimum: forward 4.3 M + 4.5 M, backward 8.7 M + 4.8 M. But on this
 // VM stage measured slower than fused / l3 (the buffers do not survive between the passes, see
-// the stage section), and pipe no faster.
+// the stage section); pipe, which overlaps the passes instead, is ~6% faster than fused forward
+// (the default now) and slower than l3 backward.
 // The 64-byte vector types below are only ever inlined; the ABI note about passing them is moot.
 #pragma GCC diagnostic ignored "-Wpsabi"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive in its own intrinsics (bug 105593)
@@ -924,9 +925,12 @@ void batch_norm_backward_stage(T* dx, double* sum_dy, double* sum_dyxc, const T*
 // writing pass starts on the planes read last (those the cache still holds, as in l3). Traffic:
 // as l3 (the second read mostly from memory), but overlapped. Partials: fused's items
 // (statistics) and l3's (sums), combined in item order: bitwise the same results as those.
-// Measured (as stage): forward 1.62, 1.80, 1.96 copy times (fused 1.84, 1.81, 1.93), backward
-// 3.03, 2.62, 3.02 (l3 2.45, 2.41, 2.55): the overlap does not pay for l3's lost cache hits
-// (l3 re-reads the planes it read last right away). Not the default.
+// Measured (as stage): forward 1.62, 1.80, 1.96, 1.79, 1.68, 1.58, 1.66 copy times (fused 1.84,
+// 1.81, 1.93, 1.98, 1.68, 1.99, 1.71), pybench bench 50% vs 41% of copy: median 0.94x fused's
+// time, the forward default. Backward 3.03, 2.62, 3.02 (l3 2.45, 2.41, 2.55), bench 46% vs 59%:
+// the overlap does not pay for l3's lost cache hits (l3 re-reads the planes it read last right
+// away); l3 stays the backward default. Whole channels per thread: with C not a multiple of the
+// threads one thread has a channel more (C >= 4 * threads bounds that to 25%).
 // ---------------------------------------------------------------------------------------------
 
 namespace {
