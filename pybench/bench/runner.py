@@ -337,7 +337,7 @@ def run(opts, log=lambda msg: None):
             "file": shape_list.path, "batch": opts.mb or shape_list.batch, "list_batch": shape_list.batch,
             "real_batch": shape_list.real_batch},
         "calibration": {"status": cal_status, "path": calibrate.cache_path(),
-                        **({k: cal[k] for k in ("gemm_peak_gflops", "gemm_peak_size", "copy_gbs", "threads",
+                        **({k: cal[k] for k in ("gemm_peak_gflops", "gemm_peak_size", "fma_peak_gflops", "copy_gbs", "threads",
                                                   "measured_at", "machine", "quick", "loadavg")
                             if k in cal} if cal else {})},
         "totals": _totals(records) if shape_list is not None else None,
