@@ -10,10 +10,10 @@
 namespace pb::ops {
 
 PB_REGISTER_IMPLS("gemm", "naive", "blocked", "packed");
-// smallm: batches <= 64 computed transposed with the weight read in place (cpu/linear.cpp); larger
+// smallm: batches <= 128 computed transposed with the weight read in place (cpu/linear.cpp); larger
 // batches take the gemm path.
 PB_REGISTER_IMPLS("linear_forward", "naive", "gemm", "smallm");
-// smallm: dx of batches <= 64 through the same transposed path (dW as gemm).
+// smallm: dx of batches <= 128 through the same transposed path (dW as gemm).
 PB_REGISTER_IMPLS("linear_backward", "naive", "gemm", "smallm");
 
 Shape gemm_out_shape(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
