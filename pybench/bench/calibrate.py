@@ -35,9 +35,12 @@ GEMM_SIZES = (1024, 1536, 2048)
 COPY_ELEMS = 1 << 25  # 32M float32 = 128 MiB per array
 QUICK_GEMM_SIZES = (256,)
 QUICK_COPY_ELEMS = 1 << 20
-FMA_ITERS = 20_000_000  # ~0.1 s per run at ~115 GFLOP/s per core (AVX-512: 512 FMA flops per round)
+# Many short runs, the fastest kept: ~9 ms each at ~115 GFLOP/s per core (AVX-512: 512 flops per
+# round). On the loaded 2-core dev VM, 0.1 s runs were rarely undisturbed (5 runs of 20M rounds
+# gave 63-87 GFLOP/s on one thread where 2M-round runs gave 116).
+FMA_ITERS = 2_000_000
 QUICK_FMA_ITERS = 200_000
-FMA_RUNS = 5
+FMA_RUNS = 20
 
 
 def cache_path():
