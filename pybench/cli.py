@@ -28,15 +28,18 @@ def _cmd_info(args):
 
         cal, why = calibrate.load()
         if cal:
-            line = (f"GEMM peak {cal['gemm_peak_gflops']:.1f} GFLOP/s, copy {cal['copy_gbs']:.1f} GB/s "
+            line = (f"{calibrate.peak_summary(cal)}, copy {cal['copy_gbs']:.1f} GB/s "
                     f"(measured {cal['measured_at']}; `pybench info --calibrate` remeasures)")
         else:
             line = f"none ({why}; `pybench info --calibrate` measures it)"
         print(f"{'calibration':<14}  {line}")
     if args.calibrate:
         cal = d["calibration"]
+        print(f"{'FMA peak':<14}  {cal['fma_peak_gflops']:.1f} GFLOP/s (register-only float32 FMA chains, "
+              f"{cal['fma']['isa']}, best of {len(cal['fma']['runs'])} runs; {cal['threads']} threads)")
         print(f"{'GEMM peak':<14}  {cal['gemm_peak_gflops']:.1f} GFLOP/s (our float32 gemm, best of "
               f"{', '.join(str(g['n']) for g in cal['gemm'])}; {cal['threads']} threads)")
+        print(f"{'':<14}  {calibrate.peak_summary(cal)}")
         print(f"{'copy':<14}  {cal['copy_gbs']:.1f} GB/s (our copy of {cal['copy']['elements']} float32, read + write)")
         print(f"{'calibration':<14}  written to {cal['path']}")
     return 0
@@ -175,6 +178,7 @@ def _cmd_bench_train(args):
     out.print(f"pybench bench-train: {e['machine']['cpu']}, {e['threads']} threads, SIMD "
               f"{e['machine']['isa_active']}; PyTorch {e['torch'] or 'n/a (' + e['torch_reason'] + ')'}; "
               f"one step = forward, cross-entropy, backward, SGD momentum", markup=False, highlight=False)
+    out.print(train_step.peak_line(result), markup=False, highlight=False)
     load = e["loadavg_start"]
     if load is not None and load > 0.5 * (e["machine"]["cpu_count"] or 1):
         out.print(f"note: load average {load:.1f} at the start: timings are noisy, compare the ratios", markup=False)

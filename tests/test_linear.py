@@ -8,8 +8,10 @@ from util import assert_bad_call, assert_close, check_grad
 DTYPES = [np.float32, np.float64]
 FWD_IMPLS = ops.impls("linear_forward")
 BWD_IMPLS = ops.impls("linear_backward")
-# (batch, in, out): ones, primes, sizes off the SIMD/register tile, and one crossing the k block.
-SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (13, 17, 11), (33, 65, 31), (64, 400, 70)]
+# (batch, in, out): ones, primes, sizes off the SIMD/register tile, and one crossing the k block;
+# (32, 37, 67) and (60, 129, 70) take the smallm impls' transposed path on every ISA (batch a
+# multiple of its column sliver or nearly, out >= 64 for dx; edge rows on both sides).
+SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (13, 17, 11), (33, 65, 31), (64, 400, 70), (32, 37, 67), (60, 129, 70)]
 
 
 def _bound(k, absprod, dtype):
@@ -134,9 +136,10 @@ def test_linear_outputs_reused_and_overwritten():
 
 
 @pytest.mark.parametrize("impl", FWD_IMPLS)
-def test_linear_deterministic(impl):
+@pytest.mark.parametrize("n", [128, 32])  # 32: the smallm path (its threads split the features)
+def test_linear_deterministic(impl, n):
     rng = np.random.default_rng(6)
-    x, w, b, dy = _inputs(rng, 128, 300, 200, np.float32)
+    x, w, b, dy = _inputs(rng, n, 300, 200, np.float32)
     y1 = ops.linear_forward(x, w, b, impl=impl)
     g1 = ops.linear_backward(dy, x, w, impl=impl)
     before = _native.get_num_threads()

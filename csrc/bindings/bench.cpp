@@ -1,7 +1,11 @@
-// Native helpers of `pybench bench`: the copy that measures the memory-bandwidth ceiling.
+// Native helpers of `pybench bench`: the copy that measures the memory-bandwidth ceiling and the
+// FMA probe that measures the compute ceiling.
 #include "bindings/bind.h"
 #include "bindings/convert.h"
 #include "core/check.h"
+#include "core/isa.h"
+#include "core/parallel.h"
+#include "cpu/probe.h"
 #include "ops/copy.h"
 
 #if defined(PB_HAVE_CALLGRIND)
@@ -29,6 +33,30 @@ void bind_bench(py::module_& m) {
   "out[...] = src (float32/float64, C-contiguous, same shape; `out` allocated when omitted).\n"
   "impls('copy'): naive (one thread), parallel (memcpy per thread), stream (non-temporal stores\n"
   "for large copies; the default).");
+
+  m.def("fma_probe", [](int64_t iters) {
+    if (iters < 1) value_error("fma_probe", "iters", "an integer >= 1", std::to_string(iters));
+    double seconds = 0, flops = 0;
+    float sink = 0;
+    int lanes = 0;
+    {
+      py::gil_scoped_release nogil;
+      PB_CPU_CALL(fma_probe, &seconds, &flops, &sink, iters);
+      lanes = PB_CPU_CALL(fma_probe_lanes);
+    }
+    py::dict d;
+    d["seconds"] = seconds;
+    d["flops"] = flops;
+    d["gflops"] = seconds > 0 ? flops / seconds / 1e9 : 0.0;
+    d["threads"] = omp_in_parallel() ? 1 : max_threads();
+    d["isa"] = isa_name(isa_active());
+    d["lanes"] = lanes;
+    d["sink"] = sink;
+    return d;
+  }, "iters"_a = 10000000,
+  "Float32 FMA throughput of this machine on all threads (pybench info --calibrate): every thread\n"
+  "runs independent register-only FMA chains for `iters` rounds (no memory traffic). Returns\n"
+  "{seconds (slowest thread), flops (all threads; an FMA lane is 2), gflops, threads, isa, lanes, sink}.");
 
   // `pybench gate`: count instructions of one region under callgrind. Outside valgrind (or when the
   // header was missing at build time) both are no-ops; `callgrind_available` says which.

@@ -10,8 +10,11 @@
 namespace pb::ops {
 
 PB_REGISTER_IMPLS("gemm", "naive", "blocked", "packed");
-PB_REGISTER_IMPLS("linear_forward", "naive", "gemm");
-PB_REGISTER_IMPLS("linear_backward", "naive", "gemm");
+// smallm: batches <= 128 computed transposed with the weight read in place (cpu/linear.cpp); larger
+// batches take the gemm path.
+PB_REGISTER_IMPLS("linear_forward", "naive", "gemm", "smallm");
+// smallm: dx of batches <= 128 through the same transposed path (dW as gemm).
+PB_REGISTER_IMPLS("linear_backward", "naive", "gemm", "smallm");
 
 Shape gemm_out_shape(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   const char* op = "gemm";
@@ -81,7 +84,8 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& weight, cons
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const T* b = bias.present ? bias.ptr<T>() : nullptr;
     if (v == 0) PB_CPU_CALL(linear_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, n, in, out);
-    else PB_CPU_CALL(linear_forward_gemm<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, n, in, out);
+    else if (v == 1) PB_CPU_CALL(linear_forward_gemm<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, n, in, out);
+    else PB_CPU_CALL(linear_forward_smallm<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, n, in, out);
   });
 }
 
@@ -124,9 +128,12 @@ void linear_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbia
     if (v == 0)
       PB_CPU_CALL(linear_backward_naive<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), n, in,
                   out);
-    else
+    else if (v == 1)
       PB_CPU_CALL(linear_backward_gemm<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), n, in,
                   out);
+    else
+      PB_CPU_CALL(linear_backward_smallm<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), n,
+                  in, out);
   });
 }
 

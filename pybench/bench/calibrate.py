@@ -1,6 +1,9 @@
 """The machine's ceilings for `pybench bench`'s "% of peak": `pybench info --calibrate`.
 
-Two figures, measured with pybench's own kernels on all threads:
+Three figures, measured with pybench's own kernels on all threads:
+- FMA peak: the float32 FMA throughput of the CPU itself, from a register-only probe
+  (`_native.fma_probe`, csrc/cpu/probe.cpp: independent FMA chains, no memory traffic) -- the hard
+  ceiling above which no kernel can run; the GEMM peak is shown as a fraction of it;
 - GEMM peak: the best GFLOP/s of our float32 gemm (default impl) over a few large square sizes --
   what a compute-bound kernel here can reach, not the CPU's datasheet FMA peak;
 - copy bandwidth: the best GB/s of our copy of a float32 array far larger than the caches (read +
@@ -8,6 +11,8 @@ Two figures, measured with pybench's own kernels on all threads:
 "Best" is the fastest timed sample (`min_s`), not the median: a ceiling is what the machine
 reached, and on a shared VM the fastest sample is the one least disturbed by other processes (the
 medians are stored too).
+Caches written before the FMA probe existed lack `fma_peak_gflops`; they still load (the FMA
+figures then print as absent).
 
 They are cached as JSON with the machine description (CPU model, logical CPUs, active SIMD level,
 pybench version) in $PYBENCH_CALIBRATION if set, else $XDG_CACHE_HOME/pybench/calibration.json
@@ -30,6 +35,12 @@ GEMM_SIZES = (1024, 1536, 2048)
 COPY_ELEMS = 1 << 25  # 32M float32 = 128 MiB per array
 QUICK_GEMM_SIZES = (256,)
 QUICK_COPY_ELEMS = 1 << 20
+# Many short runs, the fastest kept: ~9 ms each at ~115 GFLOP/s per core (AVX-512: 512 flops per
+# round). On the loaded 2-core dev VM, 0.1 s runs were rarely undisturbed (5 runs of 20M rounds
+# gave 63-87 GFLOP/s on one thread where 2M-round runs gave 116).
+FMA_ITERS = 2_000_000
+QUICK_FMA_ITERS = 200_000
+FMA_RUNS = 20
 
 
 def cache_path():
@@ -57,6 +68,8 @@ def measure(threads=None, quick=False, budget_s=1.0, log=lambda m: None):
     _native.set_num_threads(threads)
     rng = np.random.default_rng(0)
     try:
+        fma = fma_probe(quick=quick)
+        log(f"calibrate: FMA probe: {fma['gflops']:.1f} GFLOP/s ({fma['isa']}, {fma['threads']} threads)")
         gemm = []
         for n in (QUICK_GEMM_SIZES if quick else GEMM_SIZES):
             a = rng.standard_normal((n, n), dtype=np.float32)
@@ -79,10 +92,40 @@ def measure(threads=None, quick=False, budget_s=1.0, log=lambda m: None):
     return {"schema": SCHEMA, "machine": machine(), "threads": threads, "quick": bool(quick),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loadavg": _loadavg(),
             "gemm_peak_gflops": best["gflops"], "gemm_peak_size": best["n"], "gemm": gemm,
-            "copy_gbs": copy["gbs"], "copy": copy,
+            "copy_gbs": copy["gbs"], "copy": copy, "fma_peak_gflops": fma["gflops"], "fma": fma,
             "how": "ours: fastest sample of float32 gemm over square sizes (GFLOP/s); fastest copy sample "
-                   "(GB/s, 2·n·4 B); "
+                   "(GB/s, 2·n·4 B); fastest of the FMA probe's runs (register-only FMA chains, GFLOP/s); "
                    f"{threads} threads"}
+
+
+def fma_probe(quick=False, runs=None):
+    """The float32 FMA peak on the current thread count: the fastest of a few probe runs.
+    {"gflops", "runs": [GFLOP/s of each run], "iters", "threads", "isa", "lanes"}."""
+    from .. import _native  # noqa: PLC0415
+
+    iters = QUICK_FMA_ITERS if quick else FMA_ITERS
+    res = [_native.fma_probe(iters) for _ in range(runs or (2 if quick else FMA_RUNS))]
+    best = max(res, key=lambda r: r["gflops"])
+    return {"gflops": best["gflops"], "runs": [r["gflops"] for r in res], "iters": iters,
+            "threads": best["threads"], "isa": best["isa"], "lanes": best["lanes"]}
+
+
+def fma_peak(cal):
+    """The calibration's FMA peak in GFLOP/s, or None (absent: a cache from before the probe)."""
+    try:
+        v = float((cal or {})["fma_peak_gflops"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return v if v > 0 else None
+
+
+def peak_summary(cal):
+    """'GEMM peak 201.3 GFLOP/s = 91% of the FMA peak 221.0 GFLOP/s' (or just the GEMM peak when
+    the cache predates the FMA probe)."""
+    g, f = float(cal["gemm_peak_gflops"]), fma_peak(cal)
+    if f is None:
+        return f"GEMM peak {g:.1f} GFLOP/s (FMA peak not measured: `pybench info --calibrate` adds it)"
+    return f"GEMM peak {g:.1f} GFLOP/s = {100 * g / f:.0f}% of the FMA peak {f:.1f} GFLOP/s"
 
 
 def _loadavg():

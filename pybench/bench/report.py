@@ -111,8 +111,11 @@ def header_lines(result):
     cal = result.get("calibration") or {}
     if cal.get("gemm_peak_gflops"):
         load = cal.get("loadavg")
+        fma = cal.get("fma_peak_gflops")
         lines.append(f"peak (ceiling of the compute ops): {cal['gemm_peak_gflops']:.1f} GFLOP/s, our gemm "
-                     f"{cal['gemm_peak_size']}^3 on {cal['threads']} threads, calibrated {cal['measured_at']}"
+                     f"{cal['gemm_peak_size']}^3 on {cal['threads']} threads"
+                     + (f" = {100 * cal['gemm_peak_gflops'] / fma:.0f}% of the FMA peak {fma:.1f} GFLOP/s" if fma else "")
+                     + f", calibrated {cal['measured_at']}"
                      + (f" at load {load:.1f}" if load is not None else "")
                      + f" ({cal['status']}: {cal['path']})" + (" [quick calibration]" if cal.get("quick") else ""))
     elif cal:

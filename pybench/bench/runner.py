@@ -398,8 +398,8 @@ def run(opts, log=lambda msg: None, backend=None):
             "file": shape_list.path, "batch": opts.mb or shape_list.batch, "list_batch": shape_list.batch,
             "real_batch": shape_list.real_batch},
         "calibration": {"status": cal_status, "path": _cal_path(backend),
-                        **({k: cal[k] for k in ("gemm_peak_gflops", "gemm_peak_size", "gemm_peak_by", "copy_gbs",
-                                                  "threads", "measured_at", "machine", "quick", "loadavg", "device")
+                        **({k: cal[k] for k in ("gemm_peak_gflops", "gemm_peak_size", "gemm_peak_by", "fma_peak_gflops",
+                                                  "copy_gbs", "threads", "measured_at", "machine", "quick", "loadavg", "device")
                             if k in cal} if cal else {})},
         "totals": _totals(records) if shape_list is not None else None,
         "machine": info.collect(),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
+from . import calibrate
 from .timing import measure, paired_ratio
 
 LR, MOMENTUM = 0.01, 0.9
@@ -233,9 +234,29 @@ def run(cases=None, *, quick=False, threads=None, peers=("torch",), budget_s=Non
     budget_s = budget_s if budget_s is not None else (0.3 if quick else 2.0)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     records = [run_case(c, torch, budget_s, log=log) for c in cases]
+    cal, cal_status = calibrate.get(measure_if_missing=False)  # cached only: bench-train never calibrates
     env = {"threads": threads, "torch": getattr(torch, "__version__", None), "torch_reason": why,
-           "budget_s": budget_s, "loadavg_start": load, "omp_env": omp_env(), "machine": info.collect()}
+           "budget_s": budget_s, "loadavg_start": load, "omp_env": omp_env(), "machine": info.collect(),
+           "calibration": {"status": cal_status, "fma_peak_gflops": calibrate.fma_peak(cal),
+                           "gemm_peak_gflops": cal.get("gemm_peak_gflops") if cal else None,
+                           "threads": cal.get("threads") if cal else None,
+                           "measured_at": cal.get("measured_at") if cal else None}}
+    for r in records:  # what a 2x ratio needs: twice PyTorch's rate, over the whole step
+        p = r.get("torch") or {}
+        r["needs_for_2x_gflops"] = 2 * r["train_flops_per_step"] / p["median_s"] / 1e9 if p.get("median_s") else None
     return {"environment": env, "records": records}
+
+
+def peak_line(result):
+    """The header line on the compute ceiling, or None when there is no calibration."""
+    c = result["environment"].get("calibration") or {}
+    if c.get("fma_peak_gflops"):
+        g = c.get("gemm_peak_gflops")
+        return (f"FMA peak {c['fma_peak_gflops']:.1f} GFLOP/s (register-only probe, {c['threads']} threads"
+                + (f"; our GEMM peak {g:.1f} = {100 * g / c['fma_peak_gflops']:.0f}% of it" if g else "")
+                + f"; calibrated {c['measured_at']}); \"2x needs\": the GFLOP/s over a whole step that twice "
+                "PyTorch's rate requires, and that as % of the FMA peak")
+    return f"FMA peak: not calibrated ({c.get('status') or 'no cache'}; `pybench info --calibrate` measures it)"
 
 
 def top_ops(breakdown, n=2):
@@ -245,6 +266,13 @@ def top_ops(breakdown, n=2):
     return ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in items[:n])
 
 
+def _needs(gflops, fma):
+    """'181 GF/s (82% FMA)': the rate a 2x ratio needs, as a share of the FMA peak when known."""
+    if not gflops:
+        return "-"
+    return f"{gflops:.0f} GF/s" + (f" ({100 * gflops / fma:.0f}% FMA)" if fma else "")
+
+
 def build_table(result):
     from rich.table import Table
     from rich.text import Text
@@ -252,14 +280,15 @@ def build_table(result):
     from .report import fmt_ratio, fmt_time
 
     t = Table(header_style="bold")
+    fma = (result["environment"].get("calibration") or {}).get("fma_peak_gflops")
     for col in ("model", "params", "ours", "samples/s", "GFLOP/s", "torch", "samples/s ", "vs torch",
-                "dominant ops (ours)", "check"):
+                "2x needs", "dominant ops (ours)", "check"):
         t.add_column(col, justify="left" if col in ("model", "dominant ops (ours)", "check") else "right")
     for r in result["records"]:
         o, p = r.get("ours") or {}, r.get("torch") or {}
         t.add_row(r["case"], f"{r['num_parameters']:,}", fmt_time(o.get("median_s")),
                   f"{o['samples_per_s']:,.0f}" if o else "-", f"{o['gflops']:.1f}" if o else "-",
                   fmt_time(p.get("median_s")), f"{p['samples_per_s']:,.0f}" if p else "-",
-                  fmt_ratio(r["ratio"]), top_ops(r["breakdown"]) if r.get("breakdown") else "-",
+                  fmt_ratio(r["ratio"]), _needs(r.get("needs_for_2x_gflops"), fma), top_ops(r["breakdown"]) if r.get("breakdown") else "-",
                   Text("ok" if r["status"] == "ok" else r["status"], style="green" if r["status"] == "ok" else "red"))
     return t
