@@ -135,15 +135,15 @@ def _loadavg():
         return None
 
 
-def save(cal, path=None):
-    """Atomically write `cal` to the cache (creating its directory). Returns the path."""
-    path = os.path.abspath(path or cache_path())
+def write_json(obj, path):
+    """Write `obj` as JSON to `path` atomically (a temp file renamed over it), creating the directory."""
+    path = os.path.abspath(path)
     d = os.path.dirname(path)
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".calibration-", suffix=".json", dir=d)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + "-", suffix=".tmp", dir=d)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(cal, f, indent=2)
+            json.dump(obj, f, indent=2)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:
@@ -151,6 +151,11 @@ def save(cal, path=None):
             os.unlink(tmp)
         raise
     return path
+
+
+def save(cal, path=None):
+    """Atomically write `cal` to the cache (creating its directory). Returns the path."""
+    return write_json(cal, path or cache_path())
 
 
 def load(path=None):

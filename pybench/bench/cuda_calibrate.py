@@ -16,7 +16,6 @@ by another pybench version is stale and measured again by get().
 
 import json
 import os
-import tempfile
 import time
 
 import numpy as np
@@ -134,18 +133,7 @@ def save(cal, path=None):
     except (OSError, ValueError):
         d = {"schema": SCHEMA, "devices": {}}  # an unreadable cache is replaced
     d["devices"][cal["key"]] = cal
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".calibration-cuda-", suffix=".json", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(d, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return calibrate.write_json(d, path)
 
 
 def load(dev, path=None):

@@ -12,10 +12,7 @@ No settling between candidates (timing.SETTLE_SECONDS is for CPU thread pools); 
 with its synchronization, so one candidate's work never overlaps another's sample.
 """
 
-import gc
-import time
-
-from .timing import MAX_ROUNDS, MIN_ROUNDS, MIN_ROUNDS_SLOW, Stats
+from .timing import MAX_ROUNDS, MIN_ROUNDS, MIN_ROUNDS_SLOW, alternate
 
 MIN_SAMPLE_SECONDS = 2e-3
 MAX_CALLS_PER_SAMPLE = 10000
@@ -42,18 +39,4 @@ def measure(candidates, budget_s, clock, min_rounds=MIN_ROUNDS, max_rounds=MAX_R
     k = {n: calls_per_sample(est[n]) for n in names}
     if sum(est[n] * k[n] for n in names) > budget_s:
         min_rounds = min(min_rounds, MIN_ROUNDS_SLOW)
-    stats = {n: Stats(calls_per_sample=k[n]) for n in names}
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        r = 0
-        while r < max_rounds and (r < min_rounds or time.perf_counter() - start < budget_s):
-            for i in range(len(names)):
-                n = names[(i + r) % len(names)]
-                stats[n].times.append(clock.time(candidates[n], k[n]))
-            r += 1
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return stats
+    return alternate(names, lambda n: clock.time(candidates[n], k[n]), k, budget_s, min_rounds, max_rounds)

@@ -73,6 +73,21 @@ def measure(candidates, budget_s, min_rounds=MIN_ROUNDS, max_rounds=MAX_ROUNDS):
     round_s = sum(est[n] * k[n] for n in names)
     if round_s > budget_s:
         min_rounds = min(min_rounds, MIN_ROUNDS_SLOW)
+    def sample(n):
+        if len(names) > 1:  # settle: let the previous runtime's spinning threads go idle
+            t_settle = time.perf_counter()
+            candidates[n]()
+            while time.perf_counter() - t_settle < SETTLE_SECONDS:
+                candidates[n]()
+        return _time_calls(candidates[n], k[n])
+
+    return alternate(names, sample, k, budget_s, min_rounds, max_rounds)
+
+
+def alternate(names, sample, k, budget_s, min_rounds, max_rounds):
+    """Rounds of one `sample(name)` (per-call seconds) per candidate, the order rotating every
+    round, the garbage collector off, until `budget_s` has passed and `min_rounds` are done.
+    `k`: calls per sample of each name. Returns {name: Stats}. Shared by the CPU and CUDA clocks."""
     stats = {n: Stats(calls_per_sample=k[n]) for n in names}
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -82,12 +97,7 @@ def measure(candidates, budget_s, min_rounds=MIN_ROUNDS, max_rounds=MAX_ROUNDS):
         while r < max_rounds and (r < min_rounds or time.perf_counter() - start < budget_s):
             for i in range(len(names)):
                 n = names[(i + r) % len(names)]
-                if len(names) > 1:  # settle: let the previous runtime's spinning threads go idle
-                    t_settle = time.perf_counter()
-                    candidates[n]()
-                    while time.perf_counter() - t_settle < SETTLE_SECONDS:
-                        candidates[n]()
-                stats[n].times.append(_time_calls(candidates[n], k[n]))
+                stats[n].times.append(sample(n))
             r += 1
     finally:
         if gc_was_enabled:
