@@ -90,6 +90,20 @@ template <class T> void act_forward_stream(T* y, const T* x, int64_t n, Act op, 
 template <class T> void act_forward_simd(T* y, const T* x, int64_t n, Act op, ActParams<T> p) {
   forward_cases<fm::Fast>(op, p, [&](auto f) { map1_simd(y, x, n, f); });
 }
+// simd + the leaner AVX-512 forms of math/activation.h (math::lean) for gelu, gelu tanh and
+// softplus (beta 1, threshold >= 16): fewer instructions per 16 floats (see there); the rest and
+// other builds / double: `simd`.
+template <class T> void act_forward_lean(T* y, const T* x, int64_t n, Act op, ActParams<T> p) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) {
+    if (op == Act::gelu) return map1_simd(y, x, n, [](auto v) { return math::lean::gelu(v); });
+    if (op == Act::gelu_tanh) return map1_simd(y, x, n, [](auto v) { return math::lean::gelu_tanh(v); });
+    if (op == Act::softplus && p.a == 1.0f && p.b >= 16.0f)
+      return map1_simd(y, x, n, [](auto v) { return math::lean::softplus1(v); });
+  }
+#endif
+  act_forward_simd(y, x, n, op, p);
+}
 
 // dx, dy, x: (n,)
 template <class T> void act_backward_naive(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p) {
@@ -105,6 +119,14 @@ template <class T> void act_backward_stream(T* dx, const T* dy, const T* x, int6
 }
 template <class T> void act_backward_simd(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p) {
   backward_cases<fm::Fast>(op, p, [&](auto f) { map2_simd(dx, dy, x, n, f); });
+}
+// simd + math::lean's gelu backward; the rest as simd.
+template <class T> void act_backward_lean(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4)
+    if (op == Act::gelu) return map2_simd(dx, dy, x, n, [](auto g, auto v) { return math::lean::gelu_grad(g, v); });
+#endif
+  act_backward_simd(dx, dy, x, n, op, p);
 }
 
 // ---- softmax / log_softmax over the last axis -----------------------------------------------
@@ -381,6 +403,77 @@ void softmax_backward_simd_f32(float* dx, const float* dy, const float* y, int64
   });
 }
 
+// ---- lean: simd with the rows pipelined ---------------------------------------------------
+// One loop over the columns does row r's exp(x - m) (into an L1 buffer, summing) and row r-1's
+// output (softmax: its buffer times 1/s; log_softmax: (x - m) - log s from its cached x), streamed
+// out: the stores and the next row's prefetches spread over the exp work, where simd ran them
+// in bursts (exp pass, then a store-only pass during which the cores wait on memory). exp with
+// one clamp (math::lean::exp_nonpos: x - m <= 0). The sums are simd's (same lanes, same order),
+// so the results are simd's bit for bit.
+template <bool Cur, bool Prev, bool Log, bool Nt>
+PB_INLINE void softmax_lean_step(const float* __restrict xr, V16 m, float* __restrict ec, __m512& s0, __m512& s1,
+                                 const float* __restrict xp, V16 mp, V16 ap, const float* __restrict ep, float* yp,
+                                 int64_t n) {
+  const auto one = [&](int64_t j, __m512& acc) {
+    if constexpr (Cur) {
+      __builtin_prefetch(xr + n + j);  // the next row
+      const V16 e = math::lean::exp_nonpos(_mm512_loadu_ps(xr + j) - m);
+      if constexpr (!Log) _mm512_store_ps(ec + j, e.v);
+      acc = _mm512_add_ps(acc, e.v);
+    }
+    if constexpr (Prev) {
+      const V16 o = Log ? math::log_softmax_out(V16(_mm512_loadu_ps(xp + j)), mp, ap)
+                        : math::softmax_out(V16(_mm512_load_ps(ep + j)), ap);
+      if constexpr (Nt) _mm512_stream_ps(yp + j, o.v);
+      else _mm512_storeu_ps(yp + j, o.v);
+    }
+  };
+  int64_t j = 0;
+  for (; j + 32 <= n; j += 32) {
+    one(j, s0);
+    one(j + 16, s1);
+  }
+  if (j < n) one(j, s0);  // n % 16 == 0 here
+}
+
+template <bool Log, bool Nt> void softmax_forward_lean_rows(float* y, const float* x, int64_t r0, int64_t r1, int64_t cols) {
+  alignas(64) float ebuf[2][kRowBuf];
+  float* ec = ebuf[0];
+  float* ep = ebuf[1];
+  V16 mp(0.0f), ap(0.0f);
+  for (int64_t r = r0; r <= r1; ++r) {
+    const float* xr = x + r * cols;
+    const float* xp = xr - cols;
+    float* yp = y + (r - 1) * cols;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    V16 m(0.0f);
+    if (r < r1) m = V16(row_max16(xr, cols));
+    if (r == r0) softmax_lean_step<true, false, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols);
+    else if (r < r1) softmax_lean_step<true, true, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols);
+    else softmax_lean_step<false, true, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols);
+    if (r < r1) {
+      const float s = hsum16(_mm512_add_ps(s0, s1));
+      mp = m;
+      ap = V16(Log ? std::log(s) : 1.0f / s);
+      float* t = ep;
+      ep = ec;
+      ec = t;
+    }
+  }
+  if (Nt) stream_fence();
+}
+
+void softmax_forward_lean_f32(float* y, const float* x, int64_t rows, int64_t cols, bool log) {
+  const bool nt = stream_out(rows * cols, sizeof(float));
+  // whole vectors per row and, when streaming, 64-byte aligned rows; else simd
+  if (cols > kRowBuf || cols % 16 != 0 || (nt && (reinterpret_cast<uintptr_t>(y) & 63u) != 0))
+    return softmax_forward_simd_f32(y, x, rows, cols, log);
+  for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
+    if (log) nt ? softmax_forward_lean_rows<true, true>(y, x, r0, r1, cols) : softmax_forward_lean_rows<true, false>(y, x, r0, r1, cols);
+    else nt ? softmax_forward_lean_rows<false, true>(y, x, r0, r1, cols) : softmax_forward_lean_rows<false, false>(y, x, r0, r1, cols);
+  });
+}
+
 }  // namespace
 #endif
 
@@ -395,6 +488,17 @@ template <class T> void softmax_backward_simd(T* dx, const T* dy, const T* y, in
   if constexpr (sizeof(T) == 4) return softmax_backward_simd_f32(dx, dy, y, rows, cols, log);
 #endif
   softmax_backward_vec(dx, dy, y, rows, cols, log);
+}
+// simd with the rows pipelined (see "lean" above); simd elsewhere.
+template <class T> void softmax_forward_lean(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) return softmax_forward_lean_f32(y, x, rows, cols, log);
+#endif
+  softmax_forward_simd(y, x, rows, cols, log);
+}
+// = simd (registered so that every softmax-family op has the same impl names)
+template <class T> void softmax_backward_lean(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
+  softmax_backward_simd(dx, dy, y, rows, cols, log);
 }
 
 // ---- test hook -------------------------------------------------------------------------------
@@ -433,7 +537,11 @@ void fastmath_eval(float* y, const float* x, int64_t n, int fn, bool simd) {
   template void softmax_backward_naive<T>(T*, const T*, const T*, int64_t, int64_t, bool);      \
   template void softmax_backward_vec<T>(T*, const T*, const T*, int64_t, int64_t, bool);        \
   template void softmax_backward_stream<T>(T*, const T*, const T*, int64_t, int64_t, bool);      \
-  template void softmax_backward_simd<T>(T*, const T*, const T*, int64_t, int64_t, bool);
+  template void softmax_backward_simd<T>(T*, const T*, const T*, int64_t, int64_t, bool);      \
+  template void softmax_forward_lean<T>(T*, const T*, int64_t, int64_t, bool);                  \
+  template void softmax_backward_lean<T>(T*, const T*, const T*, int64_t, int64_t, bool);      \
+  template void act_forward_lean<T>(T*, const T*, int64_t, Act, ActParams<T>);                  \
+  template void act_backward_lean<T>(T*, const T*, const T*, int64_t, Act, ActParams<T>);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)
 #undef PB_INSTANTIATE
