@@ -413,7 +413,11 @@ void softmax_backward_simd_f32(float* dx, const float* dy, const float* y, int64
 template <bool Cur, bool Prev, bool Log, bool Nt>
 PB_INLINE void softmax_lean_step(const float* __restrict xr, V16 m, float* __restrict ec, __m512& s0, __m512& s1,
                                  const float* __restrict xp, V16 mp, V16 ap, const float* __restrict ep, float* yp,
-                                 int64_t n) {
+                                 int64_t n, int64_t h) {
+  // row r-1's output, the lanes of k of the 16 elements from i (the others read nothing)
+  const auto out = [=](int64_t i, __mmask16 k) {
+    return Log ? math::log_softmax_out(load16(xp + i, k), mp, ap) : math::softmax_out(load16(ep + i, k), ap);
+  };
   const auto one = [&](int64_t j, __m512& acc) {
     if constexpr (Cur) {
       __builtin_prefetch(xr + n + j);  // the next row
@@ -422,10 +426,11 @@ PB_INLINE void softmax_lean_step(const float* __restrict xr, V16 m, float* __res
       acc = _mm512_add_ps(acc, e.v);
     }
     if constexpr (Prev) {
-      const V16 o = Log ? math::log_softmax_out(V16(_mm512_loadu_ps(xp + j)), mp, ap)
-                        : math::softmax_out(V16(_mm512_load_ps(ep + j)), ap);
-      if constexpr (Nt) _mm512_stream_ps(yp + j, o.v);
-      else _mm512_storeu_ps(yp + j, o.v);
+      // the aligned vectors of y's row start h elements in; all but the last of them here
+      if (j + h + 16 <= n) {
+        if constexpr (Nt) _mm512_stream_ps(yp + h + j, out(h + j, 0xffff).v);
+        else _mm512_storeu_ps(yp + h + j, out(h + j, 0xffff).v);
+      }
     }
   };
   int64_t j = 0;
@@ -434,9 +439,16 @@ PB_INLINE void softmax_lean_step(const float* __restrict xr, V16 m, float* __res
     one(j + 16, s1);
   }
   if (j < n) one(j, s0);  // n % 16 == 0 here
+  if constexpr (Prev) {
+    if (h > 0) {  // the ragged ends of the row: h elements before the first aligned vector, 16 - h after
+      _mm512_mask_storeu_ps(yp, mask_first(h), out(0, mask_first(h)).v);
+      _mm512_mask_storeu_ps(yp + n - 16 + h, mask_first(16 - h), out(n - 16 + h, mask_first(16 - h)).v);
+    }
+  }
 }
 
-template <bool Log, bool Nt> void softmax_forward_lean_rows(float* y, const float* x, int64_t r0, int64_t r1, int64_t cols) {
+template <bool Log, bool Nt>
+void softmax_forward_lean_rows(float* y, const float* x, int64_t r0, int64_t r1, int64_t cols, int64_t h) {
   alignas(64) float ebuf[2][kRowBuf];
   float* ec = ebuf[0];
   float* ep = ebuf[1];
@@ -448,9 +460,9 @@ template <bool Log, bool Nt> void softmax_forward_lean_rows(float* y, const floa
     __m512 s0 = _mm512_setzero_ps(), s1 = s0;
     V16 m(0.0f);
     if (r < r1) m = V16(row_max16(xr, cols));
-    if (r == r0) softmax_lean_step<true, false, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols);
-    else if (r < r1) softmax_lean_step<true, true, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols);
-    else softmax_lean_step<false, true, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols);
+    if (r == r0) softmax_lean_step<true, false, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols, h);
+    else if (r < r1) softmax_lean_step<true, true, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols, h);
+    else softmax_lean_step<false, true, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols, h);
     if (r < r1) {
       const float s = hsum16(_mm512_add_ps(s0, s1));
       mp = m;
@@ -465,12 +477,14 @@ template <bool Log, bool Nt> void softmax_forward_lean_rows(float* y, const floa
 
 void softmax_forward_lean_f32(float* y, const float* x, int64_t rows, int64_t cols, bool log) {
   const bool nt = stream_out(rows * cols, sizeof(float));
-  // whole vectors per row and, when streaming, 64-byte aligned rows; else simd
-  if (cols > kRowBuf || cols % 16 != 0 || (nt && (reinterpret_cast<uintptr_t>(y) & 63u) != 0))
+  // whole vectors per row (then every row of y has the same alignment) and an element-aligned y
+  // (NumPy allows float32 at odd addresses); else simd
+  if (cols > kRowBuf || cols % 16 != 0 || (reinterpret_cast<uintptr_t>(y) & 3u) != 0)
     return softmax_forward_simd_f32(y, x, rows, cols, log);
+  const int64_t h = nt ? to_align64(y) : 0;  // elements before y's first 64-byte boundary
   for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
-    if (log) nt ? softmax_forward_lean_rows<true, true>(y, x, r0, r1, cols) : softmax_forward_lean_rows<true, false>(y, x, r0, r1, cols);
-    else nt ? softmax_forward_lean_rows<false, true>(y, x, r0, r1, cols) : softmax_forward_lean_rows<false, false>(y, x, r0, r1, cols);
+    if (log) nt ? softmax_forward_lean_rows<true, true>(y, x, r0, r1, cols, h) : softmax_forward_lean_rows<true, false>(y, x, r0, r1, cols, h);
+    else nt ? softmax_forward_lean_rows<false, true>(y, x, r0, r1, cols, h) : softmax_forward_lean_rows<false, false>(y, x, r0, r1, cols, h);
   });
 }
 

@@ -166,10 +166,10 @@ template <class T> PB_INLINE void softmax_backward_row_naive(T* dx, const T* dy,
 //    polynomial's coefficients;
 //  - one-instruction clamps (vrangeps: sign(x) min(|x|, c); or one vmaxps / vminps where the
 //    argument has one sign) instead of min + max, or compare + blend;
-//  - gelu tanh's e^(-2k) as 2^t with t = -2k log2(e) (log2 e folded into k's coefficients), so
-//    2^(t - round t) needs no Cody-Waite reduction: the rounding of t adds |t| 2^-24 relative
-//    error (3.5 ulp at |t| = 10, where y = x sigmoid(2k) is 2e-3 of x), the same order as the
-//    rounding of k itself;
+//  - gelu tanh's e^(-2k) (and gelu's pdf) as 2^t with t = -2k log2(e) (log2 e folded into k's
+//    coefficients), so 2^(t - round t) needs no Cody-Waite reduction: the rounding of t adds
+//    |t| 2^-24 relative error (3.5 ulp at |t| = 10, where y = x sigmoid(2k) is 2e-3 of x), the
+//    same order as the rounding of k itself;
 //  - softplus with beta = 1 and threshold >= 16 drops the threshold select: there x + log1p(e^-x)
 //    rounds to x (e^-16 < ulp(16) / 2), bit for bit the value the select would return.
 // Other builds and double run the formulas above (the `lean` impls call `simd` there).
@@ -221,15 +221,17 @@ PB_INLINE V16 gelu_cdf(V16 x) {
   return (xc * p) / q + V16(0.5f);
 }
 PB_INLINE V16 gelu(V16 x) { return x * gelu_cdf(x); }  // -inf * 0 = NaN, as gelu above and PyTorch
-// dy (cdf + x pdf), pdf = e^(-x^2/2) / sqrt(2 pi) with the 1 / sqrt(2 pi) in the polynomial.
+// dy (cdf + x pdf), pdf = e^(-x^2/2) / sqrt(2 pi) = 2^t / sqrt(2 pi) with t = -x^2 log2(e) / 2
+// (clamped at -150, where 2^t is 0), 2^(t - round t) by the polynomial of gelu_tanh below with
+// the 1 / sqrt(2 pi) folded in. The rounding of t adds |t| 2^-24 relative error to the pdf (the
+// same order as the rounding of x^2 itself; x pdf is < 5e-4 wherever |t| > 11).
 PB_INLINE V16 gelu_grad(V16 dy, V16 x) {
   const V16 cdf = gelu_cdf(x);
-  V16 n;
-  const V16 r = fm::exp_reduce(fm::vmax_(_mm512_set1_ps(-104.0f), (x * x * V16(-0.5f)).v), n);
-  const V16 e = poly6(r, 0.3989422917366028f, 0.3989422917366028f, 0.199471116065979f, 0.0664897933602333f,
-                      0.01662328653037548f, 0.0033386906143277884f, 0.0005511111812666059f);
-  const V16 pdf = fm::vscalef_(e.v, n.v);
-  return dy * fm::fma_(x, pdf, cdf);
+  const V16 t = fm::vmax_(_mm512_set1_ps(-150.0f), (x * x * V16(-0.7213475108146667f)).v);  // NaN stays
+  const V16 n = fm::vround_(t.v);
+  const V16 p = poly6(t - n, 0.3989422917366028f, 0.27652570605278015f, 0.09583649784326553f, 0.022142739966511726f,
+                      0.0038372380658984184f, 0.000534199527464807f, 6.112121627666056e-05f);
+  return dy * fm::fma_(x, V16(fm::vscalef_(p.v, n.v)), cdf);
 }
 
 // x sigmoid(2k) = x / (1 + 2^t), t = -2k log2 e = x (c1 + c3 x^2), clamped to +-150 (2^t is 0 or
