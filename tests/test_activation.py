@@ -169,7 +169,7 @@ def test_streaming_path_large_unaligned(isa, name, cols):
     dy = np.ones_like(x)
     yb = want if cols else x
     want_dx = bwd(name)(dy, yb, impl="vec") if cols else getattr(ref, name + "_backward")(dy, yb)
-    for impl in ["stream", "simd", "lean"]:
+    for impl in [i for i in ["stream", "simd", "lean"] if i in ops.impls(name + "_forward")]:
         fwd(name)(x, out=out, impl=impl)
         assert_close(out, want, err_msg=impl, **tol32)
         dx = np.empty(n + 1, np.float32)[1:].reshape(shape)
@@ -188,8 +188,9 @@ def test_streaming_path_misaligned_buffers():
         for name in ["relu", "sigmoid", "gelu"]:
             fwd(name)(x, out=out, impl=impl)
             assert_close(out, getattr(ref, name + "_forward")(x), err_msg=impl, **TOL32)
-        ops.softmax_forward(x.reshape(-1, 1000), out=out.reshape(-1, 1000), impl=impl)
-        assert_close(out.reshape(-1, 1000).sum(axis=1), np.ones(n // 1000, np.float32), err_msg=impl, **TOL32)
+        if impl in ops.impls("softmax_forward"):
+            ops.softmax_forward(x.reshape(-1, 1000), out=out.reshape(-1, 1000), impl=impl)
+            assert_close(out.reshape(-1, 1000).sum(axis=1), np.ones(n // 1000, np.float32), err_msg=impl, **TOL32)
 
 
 @pytest.mark.parametrize("case", ELEMENTWISE + [("softmax", {}), ("log_softmax", {})],
@@ -273,25 +274,6 @@ def test_softmax_extremes(isa, name):
         assert_close(y, want, **TOL32)
         assert np.all(np.isfinite(y[[0, 1, 5] if name == "softmax" else [0, 1]]))
         assert np.all(np.isnan(y[2:5]))
-
-
-@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
-@pytest.mark.parametrize("rows, cols, offset", [(9, 64, 0), (5, 48, 3), (1, 16, 0), (3, 4096, 5), (4, 4112, 0),
-                                                (4100, 1024, 0), (4100, 1024, 4), (4100, 1024, 13)])
-def test_softmax_lean_is_simd_bitwise(name, rows, cols, offset):
-    """lean pipelines the rows (row r's exp with row r-1's stores) but keeps simd's sums and
-    formulas: the same bits, on the plain path, the streaming one (>= 16 MiB: 4100 x 1024) with y
-    at every alignment (offset floats into a buffer), and the fallbacks (cols % 16, > 4096)."""
-    rng = np.random.default_rng(11)
-    x = (rng.standard_normal((rows, cols)) * 6).astype(np.float32)
-    x[0, :3] = [-np.inf, 80.0, -80.0]
-    if rows > 2:
-        x[1, 5], x[2, :] = np.nan, -np.inf
-    buf = np.empty(rows * cols + 16, np.float32)
-    out = buf[offset:offset + rows * cols].reshape(rows, cols)
-    fwd(name)(x, out=out, impl="lean")
-    np.testing.assert_array_equal(out, fwd(name)(x, impl="simd"))
-    assert_close(out, getattr(ref, name + "_forward")(x), **TOL32)
 
 
 def test_lean_gelu_saturates():
