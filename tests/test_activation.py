@@ -276,6 +276,28 @@ def test_softmax_extremes(isa, name):
         assert np.all(np.isnan(y[2:5]))
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("rows, cols, offset", [(9, 64, 0), (5, 48, 3), (1, 16, 0), (3, 4096, 5), (4, 4112, 0),
+                                                (2, 1000, 0), (4100, 1024, 0), (4100, 1024, 4), (4100, 1024, 13)])
+def test_softmax_lean_is_simd_bitwise(name, rows, cols, offset):
+    """lean pipelines the rows (row r's exp with row r-1's stores, half a row rotated) but keeps
+    simd's sums and formulas: the same bits, on the plain path, the streaming one (>= 16 MiB:
+    4100 x 1024) with y at several alignments (offset floats into a buffer), and the fallbacks
+    (cols % 16 != 0, cols > 4096)."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((rows, cols)) * 6).astype(np.float32)
+    x[0, :3] = [-np.inf, 80.0, -80.0]
+    if rows > 2:
+        x[1, 5], x[2, :] = np.nan, -np.inf
+    buf = np.empty(rows * cols + 16, np.float32)
+    out = buf[offset:offset + rows * cols].reshape(rows, cols)
+    fwd(name)(x, out=out, impl="lean")
+    np.testing.assert_array_equal(out, fwd(name)(x, impl="simd"))
+    with np.errstate(invalid="ignore"):
+        want = getattr(ref, name + "_forward")(x)
+    assert_close(out, want, **TOL32)
+
+
 def test_lean_gelu_saturates():
     """lean's gelu cdf is clamped at |x| = 5.55, where it must come out as exactly 0 and 1 (not every
     clamp does: 5.6 gives 2^-25, and gelu(-1e4) would be -3e-4)."""

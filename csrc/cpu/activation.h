@@ -42,6 +42,8 @@ PB_CPU_DECLARE(
   template <class T> void softmax_backward_vec(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
   template <class T> void softmax_backward_stream(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
   template <class T> void softmax_backward_simd(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
+  template <class T> void softmax_forward_lean(T* y, const T* x, int64_t rows, int64_t cols, bool log);
+  template <class T> void softmax_backward_lean(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
 
   // Test hook: y = fm::<fn>(x) with the vectorized float code (fn: 0 exp, 1 expm1, 2 log,
   // 3 log1p, 4 tanh, 5 erf, 6 log1p_01), so tests can measure its ulp error over ranges of floats.

@@ -192,6 +192,13 @@ PB_INLINE V16 poly6(V16 r, float c0, float c1, float c2, float c3, float c4, flo
   return fm::fma_(p, r, V16(c0));
 }
 
+// e^x for x <= 0 (or NaN): fm::exp with one vmaxps for its clamp (the same bits there).
+PB_INLINE V16 exp_nonpos(V16 x) {
+  V16 n;
+  const V16 r = fm::exp_reduce(fm::vmax_(_mm512_set1_ps(-104.0f), x.v), n);
+  return fm::vscalef_(fm::exp_poly(r).v, n.v);
+}
+
 // gelu's cdf 0.5 (1 + erf(x / sqrt 2)) = 0.5 + x Pa(x^2) / Qa(x^2) for |x| <= kGeluClamp, where
 // it comes out as exactly 1 (and 0 at -kGeluClamp: the odd part is exactly odd), so the clamp
 // saturates it with no select (fm::erf's select sits at 3.925 sqrt 2 = 5.5508). Not every clamp

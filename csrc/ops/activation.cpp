@@ -36,10 +36,10 @@ PB_REGISTER_IMPLS("softplus_backward", "naive", "vec", "stream", "simd", "lean")
 // over the row costs more than the saved read-for-ownership while the cores are the bottleneck),
 // so "vec" came after it; "simd" (AVX-512 rows: one read of x, exp at half the instructions,
 // streaming stores from registers; vec elsewhere) is last, the default.
-PB_REGISTER_IMPLS("softmax_forward", "naive", "stream", "vec", "simd");
-PB_REGISTER_IMPLS("softmax_backward", "naive", "stream", "vec", "simd");
-PB_REGISTER_IMPLS("log_softmax_forward", "naive", "stream", "vec", "simd");
-PB_REGISTER_IMPLS("log_softmax_backward", "naive", "stream", "vec", "simd");
+PB_REGISTER_IMPLS("softmax_forward", "naive", "stream", "vec", "simd", "lean");
+PB_REGISTER_IMPLS("softmax_backward", "naive", "stream", "vec", "simd", "lean");
+PB_REGISTER_IMPLS("log_softmax_forward", "naive", "stream", "vec", "simd", "lean");
+PB_REGISTER_IMPLS("log_softmax_backward", "naive", "stream", "vec", "simd", "lean");
 
 namespace {
 
@@ -149,7 +149,8 @@ void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::stri
     if (v == 0) PB_CPU_CALL(softmax_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
     else if (v == 1) PB_CPU_CALL(softmax_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
     else if (v == 2) PB_CPU_CALL(softmax_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
-    else PB_CPU_CALL(softmax_forward_simd<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
+    else if (v == 3) PB_CPU_CALL(softmax_forward_simd<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
+    else PB_CPU_CALL(softmax_forward_lean<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
   });
 }
 
@@ -170,7 +171,8 @@ void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool 
     if (v == 0) PB_CPU_CALL(softmax_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
     else if (v == 1) PB_CPU_CALL(softmax_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
     else if (v == 2) PB_CPU_CALL(softmax_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
-    else PB_CPU_CALL(softmax_backward_simd<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
+    else if (v == 3) PB_CPU_CALL(softmax_backward_simd<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
+    else PB_CPU_CALL(softmax_backward_lean<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
   });
 }
 
