@@ -20,8 +20,9 @@ template <class T> struct ActParams {
 //   stream: vec + streaming stores for outputs >= kStreamBytes (cpu/elementwise.h).
 //   simd:   AVX-512 float: explicit 16-lane loops over the same formulas (fm::V16), masked ends,
 //           streaming stores from registers; other builds and double run `stream`.
-//   lean:   element-wise only. AVX-512 float: simd with fewer instructions per float (math::lean:
-//           gelu, gelu tanh, softplus with beta 1); the rest, other builds and double: simd.
+//   lean:   AVX-512 float: simd with fewer instructions per float (math::lean: gelu, gelu tanh,
+//           softplus with beta 1) and softmax / log_softmax forward with the rows pipelined (the
+//           stores of a row overlap the exp of the next); the rest, other builds, double: simd.
 PB_CPU_DECLARE(
   template <class T> void act_forward_naive(T* y, const T* x, int64_t n, Act op, ActParams<T> p);
   template <class T> void act_forward_vec(T* y, const T* x, int64_t n, Act op, ActParams<T> p);

@@ -35,7 +35,8 @@ PB_REGISTER_IMPLS("softplus_backward", "naive", "vec", "stream", "simd", "lean")
 // of "vec" in every `pybench bench --impl all` run on the shared 2-core machine (the extra pass
 // over the row costs more than the saved read-for-ownership while the cores are the bottleneck),
 // so "vec" came after it; "simd" (AVX-512 rows: one read of x, exp at half the instructions,
-// streaming stores from registers; vec elsewhere) is last, the default.
+// streaming stores from registers; vec elsewhere) next; "lean" (forward: simd with the rows
+// pipelined, a row's stores overlapping the next row's exp; backward: simd) is last, the default.
 PB_REGISTER_IMPLS("softmax_forward", "naive", "stream", "vec", "simd", "lean");
 PB_REGISTER_IMPLS("softmax_backward", "naive", "stream", "vec", "simd", "lean");
 PB_REGISTER_IMPLS("log_softmax_forward", "naive", "stream", "vec", "simd", "lean");
