@@ -13,32 +13,34 @@ namespace pb::ops {
 
 // naive: single thread, std:: math; vec: threads + vectorized fastmath; stream: vec + streaming
 // stores for outputs >= 16 MiB; simd: explicit AVX-512 (fm::V16) loops, streaming from registers
-// (stream elsewhere). See csrc/cpu/activation.cpp for what each measured.
-PB_REGISTER_IMPLS("relu_forward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("relu_backward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("leaky_relu_forward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("leaky_relu_backward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("elu_forward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("elu_backward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("gelu_forward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("gelu_backward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("sigmoid_forward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("sigmoid_backward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("tanh_forward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("tanh_backward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("silu_forward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("silu_backward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("softplus_forward", "naive", "vec", "stream", "simd");
-PB_REGISTER_IMPLS("softplus_backward", "naive", "vec", "stream", "simd");
+// (stream elsewhere); lean: simd with fewer instructions for gelu, gelu tanh, softplus (math::lean;
+// simd for the rest). See csrc/cpu/activation.cpp for what each measured.
+PB_REGISTER_IMPLS("relu_forward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("relu_backward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("leaky_relu_forward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("leaky_relu_backward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("elu_forward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("elu_backward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("gelu_forward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("gelu_backward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("sigmoid_forward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("sigmoid_backward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("tanh_forward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("tanh_backward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("silu_forward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("silu_backward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("softplus_forward", "naive", "vec", "stream", "simd", "lean");
+PB_REGISTER_IMPLS("softplus_backward", "naive", "vec", "stream", "simd", "lean");
 // Softmax family: "stream" (vec + streaming stores through an L1 row buffer) measured 0.7-0.9x
 // of "vec" in every `pybench bench --impl all` run on the shared 2-core machine (the extra pass
 // over the row costs more than the saved read-for-ownership while the cores are the bottleneck),
 // so "vec" came after it; "simd" (AVX-512 rows: one read of x, exp at half the instructions,
-// streaming stores from registers; vec elsewhere) is last, the default.
-PB_REGISTER_IMPLS("softmax_forward", "naive", "stream", "vec", "simd");
-PB_REGISTER_IMPLS("softmax_backward", "naive", "stream", "vec", "simd");
-PB_REGISTER_IMPLS("log_softmax_forward", "naive", "stream", "vec", "simd");
-PB_REGISTER_IMPLS("log_softmax_backward", "naive", "stream", "vec", "simd");
+// streaming stores from registers; vec elsewhere) next; "lean" (forward: simd with the rows
+// pipelined, a row's stores overlapping the next row's exp; backward: simd) is last, the default.
+PB_REGISTER_IMPLS("softmax_forward", "naive", "stream", "vec", "simd", "lean");
+PB_REGISTER_IMPLS("softmax_backward", "naive", "stream", "vec", "simd", "lean");
+PB_REGISTER_IMPLS("log_softmax_forward", "naive", "stream", "vec", "simd", "lean");
+PB_REGISTER_IMPLS("log_softmax_backward", "naive", "stream", "vec", "simd", "lean");
 
 namespace {
 
@@ -101,7 +103,8 @@ void activation_forward(const std::string& name, const Tensor& y, const Tensor& 
     if (v == 0) PB_CPU_CALL(act_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
     else if (v == 1) PB_CPU_CALL(act_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
     else if (v == 2) PB_CPU_CALL(act_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
-    else PB_CPU_CALL(act_forward_simd<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
+    else if (v == 3) PB_CPU_CALL(act_forward_simd<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
+    else PB_CPU_CALL(act_forward_lean<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
   });
 }
 
@@ -128,7 +131,8 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
     if (v == 0) PB_CPU_CALL(act_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
     else if (v == 1) PB_CPU_CALL(act_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
     else if (v == 2) PB_CPU_CALL(act_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
-    else PB_CPU_CALL(act_backward_simd<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
+    else if (v == 3) PB_CPU_CALL(act_backward_simd<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
+    else PB_CPU_CALL(act_backward_lean<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
   });
 }
 
@@ -146,7 +150,8 @@ void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::stri
     if (v == 0) PB_CPU_CALL(softmax_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
     else if (v == 1) PB_CPU_CALL(softmax_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
     else if (v == 2) PB_CPU_CALL(softmax_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
-    else PB_CPU_CALL(softmax_forward_simd<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
+    else if (v == 3) PB_CPU_CALL(softmax_forward_simd<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
+    else PB_CPU_CALL(softmax_forward_lean<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
   });
 }
 
@@ -167,7 +172,8 @@ void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool 
     if (v == 0) PB_CPU_CALL(softmax_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
     else if (v == 1) PB_CPU_CALL(softmax_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
     else if (v == 2) PB_CPU_CALL(softmax_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
-    else PB_CPU_CALL(softmax_backward_simd<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
+    else if (v == 3) PB_CPU_CALL(softmax_backward_simd<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
+    else PB_CPU_CALL(softmax_backward_lean<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
   });
 }
 
