@@ -1,0 +1,49 @@
+"""Per-row medians over several `pybench bench --json` runs: `python -m pybench.bench.medians RUN.json ...`.
+
+The VM's memory bandwidth changes mode from minute to minute, so one run's "% of copy" for a
+memory-bound row is one draw. This prints, for every row present in the runs, each run's value
+and their median: "% of copy" for memory-bound rows, "vs <peer>" ratios for the others.
+"""
+
+import json
+import statistics
+import sys
+
+
+def row_values(runs):
+    """{(op, label, problem): {"of copy %" | "vs torch" | ...: [value per run]}} in first-seen order."""
+    rows = {}
+    for recs in runs:
+        for r in recs:
+            if r.get("status") != "ok" or r["op"] == "copy":
+                continue
+            v = rows.setdefault((r["op"], r["label"], r["shape"]), {})
+            if r.get("kind") == "memory" and r.get("fraction_of_copy") is not None:
+                v.setdefault("of copy %", []).append(100 * r["fraction_of_copy"])
+            for name, p in (r.get("peers") or {}).items():
+                if p.get("ratio") is not None:
+                    v.setdefault(f"vs {name}", []).append(p["ratio"])
+    return rows
+
+
+def main(argv=None):
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m pybench.bench.medians RUN.json [RUN.json ...]", file=sys.stderr)
+        return 2
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f)["records"])
+    print(f"medians over {len(runs)} runs: {', '.join(paths)}")
+    for (op, label, shape), cols in row_values(runs).items():
+        cells = []
+        for name, vals in cols.items():
+            fmt = "{:.0f}" if name.endswith("%") else "{:.2f}"
+            cells.append(f"{name} " + " ".join(fmt.format(x) for x in vals) + " -> median " + fmt.format(statistics.median(vals)))
+        print(f"{op:12s} {label + ' ' + shape:36s} " + "; ".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
