@@ -30,3 +30,9 @@ def test_medians_per_row(tmp_path, capsys):
 def test_medians_usage(capsys):
     assert medians.main([]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_medians_bench_train_records(tmp_path):
+    recs = [[{"case": "MLP b32", "status": "ok", "ratio": x}, {"case": "CNN", "status": "FAILED", "ratio": None}]
+            for x in (1.9, 2.1, 2.0)]
+    assert medians.row_values(recs) == {("MLP b32", "", ""): {"vs torch": [1.9, 2.1, 2.0]}}

@@ -1,8 +1,10 @@
-"""Per-row medians over several `pybench bench --json` runs: `python -m pybench.bench.medians RUN.json ...`.
+"""Per-row medians over several `pybench bench` or `bench-train` --json runs:
+`python -m pybench.bench.medians RUN.json ...`.
 
 The VM's memory bandwidth changes mode from minute to minute, so one run's "% of copy" for a
 memory-bound row is one draw. This prints, for every row present in the runs, each run's value
-and their median: "% of copy" for memory-bound rows, "vs <peer>" ratios for the others.
+and their median: "% of copy" for memory-bound rows, "vs <peer>" ratios for the others (for
+bench-train, the training step's ratio to PyTorch).
 """
 
 import json
@@ -15,6 +17,10 @@ def row_values(runs):
     rows = {}
     for recs in runs:
         for r in recs:
+            if "case" in r:  # a `pybench bench-train` record: one training step vs PyTorch
+                if r.get("status") == "ok" and r.get("ratio") is not None:
+                    rows.setdefault((r["case"], "", ""), {}).setdefault("vs torch", []).append(r["ratio"])
+                continue
             if r.get("status") != "ok" or r["op"] == "copy":
                 continue
             v = rows.setdefault((r["op"], r["label"], r["shape"]), {})
@@ -41,7 +47,8 @@ def main(argv=None):
         for name, vals in cols.items():
             fmt = "{:.0f}" if name.endswith("%") else "{:.2f}"
             cells.append(f"{name} " + " ".join(fmt.format(x) for x in vals) + " -> median " + fmt.format(statistics.median(vals)))
-        print(f"{op:12s} {label + ' ' + shape:36s} " + "; ".join(cells))
+        name = f"{op:12s} {label + ' ' + shape:36s}" if label or shape else f"{op:62s}"
+        print(name + " " + "; ".join(cells))
     return 0
 
 
