@@ -169,9 +169,11 @@ def test_streaming_path_large_unaligned(isa, name, cols):
     dy = np.ones_like(x)
     yb = want if cols else x
     want_dx = bwd(name)(dy, yb, impl="vec") if cols else getattr(ref, name + "_backward")(dy, yb)
-    for impl in [i for i in ["stream", "simd", "lean"] if i in ops.impls(name + "_forward")]:
+    for impl in [i for i in ["stream", "simd", "lean", "online"] if i in ops.impls(name + "_forward")]:
         fwd(name)(x, out=out, impl=impl)
         assert_close(out, want, err_msg=impl, **tol32)
+        if impl not in ops.impls(name + "_backward"):  # online: forward only
+            continue
         dx = np.empty(n + 1, np.float32)[1:].reshape(shape)
         bwd(name)(dy, yb, out=dx, impl=impl)
         assert_close(dx, want_dx, err_msg=impl, **tol32)
@@ -184,8 +186,10 @@ def test_streaming_path_misaligned_buffers():
     x[:] = np.random.default_rng(5).standard_normal(n)
     out = np.frombuffer(bytearray(4 * n + 3), dtype=np.float32, count=n, offset=3)
     assert not x.flags.aligned and not out.flags.aligned
-    for impl in ["stream", "simd", "lean"]:
+    for impl in ["stream", "simd", "lean", "online"]:
         for name in ["relu", "sigmoid", "gelu"]:
+            if impl not in ops.impls(name + "_forward"):
+                continue
             fwd(name)(x, out=out, impl=impl)
             assert_close(out, getattr(ref, name + "_forward")(x), err_msg=impl, **TOL32)
         if impl in ops.impls("softmax_forward"):
@@ -296,6 +300,68 @@ def test_softmax_lean_is_simd_bitwise(name, rows, cols, offset):
     with np.errstate(invalid="ignore"):
         want = getattr(ref, name + "_forward")(x)
     assert_close(out, want, **TOL32)
+
+
+ONLINE_COLS = [1, 15, 16, 17, 63, 64, 65, 1024, 1031]
+
+
+def _online_rows(cols, rng):
+    """Rows for `online` (running lane max m raised only past m + 8, sums rescaled then): random
+    rows, the max at the end (m grows in the last block / the masked tail), a steadily rising row
+    (m raised in many blocks: softmax rescales earlier blocks in L1), +-1e4 magnitudes, a row
+    that is -inf but its last element, and the special rows (-inf, NaN, +inf)."""
+    r = [rng.standard_normal(cols) * 5,
+         np.where(np.arange(cols) == cols - 1, 40.0, rng.standard_normal(cols)),
+         np.arange(cols) * 0.75 - 30.0,
+         rng.uniform(-1e4, 1e4, cols),
+         np.where(np.arange(cols) == cols - 1, 1e4, -1e4),
+         np.where(np.arange(cols) == cols - 1, 3.0, -np.inf),
+         np.full(cols, -np.inf),
+         np.where(np.arange(cols) == cols // 2, np.nan, rng.standard_normal(cols)),
+         np.where(np.arange(cols) == cols // 3, np.inf, rng.standard_normal(cols))]
+    if cols > 1:
+        r.append(np.where(np.arange(cols) < cols // 2, -np.inf, rng.standard_normal(cols)))  # m from -FLT_MAX late
+    return np.array(r, np.float32)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("cols", ONLINE_COLS)
+def test_softmax_online_edge_rows(isa, name, cols):
+    """online (exp in the loop that reads the row, a lane-wise running max) against the reference,
+    and NaN exactly where simd has NaN (the last bits differ from simd: exp(x - m) exp(m - M)).
+    Tolerance: TOL32 (every finite value within rtol 1e-5 / atol 1e-6)."""
+    x = _online_rows(cols, np.random.default_rng(cols))
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = getattr(ref, name + "_forward")(x)
+    for offset in [0, 1, 5]:  # y at several alignments (the plain-store path)
+        buf = np.empty(x.size + 16, np.float32)
+        out = buf[offset:offset + x.size].reshape(x.shape)
+        fwd(name)(x, out=out, impl="online")
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(fwd(name)(x, impl="simd")), err_msg=f"offset {offset}")
+        assert_close(out, want, err_msg=f"offset {offset}", **TOL32)
+    if cols > 1:
+        assert np.all(np.isnan(out[6:9]))  # all -inf, NaN, +inf rows
+        assert np.all(np.isfinite(out[[0, 1, 2, 3, 4]]))
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("cols, offset", [(1024, 0), (1024, 3), (1031, 7), (1031, 0), (4096, 1), (4097, 2)])
+def test_softmax_online_streaming_unaligned(name, cols, offset):
+    """Outputs >= 16 MiB take online's streaming path: y's rows at every alignment (cols % 16 != 0)
+    or a fixed non-zero one (offset floats into a buffer): pass 2 rotates the per-lane factor to
+    y's alignment. 4097 columns fall back to lean. Rows with their max at the end and +-1e4 rows
+    mixed in; the output does not depend on y's alignment (the bits at offset 0 are the same)."""
+    rows = (4_200_000 + cols - 1) // cols
+    rng = np.random.default_rng(cols + offset)
+    x = (rng.standard_normal((rows, cols)) * 4).astype(np.float32)
+    x[::7, -1] = 30.0
+    x[3::11] *= 2500.0
+    buf = np.empty(rows * cols + 16, np.float32)
+    out = buf[offset:offset + rows * cols].reshape(rows, cols)
+    fwd(name)(x, out=out, impl="online")
+    want = fwd(name)(x, impl="vec")
+    assert_close(out, want, **TOL32)
+    np.testing.assert_array_equal(out, fwd(name)(x, impl="online"))
 
 
 def test_lean_gelu_saturates():
