@@ -232,12 +232,12 @@ def test_hypothesis_shapes_vs_reference(n, c, h, w, four_d, seed):
         np.testing.assert_allclose(db, db_r, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("bwd_impl", ["fused", "l3", "stage", "pipe"])
+@pytest.mark.parametrize("bwd_impl", ["fused", "l3", "pipe"])
 @pytest.mark.parametrize("shape", [(8, 4, 361, 367), (4100, 1031), (4, 16, 257, 263)])
 def test_streaming_outputs_large_unaligned(isa, shape, bwd_impl):
     """Outputs of 16 MiB or more are written with streaming stores (y and dx); offset views make
     every array unaligned, and the sizes are not multiples of 16 (masked / scalar ends).
-    (4, 16, 257, 263): 1 MiB channels, C >= 4 * threads: stage's and pipe's own paths (forward too)."""
+    (4, 16, 257, 263): 1 MiB channels, C >= 4 * threads: pipe's own paths (forward too)."""
     rng = np.random.default_rng(11)
     n, c = int(np.prod(shape)), shape[1]
     assert n * 4 >= 16 << 20
@@ -252,7 +252,7 @@ def test_streaming_outputs_large_unaligned(isa, shape, bwd_impl):
     w, b, rm, rv = _params(rng, c, np.float32)
     y = view(np.zeros(shape))
     dx = view(np.zeros(shape))
-    fwd_impl = bwd_impl if bwd_impl in ("stage", "pipe") else "fused"
+    fwd_impl = bwd_impl if bwd_impl == "pipe" else "fused"
     _, sm, si = ops.batch_norm_forward(x, w, b, rm.copy(), rv.copy(), True, out=y, impl=fwd_impl)
     y_n, sm_n, si_n = ops.batch_norm_forward(x, w, b, rm.copy(), rv.copy(), True, impl="naive")
     assert_close(sm, sm_n, rtol=1e-6, atol=1e-6)
@@ -355,7 +355,7 @@ def test_bad_call_writes_nothing():
     assert np.all(rm == 2.0) and np.all(rv == 3.0) and np.all(out == 9.0)
 
 
-@pytest.mark.parametrize("impl", ["fused", "l3", "stage", "pipe"])
+@pytest.mark.parametrize("impl", ["fused", "l3", "pipe"])
 def test_backward_bitwise_across_thread_counts(impl):
     """l3 takes whole channels per thread when C >= 4 * threads and channel groups shared by all
     threads otherwise: both (and every thread count) give the same bits."""
@@ -382,11 +382,10 @@ def test_backward_bitwise_across_thread_counts(impl):
 
 
 @pytest.mark.parametrize("shape", [(6, 8, 33, 35), (3, 9, 300, 300), (5, 8, 2, 3), (2, 12, 1, 1), (300, 8)])
-def test_stage_and_pipe_bitwise_equal_to_fused_and_l3(shape):
-    """stage and pipe compute the statistics with fused's items and the backward sums with l3's,
-    combined in the same order: the same bits as those impls, both where they take whole channels
-    per thread (C >= 4 * threads; stage: channels <= 8 MiB) and where they fall back, at any
-    thread count."""
+def test_pipe_bitwise_equal_to_fused_and_l3(shape):
+    """pipe computes the statistics with fused's items and the backward sums with l3's, combined
+    in the same order: the same bits as those impls, both where it takes whole channels per
+    thread (C >= 4 * threads) and where it falls back, at any thread count."""
     rng = np.random.default_rng(sum(shape))
     before = pybench.get_num_threads()
     try:
@@ -397,17 +396,16 @@ def test_stage_and_pipe_bitwise_equal_to_fused_and_l3(shape):
             for threads in (1, 2, 3):
                 pybench.set_num_threads(threads)
                 outs = {}
-                for impl in ("fused", "stage", "pipe"):
+                for impl in ("fused", "pipe"):
                     rm_, rv_ = rm.copy(), rv.copy()
                     outs[impl] = ops.batch_norm_forward(x, w, b, rm_, rv_, impl=impl) + (rm_, rv_)
                 _, sm, si = outs["fused"][:3]
                 for training in (True, False):
                     want = ops.batch_norm_backward(dy, x, w, sm, si, training, impl="l3")
-                    for impl in ("stage", "pipe"):
-                        for a, b_ in zip(outs[impl], outs["fused"]):
-                            np.testing.assert_array_equal(a, b_)
-                        got = ops.batch_norm_backward(dy, x, w, sm, si, training, impl=impl)
-                        for a, b_ in zip(got, want):
-                            np.testing.assert_array_equal(a, b_)
+                    for a, b_ in zip(outs["pipe"], outs["fused"]):
+                        np.testing.assert_array_equal(a, b_)
+                    got = ops.batch_norm_backward(dy, x, w, sm, si, training, impl="pipe")
+                    for a, b_ in zip(got, want):
+                        np.testing.assert_array_equal(a, b_)
     finally:
         pybench.set_num_threads(before)

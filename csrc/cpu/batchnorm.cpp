@@ -22,8 +22,6 @@
 //        backward sums ~2.0 copies (software prefetch of the next band: no gain measured).
 // l3:    backward only (fused forward), S > 1: per channel, the dx pass right after the sums pass,
 //        reading dy and x from cache (see the l3 section below).
-// stage: forward and backward, S > 1: the reading pass copies the channel into a contiguous
-//        per-thread buffer, which the writing pass reads (see the stage section below).
 // pipe:  forward and backward, S > 1: the reading pass of channel c interleaved with the writing
 //        pass of channel c - 1 (see the pipe section below).
 // Why l3 stays near 60% of copy at (64, 64, 128, 128) float32 (issue 3 asks 80%): a channel's
@@ -31,10 +29,11 @@
 // and the 16-way L3 keeps ~16 of them, not the channel. cachegrind (one thread, LL = 32 MiB
 // 16-way, one call, minus set-up; an array is 4.19 M lines): l3 backward 16.0 M LL read misses
 // (3.8 arrays: dy and x read twice) + 4.2 M written; fused forward 8.4 M (x twice) + 4.2 M.
-// stage brings that to the minimum: forward 4.3 M + 4.5 M, backward 8.7 M + 4.8 M. But on this
-// VM stage measured slower than fused / l3 (the buffers do not survive between the passes, see
-// the stage section); pipe, which overlaps the passes instead, is ~6% faster than fused forward
-// (the default now) and slower than l3 backward.
+// stage (removed 2026-11-24): the reading pass copied each channel to a contiguous per-thread
+// buffer; cachegrind: DRAM traffic at the minimum (fwd 4.3M+4.5M lines, bwd 8.7M+4.8M), but on
+// this VM it measured slower than fused/l3 (fwd 55% vs 58%, bwd 47% vs 57% of copy, quiet), the
+// buffers not surviving in L3 between the passes. pipe, which overlaps the passes instead, is
+// ~6% faster than fused forward (the default now) and slower than l3 backward.
 // The 64-byte vector types below are only ever inlined; the ABI note about passing them is moot.
 #pragma GCC diagnostic ignored "-Wpsabi"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive in its own intrinsics (bug 105593)
@@ -160,45 +159,34 @@ PB_INLINE double lanes_total(const Lanes& a) {  // fixed order
   return (((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))) + a.tail;
 }
 
-// a1 += x - m, a2 += (x - m)^2 (Copy: and cx[i] = x[i], for stage)
-template <bool Copy = false, class T>
-PB_INLINE void lanes_dev(Lanes& a1, Lanes& a2, const T* __restrict x, int64_t len, double m, T* __restrict cx = nullptr) {
+// a1 += x - m, a2 += (x - m)^2
+template <class T>
+PB_INLINE void lanes_dev(Lanes& a1, Lanes& a2, const T* __restrict x, int64_t len, double m) {
   int64_t i = 0;
   for (; i + kStep <= len; i += kStep)
     for (int k = 0; k < kV; ++k) {
-      if constexpr (Copy) __builtin_memcpy(cx + i + 8 * k, x + i + 8 * k, 8 * sizeof(T));
       const v8d d = load8(x + i + 8 * k) - m;
       a1.v[k] += d;
       a2.v[k] += d * d;
     }
   for (; i < len; ++i) {
-    if constexpr (Copy) cx[i] = x[i];
     const double d = static_cast<double>(x[i]) - m;
     a1.tail += d;
     a2.tail += d * d;
   }
 }
 
-// a1 += dy, a2 += dy * (x - m) (Copy: and cdy[i] = dy[i], cx[i] = x[i], for stage)
-template <bool Copy = false, class T>
-PB_INLINE void lanes_dot(Lanes& a1, Lanes& a2, const T* __restrict dy, const T* __restrict x, int64_t len, double m,
-                         T* __restrict cdy = nullptr, T* __restrict cx = nullptr) {
+// a1 += dy, a2 += dy * (x - m)
+template <class T>
+PB_INLINE void lanes_dot(Lanes& a1, Lanes& a2, const T* __restrict dy, const T* __restrict x, int64_t len, double m) {
   int64_t i = 0;
   for (; i + kStep <= len; i += kStep)
     for (int k = 0; k < kV; ++k) {
-      if constexpr (Copy) {
-        __builtin_memcpy(cdy + i + 8 * k, dy + i + 8 * k, 8 * sizeof(T));
-        __builtin_memcpy(cx + i + 8 * k, x + i + 8 * k, 8 * sizeof(T));
-      }
       const v8d g = load8(dy + i + 8 * k);
       a1.v[k] += g;
       a2.v[k] += g * (load8(x + i + 8 * k) - m);
     }
   for (; i < len; ++i) {
-    if constexpr (Copy) {
-      cdy[i] = dy[i];
-      cx[i] = x[i];
-    }
     const double g = static_cast<double>(dy[i]);
     a1.tail += g;
     a2.tail += g * (static_cast<double>(x[i]) - m);
@@ -212,13 +200,13 @@ PB_INLINE void lanes_dot(Lanes& a1, Lanes& a2, const T* __restrict dy, const T* 
 // worst case of k the one extreme outlier; ~1e-15 for ordinary data). One pass, not two: a
 // second pass over the L1 copy left the memory idle while it ran (the stats pass read 8 GB/s
 // where a copy moved 17).
-template <bool Copy = false, class T>
-PB_INLINE void run_stats(const T* x, int64_t len, double& mean, double& m2, T* cx = nullptr) {
+template <class T>
+PB_INLINE void run_stats(const T* x, int64_t len, double& mean, double& m2) {
   const double k = static_cast<double>(x[0]), inv = 1.0 / static_cast<double>(len);
   Lanes s1, s2;
   lanes_zero(s1);
   lanes_zero(s2);
-  lanes_dev<Copy>(s1, s2, x, len, k, cx);
+  lanes_dev(s1, s2, x, len, k);
   const double d1 = lanes_total(s1), d2 = lanes_total(s2);
   mean = k + d1 * inv;
   m2 = d2 - d1 * d1 * inv;
@@ -748,175 +736,6 @@ void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy
 }
 
 // ---------------------------------------------------------------------------------------------
-// stage: forward (training) and backward for S > 1, whole channels per thread (C >= 4 * threads
-// and a channel that fits kBnStageBytes; else fused / l3). The reading pass of a channel (the
-// statistics: x; the backward sums: dy and x) also copies what it reads into a contiguous
-// per-thread buffer (the stores go to cache: the buffer is reused channel after channel), and
-// the writing pass (y, resp. dx, streamed) reads that buffer instead of x and dy.
-// Why not re-read x itself, as l3 does: a channel's planes lie C * S * sizeof(T) apart, 4 MiB
-// at (64, 64, 128, 128) float32, so all N planes of a channel map to the same few cache sets and
-// the cache keeps only ~16 of them (measured, one thread, NumPy sums over 64 KiB planes: 16
-// planes 4 MiB apart re-read at 24 GB/s, 32 planes at 7 GB/s = from memory, while 32 contiguous
-// planes stayed at 25). The contiguous buffer spreads over all sets. Per channel the partials are
-// those of fused (statistics: its items, combined in item order) and l3 (sums): bitwise the same
-// results as those impls, for any thread count.
-// Measured ((64, 64, 128, 128) float32, 2 threads, AVX-512, A/B/copy alternated in one process,
-// medians of 15-21 rounds, in copy times, load average 3.4-8.7 from other jobs): forward 2.0-2.5
-// (fused 1.7-2.0), backward 3.2-3.8 (l3 2.4-2.7); one thread: 1.92 vs 1.70 and 3.17 vs 2.72.
-// That is what the buffer costs if it goes to memory and back, i.e. the 4 MiB (forward) / 8 MiB
-// (backward) per thread did not stay in this VM's L3 between the passes (inferred: no cache
-// counters in this VM) (a contiguous re-read
-// sweep, one thread: ~70 GB/s up to 12 MiB, 54 at 16, DRAM speed ~26 from 24 MiB; the cores
-// and the L3 are shared with other jobs). Not the default; kept for a quiet machine.
-// ---------------------------------------------------------------------------------------------
-
-namespace {
-
-// The largest per-thread staging buffer (bytes) for which stage beats fused / l3.
-constexpr int64_t kBnStageBytes = int64_t(8) << 20;
-
-// Statistics of channel c, items as batch_norm_stats_fused and combined in its order; x is
-// copied to cx (the channel's planes back to back).
-template <class T>
-PB_INLINE void stage_stats(double& mean_out, double& var_out, T* cx, const T* x, const BnPartition& p, int64_t N,
-                           int64_t C, int64_t S, int64_t c) {
-  double n_all = 0, mean_all = 0, m2_all = 0;
-  auto merge_item = [&](double cnt, double mean, double m2) {
-    double w_mean, w_m2;
-    math::chan_weights(n_all, cnt, w_mean, w_m2);
-    math::chan_merge_w(mean_all, m2_all, mean, m2, w_mean, w_m2);
-    n_all += cnt;
-  };
-  if (S >= kBnItem) {  // items: pieces of kBnItem of each plane (stats_item_piece)
-    for (int64_t n = 0; n < N; ++n) {
-      const T* plane = x + (n * C + c) * S;
-      T* cplane = cx + n * S;
-      for (int64_t s0 = 0; s0 < S; s0 += kBnItem) {
-        const int64_t s1 = min64(S, s0 + kBnItem);
-        double cnt = 0, mean = 0, m2 = 0;
-        for (int64_t s = s0; s < s1; s += kBnSub) {
-          const int64_t len = min64(kBnSub, s1 - s);
-          double pm, pm2;
-          run_stats<true>(plane + s, len, pm, pm2, cplane + s);
-          math::chan_merge(cnt, mean, m2, static_cast<double>(len), pm, pm2);
-        }
-        merge_item(static_cast<double>(s1 - s0), mean, m2);
-      }
-    }
-  } else {  // items: blocks of p.rows planes (stats_item_planes)
-    for (int64_t n0 = 0; n0 < N; n0 += p.rows) {
-      const int64_t n1 = min64(N, n0 + p.rows);
-      double mean = 0, m2 = 0;
-      for (int64_t n = n0; n < n1; ++n) {
-        const T* plane = x + (n * C + c) * S;
-        T* cplane = cx + n * S;
-        const double before = static_cast<double>(n - n0) * static_cast<double>(S);
-        if (S <= kBnSub) {
-          double w_mean, w_m2, pm, pm2;
-          math::chan_weights(before, static_cast<double>(S), w_mean, w_m2);
-          run_stats<true>(plane, S, pm, pm2, cplane);
-          math::chan_merge_w(mean, m2, pm, pm2, w_mean, w_m2);
-        } else {
-          double cnt = before;
-          for (int64_t s = 0; s < S; s += kBnSub) {
-            const int64_t len = min64(kBnSub, S - s);
-            double pm, pm2;
-            run_stats<true>(plane + s, len, pm, pm2, cplane + s);
-            math::chan_merge(cnt, mean, m2, static_cast<double>(len), pm, pm2);
-          }
-        }
-      }
-      merge_item(static_cast<double>(n1 - n0) * static_cast<double>(S), mean, m2);
-    }
-  }
-  const double total = static_cast<double>(N) * static_cast<double>(S);
-  mean_out = mean_all;
-  var_out = m2_all > 0 ? m2_all / total : 0.0;  // as stats_fused
-}
-
-// Whole channels per thread?
-PB_INLINE bool stage_fits(int64_t C, int64_t channel_bytes) {
-  return C >= 4 * static_cast<int64_t>(max_threads()) && channel_bytes <= kBnStageBytes;
-}
-
-}  // namespace
-
-template <class T>
-void batch_norm_forward_stage(T* y, double* mean, double* var, const T* x, const double* weight, const double* bias,
-                              double eps, int64_t N, int64_t C, int64_t S, double* work) {
-  if (S <= 1 || !stage_fits(C, N * S * static_cast<int64_t>(sizeof(T)))) {  // fused
-    batch_norm_stats_fused(mean, var, x, N, C, S, work);
-    double* scale = work;  // bn_work_size >= 2 C
-    for (int64_t c = 0; c < C; ++c) scale[c] = math::bn_invstd(var[c], eps) * weight[c];
-    batch_norm_apply_fused(y, x, mean, scale, bias, N, C, S);
-    return;
-  }
-  const bool nt = stream_out(N * C * S, sizeof(T));
-  const BnPartition p = bn_partition(N, C, S);
-  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
-    T* cx = new T[N * S];
-    for (int64_t c = c0; c < c1; ++c) {
-      stage_stats(mean[c], var[c], cx, x, p, N, C, S, c);
-      const math::BnSplitMean<T> m = math::bn_split_mean<T>(mean[c]);
-      const T a = static_cast<T>(math::bn_invstd(var[c], eps) * weight[c]), b = static_cast<T>(bias[c]);
-      for (int64_t n = 0; n < N; ++n)
-        map_slice(y + (n * C + c) * S, 0, S, nt, [m, a, b](auto v) {
-          using V = decltype(v);
-          return math::bn_apply_t(v, V(m.hi), V(m.lo), V(a), V(b));
-        }, cx + n * S);
-    }
-    if (nt) stream_fence();
-    delete[] cx;
-  });
-}
-
-template <class T>
-void batch_norm_backward_stage(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean,
-                               const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S,
-                               bool training, double* work) {
-  if (S <= 1 || !stage_fits(C, 2 * N * S * static_cast<int64_t>(sizeof(T)))) {
-    batch_norm_backward_l3(dx, sum_dy, sum_dyxc, dy, x, mean, invstd, weight, N, C, S, training, work);
-    return;
-  }
-  const bool nt = stream_out(N * C * S, sizeof(T));
-  const double m = static_cast<double>(N) * static_cast<double>(S);
-  const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;  // planes per item (as l3)
-  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
-    T* cdy = new T[2 * N * S];
-    T* cx = cdy + N * S;
-    for (int64_t c = c0; c < c1; ++c) {
-      double s1 = 0, s2 = 0;
-      for (int64_t n0 = 0; n0 < N; n0 += R) {  // items of R planes, in order (bn_l3_channel)
-        double i1 = 0, i2 = 0;
-        for (int64_t n = n0; n < min64(N, n0 + R); ++n) {
-          Lanes a1, a2;
-          lanes_zero(a1);
-          lanes_zero(a2);
-          const int64_t off = (n * C + c) * S;
-          lanes_dot<true>(a1, a2, dy + off, x + off, S, mean[c], cdy + n * S, cx + n * S);
-          i1 += lanes_total(a1);
-          i2 += lanes_total(a2);
-        }
-        s1 += i1;
-        s2 += i2;
-      }
-      sum_dy[c] = s1;
-      sum_dyxc[c] = s2;
-      const math::BnGradCoef k = math::bn_grad_coef(weight[c], invstd[c], s1, s2, m, training);
-      const math::BnSplitMean<T> sm = math::bn_split_mean<T>(mean[c]);
-      const T kd = static_cast<T>(k.k_dy), kx = static_cast<T>(k.k_x), kc = static_cast<T>(k.k_c);
-      for (int64_t n = 0; n < N; ++n)
-        map_slice(dx + (n * C + c) * S, 0, S, nt, [sm, kd, kx, kc](auto gv, auto v) {
-          using V = decltype(v);
-          return math::bn_grad_input_t(gv, v, V(sm.hi), V(sm.lo), V(kd), V(kx), V(kc));
-        }, cdy + n * S, cx + n * S);
-    }
-    if (nt) stream_fence();
-    delete[] cdy;
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
 // pipe: forward (training) and backward for S > 1, whole channels per thread (C >= 4 * threads;
 // else fused / l3), no staging buffer: the reading pass of channel c (statistics: x; sums: dy, x)
 // runs interleaved, unit by unit (units: the fixed items), with the writing pass of channel c - 1
@@ -925,8 +744,9 @@ void batch_norm_backward_stage(T* dx, double* sum_dy, double* sum_dyxc, const T*
 // writing pass starts on the planes read last (those the cache still holds, as in l3). Traffic:
 // as l3 (the second read mostly from memory), but overlapped. Partials: fused's items
 // (statistics) and l3's (sums), combined in item order: bitwise the same results as those.
-// Measured (as stage): forward 1.62, 1.80, 1.96, 1.79, 1.68, 1.58, 1.66 copy times (fused 1.84,
-// 1.81, 1.93, 1.98, 1.68, 1.99, 1.71), pybench bench 50% vs 41% of copy: median 0.94x fused's
+// Measured ((64, 64, 128, 128) float32, 2 threads, AVX-512, pipe/fused/copy alternated in one
+// process, in copy times, loaded machine): forward 1.62, 1.80, 1.96, 1.79, 1.68, 1.58, 1.66
+// (fused 1.84, 1.81, 1.93, 1.98, 1.68, 1.99, 1.71), pybench bench 50% vs 41% of copy: median 0.94x fused's
 // time, the forward default. Backward 3.03, 2.62, 3.02 (l3 2.45, 2.41, 2.55), bench 46% vs 59%:
 // the overlap does not pay for l3's lost cache hits (l3 re-reads the planes it read last right
 // away); l3 stays the backward default. Whole channels per thread: with C not a multiple of the
@@ -1110,13 +930,9 @@ void batch_norm_backward_pipe(T* dx, double* sum_dy, double* sum_dyxc, const T* 
                                                int64_t, int64_t, int64_t);                                         \
   template void batch_norm_backward_l3<T>(T*, double*, double*, const T*, const T*, const double*, const double*,  \
                                           const double*, int64_t, int64_t, int64_t, bool, double*);            \
-  template void batch_norm_forward_stage<T>(T*, double*, double*, const T*, const double*, const double*, double,   \
-                                           int64_t, int64_t, int64_t, double*);                                    \
   template void batch_norm_forward_pipe<T>(T*, double*, double*, const T*, const double*, const double*, double,    \
                                            int64_t, int64_t, int64_t, double*);                                    \
   template void batch_norm_backward_pipe<T>(T*, double*, double*, const T*, const T*, const double*,               \
-                                            const double*, const double*, int64_t, int64_t, int64_t, bool, double*); \
-  template void batch_norm_backward_stage<T>(T*, double*, double*, const T*, const T*, const double*,               \
                                             const double*, const double*, int64_t, int64_t, int64_t, bool, double*);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)

@@ -11,14 +11,12 @@
 
 namespace pb::ops {
 
-// stage (both): the reading pass copies each channel to a contiguous per-thread buffer that the
-// writing pass reads instead of x (and dy): measured slower here, kept for a quiet machine.
 // pipe (both): the reading pass of channel c interleaved with the writing pass of channel c - 1;
 // forward default: 0.94x fused's time (median of 8 A/B runs, (64, 64, 128, 128) float32, loaded
 // machine); backward ~1.2x l3's time, so l3 stays the backward default. Both are bitwise equal
 // to fused (forward) and l3 (backward); see cpu/batchnorm.cpp.
-PB_REGISTER_IMPLS("batch_norm_forward", "naive", "fused", "stage", "pipe");
-PB_REGISTER_IMPLS("batch_norm_backward", "naive", "fused", "stage", "pipe", "l3");
+PB_REGISTER_IMPLS("batch_norm_forward", "naive", "fused", "pipe");
+PB_REGISTER_IMPLS("batch_norm_backward", "naive", "fused", "pipe", "l3");
 
 namespace {
 
@@ -95,20 +93,16 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
 
   PB_DISPATCH_FLOAT(x.dtype, T, {
     std::vector<double> mean(d.C), var(d.C);
-    // stage, training, (N, C, H, W): statistics and y in one call; the rest below as fused
-    const bool stage = (name == "stage" || name == "pipe") && training && d.S > 1;
-    if (stage) {
+    // pipe, training, (N, C, H, W): statistics and y in one call; the rest below as fused
+    const bool pipe = name == "pipe" && training && d.S > 1;
+    if (pipe) {
       const std::vector<double> w = to_double<T>(weight, d.C, 1.0), b = to_double<T>(bias, d.C, 0.0);
       std::vector<double> work(cpu::bn_work_size(d.N, d.C, d.S));
-      if (name == "stage")
-        PB_CPU_CALL(batch_norm_forward_stage<T>, y.ptr<T>(), mean.data(), var.data(), x.ptr<T>(), w.data(), b.data(),
-                    eps, d.N, d.C, d.S, work.data());
-      else
-        PB_CPU_CALL(batch_norm_forward_pipe<T>, y.ptr<T>(), mean.data(), var.data(), x.ptr<T>(), w.data(), b.data(),
-                    eps, d.N, d.C, d.S, work.data());
+      PB_CPU_CALL(batch_norm_forward_pipe<T>, y.ptr<T>(), mean.data(), var.data(), x.ptr<T>(), w.data(), b.data(),
+                  eps, d.N, d.C, d.S, work.data());
     }
     if (training) {
-      if (stage) {
+      if (pipe) {
       } else if (v == 0) {
         PB_CPU_CALL(batch_norm_stats_naive<T>, mean.data(), var.data(), x.ptr<T>(), d.N, d.C, d.S);
       } else {
@@ -136,7 +130,7 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
       save_mean.ptr<T>()[c] = static_cast<T>(mean[c]);
       save_invstd.ptr<T>()[c] = static_cast<T>(invstd);
     }
-    if (stage) {
+    if (pipe) {
     } else if (v == 0)
       PB_CPU_CALL(batch_norm_apply_naive<T>, y.ptr<T>(), x.ptr<T>(), mean.data(), scale.data(), b.data(), d.N, d.C, d.S);
     else
@@ -173,7 +167,7 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     return;
   }
   const std::string& name = impls_of(op)[resolve_impl(op, impl)];
-  const int v = name == "naive" ? 0 : name == "fused" ? 1 : 2;  // 2: one call (l3, stage, pipe)
+  const int v = name == "naive" ? 0 : name == "fused" ? 1 : 2;  // 2: one call (l3, pipe)
 
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const std::vector<double> mean = to_double<T>(save_mean, d.C, 0.0), invstd = to_double<T>(save_invstd, d.C, 0.0);
@@ -181,15 +175,11 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     std::vector<double> sum_dy(d.C, 0.0), sum_dyxc(d.C, 0.0);
     const double m = static_cast<double>(d.N) * static_cast<double>(d.S);
     // l3: sums, coefficients and dx in one call; (N, C) data and eval without weight take fused
-    // stage: the same, the dx pass reading dy and x from a cached copy; pipe: the passes of two
-    // channels interleaved
+    // pipe: the same, the passes of two channels interleaved
     if (v == 2 && d.S > 1 && (training || weight.present)) {
       std::vector<double> work(cpu::bn_l3_work_size(d.N, d.C, d.S, sizeof(T)));
       if (name == "l3")
         PB_CPU_CALL(batch_norm_backward_l3<T>, dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(),
-                    mean.data(), invstd.data(), w.data(), d.N, d.C, d.S, training, work.data());
-      else if (name == "stage")
-        PB_CPU_CALL(batch_norm_backward_stage<T>, dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(),
                     mean.data(), invstd.data(), w.data(), d.N, d.C, d.S, training, work.data());
       else
         PB_CPU_CALL(batch_norm_backward_pipe<T>, dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(),
