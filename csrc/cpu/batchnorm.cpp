@@ -193,6 +193,23 @@ PB_INLINE void lanes_dot(Lanes& a1, Lanes& a2, const T* __restrict dy, const T* 
   }
 }
 
+// Backward sums of one item: planes [n0, n1) of channel c, each plane's lanes totalled, then added
+// in plane order (the fixed order every backward impl shares, so their sums are bitwise equal).
+template <class T>
+PB_INLINE void planes_dot(double& s1, double& s2, const T* dy, const T* x, double m, int64_t n0, int64_t n1, int64_t C,
+                          int64_t S, int64_t c) {
+  s1 = s2 = 0;
+  for (int64_t n = n0; n < n1; ++n) {
+    Lanes a1, a2;
+    lanes_zero(a1);
+    lanes_zero(a2);
+    const int64_t off = (n * C + c) * S;
+    lanes_dot(a1, a2, dy + off, x + off, S, m);
+    s1 += lanes_total(a1);
+    s2 += lanes_total(a2);
+  }
+}
+
 // Mean and M2 of x[0, len) in one pass: sums of d = x - k and d^2 in double, with the pivot k
 // = x[0], a value of the run; then mean = k + sum(d) / len, M2 = sum(d^2) - sum(d)^2 / len. The
 // cancellation in M2 is bounded because k is one of the values: (k - mean)^2 <= len * var, so
@@ -637,16 +654,8 @@ PB_INLINE void bn_l3_channel(T* dx, double* sum_dy, double* sum_dyxc, const T* d
   const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;
   double s1 = 0, s2 = 0;
   for (int64_t n0 = 0; n0 < N; n0 += R) {
-    double i1 = 0, i2 = 0;
-    for (int64_t n = n0; n < min64(N, n0 + R); ++n) {
-      Lanes a1, a2;
-      lanes_zero(a1);
-      lanes_zero(a2);
-      const int64_t off = (n * C + c) * S;
-      lanes_dot(a1, a2, dy + off, x + off, S, mean[c]);
-      i1 += lanes_total(a1);
-      i2 += lanes_total(a2);
-    }
+    double i1, i2;
+    planes_dot(i1, i2, dy, x, mean[c], n0, min64(N, n0 + R), C, S, c);
     s1 += i1;
     s2 += i2;
   }
@@ -694,16 +703,8 @@ void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy
     parallel_for(g * nb, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t it = lo; it < hi; ++it) {
         const int64_t c = c0 + it / nb, n0 = (it % nb) * R, n1 = min64(N, n0 + R);
-        double s1 = 0, s2 = 0;
-        for (int64_t n = n0; n < n1; ++n) {
-          Lanes a1, a2;
-          lanes_zero(a1);
-          lanes_zero(a2);
-          const int64_t off = (n * C + c) * S;
-          lanes_dot(a1, a2, dy + off, x + off, S, mean[c]);
-          s1 += lanes_total(a1);
-          s2 += lanes_total(a2);
-        }
+        double s1, s2;
+        planes_dot(s1, s2, dy, x, mean[c], n0, n1, C, S, c);
         work[2 * it] = s1;
         work[2 * it + 1] = s2;
       }
@@ -875,16 +876,8 @@ void batch_norm_backward_pipe(T* dx, double* sum_dy, double* sum_dyxc, const T* 
     for (int64_t c = c0; c <= c1; ++c) {
       for (int64_t k = 0; k < nk; ++k) {
         if (c < c1) {  // item k of channel c (bn_l3_channel)
-          double i1 = 0, i2 = 0;
-          for (int64_t n = k * R; n < min64(N, k * R + R); ++n) {
-            Lanes a1, a2;
-            lanes_zero(a1);
-            lanes_zero(a2);
-            const int64_t off = (n * C + c) * S;
-            lanes_dot(a1, a2, dy + off, x + off, S, mean[c]);
-            i1 += lanes_total(a1);
-            i2 += lanes_total(a2);
-          }
+          double i1, i2;
+          planes_dot(i1, i2, dy, x, mean[c], k * R, min64(N, k * R + R), C, S, c);
           if (k == 0) s1 = s2 = 0;
           s1 += i1;
           s2 += i2;
