@@ -229,19 +229,38 @@ PB_INLINE void run_stats(const T* x, int64_t len, double& mean, double& m2) {
   m2 = d2 - d1 * d1 * inv;
 }
 
-// S >= kBnItem: item k of channel c is piece k % pieces of plane k / pieces.
+// Mean and M2 of plane[s0, s1) from its kBnSub runs, merged in order (one item of a plane).
 template <class T>
-PB_INLINE void stats_item_piece(double* work, const T* x, const BnPartition& p, int64_t C, int64_t S, int64_t c,
-                                int64_t k) {
-  const int64_t n = k / p.pieces, s0 = (k % p.pieces) * kBnItem, s1 = min64(S, s0 + kBnItem);
-  const T* plane = x + (n * C + c) * S;
-  double cnt = 0, mean = 0, m2 = 0;
+PB_INLINE void piece_stats(const T* plane, int64_t s0, int64_t s1, double& mean, double& m2) {
+  double cnt = 0;
+  mean = m2 = 0;
   for (int64_t s = s0; s < s1; s += kBnSub) {
     const int64_t len = min64(kBnSub, s1 - s);
     double pm, pm2;
     run_stats(plane + s, len, pm, pm2);
     math::chan_merge(cnt, mean, m2, static_cast<double>(len), pm, pm2);
   }
+}
+
+// Merge a whole plane of S > kBnSub values, run by run, into (mean, m2) of `before` values.
+template <class T>
+PB_INLINE void plane_runs_merge(const T* plane, int64_t S, double before, double& mean, double& m2) {
+  double cnt = before;
+  for (int64_t s = 0; s < S; s += kBnSub) {
+    const int64_t len = min64(kBnSub, S - s);
+    double pm, pm2;
+    run_stats(plane + s, len, pm, pm2);
+    math::chan_merge(cnt, mean, m2, static_cast<double>(len), pm, pm2);
+  }
+}
+
+// S >= kBnItem: item k of channel c is piece k % pieces of plane k / pieces.
+template <class T>
+PB_INLINE void stats_item_piece(double* work, const T* x, const BnPartition& p, int64_t C, int64_t S, int64_t c,
+                                int64_t k) {
+  const int64_t n = k / p.pieces, s0 = (k % p.pieces) * kBnItem, s1 = min64(S, s0 + kBnItem);
+  double mean, m2;
+  piece_stats(x + (n * C + c) * S, s0, s1, mean, m2);
   work[k * 2 * C + c] = mean;
   work[k * 2 * C + C + c] = m2;
 }
@@ -278,15 +297,7 @@ PB_INLINE void stats_item_planes(double* work, const T* x, const BnPartition& p,
         math::chan_merge_w(mean[c], m2[c], pm, pm2, w_mean, w_m2);
       }
     } else {
-      for (int64_t c = c0; c < c1; ++c) {
-        double cnt = before;
-        for (int64_t s = 0; s < S; s += kBnSub) {
-          const int64_t len = min64(kBnSub, S - s);
-          double pm, pm2;
-          run_stats(x + (n * C + c) * S + s, len, pm, pm2);
-          math::chan_merge(cnt, mean[c], m2[c], static_cast<double>(len), pm, pm2);
-        }
-      }
+      for (int64_t c = c0; c < c1; ++c) plane_runs_merge(x + (n * C + c) * S, S, before, mean[c], m2[c]);
     }
   }
 }
@@ -766,14 +777,9 @@ PB_INLINE void pipe_stats_unit(double* part, int64_t nk, const T* x, const BnPar
   if (S >= kBnItem) {
     const T* plane = x + (u * C + c) * S;
     for (int64_t j = 0; j < p.pieces; ++j) {
-      const int64_t s0 = j * kBnItem, s1 = min64(S, s0 + kBnItem);
-      double cnt = 0, mean = 0, m2 = 0;
-      for (int64_t s = s0; s < s1; s += kBnSub) {
-        const int64_t len = min64(kBnSub, s1 - s);
-        double pm, pm2;
-        run_stats(plane + s, len, pm, pm2);
-        math::chan_merge(cnt, mean, m2, static_cast<double>(len), pm, pm2);
-      }
+      const int64_t s0 = j * kBnItem;
+      double mean, m2;
+      piece_stats(plane, s0, min64(S, s0 + kBnItem), mean, m2);
       part[u * p.pieces + j] = mean;
       part[nk + u * p.pieces + j] = m2;
     }
@@ -790,13 +796,7 @@ PB_INLINE void pipe_stats_unit(double* part, int64_t nk, const T* x, const BnPar
       run_stats(plane, S, pm, pm2);
       math::chan_merge_w(mean, m2, pm, pm2, w_mean, w_m2);
     } else {
-      double cnt = before;
-      for (int64_t s = 0; s < S; s += kBnSub) {
-        const int64_t len = min64(kBnSub, S - s);
-        double pm, pm2;
-        run_stats(plane + s, len, pm, pm2);
-        math::chan_merge(cnt, mean, m2, static_cast<double>(len), pm, pm2);
-      }
+      plane_runs_merge(plane, S, before, mean, m2);
     }
   }
   part[u] = mean;
