@@ -17,7 +17,7 @@ import pytest
 from pybench import _native, arrays, cli, nn, ops, train
 from pybench.runconfig import Config
 
-from util import assert_bad_call
+from util import DLOnly, assert_bad_call
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GPU_HERE = arrays.device_unavailable_reason("cuda") == ""
@@ -214,20 +214,6 @@ def test_state_dict_roundtrip_stays_on_the_host():
 
 
 # ---- DLPack -----------------------------------------------------------------------------------
-
-class DLOnly:
-    """A producer exporting nothing but DLPack (like a JAX array): not NumPy, no
-    __cuda_array_interface__, no buffer protocol."""
-
-    def __init__(self, a):
-        self._a = a
-
-    def __dlpack__(self, **kw):
-        return self._a.__dlpack__(**kw)
-
-    def __dlpack_device__(self):
-        return self._a.__dlpack_device__()
-
 
 class CudaDLOnly:
     """A DLPack producer claiming a CUDA device (type 2); exporting it must never be reached here."""

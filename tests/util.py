@@ -43,3 +43,17 @@ def assert_bad_call(fn, exc, *fragments):
     msg = str(info.value)
     for frag in fragments:
         assert frag in msg, f"{frag!r} not in {msg!r}"
+
+
+class DLOnly:
+    """A producer exporting nothing but DLPack (like a JAX array): not NumPy, no
+    __cuda_array_interface__, no buffer protocol."""
+
+    def __init__(self, a):
+        self._a = a
+
+    def __dlpack__(self, **kw):
+        return self._a.__dlpack__(**kw)
+
+    def __dlpack_device__(self):
+        return self._a.__dlpack_device__()

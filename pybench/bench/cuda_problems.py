@@ -161,16 +161,7 @@ class CudaLinear(_DeviceCase):
         outs = lambda: self.cpu._outs(y, dx, dw, db)  # noqa: E731
         cdx = self.cpu.compute_dx
         if name == "cupy":
-            xp = self.dev.xp
-
-            def run():
-                xp.matmul(x, w.T, out=y)
-                xp.add(y, b, out=y)
-                if cdx:
-                    xp.matmul(dy, w, out=dx)
-                xp.matmul(dy.T, x, out=dw)
-                xp.sum(dy, axis=0, out=db)
-
+            run = P.linear_peer_step(self.dev.xp, x, w, b, dy, y, dx, dw, db, cdx)
             return self.cand(run, outs, [y, dx, dw, db], note="cupy matmul/add/sum(out=) (cuBLAS)")
         if name == "torch":
             A = mod.ops.aten

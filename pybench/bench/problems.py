@@ -324,6 +324,20 @@ def _np_linear_backward(dy, x, w, bias=True, compute_dx=True):
     return (dy @ w if compute_dx else None), dy.T @ x, (dy.sum(axis=0) if bias else None)
 
 
+def linear_peer_step(xp, x, w, b, dy, y, dx, dw, db, compute_dx):
+    """A peer's linear forward+backward with array module `xp` (NumPy, or CuPy on the device) into
+    preallocated outputs: y = x w^T + b, dx = dy w, dw = dy^T x, db = sum(dy)."""
+
+    def run():
+        xp.matmul(x, w.T, out=y)
+        xp.add(y, b, out=y)
+        if compute_dx:
+            xp.matmul(dy, w, out=dx)
+        xp.matmul(dy.T, x, out=dw)
+        xp.sum(dy, axis=0, out=db)
+
+    return run
+
 class LinearCase:
     def __init__(self, inputs, n, i, o, compute_dx=True):
         self.compute_dx = compute_dx
@@ -364,16 +378,7 @@ class LinearCase:
         outs = lambda: self._outs(y, dx, dw, db)  # noqa: E731
         cdx = self.compute_dx
         if name == "numpy":
-            x, w, b, dy = self.x, self.w, self.b, self.dy
-
-            def run():
-                np.matmul(x, w.T, out=y)
-                np.add(y, b, out=y)
-                if cdx:
-                    np.matmul(dy, w, out=dx)
-                np.matmul(dy.T, x, out=dw)
-                np.sum(dy, axis=0, out=db)
-
+            run = linear_peer_step(np, self.x, self.w, self.b, self.dy, y, dx, dw, db, cdx)
             return Candidate(run, outs, [y, dx, dw, db], note="np.matmul/sum(out=)")
         if name == "torch":
             A = torch.ops.aten

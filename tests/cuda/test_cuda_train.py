@@ -30,6 +30,7 @@ from pybench.nn.loss import make_loss
 from pybench.runconfig import Config
 
 from cuda_util import cuda_skip_reason
+from util import DLOnly
 
 pytestmark = pytest.mark.cuda
 SELFCHECK = os.environ.get("PB_CUDA_SELFCHECK") == "1"
@@ -171,16 +172,6 @@ def test_cli_run_experiment_quick_on_device(tmp_path, capsys):
 
 def test_dlpack_only_cuda_producer():
     from pybench import ops
-
-    class DLOnly:
-        def __init__(self, a):
-            self._a = a
-
-        def __dlpack__(self, **kw):
-            return self._a.__dlpack__(**kw)
-
-        def __dlpack_device__(self):
-            return self._a.__dlpack_device__()
 
     x = arrays.to_device(np.random.default_rng(0).standard_normal((64, 33)).astype(np.float32), DEVICE)
     view = arrays.from_dlpack(DLOnly(x))
