@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from pybench.bench import medians
 
 
@@ -27,9 +29,17 @@ def test_medians_per_row(tmp_path, capsys):
     assert "of copy % 50 90 70 -> median 70" in out and "vs torch 1.00 3.00 2.00 -> median 2.00" in out
 
 
-def test_medians_usage(capsys):
-    assert medians.main([]) == 2
-    assert "usage" in capsys.readouterr().err
+def test_medians_usage(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        medians.main([])
+    assert e.value.code == 2 and "usage" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    assert medians.main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json: not a --json run" in err
+    assert medians.main([str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: not a --json run" in capsys.readouterr().err
 
 
 def test_medians_bench_train_records(tmp_path):

@@ -7,6 +7,7 @@ and their median: "% of copy" for memory-bound rows, "vs <peer>" ratios for the 
 bench-train, the training step's ratio to PyTorch).
 """
 
+import argparse
 import json
 import statistics
 import sys
@@ -33,14 +34,18 @@ def row_values(runs):
 
 
 def main(argv=None):
-    paths = sys.argv[1:] if argv is None else argv
-    if not paths:
-        print("usage: python -m pybench.bench.medians RUN.json [RUN.json ...]", file=sys.stderr)
-        return 2
+    ap = argparse.ArgumentParser(prog="python -m pybench.bench.medians",
+                                 description="Per-row medians over several `pybench bench` / `bench-train` --json runs.")
+    ap.add_argument("runs", nargs="+", metavar="RUN.json", help="files written by --json")
+    paths = ap.parse_args(argv).runs
     runs = []
     for path in paths:
-        with open(path) as f:
-            runs.append(json.load(f)["records"])
+        try:
+            with open(path) as f:
+                runs.append(json.load(f)["records"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"medians: {path}: not a --json run ({type(e).__name__}: {e})", file=sys.stderr)
+            return 2
     print(f"medians over {len(runs)} runs: {', '.join(paths)}")
     for (op, label, shape), cols in row_values(runs).items():
         cells = []
