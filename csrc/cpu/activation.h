@@ -13,18 +13,15 @@ template <class T> struct ActParams {
 };
 }  // namespace pb::cpu
 
-// Element-wise: y, x, dy, dx: (n,) (any shape, flattened; C-contiguous).
-// Softmax family: x, y, dy, dx: (rows, cols), reduced over cols; `log` selects log_softmax.
+// Element-wise: y, x, dy, dx: (n,) (any shape, flattened; C-contiguous). The softmax family
+// (cpu/softmax.h) runs the same levels over rows.
 //   naive:  plain single-thread loops, std:: math.
 //   vec:    threaded, fastmath (math/fastmath.h) in loops the compiler vectorizes, normal stores.
 //   stream: vec + streaming stores for outputs >= kStreamBytes (cpu/elementwise.h).
 //   simd:   AVX-512 float: explicit 16-lane loops over the same formulas (fm::V16), masked ends,
 //           streaming stores from registers; other builds and double run `stream`.
 //   lean:   AVX-512 float: simd with fewer instructions per float (math::lean: gelu, gelu tanh,
-//           softplus with beta 1) and softmax / log_softmax forward with the rows pipelined (the
-//           stores of a row overlap the exp of the next); the rest, other builds, double: simd.
-//   online: softmax / log_softmax forward, AVX-512 float: exp(x - running max) in the loop that
-//           reads the row, then y from L1; other builds, double, rows > kRowBuf: lean.
+//           softplus with beta 1); the rest, other builds, double: simd.
 PB_CPU_DECLARE(
   template <class T> void act_forward_naive(T* y, const T* x, int64_t n, Act op, ActParams<T> p);
   template <class T> void act_forward_vec(T* y, const T* x, int64_t n, Act op, ActParams<T> p);
@@ -36,18 +33,6 @@ PB_CPU_DECLARE(
   template <class T> void act_backward_simd(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p);
   template <class T> void act_forward_lean(T* y, const T* x, int64_t n, Act op, ActParams<T> p);
   template <class T> void act_backward_lean(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p);
-
-  template <class T> void softmax_forward_naive(T* y, const T* x, int64_t rows, int64_t cols, bool log);
-  template <class T> void softmax_forward_vec(T* y, const T* x, int64_t rows, int64_t cols, bool log);
-  template <class T> void softmax_forward_stream(T* y, const T* x, int64_t rows, int64_t cols, bool log);
-  template <class T> void softmax_forward_simd(T* y, const T* x, int64_t rows, int64_t cols, bool log);
-  template <class T> void softmax_backward_naive(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
-  template <class T> void softmax_backward_vec(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
-  template <class T> void softmax_backward_stream(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
-  template <class T> void softmax_backward_simd(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
-  template <class T> void softmax_forward_lean(T* y, const T* x, int64_t rows, int64_t cols, bool log);
-  template <class T> void softmax_backward_lean(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
-  template <class T> void softmax_forward_online(T* y, const T* x, int64_t rows, int64_t cols, bool log);
 
   // Test hook: y = fm::<fn>(x) with the vectorized float code (fn: 0 exp, 1 expm1, 2 log,
   // 3 log1p, 4 tanh, 5 erf, 6 log1p_01), so tests can measure its ulp error over ranges of floats.

@@ -6,8 +6,8 @@
 // Every float function here is branch-free straight-line code (range reduction by bit tricks,
 // a polynomial, blends instead of branches), so GCC vectorizes a loop that calls it for SSE2,
 // AVX2 and AVX-512 alike (checked with -fopt-info-vec and objdump: the float loops of
-// cpu/activation.cpp call no libm function). Bits move between float and int with
-// __builtin_bit_cast (no memcpy, no unions). Special values follow C99: NaN in -> NaN out,
+// cpu/activation.cpp and cpu/softmax.cpp call no libm function). Bits move between float and
+// int with __builtin_bit_cast (no memcpy, no unions). Special values follow C99: NaN in -> NaN out,
 // +-inf, overflow and underflow saturate as std:: does, -0 is kept by the odd functions.
 //
 // Accuracy: max error against float64, measured on every 64th float of the range (by bit

@@ -7,6 +7,7 @@
 #include "core/device.h"
 #include "core/dispatch.h"
 #include "cpu/activation.h"
+#include "cpu/softmax.h"
 #include "cuda/ops.h"
 
 namespace pb::ops {
