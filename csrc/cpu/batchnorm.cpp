@@ -1,5 +1,7 @@
 // BatchNorm passes over (N, C, S) data (S = H*W, or 1 for (N, C)); csrc/math/batchnorm.h has the
-// formulas, csrc/ops/batchnorm.cpp the per-channel glue.
+// formulas, csrc/ops/batchnorm.cpp the per-channel glue. This file: naive and fused;
+// batchnorm_channel.cpp: l3 and pipe (the per-channel impls); batchnorm_internal.h: what both use
+// (vector types, lane sums, run / piece statistics, planes_dot, item counts).
 // naive: single thread, channel by channel, plain two-pass statistics in double.
 // fused: threaded over the fixed partition of csrc/cpu/batchnorm.h. Statistics in one read of x
 //        from memory, front to back, in one pass: each piece of <= kBnSub values sums d = x - k
@@ -21,9 +23,9 @@
 //        what two reads of x (three of dy, x) allow. (N, C) = (65536, 1024): statistics ~1.0,
 //        backward sums ~2.0 copies (software prefetch of the next band: no gain measured).
 // l3:    backward only (fused forward), S > 1: per channel, the dx pass right after the sums pass,
-//        reading dy and x from cache (see the l3 section below).
+//        reading dy and x from cache (see the l3 section, batchnorm_channel.cpp).
 // pipe:  forward and backward, S > 1: the reading pass of channel c interleaved with the writing
-//        pass of channel c - 1 (see the pipe section below).
+//        pass of channel c - 1 (see the pipe section, batchnorm_channel.cpp).
 // Why l3 stays near 60% of copy at (64, 64, 128, 128) float32 (issue 3 asks 80%): a channel's
 // planes are C * S * 4 = 4 MiB apart, so its 64 planes of 64 KiB fall into the same cache sets
 // and the 16-way L3 keeps ~16 of them, not the channel. cachegrind (one thread, LL = 32 MiB
@@ -34,18 +36,7 @@
 // this VM it measured slower than fused/l3 (fwd 55% vs 58%, bwd 47% vs 57% of copy, quiet), the
 // buffers not surviving in L3 between the passes. pipe, which overlaps the passes instead, is
 // ~6% faster than fused forward (the default now) and slower than l3 backward.
-// The 64-byte vector types below are only ever inlined; the ABI note about passing them is moot.
-#pragma GCC diagnostic ignored "-Wpsabi"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive in its own intrinsics (bug 105593)
-
-#include "cpu/batchnorm.h"
-
-#include "core/parallel.h"
-#include "cpu/elementwise.h"
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "cpu/batchnorm_internal.h"
 
 namespace pb::cpu::PB_ISA_NS {
 
@@ -118,141 +109,7 @@ namespace {
 
 constexpr int64_t kGrain = 1 << 15;
 
-PB_INLINE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// Vectors of 8 doubles (GCC vector extensions: the same lanes and order on every ISA build,
-// compiled to zmm on AVX-512, ymm pairs on AVX2, xmm quads on the baseline).
-typedef double v8d __attribute__((vector_size(64)));
-typedef float v8f __attribute__((vector_size(32)));
-
-PB_INLINE v8d load8(const float* p) {
-#if defined(__AVX512F__)
-  return reinterpret_cast<v8d>(_mm512_cvtps_pd(_mm256_loadu_ps(p)));  // GCC 12 splits the generic form
-#else
-  v8f f;
-  __builtin_memcpy(&f, p, sizeof f);
-  return __builtin_convertvector(f, v8d);
-#endif
-}
-PB_INLINE v8d load8(const double* p) {
-  v8d d;
-  __builtin_memcpy(&d, p, sizeof d);
-  return d;
-}
-PB_INLINE void store8(double* p, v8d d) { __builtin_memcpy(p, &d, sizeof d); }
-
-// ---- S > 1: contiguous runs, lane sums (4 vectors = 32 elements per step, the leftover summed
-// in order into a scalar).
-
-constexpr int kV = 4, kStep = 8 * kV;
-
-struct Lanes {
-  v8d v[kV];
-  double tail;
-};
-PB_INLINE void lanes_zero(Lanes& a) {
-  for (int k = 0; k < kV; ++k) a.v[k] = v8d{};
-  a.tail = 0;
-}
-PB_INLINE double lanes_total(const Lanes& a) {  // fixed order
-  const v8d s = (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]);
-  return (((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))) + a.tail;
-}
-
-// a1 += x - m, a2 += (x - m)^2
-template <class T>
-PB_INLINE void lanes_dev(Lanes& a1, Lanes& a2, const T* __restrict x, int64_t len, double m) {
-  int64_t i = 0;
-  for (; i + kStep <= len; i += kStep)
-    for (int k = 0; k < kV; ++k) {
-      const v8d d = load8(x + i + 8 * k) - m;
-      a1.v[k] += d;
-      a2.v[k] += d * d;
-    }
-  for (; i < len; ++i) {
-    const double d = static_cast<double>(x[i]) - m;
-    a1.tail += d;
-    a2.tail += d * d;
-  }
-}
-
-// a1 += dy, a2 += dy * (x - m)
-template <class T>
-PB_INLINE void lanes_dot(Lanes& a1, Lanes& a2, const T* __restrict dy, const T* __restrict x, int64_t len, double m) {
-  int64_t i = 0;
-  for (; i + kStep <= len; i += kStep)
-    for (int k = 0; k < kV; ++k) {
-      const v8d g = load8(dy + i + 8 * k);
-      a1.v[k] += g;
-      a2.v[k] += g * (load8(x + i + 8 * k) - m);
-    }
-  for (; i < len; ++i) {
-    const double g = static_cast<double>(dy[i]);
-    a1.tail += g;
-    a2.tail += g * (static_cast<double>(x[i]) - m);
-  }
-}
-
-// Backward sums of one item: planes [n0, n1) of channel c, each plane's lanes totalled, then added
-// in plane order (the fixed order every backward impl shares, so their sums are bitwise equal).
-template <class T>
-PB_INLINE void planes_dot(double& s1, double& s2, const T* dy, const T* x, double m, int64_t n0, int64_t n1, int64_t C,
-                          int64_t S, int64_t c) {
-  s1 = s2 = 0;
-  for (int64_t n = n0; n < n1; ++n) {
-    Lanes a1, a2;
-    lanes_zero(a1);
-    lanes_zero(a2);
-    const int64_t off = (n * C + c) * S;
-    lanes_dot(a1, a2, dy + off, x + off, S, m);
-    s1 += lanes_total(a1);
-    s2 += lanes_total(a2);
-  }
-}
-
-// Mean and M2 of x[0, len) in one pass: sums of d = x - k and d^2 in double, with the pivot k
-// = x[0], a value of the run; then mean = k + sum(d) / len, M2 = sum(d^2) - sum(d)^2 / len. The
-// cancellation in M2 is bounded because k is one of the values: (k - mean)^2 <= len * var, so
-// the relative error of M2 is at most ~3 len (len / 32) 2^-53 (1.7e-10 for len = kBnSub, in the
-// worst case of k the one extreme outlier; ~1e-15 for ordinary data). One pass, not two: a
-// second pass over the L1 copy left the memory idle while it ran (the stats pass read 8 GB/s
-// where a copy moved 17).
-template <class T>
-PB_INLINE void run_stats(const T* x, int64_t len, double& mean, double& m2) {
-  const double k = static_cast<double>(x[0]), inv = 1.0 / static_cast<double>(len);
-  Lanes s1, s2;
-  lanes_zero(s1);
-  lanes_zero(s2);
-  lanes_dev(s1, s2, x, len, k);
-  const double d1 = lanes_total(s1), d2 = lanes_total(s2);
-  mean = k + d1 * inv;
-  m2 = d2 - d1 * d1 * inv;
-}
-
-// Mean and M2 of plane[s0, s1) from its kBnSub runs, merged in order (one item of a plane).
-template <class T>
-PB_INLINE void piece_stats(const T* plane, int64_t s0, int64_t s1, double& mean, double& m2) {
-  double cnt = 0;
-  mean = m2 = 0;
-  for (int64_t s = s0; s < s1; s += kBnSub) {
-    const int64_t len = min64(kBnSub, s1 - s);
-    double pm, pm2;
-    run_stats(plane + s, len, pm, pm2);
-    math::chan_merge(cnt, mean, m2, static_cast<double>(len), pm, pm2);
-  }
-}
-
-// Merge a whole plane of S > kBnSub values, run by run, into (mean, m2) of `before` values.
-template <class T>
-PB_INLINE void plane_runs_merge(const T* plane, int64_t S, double before, double& mean, double& m2) {
-  double cnt = before;
-  for (int64_t s = 0; s < S; s += kBnSub) {
-    const int64_t len = min64(kBnSub, S - s);
-    double pm, pm2;
-    run_stats(plane + s, len, pm, pm2);
-    math::chan_merge(cnt, mean, m2, static_cast<double>(len), pm, pm2);
-  }
-}
+// ---- S > 1: the items of the partition (lane sums, run statistics: cpu/batchnorm_internal.h).
 
 // S >= kBnItem: item k of channel c is piece k % pieces of plane k / pieces.
 template <class T>
@@ -438,16 +295,6 @@ PB_INLINE void reduce_item_rows(double* work, const T* dy, const T* x, const dou
 }
 
 // ---- both layouts
-
-// Number of values of one channel in item k (the same for every channel).
-PB_INLINE double item_count(const BnPartition& p, int64_t N, int64_t S, int64_t k) {
-  if (S >= kBnItem) {
-    const int64_t s0 = (k % p.pieces) * kBnItem;
-    return static_cast<double>(min64(S, s0 + kBnItem) - s0);
-  }
-  const int64_t n0 = k * p.rows;
-  return static_cast<double>(min64(N, n0 + p.rows) - n0) * static_cast<double>(S);
-}
 
 // Runs item(j, k) over every item of the partition, threaded (static split of the item list).
 template <class F> PB_INLINE void for_each_item(const BnPartition& p, F item) {
@@ -638,274 +485,6 @@ void batch_norm_grad_input_fused(T* dx, const T* dy, const T* x, const double* m
   delete[] coef;
 }
 
-// ---------------------------------------------------------------------------------------------
-// l3: backward for S > 1 (NCHW), channel by channel: a channel's dy and x are read from memory
-// by the sums pass and are still in cache (the thread's 2 MiB L2, the shared 32 MiB L3) when its
-// dx pass runs right after, so memory sees dy, x and dx about once each instead of fused's
-// dy, x twice (its "two-pass cap" of 3/5 of copy). With C >= 4 * threads each thread takes whole
-// channels (no barrier between the passes); otherwise all threads work on a group of channels
-// whose dy and x take at most kBnL3Bytes, with a barrier after the sums. The dx pass walks the
-// planes last to first: the most recently read (still in L2) first. The sums use the fixed
-// items of a channel (R planes each, combined in order) in both modes: bitwise the same results
-// for any thread count. Measured ((64, 64, 128, 128) float32, 256 MiB per array, A/B alternated
-// in one process, medians of 15, on a machine loaded by other jobs (copy at 14-18 GB/s instead
-// of ~46)): bwd 1.14x, 1.16x, 0.95x fused over three runs with 2 threads; 1.18x with 1 thread
-// (an earlier group-only version). Not the 80% of copy the issue asks: the sums pass alone reads
-// two arrays from memory, which on this VM takes ~1.3 copy times (see the header).
-// ---------------------------------------------------------------------------------------------
-
-namespace {
-
-// Channel c whole, on the calling thread: the sums over its items (the fixed partition of
-// batch_norm_backward_l3: planes [b R, b R + R), combined in order), then dx, planes last to first.
-template <class T>
-PB_INLINE void bn_l3_channel(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean,
-                             const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S,
-                             bool training, bool nt, int64_t c) {
-  const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;
-  double s1 = 0, s2 = 0;
-  for (int64_t n0 = 0; n0 < N; n0 += R) {
-    double i1, i2;
-    planes_dot(i1, i2, dy, x, mean[c], n0, min64(N, n0 + R), C, S, c);
-    s1 += i1;
-    s2 += i2;
-  }
-  sum_dy[c] = s1;
-  sum_dyxc[c] = s2;
-  const double m = static_cast<double>(N) * static_cast<double>(S);
-  const math::BnGradCoef k = math::bn_grad_coef(weight[c], invstd[c], s1, s2, m, training);
-  const math::BnSplitMean<T> sm = math::bn_split_mean<T>(mean[c]);
-  const T kd = static_cast<T>(k.k_dy), kx = static_cast<T>(k.k_x), kc = static_cast<T>(k.k_c);
-  for (int64_t n = N - 1; n >= 0; --n) {
-    const int64_t off = (n * C + c) * S;
-    map_slice(dx + off, 0, S, nt, [sm, kd, kx, kc](auto gv, auto v) {
-      using V = decltype(v);
-      return math::bn_grad_input_t(gv, v, V(sm.hi), V(sm.lo), V(kd), V(kx), V(kc));
-    }, dy + off, x + off);
-  }
-}
-
-}  // namespace
-
-template <class T>
-void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean,
-                            const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S,
-                            bool training, double* work) {
-  const bool nt = stream_out(N * C * S, sizeof(T));
-  // Enough channels for every thread: each thread takes whole channels (no barrier between the
-  // passes; its channel's dy and x stay in its L2 and the shared L3 between them). Measured
-  // (64, 64, 128, 128) float32, loaded machine, A/B in one process: see the section comment.
-  if (C >= 4 * static_cast<int64_t>(max_threads())) {
-    parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c)
-        bn_l3_channel(dx, sum_dy, sum_dyxc, dy, x, mean, invstd, weight, N, C, S, training, nt, c);
-      if (nt) stream_fence();
-    });
-    return;
-  }
-  // Few channels: all threads on one group of channels at a time.
-  const int64_t G = bn_l3_group(N, S, sizeof(T));                                 // channels per group
-  const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;                            // planes per item
-  const int64_t nb = (N + R - 1) / R;                                              // items per channel
-  const double m = static_cast<double>(N) * static_cast<double>(S);
-  for (int64_t c0 = 0; c0 < C; c0 += G) {
-    const int64_t g = min64(G, C - c0);
-    // sums: item it = (channel c0 + it / nb, planes [b R, b R + R) with b = it % nb)
-    parallel_for(g * nb, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t it = lo; it < hi; ++it) {
-        const int64_t c = c0 + it / nb, n0 = (it % nb) * R, n1 = min64(N, n0 + R);
-        double s1, s2;
-        planes_dot(s1, s2, dy, x, mean[c], n0, n1, C, S, c);
-        work[2 * it] = s1;
-        work[2 * it + 1] = s2;
-      }
-    });
-    for (int64_t j = 0; j < g; ++j) {
-      double s1 = 0, s2 = 0;
-      for (int64_t b = 0; b < nb; ++b) {  // item order
-        s1 += work[2 * (j * nb + b)];
-        s2 += work[2 * (j * nb + b) + 1];
-      }
-      sum_dy[c0 + j] = s1;
-      sum_dyxc[c0 + j] = s2;
-    }
-    // dx: planes q = (n, c0 + j), j = q % g, split across threads, each thread's last first
-    parallel_for(g * N, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t q = hi - 1; q >= lo; --q) {
-        const int64_t c = c0 + q % g, n = q / g;
-        const math::BnGradCoef k = math::bn_grad_coef(weight[c], invstd[c], sum_dy[c], sum_dyxc[c], m, training);
-        const math::BnSplitMean<T> sm = math::bn_split_mean<T>(mean[c]);
-        const T kd = static_cast<T>(k.k_dy), kx = static_cast<T>(k.k_x), kc = static_cast<T>(k.k_c);
-        const int64_t off = (n * C + c) * S;
-        map_slice(dx + off, 0, S, nt, [sm, kd, kx, kc](auto gv, auto v) {
-          using V = decltype(v);
-          return math::bn_grad_input_t(gv, v, V(sm.hi), V(sm.lo), V(kd), V(kx), V(kc));
-        }, dy + off, x + off);
-      }
-      if (nt) stream_fence();
-    });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// pipe: forward (training) and backward for S > 1, whole channels per thread (C >= 4 * threads;
-// else fused / l3), no staging buffer: the reading pass of channel c (statistics: x; sums: dy, x)
-// runs interleaved, unit by unit (units: the fixed items), with the writing pass of channel c - 1
-// (y, resp. dx, streamed) walking its units last to first, so that memory sees reads and writes
-// together all the time (as in a copy) instead of a read-only phase and a write phase, and the
-// writing pass starts on the planes read last (those the cache still holds, as in l3). Traffic:
-// as l3 (the second read mostly from memory), but overlapped. Partials: fused's items
-// (statistics) and l3's (sums), combined in item order: bitwise the same results as those.
-// Measured ((64, 64, 128, 128) float32, 2 threads, AVX-512, pipe/fused/copy alternated in one
-// process, in copy times, loaded machine): forward 1.62, 1.80, 1.96, 1.79, 1.68, 1.58, 1.66
-// (fused 1.84, 1.81, 1.93, 1.98, 1.68, 1.99, 1.71), pybench bench 50% vs 41% of copy: median 0.94x fused's
-// time, the forward default. Backward 3.03, 2.62, 3.02 (l3 2.45, 2.41, 2.55), bench 46% vs 59%:
-// the overlap does not pay for l3's lost cache hits (l3 re-reads the planes it read last right
-// away); l3 stays the backward default. Whole channels per thread: with C not a multiple of the
-// threads one thread has a channel more (C >= 4 * threads bounds that to 25%).
-// ---------------------------------------------------------------------------------------------
-
-namespace {
-
-// Forward units: S >= kBnItem: a plane (p.pieces items), else a block of p.rows planes (1 item).
-PB_INLINE int64_t pipe_unit_planes(const BnPartition& p, int64_t S) { return S >= kBnItem ? 1 : p.rows; }
-
-// Items of unit u of channel c: (mean, m2) into part[k], part[nk + k] as stats_fused's items.
-template <class T>
-PB_INLINE void pipe_stats_unit(double* part, int64_t nk, const T* x, const BnPartition& p, int64_t N, int64_t C,
-                               int64_t S, int64_t c, int64_t u) {
-  if (S >= kBnItem) {
-    const T* plane = x + (u * C + c) * S;
-    for (int64_t j = 0; j < p.pieces; ++j) {
-      const int64_t s0 = j * kBnItem;
-      double mean, m2;
-      piece_stats(plane, s0, min64(S, s0 + kBnItem), mean, m2);
-      part[u * p.pieces + j] = mean;
-      part[nk + u * p.pieces + j] = m2;
-    }
-    return;
-  }
-  const int64_t n0 = u * p.rows, n1 = min64(N, n0 + p.rows);
-  double mean = 0, m2 = 0;
-  for (int64_t n = n0; n < n1; ++n) {
-    const T* plane = x + (n * C + c) * S;
-    const double before = static_cast<double>(n - n0) * static_cast<double>(S);
-    if (S <= kBnSub) {
-      double w_mean, w_m2, pm, pm2;
-      math::chan_weights(before, static_cast<double>(S), w_mean, w_m2);
-      run_stats(plane, S, pm, pm2);
-      math::chan_merge_w(mean, m2, pm, pm2, w_mean, w_m2);
-    } else {
-      plane_runs_merge(plane, S, before, mean, m2);
-    }
-  }
-  part[u] = mean;
-  part[nk + u] = m2;
-}
-
-}  // namespace
-
-template <class T>
-void batch_norm_forward_pipe(T* y, double* mean, double* var, const T* x, const double* weight, const double* bias,
-                             double eps, int64_t N, int64_t C, int64_t S, double* work) {
-  if (S <= 1 || C < 4 * static_cast<int64_t>(max_threads())) {  // fused
-    batch_norm_stats_fused(mean, var, x, N, C, S, work);
-    double* scale = work;  // bn_work_size >= 2 C
-    for (int64_t c = 0; c < C; ++c) scale[c] = math::bn_invstd(var[c], eps) * weight[c];
-    batch_norm_apply_fused(y, x, mean, scale, bias, N, C, S);
-    return;
-  }
-  const bool nt = stream_out(N * C * S, sizeof(T));
-  const BnPartition p = bn_partition(N, C, S);
-  const int64_t up = pipe_unit_planes(p, S), U = (N + up - 1) / up, nk = p.nk;
-  const double total = static_cast<double>(N) * static_cast<double>(S);
-  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
-    double* part = new double[2 * nk];
-    math::BnSplitMean<T> m{};
-    T a = 0, b = 0;
-    for (int64_t c = c0; c <= c1; ++c) {
-      for (int64_t u = 0; u < U; ++u) {
-        if (c < c1) pipe_stats_unit(part, nk, x, p, N, C, S, c, u);
-        if (c > c0) {
-          const int64_t v = U - 1 - u, n0 = v * up, n1 = min64(N, n0 + up);
-          for (int64_t n = n1 - 1; n >= n0; --n) {
-            const int64_t off = (n * C + c - 1) * S;
-            map_slice(y + off, 0, S, nt, [m, a, b](auto xv) {
-              using V = decltype(xv);
-              return math::bn_apply_t(xv, V(m.hi), V(m.lo), V(a), V(b));
-            }, x + off);
-          }
-        }
-      }
-      if (c == c1) break;
-      double n = 0, mu = 0, m2 = 0;  // the items in order (batch_norm_stats_fused)
-      for (int64_t k = 0; k < nk; ++k) {
-        const double cnt = item_count(p, N, S, k);
-        double w_mean, w_m2;
-        math::chan_weights(n, cnt, w_mean, w_m2);
-        math::chan_merge_w(mu, m2, part[k], part[nk + k], w_mean, w_m2);
-        n += cnt;
-      }
-      mean[c] = mu;
-      var[c] = m2 > 0 ? m2 / total : 0.0;
-      m = math::bn_split_mean<T>(mu);
-      a = static_cast<T>(math::bn_invstd(var[c], eps) * weight[c]);
-      b = static_cast<T>(bias[c]);
-    }
-    if (nt) stream_fence();
-    delete[] part;
-  });
-}
-
-template <class T>
-void batch_norm_backward_pipe(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean,
-                              const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S,
-                              bool training, double* work) {
-  if (S <= 1 || C < 4 * static_cast<int64_t>(max_threads())) {
-    batch_norm_backward_l3(dx, sum_dy, sum_dyxc, dy, x, mean, invstd, weight, N, C, S, training, work);
-    return;
-  }
-  const bool nt = stream_out(N * C * S, sizeof(T));
-  const double m = static_cast<double>(N) * static_cast<double>(S);
-  const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;  // planes per item (as l3)
-  const int64_t nk = (N + R - 1) / R;
-  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
-    double s1 = 0, s2 = 0;
-    math::BnSplitMean<T> sm{};
-    T kd = 0, kx = 0, kc = 0;
-    for (int64_t c = c0; c <= c1; ++c) {
-      for (int64_t k = 0; k < nk; ++k) {
-        if (c < c1) {  // item k of channel c (bn_l3_channel)
-          double i1, i2;
-          planes_dot(i1, i2, dy, x, mean[c], k * R, min64(N, k * R + R), C, S, c);
-          if (k == 0) s1 = s2 = 0;
-          s1 += i1;
-          s2 += i2;
-        }
-        if (c > c0) {  // item nk - 1 - k of channel c - 1, planes last to first
-          const int64_t v = nk - 1 - k;
-          for (int64_t n = min64(N, v * R + R) - 1; n >= v * R; --n) {
-            const int64_t off = (n * C + c - 1) * S;
-            map_slice(dx + off, 0, S, nt, [sm, kd, kx, kc](auto gv, auto xv) {
-              using V = decltype(xv);
-              return math::bn_grad_input_t(gv, xv, V(sm.hi), V(sm.lo), V(kd), V(kx), V(kc));
-            }, dy + off, x + off);
-          }
-        }
-      }
-      if (c == c1) break;
-      sum_dy[c] = s1;
-      sum_dyxc[c] = s2;
-      const math::BnGradCoef k = math::bn_grad_coef(weight[c], invstd[c], s1, s2, m, training);
-      sm = math::bn_split_mean<T>(mean[c]);
-      kd = static_cast<T>(k.k_dy);
-      kx = static_cast<T>(k.k_x);
-      kc = static_cast<T>(k.k_c);
-    }
-    if (nt) stream_fence();
-  });
-}
-
 #define PB_INSTANTIATE(T)                                                                                          \
   template void batch_norm_stats_naive<T>(double*, double*, const T*, int64_t, int64_t, int64_t);                  \
   template void batch_norm_stats_fused<T>(double*, double*, const T*, int64_t, int64_t, int64_t, double*);         \
@@ -920,13 +499,7 @@ void batch_norm_backward_pipe(T* dx, double* sum_dy, double* sum_dyxc, const T* 
   template void batch_norm_grad_input_naive<T>(T*, const T*, const T*, const double*, const math::BnGradCoef*,     \
                                                int64_t, int64_t, int64_t);                                         \
   template void batch_norm_grad_input_fused<T>(T*, const T*, const T*, const double*, const math::BnGradCoef*,     \
-                                               int64_t, int64_t, int64_t);                                         \
-  template void batch_norm_backward_l3<T>(T*, double*, double*, const T*, const T*, const double*, const double*,  \
-                                          const double*, int64_t, int64_t, int64_t, bool, double*);            \
-  template void batch_norm_forward_pipe<T>(T*, double*, double*, const T*, const double*, const double*, double,    \
-                                           int64_t, int64_t, int64_t, double*);                                    \
-  template void batch_norm_backward_pipe<T>(T*, double*, double*, const T*, const T*, const double*,               \
-                                            const double*, const double*, int64_t, int64_t, int64_t, bool, double*);
+                                               int64_t, int64_t, int64_t);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)
 #undef PB_INSTANTIATE

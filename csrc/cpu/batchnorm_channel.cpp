@@ -1,0 +1,287 @@
+// BatchNorm, the per-channel impls for S > 1 (see batchnorm.cpp's header for the overview of all
+// impls): l3 (backward) and pipe (forward and backward). Their sums are fused's / l3's (the shared
+// helpers of cpu/batchnorm_internal.h), combined in the same order: bitwise the same results.
+#include "cpu/batchnorm_internal.h"
+
+namespace pb::cpu::PB_ISA_NS {
+
+// ---------------------------------------------------------------------------------------------
+// l3: backward for S > 1 (NCHW), channel by channel: a channel's dy and x are read from memory
+// by the sums pass and are still in cache (the thread's 2 MiB L2, the shared 32 MiB L3) when its
+// dx pass runs right after, so memory sees dy, x and dx about once each instead of fused's
+// dy, x twice (its "two-pass cap" of 3/5 of copy). With C >= 4 * threads each thread takes whole
+// channels (no barrier between the passes); otherwise all threads work on a group of channels
+// whose dy and x take at most kBnL3Bytes, with a barrier after the sums. The dx pass walks the
+// planes last to first: the most recently read (still in L2) first. The sums use the fixed
+// items of a channel (R planes each, combined in order) in both modes: bitwise the same results
+// for any thread count. Measured ((64, 64, 128, 128) float32, 256 MiB per array, A/B alternated
+// in one process, medians of 15, on a machine loaded by other jobs (copy at 14-18 GB/s instead
+// of ~46)): bwd 1.14x, 1.16x, 0.95x fused over three runs with 2 threads; 1.18x with 1 thread
+// (an earlier group-only version). Not the 80% of copy the issue asks: the sums pass alone reads
+// two arrays from memory, which on this VM takes ~1.3 copy times (see batchnorm.cpp's header).
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// Channel c whole, on the calling thread: the sums over its items (the fixed partition of
+// batch_norm_backward_l3: planes [b R, b R + R), combined in order), then dx, planes last to first.
+template <class T>
+PB_INLINE void bn_l3_channel(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean,
+                             const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S,
+                             bool training, bool nt, int64_t c) {
+  const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;
+  double s1 = 0, s2 = 0;
+  for (int64_t n0 = 0; n0 < N; n0 += R) {
+    double i1, i2;
+    planes_dot(i1, i2, dy, x, mean[c], n0, min64(N, n0 + R), C, S, c);
+    s1 += i1;
+    s2 += i2;
+  }
+  sum_dy[c] = s1;
+  sum_dyxc[c] = s2;
+  const double m = static_cast<double>(N) * static_cast<double>(S);
+  const math::BnGradCoef k = math::bn_grad_coef(weight[c], invstd[c], s1, s2, m, training);
+  const math::BnSplitMean<T> sm = math::bn_split_mean<T>(mean[c]);
+  const T kd = static_cast<T>(k.k_dy), kx = static_cast<T>(k.k_x), kc = static_cast<T>(k.k_c);
+  for (int64_t n = N - 1; n >= 0; --n) {
+    const int64_t off = (n * C + c) * S;
+    map_slice(dx + off, 0, S, nt, [sm, kd, kx, kc](auto gv, auto v) {
+      using V = decltype(v);
+      return math::bn_grad_input_t(gv, v, V(sm.hi), V(sm.lo), V(kd), V(kx), V(kc));
+    }, dy + off, x + off);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean,
+                            const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S,
+                            bool training, double* work) {
+  const bool nt = stream_out(N * C * S, sizeof(T));
+  // Enough channels for every thread: each thread takes whole channels (no barrier between the
+  // passes; its channel's dy and x stay in its L2 and the shared L3 between them). Measured
+  // (64, 64, 128, 128) float32, loaded machine, A/B in one process: see the section comment.
+  if (C >= 4 * static_cast<int64_t>(max_threads())) {
+    parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        bn_l3_channel(dx, sum_dy, sum_dyxc, dy, x, mean, invstd, weight, N, C, S, training, nt, c);
+      if (nt) stream_fence();
+    });
+    return;
+  }
+  // Few channels: all threads on one group of channels at a time.
+  const int64_t G = bn_l3_group(N, S, sizeof(T));                                 // channels per group
+  const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;                            // planes per item
+  const int64_t nb = (N + R - 1) / R;                                              // items per channel
+  const double m = static_cast<double>(N) * static_cast<double>(S);
+  for (int64_t c0 = 0; c0 < C; c0 += G) {
+    const int64_t g = min64(G, C - c0);
+    // sums: item it = (channel c0 + it / nb, planes [b R, b R + R) with b = it % nb)
+    parallel_for(g * nb, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t it = lo; it < hi; ++it) {
+        const int64_t c = c0 + it / nb, n0 = (it % nb) * R, n1 = min64(N, n0 + R);
+        double s1, s2;
+        planes_dot(s1, s2, dy, x, mean[c], n0, n1, C, S, c);
+        work[2 * it] = s1;
+        work[2 * it + 1] = s2;
+      }
+    });
+    for (int64_t j = 0; j < g; ++j) {
+      double s1 = 0, s2 = 0;
+      for (int64_t b = 0; b < nb; ++b) {  // item order
+        s1 += work[2 * (j * nb + b)];
+        s2 += work[2 * (j * nb + b) + 1];
+      }
+      sum_dy[c0 + j] = s1;
+      sum_dyxc[c0 + j] = s2;
+    }
+    // dx: planes q = (n, c0 + j), j = q % g, split across threads, each thread's last first
+    parallel_for(g * N, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t q = hi - 1; q >= lo; --q) {
+        const int64_t c = c0 + q % g, n = q / g;
+        const math::BnGradCoef k = math::bn_grad_coef(weight[c], invstd[c], sum_dy[c], sum_dyxc[c], m, training);
+        const math::BnSplitMean<T> sm = math::bn_split_mean<T>(mean[c]);
+        const T kd = static_cast<T>(k.k_dy), kx = static_cast<T>(k.k_x), kc = static_cast<T>(k.k_c);
+        const int64_t off = (n * C + c) * S;
+        map_slice(dx + off, 0, S, nt, [sm, kd, kx, kc](auto gv, auto v) {
+          using V = decltype(v);
+          return math::bn_grad_input_t(gv, v, V(sm.hi), V(sm.lo), V(kd), V(kx), V(kc));
+        }, dy + off, x + off);
+      }
+      if (nt) stream_fence();
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pipe: forward (training) and backward for S > 1, whole channels per thread (C >= 4 * threads;
+// else fused / l3), no staging buffer: the reading pass of channel c (statistics: x; sums: dy, x)
+// runs interleaved, unit by unit (units: the fixed items), with the writing pass of channel c - 1
+// (y, resp. dx, streamed) walking its units last to first, so that memory sees reads and writes
+// together all the time (as in a copy) instead of a read-only phase and a write phase, and the
+// writing pass starts on the planes read last (those the cache still holds, as in l3). Traffic:
+// as l3 (the second read mostly from memory), but overlapped. Partials: fused's items
+// (statistics) and l3's (sums), combined in item order: bitwise the same results as those.
+// Measured ((64, 64, 128, 128) float32, 2 threads, AVX-512, pipe/fused/copy alternated in one
+// process, in copy times, loaded machine): forward 1.62, 1.80, 1.96, 1.79, 1.68, 1.58, 1.66
+// (fused 1.84, 1.81, 1.93, 1.98, 1.68, 1.99, 1.71), pybench bench 50% vs 41% of copy: median 0.94x fused's
+// time, the forward default. Backward 3.03, 2.62, 3.02 (l3 2.45, 2.41, 2.55), bench 46% vs 59%:
+// the overlap does not pay for l3's lost cache hits (l3 re-reads the planes it read last right
+// away); l3 stays the backward default. Whole channels per thread: with C not a multiple of the
+// threads one thread has a channel more (C >= 4 * threads bounds that to 25%).
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// Forward units: S >= kBnItem: a plane (p.pieces items), else a block of p.rows planes (1 item).
+PB_INLINE int64_t pipe_unit_planes(const BnPartition& p, int64_t S) { return S >= kBnItem ? 1 : p.rows; }
+
+// Items of unit u of channel c: (mean, m2) into part[k], part[nk + k] as stats_fused's items.
+template <class T>
+PB_INLINE void pipe_stats_unit(double* part, int64_t nk, const T* x, const BnPartition& p, int64_t N, int64_t C,
+                               int64_t S, int64_t c, int64_t u) {
+  if (S >= kBnItem) {
+    const T* plane = x + (u * C + c) * S;
+    for (int64_t j = 0; j < p.pieces; ++j) {
+      const int64_t s0 = j * kBnItem;
+      double mean, m2;
+      piece_stats(plane, s0, min64(S, s0 + kBnItem), mean, m2);
+      part[u * p.pieces + j] = mean;
+      part[nk + u * p.pieces + j] = m2;
+    }
+    return;
+  }
+  const int64_t n0 = u * p.rows, n1 = min64(N, n0 + p.rows);
+  double mean = 0, m2 = 0;
+  for (int64_t n = n0; n < n1; ++n) {
+    const T* plane = x + (n * C + c) * S;
+    const double before = static_cast<double>(n - n0) * static_cast<double>(S);
+    if (S <= kBnSub) {
+      double w_mean, w_m2, pm, pm2;
+      math::chan_weights(before, static_cast<double>(S), w_mean, w_m2);
+      run_stats(plane, S, pm, pm2);
+      math::chan_merge_w(mean, m2, pm, pm2, w_mean, w_m2);
+    } else {
+      plane_runs_merge(plane, S, before, mean, m2);
+    }
+  }
+  part[u] = mean;
+  part[nk + u] = m2;
+}
+
+}  // namespace
+
+template <class T>
+void batch_norm_forward_pipe(T* y, double* mean, double* var, const T* x, const double* weight, const double* bias,
+                             double eps, int64_t N, int64_t C, int64_t S, double* work) {
+  if (S <= 1 || C < 4 * static_cast<int64_t>(max_threads())) {  // fused
+    batch_norm_stats_fused(mean, var, x, N, C, S, work);
+    double* scale = work;  // bn_work_size >= 2 C
+    for (int64_t c = 0; c < C; ++c) scale[c] = math::bn_invstd(var[c], eps) * weight[c];
+    batch_norm_apply_fused(y, x, mean, scale, bias, N, C, S);
+    return;
+  }
+  const bool nt = stream_out(N * C * S, sizeof(T));
+  const BnPartition p = bn_partition(N, C, S);
+  const int64_t up = pipe_unit_planes(p, S), U = (N + up - 1) / up, nk = p.nk;
+  const double total = static_cast<double>(N) * static_cast<double>(S);
+  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+    double* part = new double[2 * nk];
+    math::BnSplitMean<T> m{};
+    T a = 0, b = 0;
+    for (int64_t c = c0; c <= c1; ++c) {
+      for (int64_t u = 0; u < U; ++u) {
+        if (c < c1) pipe_stats_unit(part, nk, x, p, N, C, S, c, u);
+        if (c > c0) {
+          const int64_t v = U - 1 - u, n0 = v * up, n1 = min64(N, n0 + up);
+          for (int64_t n = n1 - 1; n >= n0; --n) {
+            const int64_t off = (n * C + c - 1) * S;
+            map_slice(y + off, 0, S, nt, [m, a, b](auto xv) {
+              using V = decltype(xv);
+              return math::bn_apply_t(xv, V(m.hi), V(m.lo), V(a), V(b));
+            }, x + off);
+          }
+        }
+      }
+      if (c == c1) break;
+      double n = 0, mu = 0, m2 = 0;  // the items in order (batch_norm_stats_fused)
+      for (int64_t k = 0; k < nk; ++k) {
+        const double cnt = item_count(p, N, S, k);
+        double w_mean, w_m2;
+        math::chan_weights(n, cnt, w_mean, w_m2);
+        math::chan_merge_w(mu, m2, part[k], part[nk + k], w_mean, w_m2);
+        n += cnt;
+      }
+      mean[c] = mu;
+      var[c] = m2 > 0 ? m2 / total : 0.0;
+      m = math::bn_split_mean<T>(mu);
+      a = static_cast<T>(math::bn_invstd(var[c], eps) * weight[c]);
+      b = static_cast<T>(bias[c]);
+    }
+    if (nt) stream_fence();
+    delete[] part;
+  });
+}
+
+template <class T>
+void batch_norm_backward_pipe(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean,
+                              const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S,
+                              bool training, double* work) {
+  if (S <= 1 || C < 4 * static_cast<int64_t>(max_threads())) {
+    batch_norm_backward_l3(dx, sum_dy, sum_dyxc, dy, x, mean, invstd, weight, N, C, S, training, work);
+    return;
+  }
+  const bool nt = stream_out(N * C * S, sizeof(T));
+  const double m = static_cast<double>(N) * static_cast<double>(S);
+  const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;  // planes per item (as l3)
+  const int64_t nk = (N + R - 1) / R;
+  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+    double s1 = 0, s2 = 0;
+    math::BnSplitMean<T> sm{};
+    T kd = 0, kx = 0, kc = 0;
+    for (int64_t c = c0; c <= c1; ++c) {
+      for (int64_t k = 0; k < nk; ++k) {
+        if (c < c1) {  // item k of channel c (bn_l3_channel)
+          double i1, i2;
+          planes_dot(i1, i2, dy, x, mean[c], k * R, min64(N, k * R + R), C, S, c);
+          if (k == 0) s1 = s2 = 0;
+          s1 += i1;
+          s2 += i2;
+        }
+        if (c > c0) {  // item nk - 1 - k of channel c - 1, planes last to first
+          const int64_t v = nk - 1 - k;
+          for (int64_t n = min64(N, v * R + R) - 1; n >= v * R; --n) {
+            const int64_t off = (n * C + c - 1) * S;
+            map_slice(dx + off, 0, S, nt, [sm, kd, kx, kc](auto gv, auto xv) {
+              using V = decltype(xv);
+              return math::bn_grad_input_t(gv, xv, V(sm.hi), V(sm.lo), V(kd), V(kx), V(kc));
+            }, dy + off, x + off);
+          }
+        }
+      }
+      if (c == c1) break;
+      sum_dy[c] = s1;
+      sum_dyxc[c] = s2;
+      const math::BnGradCoef k = math::bn_grad_coef(weight[c], invstd[c], s1, s2, m, training);
+      sm = math::bn_split_mean<T>(mean[c]);
+      kd = static_cast<T>(k.k_dy);
+      kx = static_cast<T>(k.k_x);
+      kc = static_cast<T>(k.k_c);
+    }
+    if (nt) stream_fence();
+  });
+}
+
+#define PB_INSTANTIATE(T)                                                                                          \
+  template void batch_norm_backward_l3<T>(T*, double*, double*, const T*, const T*, const double*, const double*,  \
+                                          const double*, int64_t, int64_t, int64_t, bool, double*);            \
+  template void batch_norm_forward_pipe<T>(T*, double*, double*, const T*, const double*, const double*, double,    \
+                                           int64_t, int64_t, int64_t, double*);                                    \
+  template void batch_norm_backward_pipe<T>(T*, double*, double*, const T*, const T*, const double*,               \
+                                            const double*, const double*, int64_t, int64_t, int64_t, bool, double*);
+PB_INSTANTIATE(float)
+PB_INSTANTIATE(double)
+#undef PB_INSTANTIATE
+
+}  // namespace pb::cpu::PB_ISA_NS
