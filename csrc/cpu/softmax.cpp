@@ -411,10 +411,12 @@ void softmax_forward_lean_f32(float* y, const float* x, int64_t rows, int64_t co
 // threads): pipelining online's rows as lean does (row r - 1's output pass inside row r's pass-1
 // loop, rotated half a row) measured the same as online within noise (softmax 72/74% of copy vs
 // 73/75%, log_softmax 75/72% vs 72/72%), and a software prefetch of the next row (256 to 2048
-// floats ahead) did not help either; pass 1 alone (no output) took one copy time, the output stores
-// add ~40% whichever loop issues them. gelu tanh, with the same compute per element, runs at copy
-// speed: what costs is the row structure, not the exp work. The same pipelining for log_softmax
-// backward (lag 1, 2 and 4 rows) measured equal to simd.
+// floats ahead) did not help either. Pass 1 alone (no output) took one copy time; the output pass
+// added ~45% even when it stored to an L1 scratch instead of y (no memory writes at all) or stored a
+// constant to y (no loads): its instructions cost (per vector a load, a multiply or two, a store and
+// the loop's index work, on top of pass 1's ~16 for the exp and the running max), not the memory
+// traffic. gelu tanh, one pass of ~16 instructions per vector, runs at copy speed. The same
+// pipelining for log_softmax backward (lag 1, 2 and 4 rows) measured equal to simd.
 constexpr float kOnlineSlack = 8.0f;
 constexpr int64_t kOnlineSegs = kRowBuf / 64 + 4;  // blocks of a row of kRowBuf (+ the tail's)
 
