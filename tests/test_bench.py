@@ -15,7 +15,7 @@ import pytest
 
 import pybench
 from pybench import _native, ops
-from pybench.bench import OPS, problems as P, runner, timing
+from pybench.bench import OPS, cases_memory, problems as P, runner, timing
 from pybench.bench.check import EXACT, Tol, compare
 from pybench.bench.timing import measure, paired_ratio
 from pybench.cli import main
@@ -446,7 +446,7 @@ def test_every_op_with_standins_checks_and_peers_agree(capsys, monkeypatch, tmp_
         monkeypatch.setattr(reference, name, f, raising=False)
     # the stand-ins are slow and their speed means nothing: one timed round per problem is enough
     monkeypatch.setattr(runner, "measure", lambda cands, budget: timing.measure(cands, budget, min_rounds=1))
-    monkeypatch.setattr(P, "CHECK_CHUNK", 20000)  # several reference chunks (rows, BN channels), as at 64M
+    monkeypatch.setattr(cases_memory, "CHECK_CHUNK", 20000)  # several reference chunks (rows, BN channels), as at 64M
     out_json = tmp_path / "b.json"
     rc, out, err = _bench(capsys, "--repeat-seconds", "0.001", "--json", str(out_json))
     assert rc == 0, out + err

@@ -21,7 +21,9 @@ import pybench
 from pybench import _native, arrays
 from pybench.bench import calibrate, cuda_calibrate, cuda_problems, cuda_timing, device as D, problems as P
 from pybench.bench import report, runner
+from pybench.bench.cases_compute import gemm_problem
 from pybench.bench.check import Tol
+from pybench.bench.problem_core import Inputs, Problem
 from pybench.bench.timing import Stats
 from pybench.cli import main
 
@@ -213,7 +215,7 @@ def test_fake_device_impl_all_and_shape_list(fake_gpu):
 
 
 def test_tf32_impls_get_the_tf32_tolerance(fake_gpu):
-    case = cuda_problems.device_case(P.gemm_problem(64).build(P.Inputs()), fake_gpu)
+    case = cuda_problems.device_case(gemm_problem(64).build(Inputs()), fake_gpu)
     exact = (case.cpu.a.astype(np.float64) @ case.cpu.b.astype(np.float64))
     rng = np.random.default_rng(1)
     tf32_like = (exact * (1 + 1e-3 * rng.standard_normal(exact.shape))).astype(np.float32)
@@ -405,8 +407,8 @@ def _stats(median):
 
 
 def _record(op, label, kind, work, median, peers=None, **extra):
-    rec = runner._base_record(P.Problem(op, label, "(4096, 4096)" if kind == "memory" else "4096x4096x4096",
-                                        {}, kind, work, "synthetic", (), None), device="cuda:0")
+    rec = runner._base_record(Problem(op, label, "(4096, 4096)" if kind == "memory" else "4096x4096x4096",
+                                      {}, kind, work, "synthetic", (), None), device="cuda:0")
     s = _stats(median)
     rec.update(status="ok", impl="tiled" if kind == "compute" else "vec4", ours=dict(s, rate=work / median / 1e9),
                check={"ok": True}, peers=peers or {}, auto_added=False, **extra)

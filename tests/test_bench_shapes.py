@@ -10,7 +10,7 @@ import os
 import pytest
 
 from pybench import nn, ops
-from pybench.bench import calibrate, env, problems as P, shapes as S
+from pybench.bench import calibrate, cases_compute, env, problems as P, shapes as S
 from pybench.cli import main
 
 FAST = ["--quick", "--repeat-seconds", "0.02"]
@@ -205,9 +205,9 @@ def test_op_filters_the_list(capsys, tmp_path, tiny):
 def test_proxy_and_row_sample_checks(capsys, tmp_path, tiny, monkeypatch):
     """Big problems are checked on a batch-1 proxy (conv) or a sample of C's rows (gemm): forced
     here on tiny sizes; both still pass, and say so in the record."""
-    monkeypatch.setattr(P, "PROXY_CHECK_FLOPS", 0.0)
-    monkeypatch.setattr(P, "FULL_CHECK_FLOPS", 0.0)
-    monkeypatch.setattr(P, "SAMPLE_CHECK_FLOPS", 1.0)  # -> 2 rows: the first and the last
+    monkeypatch.setattr(cases_compute, "PROXY_CHECK_FLOPS", 0.0)
+    monkeypatch.setattr(cases_compute, "FULL_CHECK_FLOPS", 0.0)
+    monkeypatch.setattr(cases_compute, "SAMPLE_CHECK_FLOPS", 1.0)  # -> 2 rows: the first and the last
     out_json = tmp_path / "r.json"
     rc, out, err = _bench(capsys, "--shapes", tiny, "--peers", "torch", "--json", str(out_json))
     assert rc == 0, err
@@ -221,7 +221,7 @@ def test_proxy_and_row_sample_checks(capsys, tmp_path, tiny, monkeypatch):
 
 
 def test_wrong_kernel_on_the_proxy_is_failed_not_timed(capsys, tmp_path, tiny, monkeypatch):
-    monkeypatch.setattr(P, "PROXY_CHECK_FLOPS", 0.0)
+    monkeypatch.setattr(cases_compute, "PROXY_CHECK_FLOPS", 0.0)
     real = ops.conv2d_forward
 
     def wrong(x, w, b=None, *a, out=None, **kw):
@@ -238,8 +238,8 @@ def test_wrong_kernel_on_the_proxy_is_failed_not_timed(capsys, tmp_path, tiny, m
 
 
 def test_wrong_gemm_rows_are_caught_by_the_sample(capsys, tmp_path, tiny, monkeypatch):
-    monkeypatch.setattr(P, "FULL_CHECK_FLOPS", 0.0)
-    monkeypatch.setattr(P, "SAMPLE_CHECK_FLOPS", 1.0)
+    monkeypatch.setattr(cases_compute, "FULL_CHECK_FLOPS", 0.0)
+    monkeypatch.setattr(cases_compute, "SAMPLE_CHECK_FLOPS", 1.0)
     real = ops.gemm
 
     def wrong(a, b, *args, out=None, **kw):

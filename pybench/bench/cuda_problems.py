@@ -1,6 +1,6 @@
 """`pybench bench --device cuda`: the same problems as the CPU bench, with inputs on the GPU.
 
-Each CPU case (problems.py) is wrapped, not rewritten: the wrapper keeps its host inputs, its
+Each CPU case (cases_compute.py, cases_memory.py) is wrapped, not rewritten: the wrapper keeps its host inputs, its
 oracle and its check, copies the inputs to the device once (device.CudaDevice.put), and defines
 our call and the peers' on device arrays. Before timing, every candidate runs once into
 NaN-poisoned device outputs, which are copied back and checked against pybench.reference on the
@@ -22,7 +22,7 @@ tolerance of tests/cuda (TOL_TF32 below) instead of the FP32 one.
 
 import contextlib
 
-from . import cuda_timing, problems as P
+from . import cases_compute as CC, cases_memory as CM, cuda_timing, problem_core as PC, problems as P
 from .check import Accumulator, Tol
 
 PEERS = ("cupy", "torch")
@@ -58,7 +58,7 @@ class _DeviceCase:
     def cand(self, run, outs, buffers, **kw):
         """A Candidate whose outputs() are host copies of the device arrays `outs()` returns."""
         to_host = self.dev.to_host
-        return P.Candidate(run, lambda: {k: to_host(v) for k, v in outs().items()}, buffers, **kw)
+        return PC.Candidate(run, lambda: {k: to_host(v) for k, v in outs().items()}, buffers, **kw)
 
     def tt(self, torch, a):
         return self.dev.torch_tensor(torch, a)
@@ -94,7 +94,7 @@ class CudaCopy(_DeviceCase):
 
 class CudaGemm(_DeviceCase):
     def ours(self, impl):
-        gemm = P.ops_fn("gemm")
+        gemm = PC.ops_fn("gemm")
         c = self.dev.empty((self.cpu.m, self.cpu.n))
         a, b, ta, tb, kw = self.d("a"), self.d("b"), self.cpu.ta, self.cpu.tb, _kw(impl)
         run = lambda: gemm(a, b, trans_a=ta, trans_b=tb, out=c, **kw)  # noqa: E731
@@ -143,7 +143,7 @@ class CudaLinear(_DeviceCase):
         return self.dev.empty((x.shape[0], w.shape[0])), e(x), e(w), e(self.d("b"))
 
     def ours(self, impl):
-        fwd, bwd = P.ops_fn("linear_forward"), P.ops_fn("linear_backward")
+        fwd, bwd = PC.ops_fn("linear_forward"), PC.ops_fn("linear_backward")
         y, dx, dw, db = self._bufs()
         x, w, b, dy = (self.d(k) for k in ("x", "w", "b", "dy"))
         cdx, kw = self.cpu.compute_dx, _kw(impl)
@@ -161,7 +161,7 @@ class CudaLinear(_DeviceCase):
         outs = lambda: self.cpu._outs(y, dx, dw, db)  # noqa: E731
         cdx = self.cpu.compute_dx
         if name == "cupy":
-            run = P.linear_peer_step(self.dev.xp, x, w, b, dy, y, dx, dw, db, cdx)
+            run = CC.linear_peer_step(self.dev.xp, x, w, b, dy, y, dx, dw, db, cdx)
             return self.cand(run, outs, [y, dx, dw, db], note="cupy matmul/add/sum(out=) (cuBLAS)")
         if name == "torch":
             A = mod.ops.aten
@@ -185,7 +185,7 @@ class CudaConv(_DeviceCase):
         return e(self.d("dy")), e(self.d("x")), e(self.d("w")), e(self.d("b"))
 
     def ours(self, impl):
-        fwd, bwd = P.ops_fn("conv2d_forward"), P.ops_fn("conv2d_backward")
+        fwd, bwd = PC.ops_fn("conv2d_forward"), PC.ops_fn("conv2d_backward")
         y, dx, dw, db = self._bufs()
         x, w, b, dy = (self.d(k) for k in ("x", "w", "b", "dy"))
         p, s, cdx, kw = self.cpu.pad, self.cpu.stride, self.cpu.compute_dx, _kw(impl)
@@ -219,19 +219,19 @@ class CudaBatchNorm(_DeviceCase):
         c, kw = self.cpu, _kw(impl)
         x, w, b = self.d("x"), self.d("w"), self.d("b")
         if c.backward:
-            f = P.ops_fn("batch_norm_backward")
+            f = PC.ops_fn("batch_norm_backward")
             dy, sm, si = self.d("dy"), self.d("save_mean"), self.d("save_invstd")
             e = self.dev.empty_like
             dx, dw, db = e(x), e(w), e(b)
             run = lambda: f(dy, x, w, sm, si, training=True, dx=dx, dweight=dw, dbias=db, **kw)  # noqa: E731
             return self.cand(run, lambda: {"dx": dx, "dweight": dw, "dbias": db}, [dx, dw, db])
-        f = P.ops_fn("batch_norm_forward")
+        f = PC.ops_fn("batch_norm_forward")
         y = self.dev.empty_like(x)
         rm, rv = self.dev.to_device(c.rm0), self.dev.to_device(c.rv0)
         last = {}
 
         def run():
-            last["r"] = f(x, w, b, rm, rv, training=True, momentum=P.BN_MOMENTUM, eps=P.BN_EPS, out=y, **kw)
+            last["r"] = f(x, w, b, rm, rv, training=True, momentum=CM.BN_MOMENTUM, eps=CM.BN_EPS, out=y, **kw)
 
         def outs():
             r = last["r"]
@@ -251,7 +251,7 @@ class CudaBatchNorm(_DeviceCase):
 
             def run():
                 res["dx"], res["dweight"], res["dbias"] = A.native_batch_norm_backward(
-                    dy, x, w, None, None, sm, si, True, P.BN_EPS, [True, True, True])
+                    dy, x, w, None, None, sm, si, True, CM.BN_EPS, [True, True, True])
 
             return self.cand(run, lambda: dict(res), [], preallocated=False,
                              note="aten.native_batch_norm_backward (PyTorch's CUDA kernel; allocating)")
@@ -259,7 +259,7 @@ class CudaBatchNorm(_DeviceCase):
         F = mod.nn.functional
 
         def run():
-            res["y"] = F.batch_norm(x, rm, rv, w, b, training=True, momentum=P.BN_MOMENTUM, eps=P.BN_EPS)
+            res["y"] = F.batch_norm(x, rm, rv, w, b, training=True, momentum=CM.BN_MOMENTUM, eps=CM.BN_EPS)
 
         return self.cand(run, lambda: dict(res), [], preallocated=False,
                          note="F.batch_norm, training (cuDNN where PyTorch picks it; allocating)")
@@ -278,10 +278,10 @@ class CudaAct(_DeviceCase):
         out = self.dev.empty(c.shape)
         kw = dict(c.params, **_kw(impl))
         if c.backward:
-            f, dy, z = P.ops_fn(f"{c.act.op}_backward"), self.d("dy"), self.d(c.act.bwd_takes)
+            f, dy, z = PC.ops_fn(f"{c.act.op}_backward"), self.d("dy"), self.d(c.act.bwd_takes)
             run = lambda: f(dy, z, out=out, **kw)  # noqa: E731
         else:
-            f, x = P.ops_fn(f"{c.act.op}_forward"), self.d("x")
+            f, x = PC.ops_fn(f"{c.act.op}_forward"), self.d("x")
             run = lambda: f(x, out=out, **kw)  # noqa: E731
         return self.cand(run, lambda: {"out": out}, [out])
 
@@ -298,27 +298,20 @@ class CudaAct(_DeviceCase):
         if name == "torch":
             A, p = mod.ops.aten, c.params
             to, x = self.tt(mod, out), self.tt(mod, self.d("x"))
-            if c.backward:
-                dy = self.tt(mod, self.d("dy"))
-                y = self.tt(mod, self.d("y")) if c.y is not None else None
-                f = c.act.torch_bwd
-                run = lambda: f(A, dy, x, y, p, to)  # noqa: E731
-                note = "aten *_backward(.grad_input)"
-            else:
-                f = c.act.torch_fwd
-                run = lambda: f(A, x, p, to)  # noqa: E731
-                note = "aten *.out"
+            dy = self.tt(mod, self.d("dy")) if c.backward else None
+            y = self.tt(mod, self.d("y")) if c.y is not None else None
+            run, note = c.act.torch_call(c.backward, A, p, to, x, dy, y)
             return self.cand(run, lambda: {"out": out}, [out], note=note)
         return None
 
 
 class CudaDropout(_DeviceCase):
     def ours(self, impl):
-        f = P.ops_fn("dropout_forward")
+        f = PC.ops_fn("dropout_forward")
         x = self.d("x")
         out = self.dev.empty_like(x)
         kw = _kw(impl)
-        return self.cand(lambda: f(x, p=P.DROPOUT_P, seed=0, offset=0, training=True, out=out, **kw),
+        return self.cand(lambda: f(x, p=CM.DROPOUT_P, seed=0, offset=0, training=True, out=out, **kw),
                          lambda: {"out": out}, [out])
 
     def peer(self, name, mod):
@@ -328,20 +321,20 @@ class CudaDropout(_DeviceCase):
         res = {}
 
         def run():
-            res["out"], _ = mod.ops.aten.native_dropout(x, P.DROPOUT_P, True)
+            res["out"], _ = mod.ops.aten.native_dropout(x, CM.DROPOUT_P, True)
 
         return self.cand(run, lambda: dict(res), [], preallocated=False, check=self.cpu._check_structure,
                          note="aten.native_dropout (other RNG; also writes a bool mask, +n·1 B; allocating)")
 
 
-WRAPPERS = {P.CopyCase: CudaCopy, P.GemmCase: CudaGemm, P.LinearCase: CudaLinear, P.ConvCase: CudaConv,
-            P.BatchNormCase: CudaBatchNorm, P.ActCase: CudaAct, P.DropoutCase: CudaDropout}
+WRAPPERS = {CM.CopyCase: CudaCopy, CC.GemmCase: CudaGemm, CC.LinearCase: CudaLinear, CC.ConvCase: CudaConv,
+            CM.BatchNormCase: CudaBatchNorm, CM.ActCase: CudaAct, CM.DropoutCase: CudaDropout}
 
 
 def device_case(cpu_case, dev):
     cls = WRAPPERS.get(type(cpu_case))
     if cls is None:
-        raise P.Unavailable(f"no CUDA version of {type(cpu_case).__name__}")
+        raise PC.Unavailable(f"no CUDA version of {type(cpu_case).__name__}")
     return cls(cpu_case, dev)
 
 
@@ -350,7 +343,7 @@ def device_case(cpu_case, dev):
 # ----------------------------------------------------------------------------------------------
 
 
-class _DeviceInputs(P.Inputs):
+class _DeviceInputs(PC.Inputs):
     """Host inputs as on the CPU; clear() also drops their device copies."""
 
     def __init__(self, dev):

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import calibrate, env, problems as P, shapes as S
 from .check import CheckResult
+from .problem_core import Inputs, Unavailable
 from .timing import measure, paired_ratio
 
 SCHEMA = 1
@@ -101,7 +102,7 @@ class CpuBackend:
         return prob.peers
 
     def new_inputs(self):
-        return P.Inputs()
+        return Inputs()
 
     def build(self, prob, inputs):
         return prob.build(inputs)
@@ -198,7 +199,7 @@ def run_problem(prob, opts, mods, inputs, log, ceiling=None, backend=CPU):
     t0 = time.perf_counter()
     try:
         case = backend.build(prob, inputs)
-    except P.Unavailable as e:
+    except Unavailable as e:
         log(f"{prob.name}: unavailable ({e})")
         return [dict(base, status="unavailable", reason=str(e))]
     base["oracle"] = case.oracle
@@ -213,7 +214,7 @@ def run_problem(prob, opts, mods, inputs, log, ceiling=None, backend=CPU):
         try:
             cand = case.ours(arg)
             ccand = proxy.ours(arg) if proxy is not None else cand
-        except P.Unavailable as e:
+        except Unavailable as e:
             records.append(dict(rec, status="unavailable", reason=str(e)))
             continue
         t0 = time.perf_counter()
