@@ -3,7 +3,6 @@ the history and `pybench report --history`, the environment key, the gate proble
 
 import copy
 import json
-import os
 import shutil
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 
 from pybench import _native, cli
 from pybench.bench import compare as C
-from pybench.bench import gate, history
+from pybench.bench import gate, gate_problems, history
 
 KEY = {"compiler": "GNU 12.2.0", "build_type": "Release", "flags": "-O3", "cpu": "GenuineIntel family 6 model 85",
        "isa_path": "avx2", "valgrind": "valgrind-3.19.0", "python": "3.11.7", "numpy": "2.1"}
@@ -233,7 +232,7 @@ def test_gate_catches_a_10_percent_regression(tmp_path, capsys, fake_count):
 
 
 def test_gate_only_compares_the_selected_problems(tmp_path, capsys, fake_count):
-    real = [p.name for p in gate.problems()]
+    real = [p.name for p in gate_problems.problems()]
     fake_count["counts"] = {n: 1000 + i for i, n in enumerate(real)}
     _gate(capsys, tmp_path, "--update-baseline")
     fake_count["counts"] = {n: v for n, v in fake_count["counts"].items() if n.startswith("relu_forward")}
@@ -351,16 +350,16 @@ def test_report_history_bad_file_exits_2(tmp_path, capsys, content, fragment):
 # --- the problems themselves --------------------------------------------------------------------
 
 def test_gate_problems_pass_their_checks_and_a_wrong_output_fails():
-    rng = np.random.default_rng(gate.SEED)
-    names = [p.name for p in gate.problems()]
+    rng = np.random.default_rng(gate_problems.SEED)
+    names = [p.name for p in gate_problems.problems()]
     assert len(names) == len(set(names))
-    families = {p.family for p in gate.problems()}
+    families = {p.family for p in gate_problems.problems()}
     assert families >= {"gemm", "linear", "conv2d", "pool", "batch_norm", "activation", "softmax", "dropout",
                         "loss", "optim"}
     before = _native.get_num_threads()
     _native.set_num_threads(1)
     try:
-        for p in gate.select(["relu_forward", "conv2d_forward/3x3 16", "adam_step", "batch_norm_forward"]):
+        for p in gate_problems.select(["relu_forward", "conv2d_forward/3x3 16", "adam_step", "batch_norm_forward"]):
             p.build(rng)
             p.prepare()
             p.run()
