@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import shlex
 import sys
 
@@ -701,7 +702,12 @@ def main(argv=None):
         parser.print_help(sys.stderr)
         return 2
     args.argv = argv[1:] if argv and argv[0] == args.command else argv
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `pybench ... | head`: the reader left; stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not raise again
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ def format_info(d):
         ("pybench", d["pybench"]),
         ("python / numpy", f"{d['python']} / {d['numpy']}"),
         ("build", f"{b['build_type']}, {b['compiler']}, OpenMP {b['openmp']}"),
+        ("built from", (b["git_sha"][:12] + (" (with uncommitted changes)" if b["git_dirty"] else "")) if b.get("git_sha")
+         else "unknown (not built in a git checkout)"),
         ("flags", b["flags"]),
         ("CPU", f"{d['cpu']} ({d['cpu_count']} logical CPUs)"),
         ("SIMD", f"active {d['isa_active']} (CPU supports {d['isa_supported']}; built {', '.join(b['isa_levels_built'])})"),

@@ -5,24 +5,42 @@ import datetime
 import os
 import subprocess
 
-from . import info
+from . import _native, info
 
 
-def git_state(path=None):
-    """{"sha": str|None, "dirty": bool|None} of the git checkout holding ``path`` (default: this
-    package); both None when git or the checkout is unavailable (an installed wheel)."""
-    path = path or os.path.dirname(os.path.abspath(__file__))
+def checkout_state(path):
+    """{"sha", "dirty", "from": "checkout"} of the pybench source checkout holding ``path``, or None
+    when ``path`` is in none: no git, no repository, or a repository that does not track
+    ``pybench/__init__.py`` at its root (site-packages inside a git-managed tool such as pyenv
+    must not lend that tool's commit to our records)."""
 
-    def git(*args):
-        return subprocess.run(["git", "-C", path, *args], capture_output=True, text=True, timeout=10,
+    def git(*args, cwd=path):
+        return subprocess.run(["git", "-C", cwd, *args], capture_output=True, text=True, timeout=30,
                               check=True).stdout.strip()
 
     try:
+        top = git("rev-parse", "--show-toplevel")
+        git("ls-files", "--error-unmatch", "pybench/__init__.py", cwd=top)
         sha = git("rev-parse", "HEAD")
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
-        return {"sha": None, "dirty": None}
-    return {"sha": sha, "dirty": dirty}
+        return None
+    return {"sha": sha, "dirty": dirty, "from": "checkout"}
+
+
+def git_state(paths=None):
+    """The commit of the code that runs: the live state of the first pybench checkout among
+    ``paths`` (default: the one this package is imported from, a development tree); else the
+    commit the native extension was built from (an installed copy: CMake records it), with
+    "from": "build"; else sha and dirty None."""
+    for p in paths or [os.path.dirname(os.path.abspath(__file__))]:
+        st = checkout_state(p)
+        if st:
+            return st
+    b = _native.build_info()
+    if b.get("git_sha"):
+        return {"sha": b["git_sha"], "dirty": bool(b["git_dirty"]), "from": "build"}
+    return {"sha": None, "dirty": None, "from": None}
 
 
 def utc_now():

@@ -257,3 +257,14 @@ def test_resume_after_sigkill_keeps_finished_runs_duplicates_none_and_completes(
         assert (runs / f).read_bytes() == data  # kept as they were, not rerun
     rows = (out / "width" / "quick" / "summary.csv").read_text().splitlines()[1:]
     assert len(rows) == 3 and all(",4,completed," in r for r in rows)
+
+
+def test_closed_stdout_stops_quietly(tmp_path):
+    """`pybench info | head -1`: the reader leaves early; the command stops with 141 (128 + SIGPIPE)
+    and no traceback instead of a BrokenPipeError dump."""
+    proc = subprocess.Popen([sys.executable, "-m", "pybench", "info"], env=_env(), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the interpreter has started: its first write fails
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -30,6 +30,9 @@ void bind_info(py::module_& m) {
     d["cuda_archs"] = "";
 #endif
     d["openmp"] = _OPENMP;
+    // the commit built from (empty outside a git checkout) and whether tracked files differed from it
+    d["git_sha"] = PB_GIT_SHA;
+    d["git_dirty"] = PB_GIT_DIRTY != 0;
     return d;
   });
   m.def("cuda_status", [] {

@@ -42,6 +42,7 @@ import time
 
 import numpy as np
 
+from .. import provenance
 from .gate_problems import SEED, select, worker
 
 SCHEMA = "pybench-gate/1"
@@ -203,24 +204,10 @@ def count(names=None, isa=None, repeat=3, valgrind="valgrind", log=None, timeout
 
 def git_state(cwd=None):
     """{'commit': sha or None, 'dirty': bool or None} of the checkout we run in (the current
-    directory, else the one the imported pybench lives in; CI runs from the clone's root)."""
-    for d in ([cwd] if cwd else [os.getcwd(), _native_dir()]):
-        st = _git_state(d)
-        if st["commit"]:
-            return st
-    return {"commit": None, "dirty": None}
-
-
-def _git_state(cwd):
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=30)
-        if sha.returncode != 0:
-            return {"commit": None, "dirty": None}
-        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True,
-                            text=True, timeout=30)
-        return {"commit": sha.stdout.strip(), "dirty": bool(st.stdout.strip()) if st.returncode == 0 else None}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+    directory, else the one the imported pybench lives in; CI runs from the clone's root), else the
+    commit the extension was built from (pybench.provenance.git_state)."""
+    st = provenance.git_state([cwd] if cwd else [os.getcwd(), _native_dir()])
+    return {"commit": st["sha"], "dirty": st["dirty"]}
 
 
 def write_json(d, path):
