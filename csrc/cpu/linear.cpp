@@ -114,7 +114,7 @@ constexpr int64_t kSmallBatch = 128;
 // A (features) and every j in [0, n). Sp: S packed as ceil(n / NR) slivers of (K, NR).
 template <class T>
 PB_INLINE void rows_block(T* __restrict C, int64_t ldc, const T* __restrict A, int64_t a_rs, int64_t a_ks,
-                          int64_t feats, int64_t i0, int64_t i1, const T* __restrict Sp, int64_t n, int64_t K,
+                          int64_t i0, int64_t i1, const T* __restrict Sp, int64_t n, int64_t K,
                           const T* __restrict bias) {
   using V = Vec<T>;
   using R = typename V::R;
@@ -133,34 +133,26 @@ PB_INLINE void rows_block(T* __restrict C, int64_t ldc, const T* __restrict A, i
       for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
-      if (a_ks == 1) {
-#pragma GCC unroll 2
-        for (int64_t k = 0; k < K; ++k) {
-          R bv[NV];
+      // one k step: the packed S row times MR weight values, a_at(i) the one of row i
+      const auto step = [&](int64_t k, auto a_at) __attribute__((always_inline)) {
+        R bv[NV];
 #pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) bv[v] = V::load(sp + k * NR + v * W);
+        for (int v = 0; v < NV; ++v) bv[v] = V::load(sp + k * NR + v * W);
 #pragma GCC unroll 16
-          for (int i = 0; i < MR; ++i) {
-            const R av = V::set1(arow[i][k]);
+        for (int i = 0; i < MR; ++i) {
+          const R av = V::set1(a_at(i));
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
-          }
+          for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
         }
-      } else {
+      };
+      if (a_ks == 1) {  // forward: MR rows of W, contiguous in k
+#pragma GCC unroll 2
+        for (int64_t k = 0; k < K; ++k) step(k, [&](int i) __attribute__((always_inline)) { return arow[i][k]; });
+      } else {  // dx: MR consecutive columns of W, a_ks apart in k
         const T* a = arow[0];
 #pragma GCC unroll 2
-        for (int64_t k = 0; k < K; ++k) {
-          R bv[NV];
-#pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) bv[v] = V::load(sp + k * NR + v * W);
-#pragma GCC unroll 16
-          for (int i = 0; i < MR; ++i) {
-            const R av = V::set1(a[(i < mr ? i : 0) * a_rs]);
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
-          }
-          a += a_ks;
-        }
+        for (int64_t k = 0; k < K; ++k, a += a_ks)
+          step(k, [&](int i) __attribute__((always_inline)) { return a[(i < mr ? i : 0) * a_rs]; });
       }
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i)
@@ -175,7 +167,6 @@ PB_INLINE void rows_block(T* __restrict C, int64_t ldc, const T* __restrict A, i
       }
     }
   }
-  (void)feats;
 }
 
 // Pack S (n x K, row stride lds) into ceil(n / NR) slivers Sp[s][k][c] = S[s*NR + c][k], zero
@@ -232,7 +223,7 @@ void run_packed(T* C, int64_t ldc, const T* A, int64_t a_rs, int64_t a_ks, int64
   const int64_t grain = per_block > 0 ? ((int64_t(1) << 18) + per_block - 1) / per_block : blocks;
   parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
     const int64_t i1 = b1 * MR < feats ? b1 * MR : feats;
-    rows_block<T>(C, ldc, A, a_rs, a_ks, feats, b0 * MR, i1, Sp, n, K, bias);
+    rows_block<T>(C, ldc, A, a_rs, a_ks, b0 * MR, i1, Sp, n, K, bias);
   });
 }
 
