@@ -12,7 +12,7 @@ from pybench import _native, cli
 from pybench.bench import compare as C
 from pybench.bench import gate, gate_problems, history
 
-KEY = {"compiler": "GNU 12.2.0", "build_type": "Release", "flags": "-O3", "cpu": "GenuineIntel family 6 model 85",
+KEY = {"compiler": "GNU 12.2.0", "build_type": "Release", "flags": "-O3",
        "isa_path": "avx2", "valgrind": "valgrind-3.19.0", "python": "3.11.7", "numpy": "2.1"}
 
 
@@ -301,11 +301,25 @@ def test_gate_reports_missing_valgrind(monkeypatch):
 
 def test_environment_key_names_what_the_counts_depend_on():
     k = gate.environment_key("avx2")
-    assert set(k) == {"compiler", "build_type", "flags", "cpu", "isa_path", "valgrind", "python", "numpy"}
+    assert set(k) == set(gate.KEY_FIELDS) == {"compiler", "build_type", "flags", "isa_path", "valgrind", "python",
+                                             "numpy"}
     assert k["isa_path"] == "avx2" and k["compiler"] == _native.build_info()["compiler"]
     assert k["numpy"] == ".".join(np.__version__.split(".")[:2])
     assert gate.key_diff(k, dict(k, python="3.12.0")) == [f"python: baseline {k['python']!r}, current '3.12.0'"]
     assert gate.key_diff(k, k) == []
+
+
+def test_a_baseline_from_another_cpu_model_is_compared(tmp_path, capsys, fake_count):
+    """The CPU model is recorded, not keyed (the kernels read only the ISA level from the CPU): a
+    baseline counted on another CPU family, even one whose key still names its CPU, is compared."""
+    old = dict(KEY, cpu="AuthenticAMD family 25 model 17")  # how baselines were keyed before
+    (tmp_path / "base.json").write_text(json.dumps(figures(BASE, key=old)))
+    fake_count["counts"] = dict(BASE, **{"gemm/128": 1_100_000})
+    code, out, _ = _gate(capsys, tmp_path)
+    assert code == 1 and "not compared" not in out and "REGRESSION" in out
+    fake_count["counts"] = dict(BASE)
+    code, out, _ = _gate(capsys, tmp_path)
+    assert code == 0 and "pass: 3 ok" in out
 
 
 def test_read_dumps_parses_callgrind_files(tmp_path):

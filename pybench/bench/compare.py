@@ -149,7 +149,7 @@ def run_compare(base_path, cur_path, threshold=None, ignore_key=False, out=print
     except CompareError as e:
         err(f"pybench compare: error: {e}")
         return 2
-    if base["key"] and cur["key"] and base["key"] != cur["key"] and not ignore_key:
+    if base["key"] and cur["key"] and key_diff(base["key"], cur["key"]) and not ignore_key:
         err(key_mismatch_line(key_diff(base["key"], cur["key"]),
                               "use --ignore-key to compare anyway, or record both on one set-up"))
         return 0

@@ -21,9 +21,12 @@ How one gate run goes (:func:`run_gate`):
    lines), writes the figures as JSON, compares them with the baseline (:mod:`.compare`) and
    appends them to the history (:mod:`.history`).
 
-The figures depend on the compiler, build flags, CPU class, ISA path, valgrind, Python and NumPy:
-all of it is the baseline's *key*; a baseline recorded under another key is not compared (the gate
-says so in one line, exit 0) rather than raising a false alarm.
+The figures depend on the compiler, build flags, the ISA path taken, valgrind, Python and NumPy:
+that is the baseline's *key* (:data:`KEY_FIELDS`); a baseline recorded under another key is not
+compared (the gate says so in one line, exit 0) rather than raising a false alarm. The CPU model is
+recorded beside the key but is not part of it: the kernels read nothing from the CPU but its ISA
+level (csrc/core/isa.cpp), blocking sizes are compile-time constants, and valgrind runs the same
+AVX2 path on every x86-64 CPU that has it, so a baseline counted on one CPU family compares on another.
 """
 
 from __future__ import annotations
@@ -91,17 +94,18 @@ def valgrind_version(valgrind="valgrind"):
         return None
 
 
+KEY_FIELDS = ("compiler", "build_type", "flags", "isa_path", "valgrind", "python", "numpy")
+
+
 def environment_key(isa_path, valgrind="valgrind"):
     """What the counts depend on. Two gate runs are compared only when these are all equal."""
     from .. import _native
 
     b = _native.build_info()
-    cpu = _cpu_class()
     return {
         "compiler": b.get("compiler"),
         "build_type": b.get("build_type"),
         "flags": b.get("flags"),
-        "cpu": f"{cpu['vendor']} family {cpu['family']} model {cpu['model']}",
         "isa_path": isa_path,
         "valgrind": valgrind_version(valgrind),
         "python": platform.python_version(),
@@ -109,13 +113,17 @@ def environment_key(isa_path, valgrind="valgrind"):
     }
 
 
+def cpu_label():
+    """'AuthenticAMD family 25 model 17': recorded with the figures, not part of the key."""
+    cpu = _cpu_class()
+    return f"{cpu['vendor']} family {cpu['family']} model {cpu['model']}"
+
+
 def key_diff(a, b):
-    """['field: baseline X, current Y', ...] for the fields where two keys differ."""
-    out = []
-    for k in sorted(set(a) | set(b)):
-        if a.get(k) != b.get(k):
-            out.append(f"{k}: baseline {a.get(k)!r}, current {b.get(k)!r}")
-    return out
+    """['field: baseline X, current Y', ...] for the fields where two keys differ. For gate keys only
+    KEY_FIELDS count (older baselines also keyed the CPU model); other keys compare every field."""
+    fields = KEY_FIELDS if any(f in a for f in KEY_FIELDS) else sorted(set(a) | set(b))
+    return [f"{k}: baseline {a.get(k)!r}, current {b.get(k)!r}" for k in fields if a.get(k) != b.get(k)]
 
 
 _TOTALS = re.compile(r"^(?:totals|summary):\s*(\d+)", re.M)
@@ -194,6 +202,7 @@ def count(names=None, isa=None, repeat=3, valgrind="valgrind", log=None, timeout
         "metric": METRIC,
         "unit": "instructions per call (callgrind Ir)",
         "key": environment_key(w["isa_active"], valgrind),
+        "cpu": cpu_label(),
         "kernels": kernels,
         "failed": failed,
         "threads": w["threads"],
@@ -245,7 +254,7 @@ def run_gate(baseline=DEFAULT_BASELINE, out=None, threshold=None, history=DEFAUL
         write_json(figures, out)
     k = figures["key"]
     say(f"pybench gate: {len(figures['kernels'])} kernels counted in {figures['wall_seconds']} s; "
-        f"{k['compiler']}, {k['cpu']}, ISA {k['isa_path']}, {k['valgrind']}, Python {k['python']}, "
+        f"{k['compiler']}, {figures.get('cpu', '?')}, ISA {k['isa_path']}, {k['valgrind']}, Python {k['python']}, "
         f"NumPy {k['numpy']}; commit {(git['commit'] or '?')[:10]}{' (dirty)' if git['dirty'] else ''}")
     for name, reason in figures["failed"].items():
         err(f"FAILED {name}: {reason}")
@@ -271,7 +280,7 @@ def run_gate(baseline=DEFAULT_BASELINE, out=None, threshold=None, history=DEFAUL
             base["kernels"] = {n: v for n, v in base["kernels"].items() if n in chosen}
         cur = {"metric": METRIC, "key": k, "failed": figures["failed"],
                "kernels": {n: float(v["instructions"]) for n, v in figures["kernels"].items()}}
-        if base["key"] != k:
+        if key_diff(base["key"] or {}, k):
             say(key_mismatch_line(base["key"] or {}, k))
             compared = "foreign key"
         else:
