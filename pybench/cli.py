@@ -122,14 +122,20 @@ def _cmd_bench(args):
     warning = None
     if args.device == "cpu":  # NumPy's BLAS matters to the CPU peers only
         warning = env.slow_blas_warning("pybench bench " + " ".join(shlex.quote(a) for a in args.argv))
-    if warning:
-        err.print(f"[bold yellow]{warning}[/]")
     peers = args.peers if args.peers is not None else _default_peers(args.device)
     opts = Options(ops=tuple(args.op or ()), impl=args.impl, threads=args.threads, quick=args.quick,
                    peers=peers, repeat_seconds=args.repeat_seconds, shapes=args.shapes, mb=args.mb,
                    device=args.device)
+    started = []
+
+    def log(msg):  # the warning comes with the first line of work: a usage error stays one line
+        if warning and not started:
+            err.print(f"[bold yellow]{warning}[/]")
+        started.append(True)
+        err.print(msg, markup=False)
+
     try:
-        result = run(opts, log=lambda msg: err.print(msg, markup=False))
+        result = run(opts, log=log)
     except DeviceUnavailable as e:
         err.print(f"pybench bench: {e}", markup=False)
         return 2

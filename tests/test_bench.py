@@ -213,6 +213,18 @@ def test_slow_blas_environment_warns(capsys, monkeypatch):
     assert rc == 0
     assert "OPENBLAS_CORETYPE=Haswell" in err and "env -u OPENBLAS_CORETYPE" in err
     assert os.environ["OPENBLAS_CORETYPE"] == "Haswell"  # warned about, never changed
+    assert err.splitlines()[0].startswith("warning: OPENBLAS_CORETYPE=Haswell")  # first, and again at the end
+    assert err.strip().splitlines()[-1].startswith("warning: OPENBLAS_CORETYPE=Haswell")
+
+
+@pytest.mark.parametrize("blas_env", [{}, {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "512"}])
+def test_a_usage_error_is_one_line_with_or_without_the_blas_warning(capsys, monkeypatch, blas_env):
+    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in blas_env.items():
+        monkeypatch.setenv(k, v)
+    rc, out, err = _bench(capsys, "--op", "relu", "--impl", "no-such-impl")
+    assert rc == 2 and out == "" and err.count("\n") == 1 and "--impl" in err, err
 
 
 def test_info_still_works(capsys):

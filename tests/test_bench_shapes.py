@@ -209,15 +209,24 @@ def test_proxy_and_row_sample_checks(capsys, tmp_path, tiny, monkeypatch):
     monkeypatch.setattr(cases_compute, "FULL_CHECK_FLOPS", 0.0)
     monkeypatch.setattr(cases_compute, "SAMPLE_CHECK_FLOPS", 1.0)  # -> 2 rows: the first and the last
     out_json = tmp_path / "r.json"
-    rc, out, err = _bench(capsys, "--shapes", tiny, "--peers", "torch", "--json", str(out_json))
+    rc, out, err = _bench(capsys, "--shapes", tiny, "--peers", "none", "--json", str(out_json))
     assert rc == 0, err
     recs = json.loads(out_json.read_text())["records"]
     convs = [r for r in recs if r["op"] == "conv2d"]
-    assert all("batch 1" in r["check_on"] and "proxy" in r["oracle"] for r in convs)
-    assert all(r["peers"]["torch"]["status"] == "ok" for r in convs)
+    assert convs and all("batch 1" in r["check_on"] and "proxy" in r["oracle"] for r in convs)
     gemms = [r for r in recs if r["op"] == "gemm"]
-    assert all("2 of" in r["oracle"] for r in gemms)
+    assert gemms and all("2 of" in r["oracle"] for r in gemms)
     assert "‡" in out
+
+
+def test_the_torch_peer_is_checked_on_the_proxy_too(capsys, tmp_path, tiny, monkeypatch):
+    pytest.importorskip("torch", reason="the PyTorch peer needs torch (pip install '.[peers]')")
+    monkeypatch.setattr(cases_compute, "PROXY_CHECK_FLOPS", 0.0)
+    out_json = tmp_path / "r.json"
+    rc, out, err = _bench(capsys, "--shapes", tiny, "--op", "conv2d", "--peers", "torch", "--json", str(out_json))
+    assert rc == 0, err
+    convs = json.loads(out_json.read_text())["records"]
+    assert convs and all(r["peers"]["torch"]["status"] == "ok" and "proxy" in r["oracle"] for r in convs)
 
 
 def test_wrong_kernel_on_the_proxy_is_failed_not_timed(capsys, tmp_path, tiny, monkeypatch):
