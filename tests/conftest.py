@@ -1,7 +1,18 @@
+import glob
+import os
+import sys
+
 import numpy as np
 import pytest
 
-from pybench import _native
+# `python -m pytest` inside the checkout puts the checkout first on sys.path, and its pybench/ has no
+# built extension (pip builds it into site-packages): test the installed package instead. An in-place
+# build (a _native*.so in the tree) is tested as it is.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not glob.glob(os.path.join(_ROOT, "pybench", "_native*")):
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
+
+from pybench import _native  # noqa: E402
 
 ISA_LEVELS = [lvl for lvl in ("base", "avx2", "avx512")
               if ["base", "avx2", "avx512"].index(lvl) <= ["base", "avx2", "avx512"].index(_native.isa_supported())]
