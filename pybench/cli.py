@@ -374,16 +374,22 @@ def _cmd_run(args):
         finally:
             if reporter is not None:
                 reporter.stop()
+        written = []
+        for experiment, md in summary["groups"]:
+            written += report.build(out, experiment, md, index=False)
+        written.append(report.write_index(out))
     except sweep.SweepUsageError as e:
         return _usage("run", e)
     except KeyboardInterrupt:
         print("pybench run: interrupted; every finished run is stored: run the same command again to finish",
               file=sys.stderr)
         return 130
-    written = []
-    for experiment, md in summary["groups"]:
-        written += report.build(out, experiment, md, index=False)
-    written.append(report.write_index(out))
+    except OSError as e:  # disk full, quota, a read-only mount: one line; the runs stored so far stay
+        if e.filename is None:
+            raise
+        print(f"pybench run: error: cannot write {e.filename}: {e.strerror}; every finished run is stored: "
+              "free the space and run the same command again to finish", file=sys.stderr)
+        return 1
     for i, (experiment, md) in enumerate(summary["groups"]):
         print(("\n" if i else "") + report.table_text(out, experiment, md), end="")
     if not args.quiet:
@@ -488,6 +494,17 @@ def _positive_float(s):
     return v
 
 
+def _out_file(s):
+    """An output file checked at parse time: a bad path is a one-line usage error before any work."""
+    from . import store
+
+    try:
+        store.check_writable_file(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return s
+
+
 def _positive_int(s):
     try:
         v = int(s)
@@ -551,7 +568,7 @@ def build_parser():
                          "where a GPU is present; with --device cuda: cupy,torch on the device; 'none' for none)")
     pb.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
                     help="timing budget per problem after warm-up (default 1.0; 0.1 with --quick)")
-    pb.add_argument("--json", metavar="OUT", default=None, help="write every record (and machine info) to OUT")
+    pb.add_argument("--json", metavar="OUT", default=None, type=_out_file, help="write every record (and machine info) to OUT")
     pb.add_argument("--device", type=_device_arg, default="cpu", metavar="DEV",
                     help="cpu (default), cuda or cuda:N: the same problems with CuPy inputs on that GPU, timed "
                          "with CUDA events against CuPy (cuBLAS) and PyTorch CUDA (cuDNN); peers then: cupy,torch")
@@ -574,7 +591,7 @@ def build_parser():
                     help="'torch' (default) or 'none'")
     pt.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
                     help="timing budget per case (default 2.0; 0.3 with --quick)")
-    pt.add_argument("--json", metavar="OUT", default=None, help="write every record to OUT")
+    pt.add_argument("--json", metavar="OUT", default=None, type=_out_file, help="write every record to OUT")
     pt.set_defaults(func=_cmd_bench_train)
 
     pr = sub.add_parser(
@@ -585,7 +602,7 @@ def build_parser():
     pr.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="a Config field, e.g. --set model=cnn --set lr=0.002 (values read as JSON when they parse)")
     pr.add_argument("--config-json", default=None, metavar="JSON", help="Config fields as one JSON object")
-    pr.add_argument("--out", metavar="FILE", default=None, help="write the full record as JSON")
+    pr.add_argument("--out", metavar="FILE", default=None, type=_out_file, help="write the full record as JSON")
     pr.add_argument("--device", default=None, metavar="DEVICE",
                     help="cpu (default), cuda or cuda:N (needs CuPy and a GPU; same as --set device=...)")
     pr.set_defaults(func=_cmd_train)
@@ -655,7 +672,7 @@ def build_parser():
                     "FAILED/missing, 2 usage error, 3 the gate could not run (no valgrind).")
     pg.add_argument("--baseline", default="results/bench/gate-baseline.json", metavar="FILE",
                     help="baseline figures (default results/bench/gate-baseline.json)")
-    pg.add_argument("--out", default="results/bench/gate-current.json", metavar="FILE",
+    pg.add_argument("--out", default="results/bench/gate-current.json", metavar="FILE", type=_out_file,
                     help="write this run's figures here (default results/bench/gate-current.json)")
     pg.add_argument("--threshold", default=None, metavar="PCT",
                     help="regression threshold in percent (default 2: counts repeat to the instruction)")
@@ -684,7 +701,7 @@ def build_parser():
                     help="percent (default 2 for instruction counts, 25 for pytest-benchmark wall-clock medians)")
     pc.add_argument("--ignore-key", action="store_true", help="compare even when the environment keys differ")
     pc.set_defaults(func=_cmd_compare)
-    for sp in (p, pn, pl, pp, pb, pi, pg, pc):
+    for sp in (p, *sub.choices.values()):  # every command: a usage error is one line
         sp.error = _one_line_error(sp)
     return p
 
@@ -714,6 +731,11 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not raise again
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
+    except OSError as e:  # a file that cannot be written (disk full, read-only): one line, not a traceback
+        if e.filename is None:
+            raise
+        print(f"pybench {args.command}: error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -86,11 +86,13 @@ def atomic_write(path, data):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and e.filename is None:  # a failed write (disk full) names no file
+            raise OSError(e.errno, e.strerror, path) from e
         raise
     try:
         fd = os.open(d or ".", os.O_RDONLY)
@@ -234,6 +236,26 @@ def check_writable(out):
     if why:
         raise ValueError(f"--out {out}: cannot be created ({parent} is not writable: {why})")
     return out
+
+
+def check_writable_file(path):
+    """The absolute path when a file can be written at ``path`` (its directory created as needed);
+    ValueError saying why not: it is a directory, or its nearest existing parent is not a writable
+    directory. Checked before any work, so a long run never ends in a traceback at its last step."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a directory (expected a file name)")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ValueError(f"{path}: exists and is not writable")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{path}: cannot be created ({parent} is not a directory)")
+    why = _unwritable(parent)
+    if why:
+        raise ValueError(f"{path}: cannot be written here ({parent}: {why})")
+    return path
 
 
 def _unwritable(directory):

@@ -268,3 +268,46 @@ def test_closed_stdout_stops_quietly(tmp_path):
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+# --- output paths are checked before any work --------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["bench", "--quick", "--op", "relu", "--peers", "none", "--json", "{path}"],
+    ["bench-train", "--quick", "--peers", "none", "--json", "{path}"],
+    ["bench-train", "--convergence", "--json", "{path}"],
+    ["train", "--set", "steps=1", "--out", "{path}"],
+    ["gate", "--only", "relu_forward", "--out", "{path}"],
+])
+@pytest.mark.parametrize("where, why", [("dir", "is a directory"), ("under_file", "not a directory"),
+                                        ("proc", "cannot be written here")])
+def test_a_bad_output_path_is_one_line_and_exit_2_before_any_work(capsys, tmp_path, argv, where, why):
+    (tmp_path / "f").write_text("")
+    path = {"dir": str(tmp_path), "under_file": str(tmp_path / "f" / "x.json"), "proc": "/proc/pybench-x.json"}[where]
+    rc, out, err = _run(capsys, *[a.replace("{path}", path) for a in argv])
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert path in err and why in err and ("--json" in err or "--out" in err), err
+    assert sorted(os.listdir(tmp_path)) == ["f"]
+
+
+def test_a_full_disk_is_one_line_exit_1_and_keeps_every_finished_run(capsys, tmp_path, monkeypatch):
+    import errno
+
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd):  # two per file (the file, its directory): the disk fills at the third file, the 2nd run
+        calls.append(fd)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(store.os, "fsync", fsync)
+    rc, out, err = _run(capsys, "run", "width", "-q", "--out", str(tmp_path), *TINY, "--set", "width=[16,32,64]")
+    assert rc == 1 and err.count("\n") == 1, err
+    assert "No space left on device" in err and str(tmp_path / "width" / "quick") in err, err
+    runs = tmp_path / "width" / "quick" / "runs"
+    assert len(os.listdir(runs)) == 1  # the manifest, then one run, then the full disk
+    assert not [n for n in os.listdir(runs) if n.endswith(".tmp")]
+    monkeypatch.setattr(store.os, "fsync", real_fsync)
+    rc, out, err = _run(capsys, "run", "width", "--out", str(tmp_path), *TINY, "--set", "width=[16,32,64]")
+    assert rc == 0 and "3 runs (2 run now, 1 kept from before)" in err
