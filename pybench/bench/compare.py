@@ -131,6 +131,15 @@ def summary_line(counts, metric, threshold):
     return f"{verdict}: {', '.join(parts) or 'no kernels'} (metric: {metric}, threshold {threshold:g}%)"
 
 
+def key_diff(a, b):
+    """['field: baseline X, current Y', ...] for the fields where two keys differ."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            out.append(f"{k}: baseline {a.get(k)!r}, current {b.get(k)!r}")
+    return out
+
+
 def key_mismatch_line(diff, refresh_hint):
     return f"not compared: the baseline was recorded under another key ({'; '.join(diff)}); {refresh_hint}"
 
@@ -138,8 +147,6 @@ def key_mismatch_line(diff, refresh_hint):
 def run_compare(base_path, cur_path, threshold=None, ignore_key=False, out=print, err=print):
     """The `pybench compare` command; returns its exit code (0 pass or not comparable, 1 past the
     threshold, 2 usage error)."""
-    from .gate import key_diff
-
     try:
         base, cur = load(base_path), load(cur_path)
         if base["metric"] != cur["metric"]:

@@ -43,6 +43,8 @@ import time
 import numpy as np
 
 from .. import provenance
+from . import compare as C
+from .compare import key_diff  # noqa: F401  (part of this module's interface)
 from .gate_problems import SEED, select, worker
 
 SCHEMA = "pybench-gate/1"
@@ -107,15 +109,6 @@ def environment_key(isa_path, valgrind="valgrind"):
         "python": platform.python_version(),
         "numpy": ".".join(np.__version__.split(".")[:2]),
     }
-
-
-def key_diff(a, b):
-    """['field: baseline X, current Y', ...] for the fields where two keys differ."""
-    out = []
-    for k in sorted(set(a) | set(b)):
-        if a.get(k) != b.get(k):
-            out.append(f"{k}: baseline {a.get(k)!r}, current {b.get(k)!r}")
-    return out
 
 
 _TOTALS = re.compile(r"^(?:totals|summary):\s*(\d+)", re.M)
@@ -225,7 +218,7 @@ def run_gate(baseline=DEFAULT_BASELINE, out=None, threshold=None, history=DEFAUL
     """`pybench gate`; returns its exit code: 0 pass (or not comparable: foreign key, no baseline),
     1 a regression, a kernel that failed its check or went missing, 2 usage error, 3 the gate could
     not run (valgrind missing, worker crashed)."""
-    from . import compare as C, history as H
+    from . import history as H
 
     try:
         thr = C.check_threshold(threshold, METRIC)
@@ -287,9 +280,7 @@ def run_gate(baseline=DEFAULT_BASELINE, out=None, threshold=None, history=DEFAUL
 
 
 def key_mismatch_line(base_key, cur_key):
-    from .compare import key_mismatch_line as line
-
-    return line(key_diff(base_key, cur_key), REFRESH)
+    return C.key_mismatch_line(key_diff(base_key, cur_key), REFRESH)
 
 
 # ---------------------------------------------------------------------------------------------
