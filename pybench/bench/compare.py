@@ -363,8 +363,9 @@ def compare_runs(base, cur, threshold):
             row["verdict"] = ONLY_CUR
         elif b["stats"] is None or c["stats"] is None:
             row["verdict"] = NOT_TIMED
-            row["note"] = "; ".join(f"{x['status']} in {which}" + (f" ({x['reason']})" if x["reason"] else "")
-                                    for which, x in (("baseline", b), ("current", c)) if x["stats"] is None)
+            untimed = [(which, x) for which, x in (("baseline", b), ("current", c)) if x["stats"] is None]
+            row["note"] = "; ".join(f"{x['status']} in {which}" for which, x in untimed)
+            row["reasons"] = {which: x["reason"] for which, x in untimed if x["reason"]}  # JSON only: long
         else:
             row["change_pct"], row["verdict"] = judge(b["stats"], c["stats"], threshold)
         rows.append(row)
@@ -406,7 +407,7 @@ def _run_cells(r):
     b, c = r["baseline"], r["current"]
     return (r["row"], fmt_time(b["median_s"]) if b else "-", _iqr(b), fmt_time(c["median_s"]) if c else "-", _iqr(c),
             "-" if r["change_pct"] is None else f"{r['change_pct']:+.1f}%",
-            r["verdict"] + (f": {r['note']}" if r["note"] else ""))
+            r["note"] or r["verdict"])  # "FAILED in current" says it was not timed, in fewer columns
 
 
 _STYLE = {SLOWER: "bold red", FASTER: "green", NOISE: "yellow", NOT_TIMED: "yellow"}
@@ -420,10 +421,11 @@ def runs_table(rows, threshold):
 
     t = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     for i, col in enumerate(RUN_COLUMNS):
-        t.add_column(col, justify="left" if col in ("row", "verdict") else "right", no_wrap=0 < i < 6)
-    for r in rows:
+        t.add_column(col, justify="left" if col in ("row", "verdict") else "right", no_wrap=0 < i < 6,
+                     min_width=len(NOISE) if col == "verdict" else None)
+    for r in rows:  # Text, not str: a row name such as "copy (256, 1000) [stream]" is not markup
         cells = _run_cells(r)
-        t.add_row(*cells[:-1], Text(cells[-1], style=_STYLE.get(r["verdict"], "")))
+        t.add_row(*map(Text, cells[:-1]), Text(cells[-1], style=_STYLE.get(r["verdict"], "")))
     return t
 
 
