@@ -686,8 +686,8 @@ def build_parser():
                     "by identity (op, pass, shape, impl; model, batch, resolution), each row's median time judged "
                     "with both runs' quartiles: slower (or faster) only when the median changed by more than "
                     "--threshold AND the interquartile ranges do not overlap (current q1 above the baseline's q3); "
-                    "a larger change with overlapping ranges is 'same (within noise)'; rows in one run only are "
-                    "listed as such. Different set-ups (CPU, threads, SIMD) are compared with a warning. Exit 1 "
+                    "a larger change with overlapping ranges is 'same (within noise)'; rows in one run only, or not "
+                    "timed in one (FAILED, unavailable), are listed as such. Different set-ups (CPU, threads, SIMD) are compared with a warning. Exit 1 "
                     "when a row is significantly slower; for gate and pytest-benchmark figures, when a kernel got "
                     "worse by more than the threshold (or failed, or went missing); 0 otherwise (also when gate "
                     "figures were recorded under different keys: not compared); 2 on usage errors.")
