@@ -181,7 +181,16 @@ def key_mismatch_line(diff, refresh_hint):
     return f"not compared: the baseline was recorded under another key ({'; '.join(diff)}); {refresh_hint}"
 
 
-def run_compare(base_path, cur_path, threshold=None, ignore_key=False, out=print, err=print, json_out=None,
+def _print(x):
+    if isinstance(x, str):
+        print(x)
+    else:
+        from rich.console import Console
+
+        Console(width=100, highlight=False).print(x)
+
+
+def run_compare(base_path, cur_path, threshold=None, ignore_key=False, out=_print, err=print, json_out=None,
                 md_out=None):
     """The `pybench compare` command; returns its exit code (0 pass or not comparable, 1 past the
     threshold, 2 usage error). `out` gets strings and, for bench runs, rich renderables (a table, a note)."""
@@ -201,7 +210,7 @@ def run_compare(base_path, cur_path, threshold=None, ignore_key=False, out=print
         return 2
     if ck in RUN_KINDS:
         rows, counts = compare_runs(base, cur, thr)
-        for line in run_header_lines(base, cur, thr):
+        for line in run_header_lines(base, cur):
             out(line)
         out(runs_table(rows, thr))
         out(runs_note(thr))
@@ -379,7 +388,7 @@ def runs_exit_code(counts):
     return 1 if counts.get(SLOWER) else 0
 
 
-def run_header_lines(base, cur, threshold):
+def run_header_lines(base, cur):
     what = "median time per call of our kernels" if cur["kind"] == "bench" else "median time of our training step"
     lines = [f"pybench compare: two `pybench {cur['kind']}` runs; {what} (not the peers')",
              f"baseline {base['path']} ({len(base['rows'])} rows), current {cur['path']} ({len(cur['rows'])} rows)"]
