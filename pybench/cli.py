@@ -461,10 +461,22 @@ def _cmd_gate(args):
 
 
 def _cmd_compare(args):
+    import shutil
+
+    from rich.console import Console
+
     from .bench import compare
 
-    return compare.run_compare(args.baseline, args.current, args.threshold, ignore_key=args.ignore_key,
-                               err=lambda m: print(m, file=sys.stderr))
+    width = min(100, shutil.get_terminal_size((100, 24)).columns) if sys.stdout.isatty() else 100
+    console = Console(width=width, highlight=False)
+
+    def out(x):  # lines as they are (CI logs); the table of two bench runs through rich, within `width`
+        if isinstance(x, str):
+            print(x)
+        else:
+            console.print(x)
+    return compare.run_compare(args.baseline, args.current, args.threshold, ignore_key=args.ignore_key, out=out,
+                               err=lambda m: print(m, file=sys.stderr), json_out=args.json, md_out=args.md)
 
 
 def _cmd_report_history(args):
@@ -691,15 +703,27 @@ def build_parser():
     pg.set_defaults(func=_cmd_gate)
 
     pc = sub.add_parser(
-        "compare", help="per-kernel change between two sets of figures (gate or pytest-benchmark JSON)",
-        description="Print every kernel's baseline, current figure and change; exit 1 when one got worse by "
-                    "more than the threshold (or failed, or went missing), 0 otherwise (also when the two were "
-                    "recorded under different keys: not compared), 2 on usage errors.")
-    pc.add_argument("baseline", metavar="BASELINE", help="gate JSON or pytest-benchmark JSON")
+        "compare", help="change per row between two runs: bench, bench-train, gate or pytest-benchmark JSON",
+        description="Compare two `pybench bench --json` runs, two `pybench bench-train --json` runs, two gate "
+                    "figure files or two pytest-benchmark JSONs, row by row. Bench and bench-train rows are matched "
+                    "by identity (op, pass, shape, impl; model, batch, resolution), each row's median time judged "
+                    "with both runs' quartiles: slower (or faster) only when the median changed by more than "
+                    "--threshold AND the interquartile ranges do not overlap (current q1 above the baseline's q3); "
+                    "a larger change with overlapping ranges is 'same (within noise)'; rows in one run only, or not "
+                    "timed in one (FAILED, unavailable), are listed as such. Different set-ups (CPU, threads, SIMD) are compared with a warning. Exit 1 "
+                    "when a row is significantly slower; for gate and pytest-benchmark figures, when a kernel got "
+                    "worse by more than the threshold (or failed, or went missing); 0 otherwise (also when gate "
+                    "figures were recorded under different keys: not compared); 2 on usage errors.")
+    pc.add_argument("baseline", metavar="BASELINE", help="bench, bench-train, gate or pytest-benchmark JSON")
     pc.add_argument("current", metavar="CURRENT", help="same kind as BASELINE")
     pc.add_argument("--threshold", default=None, metavar="PCT",
-                    help="percent (default 2 for instruction counts, 25 for pytest-benchmark wall-clock medians)")
-    pc.add_argument("--ignore-key", action="store_true", help="compare even when the environment keys differ")
+                    help="percent (default 5 for bench and bench-train runs, 2 for instruction counts, 25 for "
+                         "pytest-benchmark wall-clock medians)")
+    pc.add_argument("--ignore-key", action="store_true",
+                    help="gate and pytest-benchmark figures: compare even when the environment keys differ")
+    pc.add_argument("--json", metavar="OUT", default=None, type=_out_file,
+                    help="also write the rows and verdicts to OUT (JSON)")
+    pc.add_argument("--md", metavar="OUT", default=None, type=_out_file, help="also write the table to OUT (Markdown)")
     pc.set_defaults(func=_cmd_compare)
     for sp in (p, *sub.choices.values()):  # every command: a usage error is one line
         sp.error = _one_line_error(sp)

@@ -46,6 +46,8 @@ import time
 import numpy as np
 
 from .. import provenance
+from . import compare as C
+from .compare import key_diff  # noqa: F401  (part of this module's interface)
 from .gate_problems import SEED, select, worker
 
 SCHEMA = "pybench-gate/1"
@@ -94,7 +96,7 @@ def valgrind_version(valgrind="valgrind"):
         return None
 
 
-KEY_FIELDS = ("compiler", "build_type", "flags", "isa_path", "valgrind", "python", "numpy")
+KEY_FIELDS = C.GATE_KEY_FIELDS
 
 
 def environment_key(isa_path, valgrind="valgrind"):
@@ -117,13 +119,6 @@ def cpu_label():
     """'AuthenticAMD family 25 model 17': recorded with the figures, not part of the key."""
     cpu = _cpu_class()
     return f"{cpu['vendor']} family {cpu['family']} model {cpu['model']}"
-
-
-def key_diff(a, b):
-    """['field: baseline X, current Y', ...] for the fields where two keys differ. For gate keys only
-    KEY_FIELDS count (older baselines also keyed the CPU model); other keys compare every field."""
-    fields = KEY_FIELDS if any(f in a for f in KEY_FIELDS) else sorted(set(a) | set(b))
-    return [f"{k}: baseline {a.get(k)!r}, current {b.get(k)!r}" for k in fields if a.get(k) != b.get(k)]
 
 
 _TOTALS = re.compile(r"^(?:totals|summary):\s*(\d+)", re.M)
@@ -234,7 +229,7 @@ def run_gate(baseline=DEFAULT_BASELINE, out=None, threshold=None, history=DEFAUL
     """`pybench gate`; returns its exit code: 0 pass (or not comparable: foreign key, no baseline),
     1 a regression, a kernel that failed its check or went missing, 2 usage error, 3 the gate could
     not run (valgrind missing, worker crashed)."""
-    from . import compare as C, history as H
+    from . import history as H
 
     try:
         thr = C.check_threshold(threshold, METRIC)
@@ -296,9 +291,7 @@ def run_gate(baseline=DEFAULT_BASELINE, out=None, threshold=None, history=DEFAUL
 
 
 def key_mismatch_line(base_key, cur_key):
-    from .compare import key_mismatch_line as line
-
-    return line(key_diff(base_key, cur_key), REFRESH)
+    return C.key_mismatch_line(key_diff(base_key, cur_key), REFRESH)
 
 
 # ---------------------------------------------------------------------------------------------
