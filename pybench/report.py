@@ -147,12 +147,17 @@ def csv_text(columns, rows):
     return buf.getvalue()
 
 
+def md_cell(text):
+    """Cell text for a Markdown table: a '|' in it (e.g. |g1|/|gout|) would split the cell."""
+    return str(text).replace("|", "\\|")
+
+
 def markdown_table(columns, rows):
     """An aligned Markdown table of the columns marked ``md`` (readable as plain text too)."""
     cols = [c for c in _columns(columns) if c.md]
     if not cols:
         return ""
-    head = [c.title or c.key for c in cols]
+    head = [md_cell(c.title or c.key) for c in cols]
     body = []
     for r in rows:
         disp = r.get("_display") or {}
@@ -163,7 +168,7 @@ def markdown_table(columns, rows):
             else:
                 spread = fmt_spread(r.get(c.key + "_spread"), c.fmt) if c.spread else ""
                 cells.append(fmt_value(r.get(c.key), c.fmt) + spread)
-        body.append([s.replace("|", "\\|") for s in cells])
+        body.append([md_cell(s) for s in cells])
     widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
     numeric = [all(_looks_numeric(b[i]) for b in body) and bool(body) for i in range(len(cols))]
 
@@ -468,7 +473,7 @@ def index_text(out):
         cpus = sorted({p.get("cpu") or "?" for p in prov})
         link = f"[{exp.title or e}]({e}/{md}/summary.md)"
         lines.append(f"| {e} | {md} | {len(records)} | {status or '-'} | {link} | {', '.join(shas) or '-'} | "
-                     f"{'; '.join(cpus) or '-'} |")
+                     f"{md_cell('; '.join(cpus) or '-')} |")
     lines += ["", "`+` after a commit: the runs were made with uncommitted changes."]
     return "\n".join(lines) + "\n"
 

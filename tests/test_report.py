@@ -347,3 +347,58 @@ def test_throughput_of_one_model_is_one_line_with_a_gflops_axis():
     varied = [dict(same[0]), dict(same[1], gflops=same[1]["gflops"] * 3)]  # e.g. a wider model
     p = base.throughput_plot(varied, "b", [], "t.png", "width", logx=True)
     assert [s.axis for s in p.series] == ["left", "right"] and p.y2scale is None
+
+
+# --- every Markdown table pybench writes parses ----------------------------------------------------
+
+RESULTS = pathlib.Path(__file__).resolve().parent.parent / "results"
+
+
+def markdown_tables(text):
+    """[[row cells, ...], ...]: each Markdown table in `text` as lists of cells, split on unescaped '|'."""
+    import re
+
+    tables, cur = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cur.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
+        elif cur:
+            tables.append(cur)
+            cur = []
+    return tables
+
+
+def assert_tables_parse(path):
+    tables = markdown_tables(path.read_text())
+    assert tables, path
+    for t in tables:
+        head, sep = t[0], t[1]
+        assert all(set(c) <= set("-:") and c for c in sep), (path, sep)
+        assert {len(r) for r in t} == {len(head)}, (path, head, [len(r) for r in t])
+
+
+def test_markdown_cells_escape_the_pipe():
+    cols = [Column("ratio", "|g1|/|gout|", ".2g"), Column("width", "width", "int")]
+    (t,) = markdown_tables(report.markdown_table(cols, [{"ratio": 0.5, "width": 16, "_display": {"width": "a|b"}}]))
+    assert t[0] == ["\\|g1\\|/\\|gout\\|", "width"] and t[2] == ["0.5", "a\\|b"]
+
+
+def test_every_published_summary_parses(tmp_path):
+    """The committed pages, and the same pages rebuilt by `pybench report` from the committed records
+    (every experiment): each table has as many cells in every row as in its header."""
+    published = sorted(RESULTS.glob("*/*/summary.md"))
+    assert {p.parent.parent.name for p in published} >= set(experiments.names())
+    for p in published + [RESULTS / "README.md"]:
+        assert_tables_parse(p)
+    out = tmp_path / "results"
+    for p in published:
+        runs = p.parent / "runs"
+        dest = out / p.parent.relative_to(RESULTS)
+        dest.mkdir(parents=True)
+        (dest / "runs").symlink_to(runs)
+        if (p.parent / "sweep.json").exists():
+            (dest / "sweep.json").write_bytes((p.parent / "sweep.json").read_bytes())
+    report.build_all(out)
+    for p in sorted(out.glob("*/*/summary.md")) + [out / "README.md"]:
+        assert_tables_parse(p)
+        assert p.read_text() == (RESULTS / p.relative_to(out)).read_text()  # the published pages are current
