@@ -101,6 +101,11 @@ def test_failed_run_exits_1_and_is_shown(capsys, tmp_path):
     (["run", "width", "--executor", "ray"], "invalid choice: 'ray'"),
     (["run", "width", "--quick", "--full"], "not allowed with argument"),
     (["report", "{tmp}/nothing-here"], "no experiment records found"),
+    (["run", "width", "--set", "width=[64,64]"], "width: expected distinct values, got 64 twice in [64, 64]"),
+    (["run", "width", "--set", "width=[64,64.0]"], "width: expected distinct values"),
+    (["run", "width", "--set", "lr=[0.1,0.2,0.1]"], "lr: expected distinct values, got 0.1 twice"),
+    (["run", "--config", "{dupaxis}"], "dup.toml: axes.lr: expected distinct values"),
+    (["run", "--config", "{binary}"], "binary.toml: not UTF-8 text (byte 0xff at offset 0)"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path, args, fragment):
     (tmp_path / "afile").write_text("x")
@@ -109,8 +114,10 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path, args,
     (tmp_path / "badvalue.toml").write_text('name = "mine"\n[axes]\nlr = [0.1, -0.5]\n')
     (tmp_path / "badtype.toml").write_text('name = "mine"\n[axes]\nlr = ["fast"]\n')
     (tmp_path / "badaxis.toml").write_text('name = "mine"\n[axes]\ncolour = [1, 2]\n')
+    (tmp_path / "dup.toml").write_text('name = "mine"\n[axes]\nlr = [0.1, 0.1]\n')
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00name")
     (tmp_path / "adir").mkdir()
-    paths = {"missing": tmp_path / "missing.toml", "broken": tmp_path / "broken.toml", "badkey": tmp_path / "badkey.toml",
+    paths = {"dupaxis": tmp_path / "dup.toml", "binary": tmp_path / "binary.toml","missing": tmp_path / "missing.toml", "broken": tmp_path / "broken.toml", "badkey": tmp_path / "badkey.toml",
              "badvalue": tmp_path / "badvalue.toml", "badtype": tmp_path / "badtype.toml",
              "badaxis": tmp_path / "badaxis.toml", "adir": tmp_path / "adir", "afile": tmp_path / "afile",
              "tmp": tmp_path}

@@ -235,8 +235,25 @@ def _as_axis(key, value, force):
     if is_list:
         if not value:
             raise ValueError(f"{key}: expected a non-empty list of values, got []")
-        return list(value)
+        return check_distinct(key, list(value))
     return [value] if force else None
+
+
+def check_distinct(key, values):
+    """``values`` when no two are the same point; ValueError otherwise (a repeated value would be
+    one run counted twice, e.g. as two seeds). 64 and 64.0 count as the same value."""
+    def canon(v):
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        return [canon(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+    seen = set()
+    for v in values:
+        k = json.dumps(canon(v), sort_keys=True)
+        if k in seen:
+            raise ValueError(f"{key}: expected distinct values, got {v!r} twice in {values!r}")
+        seen.add(k)
+    return values
 
 
 def check_names(cfg):

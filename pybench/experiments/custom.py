@@ -27,7 +27,7 @@ manifest, so ``pybench report`` rebuilds the table without the file.
 
 import tomllib
 
-from .base import CONFIG_FIELDS, Experiment
+from .base import CONFIG_FIELDS, Experiment, check_distinct
 from ..store import check_name
 
 _TOP = ("name", "title", "description", "seeds", "base", "axes", "quick")
@@ -114,6 +114,7 @@ def _axes(path, t):
     for k, v in t.items():
         if not isinstance(v, list) or not v:
             _fail(f"{path}.{k}", f"expected a non-empty list of values, got {v!r}")
+        check_distinct(f"{path}.{k}", v)
     return t
 
 
@@ -126,6 +127,9 @@ def load(path):
         raise ValueError(f"--config {path}: cannot read ({e.strerror or e})") from None
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"--config {path}: not valid TOML ({e})") from None
+    except UnicodeDecodeError as e:  # TOML is UTF-8 text
+        raise ValueError(f"--config {path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                         "expected a TOML file") from None
     try:
         return CustomExperiment(d)
     except (TypeError, ValueError) as e:
