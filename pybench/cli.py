@@ -269,12 +269,15 @@ class _RichProgress:
             self.progress.stop()
 
     def print(self, msg):
-        self.progress.console.print(msg, markup=False, highlight=False)
+        self.progress.console.print(msg, markup=False, highlight=False, soft_wrap=True)
 
     def __call__(self, event, **kw):
         self.start()
         p = self.progress
-        if event == "sweep_start":
+        if event == "cluster":
+            self.print(f"dask: scheduler {kw['address']}; "
+                       + (f"dashboard {kw['dashboard']}" if kw["dashboard"] else f"no dashboard: {kw['no_dashboard']}"))
+        elif event == "sweep_start":
             if kw["skipped"]:
                 self.print(f"{kw['experiment']} ({kw['mode']}): {kw['skipped']} of {kw['total']} runs already stored, "
                            "kept")

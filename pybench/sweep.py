@@ -118,7 +118,8 @@ def run_sweep(specs, out, *, executor="local", scheduler=None, workers=None, res
 
     ``meta``: {experiment: dict} of extra manifest fields (e.g. a custom experiment's definition,
     the overrides). ``runner``: the function config -> record (default pybench.train.run; tests).
-    ``progress(event, **info)``: "sweep_start" (experiment, mode, total, skipped, pending),
+    ``progress(event, **info)``: "cluster" (dask: address, dashboard URL or None, no_dashboard:
+    why not), "sweep_start" (experiment, mode, total, skipped, pending),
     "run_start" (spec; local: the run begins; dask: the point was submitted), "run_end" (spec,
     record), "sweep_end" (summary)."""
     specs = list(specs)
@@ -136,6 +137,7 @@ def run_sweep(specs, out, *, executor="local", scheduler=None, workers=None, res
     try:
         if executor == "dask" and specs:
             dask = _DaskExecutor(scheduler, workers, connect_timeout)  # raises before anything is written
+            emit("cluster", address=dask.address, dashboard=dask.dashboard, no_dashboard=dask.no_dashboard)
         summary = {"specs": len(specs), "runs": 0, "skipped": 0, "ran": 0, "failed": 0, "statuses": {},
                    "failed_ids": [], "groups": []}
         for (experiment, mode), group in _groups(specs).items():
@@ -186,6 +188,12 @@ def _store(out, record, spec, emit, summary):
     emit("run_end", spec=spec, record=record)
 
 
+def _has_bokeh():
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
+
+
 class _DaskExecutor:
     def __init__(self, scheduler, workers, timeout):
         try:
@@ -224,6 +232,21 @@ class _DaskExecutor:
                 raise SweepUsageError(f"--workers {n}: could not start a local Dask cluster "
                                       f"({type(e).__name__}: {e})") from None
         self.address = self.client.scheduler.address
+        self.dashboard, self.no_dashboard = self._dashboard()
+
+    def _dashboard(self):
+        """(the dashboard's URL, None), or (None, why there is none). The scheduler serves its pages
+        only where bokeh is installed (without it the link answers "install bokeh"), so ask there."""
+        try:
+            services = self.client.scheduler_info().get("services") or {}
+            has_bokeh = self.client.run_on_scheduler(_has_bokeh)
+        except Exception as e:  # an odd scheduler: the sweep does not need its dashboard
+            return None, f"could not ask the scheduler ({type(e).__name__}: {e})"
+        if not has_bokeh:
+            return None, "bokeh is not installed where the scheduler runs (pip install 'pybench[dask]')"
+        if "dashboard" not in services:
+            return None, "the scheduler serves no dashboard"
+        return self.client.dashboard_link, None
 
     def slots(self):
         """How many points the cluster runs at once: the sum of its workers' ``slot`` resources."""

@@ -206,10 +206,17 @@ def test_a_toml_sweep_runs_and_reports_from_its_manifest(capsys, tmp_path):
 def test_dask_workers_from_the_command_line(capsys, tmp_path):
     pytest.importorskip("distributed")
     env = dict(os.environ)
-    rc, stdout, stderr = _run(capsys, "run", "width", "-q", "--workers", "2", "--out", str(tmp_path), *TINY,
+    rc, stdout, stderr = _run(capsys, "run", "width", "--workers", "2", "--out", str(tmp_path), *TINY,
                               "--set", "width=[16,32]")
     assert rc == 0, stderr
     assert dict(os.environ) == env
+    line = next(ln for ln in stderr.splitlines() if ln.startswith("dask: scheduler tcp://127.0.0.1:"))
+    try:
+        import bokeh  # noqa: F401
+        assert "; dashboard http://127.0.0.1:" in line, line
+    except ImportError:
+        assert line.endswith("; no dashboard: bokeh is not installed where the scheduler runs "
+                             "(pip install 'pybench[dask]')"), line
     recs = store.load_records(tmp_path, "width")
     assert len(recs) == 2 and all(r["executor"]["kind"] == "dask" for r in recs)
     assert "| 16 |" in stdout.replace("  ", " ").replace("  ", " ")
