@@ -169,7 +169,7 @@ def _cmd_bench_train(args):
         from .bench import convergence
 
         rows = convergence.run(threads=args.threads, log=lambda m: err.print(m, markup=False))
-        out.print("pybench bench-train --convergence: issue 4's accuracy bars, one train.run each")
+        out.print("pybench bench-train --convergence: each config's accuracy bar, one train.run each")
         out.print(convergence.build_table(rows))
         if args.json:
             report.write_json({"command": ["pybench", "bench-train", *args.argv], "runs": rows}, args.json)
@@ -560,8 +560,8 @@ def build_parser():
     pb = sub.add_parser(
         "bench", help="time the native ops against NumPy and PyTorch",
         description="Check each op against pybench.reference on its inputs, then time it side by side with "
-                    "NumPy and PyTorch CPU (alternating, median of repeats). Default problems: issue 3's "
-                    "targets; --shapes runs a real network's layers instead. Exit 0 on success, 1 if any problem "
+                    "NumPy and PyTorch CPU (alternating, median of repeats). Default problems: one or more "
+                    "sizes per op (README: Benchmarks); --shapes runs a real network's layers instead. Exit 0 on success, 1 if any problem "
                     "FAILED its check, 2 on usage errors.")
     pb.add_argument("--op", nargs="+", action="extend", metavar="OP", choices=list(OPS) + list(GROUPS),
                     help="ops to run (default: all): " + ", ".join(list(OPS) + list(GROUPS)))
@@ -591,14 +591,14 @@ def build_parser():
 
     pt = sub.add_parser(
         "bench-train", help="training-step throughput of pybench.nn models against PyTorch",
-        description="Time one training step (forward, cross-entropy, backward, SGD momentum) of issue 4's MLP "
+        description="Time one training step (forward, cross-entropy, backward, SGD momentum) of the experiments' MLP "
                     "and small CNN against the same model in PyTorch CPU, after checking that one step of each "
                     "agrees. --convergence trains the convergence configs instead. Exit 0 on success, 1 if a check FAILED "
                     "or a bar was missed, 2 on usage errors.")
     pt.add_argument("--model", nargs="+", choices=("mlp", "cnn"), help="models to run (default both)")
     pt.add_argument("--quick", action="store_true", help="two small cases (smoke runs, tests)")
     pt.add_argument("--convergence", action="store_true",
-                    help="instead of timing steps, train issue 4's convergence configs to their budgets and "
+                    help="instead of timing steps, train the engine's convergence configs to their budgets and "
                          "compare test accuracy with the bars (a few minutes)")
     pt.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                     help="threads for pybench and PyTorch (default: pybench's current count)")

@@ -91,7 +91,7 @@ def atomic_write(path, data):
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(e, OSError) and e.filename is None:  # a failed write (disk full) names no file
+        if isinstance(e, OSError) and e.errno and e.filename is None:  # a failed write (disk full) names no file
             raise OSError(e.errno, e.strerror, path) from e
         raise
     try:

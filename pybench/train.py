@@ -16,7 +16,7 @@ Measurement rules:
   (``patience`` set) or after a divergence, of the weights with the lowest validation loss (``best.step``), restored
   from a state_dict snapshot; ``test.step`` says which.
 - status: "completed"; "diverged" (a non-finite training or validation loss; the run stops,
-  history kept); "collapsed" (FIELD-NOTES: at the end the network predicts a single class on the
+  history kept); "collapsed" (at the end the network predicts a single class on the
   whole validation set and, for cross-entropy, its loss is within 10% of ln(classes): failure
   without NaN); "failed" (an unexpected exception: message and traceback in the record).
 - Non-finite floats are stored as None, so the record is strict JSON.

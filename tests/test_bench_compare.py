@@ -225,7 +225,7 @@ def test_json_and_markdown_outputs(bench_run, tmp_path, capsys):
 
 
 def test_table_fits_100_columns_with_long_row_names(tmp_path, capsys, monkeypatch):
-    src = os.path.join(ROOT, "results", "bench", "issue6-resnet50.json")
+    src = os.path.join(ROOT, "results", "bench", "amd-zen4-2026-11-24-bench-resnet50.json")
     assert os.path.exists(src), "the committed resnet50 run is part of the repository"
     monkeypatch.chdir(tmp_path)
     with open(src) as f:

@@ -132,7 +132,7 @@ def test_manifest_roundtrip_and_missing_manifest(tmp_path):
 
 def test_list_stored_ignores_other_directories(tmp_path):
     (tmp_path / "bench").mkdir()
-    (tmp_path / "bench" / "issue3.txt").write_text("x")
+    (tmp_path / "bench" / "bench.txt").write_text("x")
     store.write_record(tmp_path, _rec())
     assert store.list_stored(tmp_path) == [("width", "quick")]
     assert store.list_stored(tmp_path / "nowhere") == []

@@ -199,7 +199,7 @@ def test_huge_learning_rate_diverges_with_history_kept():
 
 
 def test_collapse_without_nan_is_its_own_status():
-    # FIELD-NOTES: raw 0-255 inputs make a ReLU MLP on MNIST-1D predict one class at loss ~ ln 10
+    # measured: raw 0-255 inputs make a ReLU MLP on MNIST-1D predict one class at loss ~ ln 10
     r = _run(normalize="raw", lr=0.1, momentum=0.0, epochs=2, diagnostics=False, batch_size=128, depth=2,
              width=256)
     assert r["status"] == "collapsed", (r["collapse"], r["history"][-1])

@@ -26,7 +26,7 @@
 //        reading dy and x from cache (see the l3 section, batchnorm_channel.cpp).
 // pipe:  forward and backward, S > 1: the reading pass of channel c interleaved with the writing
 //        pass of channel c - 1 (see the pipe section, batchnorm_channel.cpp).
-// Why l3 stays near 60% of copy at (64, 64, 128, 128) float32 (issue 3 asks 80%): a channel's
+// Why l3 stays near 60% of copy at (64, 64, 128, 128) float32 (the bench target is 80%): a channel's
 // planes are C * S * 4 = 4 MiB apart, so its 64 planes of 64 KiB fall into the same cache sets
 // and the 16-way L3 keeps ~16 of them, not the channel. cachegrind (one thread, LL = 32 MiB
 // 16-way, one call, minus set-up; an array is 4.19 M lines): l3 backward 16.0 M LL read misses

@@ -155,7 +155,7 @@ template <class T> PB_INLINE void softmax_backward_row_naive(T* dx, const T* dy,
 }
 
 // ---- lean forms: the `lean` impls (AVX-512 float, fm::V16 only) ------------------------------
-// The same functions as above with fewer instructions per 16 floats, for the rows of issue 3
+// The same functions as above with fewer instructions per 16 floats, for the bench rows
 // whose compute alone (one core, L2-resident data) was most of the memory time of a copy at
 // 2 threads (ns/float: gelu erf 0.35 fwd / 0.65 bwd, gelu tanh 0.33, softplus 0.45, vs
 // 0.39 fwd / 0.58 bwd of memory time). Measured the same way, simd -> lean: gelu fwd 0.351 ->

@@ -104,7 +104,7 @@ def _tr(ta, tb):
 
 
 def gemm_problem(m, n=None, k=None, trans_a=False, trans_b=False, name="", count=1, source=None):
-    """Square m x m x m when only m is given (issue 3's rows)."""
+    """Square m x m x m when only m is given (the default rows)."""
     n = m if n is None else n
     k = m if k is None else k
     square = n == m and k == m and not (trans_a or trans_b)
@@ -323,7 +323,7 @@ def conv_problem(n, c, o, h, k, pad, stride=1, w=None, compute_dx=True, name="",
     ho, wo = _conv_out(h, k, stride, pad), _conv_out(w_, k, stride, pad)
     fwd = 2.0 * n * o * ho * wo * c * k * k
     flops = (3 if compute_dx else 2) * fwd + 2.0 * n * o * ho * wo
-    if source is None and stride == 1 and w is None and compute_dx:  # issue 3's rows, named as before
+    if source is None and stride == 1 and w is None and compute_dx:  # the default rows, named as before
         shape = f"N={n} {c}->{o} {h}x{h} k{k} p{pad}"
     else:
         shape = f"N={n} {c}->{o} {h}x{w_} k{k} s{stride} p{pad}"

@@ -1,4 +1,4 @@
-"""Convergence check of the training engine: issue 4's bars, each one `train.run` on a fixed config.
+"""Convergence check of the training engine: an accuracy bar per config, each one `train.run` on a fixed config.
 
     pybench bench-train --convergence [--json OUT]
 

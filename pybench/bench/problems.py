@@ -1,4 +1,4 @@
-"""What `pybench bench` measures: issue 3's target problems, per op, each with its oracle and peers.
+"""What `pybench bench` measures: the default problems, per op, each with its oracle and peers.
 
 A Problem describes one row (op, shape, work in FLOPs or bytes). Building it gives a Case: the
 inputs, our call into preallocated outputs (`ours(impl)`), the same problem through NumPy and

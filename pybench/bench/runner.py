@@ -35,7 +35,7 @@ class Options:
     quick: bool = False
     peers: tuple = env.CPU_PEERS
     repeat_seconds: float = None  # per problem; None: 1.0 (0.1 with quick)
-    shapes: str = None         # --shapes: a shape list name or file (None: issue 3's problems)
+    shapes: str = None         # --shapes: a shape list name or file (None: the default problems)
     mb: int = None             # --mb: batch of the shape list's conv2d/linear entries
     calibration: bool = None   # "% of peak": True measure if absent/stale, False cached only, None: not quick
     device: str = "cpu"        # "cpu", "cuda" or "cuda:N" (cuda: cuda_problems.CudaBackend)

@@ -46,7 +46,7 @@ class Case:
         return nn.cnn(self.in_shape(), 10, depth=2, width=16, norm="batch", head="flatten", seed=seed)
 
 
-# Issue 4's speed table: MLP at three batch sizes, the small CNN at three batch sizes and three
+# The training-speed table: MLP at three batch sizes, the small CNN at three batch sizes and three
 # resolutions.
 DEFAULT_CASES = (
     [Case("mlp", b, 28) for b in (32, 128, 512)]

@@ -6,7 +6,7 @@ what backward needs (its input, saved statistics), backward writes the parameter
 
 Buffers are reused: a layer's output and input-gradient arrays live in a small per-layer cache keyed
 by the input's shape and dtype, so steady-state training allocates nothing (fresh memory costs
-~1 us per 4 KiB page on these machines, see FIELD-NOTES). Consequently **an array returned by
+~1 us per 4 KiB page on the 2-core VMs measured). Consequently **an array returned by
 forward or backward is valid until that layer's next call** with an input of the same shape;
 copy it to keep it. ``release_buffers()`` frees the cache (say after a large evaluation batch).
 A layer object is one node of one graph: using it twice in a model would make
