@@ -213,7 +213,7 @@ def parse_set(items):
 
 
 def _cmd_train(args):
-    from . import train
+    from . import store, train
 
     try:
         fields = json.loads(args.config_json) if args.config_json else {}
@@ -235,7 +235,7 @@ def _cmd_train(args):
 
         write_json(record, args.out)
         print(f"wrote {args.out}", file=sys.stderr)
-    return 0 if record["status"] in ("completed", "diverged", "collapsed") else 1
+    return 0 if record["status"] in store.DONE_STATUSES else 1
 
 
 def _usage(cmd, msg):

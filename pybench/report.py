@@ -206,6 +206,8 @@ STATUS_MARKS = {
     "collapsed": dict(marker="x", color="black", markersize=9, markeredgewidth=2),
     "diverged": dict(marker="X", color="red", markersize=10, markeredgecolor="black", markeredgewidth=0.5),
     "failed": dict(marker="D", markerfacecolor="none", markeredgecolor="red", markersize=10, markeredgewidth=1.5),
+    "budget-limited": dict(marker="s", markerfacecolor="none", markeredgecolor="darkorange", markersize=10,
+                           markeredgewidth=1.2),
 }
 
 

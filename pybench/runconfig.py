@@ -67,7 +67,9 @@ class Config:
     steps: int | None = None               # give steps or epochs; neither: 10 epochs
     epochs: int | None = None
     eval_every: int | None = None          # in steps; None: once per epoch
-    patience: int | None = None            # evaluations without a lower val loss before stopping
+    patience: int | None = None            # evaluations without improvement of early_stop_on before stopping
+    early_stop_on: str = "val_loss"        # "val_loss" or "val_acc": what patience watches (and restores)
+    min_delta: float = 0.0                 # an improvement smaller than this does not count
     target_accuracy: float | None = None   # val accuracy in [0, 1]
     stop_at_target: bool = False
     # measurement
@@ -96,7 +98,8 @@ class Config:
         return d
 
     def canonical_json(self):
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        d = {k: v for k, v in self.to_dict().items() if k not in _HASHED_WHEN_SET or v != _HASHED_WHEN_SET[k]}
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     def run_id(self):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
@@ -211,6 +214,8 @@ _SPEC = {
     "eval_every": _rule(_INT, "an int >= 1", _pos, True), "patience": _rule(_INT, "an int >= 1", _pos, True),
     "target_accuracy": _rule(_FLOAT, "a float in [0, 1]", lambda v: 0 <= v <= 1, True),
     "stop_at_target": _rule(_BOOL),
+    "early_stop_on": _rule(_STR, "'val_loss' or 'val_acc'", lambda v: v in ("val_loss", "val_acc")),
+    "min_delta": _rule(_FLOAT, "a float >= 0", _nonneg),
     "seed": _rule(_INT, "an int >= 0", _nonneg),
     "dtype": _rule(_STR, "'float32' or 'float64'", lambda v: v in ("float32", "float64")),
     "threads": _rule(_INT, "an int >= 1", _pos, True),
@@ -218,6 +223,9 @@ _SPEC = {
     "noise_scale": _rule(_BOOL), "noise_batches": _rule(_INT, "an int >= 2", lambda v: v >= 2),
     "profile": _rule(_BOOL), "device": _rule(_STR, "'cpu', 'cuda' or 'cuda:<N>'", _is_device),
 }
+# Fields added after runs were published: part of the run id only when they differ from their
+# default, so the id of every config that does not use them stays what it was.
+_HASHED_WHEN_SET = {"early_stop_on": "val_loss", "min_delta": 0.0}
 _RULES = {k: (kind, optional, check) for k, (kind, optional, check, _) in _SPEC.items()}
 _RULE_TEXT = {k: text for k, (_, _, _, text) in _SPEC.items()}
 assert set(_RULES) == {f.name for f in dataclasses.fields(Config)}, "every Config field needs a rule"

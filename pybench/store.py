@@ -27,7 +27,7 @@ MANIFEST = "sweep.json"
 _TMP = re.compile(r"^\..+\.(\d+)\.tmp$")
 _ID = re.compile(r"^[0-9a-f]{12}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-DONE_STATUSES = ("completed", "diverged", "collapsed")  # measured outcomes; "failed" is rerun
+DONE_STATUSES = ("completed", "budget-limited", "diverged", "collapsed")  # measured outcomes; "failed" is rerun
 
 
 def check_name(name):

@@ -13,12 +13,19 @@ Measurement rules:
 - Epochs use every full batch of a fresh permutation (by data_seed) of the training set; the
   ``n_train % batch_size`` samples left over differ from epoch to epoch.
 - Test and train-set metrics are those of the final weights, or, with early stopping
-  (``patience`` set) or after a divergence, of the weights with the lowest validation loss (``best.step``), restored
-  from a state_dict snapshot; ``test.step`` says which.
-- status: "completed"; "diverged" (a non-finite training or validation loss; the run stops,
-  history kept); "collapsed" (at the end the network predicts a single class on the
-  whole validation set and, for cross-entropy, its loss is within 10% of ln(classes): failure
-  without NaN); "failed" (an unexpected exception: message and traceback in the record).
+  (``patience`` evaluations without an improvement of ``early_stop_on`` by more than ``min_delta``),
+  of the weights where ``early_stop_on`` was best, or after a divergence, of those with the lowest
+  validation loss (``best.step``), restored from a state_dict snapshot; ``test.step`` says which.
+- The selection metric is the best validation accuracy: ``selected`` holds its step and the test
+  metrics of the weights at that checkpoint (snapshotted when it was reached). Experiments report
+  from it, the final step beside it.
+- status: "completed"; "budget-limited" (the run spent its budget while its training loss still
+  fell: the last LATE_FRACTION of the budget brought more than PLATEAU_TOL of the run's whole drop;
+  ``convergence`` has the numbers); "diverged" (a non-finite training or validation loss, or a
+  training loss above DIVERGE_FACTOR times the first step's: the run stops, history kept);
+  "collapsed" (at the end the network predicts a single class on the whole validation set and,
+  for cross-entropy, its loss is within 10% of ln(classes): failure without NaN); "failed" (an
+  unexpected exception: message and traceback in the record).
 - Non-finite floats are stored as None, so the record is strict JSON.
 
 Devices (``Config.device``: "cpu", "cuda", "cuda:N"): the model is built and initialized on the
@@ -58,6 +65,10 @@ from .runconfig import Config
 __all__ = ["Config", "run", "train_step", "evaluate", "build_model", "build_optimizer", "SCHEMA"]
 
 SCHEMA = "pybench.run/1"
+# What the statuses mean (module docstring); stated in every record's stop reason or "convergence".
+DIVERGE_FACTOR = 10.0   # a mean training loss over an evaluation interval above 10x the first step's
+LATE_FRACTION, PLATEAU_TOL = 0.2, 0.05  # the last 20% of the budget brought > 5% of the loss's drop
+OK_STATUSES = ("completed", "budget-limited")  # trained to the end of its budget or stopping rule
 PROFILE_FIRST, PROFILE_STEPS = 3, 5   # profile steps 3..7: past the first steps' buffer allocation
 _clock = time.perf_counter
 
@@ -285,6 +296,9 @@ class _Trainer:
         self.profile_steps = set(range(first, min(first + PROFILE_STEPS, self.total))) if c.profile else set()
         self.prof = StepProfile() if self.sync is None else _SyncedProfile(self.sync)
         self.train_time, self.best_loss, self.best_step, self.snapshot, self.bad_evals = 0.0, math.inf, None, None, 0
+        self.best_acc, self.acc_step, self.acc_snapshot = -math.inf, None, None  # the selection checkpoint
+        self.watched = None  # best value of early_stop_on so far, for patience
+        self.loss0 = None    # the first step's training loss: the divergence reference
         self.status, self.stop_reason, self.last_val = None, None, None
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -323,6 +337,8 @@ class _Trainer:
             self.train_time += dt
             step += 1
             loss_sum, loss_n = loss_sum + loss, loss_n + 1
+            if self.loss0 is None:
+                self.loss0 = loss
             if not math.isfinite(loss):
                 self.status, self.stop_reason = "diverged", f"non-finite training loss ({loss}) at step {step}"
                 self.checkpoint(step, loss)
@@ -349,19 +365,42 @@ class _Trainer:
         if val["acc"] is not None and val["loss"] is None:
             self.status, self.stop_reason = "diverged", f"non-finite validation loss at step {step}"
             return True
+        if train_loss is not None and self.loss0 is not None and train_loss > DIVERGE_FACTOR * abs(self.loss0):
+            self.status, self.stop_reason = "diverged", (
+                f"training loss {train_loss:.4g} (mean since the last evaluation) above {DIVERGE_FACTOR:g}x the "
+                f"first step's {self.loss0:.4g} at step {step}")
+            return True
+        if val["acc"] is not None and val["acc"] > self.best_acc:
+            self.best_acc, self.acc_step = val["acc"], step
+            self.acc_snapshot = self.model.state_dict()
         if c.target_accuracy is not None and rec["target"] is None and val["acc"] >= c.target_accuracy:
             rec["target"] = {k: entry[k] for k in ("step", "epoch", "samples", "wall_time")}
             if c.stop_at_target:
                 self.stop_reason = f"reached target val accuracy {c.target_accuracy} at step {step}"
                 return True
         if val["loss"] is not None and val["loss"] < self.best_loss:
-            self.best_loss, self.best_step, self.bad_evals = val["loss"], step, 0
+            self.best_loss, self.best_step = val["loss"], step
             self.snapshot = self.model.state_dict()
-        elif val["loss"] is not None:
-            self.bad_evals += 1
-            if c.patience is not None and self.bad_evals >= c.patience:
-                self.stop_reason = f"early stopping: no lower val loss in {c.patience} evaluations (best at step {self.best_step})"
-                return True
+        return self._patience_spent(val, step)
+
+    def _patience_spent(self, val, step):
+        """Early stopping: True after ``patience`` evaluations in a row that did not improve
+        ``early_stop_on`` on its best so far by more than ``min_delta``."""
+        c = self.c
+        v = val["loss"] if c.early_stop_on == "val_loss" else val["acc"]
+        if v is None:
+            return False
+        better = (self.watched is None or (v < self.watched - c.min_delta if c.early_stop_on == "val_loss"
+                                           else v > self.watched + c.min_delta))
+        if better:
+            self.watched, self.bad_evals = v, 0
+            return False
+        self.bad_evals += 1
+        if c.patience is not None and self.bad_evals >= c.patience:
+            best = self.best_step if c.early_stop_on == "val_loss" else self.acc_step
+            self.stop_reason = (f"early stopping: {c.early_stop_on} did not improve by more than {c.min_delta:g} in "
+                                f"{c.patience} evaluations (best at step {best})")
+            return True
         return False
 
     def finish(self, steps, times):
@@ -371,16 +410,24 @@ class _Trainer:
                            "dead_fraction": (rec["history"][-1].get("diagnostics") or {}).get("dead_fraction")}
         single = val["acc"] is not None and val["classes_predicted"] == 1
         near = c.loss != "cross_entropy" or (val["loss"] is not None and abs(val["loss"] - ln_c) <= 0.1 * ln_c)
+        rec["convergence"] = late_drop(rec["history"], self.total) if steps == self.total and not self.stop_reason else None
         if self.status is None:
-            self.status = "collapsed" if single and near else "completed"
+            if single and near:
+                self.status = "collapsed"
+            elif rec["convergence"] and rec["convergence"]["still_falling"]:
+                self.status = "budget-limited"
+            else:
+                self.status = "completed"
         rec["status"] = self.status
         rec["stop_reason"] = self.stop_reason or f"budget of {self.total} steps done"
         rec["steps"] = steps
         at = steps
-        if (c.patience is not None or self.status == "diverged") and self.snapshot is not None:
-            at = self.best_step
-            if self.best_step != steps:
-                self.model.load_state_dict(self.snapshot)
+        by_acc = c.patience is not None and c.early_stop_on == "val_acc" and self.status != "diverged"
+        step_snap = (self.acc_step, self.acc_snapshot) if by_acc else (self.best_step, self.snapshot)
+        if (c.patience is not None or self.status == "diverged") and step_snap[1] is not None:
+            at = step_snap[0]
+            if at != steps:
+                self.model.load_state_dict(step_snap[1])
         hist = rec["history"]
         accs = [h["val_acc"] for h in hist if h["val_acc"] is not None]
         rec["best_val_acc"] = max(accs) if accs else None
@@ -400,6 +447,36 @@ class _Trainer:
         rec["breakdown"], rec["breakdown_split"] = self.prof.result()
         rec["profile_steps"] = self.prof.steps
         rec["noise_scale"] = self.noise.summary() if self.noise else None
+        rec["selected"] = self._selected(at, test)
+
+    def _selected(self, at, test):
+        """The test metrics at the best-validation-accuracy checkpoint (evaluated last: it loads
+        that snapshot into the model)."""
+        if self.acc_snapshot is None:
+            return None
+        sel = {"metric": "val_acc", "step": self.acc_step, "val_acc": self.best_acc}
+        if self.acc_step != at:
+            self.model.load_state_dict(self.acc_snapshot)
+            test = evaluate(self.model, self.eval_loss, self.ds.x_test, self.ds.y_test, self.c.batch_size)
+        sel["test"] = {"loss": test["loss"], "acc": test["acc"]}
+        return sel
+
+
+def late_drop(history, total):
+    """Is the training loss still falling at the end of the budget? From the evaluations' mean
+    training losses: the drop over the last LATE_FRACTION of the steps as a fraction of the drop
+    since the first evaluation; "still_falling" when above PLATEAU_TOL. None with < 3 evaluations."""
+    pts = [(h["step"], h["train_loss"]) for h in history if h.get("train_loss") is not None]
+    if len(pts) < 3:
+        return None
+    first, end = pts[0][1], pts[-1][1]
+    cut = (1.0 - LATE_FRACTION) * total
+    late = [l for s, l in pts if s <= cut][-1]
+    total_drop = first - end
+    frac = (late - end) / total_drop if total_drop > 0 else None
+    return {"first_loss": first, "loss_at_cut": late, "final_loss": end, "cut_step": int(cut),
+            "late_drop_fraction": frac, "threshold": PLATEAU_TOL,
+            "still_falling": frac is not None and frac > PLATEAU_TOL}
 
 
 def summary(record):

@@ -132,7 +132,7 @@ def test_experiments_pass_the_device_to_every_run():
 
 def test_cpu_record_states_its_device():
     rec = train.run(Config(**TINY))
-    assert rec["status"] == "completed", rec.get("error")
+    assert rec["status"] in train.OK_STATUSES, rec.get("error")
     assert rec["provenance"]["device"] == {"device": "cpu"}
     assert rec["config"]["device"] == "cpu"
 

@@ -207,7 +207,7 @@ def test_analysis_shows_every_point_with_its_status_and_gradients():
     md = report.markdown_table(res["columns"], rows)
     lines = md.splitlines()
     assert len(lines) == 2 + len(rows)
-    for word in ("|g1|/|gout| ep1", "|g1| ep1", "dead ReLUs", "status", "diverged", "collapsed", "converged", "missed"):
+    for word in ("\\|g1\\|/\\|gout\\| ep1", "\\|g1\\| ep1", "dead ReLUs", "status", "diverged", "collapsed", "converged", "missed"):
         assert word in md, word
     table = list(csv.DictReader(io.StringIO(report.csv_text(res["columns"], rows))))
     assert len(table) == 9

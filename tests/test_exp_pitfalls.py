@@ -205,7 +205,7 @@ def test_robust_pitfalls_show_their_effect_on_tiny_budgets():
     """Quick-mode configs (4 epochs of MNIST-1D): standardized base learns; raw 0-255 inputs
     collapse or lose much accuracy; lr far too high and zero init stay at chance (or collapse)."""
     base = _run(cases.BASE)
-    assert base["status"] == "completed" and base["test"]["acc"] > 0.35
+    assert base["status"] in train.OK_STATUSES and base["test"]["acc"] > 0.35
     raw = _run("raw inputs 0-255")
     assert raw["status"] == "collapsed" or raw["test"]["acc"] < base["test"]["acc"] - 0.15
     high = _run("momentum lr=1")

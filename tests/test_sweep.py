@@ -265,7 +265,7 @@ def test_dask_worker_dying_again_on_the_retry_is_recorded_failed(tmp_path, trace
     # the other points were never queued behind the dying one: all completed, each recorded once
     # (one may have run twice: Dask recomputes a finished result lost with a dying worker before
     # the client fetched it)
-    assert all(recs[w]["status"] == "completed" for w in (32, 64, 128))
+    assert all(recs[w]["status"] in train.OK_STATUSES for w in (32, 64, 128))
     # resume: the failed point is not done, so it runs again (here it dies again: still one record)
     summary = sweep.run_sweep(specs, tmp_path, executor="dask", workers=2, runner=sweep_helpers.kill_every_attempt)
     assert summary["skipped"] == 3 and summary["ran"] == 1 and len(store.load_records(tmp_path, "width")) == 4

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from pybench import data, nn
+from pybench import data, nn, train
 from pybench.diagnostics import NoiseScale
 from pybench.nn.loss import CrossEntropyLoss
 from pybench.nn.optim import SGD
@@ -119,7 +119,7 @@ def bn_dropout_runs():
 
 def test_record_fields_history_and_strict_json(bn_dropout_runs):
     r = bn_dropout_runs[0]
-    assert r["status"] == "completed", r.get("error")
+    assert r["status"] in train.OK_STATUSES, r.get("error")
     assert r["schema"] == "pybench.run/1" and len(r["run_id"]) == 12
     assert r["config"] == Config(**dict(FAST, norm="batch", dropout=0.2, steps=60, eval_every=20, target_accuracy=0.2,
                                         noise_scale=True, noise_batches=4)).validate().to_dict()
@@ -179,7 +179,7 @@ def test_two_runs_of_a_config_give_identical_records_but_for_the_clock(bn_dropou
 
 def test_fast_convergence_mlp_on_mnist1d():
     r = _run(depth=2, width=128, optimizer="adam", lr=3e-3, epochs=6, diagnostics=False)
-    assert r["status"] == "completed", r.get("error")
+    assert r["status"] in train.OK_STATUSES, r.get("error")
     assert r["test"]["acc"] > 0.40
     assert r["steps"] == 6 * (3600 // 64)
 
@@ -199,8 +199,8 @@ def test_huge_learning_rate_diverges_with_history_kept():
 
 
 def test_collapse_without_nan_is_its_own_status():
-    # measured: raw 0-255 inputs make a ReLU MLP on MNIST-1D predict one class at loss ~ ln 10
-    r = _run(normalize="raw", lr=0.1, momentum=0.0, epochs=2, diagnostics=False, batch_size=128, depth=2,
+    # measured: std-0.01 init, 6 hidden ReLU layers: one class predicted at loss ~ ln 10, no explosion
+    r = _run(init="normal(0.01)", lr=0.1, momentum=0.0, epochs=2, diagnostics=False, batch_size=128, depth=6,
              width=256)
     assert r["status"] == "collapsed", (r["collapse"], r["history"][-1])
     assert r["collapse"]["val_classes_predicted"] == 1
@@ -208,9 +208,53 @@ def test_collapse_without_nan_is_its_own_status():
     assert all(math.isfinite(h["val_loss"]) for h in r["history"])
 
 
+def test_an_exploding_finite_loss_is_a_divergence():
+    """Raw 0-255 inputs at lr 0.01: the loss climbs from ~3e2 to ~4e4, finite all along (the network
+    ends up predicting one class at loss ln 10): diverged, stopped there, not collapsed or completed."""
+    r = _run(normalize="raw", lr=0.01, momentum=0.0, epochs=2, diagnostics=False, batch_size=128, depth=2,
+             width=256)
+    assert r["status"] == "diverged" and f"above {train.DIVERGE_FACTOR:g}x the first step's" in r["stop_reason"]
+    assert all(h["train_loss"] is None or math.isfinite(h["train_loss"]) for h in r["history"])
+    assert r["steps"] < r["config"]["epochs"] * (3600 // 128)
+
+
+def test_budget_limited_when_the_loss_still_falls_at_the_end():
+    short = _run(steps=60, eval_every=10, diagnostics=False, lr=0.02, momentum=0.0)
+    assert short["status"] == "budget-limited", short["convergence"]
+    cv = short["convergence"]
+    assert cv["late_drop_fraction"] > train.PLATEAU_TOL and cv["cut_step"] == 48
+    assert train.late_drop([{"step": s, "train_loss": v} for s, v in [(10, 2.0), (50, 1.0), (80, 0.52), (100, 0.5)]],
+                           100)["still_falling"] is False  # 0.02 of a 1.5 drop in the last 20%
+    assert train.late_drop([{"step": s, "train_loss": v} for s, v in [(10, 2.0), (50, 1.5), (80, 1.2), (100, 1.0)]],
+                           100)["late_drop_fraction"] == pytest.approx(0.2)
+    assert train.late_drop([{"step": 10, "train_loss": 2.0}, {"step": 100, "train_loss": 1.0}], 100) is None
+
+
+def test_the_selected_checkpoint_is_the_best_validation_accuracy():
+    r = _run(steps=300, eval_every=20, diagnostics=False, lr=0.3)
+    accs = [(h["val_acc"], -h["step"]) for h in r["history"]]
+    best_acc, neg_step = max(accs)
+    sel = r["selected"]
+    assert sel["metric"] == "val_acc" and sel["val_acc"] == best_acc and sel["step"] == -neg_step
+    if sel["step"] == r["test"]["step"]:
+        assert sel["test"] == {"loss": r["test"]["loss"], "acc": r["test"]["acc"]}
+    # the snapshot really is that checkpoint: a run stopped there gives the same test metrics
+    stopped = _run(steps=sel["step"], eval_every=20, diagnostics=False, lr=0.3) if sel["step"] else None
+    if stopped is not None:
+        assert stopped["test"]["acc"] == sel["test"]["acc"] and stopped["test"]["loss"] == sel["test"]["loss"]
+
+
+def test_early_stopping_on_validation_accuracy_with_min_delta():
+    r = _run(steps=600, eval_every=10, patience=3, early_stop_on="val_acc", min_delta=0.01, lr=0.3,
+             diagnostics=False)
+    assert r["stop_reason"].startswith("early stopping: val_acc did not improve by more than 0.01 in 3")
+    assert r["test"]["step"] == r["selected"]["step"]  # restored: the best-accuracy weights
+    assert r["test"]["acc"] == r["selected"]["test"]["acc"]
+
+
 def test_early_stopping_restores_the_best_weights_for_test():
     r = _run(steps=400, eval_every=10, patience=2, lr=0.3, diagnostics=False)
-    assert r["status"] == "completed" and r["stop_reason"].startswith("early stopping")
+    assert r["status"] == "completed" and r["stop_reason"].startswith("early stopping: val_loss")
     assert r["steps"] < 400
     vals = [h["val_loss"] for h in r["history"]]
     assert r["best"]["step"] == r["history"][int(np.argmin(vals))]["step"] != r["steps"]
@@ -309,7 +353,7 @@ def test_schedule_scaling_clipping_and_penalties_reach_the_optimizer():
     plain = _run(steps=20, eval_every=20, diagnostics=False, profile=False)
     for kw in (dict(clip_grad_norm=0.01), dict(l2=0.5), dict(l1=0.05), dict(weight_decay=0.5)):
         other = _run(steps=20, eval_every=20, diagnostics=False, profile=False, **kw)
-        assert other["status"] == "completed" and other["history"][-1]["val_loss"] != plain["history"][-1]["val_loss"]
+        assert other["status"] in train.OK_STATUSES and other["history"][-1]["val_loss"] != plain["history"][-1]["val_loss"]
 
 
 def test_command_line_prints_a_summary_and_writes_the_record(tmp_path, capsys):

@@ -404,7 +404,7 @@ def status_text(records):
         counts[s] = counts.get(s, 0) + 1
     if len(counts) == 1 and len(records) == 1:
         return next(iter(counts))
-    order = ["completed", "diverged", "collapsed", "failed"]
+    order = ["completed", "budget-limited", "diverged", "collapsed", "failed"]
     keys = sorted(counts, key=lambda s: (order.index(s) if s in order else len(order), s))
     if len(keys) == 1:
         return keys[0]
@@ -413,13 +413,16 @@ def status_text(records):
 
 def point_status(records):
     """One word for a point: the worst status among its runs, or "missed target" when every run
-    completed but the median run did not reach the target, or "ok"."""
+    completed but the median run did not reach the target, or "budget-limited" when a run was still
+    improving at the end of its budget (the point is not converged), or "ok"."""
     statuses = {r.get("status") for r in records}
     for s in ("failed", "diverged", "collapsed"):
         if s in statuses:
             return s
     if any(get(r, "config.target_accuracy") is not None for r in records) and to_target(records, "step")[0] is None:
         return "missed target"
+    if "budget-limited" in statuses:
+        return "budget-limited"
     return "ok"
 
 
