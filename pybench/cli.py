@@ -388,9 +388,7 @@ def _cmd_run(args):
 
 
 def _cmd_list(args):
-    import textwrap
-
-    from . import experiments
+    from . import console, experiments
 
     exps = experiments.all_experiments()
     if args.json:
@@ -399,22 +397,31 @@ def _cmd_list(args):
                            "quick": e.quick, "seeds": {m: e.default_seeds(m) for m in ("quick", "full")},
                            "runs": {m: len(e.specs(m)) for m in ("quick", "full")}} for e in exps], indent=2))
         return 0
+    width = console.width()
+    lines = []
     for i, e in enumerate(exps):
         if i:
-            print()
-        print(f"{e.name}: {e.title}")
-        for line in textwrap.wrap(e.description, 96):
-            print("    " + line)
+            lines.append("")
+        lines += console.wrap(f"{e.name}: {e.title}", width, "    ")
+        lines += console.wrap("    " + e.description, width, "    ")
         for mode in ("full", "quick"):
-            ax = "; ".join(f"{k} = {', '.join(json.dumps(v) if not isinstance(v, str) else v for v in vs)}"
-                           for k, vs in e.mode_axes(mode).items())
-            print(f"  {mode:5s}  {len(e.specs(mode))} runs ({e.default_seeds(mode)} seed(s) per point): {ax or 'no axes'}")
+            head = f"  {mode:5s}  {len(e.specs(mode))} runs ({e.default_seeds(mode)} seed(s) per point): "
+            axes = {k: [json.dumps(v) if not isinstance(v, str) else v for v in vs] for k, vs in e.mode_axes(mode).items()}
+            one = head + "; ".join(f"{k} = {', '.join(vs)}" for k, vs in axes.items())
+            if len(one) <= (width or len(one)) or not axes:
+                lines.append(one if axes else head + "no axes")
+            else:  # one axis a line, wrapped between its values
+                lines.append(head.rstrip())
+                lines += [ln for k, vs in axes.items() for ln in console.wrap_items(f"    {k} = ", vs, width)]
         base = e.base_config("full")
-        print("  defaults: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in base.items()))
+        lines += console.wrap_items("  defaults: ", [f"{k}={json.dumps(v)}" for k, v in base.items()], width)
         if e.quick:
-            print("  quick mode changes: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in e.quick.items()))
-    print("\nAny Config field can be changed with --set KEY=VALUE (an axis name replaces that axis; a list "
-          "value sweeps it); `pybench run --config FILE.toml` runs your own sweep.")
+            lines += console.wrap_items("  quick mode changes: ", [f"{k}={json.dumps(v)}" for k, v in e.quick.items()],
+                                        width)
+    lines.append("")
+    lines += console.wrap("Any Config field can be changed with --set KEY=VALUE (an axis name replaces that axis; a "
+                          "list value sweeps it); `pybench run --config FILE.toml` runs your own sweep.", width, "")
+    print("\n".join(lines))
     return 0
 
 
