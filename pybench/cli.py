@@ -242,10 +242,11 @@ class _RichProgress:
     flight (or the points out on the Dask cluster), on stderr; notable outcomes printed above."""
 
     def __init__(self, executor, workers):
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.console = Console(stderr=True, highlight=False)
+        from . import console
+
+        self.console = console.make(stderr=True, highlight=False)
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=self.console, transient=False)
         self.executor, self.workers = executor, workers
@@ -326,8 +327,12 @@ def _canonical_command(name, args, mode, custom):
     return shlex.join(parts)
 
 
+# said on stderr under tables printed without --wide (stdout keeps only the tables)
+_WIDE_HINT = " (main columns shown; --wide prints every column of summary.md, summary.csv has them all)"
+
+
 def _cmd_run(args):
-    from . import experiments, report, store, sweep, train
+    from . import console, experiments, report, store, sweep, train
     from .experiments import custom as custom_mod
 
     mode = "full" if args.full else "quick"
@@ -378,12 +383,13 @@ def _cmd_run(args):
     for experiment, md in summary["groups"]:
         written += report.build(out, experiment, md, index=False)
     written.append(report.write_index(out))
+    width = console.width(wide=args.wide)
     for i, (experiment, md) in enumerate(summary["groups"]):
-        print(("\n" if i else "") + report.table_text(out, experiment, md), end="")
+        print(("\n" if i else "") + report.table_text(out, experiment, md, args.wide, width), end="")
     if not args.quiet:
         st = ", ".join(f"{n} {k}" for k, n in sorted(summary["statuses"].items()))
         print(f"{summary['runs']} runs ({summary['ran']} run now, {summary['skipped']} kept from before): {st}; "
-              f"tables and plots under {out}", file=sys.stderr)
+              f"tables and plots under {out}" + ("" if args.wide else _WIDE_HINT), file=sys.stderr)
     return 1 if summary["failed"] else 0
 
 
@@ -426,7 +432,7 @@ def _cmd_list(args):
 
 
 def _cmd_report(args):
-    from . import report, store
+    from . import console, report, store
 
     if args.history is not None:
         return _cmd_report_history(args)
@@ -440,10 +446,11 @@ def _cmd_report(args):
     except ValueError as e:
         return _usage("report", e)
     written = report.build_all(out)
+    width = console.width(wide=args.wide)
     for i, (e, m) in enumerate(entries):
-        print(("\n" if i else "") + report.table_text(out, e, m), end="")
+        print(("\n" if i else "") + report.table_text(out, e, m, args.wide, width), end="")
     if not args.quiet:
-        print(f"wrote {len(written)} files under {out}", file=sys.stderr)
+        print(f"wrote {len(written)} files under {out}" + ("" if args.wide else _WIDE_HINT), file=sys.stderr)
     return 0
 
 
@@ -629,6 +636,9 @@ def build_parser():
     pn.add_argument("--timeout", type=_positive_float, default=10.0, metavar="S",
                     help="seconds to wait for the Dask scheduler and a first worker (default 10)")
     pn.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    pn.add_argument("--wide", action="store_true",
+                    help="print every column of summary.md (default: the main ones, fitted to the terminal or "
+                         "100 columns)")
     pn.set_defaults(func=_cmd_run)
 
     pl = sub.add_parser("list", help="the experiments, their axes and defaults")
@@ -640,6 +650,9 @@ def build_parser():
                                     "DIR, and DIR/README.md, from the run records alone; print the tables.")
     pp.add_argument("dir", nargs="?", default="results", metavar="DIR", help="results directory (default: results)")
     pp.add_argument("--quiet", "-q", action="store_true", help="nothing on stderr")
+    pp.add_argument("--wide", action="store_true",
+                    help="print every column of summary.md (default: the main ones, fitted to the terminal or "
+                         "100 columns)")
     pp.add_argument("--history", nargs="?", const="results/bench/history.jsonl", default=None, metavar="FILE",
                     help="instead: the regression gate's history (default results/bench/history.jsonl): a table "
                          "per kernel and a plot of its figure over commits (history.png next to FILE)")
