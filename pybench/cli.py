@@ -112,13 +112,12 @@ def _default_peers(device="cpu"):
 
 
 def _cmd_bench(args):
-    from rich.console import Console
-
+    from . import console
     from .bench import Options, UsageError, env, report, run
     from .bench.runner import DeviceUnavailable
 
-    out = Console() if sys.stdout.isatty() else Console(width=240)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = console.make(wide=args.wide)
+    err = console.make(stderr=True, highlight=False, soft_wrap=True)
     warning = None
     if args.device == "cpu":  # NumPy's BLAS matters to the CPU peers only
         warning = env.slow_blas_warning("pybench bench " + " ".join(shlex.quote(a) for a in args.argv))
@@ -136,11 +135,9 @@ def _cmd_bench(args):
     except UsageError as e:
         err.print(f"pybench bench: error: {e}", markup=False)
         return 2
-    for line in report.header_lines(result):
-        out.print(line, markup=False, highlight=False)
-    out.print(report.build_table(result))
-    for line in report.totals_lines(result):
-        out.print(line, markup=False, highlight=False)
+    out.print(console.Lines(report.header_lines(result)))
+    out.print(report.build_table(result, wide=args.wide))
+    out.print(console.Lines(report.totals_lines(result)))
     if args.json:
         report.write_json(dict(result, command=["pybench", "bench", *args.argv]), args.json)
         err.print(f"wrote {args.json}", markup=False)
@@ -153,17 +150,16 @@ def _cmd_bench(args):
 
 
 def _cmd_bench_train(args):
-    from rich.console import Console
-
+    from . import console
     from .bench import report, train_step
 
-    out = Console() if sys.stdout.isatty() else Console(width=200)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = console.make(wide=args.wide)
+    err = console.make(stderr=True, highlight=False, soft_wrap=True)
     if args.convergence:
         from .bench import convergence
 
         rows = convergence.run(threads=args.threads, log=lambda m: err.print(m, markup=False))
-        out.print("pybench bench-train --convergence: issue 4's accuracy bars, one train.run each")
+        out.print(console.Lines(["pybench bench-train --convergence: issue 4's accuracy bars, one train.run each"]))
         out.print(convergence.build_table(rows))
         if args.json:
             report.write_json({"command": ["pybench", "bench-train", *args.argv], "runs": rows}, args.json)
@@ -176,14 +172,14 @@ def _cmd_bench_train(args):
     result = train_step.run(cases, quick=args.quick, threads=args.threads, peers=args.peers,
                             budget_s=args.repeat_seconds, log=lambda m: err.print(m, markup=False))
     e = result["environment"]
-    out.print(f"pybench bench-train: {e['machine']['cpu']}, {e['threads']} threads, SIMD "
-              f"{e['machine']['isa_active']}; PyTorch {e['torch'] or 'n/a (' + e['torch_reason'] + ')'}; "
-              f"one step = forward, cross-entropy, backward, SGD momentum", markup=False, highlight=False)
-    out.print(train_step.peak_line(result), markup=False, highlight=False)
+    head = [f"pybench bench-train: {e['machine']['cpu']}, {e['threads']} threads, SIMD "
+            f"{e['machine']['isa_active']}; PyTorch {e['torch'] or 'n/a (' + e['torch_reason'] + ')'}; "
+            f"one step = forward, cross-entropy, backward, SGD momentum", train_step.peak_line(result)]
     load = e["loadavg_start"]
     if load is not None and load > 0.5 * (e["machine"]["cpu_count"] or 1):
-        out.print(f"note: load average {load:.1f} at the start: timings are noisy, compare the ratios", markup=False)
-    out.print(train_step.build_table(result))
+        head.append(f"note: load average {load:.1f} at the start: timings are noisy, compare the ratios")
+    out.print(console.Lines(head))
+    out.print(train_step.build_table(result, wide=args.wide))
     if args.json:
         report.write_json(dict(result, command=["pybench", "bench-train", *args.argv]), args.json)
         err.print(f"wrote {args.json}", markup=False)
@@ -560,6 +556,9 @@ def build_parser():
     pb.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
                     help="timing budget per problem after warm-up (default 1.0; 0.1 with --quick)")
     pb.add_argument("--json", metavar="OUT", default=None, help="write every record (and machine info) to OUT")
+    pb.add_argument("--wide", action="store_true",
+                    help="every column (IQR, each peer's time and rate, impl) and unwrapped header lines (default: "
+                         "fitted to the terminal or 100 columns)")
     pb.add_argument("--device", type=_device_arg, default="cpu", metavar="DEV",
                     help="cpu (default), cuda or cuda:N: the same problems with CuPy inputs on that GPU, timed "
                          "with CUDA events against CuPy (cuBLAS) and PyTorch CUDA (cuDNN); peers then: cupy,torch")
@@ -583,6 +582,9 @@ def build_parser():
     pt.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
                     help="timing budget per case (default 2.0; 0.3 with --quick)")
     pt.add_argument("--json", metavar="OUT", default=None, help="write every record to OUT")
+    pt.add_argument("--wide", action="store_true",
+                    help="every column (params, step times, PyTorch's samples/s, dominant ops) and unwrapped "
+                         "header lines (default: fitted to the terminal or 100 columns)")
     pt.set_defaults(func=_cmd_bench_train)
 
     pr = sub.add_parser(

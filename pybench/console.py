@@ -54,3 +54,18 @@ def wrap_items(head, items, width, sep=", ", indent=None):
     if width is not None and len(indent) > width // 2:
         indent = "    "
     return [s.replace(nb, " ") for s in wrap(text, width, indent)]
+
+
+class Lines:
+    """Lines of text printable on a rich Console, each wrapped at the console's width by ``wrap``
+    (continuations indented; a word longer than the width, such as a path, is not cut)."""
+
+    def __init__(self, lines, indent="  "):
+        self.lines, self.indent = list(lines), indent
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        for line in self.lines:
+            for part in wrap(line, options.max_width, self.indent):
+                yield Text(part, no_wrap=True, overflow="ignore", end="\n")
