@@ -159,7 +159,7 @@ def _cmd_bench_train(args):
         from .bench import convergence
 
         rows = convergence.run(threads=args.threads, log=lambda m: err.print(m, markup=False))
-        out.print(console.Lines(["pybench bench-train --convergence: issue 4's accuracy bars, one train.run each"]))
+        out.print(console.Lines(["pybench bench-train --convergence: each config's accuracy bar, one train.run each"]))
         out.print(convergence.build_table(rows))
         if args.json:
             report.write_json({"command": ["pybench", "bench-train", *args.argv], "runs": rows}, args.json)
