@@ -159,7 +159,7 @@ def _cmd_bench_train(args):
         from .bench import convergence
 
         rows = convergence.run(threads=args.threads, log=lambda m: err.print(m, markup=False))
-        out.print(console.Lines(["pybench bench-train --convergence: each config's accuracy bar, one train.run each"]))
+        out.print("pybench bench-train --convergence: each config's accuracy bar, one train.run each")
         out.print(convergence.build_table(rows))
         if args.json:
             report.write_json({"command": ["pybench", "bench-train", *args.argv], "runs": rows}, args.json)
@@ -379,9 +379,9 @@ def _cmd_run(args):
     for experiment, md in summary["groups"]:
         written += report.build(out, experiment, md, index=False)
     written.append(report.write_index(out))
-    width = console.width(wide=args.wide)
     for i, (experiment, md) in enumerate(summary["groups"]):
-        print(("\n" if i else "") + report.table_text(out, experiment, md, args.wide, width), end="")
+        print(("\n" if i else "") + report.table_text(out, experiment, md, args.wide, console.width(wide=args.wide)),
+              end="")
     if not args.quiet:
         st = ", ".join(f"{n} {k}" for k, n in sorted(summary["statuses"].items()))
         print(f"{summary['runs']} runs ({summary['ran']} run now, {summary['skipped']} kept from before): {st}; "
@@ -556,12 +556,12 @@ def build_parser():
     pb.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
                     help="timing budget per problem after warm-up (default 1.0; 0.1 with --quick)")
     pb.add_argument("--json", metavar="OUT", default=None, help="write every record (and machine info) to OUT")
-    pb.add_argument("--wide", action="store_true",
-                    help="every column (IQR, each peer's time and rate, impl) and unwrapped header lines (default: "
-                         "fitted to the terminal or 100 columns)")
     pb.add_argument("--device", type=_device_arg, default="cpu", metavar="DEV",
                     help="cpu (default), cuda or cuda:N: the same problems with CuPy inputs on that GPU, timed "
                          "with CUDA events against CuPy (cuBLAS) and PyTorch CUDA (cuDNN); peers then: cupy,torch")
+    pb.add_argument("--wide", action="store_true",
+                    help="every column (IQR, each peer's time and rate, impl) and unwrapped header lines (default: "
+                         "fitted to the terminal or 100 columns)")
     pb.set_defaults(func=_cmd_bench)
 
     pt = sub.add_parser(
@@ -572,6 +572,9 @@ def build_parser():
                     "or a bar was missed, 2 on usage errors.")
     pt.add_argument("--model", nargs="+", choices=("mlp", "cnn"), help="models to run (default both)")
     pt.add_argument("--quick", action="store_true", help="two small cases (smoke runs, tests)")
+    pt.add_argument("--wide", action="store_true",
+                    help="every column (params, step times, PyTorch's samples/s, dominant ops) and unwrapped "
+                         "header lines (default: fitted to the terminal or 100 columns)")
     pt.add_argument("--convergence", action="store_true",
                     help="instead of timing steps, train issue 4's convergence configs to their budgets and "
                          "compare test accuracy with the bars (a few minutes)")
@@ -582,9 +585,6 @@ def build_parser():
     pt.add_argument("--repeat-seconds", type=_positive_float, default=None, metavar="S",
                     help="timing budget per case (default 2.0; 0.3 with --quick)")
     pt.add_argument("--json", metavar="OUT", default=None, help="write every record to OUT")
-    pt.add_argument("--wide", action="store_true",
-                    help="every column (params, step times, PyTorch's samples/s, dominant ops) and unwrapped "
-                         "header lines (default: fitted to the terminal or 100 columns)")
     pt.set_defaults(func=_cmd_bench_train)
 
     pr = sub.add_parser(
