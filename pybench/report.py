@@ -193,7 +193,8 @@ def terminal_table(columns, rows, width=None):
     cols = [c for c in _columns(columns) if c.md]
     if not cols:
         return ""
-    head = [c.title or c.key for c in cols]
+    # a '|' in a header (|g1|/|gout|) or a cell would read as a border: escaped, as Markdown wants
+    head = [(c.title or c.key).replace("|", "\\|") for c in cols]
     body = [[cell_text(c, r).replace("|", "\\|") for c in cols] for r in rows]
     numeric = [all(_looks_numeric(b[i]) for b in body) and bool(body) for i in range(len(cols))]
     widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]

@@ -120,7 +120,7 @@ def test_terminal_table_is_the_markdown_table_when_it_fits_and_wraps_words_whole
     wrapped = report.terminal_table(cols, rows, 50)
     assert max(map(len, wrapped.splitlines())) <= 50 < len(report.markdown_table(cols, rows).splitlines()[0])
     by_col = table_cells(wrapped)
-    assert by_col == {"pitfall described at length": ["learning rate far too high for this model", "gain +6.7 pp a\\|b"],
+    assert by_col == {"pitfall described at length": ["learning rate far too high for this model", "gain +6.7 pp a|b"],
                       "steps to target": ["1234", "-"], "test acc": ["50.0% ±1.2", "25.0%"],
                       "status": ["missed target (every LR)", "ok"]}
     assert "| 50.0% ±1.2 |" in wrapped  # numbers never wrap

@@ -62,8 +62,9 @@ class DLOnly:
 
 
 def table_cells(table):
-    """{header: [cell text of each row]} of a printed table, wrapped lines joined (the columns are
-    found from the |---| rule under the header; rows of several lines are parted by rules)."""
+    """{header: [cell text of each row]} of a printed table, wrapped lines joined and Markdown's
+    escaped '|' undone (the columns are found from the |---| rule under the header; rows of several
+    lines are parted by rules)."""
     lines = table.splitlines()
 
     def is_rule(line):
@@ -73,7 +74,8 @@ def table_cells(table):
     bars = [i for i, ch in enumerate(lines[at]) if ch == "|"]
 
     def join(block):
-        return [" ".join(line[a + 1:b].strip() for line in block if line[a + 1:b].strip()) for a, b in zip(bars, bars[1:])]
+        return [" ".join(line[a + 1:b].strip() for line in block if line[a + 1:b].strip()).replace("\\|", "|")
+                for a, b in zip(bars, bars[1:])]
 
     top = at
     while top and lines[top - 1].startswith("|"):
