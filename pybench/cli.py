@@ -112,13 +112,12 @@ def _default_peers(device="cpu"):
 
 
 def _cmd_bench(args):
-    from rich.console import Console
-
+    from . import console
     from .bench import Options, UsageError, env, report, run
     from .bench.runner import DeviceUnavailable
 
-    out = Console() if sys.stdout.isatty() else Console(width=240)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = console.make(wide=args.wide)
+    err = console.make(stderr=True, highlight=False, soft_wrap=True)
     warning = None
     if args.device == "cpu":  # NumPy's BLAS matters to the CPU peers only
         warning = env.slow_blas_warning("pybench bench " + " ".join(shlex.quote(a) for a in args.argv))
@@ -142,11 +141,9 @@ def _cmd_bench(args):
     except UsageError as e:
         err.print(f"pybench bench: error: {e}", markup=False)
         return 2
-    for line in report.header_lines(result):
-        out.print(line, markup=False, highlight=False)
-    out.print(report.build_table(result))
-    for line in report.totals_lines(result):
-        out.print(line, markup=False, highlight=False)
+    out.print(console.Lines(report.header_lines(result)))
+    out.print(report.build_table(result, wide=args.wide))
+    out.print(console.Lines(report.totals_lines(result)))
     if args.json:
         report.write_json(dict(result, command=["pybench", "bench", *args.argv]), args.json)
         err.print(f"wrote {args.json}", markup=False)
@@ -159,12 +156,11 @@ def _cmd_bench(args):
 
 
 def _cmd_bench_train(args):
-    from rich.console import Console
-
+    from . import console
     from .bench import report, train_step
 
-    out = Console() if sys.stdout.isatty() else Console(width=200)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = console.make(wide=args.wide)
+    err = console.make(stderr=True, highlight=False, soft_wrap=True)
     if args.convergence:
         from .bench import convergence
 
@@ -182,14 +178,14 @@ def _cmd_bench_train(args):
     result = train_step.run(cases, quick=args.quick, threads=args.threads, peers=args.peers,
                             budget_s=args.repeat_seconds, log=lambda m: err.print(m, markup=False))
     e = result["environment"]
-    out.print(f"pybench bench-train: {e['machine']['cpu']}, {e['threads']} threads, SIMD "
-              f"{e['machine']['isa_active']}; PyTorch {e['torch'] or 'n/a (' + e['torch_reason'] + ')'}; "
-              f"one step = forward, cross-entropy, backward, SGD momentum", markup=False, highlight=False)
-    out.print(train_step.peak_line(result), markup=False, highlight=False)
+    head = [f"pybench bench-train: {e['machine']['cpu']}, {e['threads']} threads, SIMD "
+            f"{e['machine']['isa_active']}; PyTorch {e['torch'] or 'n/a (' + e['torch_reason'] + ')'}; "
+            f"one step = forward, cross-entropy, backward, SGD momentum", train_step.peak_line(result)]
     load = e["loadavg_start"]
     if load is not None and load > 0.5 * (e["machine"]["cpu_count"] or 1):
-        out.print(f"note: load average {load:.1f} at the start: timings are noisy, compare the ratios", markup=False)
-    out.print(train_step.build_table(result))
+        head.append(f"note: load average {load:.1f} at the start: timings are noisy, compare the ratios")
+    out.print(console.Lines(head))
+    out.print(train_step.build_table(result, wide=args.wide))
     if args.json:
         report.write_json(dict(result, command=["pybench", "bench-train", *args.argv]), args.json)
         err.print(f"wrote {args.json}", markup=False)
@@ -248,10 +244,11 @@ class _RichProgress:
     flight (or the points out on the Dask cluster), on stderr; notable outcomes printed above."""
 
     def __init__(self, executor, workers):
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.console = Console(stderr=True, highlight=False)
+        from . import console
+
+        self.console = console.make(stderr=True, highlight=False)
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=self.console, transient=False)
         self.executor, self.workers = executor, workers
@@ -335,8 +332,12 @@ def _canonical_command(name, args, mode, custom):
     return shlex.join(parts)
 
 
+# said on stderr under tables printed without --wide (stdout keeps only the tables)
+_WIDE_HINT = " (main columns shown; --wide prints every column of summary.md, summary.csv has them all)"
+
+
 def _cmd_run(args):
-    from . import experiments, report, store, sweep, train
+    from . import console, experiments, report, store, sweep, train
     from .experiments import custom as custom_mod
 
     mode = "full" if args.full else "quick"
@@ -394,18 +395,17 @@ def _cmd_run(args):
               "free the space and run the same command again to finish", file=sys.stderr)
         return 1
     for i, (experiment, md) in enumerate(summary["groups"]):
-        print(("\n" if i else "") + report.table_text(out, experiment, md), end="")
+        print(("\n" if i else "") + report.table_text(out, experiment, md, args.wide, console.width(wide=args.wide)),
+              end="")
     if not args.quiet:
         st = ", ".join(f"{n} {k}" for k, n in sorted(summary["statuses"].items()))
         print(f"{summary['runs']} runs ({summary['ran']} run now, {summary['skipped']} kept from before): {st}; "
-              f"tables and plots under {out}", file=sys.stderr)
+              f"tables and plots under {out}" + ("" if args.wide else _WIDE_HINT), file=sys.stderr)
     return 1 if summary["failed"] else 0
 
 
 def _cmd_list(args):
-    import textwrap
-
-    from . import experiments
+    from . import console, experiments
 
     exps = experiments.all_experiments()
     if args.json:
@@ -414,27 +414,36 @@ def _cmd_list(args):
                            "quick": e.quick, "seeds": {m: e.default_seeds(m) for m in ("quick", "full")},
                            "runs": {m: len(e.specs(m)) for m in ("quick", "full")}} for e in exps], indent=2))
         return 0
+    width = console.width()
+    lines = []
     for i, e in enumerate(exps):
         if i:
-            print()
-        print(f"{e.name}: {e.title}")
-        for line in textwrap.wrap(e.description, 96):
-            print("    " + line)
+            lines.append("")
+        lines += console.wrap(f"{e.name}: {e.title}", width, "    ")
+        lines += console.wrap("    " + e.description, width, "    ")
         for mode in ("full", "quick"):
-            ax = "; ".join(f"{k} = {', '.join(json.dumps(v) if not isinstance(v, str) else v for v in vs)}"
-                           for k, vs in e.mode_axes(mode).items())
-            print(f"  {mode:5s}  {len(e.specs(mode))} runs ({e.default_seeds(mode)} seed(s) per point): {ax or 'no axes'}")
+            head = f"  {mode:5s}  {len(e.specs(mode))} runs ({e.default_seeds(mode)} seed(s) per point): "
+            axes = {k: [json.dumps(v) if not isinstance(v, str) else v for v in vs] for k, vs in e.mode_axes(mode).items()}
+            one = head + "; ".join(f"{k} = {', '.join(vs)}" for k, vs in axes.items())
+            if len(one) <= (width or len(one)) or not axes:
+                lines.append(one if axes else head + "no axes")
+            else:  # one axis a line, wrapped between its values
+                lines.append(head.rstrip())
+                lines += [ln for k, vs in axes.items() for ln in console.wrap_items(f"    {k} = ", vs, width)]
         base = e.base_config("full")
-        print("  defaults: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in base.items()))
+        lines += console.wrap_items("  defaults: ", [f"{k}={json.dumps(v)}" for k, v in base.items()], width)
         if e.quick:
-            print("  quick mode changes: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in e.quick.items()))
-    print("\nAny Config field can be changed with --set KEY=VALUE (an axis name replaces that axis; a list "
-          "value sweeps it); `pybench run --config FILE.toml` runs your own sweep.")
+            lines += console.wrap_items("  quick mode changes: ", [f"{k}={json.dumps(v)}" for k, v in e.quick.items()],
+                                        width)
+    lines.append("")
+    lines += console.wrap("Any Config field can be changed with --set KEY=VALUE (an axis name replaces that axis; a "
+                          "list value sweeps it); `pybench run --config FILE.toml` runs your own sweep.", width, "")
+    print("\n".join(lines))
     return 0
 
 
 def _cmd_report(args):
-    from . import report, store
+    from . import console, report, store
 
     if args.history is not None:
         return _cmd_report_history(args)
@@ -448,10 +457,11 @@ def _cmd_report(args):
     except ValueError as e:
         return _usage("report", e)
     written = report.build_all(out)
+    width = console.width(wide=args.wide)
     for i, (e, m) in enumerate(entries):
-        print(("\n" if i else "") + report.table_text(out, e, m), end="")
+        print(("\n" if i else "") + report.table_text(out, e, m, args.wide, width), end="")
     if not args.quiet:
-        print(f"wrote {len(written)} files under {out}", file=sys.stderr)
+        print(f"wrote {len(written)} files under {out}" + ("" if args.wide else _WIDE_HINT), file=sys.stderr)
     return 0
 
 
@@ -587,6 +597,9 @@ def build_parser():
     pb.add_argument("--device", type=_device_arg, default="cpu", metavar="DEV",
                     help="cpu (default), cuda or cuda:N: the same problems with CuPy inputs on that GPU, timed "
                          "with CUDA events against CuPy (cuBLAS) and PyTorch CUDA (cuDNN); peers then: cupy,torch")
+    pb.add_argument("--wide", action="store_true",
+                    help="every column (IQR, each peer's time and rate, impl) and unwrapped header lines (default: "
+                         "fitted to the terminal or 100 columns)")
     pb.set_defaults(func=_cmd_bench)
 
     pt = sub.add_parser(
@@ -597,6 +610,9 @@ def build_parser():
                     "or a bar was missed, 2 on usage errors.")
     pt.add_argument("--model", nargs="+", choices=("mlp", "cnn"), help="models to run (default both)")
     pt.add_argument("--quick", action="store_true", help="two small cases (smoke runs, tests)")
+    pt.add_argument("--wide", action="store_true",
+                    help="every column (params, step times, PyTorch's samples/s, dominant ops) and unwrapped "
+                         "header lines (default: fitted to the terminal or 100 columns)")
     pt.add_argument("--convergence", action="store_true",
                     help="instead of timing steps, train the engine's convergence configs to their budgets and "
                          "compare test accuracy with the bars (a few minutes)")
@@ -660,6 +676,9 @@ def build_parser():
     pn.add_argument("--timeout", type=_positive_float, default=10.0, metavar="S",
                     help="seconds to wait for the Dask scheduler and a first worker (default 10)")
     pn.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    pn.add_argument("--wide", action="store_true",
+                    help="print every column of summary.md (default: the main ones, fitted to the terminal or "
+                         "100 columns)")
     pn.set_defaults(func=_cmd_run)
 
     pl = sub.add_parser("list", help="the experiments, their axes and defaults")
@@ -671,6 +690,9 @@ def build_parser():
                                     "DIR, and DIR/README.md, from the run records alone; print the tables.")
     pp.add_argument("dir", nargs="?", default="results", metavar="DIR", help="results directory (default: results)")
     pp.add_argument("--quiet", "-q", action="store_true", help="nothing on stderr")
+    pp.add_argument("--wide", action="store_true",
+                    help="print every column of summary.md (default: the main ones, fitted to the terminal or "
+                         "100 columns)")
     pp.add_argument("--history", nargs="?", const="results/bench/history.jsonl", default=None, metavar="FILE",
                     help="instead: the regression gate's history (default results/bench/history.jsonl): a table "
                          "per kernel and a plot of its figure over commits (history.png next to FILE)")

@@ -21,8 +21,10 @@ import io
 import json
 import math
 import os
+import re
+import textwrap
 
-from . import store
+from . import console, store
 from .experiments.base import Column, Experiment
 
 README = "README.md"
@@ -177,6 +179,98 @@ def markdown_table(columns, rows):
 
     sep = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
     return "\n".join([line(head), sep] + [line(b) for b in body]) + "\n"
+
+
+def cell_text(c, r):
+    """One cell of a row, as markdown_table writes it (before escaping): the row's ``_display``
+    text, else the value and its spread formatted by the column's ``fmt``."""
+    disp = r.get("_display") or {}
+    if c.key in disp:
+        return str(disp[c.key])
+    spread = fmt_spread(r.get(c.key + "_spread"), c.fmt) if c.spread else ""
+    return fmt_value(r.get(c.key), c.fmt) + spread
+
+
+def terminal_table(columns, rows, width=None):
+    """markdown_table's table (the columns marked ``md``) for a terminal ``width`` columns wide
+    (None: no limit): the same text when it fits; else headers, then text cells, wrap at spaces
+    onto continuation lines (numbers never wrap; see _fit_widths), and a rule parts the rows."""
+    cols = [c for c in _columns(columns) if c.md]
+    if not cols:
+        return ""
+    # a '|' in a header (|g1|/|gout|) or a cell would read as a border: escaped, as Markdown wants
+    head = [(c.title or c.key).replace("|", "\\|") for c in cols]
+    body = [[cell_text(c, r).replace("|", "\\|") for c in cols] for r in rows]
+    numeric = [all(_looks_numeric(b[i]) for b in body) and bool(body) for i in range(len(cols))]
+    widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
+    if width is not None:
+        _fit_widths(widths, head, body, numeric, width)
+
+    def lines(cells):
+        parts = [_wrap_cell(s, w) for s, w in zip(cells, widths)]
+        n = max(len(p) for p in parts)
+        parts = [p + [""] * (n - len(p)) for p in parts]
+        return ["| " + " | ".join(p[k].rjust(w) if num else p[k].ljust(w) for p, w, num in zip(parts, widths, numeric))
+                + " |" for k in range(n)]
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
+    rows_lines = [lines(b) for b in body]
+    rule = any(len(r) > 1 for r in rows_lines)  # rows of several lines: a rule shows where one ends
+    out = lines(head) + [sep]
+    for i, r in enumerate(rows_lines):
+        if rule and i:
+            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        out += r
+    return "\n".join(out) + "\n"
+
+
+# a number keeps its unit and spread on its line ("+6.7 pp", "1.2 s ±0.1 s")
+_GLUED = re.compile(r"(?<=\d) (?=(?:pp|ms|µs|s)\b|±)")
+
+
+def _words(s):
+    return [w for w in _GLUED.sub("\u00a0", s).split(" ") if w]  # split() would split at the no-break space
+
+
+def _wrap_cell(s, w):
+    if len(s) <= w:
+        return [s]
+    return [t.replace("\u00a0", " ") for t in textwrap.wrap(_GLUED.sub("\u00a0", s), w, break_long_words=False,
+                                                            break_on_hyphens=False)] or [""]
+
+
+def _fit_widths(widths, head, body, numeric, width):
+    """Narrow ``widths`` (in place) until the table fits ``width``: first headers down to their
+    widest cell, then text cells down to their longest word, each step where it adds the fewest
+    lines (then the widest column)."""
+    def longest_word(t):
+        return max((len(w) for w in _words(t)), default=0)
+
+    n = len(widths)
+    cells = [max([len(b[i]) for b in body], default=0) for i in range(n)]
+    floors = ([max(c, longest_word(h)) for c, h in zip(cells, head)],
+              [max([longest_word(h)] + [len(b[i]) if numeric[i] else longest_word(b[i]) for b in body])
+               for i, h in enumerate(head)])
+    cache = {}
+
+    def heights(i, w):  # lines of column i at width w: the header's, then each row's
+        if (i, w) not in cache:
+            cache[i, w] = [len(_wrap_cell(t, w)) for t in [head[i]] + [b[i] for b in body]]
+        return cache[i, w]
+
+    def total(ws):
+        per = [heights(i, w) for i, w in enumerate(ws)]
+        return sum(max(p[r] for p in per) for r in range(len(body) + 1))
+
+    for floor in floors:
+        while sum(widths) + 3 * n + 1 > width:
+            options = [j for j in range(n) if widths[j] > floor[j]]
+            if not options:
+                break  # at the floor: wider than the terminal, but no word is cut
+            i = min(options, key=lambda j: (total(widths[:j] + [widths[j] - 1] + widths[j + 1:]), -widths[j]))
+            widths[i] -= 1
+    for i, w in enumerate(widths):  # a wrapped header may leave its column wider than any of its lines
+        widths[i] = max(len(line) for t in [head[i]] + [b[i] for b in body] for line in _wrap_cell(t, w))
 
 
 def _looks_numeric(s):
@@ -484,11 +578,13 @@ def write_index(out):
     return store.atomic_write(os.path.join(os.fspath(out), README), index_text(out))
 
 
-def table_text(out, experiment, mode):
-    """The Markdown table (with a title line) of one stored sweep, for the terminal."""
+def table_text(out, experiment, mode, wide=False, width=None):
+    """The Markdown table (with a title line) of one stored sweep, for a terminal ``width`` columns
+    wide (None: no limit): the columns marked ``term``, or with ``wide`` every column of summary.md."""
     exp, m, records, missing, res = analysis(out, experiment, mode)
-    head = f"## {exp.title or exp.name} ({mode} mode)\n\n"
-    body = markdown_table(res["columns"], res["rows"]) if records else "No runs stored.\n"
+    head = "\n".join(console.wrap(f"## {exp.title or exp.name} ({mode} mode)", width, "   ")) + "\n\n"
+    cols = _columns(res["columns"]) if wide else [c for c in _columns(res["columns"]) if c.term]
+    body = terminal_table(cols, res["rows"], width) if records else "No runs stored.\n"
     tail = ""
     if missing:
         tail = f"\n{len(missing)} runs not stored yet (rerun the same command to finish).\n"

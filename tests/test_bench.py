@@ -76,6 +76,36 @@ def test_bench_relu_in_process_table_and_json(capsys, tmp_path):
     assert d["failed"] == 0
 
 
+def _rich_header(out):
+    """Column names of the rich table in ``out``."""
+    line = next(line for line in out.splitlines() if line.startswith("┃"))
+    return [c.strip() for c in line.split("┃")[1:-1]]
+
+
+def test_bench_fits_100_columns_and_wide_prints_every_column(capsys, tmp_path):
+    out_json = tmp_path / "b.json"
+    rc, out, err = _bench(capsys, "--op", "relu", "gemm", "--peers", "none", "--json", str(out_json))
+    assert rc == 0, err
+    assert max(map(len, out.splitlines())) <= 100
+    assert "\n  " in out  # the long header lines (copy bandwidth) wrapped, continuations indented
+    narrow = _rich_header(out)
+    rc, wide, err = _bench(capsys, "--op", "relu", "gemm", "--peers", "none", "--wide")
+    assert rc == 0, err
+    assert set(_rich_header(wide)) - set(narrow) == {"IQR", "impl"} and "--wide shows them" in out
+    assert max(map(len, wide.splitlines())) > 100  # header lines as they are
+    assert all(r["ours"]["iqr_rel"] >= 0 and r["impl"] for r in _records(out_json)["records"])  # --json keeps all
+
+
+def test_bench_train_fits_100_columns_and_wide_prints_every_column(capsys):
+    args = ["bench-train", "--quick", "--peers", "none", "--repeat-seconds", "0.02"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert max(map(len, out.splitlines())) <= 100
+    assert main([*args, "--wide"]) == 0
+    wide = capsys.readouterr().out
+    assert set(_rich_header(wide)) - set(_rich_header(out)) >= {"params", "dominant ops (ours)"}
+
+
 def test_bench_subprocess_module_entry(tmp_path):
     out_json = tmp_path / "b.json"
     # The child must import the pybench this process imported (the source tree in a dev build,

@@ -453,7 +453,7 @@ def _render(result):
     c = Console(width=250, record=True)
     for line in report.header_lines(result):
         c.print(line, markup=False, highlight=False)
-    c.print(report.build_table(result))
+    c.print(report.build_table(result, wide=True))  # every column: the peers' own cells are checked too
     text = c.export_text()
     return text, " ".join(text.split())
 

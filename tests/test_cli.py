@@ -13,7 +13,8 @@ import time
 import pytest
 
 import pybench
-from pybench import cli, experiments, store, train
+from pybench import cli, experiments, report, store, train
+from util import table_cells
 
 # The directory holding the pybench this process imported (the source tree in a dev build,
 # site-packages after `pip install .`): child processes must import the same one.
@@ -179,9 +180,41 @@ def test_list_shows_axes_and_defaults(capsys):
     assert rc == 0 and stderr == ""
     assert "width: Width: MLP hidden units on MNIST-1D" in stdout
     assert "width = 16, 32, 64, 128, 256, 512, 1024, 2048" in stdout and "width = 32, 128, 512" in stdout
+    assert max(map(len, stdout.splitlines())) <= 100  # wrapped: every axis value and default still there
+    flat = " ".join(stdout.split())
+    assert all(f"{k}={json.dumps(v)}" in flat for e in experiments.all_experiments() for k, v in e.base_config("full").items())
     rc, stdout, _ = _run(capsys, "list", "--json")
     (w,) = [e for e in json.loads(stdout) if e["name"] == "width"]
     assert w["runs"] == {"quick": 3, "full": 24} and w["base"]["threads"] == 1
+
+
+# every experiment on a budget of seconds (one or two points, a few steps)
+SMALL = ["--set", "n_train=300", "--set", "n_test=60", "--set", "noise_scale=false"]
+TINY_SWEEPS = {
+    "width": ["--set", "width=[8,16]", "--set", "steps=4", "--seeds", "2"],
+    "depth": ["--set", "depth=[2]", "--set", "width=8", "--set", "steps=3", "--set", "diag_batch=32"],
+    "batch-size": ["--set", "batch_size=[32,64]", "--set", "width=8", "--set", "steps=4"],
+    "resolution": ["--set", "resolution=[8,16]", "--set", "width=4", "--set", "steps=4"],
+    "pitfalls": ["--set", "steps=3", "--set", "n_train=1200"],  # its batch-1024 variant needs 1024 samples
+}
+
+
+@pytest.mark.parametrize("name", list(TINY_SWEEPS))
+def test_stdout_tables_fit_100_columns_and_wide_prints_every_column(capsys, tmp_path, name):
+    rc, stdout, stderr = _run(capsys, "run", name, "--out", str(tmp_path), *SMALL, *TINY_SWEEPS[name])
+    assert rc == 0, stderr
+    assert max(map(len, stdout.splitlines())) <= 100 and "--wide" in stderr
+    cols = report.analysis(tmp_path, name, "quick")[4]["columns"]
+    title = {c.key: c.title or c.key for c in cols}
+    shown = [title[c.key] for c in cols if c.md and c.term]
+    hidden = [title[c.key] for c in cols if c.md and not c.term]
+    assert list(table_cells(stdout)) == shown and hidden  # the main columns only, headers unwrapped here
+    rc, wide, _ = _run(capsys, "report", str(tmp_path), "-q", "--wide")
+    assert rc == 0 and list(table_cells(wide)) == [title[c.key] for c in cols if c.md]
+    d = tmp_path / name / "quick"
+    assert list(table_cells((d / "summary.md").read_text())) == [title[c.key] for c in cols if c.md]
+    head = (d / "summary.csv").read_text().splitlines()[0].split(",")
+    assert [k for k in head if not k.endswith("_spread")] == [c.key for c in cols]  # the CSV keeps every column
 
 
 def test_a_toml_sweep_runs_and_reports_from_its_manifest(capsys, tmp_path):
@@ -201,6 +234,23 @@ def test_a_toml_sweep_runs_and_reports_from_its_manifest(capsys, tmp_path):
     (out / "lr-sweep" / "quick" / "summary.md").unlink()
     assert _run(capsys, "report", str(out), "-q")[0] == 0
     assert (out / "lr-sweep" / "quick" / "summary.md").read_bytes() == md
+
+
+def test_a_toml_sweep_over_three_axes_fits_100_columns(capsys, tmp_path):
+    cfg = tmp_path / "wide.toml"
+    cfg.write_text('name = "adam-sweep"\ntitle = "Adam: learning rate, betas and activation on MNIST-1D, one '
+                   'layer of 8 units"\n[base]\nn_train = 300\nn_test = 60\nwidth = 8\ndepth = 1\nbatch_size = 32\n'
+                   'steps = 3\noptimizer = "adam"\nnoise_scale = false\ntarget_accuracy = 0.5\n[axes]\n'
+                   'lr = [0.001, 0.01]\nbetas = [[0.9, 0.999], [0.8, 0.99]]\nactivation = ["relu", "leaky_relu"]\n')
+    out = tmp_path / "out"
+    rc, stdout, stderr = _run(capsys, "run", "--config", str(cfg), "-q", "--out", str(out), "--seeds", "2")
+    assert rc == 0, stderr
+    assert max(map(len, stdout.splitlines())) <= 100
+    cells = table_cells(stdout)
+    assert list(cells)[:3] == ["lr", "betas", "activation"] and len(cells["betas"]) == 8
+    assert all("±" in v for v in cells["samples/s"])  # medians and spreads over the two seeds
+    rc, wide, _ = _run(capsys, "report", str(out), "-q", "--wide")
+    assert set(table_cells(wide)) - set(cells) >= {"GFLOP/s", "best val acc", "seeds"}
 
 
 def test_dask_workers_from_the_command_line(capsys, tmp_path):

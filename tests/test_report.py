@@ -14,6 +14,7 @@ import pytest
 from pybench import experiments, report, store
 from pybench.experiments import base
 from pybench.experiments.base import Column, Experiment
+from util import table_cells
 
 
 def _rec(width, rep=0, status="completed", target_step=None, test_acc=0.6, sps=1000.0, run_id=None, mode="full",
@@ -106,6 +107,44 @@ def test_markdown_table_is_aligned_and_formats_cells():
     assert lines[2] == "|    16 | 50.0% ±1.2 | 12.3 ms | ok     |"
     assert lines[3] == "|  2048 |          - |  missed | a\\|b   |"
     assert len({len(line) for line in lines}) == 1
+
+
+def test_terminal_table_is_the_markdown_table_when_it_fits_and_wraps_words_whole_when_not():
+    cols = [Column("case", "pitfall described at length"), Column("n", "steps to target", fmt="int"),
+            Column("acc", "test acc", fmt="pct", spread=True), Column("hidden", md=False), Column("why", "status")]
+    rows = [{"case": "learning rate far too high for this model", "n": 1234, "acc": 0.5, "acc_spread": 0.012,
+             "why": "missed target (every LR)"},
+            {"case": "gain +6.7 pp a|b", "n": None, "acc": 0.25, "why": "ok"}]
+    assert report.terminal_table(cols, rows) == report.markdown_table(cols, rows)
+    assert report.terminal_table(cols, rows, 200) == report.markdown_table(cols, rows)
+    wrapped = report.terminal_table(cols, rows, 50)
+    assert max(map(len, wrapped.splitlines())) <= 50 < len(report.markdown_table(cols, rows).splitlines()[0])
+    by_col = table_cells(wrapped)
+    assert by_col == {"pitfall described at length": ["learning rate far too high for this model", "gain +6.7 pp a|b"],
+                      "steps to target": ["1234", "-"], "test acc": ["50.0% ±1.2", "25.0%"],
+                      "status": ["missed target (every LR)", "ok"]}
+    assert "| 50.0% ±1.2 |" in wrapped  # numbers never wrap
+    # narrower than the longest word: nothing is cut; a number keeps its unit ("+6.7 pp", not "+6.7" / "pp")
+    narrow = report.terminal_table(cols, rows, 10)
+    assert table_cells(narrow) == by_col and "| +6.7 pp   |" in narrow
+
+
+def test_console_width_is_the_terminals_on_a_tty_else_100(monkeypatch):
+    import io as _io
+
+    from pybench import console
+
+    class Tty(_io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setenv("COLUMNS", "72")
+    assert console.width(Tty()) == 72
+    assert console.width(_io.StringIO()) == console.PLAIN_WIDTH == 100
+    assert console.width(Tty(), wide=True) is None and console.width(_io.StringIO(), wide=True) is None
+    assert console.wrap("x " * 80, 30, "  ")[1].startswith("  x") and max(map(len, console.wrap("x " * 80, 30))) <= 30
+    assert console.wrap("a /a/path/longer/than/the/width b", 10) == ["a", "  /a/path/longer/than/the/width", "  b"]
+    assert console.wrap_items("k = ", ["sgd lr=0.1", "adam lr=0.01"], 16) == ["k = sgd lr=0.1,", "    adam lr=0.01"]
 
 
 # ------------------------------------------------------------------------------------------------

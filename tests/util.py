@@ -1,4 +1,6 @@
-"""Helpers shared by the op tests: tolerances, finite differences, bad-call assertions."""
+"""Helpers shared by the tests: tolerances, finite differences, bad-call assertions, printed tables."""
+
+import itertools
 
 import numpy as np
 import pytest
@@ -57,3 +59,32 @@ class DLOnly:
 
     def __dlpack_device__(self):
         return self._a.__dlpack_device__()
+
+
+def table_cells(table):
+    """{header: [cell text of each row]} of a printed table, wrapped lines joined and Markdown's
+    escaped '|' undone (the columns are found from the |---| rule under the header; rows of several
+    lines are parted by rules)."""
+    lines = table.splitlines()
+
+    def is_rule(line):
+        return line.startswith("|-") and set(line) <= set("|-:")
+
+    at = next(i for i, line in enumerate(lines) if is_rule(line))
+    bars = [i for i, ch in enumerate(lines[at]) if ch == "|"]
+
+    def join(block):
+        return [" ".join(line[a + 1:b].strip() for line in block if line[a + 1:b].strip()).replace("\\|", "|")
+                for a, b in zip(bars, bars[1:])]
+
+    top = at
+    while top and lines[top - 1].startswith("|"):
+        top -= 1
+    body = list(itertools.takewhile(lambda line: line.startswith("|"), lines[at + 1:]))
+    blocks = [[line] for line in body]
+    if any(is_rule(line) for line in body):
+        blocks = [[]]
+        for line in body:
+            blocks.append([]) if is_rule(line) else blocks[-1].append(line)
+    rows = [join(b) for b in blocks]
+    return {h: [r[i] for r in rows] for i, h in enumerate(join(lines[top:at]))}

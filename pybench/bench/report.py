@@ -5,9 +5,11 @@ import math
 import os
 import tempfile
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..console import Lines
 from .env import PEERS
 
 
@@ -156,24 +158,30 @@ def _peer_columns(result):
     return shown, hidden
 
 
-def build_table(result):
+def build_table(result, wide=False):
+    """The rows as a rich Table and the notes under it (a printable Group). Without ``wide`` it leaves out the IQR,
+    each peer's own time and rate (its ratio stays) and the impl (unless --impl chose it), so it
+    fits 100 columns; --json has everything."""
     peers, hidden = _peer_columns(result)
-    t = Table(show_lines=False, header_style="bold", caption_justify="left")
-    for col, just in (("op", "left"), ("problem", "left"), ("impl", "left"), ("median", "right"),
-                      ("IQR", "right"), ("rate", "right"), ("of ceil", "right")):
-        t.add_column(col, justify=just, no_wrap=col != "problem")
+    t = Table(show_lines=False, header_style="bold")
+    names = ["op", "problem", "impl", "median", "IQR", "rate", "of ceil"]
     for p in peers:
-        t.add_column(p, justify="right", no_wrap=True)
-        t.add_column(f"vs {p}", justify="right", no_wrap=True)
-    t.add_column("check", justify="left")
-    daggers = proxies = False
+        names += [p, f"vs {p}"]
+    names.append("check")
+    keep = [wide or n not in ("IQR", "impl", *peers) or (n == "impl" and result["options"].get("impl"))
+            for n in names]
+    for n, k in zip(names, keep):
+        if k:
+            t.add_column(n, justify="left" if n in ("op", "problem", "impl", "check") else "right",
+                         no_wrap=n not in ("problem", "check"))
+    rows, daggers, proxies = [], False, False  # each row with every cell; the kept ones go in the table
     for r in result["records"]:
         label = f"{r['label']} {r['shape']}".strip() if r["label"] else r["shape"]
         op = r["op"] + (" *" if r.get("auto_added") else "")
         if r["status"] == "unavailable":
             row = [op, label, "-", "-", "-", "-", "-"] + ["-", "-"] * len(peers)
             row.append(Text(f"unavailable ({r['reason']})", style="yellow"))
-            t.add_row(*row)
+            rows.append(row)
             continue
         o = r["ours"] or {}
         frac = r["fraction_of_copy"] if r["kind"] == "memory" else r.get("fraction_of_peak")
@@ -190,15 +198,19 @@ def build_table(result):
             if "median_s" in p:
                 mark = "" if p.get("preallocated", True) else " †"
                 daggers |= bool(mark)
-                row += [f"{fmt_time(p['median_s'])} {fmt_rate(p['rate'], r['rate_unit'])}{mark}",
-                        fmt_ratio(p.get("ratio"))]
+                ratio = fmt_ratio(p.get("ratio"))
+                if not wide:  # the peer's own column, which carries the mark, is left out
+                    ratio.append(mark)
+                row += [f"{fmt_time(p['median_s'])} {fmt_rate(p['rate'], r['rate_unit'])}{mark}", ratio]
             else:
                 row += [p.get("status", "-"), "-"]
         if r["status"] == "ok":
             row.append(Text("ok", style="green"))
         else:
             row.append(Text(f"FAILED: {r['reason']}", style="bold red"))
-        t.add_row(*row)
+        rows.append(row)
+    for row in rows:
+        t.add_row(*(cell for cell, k in zip(row, keep) if k))
     cuda = is_cuda(result)
     if cuda:
         notes = ["median: per call, GPU time between CUDA events around back-to-back calls; IQR: interquartile "
@@ -211,6 +223,10 @@ def build_table(result):
                  "minimum bytes moved (memory; see work_formula in --json); of ceil: % of the calibrated GEMM peak "
                  "(compute) or of the copy bandwidth (memory: our streaming copy timed in the same rounds as the op, "
                  "median of the per-round ratios); vs peer: peer median / our median (> 1: ours faster)"]
+    left_out = [n for n, k in zip(names, keep) if not k]
+    if left_out:
+        notes.append("left out here (--wide shows them, --json has every figure): "
+                     + ", ".join(f"{n}'s time and rate" if n in peers else n for n in left_out))
     if any(r.get("params", {}).get("count", 1) > 1 for r in result["records"]):
         notes.append("xN: the layer occurs N times in the network (timed once)")
     if hidden:
@@ -230,8 +246,8 @@ def build_table(result):
         notes.append("†: the peer allocates its outputs (no out= path used; see the note in --json)")
     if any(r.get("auto_added") for r in result["records"]):
         notes.append("*: added to measure the copy bandwidth the memory-bound ops are compared with")
-    t.caption = "\n".join(notes)
-    return t
+    # under the table at the console's width (a caption would wrap at the table's, narrower)
+    return Group(t, Lines(notes))
 
 
 def _clean(o):

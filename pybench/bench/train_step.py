@@ -273,7 +273,11 @@ def _needs(gflops, fma):
     return f"{gflops:.0f} GF/s" + (f" ({100 * gflops / fma:.0f}% FMA)" if fma else "")
 
 
-def build_table(result):
+# columns of build_table without --wide: our throughput and the comparison (fits 100 columns)
+NARROW = ("model", "samples/s", "GFLOP/s", "vs torch", "2x needs", "check")
+
+
+def build_table(result, wide=False):
     from rich.table import Table
     from rich.text import Text
 
@@ -281,14 +285,18 @@ def build_table(result):
 
     t = Table(header_style="bold")
     fma = (result["environment"].get("calibration") or {}).get("fma_peak_gflops")
-    for col in ("model", "params", "ours", "samples/s", "GFLOP/s", "torch", "samples/s ", "vs torch",
-                "2x needs", "dominant ops (ours)", "check"):
-        t.add_column(col, justify="left" if col in ("model", "dominant ops (ours)", "check") else "right")
+    names = ("model", "params", "ours", "samples/s", "GFLOP/s", "torch", "samples/s ", "vs torch",
+             "2x needs", "dominant ops (ours)", "check")
+    keep = [wide or n in NARROW for n in names]
+    for col, k in zip(names, keep):
+        if k:
+            t.add_column(col, justify="left" if col in ("model", "dominant ops (ours)", "check") else "right")
     for r in result["records"]:
         o, p = r.get("ours") or {}, r.get("torch") or {}
-        t.add_row(r["case"], f"{r['num_parameters']:,}", fmt_time(o.get("median_s")),
-                  f"{o['samples_per_s']:,.0f}" if o else "-", f"{o['gflops']:.1f}" if o else "-",
-                  fmt_time(p.get("median_s")), f"{p['samples_per_s']:,.0f}" if p else "-",
-                  fmt_ratio(r["ratio"]), _needs(r.get("needs_for_2x_gflops"), fma), top_ops(r["breakdown"]) if r.get("breakdown") else "-",
-                  Text("ok" if r["status"] == "ok" else r["status"], style="green" if r["status"] == "ok" else "red"))
+        row = (r["case"], f"{r['num_parameters']:,}", fmt_time(o.get("median_s")),
+               f"{o['samples_per_s']:,.0f}" if o else "-", f"{o['gflops']:.1f}" if o else "-",
+               fmt_time(p.get("median_s")), f"{p['samples_per_s']:,.0f}" if p else "-",
+               fmt_ratio(r["ratio"]), _needs(r.get("needs_for_2x_gflops"), fma), top_ops(r["breakdown"]) if r.get("breakdown") else "-",
+               Text("ok" if r["status"] == "ok" else r["status"], style="green" if r["status"] == "ok" else "red"))
+        t.add_row(*(cell for cell, k in zip(row, keep) if k))
     return t

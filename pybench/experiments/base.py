@@ -81,12 +81,14 @@ class Column:
     (thousands separators),
     or a format spec ("{:.3g}" style without braces, e.g. ".3g"); ``spread``: the row carries
     ``key + "_spread"`` (half the range over seeds), shown as "±"; ``md``: shown in summary.md (the
-    CSV has every column)."""
+    CSV has every column); ``term``: also in the table `pybench run`/`report` print without --wide
+    (a column must be ``md`` to be printed at all)."""
     key: str
     title: str | None = None
     fmt: str = ".4g"
     spread: bool = False
     md: bool = True
+    term: bool = True
 
 
 @dataclass
@@ -464,9 +466,13 @@ def standard_row(records):
     return row
 
 
-def standard_columns(md_extra=()):
+# standard columns printed on the terminal by default: what a reader needs to judge a point
+TERM_DEFAULT = ("samples_per_s", "steps_to_target", "test_acc", "status")
+
+
+def standard_columns(md_extra=(), term=TERM_DEFAULT):
     """Columns of standard_row, in table order; those in ``md_extra`` are also shown in Markdown
-    besides the default selection."""
+    besides the default selection; those in ``term`` are printed on the terminal by default."""
     cols = [
         Column("params", "params", "count"),
         Column("samples_per_s", "samples/s", "count", spread=True),
@@ -492,6 +498,7 @@ def standard_columns(md_extra=()):
     for c in cols:
         if c.key in md_extra:
             c.md = True
+        c.term = c.key in term
     return cols
 
 

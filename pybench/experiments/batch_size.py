@@ -208,7 +208,7 @@ def analyze(records, title="batch-size"):
                          f"{slow['time_to_target'] / fast['time_to_target']:.2g}x faster than the slowest "
                          f"(batch {slow['batch_size']}, {slow['time_to_target']:.3g} s).")
     columns = ([Column("batch_size", "batch", "int")] + [Column(k) for k in others]
-               + [Column("lr", "lr", ".4g"), Column("lrs", "steps per LR"), Column("lr_edge", "LR at grid edge", md=False)]
+               + [Column("lr", "lr", ".4g"), Column("lrs", "steps per LR", term=False), Column("lr_edge", "LR at grid edge", md=False)]
                + _columns())
     plots = _plots(rows, sels, others, fits, records, title)
     return {"columns": columns, "rows": rows, "notes": notes, "plots": plots}
@@ -216,7 +216,8 @@ def analyze(records, title="batch-size"):
 
 def _columns():
     out = []
-    for c in standard_columns(md_extra=("samples_to_target",)):
+    for c in standard_columns(md_extra=("samples_to_target",),
+                              term=("steps_to_target", "samples_to_target", "time_to_target", "status")):
         out.append(c)
         if c.key == "steps_to_target":
             out.append(Column("fit_steps", "fit S(B)", "int"))

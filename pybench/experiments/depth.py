@@ -81,10 +81,10 @@ class Depth(Experiment):
 
         lead = [Column("depth", "depth", "int") if k == "depth" else Column(k)
                 for k in [k for k in ("norm", "init", "depth") if k in keys] + [k for k in keys if k not in _OWN]]
-        std = standard_columns(md_extra=("dead_fraction",))
-        grads = [Column("ratio_init", "|g1|/|gout| init", ".2g", spread=True),
+        std = standard_columns(md_extra=("dead_fraction",), term=("steps_to_target", "test_acc", "dead_fraction", "status"))
+        grads = [Column("ratio_init", "|g1|/|gout| init", ".2g", spread=True, term=False),
                  Column("ratio_first", "|g1|/|gout| ep1", ".2g", spread=True),
-                 Column("g1_first", "|g1| ep1", ".2g", spread=True),
+                 Column("g1_first", "|g1| ep1", ".2g", spread=True, term=False),
                  Column("g1_init", "|g1| init", ".2g", spread=True, md=False),
                  Column("gout_init", "|gout| init", ".2g", spread=True, md=False),
                  Column("gout_first", "|gout| ep1", ".2g", spread=True, md=False),

@@ -70,12 +70,12 @@ class Pitfalls(Experiment):
                 by_variant[point.get("variant")] = recs
             for comp in cases.COMPARISONS:
                 rows.append({**fixed_axes, **_line(comp, by_variant)})
-        columns = ([Column("pitfall", "pitfall"), Column("bad", "bad"), Column("fixed", "fixed")]
+        columns = ([Column("pitfall", "pitfall"), Column("bad", "bad", term=False), Column("fixed", "fixed")]
                    + [Column(k) for k in extra]
                    + [Column("metric", "metric"),
                       Column("bad_value", "bad value", spread=True), Column("fixed_value", "fixed value", spread=True),
                       Column("effect", "effect (+ = fix helps)", spread=True), Column("shown", "shown"),
-                      Column("details", "details"),
+                      Column("details", "details", term=False),
                       Column("bad_status", md=False), Column("fixed_status", md=False),
                       Column("bad_test_acc", fmt="pct", spread=True, md=False),
                       Column("fixed_test_acc", fmt="pct", spread=True, md=False),

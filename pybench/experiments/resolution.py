@@ -187,10 +187,11 @@ def analyze(records, title="resolution"):
                             and r["resolution"] == 2 * p["resolution"] else None)
         prev[key] = r
     columns = ([Column("dataset", "dataset"), Column("resolution", "resolution", "int")] + [Column(k) for k in extra]
-               + standard_columns(md_extra=("epochs_to_target",)))
+               + standard_columns(md_extra=("epochs_to_target",),
+                                  term=("steps_to_target", "epochs_to_target", "test_acc", "status")))
     at = [c.key for c in columns].index("noise_scale")
     columns[at:at + 1] = [Column("batch_size", "batch", "int", md=False),
-                          Column("noise_scale", "B (run avg)", ".3g", spread=True),
+                          Column("noise_scale", "B (run avg)", ".3g", spread=True, term=False),
                           Column("noise_target", "B to target", ".3g", spread=True),
                           Column("noise_ratio", "B ratio per doubling", ".2f")]
     notes = standard_notes(records)

@@ -3,7 +3,8 @@ of convergence."""
 
 from ._fit import positive_only
 from .base import (Column, Experiment, PlotSpec, accuracy_plot, curves_plot, group_by_point, loss_curves_plot,
-                   point_keys, series, standard_columns, standard_notes, standard_row, targets, throughput_plot)
+                   point_keys, series, standard_columns, standard_notes, standard_row, targets, throughput_plot,
+                   TERM_DEFAULT)
 
 
 class Width(Experiment):
@@ -29,7 +30,8 @@ class Width(Experiment):
     def analyze(self, records):
         rows = [{**point, **standard_row(recs)} for point, recs in group_by_point(records)]
         extra = [k for k in point_keys(records) if k != "width"]  # axes added by --set KEY=[...]
-        columns = [Column("width", "width", "int")] + [Column(k) for k in extra] + standard_columns()
+        columns = ([Column("width", "width", "int")] + [Column(k) for k in extra]
+                   + standard_columns(term=("params", "best_val_acc") + TERM_DEFAULT))
         notes = standard_notes(records)
         ok = [r for r in rows if r["test_acc"] is not None]
         if ok and not extra:
