@@ -21,7 +21,7 @@ void bind_bench(py::module_& m) {
   m.def("copy", [](py::object src, py::object out, std::string impl) {
     Tensor tx = to_tensor(src, "copy", "src");
     // src must be valid before its shape and dtype size a new `out` (e.g. src=None).
-    if (out.is_none()) check_input("copy", "src", tx, kAnyNdim);
+    if (out.is_none()) check_input("copy", "src", tx, kAnyNdim, Empty::any);
     py::object o = out_or_empty(out, tx.shape_vec(), src);
     Tensor ty = to_tensor(o, "copy", "out");
     {
