@@ -29,7 +29,7 @@ void bind_pool(py::module_& m) {
     const char* op = "max_pool2d_forward";
     Tensor tx = to_tensor(x, op, "x");
     const ops::Pool2dParams p = pool_params(kernel_size, stride, padding);
-    check_input(op, "x", tx, {4});
+    check_input(op, "x", tx, {4}, Empty::batch);
     const Shape s = ops::pool2d_output_shape(op, tx.shape_vec(), p);
     py::object o = out_or_empty(out, s, x), oi = out_or_empty(indices, s, "int64", x);
     Tensor ty = to_tensor(o, op, "out"), ti = to_tensor(oi, op, "indices");
@@ -61,7 +61,7 @@ void bind_pool(py::module_& m) {
     const char* op = "avg_pool2d_forward";
     Tensor tx = to_tensor(x, op, "x");
     const ops::Pool2dParams p = pool_params(kernel_size, stride, padding);
-    check_input(op, "x", tx, {4});
+    check_input(op, "x", tx, {4}, Empty::batch);
     py::object o = out_or_empty(out, ops::pool2d_output_shape(op, tx.shape_vec(), p), x);
     Tensor ty = to_tensor(o, op, "out");
     {
@@ -91,7 +91,7 @@ void bind_pool(py::module_& m) {
   m.def("global_avg_pool2d_forward", [](py::object x, py::object out, std::string impl) {
     const char* op = "global_avg_pool2d_forward";
     Tensor tx = to_tensor(x, op, "x");
-    check_input(op, "x", tx, {4});
+    check_input(op, "x", tx, {4}, Empty::batch);
     py::object o = out_or_empty(out, Shape{tx.shape[0], tx.shape[1]}, x);
     Tensor ty = to_tensor(o, op, "out");
     {
