@@ -5,6 +5,10 @@ Semantics follow ``torch.nn.functional`` with ``reduction='mean'``. The reductio
 in float64 for float32 inputs too, in fixed chunks, so the value is deterministic for any thread
 count (and slightly more accurate than PyTorch's float32 result). The formulas live once in
 ``csrc/math/loss.h``; ``pybench.reference`` states them in NumPy.
+
+An empty input (N = 0 logits for cross-entropy; any extent 0 for the element-wise losses) is not
+an error: the mean over no terms is NaN, as PyTorch's ``reduction='mean'``, and the backward
+returns an empty gradient.
 """
 
 from .. import _native

@@ -9,8 +9,9 @@ Semantics are those of torch.optim's single-tensor (``foreach=False``) algorithm
 corrections, step sizes) are formed in float64 and then rounded to the array dtype, as PyTorch does
 with its Python-float scalars. The formulas live once in ``csrc/math/optim.h``.
 
-Every array has param's dtype and shape, is C-contiguous and non-empty; updated arrays must be
-writable and share no memory with each other or with grad (ValueError otherwise, never a copy).
+Every array has param's dtype and shape and is C-contiguous; updated arrays must be writable and
+share no memory with each other or with grad (ValueError otherwise, never a copy). An empty param
+(any extent 0) is checked like any other and then left as it is (a no-op, as torch.optim).
 """
 
 import operator
