@@ -40,8 +40,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
     ``save_invstd`` (statistics of no values) are NaN; in eval they come from the running
     statistics as usual.
     """
-    return _native.batch_norm_forward(x, weight, bias, running_mean, running_var, bool(training), momentum, eps,
-                                      out=out, impl=impl or "")
+    return _native.batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps, out=out,
+                                      impl=impl)
 
 
 def batch_norm_backward(dy, x, weight, save_mean, save_invstd, training=True, *, dx=None, dweight=None, dbias=None,
@@ -57,5 +57,5 @@ def batch_norm_backward(dy, x, weight, save_mean, save_invstd, training=True, *,
         when ``weight`` is None (then dweight/dbias must not be given). For an empty batch (N = 0)
         dx is empty and dweight / dbias are zeros, as PyTorch.
     """
-    return _native.batch_norm_backward(dy, x, weight, save_mean, save_invstd, bool(training), dx=dx, dweight=dweight,
-                                       dbias=dbias, impl=impl or "")
+    return _native.batch_norm_backward(dy, x, weight, save_mean, save_invstd, training, dx=dx, dweight=dweight,
+                                       dbias=dbias, impl=impl)
