@@ -276,6 +276,38 @@ def test_single_value_per_channel_in_training_is_an_error():
         np.testing.assert_allclose(y, 1 / np.sqrt(1 + 1e-5))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(0, 3), (0, 3, 4, 5)])
+def test_zero_batch(isa, dtype, shape, rng):
+    """N = 0, as torch.nn.functional.batch_norm: training gives an empty y and leaves the running
+    statistics untouched (save_mean / save_invstd, the statistics of no values, are NaN); eval
+    gives an empty y and the running statistics' save_mean / save_invstd; the backward (either
+    mode) an empty dx and zero dweight / dbias."""
+    w, b, rm, rv = _params(rng, 3, dtype)
+    x = np.zeros(shape, dtype)
+    x1 = rng.standard_normal((2,) + shape[1:]).astype(dtype)
+    nan3 = np.full(3, np.nan, dtype)
+    for impl in ops.impls("batch_norm_forward"):
+        for running in (True, False):
+            rm_i, rv_i = (rm.copy(), rv.copy()) if running else (None, None)
+            y, sm, si = ops.batch_norm_forward(x, w, b, rm_i, rv_i, True, impl=impl)
+            assert y.shape == shape and y.dtype == sm.dtype == si.dtype == dtype
+            assert sm.tobytes() == si.tobytes() == nan3.tobytes()
+            if running:
+                assert rm_i.tobytes() == rm.tobytes() and rv_i.tobytes() == rv.tobytes()
+        _, sm1, si1 = ops.batch_norm_forward(x1, w, b, rm, rv, False, impl=impl)  # same stats, a non-empty batch
+        y, sm, si = ops.batch_norm_forward(x, w, b, rm, rv, False, impl=impl)
+        assert y.shape == shape and sm.tobytes() == sm1.tobytes() and si.tobytes() == si1.tobytes()
+    for impl in ops.impls("batch_norm_backward"):
+        for training in (True, False):
+            dw, db = np.full(3, np.nan, dtype), np.full(3, np.nan, dtype)
+            dx, gdw, gdb = ops.batch_norm_backward(x, x, w, sm1, si1, training, dweight=dw, dbias=db, impl=impl)
+            assert dx.shape == shape and dx.dtype == dtype and gdw is dw and gdb is db
+            assert dw.tobytes() == db.tobytes() == np.zeros(3, dtype).tobytes()
+            dx, gdw, gdb = ops.batch_norm_backward(x, x, None, sm1, si1, training, impl=impl)
+            assert dx.shape == shape and gdw is None and gdb is None
+
+
 def _ro(shape, dtype=np.float32):
     a = np.ones(shape, dtype)
     a.flags.writeable = False
@@ -310,7 +342,14 @@ BAD_FORWARD = [
     (lambda: FWD(X, None, None, None, None, eps=-1e-5), ValueError, ["batch_norm_forward", "eps", ">= 0", "-1e-05"]),
     (lambda: FWD(X, None, None, None, None, eps=float("inf")), ValueError, ["batch_norm_forward", "eps", "inf"]),
     (lambda: FWD(X[:, :, :, ::2], None, None, None, None), ValueError, ["batch_norm_forward", "x", "C-contiguous"]),
-    (lambda: FWD(np.ones((0, 3), np.float32), None, None, None, None), ValueError, ["batch_norm_forward", "x", "non-empty"]),
+    (lambda: FWD(np.ones((2, 0), np.float32), None, None, None, None), ValueError,
+     ["batch_norm_forward", "x", "every dimension but the batch", "(2, 0)"]),
+    (lambda: FWD(np.ones((0, 3, 0, 2), np.float32), None, None, None, None), ValueError,
+     ["batch_norm_forward", "x", "every dimension but the batch", "(0, 3, 0, 2)"]),
+    (lambda: FWD(np.ones((0, 3), np.float32), None, None, None, None, training=False), ValueError,
+     ["batch_norm_forward", "running_mean", "training=False"]),
+    (lambda: FWD(np.ones((0, 3), np.float32), np.ones(2, np.float32), None, None, None), ValueError,
+     ["batch_norm_forward", "weight", "(3,)", "(2,)"]),
     (lambda: FWD(X, None, None, None, None, out=X), ValueError, ["batch_norm_forward", "out", "overlapping"]),
     (lambda: FWD(X, None, None, None, None, out=_ro(X.shape)), ValueError, ["batch_norm_forward", "out", "read-only"]),
     (lambda: FWD(X, None, None, None, None, out=np.ones((4, 3, 2, 3), np.float32)), ValueError, ["batch_norm_forward", "out", "(4, 3, 2, 2)"]),
@@ -337,7 +376,9 @@ BAD_BACKWARD = [
     (lambda: BWD(DY, X, None, C3, C3, dx=np.ones((4, 3, 4), np.float32)[..., ::1].reshape(4, 3, 2, 2).T), ValueError,
      ["batch_norm_backward", "dx"]),
     (lambda: BWD(np.ones((4, 0), np.float32), np.ones((4, 0), np.float32), None, np.ones(0, np.float32), np.ones(0, np.float32)),
-     ValueError, ["batch_norm_backward", "dy", "non-empty"]),
+     ValueError, ["batch_norm_backward", "dy", "every dimension but the batch", "(4, 0)"]),
+    (lambda: BWD(np.ones((0, 3), np.float32), np.ones((0, 4), np.float32), None, C3, C3), ValueError,
+     ["batch_norm_backward", "x", "(0, 3)", "(0, 4)"]),
 ]
 
 

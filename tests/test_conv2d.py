@@ -301,6 +301,36 @@ def test_conv2d_thread_counts_agree(impl, shape, rng):
             np.testing.assert_array_equal(a, b_)
 
 
+# (C, O, groups, kernel, stride, padding): a shape for each path of "fast" (Winograd, depthwise,
+# 1x1 GEMM, one-channel direct 3x3, im2col)
+ZERO_BATCH_GEOMETRIES = [(16, 16, 1, 3, 1, 1), (8, 8, 8, 3, 1, 1), (8, 4, 1, 1, 1, 0), (1, 16, 1, 3, 1, 1),
+                         (4, 6, 2, 3, 2, 1)]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_zero_batch(isa, impl, dtype):
+    """N = 0 (as PyTorch): y is (0, O, OH, OW); dx (0, C, H, W), dW and db sums over no images: +0,
+    written over whatever the given buffers held."""
+    for c, o, groups, k, stride, pad in ZERO_BATCH_GEOMETRIES:
+        x = np.zeros((0, c, 9, 7), dtype)
+        w = np.ones((o, c // groups, k, k), dtype)
+        p = dict(stride=stride, padding=pad, groups=groups)
+        oh, ow = (9 + 2 * pad - k) // stride + 1, (7 + 2 * pad - k) // stride + 1
+        y = ops.conv2d_forward(x, w, np.ones(o, dtype), **p, impl=impl)
+        assert y.shape == (0, o, oh, ow) and y.dtype == dtype
+        dy = np.zeros(y.shape, dtype)
+        for bias in (True, False):
+            for compute_dx in (True, False):
+                dw = np.full(w.shape, np.nan, dtype)
+                db = np.full(o, np.nan, dtype) if bias else None
+                gdx, gdw, gdb = ops.conv2d_backward(dy, x, w, **p, bias=bias, compute_dx=compute_dx, dweight=dw,
+                                                    dbias=db, impl=impl)
+                assert gdw is dw and dw.tobytes() == np.zeros(w.shape, dtype).tobytes()
+                assert gdx.shape == x.shape if compute_dx else gdx is None
+                assert db.tobytes() == np.zeros(o, dtype).tobytes() if bias else gdb is None
+
+
 def test_conv2d_nan_propagates():
     x = np.ones((1, 2, 5, 5), np.float32)
     x[0, 1, 2, 2] = np.nan
@@ -336,8 +366,15 @@ def _bad_calls():
         ("3-D x", lambda: f(x[0], w), ValueError, ["x", "4-D", "3-D"]),
         ("non-contiguous x", lambda: f(np.ones((2, 4, 6, 12), np.float32)[..., ::2], w), ValueError,
          ["x", "C-contiguous"]),
-        ("zero-size batch", lambda: f(np.ones((0, 4, 6, 6), np.float32), w), ValueError,
-         ["x", "non-empty", "(0, 4, 6, 6)"]),
+        # only the batch may be 0: zero channels or spatial extents are refused
+        ("zero channels", lambda: f(np.ones((2, 0, 6, 6), np.float32), np.ones((8, 0, 3, 3), np.float32)), ValueError,
+         ["x", "every dimension but the batch", "(2, 0, 6, 6)"]),
+        ("zero height", lambda: f(np.ones((2, 4, 0, 6), np.float32), w), ValueError,
+         ["x", "every dimension but the batch", "(2, 4, 0, 6)"]),
+        ("zero out channels", lambda: f(x, np.ones((0, 4, 3, 3), np.float32)), ValueError,
+         ["weight", "non-empty", "(0, 4, 3, 3)"]),
+        ("empty batch, kernel too large", lambda: f(np.ones((0, 4, 2, 2), np.float32), w), ValueError,
+         ["weight", "no larger than the padded input (2, 2)", "(3, 3)"]),
         ("out wrong shape", lambda: f(x, w, out=np.empty((2, 8, 6, 6), np.float32)), ValueError,
          ["out", "(2, 8, 4, 4)", "(2, 8, 6, 6)"]),
         ("out wrong dtype", lambda: f(x, w, out=np.empty((2, 8, 4, 4))), TypeError, ["out", "float32", "float64"]),

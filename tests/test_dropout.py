@@ -184,6 +184,25 @@ def test_backward_recomputes_forward_mask(rng):
     np.testing.assert_array_equal(y, x * dx)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(0,), (0, 5), (3, 0, 2)])
+def test_zero_size(isa, shape, dtype):
+    """An empty array (any extent 0, as PyTorch) gives an empty result; the mask of no elements is empty."""
+    x = np.zeros(shape, dtype)
+    for impl in ops.impls("dropout_forward"):
+        for training in (True, False):
+            y = ops.dropout_forward(x, 0.5, 7, 3, training, impl=impl)
+            assert y.shape == shape and y.dtype == dtype
+            out = np.empty(shape, dtype)
+            assert ops.dropout_forward(x, 0.5, 7, 3, training, out=out, impl=impl) is out
+    for impl in ops.impls("dropout_backward"):
+        dx = ops.dropout_backward(x, 0.5, 7, 3, impl=impl)
+        assert dx.shape == shape and dx.dtype == dtype
+    for impl in ops.impls("dropout_mask"):
+        m = ops.dropout_mask(shape, 0.5, 7, 3, impl=impl)
+        assert m.shape == shape and m.dtype == np.uint8
+
+
 X = np.ones((4, 5), np.float32)
 BAD_CALLS = [
     (lambda: ops.dropout_forward(X.astype(np.int32)), TypeError, ["dropout_forward", "x", "int32"]),
@@ -196,7 +215,7 @@ BAD_CALLS = [
     (lambda: ops.dropout_forward(X, 0.5, 0, -3), ValueError, ["dropout_forward", "offset", "-3"]),
     (lambda: ops.dropout_forward(X, 0.5, 0, 2**63 - 5), ValueError, ["dropout_forward", "offset", "2**63"]),
     (lambda: ops.dropout_forward(X[:, ::2]), ValueError, ["dropout_forward", "x", "C-contiguous"]),
-    (lambda: ops.dropout_forward(np.ones((0, 5), np.float32)), ValueError, ["dropout_forward", "x", "non-empty"]),
+    (lambda: ops.dropout_forward(np.ones((0, 5), np.float32), 1.5), ValueError, ["dropout_forward", "p", "1.5"]),
     (lambda: ops.dropout_forward(X, out=X), ValueError, ["dropout_forward", "out", "overlapping"]),
     (lambda: ops.dropout_forward(X, out=np.ones((4, 5))), TypeError, ["dropout_forward", "out", "float32", "float64"]),
     (lambda: ops.dropout_forward(X, out=np.ones((5, 4), np.float32)), ValueError, ["dropout_forward", "out", "(4, 5)"]),
@@ -207,8 +226,7 @@ BAD_CALLS = [
     (lambda: ops.dropout_backward(X, 2.0, 0), ValueError, ["dropout_backward", "p", "2"]),
     (lambda: ops.dropout_backward(X.astype(np.float16), 0.5, 0), TypeError, ["dropout_backward", "dy", "float16"]),
     (lambda: ops.dropout_backward(X, 0.5, 0, out=X[:1]), ValueError, ["dropout_backward", "out", "(4, 5)"]),
-    (lambda: ops.dropout_mask((3, 0), 0.5, 0), ValueError, ["dropout_mask", "shape", "positive", "(3, 0)"]),
-    (lambda: ops.dropout_mask((3, -2), 0.5, 0), ValueError, ["dropout_mask", "shape", "positive"]),
+    (lambda: ops.dropout_mask((3, -2), 0.5, 0), ValueError, ["dropout_mask", "shape", "non-negative", "(3, -2)"]),
     (lambda: ops.dropout_mask((2**40, 2**40), 0.5, 0), ValueError, ["dropout_mask", "shape", "overflow"]),
     (lambda: ops.dropout_mask(4, 1.01, 0), ValueError, ["dropout_mask", "p", "1.01"]),
     (lambda: ops.dropout_mask(4, 0.5, -7), ValueError, ["dropout_mask", "seed", "-7"]),

@@ -140,6 +140,34 @@ def test_gemm_matches_numpy_float32_default_impl():
     np.testing.assert_allclose(ops.gemm(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
 
 
+def _same_bits(got, want):
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes(), (got, want)  # bitwise: -0.0 and NaN included
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta, tb", TRANS)
+def test_gemm_zero_size(isa, impl, dtype, ta, tb):
+    """M or N = 0: an empty result. K = 0: an empty sum, so out = beta * out, +0 for beta == 0 (NaN
+    in out ignored), alpha unused -- torch.addmm's result."""
+    for m, n, k in [(0, 3, 4), (2, 0, 4), (0, 0, 0), (0, 3, 0), (2, 3, 0)]:
+        a = np.ones((k, m) if ta else (m, k), dtype)
+        b = np.ones((n, k) if tb else (k, n), dtype)
+        _same_bits(ops.gemm(a, b, trans_a=ta, trans_b=tb, alpha=-1.0, impl=impl), np.zeros((m, n), dtype))
+        out = np.full((m, n), np.nan, dtype)
+        got = ops.gemm(a, b, trans_a=ta, trans_b=tb, alpha=-1.0, out=out, impl=impl)
+        assert got is out
+        _same_bits(out, np.zeros((m, n), dtype))
+    a = np.ones((0, 2) if ta else (2, 0), dtype)
+    b = np.ones((3, 0) if tb else (0, 3), dtype)
+    c = np.array([[1.5, -2.0, 0.0], [np.nan, np.inf, -0.0]], dtype)
+    for alpha, beta in [(1.0, -2.0), (np.inf, 0.5), (-1.0, 1.0)]:
+        out = c.copy()
+        ops.gemm(a, b, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, out=out, impl=impl)
+        _same_bits(out, (c * dtype(beta)).astype(dtype))
+
+
 def _bad_calls():
     f32 = np.ones((4, 5), np.float32)
     b32 = np.ones((5, 3), np.float32)
@@ -157,7 +185,9 @@ def _bad_calls():
          ["gemm", "b", "(*, 5)", "(3, 4)"]),
         ("a non-contiguous", lambda: ops.gemm(np.ones((5, 4), np.float32).T, b32), ValueError,
          ["gemm", "a", "C-contiguous", "strided"]),
-        ("zero-size a", lambda: ops.gemm(np.ones((0, 5), np.float32), b32), ValueError, ["gemm", "a", "non-empty", "(0, 5)"]),
+        ("K = 0 mismatch", lambda: ops.gemm(np.ones((4, 0), np.float32), b32), ValueError, ["gemm", "b", "(0, *)", "(5, 3)"]),
+        ("K = 0 beta without out", lambda: ops.gemm(np.ones((4, 0), np.float32), np.ones((0, 3), np.float32), beta=1.0),
+         ValueError, ["gemm", "out", "beta", "None"]),
         ("out wrong shape", lambda: ops.gemm(f32, b32, out=np.empty((3, 4), np.float32)), ValueError,
          ["gemm", "out", "(4, 3)", "(3, 4)"]),
         ("out wrong dtype", lambda: ops.gemm(f32, b32, out=np.empty((4, 3), np.float64)), TypeError,

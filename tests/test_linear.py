@@ -173,7 +173,15 @@ def _bad_calls():
         ("bias shape", lambda: F(x, w, np.ones(4, np.float32)), ValueError, ["linear_forward", "bias", "(3,)", "(4,)"]),
         ("bias 2-D", lambda: F(x, w, np.ones((1, 3), np.float32)), ValueError, ["linear_forward", "bias", "1-D", "2-D"]),
         ("x non-contiguous", lambda: F(np.ones((5, 4), np.float32).T, w), ValueError, ["linear_forward", "x", "C-contiguous"]),
-        ("zero-size batch", lambda: F(np.ones((0, 5), np.float32), w), ValueError, ["linear_forward", "x", "non-empty", "(0, 5)"]),
+        # only the batch may be 0: zero features are refused, like zero channels in conv2d
+        ("zero in_features", lambda: F(np.ones((4, 0), np.float32), np.ones((3, 0), np.float32)), ValueError,
+         ["linear_forward", "x", "every dimension but the batch", "(4, 0)"]),
+        ("zero out_features", lambda: F(x, np.ones((0, 5), np.float32)), ValueError,
+         ["linear_forward", "weight", "non-empty", "(0, 5)"]),
+        ("empty batch, in mismatch", lambda: F(np.ones((0, 4), np.float32), w), ValueError,
+         ["linear_forward", "weight", "(*, 4)", "(3, 5)"]),
+        ("empty batch, dy rows", lambda: B(np.ones((0, 3), np.float32), x, w), ValueError,
+         ["linear_backward", "x", "(0, *)", "(4, 5)"]),
         ("out shape", lambda: F(x, w, out=np.empty((4, 4), np.float32)), ValueError, ["linear_forward", "out", "(4, 3)", "(4, 4)"]),
         ("out read-only", lambda: F(x, w, out=ro), ValueError, ["linear_forward", "out", "writable", "read-only"]),
         ("out overlaps x", lambda: F(buf[:9].reshape(3, 3), np.ones((3, 3), np.float32), out=buf[:9].reshape(3, 3)), ValueError,
@@ -195,6 +203,30 @@ def _bad_calls():
 
 
 BAD_CALLS = _bad_calls()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_zero_batch(isa, dtype):
+    """N = 0 (as PyTorch): y is (0, out); dx (0, in), dW and db sums over no rows: +0, written
+    over whatever the given buffers held."""
+    rng = np.random.default_rng(3)
+    _, w, b, _ = _inputs(rng, 1, 5, 3, dtype)
+    x, dy = np.zeros((0, 5), dtype), np.zeros((0, 3), dtype)
+    for impl in FWD_IMPLS:
+        for bias in (b, None):
+            y = ops.linear_forward(x, w, bias, impl=impl)
+            assert y.shape == (0, 3) and y.dtype == dtype
+    for impl in BWD_IMPLS:
+        for bias in (True, False):
+            for compute_dx in (True, False):
+                dw, db = np.full((3, 5), np.nan, dtype), np.full(3, np.nan, dtype) if bias else None
+                gdx, gdw, gdb = ops.linear_backward(dy, x, w, bias=bias, compute_dx=compute_dx, dweight=dw, dbias=db,
+                                                    impl=impl)
+                assert gdw is dw and gdw.tobytes() == np.zeros((3, 5), dtype).tobytes()
+                assert (gdx.shape == (0, 5) and gdx.dtype == dtype) if compute_dx else gdx is None
+                assert gdb.tobytes() == np.zeros(3, dtype).tobytes() if bias else gdb is None
+                _, gdw, _ = ops.linear_backward(dy, x, w, bias=bias, compute_dx=compute_dx, impl=impl)  # allocated
+                assert gdw.tobytes() == np.zeros((3, 5), dtype).tobytes()
 
 
 @pytest.mark.parametrize("name,fn,exc,frags", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])

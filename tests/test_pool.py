@@ -164,6 +164,29 @@ def test_pool_deterministic_and_out(rng):
     np.testing.assert_array_equal(g, ops.global_avg_pool2d_forward(x))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
+def test_pool_zero_batch(isa, dtype, case):
+    """N = 0 (as PyTorch): every forward and backward gives the empty result of the right shape."""
+    shape, k, s, p = case
+    shape = (0,) + shape[1:]
+    x = np.zeros(shape, dtype)
+    oshape = ref.avg_pool2d_forward(np.zeros((1,) + shape[1:]), k, s, p).shape[1:]
+    for impl in ops.impls("max_pool2d_forward"):  # the same names for every pooling op
+        y, idx = ops.max_pool2d_forward(x, k, s, p, impl=impl)
+        assert y.shape == idx.shape == (0,) + oshape and y.dtype == dtype and idx.dtype == np.int64
+        dx = ops.max_pool2d_backward(np.zeros(y.shape, dtype), idx, shape, impl=impl)
+        assert dx.shape == shape and dx.dtype == dtype
+        y = ops.avg_pool2d_forward(x, k, s, p, impl=impl)
+        assert y.shape == (0,) + oshape and y.dtype == dtype
+        dx = ops.avg_pool2d_backward(np.zeros(y.shape, dtype), shape, k, s, p, impl=impl)
+        assert dx.shape == shape and dx.dtype == dtype
+        g = ops.global_avg_pool2d_forward(x, impl=impl)
+        assert g.shape == shape[:2] and g.dtype == dtype
+        dx = ops.global_avg_pool2d_backward(g, shape, impl=impl)
+        assert dx.shape == shape and dx.dtype == dtype
+
+
 def _bad_calls():
     x = np.ones((2, 3, 6, 6), np.float32)
     dy = np.ones((2, 3, 3, 3), np.float32)
@@ -177,7 +200,19 @@ def _bad_calls():
     return [
         ("int dtype", lambda: mf(x.astype(np.int64), 2), TypeError, ["max_pool2d_forward", "x", "int64"]),
         ("3-D x", lambda: af(x[0], 2), ValueError, ["avg_pool2d_forward", "x", "4-D", "3-D"]),
-        ("zero-size", lambda: mf(np.ones((2, 0, 6, 6), np.float32), 2), ValueError, ["x", "non-empty"]),
+        # only the batch may be 0, as PyTorch ("optional 0 dim batch size")
+        ("zero channels", lambda: mf(np.ones((2, 0, 6, 6), np.float32), 2), ValueError,
+         ["max_pool2d_forward", "x", "every dimension but the batch", "(2, 0, 6, 6)"]),
+        ("zero width, empty batch", lambda: af(np.ones((0, 3, 6, 0), np.float32), 1), ValueError,
+         ["avg_pool2d_forward", "x", "every dimension but the batch", "(0, 3, 6, 0)"]),
+        ("global zero height", lambda: gf(np.ones((2, 3, 0, 4), np.float32)), ValueError,
+         ["global_avg_pool2d_forward", "x", "every dimension but the batch"]),
+        ("empty batch, kernel too large", lambda: mf(np.ones((0, 3, 2, 2), np.float32), 3), ValueError,
+         ["kernel_size", "no larger than the padded input (2, 2)", "(3, 3)"]),
+        ("backward input_shape zero channels", lambda: ab(np.ones((2, 0, 3, 3), np.float32), (2, 0, 6, 6), 2),
+         ValueError, ["avg_pool2d_backward", "dy", "every dimension but the batch"]),
+        ("backward input_shape zero height", lambda: gb(np.ones((0, 3), np.float32), (0, 3, 0, 6)), ValueError,
+         ["global_avg_pool2d_backward", "input_shape", "positive extents (N may be 0)", "(0, 3, 0, 6)"]),
         ("non-contiguous", lambda: af(np.ones((2, 3, 6, 12), np.float32)[..., ::2], 2), ValueError,
          ["x", "C-contiguous"]),
         ("zero kernel", lambda: mf(x, 0), ValueError, ["kernel_size", "positive", "(0, 0)"]),

@@ -9,10 +9,13 @@ namespace pb::bind {
 
 namespace {
 
-py::object forward(const std::string& name, py::object x, py::object out, const ops::ActArgs& args,
-                   const std::string& impl) {
+// make_args(op) converts the scalar parameters, with op (e.g. "elu_backward") naming them in errors.
+template <class MakeArgs>
+py::object forward(const std::string& name, py::object x, py::object out, MakeArgs make_args, py::handle impl_obj) {
   const std::string op = name + "_forward";
   Tensor tx = to_tensor(x, op.c_str(), "x");
+  const ops::ActArgs args = make_args(op.c_str());
+  const std::string impl = impl_arg(impl_obj, op.c_str());
   py::object o = out_or_empty(out, tx.shape_vec(), x);
   Tensor ty = to_tensor(o, op.c_str(), "out");
   {
@@ -22,10 +25,13 @@ py::object forward(const std::string& name, py::object x, py::object out, const 
   return o;
 }
 
-py::object backward(const std::string& name, py::object dy, py::object x, py::object out,
-                    const ops::ActArgs& args, const std::string& impl) {
+template <class MakeArgs>
+py::object backward(const std::string& name, py::object dy, py::object x, py::object out, MakeArgs make_args,
+                    py::handle impl_obj) {
   const std::string op = name + "_backward";
   Tensor tdy = to_tensor(dy, op.c_str(), "dy"), tx = to_tensor(x, op.c_str(), "x");
+  const ops::ActArgs args = make_args(op.c_str());
+  const std::string impl = impl_arg(impl_obj, op.c_str());
   py::object o = out_or_empty(out, tdy.shape_vec(), dy);
   Tensor tdx = to_tensor(o, op.c_str(), "out");
   {
@@ -36,23 +42,40 @@ py::object backward(const std::string& name, py::object dy, py::object x, py::ob
 }
 
 // The ops without parameters: relu, sigmoid, tanh, silu.
+ops::ActArgs no_args(const char*) { return {}; }
+
 void def_plain(py::module_& m, const std::string& name) {
-  m.def((name + "_forward").c_str(), [name](py::object x, py::object out, std::string impl) {
-    return forward(name, x, out, ops::ActArgs{}, impl);
-  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
-  m.def((name + "_backward").c_str(), [name](py::object dy, py::object x, py::object out, std::string impl) {
-    return backward(name, dy, x, out, ops::ActArgs{}, impl);
-  }, "dy"_a, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  m.def((name + "_forward").c_str(), [name](py::object x, py::object out, py::object impl) {
+    return forward(name, x, out, no_args, impl);
+  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  m.def((name + "_backward").c_str(), [name](py::object dy, py::object x, py::object out, py::object impl) {
+    return backward(name, dy, x, out, no_args, impl);
+  }, "dy"_a, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 }
 
-ops::ActArgs with_slope(double s) { ops::ActArgs a; a.negative_slope = s; return a; }
-ops::ActArgs with_alpha(double v) { ops::ActArgs a; a.alpha = v; return a; }
-ops::ActArgs with_approx(const std::string& s) { ops::ActArgs a; a.approximate = s; return a; }
-ops::ActArgs with_beta(double b, double t) { ops::ActArgs a; a.beta = b; a.threshold = t; return a; }
+// Parameter converters: each returns make_args for forward / backward.
+auto with_slope(py::handle s) {
+  return [s](const char* op) { ops::ActArgs a; a.negative_slope = float_arg(s, op, "negative_slope"); return a; };
+}
+auto with_alpha(py::handle v) {
+  return [v](const char* op) { ops::ActArgs a; a.alpha = float_arg(v, op, "alpha"); return a; };
+}
+auto with_approx(py::handle s) {
+  return [s](const char* op) { ops::ActArgs a; a.approximate = str_arg(s, op, "approximate"); return a; };
+}
+auto with_beta(py::handle b, py::handle t) {
+  return [b, t](const char* op) {
+    ops::ActArgs a;
+    a.beta = float_arg(b, op, "beta");
+    a.threshold = float_arg(t, op, "threshold");
+    return a;
+  };
+}
 
 void def_softmax(py::module_& m, const char* fwd, const char* bwd, bool log) {
-  m.def(fwd, [log, fwd](py::object x, py::object out, std::string impl) {
+  m.def(fwd, [log, fwd](py::object x, py::object out, py::object impl_obj) {
     Tensor tx = to_tensor(x, fwd, "x");
+    const std::string impl = impl_arg(impl_obj, fwd);
     py::object o = out_or_empty(out, tx.shape_vec(), x);
     Tensor ty = to_tensor(o, fwd, "out");
     {
@@ -60,9 +83,10 @@ void def_softmax(py::module_& m, const char* fwd, const char* bwd, bool log) {
       ops::softmax_forward(ty, tx, log, impl);
     }
     return o;
-  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
-  m.def(bwd, [log, bwd](py::object dy, py::object y, py::object out, std::string impl) {
+  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  m.def(bwd, [log, bwd](py::object dy, py::object y, py::object out, py::object impl_obj) {
     Tensor tdy = to_tensor(dy, bwd, "dy"), ty = to_tensor(y, bwd, "y");
+    const std::string impl = impl_arg(impl_obj, bwd);
     py::object o = out_or_empty(out, tdy.shape_vec(), dy);
     Tensor tdx = to_tensor(o, bwd, "out");
     {
@@ -70,7 +94,7 @@ void def_softmax(py::module_& m, const char* fwd, const char* bwd, bool log) {
       ops::softmax_backward(tdx, tdy, ty, log, impl);
     }
     return o;
-  }, "dy"_a, "y"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "y"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 }
 
 }  // namespace
@@ -78,39 +102,41 @@ void def_softmax(py::module_& m, const char* fwd, const char* bwd, bool log) {
 void bind_activation(py::module_& m) {
   for (const char* name : {"relu", "sigmoid", "tanh", "silu"}) def_plain(m, name);
 
-  m.def("leaky_relu_forward", [](py::object x, double s, py::object out, std::string impl) {
+  m.def("leaky_relu_forward", [](py::object x, py::object s, py::object out, py::object impl) {
     return forward("leaky_relu", x, out, with_slope(s), impl);
-  }, "x"_a, "negative_slope"_a = 0.01, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
-  m.def("leaky_relu_backward", [](py::object dy, py::object x, double s, py::object out, std::string impl) {
+  }, "x"_a, "negative_slope"_a = 0.01, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  m.def("leaky_relu_backward", [](py::object dy, py::object x, py::object s, py::object out, py::object impl) {
     return backward("leaky_relu", dy, x, out, with_slope(s), impl);
-  }, "dy"_a, "x"_a, "negative_slope"_a = 0.01, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "x"_a, "negative_slope"_a = 0.01, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("elu_forward", [](py::object x, double alpha, py::object out, std::string impl) {
+  m.def("elu_forward", [](py::object x, py::object alpha, py::object out, py::object impl) {
     return forward("elu", x, out, with_alpha(alpha), impl);
-  }, "x"_a, "alpha"_a = 1.0, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
-  m.def("elu_backward", [](py::object dy, py::object x, double alpha, py::object out, std::string impl) {
+  }, "x"_a, "alpha"_a = 1.0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  m.def("elu_backward", [](py::object dy, py::object x, py::object alpha, py::object out, py::object impl) {
     return backward("elu", dy, x, out, with_alpha(alpha), impl);
-  }, "dy"_a, "x"_a, "alpha"_a = 1.0, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "x"_a, "alpha"_a = 1.0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("gelu_forward", [](py::object x, std::string approximate, py::object out, std::string impl) {
+  m.def("gelu_forward", [](py::object x, py::object approximate, py::object out, py::object impl) {
     return forward("gelu", x, out, with_approx(approximate), impl);
-  }, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = py::none(), "impl"_a = "");
-  m.def("gelu_backward", [](py::object dy, py::object x, std::string approximate, py::object out, std::string impl) {
+  }, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  m.def("gelu_backward", [](py::object dy, py::object x, py::object approximate, py::object out, py::object impl) {
     return backward("gelu", dy, x, out, with_approx(approximate), impl);
-  }, "dy"_a, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("softplus_forward", [](py::object x, double beta, double threshold, py::object out, std::string impl) {
+  m.def("softplus_forward", [](py::object x, py::object beta, py::object threshold, py::object out, py::object impl) {
     return forward("softplus", x, out, with_beta(beta, threshold), impl);
-  }, "x"_a, "beta"_a = 1.0, "threshold"_a = 20.0, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
-  m.def("softplus_backward", [](py::object dy, py::object x, double beta, double threshold, py::object out,
-                                std::string impl) {
+  }, "x"_a, "beta"_a = 1.0, "threshold"_a = 20.0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  m.def("softplus_backward", [](py::object dy, py::object x, py::object beta, py::object threshold, py::object out,
+                                py::object impl) {
     return backward("softplus", dy, x, out, with_beta(beta, threshold), impl);
-  }, "dy"_a, "x"_a, "beta"_a = 1.0, "threshold"_a = 20.0, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "x"_a, "beta"_a = 1.0, "threshold"_a = 20.0, py::kw_only(), "out"_a = py::none(),
+     "impl"_a = py::none());
 
   def_softmax(m, "softmax_forward", "softmax_backward", false);
   def_softmax(m, "log_softmax_forward", "log_softmax_backward", true);
 
-  m.def("_fastmath", [](std::string fn, py::object x, py::object out, std::string impl) {
+  m.def("_fastmath", [](py::object fn_obj, py::object x, py::object out, py::object impl_obj) {
+    const std::string fn = str_arg(fn_obj, "_fastmath", "fn"), impl = impl_arg(impl_obj, "_fastmath");
     Tensor tx = to_tensor(x, "_fastmath", "x");
     py::object o = out_or_empty(out, tx.shape_vec(), x);
     Tensor ty = to_tensor(o, "_fastmath", "out");
@@ -119,7 +145,7 @@ void bind_activation(py::module_& m) {
       ops::fastmath_eval(ty, tx, fn, impl);
     }
     return o;
-  }, "fn"_a, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "",
+  }, "fn"_a, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
      "Test hook: the vectorized float32 fastmath function fn (exp, expm1, log, log1p, tanh, erf, log1p_01) "
      "of a 1-D x; impl 'vec' (the scalar code) or 'simd' (default: the AVX-512 V16 code on that build).");
 }

@@ -18,10 +18,11 @@ using namespace pybind11::literals;
 namespace pb::bind {
 
 void bind_bench(py::module_& m) {
-  m.def("copy", [](py::object src, py::object out, std::string impl) {
+  m.def("copy", [](py::object src, py::object out, py::object impl_obj) {
     Tensor tx = to_tensor(src, "copy", "src");
+    const std::string impl = impl_arg(impl_obj, "copy");
     // src must be valid before its shape and dtype size a new `out` (e.g. src=None).
-    if (out.is_none()) check_input("copy", "src", tx, kAnyNdim);
+    if (out.is_none()) check_input("copy", "src", tx, kAnyNdim, Empty::any);
     py::object o = out_or_empty(out, tx.shape_vec(), src);
     Tensor ty = to_tensor(o, "copy", "out");
     {
@@ -29,12 +30,13 @@ void bind_bench(py::module_& m) {
       ops::copy(ty, tx, impl);
     }
     return o;
-  }, "src"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "",
+  }, "src"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
   "out[...] = src (float32/float64, C-contiguous, same shape; `out` allocated when omitted).\n"
   "impls('copy'): naive (one thread), parallel (memcpy per thread), stream (non-temporal stores\n"
   "for large copies; the default).");
 
-  m.def("fma_probe", [](int64_t iters) {
+  m.def("fma_probe", [](py::object iters_obj) {
+    const int64_t iters = int_arg(iters_obj, "fma_probe", "iters");
     if (iters < 1) value_error("fma_probe", "iters", "an integer >= 1", std::to_string(iters));
     double seconds = 0, flops = 0;
     float sink = 0;

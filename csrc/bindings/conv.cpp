@@ -1,5 +1,3 @@
-#include <pybind11/stl.h>
-
 #include <array>
 
 #include "bindings/bind.h"
@@ -13,21 +11,25 @@ namespace pb::bind {
 
 using Pair = std::array<int64_t, 2>;
 
-static ops::Conv2dParams conv_params(Pair stride, Pair padding, Pair dilation, int64_t groups) {
+static ops::Conv2dParams conv_params(const char* op, py::handle stride_obj, py::handle padding_obj,
+                                     py::handle dilation_obj, py::handle groups) {
+  const Pair stride = pair_arg(stride_obj, op, "stride"), padding = pair_arg(padding_obj, op, "padding");
+  const Pair dilation = pair_arg(dilation_obj, op, "dilation");
   ops::Conv2dParams p;
   p.stride_h = stride[0], p.stride_w = stride[1];
   p.pad_h = padding[0], p.pad_w = padding[1];
   p.dil_h = dilation[0], p.dil_w = dilation[1];
-  p.groups = groups;
+  p.groups = int_arg(groups, op, "groups");
   return p;
 }
 
 void bind_conv(py::module_& m) {
-  m.def("conv2d_forward", [](py::object x, py::object weight, py::object bias, Pair stride, Pair padding,
-                             Pair dilation, int64_t groups, py::object out, std::string impl) {
+  m.def("conv2d_forward", [](py::object x, py::object weight, py::object bias, py::object stride, py::object padding,
+                             py::object dilation, py::object groups, py::object out, py::object impl_obj) {
     const char* op = "conv2d_forward";
     Tensor tx = to_tensor(x, op, "x"), tw = to_tensor(weight, op, "weight"), tb = to_tensor(bias, op, "bias");
-    const ops::Conv2dParams p = conv_params(stride, padding, dilation, groups);
+    const ops::Conv2dParams p = conv_params(op, stride, padding, dilation, groups);
+    const std::string impl = impl_arg(impl_obj, op);
     py::object o = out_or_empty(out, ops::conv2d_output_shape(op, tx, tw, p), x);
     Tensor ty = to_tensor(o, op, "out");
     {
@@ -35,15 +37,17 @@ void bind_conv(py::module_& m) {
       ops::conv2d_forward(ty, tx, tw, tb, p, impl);
     }
     return o;
-  }, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = Pair{1, 1}, "padding"_a = Pair{0, 0},
-     "dilation"_a = Pair{1, 1}, "groups"_a = 1, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "x"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1, "groups"_a = 1,
+     py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("conv2d_backward", [](py::object dy, py::object x, py::object weight, Pair stride, Pair padding,
-                              Pair dilation, int64_t groups, bool bias, bool compute_dx, py::object dx,
-                              py::object dweight, py::object dbias, std::string impl) {
+  m.def("conv2d_backward", [](py::object dy, py::object x, py::object weight, py::object stride, py::object padding,
+                              py::object dilation, py::object groups, py::object bias_obj, py::object compute_dx_obj,
+                              py::object dx, py::object dweight, py::object dbias, py::object impl_obj) {
     const char* op = "conv2d_backward";
     Tensor tdy = to_tensor(dy, op, "dy"), tx = to_tensor(x, op, "x"), tw = to_tensor(weight, op, "weight");
-    const ops::Conv2dParams p = conv_params(stride, padding, dilation, groups);
+    const ops::Conv2dParams p = conv_params(op, stride, padding, dilation, groups);
+    const bool bias = bool_arg(bias_obj, op, "bias"), compute_dx = bool_arg(compute_dx_obj, op, "compute_dx");
+    const std::string impl = impl_arg(impl_obj, op);
     ops::conv2d_output_shape(op, tx, tw, p);  // validates x and weight before anything is allocated
     if (!compute_dx && !dx.is_none()) value_error(op, "dx", "None when compute_dx is False", "an array");
     if (!bias && !dbias.is_none()) value_error(op, "dbias", "None when bias is False", "an array");
@@ -56,9 +60,9 @@ void bind_conv(py::module_& m) {
       ops::conv2d_backward(tdx, tdw, tdb, tdy, tx, tw, p, impl);
     }
     return py::make_tuple(odx, odw, odb);
-  }, "dy"_a, "x"_a, "weight"_a, "stride"_a = Pair{1, 1}, "padding"_a = Pair{0, 0}, "dilation"_a = Pair{1, 1},
-     "groups"_a = 1, py::kw_only(), "bias"_a = true, "compute_dx"_a = true, "dx"_a = py::none(),
-     "dweight"_a = py::none(), "dbias"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "x"_a, "weight"_a, "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1, "groups"_a = 1, py::kw_only(),
+     "bias"_a = true, "compute_dx"_a = true, "dx"_a = py::none(), "dweight"_a = py::none(), "dbias"_a = py::none(),
+     "impl"_a = py::none());
 }
 
 }  // namespace pb::bind

@@ -2,6 +2,8 @@
 
 #include <pybind11/stl.h>
 
+#include <cstring>
+
 #include "core/device.h"
 
 namespace pb::bind {
@@ -137,6 +139,142 @@ py::object out_or_empty(py::object out, const Shape& shape, const char* numpy_dt
   py::object like = dlpack_like(like_in);
   if (is_cuda_array(like)) return cuda_empty(shape, py::str(numpy_dtype), like);
   return empty(shape, py::dtype(numpy_dtype));
+}
+
+// ---- scalar arguments ----
+
+namespace {
+
+// numpy.bool (numpy.bool_ before NumPy 2) is neither int nor bool to Python's C API.
+bool is_bool(py::handle v) {
+  const char* name = Py_TYPE(v.ptr())->tp_name;
+  return PyBool_Check(v.ptr()) || std::strcmp(name, "numpy.bool") == 0 || std::strcmp(name, "numpy.bool_") == 0;
+}
+
+// What came, in a TypeError: the type's name ("str", "ndarray"), or None.
+std::string got_type(py::handle v) { return v.is_none() ? "None" : type_name(v); }
+
+// The UTF-8 text of a str (refused: a str with lone surrogates, which has none).
+std::string utf8(py::handle v, const char* op, const char* arg) {
+  Py_ssize_t n = 0;
+  const char* p = PyUnicode_AsUTF8AndSize(v.ptr(), &n);
+  if (!p) {
+    PyErr_Clear();
+    value_error(op, arg, "a str encodable as UTF-8", "a str with surrogates");
+  }
+  return std::string(p, static_cast<size_t>(n));
+}
+
+// A number as it appears in messages: str(v), shortened past 40 characters (2**1000 has 302 digits).
+std::string num_text(py::handle v) {
+  std::string t = py::str(v);
+  if (t.size() > 40) t = t.substr(0, 20) + "... (" + std::to_string(t.size()) + " characters)";
+  return t;
+}
+
+// The Python int of an int or an object with __index__ (numpy integers), bools refused.
+py::int_ index_of(py::handle v, const char* op, const char* arg, const std::string& expected) {
+  if (is_bool(v)) type_error(op, arg, expected, "bool");
+  PyObject* r = PyNumber_Index(v.ptr());
+  if (!r) {
+    PyErr_Clear();
+    type_error(op, arg, expected, got_type(v));
+  }
+  return py::reinterpret_steal<py::int_>(r);
+}
+
+// A sequence argument: only a tuple or a list (a str or an array is never taken for one).
+bool is_tuple_or_list(py::handle v) { return PyTuple_Check(v.ptr()) || PyList_Check(v.ptr()); }
+
+// An integer in [lo, 2**63); `type_expected` (when given) says what the argument as a whole should
+// be in a TypeError ("an int or a pair of ints").
+int64_t to_int64(py::handle v, const char* op, const char* arg, const char* type_expected, int64_t lo) {
+  const std::string range =
+      "an integer in [" + (lo == INT64_MIN ? std::string("-2**63") : std::to_string(lo)) + ", 2**63)";
+  const py::int_ i = index_of(v, op, arg, type_expected ? std::string(type_expected) : range);
+  int overflow = 0;
+  const long long x = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow != 0 || x < lo) value_error(op, arg, range, num_text(i));
+  return static_cast<int64_t>(x);
+}
+
+}  // namespace
+
+double float_arg(py::handle v, const char* op, const char* arg) {
+  if (PyFloat_Check(v.ptr())) return PyFloat_AS_DOUBLE(v.ptr());
+  static const char* expected = "a real number";
+  if (is_bool(v)) type_error(op, arg, expected, "bool");
+  // numbers.Real: numpy floats and ints, Fraction. Kept for the process (no destructor at exit).
+  static const py::handle real = py::object(py::module_::import("numbers").attr("Real")).release();
+  if (!PyLong_Check(v.ptr()) && !py::isinstance(v, real)) type_error(op, arg, expected, got_type(v));
+  const double d = PyFloat_AsDouble(v.ptr());
+  if (d == -1.0 && PyErr_Occurred()) {  // an int beyond float64's range
+    PyErr_Clear();
+    value_error(op, arg, "a real number within float64 range", num_text(v));
+  }
+  return d;
+}
+
+bool bool_arg(py::handle v, const char* op, const char* arg) {
+  if (!is_bool(v)) type_error(op, arg, "a bool", got_type(v));
+  return PyObject_IsTrue(v.ptr()) == 1;
+}
+
+int64_t int_arg(py::handle v, const char* op, const char* arg, int64_t lo) {
+  return to_int64(v, op, arg, nullptr, lo);
+}
+
+uint64_t uint64_arg(py::handle v, const char* op, const char* arg) {
+  static const char* expected = "an integer in [0, 2**64)";
+  const py::int_ i = index_of(v, op, arg, expected);
+  const unsigned long long x = PyLong_AsUnsignedLongLong(i.ptr());  // OverflowError when negative or >= 2**64
+  if (PyErr_Occurred()) {
+    PyErr_Clear();
+    value_error(op, arg, expected, num_text(i));
+  }
+  return static_cast<uint64_t>(x);
+}
+
+std::string str_arg(py::handle v, const char* op, const char* arg) {
+  if (!PyUnicode_Check(v.ptr())) type_error(op, arg, "a str", got_type(v));
+  return utf8(v, op, arg);
+}
+
+std::string impl_arg(py::handle v, const char* op) {
+  if (v.is_none()) return "";
+  if (!PyUnicode_Check(v.ptr())) type_error(op, "impl", "a str (an implementation name) or None", got_type(v));
+  return utf8(v, op, "impl");
+}
+
+std::array<int64_t, 2> pair_arg(py::handle v, const char* op, const char* arg) {
+  static const char* expected = "an int or a pair of ints";
+  if (!is_tuple_or_list(v)) {
+    const int64_t x = to_int64(v, op, arg, expected, INT64_MIN);
+    return {x, x};
+  }
+  const py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
+  if (seq.size() != 2) value_error(op, arg, expected, "a sequence of length " + std::to_string(seq.size()));
+  return {to_int64(seq[0], op, arg, expected, INT64_MIN), to_int64(seq[1], op, arg, expected, INT64_MIN)};
+}
+
+Shape shape_arg(py::handle v, const char* op, const char* arg, bool int_ok) {
+  const char* expected = int_ok ? "an int or a tuple of ints" : "a tuple of ints";
+  if (!is_tuple_or_list(v)) {
+    if (!int_ok) type_error(op, arg, expected, got_type(v));
+    return {to_int64(v, op, arg, expected, INT64_MIN)};
+  }
+  Shape s;
+  for (py::handle e : py::reinterpret_borrow<py::sequence>(v)) s.push_back(to_int64(e, op, arg, expected, INT64_MIN));
+  return s;
+}
+
+std::pair<double, double> float_pair_arg(py::handle v, const char* op, const char* arg) {
+  static const char* expected = "a pair of real numbers";
+  if (!is_tuple_or_list(v)) type_error(op, arg, expected, got_type(v));
+  const py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
+  if (seq.size() != 2) value_error(op, arg, expected, "a sequence of length " + std::to_string(seq.size()));
+  const std::string a0 = std::string(arg) + "[0]", a1 = std::string(arg) + "[1]";
+  return {float_arg(seq[0], op, a0.c_str()), float_arg(seq[1], op, a1.c_str())};
 }
 
 }  // namespace pb::bind

@@ -10,30 +10,6 @@ using namespace pybind11::literals;
 
 namespace pb::bind {
 
-// A Python integer (or anything with __index__) in [lo, 2**bits); ValueError naming op and arg.
-static py::int_ index_arg(py::handle v, const char* op, const char* arg, const char* range) {
-  PyObject* r = PyNumber_Index(v.ptr());
-  if (!r) {
-    PyErr_Clear();
-    type_error(op, arg, std::string("an integer in ") + range, std::string(py::str(py::type::handle_of(v).attr("__name__"))));
-  }
-  return py::reinterpret_steal<py::int_>(r);
-}
-
-static uint64_t seed_arg(py::handle v, const char* op) {
-  py::int_ i = index_arg(v, op, "seed", "[0, 2**64)");
-  if (i < py::int_(0) || i >= (py::int_(1).attr("__lshift__")(64)))
-    value_error(op, "seed", "an integer in [0, 2**64)", std::string(py::str(i)));
-  return PyLong_AsUnsignedLongLong(i.ptr());
-}
-
-static int64_t offset_arg(py::handle v, const char* op) {
-  py::int_ i = index_arg(v, op, "offset", "[0, 2**63)");
-  if (i < py::int_(0) || i >= (py::int_(1).attr("__lshift__")(63)))
-    value_error(op, "offset", "an integer in [0, 2**63)", std::string(py::str(i)));
-  return PyLong_AsLongLong(i.ptr());
-}
-
 static py::array_t<uint32_t> philox_words(py::handle a, const char* arg, py::ssize_t n) {
   auto arr = py::reinterpret_borrow<py::array>(a);
   if (!py::isinstance<py::array>(a) || !arr.dtype().is(py::dtype::of<uint32_t>()))
@@ -45,50 +21,58 @@ static py::array_t<uint32_t> philox_words(py::handle a, const char* arg, py::ssi
 }
 
 void bind_dropout(py::module_& m) {
-  m.def("dropout_forward", [](py::object x, double p, py::object seed, py::object offset, bool training,
-                              py::object out, std::string impl) {
+  m.def("dropout_forward", [](py::object x, py::object p, py::object seed, py::object offset, py::object training,
+                              py::object out, py::object impl) {
     const char* op = "dropout_forward";
     Tensor tx = to_tensor(x, op, "x");
-    const uint64_t s = seed_arg(seed, op);
-    const int64_t off = offset_arg(offset, op);
+    const double pv = float_arg(p, op, "p");
+    const uint64_t s = uint64_arg(seed, op, "seed");
+    const int64_t off = int_arg(offset, op, "offset", 0);
+    const bool tr = bool_arg(training, op, "training");
+    const std::string im = impl_arg(impl, op);
     py::object o = out_or_empty(out, tx.shape_vec(), x);
     Tensor ty = to_tensor(o, op, "out");
     {
       py::gil_scoped_release nogil;
-      ops::dropout_forward(ty, tx, p, s, off, training, impl);
+      ops::dropout_forward(ty, tx, pv, s, off, tr, im);
     }
     return o;
   }, "x"_a, "p"_a = 0.5, "seed"_a = 0, "offset"_a = 0, "training"_a = true, py::kw_only(), "out"_a = py::none(),
-     "impl"_a = "");
+     "impl"_a = py::none());
 
-  m.def("dropout_backward", [](py::object dy, double p, py::object seed, py::object offset, py::object out,
-                               std::string impl) {
+  m.def("dropout_backward", [](py::object dy, py::object p, py::object seed, py::object offset, py::object out,
+                               py::object impl) {
     const char* op = "dropout_backward";
     Tensor tdy = to_tensor(dy, op, "dy");
-    const uint64_t s = seed_arg(seed, op);
-    const int64_t off = offset_arg(offset, op);
+    const double pv = float_arg(p, op, "p");
+    const uint64_t s = uint64_arg(seed, op, "seed");
+    const int64_t off = int_arg(offset, op, "offset", 0);
+    const std::string im = impl_arg(impl, op);
     py::object o = out_or_empty(out, tdy.shape_vec(), dy);
     Tensor tdx = to_tensor(o, op, "out");
     {
       py::gil_scoped_release nogil;
-      ops::dropout_backward(tdx, tdy, p, s, off, impl);
+      ops::dropout_backward(tdx, tdy, pv, s, off, im);
     }
     return o;
-  }, "dy"_a, "p"_a, "seed"_a, "offset"_a = 0, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "p"_a, "seed"_a, "offset"_a = 0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("dropout_mask", [](std::vector<int64_t> shape, double p, py::object seed, py::object offset, std::string impl) {
+  m.def("dropout_mask", [](py::object shape, py::object p, py::object seed, py::object offset, py::object impl) {
     const char* op = "dropout_mask";
-    const uint64_t s = seed_arg(seed, op);
-    const int64_t off = offset_arg(offset, op);
-    const int64_t numel = ops::dropout_mask_check(shape, p, off);
-    py::array_t<uint8_t> mask(shape);
+    const Shape sh = shape_arg(shape, op, "shape", true);
+    const double pv = float_arg(p, op, "p");
+    const uint64_t s = uint64_arg(seed, op, "seed");
+    const int64_t off = int_arg(offset, op, "offset", 0);
+    const std::string im = impl_arg(impl, op);
+    const int64_t numel = ops::dropout_mask_check(sh, pv, off);
+    py::array_t<uint8_t> mask(std::vector<py::ssize_t>(sh.begin(), sh.end()));
     uint8_t* data = mask.mutable_data();
     {
       py::gil_scoped_release nogil;
-      ops::dropout_mask(data, numel, p, s, off, impl);
+      ops::dropout_mask(data, numel, pv, s, off, im);
     }
     return mask;
-  }, "shape"_a, "p"_a, "seed"_a, "offset"_a = 0, py::kw_only(), "impl"_a = "");
+  }, "shape"_a, "p"_a, "seed"_a, "offset"_a = 0, py::kw_only(), "impl"_a = py::none());
 
   m.def("philox4x32_10", [](py::object counter, py::object key) {
     auto c = philox_words(counter, "counter", 4), k = philox_words(key, "key", 2);

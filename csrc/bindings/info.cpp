@@ -1,6 +1,9 @@
 #include <pybind11/stl.h>
 
+#include <climits>
+
 #include "bindings/bind.h"
+#include "bindings/convert.h"
 #include "build_config.h"
 #include "core/device.h"
 #include "core/dispatch.h"
@@ -47,10 +50,16 @@ void bind_info(py::module_& m) {
   });
   m.def("isa_supported", [] { return isa_name(isa_supported()); }, "Best SIMD level this CPU supports.");
   m.def("isa_active", [] { return isa_name(isa_active()); }, "SIMD level the CPU kernels use now.");
-  m.def("set_isa", &set_isa, py::arg("name"), "Use the 'base', 'avx2' or 'avx512' build of the CPU kernels.");
+  m.def("set_isa", [](py::object name) { set_isa(str_arg(name, "set_isa", "name")); }, py::arg("name"),
+        "Use the 'base', 'avx2' or 'avx512' build of the CPU kernels.");
   m.def("get_num_threads", &max_threads);
-  m.def("set_num_threads", &set_num_threads, py::arg("n"));
-  m.def("impls", [](const std::string& op, const std::string& device) {
+  m.def("set_num_threads", [](py::object n) {
+    const int64_t v = int_arg(n, "set_num_threads", "n");
+    if (v > INT_MAX) value_error("set_num_threads", "n", "a thread count below 2**31", std::to_string(v));
+    set_num_threads(static_cast<int>(v));  // ValueError below 1
+  }, py::arg("n"));
+  m.def("impls", [](py::object op_obj, py::object device_obj) {
+    const std::string op = str_arg(op_obj, "impls", "op"), device = str_arg(device_obj, "impls", "device");
     if (device == "cpu") return impls_of(op);
     if (device == "cuda") {
       impls_of(op);  // ValueError for an unknown op first

@@ -8,9 +8,13 @@ using namespace pybind11::literals;
 namespace pb::bind {
 
 void bind_linear(py::module_& m) {
-  m.def("gemm", [](py::object a, py::object b, bool trans_a, bool trans_b, double alpha, double beta, py::object out,
-                   std::string impl) {
-    Tensor ta = to_tensor(a, "gemm", "a"), tb = to_tensor(b, "gemm", "b");
+  m.def("gemm", [](py::object a, py::object b, py::object trans_a_obj, py::object trans_b_obj, py::object alpha_obj,
+                   py::object beta_obj, py::object out, py::object impl_obj) {
+    const char* op = "gemm";
+    Tensor ta = to_tensor(a, op, "a"), tb = to_tensor(b, op, "b");
+    const bool trans_a = bool_arg(trans_a_obj, op, "trans_a"), trans_b = bool_arg(trans_b_obj, op, "trans_b");
+    const double alpha = float_arg(alpha_obj, op, "alpha"), beta = float_arg(beta_obj, op, "beta");
+    const std::string impl = impl_arg(impl_obj, op);
     const Shape s = ops::gemm_out_shape(ta, tb, trans_a, trans_b);
     // beta != 0 reads out, so it is never allocated here (the op refuses the missing array).
     py::object o = (out.is_none() && beta != 0.0) ? out : out_or_empty(out, s, a);
@@ -21,11 +25,12 @@ void bind_linear(py::module_& m) {
     }
     return o;
   }, "a"_a, "b"_a, py::kw_only(), "trans_a"_a = false, "trans_b"_a = false, "alpha"_a = 1.0, "beta"_a = 0.0,
-     "out"_a = py::none(), "impl"_a = "");
+     "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("linear_forward", [](py::object x, py::object weight, py::object bias, py::object out, std::string impl) {
+  m.def("linear_forward", [](py::object x, py::object weight, py::object bias, py::object out, py::object impl_obj) {
     const char* op = "linear_forward";
     Tensor tx = to_tensor(x, op, "x"), tw = to_tensor(weight, op, "weight"), tb = to_tensor(bias, op, "bias");
+    const std::string impl = impl_arg(impl_obj, op);
     const Shape s = ops::linear_forward_out_shape(tx, tw, tb);
     py::object o = out_or_empty(out, s, x);
     Tensor ty = to_tensor(o, op, "out");
@@ -34,12 +39,15 @@ void bind_linear(py::module_& m) {
       ops::linear_forward(ty, tx, tw, tb, impl);
     }
     return o;
-  }, "x"_a, "weight"_a, "bias"_a = py::none(), py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "x"_a, "weight"_a, "bias"_a = py::none(), py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("linear_backward", [](py::object dy, py::object x, py::object weight, bool bias, bool compute_dx,
-                              py::object dx, py::object dweight, py::object dbias, std::string impl) {
+  m.def("linear_backward", [](py::object dy, py::object x, py::object weight, py::object bias_obj,
+                              py::object compute_dx_obj, py::object dx, py::object dweight, py::object dbias,
+                              py::object impl_obj) {
     const char* op = "linear_backward";
     Tensor tdy = to_tensor(dy, op, "dy"), tx = to_tensor(x, op, "x"), tw = to_tensor(weight, op, "weight");
+    const bool bias = bool_arg(bias_obj, op, "bias"), compute_dx = bool_arg(compute_dx_obj, op, "compute_dx");
+    const std::string impl = impl_arg(impl_obj, op);
     // Shapes are only trusted after the op validated the inputs; allocate from validated extents.
     py::object odx = dx, odw = dweight, odb = dbias;
     const bool shapes_ok = tdy.present && tx.present && tw.present && tdy.ndim == 2 && tx.ndim == 2 && tw.ndim == 2;
@@ -56,7 +64,7 @@ void bind_linear(py::module_& m) {
     }
     return py::make_tuple(compute_dx ? odx : py::none(), odw, bias ? odb : py::none());
   }, "dy"_a, "x"_a, "weight"_a, py::kw_only(), "bias"_a = true, "compute_dx"_a = true, "dx"_a = py::none(),
-     "dweight"_a = py::none(), "dbias"_a = py::none(), "impl"_a = "");
+     "dweight"_a = py::none(), "dbias"_a = py::none(), "impl"_a = py::none());
 }
 
 }  // namespace pb::bind

@@ -1,7 +1,4 @@
-#include <pybind11/stl.h>
-
 #include <array>
-#include <vector>
 
 #include "bindings/bind.h"
 #include "bindings/convert.h"
@@ -15,7 +12,12 @@ namespace pb::bind {
 
 using Pair = std::array<int64_t, 2>;
 
-static ops::Pool2dParams pool_params(Pair kernel, Pair stride, Pair padding) {
+// stride None: the kernel size, as PyTorch.
+static ops::Pool2dParams pool_params(const char* op, py::handle kernel_obj, py::handle stride_obj,
+                                     py::handle padding_obj) {
+  const Pair kernel = pair_arg(kernel_obj, op, "kernel_size");
+  const Pair stride = stride_obj.is_none() ? kernel : pair_arg(stride_obj, op, "stride");
+  const Pair padding = pair_arg(padding_obj, op, "padding");
   ops::Pool2dParams p;
   p.kernel_h = kernel[0], p.kernel_w = kernel[1];
   p.stride_h = stride[0], p.stride_w = stride[1];
@@ -24,12 +26,13 @@ static ops::Pool2dParams pool_params(Pair kernel, Pair stride, Pair padding) {
 }
 
 void bind_pool(py::module_& m) {
-  m.def("max_pool2d_forward", [](py::object x, Pair kernel_size, Pair stride, Pair padding, py::object out,
-                                 py::object indices, std::string impl) {
+  m.def("max_pool2d_forward", [](py::object x, py::object kernel_size, py::object stride, py::object padding,
+                                 py::object out, py::object indices, py::object impl_obj) {
     const char* op = "max_pool2d_forward";
     Tensor tx = to_tensor(x, op, "x");
-    const ops::Pool2dParams p = pool_params(kernel_size, stride, padding);
-    check_input(op, "x", tx, {4});
+    const ops::Pool2dParams p = pool_params(op, kernel_size, stride, padding);
+    const std::string impl = impl_arg(impl_obj, op);
+    check_input(op, "x", tx, {4}, Empty::batch);
     const Shape s = ops::pool2d_output_shape(op, tx.shape_vec(), p);
     py::object o = out_or_empty(out, s, x), oi = out_or_empty(indices, s, "int64", x);
     Tensor ty = to_tensor(o, op, "out"), ti = to_tensor(oi, op, "indices");
@@ -38,14 +41,15 @@ void bind_pool(py::module_& m) {
       ops::max_pool2d_forward(ty, ti, tx, p, impl);
     }
     return py::make_tuple(o, oi);
-  }, "x"_a, "kernel_size"_a, "stride"_a, "padding"_a = Pair{0, 0}, py::kw_only(), "out"_a = py::none(),
-     "indices"_a = py::none(), "impl"_a = "");
+  }, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, py::kw_only(), "out"_a = py::none(),
+     "indices"_a = py::none(), "impl"_a = py::none());
 
-  m.def("max_pool2d_backward", [](py::object dy, py::object indices, std::vector<int64_t> input_shape,
-                                  py::object out, std::string impl) {
+  m.def("max_pool2d_backward", [](py::object dy, py::object indices, py::object input_shape, py::object out,
+                                  py::object impl_obj) {
     const char* op = "max_pool2d_backward";
     Tensor tdy = to_tensor(dy, op, "dy"), ti = to_tensor(indices, op, "indices");
-    const Shape s(input_shape.begin(), input_shape.end());
+    const Shape s = shape_arg(input_shape, op, "input_shape");
+    const std::string impl = impl_arg(impl_obj, op);
     ops::check_pool_input_shape(op, s, tdy, 4);
     py::object o = out_or_empty(out, s, dy);
     Tensor tdx = to_tensor(o, op, "out");
@@ -54,14 +58,16 @@ void bind_pool(py::module_& m) {
       ops::max_pool2d_backward(tdx, tdy, ti, s, impl);
     }
     return o;
-  }, "dy"_a, "indices"_a, "input_shape"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "indices"_a, "input_shape"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("avg_pool2d_forward", [](py::object x, Pair kernel_size, Pair stride, Pair padding, bool count_include_pad,
-                                 py::object out, std::string impl) {
+  m.def("avg_pool2d_forward", [](py::object x, py::object kernel_size, py::object stride, py::object padding,
+                                 py::object count_include_pad_obj, py::object out, py::object impl_obj) {
     const char* op = "avg_pool2d_forward";
     Tensor tx = to_tensor(x, op, "x");
-    const ops::Pool2dParams p = pool_params(kernel_size, stride, padding);
-    check_input(op, "x", tx, {4});
+    const ops::Pool2dParams p = pool_params(op, kernel_size, stride, padding);
+    const bool count_include_pad = bool_arg(count_include_pad_obj, op, "count_include_pad");
+    const std::string impl = impl_arg(impl_obj, op);
+    check_input(op, "x", tx, {4}, Empty::batch);
     py::object o = out_or_empty(out, ops::pool2d_output_shape(op, tx.shape_vec(), p), x);
     Tensor ty = to_tensor(o, op, "out");
     {
@@ -69,29 +75,34 @@ void bind_pool(py::module_& m) {
       ops::avg_pool2d_forward(ty, tx, p, count_include_pad, impl);
     }
     return o;
-  }, "x"_a, "kernel_size"_a, "stride"_a, "padding"_a = Pair{0, 0}, "count_include_pad"_a = true, py::kw_only(),
-     "out"_a = py::none(), "impl"_a = "");
+  }, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "count_include_pad"_a = true, py::kw_only(),
+     "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("avg_pool2d_backward", [](py::object dy, std::vector<int64_t> input_shape, Pair kernel_size, Pair stride,
-                                  Pair padding, bool count_include_pad, py::object out, std::string impl) {
+  m.def("avg_pool2d_backward", [](py::object dy, py::object input_shape, py::object kernel_size, py::object stride,
+                                  py::object padding, py::object count_include_pad_obj, py::object out,
+                                  py::object impl_obj) {
     const char* op = "avg_pool2d_backward";
     Tensor tdy = to_tensor(dy, op, "dy");
-    const Shape s(input_shape.begin(), input_shape.end());
+    const Shape s = shape_arg(input_shape, op, "input_shape");
+    const ops::Pool2dParams p = pool_params(op, kernel_size, stride, padding);
+    const bool count_include_pad = bool_arg(count_include_pad_obj, op, "count_include_pad");
+    const std::string impl = impl_arg(impl_obj, op);
     ops::check_pool_input_shape(op, s, tdy, 4);
     py::object o = out_or_empty(out, s, dy);
     Tensor tdx = to_tensor(o, op, "out");
     {
       py::gil_scoped_release nogil;
-      ops::avg_pool2d_backward(tdx, tdy, s, pool_params(kernel_size, stride, padding), count_include_pad, impl);
+      ops::avg_pool2d_backward(tdx, tdy, s, p, count_include_pad, impl);
     }
     return o;
-  }, "dy"_a, "input_shape"_a, "kernel_size"_a, "stride"_a, "padding"_a = Pair{0, 0}, "count_include_pad"_a = true,
-     py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "input_shape"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "count_include_pad"_a = true,
+     py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("global_avg_pool2d_forward", [](py::object x, py::object out, std::string impl) {
+  m.def("global_avg_pool2d_forward", [](py::object x, py::object out, py::object impl_obj) {
     const char* op = "global_avg_pool2d_forward";
     Tensor tx = to_tensor(x, op, "x");
-    check_input(op, "x", tx, {4});
+    const std::string impl = impl_arg(impl_obj, op);
+    check_input(op, "x", tx, {4}, Empty::batch);
     py::object o = out_or_empty(out, Shape{tx.shape[0], tx.shape[1]}, x);
     Tensor ty = to_tensor(o, op, "out");
     {
@@ -99,13 +110,13 @@ void bind_pool(py::module_& m) {
       ops::global_avg_pool2d_forward(ty, tx, impl);
     }
     return o;
-  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 
-  m.def("global_avg_pool2d_backward", [](py::object dy, std::vector<int64_t> input_shape, py::object out,
-                                         std::string impl) {
+  m.def("global_avg_pool2d_backward", [](py::object dy, py::object input_shape, py::object out, py::object impl_obj) {
     const char* op = "global_avg_pool2d_backward";
     Tensor tdy = to_tensor(dy, op, "dy");
-    const Shape s(input_shape.begin(), input_shape.end());
+    const Shape s = shape_arg(input_shape, op, "input_shape");
+    const std::string impl = impl_arg(impl_obj, op);
     ops::check_pool_input_shape(op, s, tdy, 2);
     py::object o = out_or_empty(out, s, dy);
     Tensor tdx = to_tensor(o, op, "out");
@@ -114,7 +125,7 @@ void bind_pool(py::module_& m) {
       ops::global_avg_pool2d_backward(tdx, tdy, s, impl);
     }
     return o;
-  }, "dy"_a, "input_shape"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = "");
+  }, "dy"_a, "input_shape"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
 }
 
 }  // namespace pb::bind

@@ -26,14 +26,20 @@ static std::string ndims_str(std::initializer_list<int> ndims) {
 
 static const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
 
-void check_input(const char* op, const char* arg, const Tensor& t, std::initializer_list<int> ndims) {
+void check_input(const char* op, const char* arg, const Tensor& t, std::initializer_list<int> ndims, Empty empty) {
   if (!t.present) value_error(op, arg, "an array", "None");
   if (t.dtype != DType::f32 && t.dtype != DType::f64)
     type_error(op, arg, "float32 or float64", t.dtype_str);
   bool ok = false;
   for (int d : ndims) ok = ok || d == t.ndim;
   if (!ok) value_error(op, arg, ndims_str(ndims) + " array", std::to_string(t.ndim) + "-D array of shape " + shape_str(t));
-  if (t.numel == 0) value_error(op, arg, "a non-empty array", "shape " + shape_str(t));
+  if (t.numel == 0 && empty != Empty::any) {
+    bool allowed = empty == Empty::batch && t.ndim > 0;
+    for (int d = 1; allowed && d < t.ndim; ++d) allowed = t.shape[d] > 0;
+    if (!allowed)
+      value_error(op, arg, empty == Empty::batch ? "a nonzero size in every dimension but the batch (dim 0)" : "a non-empty array",
+                  "shape " + shape_str(t));
+  }
   if (!t.contiguous)
     value_error(op, arg, "a C-contiguous array (pass numpy.ascontiguousarray(...))", "a strided view");
   if (t.device != Device::cpu && t.device != Device::cuda) value_error(op, arg, "cpu or cuda", device_name(t.device));

@@ -16,9 +16,14 @@ constexpr std::initializer_list<int> kAnyNdimOrScalar = {0, 1, 2, 3, 4, 5, 6, 7,
 // A scalar parameter as it appears in messages ("0.5", "nan", "1e+10").
 std::string num_str(double v);
 
-// A float input: present, float32/float64, C-contiguous, non-empty, of the given ndim (or any of
-// `ndims` when given as a list).
-void check_input(const char* op, const char* arg, const Tensor& t, std::initializer_list<int> ndims);
+// Which extents of an input may be 0. none: a non-empty array; batch: only dim 0 (N), as PyTorch's
+// NCHW / (N, features) ops allow; any: any extent (element-wise ops: the result is empty too).
+enum class Empty { none, batch, any };
+
+// A float input: present, float32/float64, C-contiguous, of the given ndim (or any of `ndims` when
+// given as a list), non-empty except where `empty` allows a zero extent.
+void check_input(const char* op, const char* arg, const Tensor& t, std::initializer_list<int> ndims,
+                 Empty empty = Empty::none);
 // Same dtype as the first float input (mixing float32 and float64 is refused, not converted).
 void check_dtype(const char* op, const char* arg, const Tensor& t, DType expected);
 // Exact shape; -1 in `expected` matches any extent.

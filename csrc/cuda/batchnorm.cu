@@ -182,6 +182,7 @@ void batch_norm_forward(int, const Tensor& y, const Tensor& save_mean, const Ten
                                                          cptr<T>(weight), cptr<T>(bias), C, training, double(m),
                                                          momentum, eps);
     check_launch(op);
+    if (x.numel == 0) return;  // eval on an empty batch: save_mean / save_invstd only, no empty grid
     apply<T><<<grid_for(x.numel, kBlock), kBlock, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), mean, scale, shift, x.numel,
                                                                  C, S);
     check_launch(op);

@@ -14,6 +14,10 @@ template <class T> __global__ void copy_naive(T* y, const T* x, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     y[i] = x[i];
 }
+template <class T> __global__ void fill_kernel(T* y, int64_t n, T v) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = v;
+}
 }  // namespace
 
 void copy(int impl, const Tensor& y, const Tensor& x) {
@@ -25,6 +29,14 @@ void copy(int impl, const Tensor& y, const Tensor& x) {
     copy_naive<T><<<grid_for(x.numel, 256), 256, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), x.numel);
   });
   check_launch("copy");
+}
+
+void fill(const char* op, const Tensor& out, double value) {
+  if (out.numel == 0) return;  // no empty grid
+  PB_DISPATCH_FLOAT(out.dtype, T, {
+    fill_kernel<T><<<grid_for(out.numel, 256), 256, 0, stream()>>>(out.ptr<T>(), out.numel, static_cast<T>(value));
+  });
+  check_launch(op);
 }
 
 }  // namespace pb::cuda

@@ -151,6 +151,12 @@ template <class T> __global__ void add_bias(T* y, const T* bias, int64_t rows, i
     y[i] += bias[i % cols];
 }
 
+// c (n,) = beta * c: the whole GEMM when K == 0 (alpha times an empty sum is dropped, as torch.addmm).
+template <class T> __global__ void scale(T* c, int64_t n, T beta) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    c[i] = beta * c[i];
+}
+
 // db: (cols,) = column sums of dy (rows, cols); a thread per column, rows in order (deterministic).
 template <class T> __global__ void column_sums(T* db, const T* dy, int64_t rows, int64_t cols) {
   const int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
@@ -190,7 +196,17 @@ void check_grid(const char* op, int64_t M, int64_t N) {
 void gemm(int impl, const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, int64_t M, int64_t N,
           int64_t K, double alpha, double beta) {
   check_grid("gemm", M, N);
+  if (M == 0 || N == 0) return;  // csrc/ops returns first; never an empty grid
   PB_DISPATCH_FLOAT(a.dtype, T, {
+    if (K == 0) {  // an empty sum: c = beta c, zeros for beta == 0 (as the CPU path in csrc/ops)
+      if (T(beta) == T(0)) {
+        fill("gemm", c, 0.0);
+      } else {
+        scale<T><<<grid_for(M * N, 256), 256, 0, stream()>>>(c.ptr<T>(), M * N, T(beta));
+        check_launch("gemm");
+      }
+      return;
+    }
     gemm_launch<T>("gemm", impl, c.ptr<T>(), a.ptr<T>(), trans_a, a.shape[1], b.ptr<T>(), trans_b, b.shape[1], M, N, K,
                    T(alpha), T(beta));
   });

@@ -13,6 +13,8 @@ namespace pb::cuda {
 
 // ---- copy (csrc/cuda/copy.cu): y = x ----
 void copy(int impl, const Tensor& y, const Tensor& x);
+// out = value (rounded to out's float dtype); no launch for an empty out.
+void fill(const char* op, const Tensor& out, double value);
 
 // ---- activations (csrc/cuda/activation.cu) ----
 // Same members, same order as cpu::Act (csrc/ops/activation.cpp asserts it).

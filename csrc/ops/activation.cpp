@@ -91,12 +91,13 @@ void activation_forward(const std::string& name, const Tensor& y, const Tensor& 
                         const std::string& impl) {
   const std::string ops = name + "_forward";
   const char* op = ops.c_str();
-  check_input(op, "x", x, kAnyNdimOrScalar);
+  check_input(op, "x", x, kAnyNdimOrScalar, Empty::any);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
     cpu::ActParams<double> p;
     [[maybe_unused]] const cpu::Act a = resolve<double>(name, op, args, p);
     [[maybe_unused]] const int v = resolve_cuda_impl(op, impl);
+    if (x.numel == 0) return;  // an empty result; no empty CUDA grid
     PB_CUDA_ONLY(cuda::act_forward(v, to_cuda(a), p.a, p.b, y, x));
     return;
   }
@@ -104,6 +105,7 @@ void activation_forward(const std::string& name, const Tensor& y, const Tensor& 
   PB_DISPATCH_FLOAT(x.dtype, T, {
     cpu::ActParams<T> p;
     const cpu::Act a = resolve<T>(name, op, args, p);
+    if (x.numel == 0) return;  // parameters checked; an empty result
     if (v == 0) PB_CPU_CALL(act_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
     else if (v == 1) PB_CPU_CALL(act_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
     else if (v == 2) PB_CPU_CALL(act_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
@@ -116,8 +118,8 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
                          const ActArgs& args, const std::string& impl) {
   const std::string ops = name + "_backward";
   const char* op = ops.c_str();
-  check_input(op, "dy", dy, kAnyNdimOrScalar);
-  check_input(op, "x", x, {dy.ndim});
+  check_input(op, "dy", dy, kAnyNdimOrScalar, Empty::any);
+  check_input(op, "x", x, {dy.ndim}, Empty::any);
   check_dtype(op, "x", x, dy.dtype);
   check_shape(op, "x", x, dy.shape_vec());
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy, &x});
@@ -125,6 +127,7 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
     cpu::ActParams<double> p;
     [[maybe_unused]] const cpu::Act a = resolve<double>(name, op, args, p);
     [[maybe_unused]] const int v = resolve_cuda_impl(op, impl);
+    if (dy.numel == 0) return;
     PB_CUDA_ONLY(cuda::act_backward(v, to_cuda(a), p.a, p.b, dx, dy, x));
     return;
   }
@@ -132,6 +135,7 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     cpu::ActParams<T> p;
     const cpu::Act a = resolve<T>(name, op, args, p);
+    if (dy.numel == 0) return;
     if (v == 0) PB_CPU_CALL(act_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
     else if (v == 1) PB_CPU_CALL(act_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
     else if (v == 2) PB_CPU_CALL(act_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
@@ -142,13 +146,15 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
 
 void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::string& impl) {
   const char* op = log ? "log_softmax_forward" : "softmax_forward";
-  check_input(op, "x", x, kAnyNdim);
+  check_input(op, "x", x, kAnyNdim, Empty::any);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
-  if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
-    PB_CUDA_ONLY(cuda::softmax_forward(resolve_cuda_impl(op, impl), log, y, x));
+  const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (x.numel == 0) return;  // an empty result (and never rows = numel / cols with cols == 0)
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::softmax_forward(v, log, y, x));
     return;
   }
-  const int v = resolve_impl(op, impl);
   const int64_t cols = x.size(-1), rows = x.numel / cols;
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (v == 0) PB_CPU_CALL(softmax_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
@@ -162,16 +168,18 @@ void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::stri
 
 void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool log, const std::string& impl) {
   const char* op = log ? "log_softmax_backward" : "softmax_backward";
-  check_input(op, "dy", dy, kAnyNdim);
-  check_input(op, "y", y, {dy.ndim});
+  check_input(op, "dy", dy, kAnyNdim, Empty::any);
+  check_input(op, "y", y, {dy.ndim}, Empty::any);
   check_dtype(op, "y", y, dy.dtype);
   check_shape(op, "y", y, dy.shape_vec());
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy, &y});
-  if (on_cuda(op, {{"dy", &dy}, {"y", &y}, {"out", &dx}})) {
-    PB_CUDA_ONLY(cuda::softmax_backward(resolve_cuda_impl(op, impl), log, dx, dy, y));
+  const bool cuda = on_cuda(op, {{"dy", &dy}, {"y", &y}, {"out", &dx}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (dy.numel == 0) return;
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::softmax_backward(v, log, dx, dy, y));
     return;
   }
-  const int v = resolve_impl(op, impl);
   const int64_t cols = dy.size(-1), rows = dy.numel / cols;
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     if (v == 0) PB_CPU_CALL(softmax_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);

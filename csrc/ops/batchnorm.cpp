@@ -1,5 +1,6 @@
 #include "ops/batchnorm.h"
 
+#include <limits>
 #include <vector>
 
 #include "core/check.h"
@@ -8,6 +9,7 @@
 #include "cpu/batchnorm.h"
 #include "cuda/ops.h"
 #include "math/batchnorm.h"
+#include "ops/copy.h"
 
 namespace pb::ops {
 
@@ -19,6 +21,8 @@ PB_REGISTER_IMPLS("batch_norm_forward", "naive", "fused", "pipe");
 PB_REGISTER_IMPLS("batch_norm_backward", "naive", "fused", "pipe", "l3");
 
 namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct Dims {
   int64_t N, C, S;
@@ -50,7 +54,7 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
                         const Tensor& running_var, bool training, double momentum, double eps,
                         const std::string& impl) {
   const char* op = "batch_norm_forward";
-  check_input(op, "x", x, {2, 4});
+  check_input(op, "x", x, {2, 4}, Empty::batch);
   const Dims d = dims_of(x);
   check_channel_input(op, "weight", weight, x.dtype, d.C);
   check_channel_input(op, "bias", bias, x.dtype, d.C);
@@ -64,7 +68,7 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
     value_error(op, "running_mean", "running statistics when training=False", "None");
   if (training) {
     const int64_t m = checked_mul(op, "x", d.N, d.S);
-    if (m <= 1)
+    if (m == 1)  // PyTorch's "Expected more than 1 value per channel when training" (0 values: see below)
       value_error(op, "x", "more than 1 value per channel when training",
                   "input of shape " + shape_str(x) + " (" + std::to_string(m) + " value per channel)");
   }
@@ -82,13 +86,23 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
   check_output(op, "save_mean", save_mean, x.dtype, {d.C}, {&x, &weight, &bias, &running_mean, &running_var, &y});
   check_output(op, "save_invstd", save_invstd, x.dtype, {d.C},
                {&x, &weight, &bias, &running_mean, &running_var, &y, &save_mean});
-  if (on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"running_mean", &running_mean},
-                   {"running_var", &running_var}, {"out", &y}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd}})) {
-    PB_CUDA_ONLY(cuda::batch_norm_forward(resolve_cuda_impl(op, impl), y, save_mean, save_invstd, x, weight, bias,
-                                          running_mean, running_var, training, momentum, eps));
+  const bool cuda =
+      on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"running_mean", &running_mean},
+                   {"running_var", &running_var}, {"out", &y}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd}});
+  const int vi = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (training && x.numel == 0) {  // as PyTorch: y empty, running statistics untouched;
+    fill(op, save_mean, kNaN);      // the mean and invstd of no values are NaN
+    fill(op, save_invstd, kNaN);
     return;
   }
-  const std::string& name = impls_of(op)[resolve_impl(op, impl)];
+  // An empty batch in eval mode goes on: save_mean / save_invstd still come from the running
+  // statistics, and the kernels skip the empty y.
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::batch_norm_forward(vi, y, save_mean, save_invstd, x, weight, bias, running_mean, running_var,
+                                          training, momentum, eps));
+    return;
+  }
+  const std::string& name = impls_of(op)[vi];
   const int v = name == "naive" ? 0 : 1;
 
   PB_DISPATCH_FLOAT(x.dtype, T, {
@@ -130,7 +144,7 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
       save_mean.ptr<T>()[c] = static_cast<T>(mean[c]);
       save_invstd.ptr<T>()[c] = static_cast<T>(invstd);
     }
-    if (pipe) {
+    if (pipe || x.numel == 0) {
     } else if (v == 0)
       PB_CPU_CALL(batch_norm_apply_naive<T>, y.ptr<T>(), x.ptr<T>(), mean.data(), scale.data(), b.data(), d.N, d.C, d.S);
     else
@@ -142,8 +156,8 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
                          const Tensor& x, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd,
                          bool training, const std::string& impl) {
   const char* op = "batch_norm_backward";
-  check_input(op, "dy", dy, {2, 4});
-  check_input(op, "x", x, {dy.ndim});
+  check_input(op, "dy", dy, {2, 4}, Empty::batch);
+  check_input(op, "x", x, {dy.ndim}, Empty::batch);
   check_dtype(op, "x", x, dy.dtype);
   check_shape(op, "x", x, dy.shape_vec());
   const Dims d = dims_of(x);
@@ -160,13 +174,21 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     if (dweight.present) value_error(op, "dweight", "None (weight is None)", "an array");
     if (dbias.present) value_error(op, "dbias", "None (weight is None)", "an array");
   }
-  if (on_cuda(op, {{"dy", &dy}, {"x", &x}, {"weight", &weight}, {"save_mean", &save_mean},
-                   {"save_invstd", &save_invstd}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}})) {
-    PB_CUDA_ONLY(cuda::batch_norm_backward(resolve_cuda_impl(op, impl), dx, dweight, dbias, dy, x, weight, save_mean,
-                                           save_invstd, training));
+  const bool cuda = on_cuda(op, {{"dy", &dy}, {"x", &x}, {"weight", &weight}, {"save_mean", &save_mean},
+                                  {"save_invstd", &save_invstd}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}});
+  const int vi = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (x.numel == 0) {  // an empty batch: dx empty, dweight / dbias sums over nothing (zeros, as PyTorch)
+    if (weight.present) {
+      fill(op, dweight, 0.0);
+      fill(op, dbias, 0.0);
+    }
     return;
   }
-  const std::string& name = impls_of(op)[resolve_impl(op, impl)];
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::batch_norm_backward(vi, dx, dweight, dbias, dy, x, weight, save_mean, save_invstd, training));
+    return;
+  }
+  const std::string& name = impls_of(op)[vi];
   const int v = name == "naive" ? 0 : name == "fused" ? 1 : 2;  // 2: one call (l3, pipe)
 
   PB_DISPATCH_FLOAT(x.dtype, T, {

@@ -5,6 +5,7 @@
 #include "core/dispatch.h"
 #include "cpu/conv2d.h"
 #include "cuda/ops.h"
+#include "ops/copy.h"
 
 namespace pb::ops {
 
@@ -22,7 +23,7 @@ int64_t checked_add(const char* op, const char* arg, int64_t a, int64_t b) {
 std::string pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
 
 cpu::ConvGeom geometry(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& p) {
-  check_input(op, "x", x, {4});
+  check_input(op, "x", x, {4}, Empty::batch);
   check_input(op, "weight", weight, {4});
   check_dtype(op, "weight", weight, x.dtype);
   if (p.stride_h <= 0 || p.stride_w <= 0)
@@ -77,11 +78,13 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, cons
     check_shape(op, "bias", bias, {g.O});
   }
   check_output(op, "out", y, x.dtype, {g.N, g.O, g.OH, g.OW}, {&x, &weight, &bias});
-  if (on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &y}})) {
-    PB_CUDA_ONLY(cuda::conv2d_forward(resolve_cuda_impl(op, impl), y, x, weight, bias, to_cuda(g)));
+  const bool cuda = on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &y}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (g.N == 0) return;  // an empty batch: an empty result
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::conv2d_forward(v, y, x, weight, bias, to_cuda(g)));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const T* b = bias.present ? bias.ptr<T>() : nullptr;
     if (v == 0) PB_CPU_CALL(conv2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
@@ -96,7 +99,7 @@ void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbia
                      const Tensor& x, const Tensor& weight, const Conv2dParams& p, const std::string& impl) {
   const char* op = "conv2d_backward";
   const cpu::ConvGeom g = geometry(op, x, weight, p);
-  check_input(op, "dy", dy, {4});
+  check_input(op, "dy", dy, {4}, Empty::batch);
   check_dtype(op, "dy", dy, x.dtype);
   check_shape(op, "dy", dy, {g.N, g.O, g.OH, g.OW});
   const std::initializer_list<const Tensor*> ins = {&dy, &x, &weight};
@@ -110,11 +113,18 @@ void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbia
     check_disjoint(op, "dbias", dbias, dweight);
     if (dx.present) check_disjoint(op, "dbias", dbias, dx);
   }
-  if (on_cuda(op, {{"x", &x}, {"weight", &weight}, {"dy", &dy}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}})) {
-    PB_CUDA_ONLY(cuda::conv2d_backward(resolve_cuda_impl(op, impl), dx, dweight, dbias, dy, x, weight, to_cuda(g)));
+  const bool cuda =
+      on_cuda(op, {{"x", &x}, {"weight", &weight}, {"dy", &dy}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (g.N == 0) {  // an empty batch: dx empty, dW and db sums over no images (zeros, as PyTorch)
+    fill(op, dweight, 0.0);
+    if (dbias.present) fill(op, dbias, 0.0);
     return;
   }
-  const int v = resolve_impl(op, impl);
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::conv2d_backward(v, dx, dweight, dbias, dy, x, weight, to_cuda(g)));
+    return;
+  }
   PB_DISPATCH_FLOAT(x.dtype, T, {
     T* pdx = dx.present ? dx.ptr<T>() : nullptr;
     T* pdb = dbias.present ? dbias.ptr<T>() : nullptr;

@@ -35,14 +35,16 @@ static void run(int v, const Tensor& y, const Tensor& x, double p, uint64_t seed
 void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, int64_t offset, bool training,
                      const std::string& impl) {
   const char* op = "dropout_forward";
-  check_input(op, "x", x, kAnyNdim);
+  check_input(op, "x", x, kAnyNdim, Empty::any);
   check_params(op, p, offset, x.numel);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
-  if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
-    PB_CUDA_ONLY(cuda::dropout_forward(resolve_cuda_impl(op, impl), y, x, p, seed, static_cast<uint64_t>(offset), training));
+  const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (x.numel == 0) return;  // an empty result
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::dropout_forward(v, y, x, p, seed, static_cast<uint64_t>(offset), training));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (!training) PB_CPU_CALL(dropout_identity<T>, y.ptr<T>(), x.ptr<T>(), x.numel);
     else run<T>(v, y, x, p, seed, offset);
@@ -52,14 +54,16 @@ void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, 
 void dropout_backward(const Tensor& dx, const Tensor& dy, double p, uint64_t seed, int64_t offset,
                       const std::string& impl) {
   const char* op = "dropout_backward";
-  check_input(op, "dy", dy, kAnyNdim);
+  check_input(op, "dy", dy, kAnyNdim, Empty::any);
   check_params(op, p, offset, dy.numel);
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy});
-  if (on_cuda(op, {{"dy", &dy}, {"out", &dx}})) {
-    PB_CUDA_ONLY(cuda::dropout_forward(resolve_cuda_impl(op, impl), dx, dy, p, seed, static_cast<uint64_t>(offset), true));
+  const bool cuda = on_cuda(op, {{"dy", &dy}, {"out", &dx}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (dy.numel == 0) return;  // an empty result
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::dropout_forward(v, dx, dy, p, seed, static_cast<uint64_t>(offset), true));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(dy.dtype, T, run<T>(v, dx, dy, p, seed, offset));
 }
 
@@ -68,7 +72,7 @@ int64_t dropout_mask_check(const Shape& shape, double p, int64_t offset) {
   if (shape.empty() || shape.size() > static_cast<size_t>(kMaxDims))
     value_error(op, "shape", "1 to 8 extents", std::to_string(shape.size()));
   for (int64_t e : shape)
-    if (e <= 0) value_error(op, "shape", "positive extents", "shape " + shape_str(shape));
+    if (e < 0) value_error(op, "shape", "non-negative extents", "shape " + shape_str(shape));
   const int64_t numel = checked_numel(op, "shape", shape);
   check_params(op, p, offset, numel);
   return numel;
@@ -78,6 +82,7 @@ void dropout_mask(uint8_t* mask, int64_t numel, double p, uint64_t seed, int64_t
   const char* op = "dropout_mask";
   check_params(op, p, offset, numel);
   const int v = resolve_impl(op, impl);
+  if (numel == 0) return;  // an empty mask
   const uint64_t thr = math::dropout_threshold(p);
   if (v == 0) PB_CPU_CALL(dropout_mask_naive, mask, numel, seed, static_cast<uint64_t>(offset), thr);
   else PB_CPU_CALL(dropout_mask_vec, mask, numel, seed, static_cast<uint64_t>(offset), thr);

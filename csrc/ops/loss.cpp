@@ -1,6 +1,7 @@
 #include "ops/loss.h"
 
 #include <cmath>
+#include <limits>
 
 #include "core/check.h"
 #include "core/device.h"
@@ -23,11 +24,11 @@ namespace {
 
 // logits (N, C) float; labels (N,) int64 with every value in [0, C), checked before any kernel runs.
 void check_cross_entropy(const char* op, const Tensor& logits, const Tensor& labels) {
-  check_input(op, "logits", logits, {2});
+  check_input(op, "logits", logits, {2}, Empty::batch);
   check_labels(op, "labels", labels, {logits.shape[0]});
   const int64_t N = logits.shape[0], C = logits.shape[1];
   if (on_cuda(op, {{"logits", &logits}, {"labels", &labels}})) {  // labels live on the device
-    PB_CUDA_ONLY(cuda::check_labels_range(op, labels, C));
+    if (N > 0) PB_CUDA_ONLY(cuda::check_labels_range(op, labels, C));
     return;
   }
   const int64_t* y = labels.ptr<int64_t>();
@@ -37,10 +38,10 @@ void check_cross_entropy(const char* op, const Tensor& logits, const Tensor& lab
                   std::to_string(y[i]) + " at position " + std::to_string(i));
 }
 
-// input and target: float, same dtype and shape, C-contiguous, non-empty.
+// input and target: float, same dtype and shape, C-contiguous (empty allowed: the mean is NaN).
 void check_pair(const char* op, const Tensor& input, const Tensor& target) {
-  check_input(op, "input", input, kAnyNdim);
-  check_input(op, "target", target, kAnyNdim);
+  check_input(op, "input", input, kAnyNdim, Empty::any);
+  check_input(op, "target", target, kAnyNdim, Empty::any);
   check_dtype(op, "target", target, input.dtype);
   check_shape(op, "target", target, input.shape_vec());
 }
@@ -49,6 +50,9 @@ void check_delta(const char* op, double delta) {
   if (!(std::isfinite(delta) && delta > 0)) value_error(op, "delta", "a finite value > 0", num_str(delta));
 }
 
+// The mean over no terms, as PyTorch's reduction='mean' on an empty input (0 / 0).
+constexpr double kEmptyMean = std::numeric_limits<double>::quiet_NaN();
+
 }  // namespace
 
 // ---- cross-entropy ----
@@ -56,9 +60,10 @@ double cross_entropy_forward(const Tensor& logits, const Tensor& labels, const s
   const char* op = "cross_entropy_forward";
   check_cross_entropy(op, logits, labels);
   const int64_t N = logits.shape[0], C = logits.shape[1];
-  if (logits.device == Device::cuda)
-    PB_CUDA_ONLY(return cuda::cross_entropy_forward(resolve_cuda_impl(op, impl), logits, labels) / double(N));
-  const int v = resolve_impl(op, impl);
+  const bool cuda = logits.device == Device::cuda;
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (N == 0) return kEmptyMean;
+  if (cuda) PB_CUDA_ONLY(return cuda::cross_entropy_forward(v, logits, labels) / double(N));
   double sum = 0;
   PB_DISPATCH_FLOAT(logits.dtype, T, {
     if (v == 0) sum = PB_CPU_CALL(cross_entropy_forward_naive<T>, logits.ptr<T>(), labels.ptr<int64_t>(), N, C);
@@ -73,11 +78,13 @@ void cross_entropy_backward(const Tensor& dx, const Tensor& logits, const Tensor
   check_cross_entropy(op, logits, labels);
   check_output(op, "out", dx, logits.dtype, logits.shape_vec(), {&logits, &labels});
   const int64_t N = logits.shape[0], C = logits.shape[1];
-  if (on_cuda(op, {{"logits", &logits}, {"labels", &labels}, {"out", &dx}})) {
-    PB_CUDA_ONLY(cuda::cross_entropy_backward(resolve_cuda_impl(op, impl), dx, logits, labels, grad / double(N)));
+  const bool cuda = on_cuda(op, {{"logits", &logits}, {"labels", &labels}, {"out", &dx}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (N == 0) return;  // an empty gradient
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::cross_entropy_backward(v, dx, logits, labels, grad / double(N)));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(logits.dtype, T, {
     const T scale = T(grad / double(N));
     if (v == 0) PB_CPU_CALL(cross_entropy_backward_naive<T>, dx.ptr<T>(), logits.ptr<T>(), labels.ptr<int64_t>(), N, C, scale);
@@ -89,10 +96,11 @@ void cross_entropy_backward(const Tensor& dx, const Tensor& logits, const Tensor
 double mse_forward(const Tensor& input, const Tensor& target, const std::string& impl) {
   const char* op = "mse_forward";
   check_pair(op, input, target);
-  if (on_cuda(op, {{"input", &input}, {"target", &target}}))
-    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(resolve_cuda_impl(op, impl), cuda::Loss::mse, input, target, 0.0) /
-                        double(input.numel));
-  const int v = resolve_impl(op, impl);
+  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (input.numel == 0) return kEmptyMean;
+  if (cuda)
+    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(v, cuda::Loss::mse, input, target, 0.0) / double(input.numel));
   double sum = 0;
   PB_DISPATCH_FLOAT(input.dtype, T, {
     if (v == 0) sum = PB_CPU_CALL(mse_forward_naive<T>, input.ptr<T>(), target.ptr<T>(), input.numel);
@@ -105,12 +113,13 @@ void mse_backward(const Tensor& dx, const Tensor& input, const Tensor& target, d
   const char* op = "mse_backward";
   check_pair(op, input, target);
   check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
-  if (on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}})) {
-    PB_CUDA_ONLY(cuda::pointwise_loss_backward(resolve_cuda_impl(op, impl), cuda::Loss::mse, dx, input, target, 0.0,
-                                               grad / double(input.numel)));
+  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (input.numel == 0) return;  // an empty gradient
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::pointwise_loss_backward(v, cuda::Loss::mse, dx, input, target, 0.0, grad / double(input.numel)));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(input.dtype, T, {
     const T scale = T(grad / double(input.numel));
     if (v == 0) PB_CPU_CALL(mse_backward_naive<T>, dx.ptr<T>(), input.ptr<T>(), target.ptr<T>(), input.numel, scale);
@@ -122,10 +131,11 @@ double huber_forward(const Tensor& input, const Tensor& target, double delta, co
   const char* op = "huber_forward";
   check_pair(op, input, target);
   check_delta(op, delta);
-  if (on_cuda(op, {{"input", &input}, {"target", &target}}))
-    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(resolve_cuda_impl(op, impl), cuda::Loss::huber, input, target, delta) /
-                        double(input.numel));
-  const int v = resolve_impl(op, impl);
+  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (input.numel == 0) return kEmptyMean;
+  if (cuda)
+    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(v, cuda::Loss::huber, input, target, delta) / double(input.numel));
   double sum = 0;
   PB_DISPATCH_FLOAT(input.dtype, T, {
     if (v == 0) sum = PB_CPU_CALL(huber_forward_naive<T>, input.ptr<T>(), target.ptr<T>(), input.numel, T(delta));
@@ -140,12 +150,13 @@ void huber_backward(const Tensor& dx, const Tensor& input, const Tensor& target,
   check_pair(op, input, target);
   check_delta(op, delta);
   check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
-  if (on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}})) {
-    PB_CUDA_ONLY(cuda::pointwise_loss_backward(resolve_cuda_impl(op, impl), cuda::Loss::huber, dx, input, target, delta,
-                                               grad / double(input.numel)));
+  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (input.numel == 0) return;  // an empty gradient
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::pointwise_loss_backward(v, cuda::Loss::huber, dx, input, target, delta, grad / double(input.numel)));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(input.dtype, T, {
     const T scale = T(grad / double(input.numel));
     if (v == 0) PB_CPU_CALL(huber_backward_naive<T>, dx.ptr<T>(), input.ptr<T>(), target.ptr<T>(), input.numel, T(delta), scale);
@@ -156,10 +167,11 @@ void huber_backward(const Tensor& dx, const Tensor& input, const Tensor& target,
 double bce_with_logits_forward(const Tensor& input, const Tensor& target, const std::string& impl) {
   const char* op = "bce_with_logits_forward";
   check_pair(op, input, target);
-  if (on_cuda(op, {{"input", &input}, {"target", &target}}))
-    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(resolve_cuda_impl(op, impl), cuda::Loss::bce_with_logits, input, target, 0.0) /
-                        double(input.numel));
-  const int v = resolve_impl(op, impl);
+  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (input.numel == 0) return kEmptyMean;
+  if (cuda)
+    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(v, cuda::Loss::bce_with_logits, input, target, 0.0) / double(input.numel));
   double sum = 0;
   PB_DISPATCH_FLOAT(input.dtype, T, {
     if (v == 0) sum = PB_CPU_CALL(bce_with_logits_forward_naive<T>, input.ptr<T>(), target.ptr<T>(), input.numel);
@@ -173,12 +185,13 @@ void bce_with_logits_backward(const Tensor& dx, const Tensor& input, const Tenso
   const char* op = "bce_with_logits_backward";
   check_pair(op, input, target);
   check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
-  if (on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}})) {
-    PB_CUDA_ONLY(cuda::pointwise_loss_backward(resolve_cuda_impl(op, impl), cuda::Loss::bce_with_logits, dx, input, target, 0.0,
-                                               grad / double(input.numel)));
+  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (input.numel == 0) return;  // an empty gradient
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::pointwise_loss_backward(v, cuda::Loss::bce_with_logits, dx, input, target, 0.0, grad / double(input.numel)));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(input.dtype, T, {
     const T scale = T(grad / double(input.numel));
     if (v == 0) PB_CPU_CALL(bce_with_logits_backward_naive<T>, dx.ptr<T>(), input.ptr<T>(), target.ptr<T>(), input.numel, scale);

@@ -19,10 +19,11 @@ PB_REGISTER_IMPLS("adamw_step", "naive", "vec");
 
 namespace {
 
-// param: float, C-contiguous, non-empty, writable, not overlapping grad; grad: same dtype and shape.
+// param: float, C-contiguous, writable, not overlapping grad; grad: same dtype and shape. An empty
+// param is allowed (the step is a no-op after every check).
 void check_param_grad(const char* op, const Tensor& param, const Tensor& grad) {
-  check_input(op, "param", param, kAnyNdim);
-  check_input(op, "grad", grad, kAnyNdim);
+  check_input(op, "param", param, kAnyNdim, Empty::any);
+  check_input(op, "grad", grad, kAnyNdim, Empty::any);
   check_dtype(op, "grad", grad, param.dtype);
   check_shape(op, "grad", grad, param.shape_vec());
   check_output(op, "param", param, param.dtype, param.shape_vec(), {&grad});
@@ -66,11 +67,14 @@ void sgd_step(const Tensor& param, const Tensor& momentum_buf, const Tensor& gra
   check_step(op, cfg.step);
   const bool need_buf = cfg.momentum != 0;
   if (need_buf) check_state(op, "momentum_buf", momentum_buf, "required when momentum != 0", param, grad, {});
-  if (on_cuda(op, {{"param", &param}, {"grad", &grad}, {"momentum_buf", need_buf ? &momentum_buf : nullptr}})) {
-    PB_CUDA_ONLY(cuda::sgd_step(resolve_cuda_impl(op, impl), param, momentum_buf, grad, cfg));
+  const bool cuda =
+      on_cuda(op, {{"param", &param}, {"grad", &grad}, {"momentum_buf", need_buf ? &momentum_buf : nullptr}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (param.numel == 0) return;  // nothing to update
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::sgd_step(v, param, momentum_buf, grad, cfg));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(param.dtype, T, {
     T* buf = need_buf ? momentum_buf.ptr<T>() : nullptr;
     if (v == 0) PB_CPU_CALL(sgd_step_naive<T>, param.ptr<T>(), buf, grad.ptr<T>(), param.numel, cfg);
@@ -88,11 +92,13 @@ void adagrad_step(const Tensor& param, const Tensor& state_sum, const Tensor& gr
   check_finite_nonneg(op, "eps", cfg.eps);
   check_step(op, cfg.step);
   check_state(op, "state_sum", state_sum, "always required", param, grad, {});
-  if (on_cuda(op, {{"param", &param}, {"grad", &grad}, {"state_sum", &state_sum}})) {
-    PB_CUDA_ONLY(cuda::adagrad_step(resolve_cuda_impl(op, impl), param, state_sum, grad, cfg));
+  const bool cuda = on_cuda(op, {{"param", &param}, {"grad", &grad}, {"state_sum", &state_sum}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (param.numel == 0) return;  // nothing to update
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::adagrad_step(v, param, state_sum, grad, cfg));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(param.dtype, T, {
     if (v == 0) PB_CPU_CALL(adagrad_step_naive<T>, param.ptr<T>(), state_sum.ptr<T>(), grad.ptr<T>(), param.numel, cfg);
     else PB_CPU_CALL(adagrad_step_vec<T>, param.ptr<T>(), state_sum.ptr<T>(), grad.ptr<T>(), param.numel, cfg);
@@ -114,12 +120,14 @@ void rmsprop_step(const Tensor& param, const Tensor& square_avg, const Tensor& m
   if (need_gavg)
     check_state(op, "grad_avg", grad_avg, "required when centered=True", param, grad,
                 {&square_avg, need_buf ? &momentum_buf : nullptr});
-  if (on_cuda(op, {{"param", &param}, {"grad", &grad}, {"square_avg", &square_avg},
-                   {"momentum_buf", need_buf ? &momentum_buf : nullptr}, {"grad_avg", need_gavg ? &grad_avg : nullptr}})) {
-    PB_CUDA_ONLY(cuda::rmsprop_step(resolve_cuda_impl(op, impl), param, square_avg, momentum_buf, grad_avg, grad, cfg));
+  const bool cuda = on_cuda(op, {{"param", &param}, {"grad", &grad}, {"square_avg", &square_avg},
+                                  {"momentum_buf", need_buf ? &momentum_buf : nullptr}, {"grad_avg", need_gavg ? &grad_avg : nullptr}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (param.numel == 0) return;  // nothing to update
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::rmsprop_step(v, param, square_avg, momentum_buf, grad_avg, grad, cfg));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(param.dtype, T, {
     T* buf = need_buf ? momentum_buf.ptr<T>() : nullptr;
     T* gavg = need_gavg ? grad_avg.ptr<T>() : nullptr;
@@ -140,11 +148,14 @@ void adam_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg
   check_step(op, cfg.step);
   check_state(op, "exp_avg", exp_avg, "always required", param, grad, {});
   check_state(op, "exp_avg_sq", exp_avg_sq, "always required", param, grad, {&exp_avg});
-  if (on_cuda(op, {{"param", &param}, {"grad", &grad}, {"exp_avg", &exp_avg}, {"exp_avg_sq", &exp_avg_sq}})) {
-    PB_CUDA_ONLY(cuda::adam_step(resolve_cuda_impl(op, impl), param, exp_avg, exp_avg_sq, grad, cfg));
+  const bool cuda =
+      on_cuda(op, {{"param", &param}, {"grad", &grad}, {"exp_avg", &exp_avg}, {"exp_avg_sq", &exp_avg_sq}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (param.numel == 0) return;  // nothing to update
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::adam_step(v, param, exp_avg, exp_avg_sq, grad, cfg));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(param.dtype, T, {
     if (v == 0) PB_CPU_CALL(adam_step_naive<T>, param.ptr<T>(), exp_avg.ptr<T>(), exp_avg_sq.ptr<T>(), grad.ptr<T>(), param.numel, cfg);
     else PB_CPU_CALL(adam_step_vec<T>, param.ptr<T>(), exp_avg.ptr<T>(), exp_avg_sq.ptr<T>(), grad.ptr<T>(), param.numel, cfg);

@@ -56,17 +56,19 @@ cpu::PoolGeom geometry(const char* op, const Shape& s, const Pool2dParams& p) {
 
 Shape pool2d_output_shape(const char* op, const Shape& s, const Pool2dParams& p) {
   if (s.size() != 4) value_error(op, "x", "a 4-D (N, C, H, W) array", std::to_string(s.size()) + "-D");
-  for (int64_t e : s)
-    if (e <= 0) value_error(op, "x", "a non-empty array", "shape " + shape_str(s));
+  for (size_t d = 0; d < s.size(); ++d)
+    if (s[d] < 0 || (s[d] == 0 && d > 0))
+      value_error(op, "x", "a nonzero size in every dimension but the batch (dim 0)", "shape " + shape_str(s));
   const cpu::PoolGeom g = geometry(op, s, p);
   return {s[0], s[1], g.OH, g.OW};
 }
 
 void check_pool_input_shape(const char* op, const Shape& s, const Tensor& dy, int dy_ndim) {
-  check_input(op, "dy", dy, {dy_ndim});
+  check_input(op, "dy", dy, {dy_ndim}, Empty::batch);
   if (s.size() != 4) value_error(op, "input_shape", "4 extents (N, C, H, W)", std::to_string(s.size()) + " extents");
-  for (int64_t e : s)
-    if (e <= 0) value_error(op, "input_shape", "positive extents", shape_str(s));
+  for (size_t d = 0; d < s.size(); ++d)
+    if (s[d] < 0 || (s[d] == 0 && d > 0))
+      value_error(op, "input_shape", "positive extents (N may be 0)", shape_str(s));
   checked_numel(op, "input_shape", s);
   if (dy.shape[0] != s[0] || dy.shape[1] != s[1])
     value_error(op, "input_shape", "N and C equal to dy's " + pair_str(dy.shape[0], dy.shape[1]), shape_str(s));
@@ -75,17 +77,19 @@ void check_pool_input_shape(const char* op, const Shape& s, const Tensor& dy, in
 void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x, const Pool2dParams& p,
                         const std::string& impl) {
   const char* op = "max_pool2d_forward";
-  check_input(op, "x", x, {4});
+  check_input(op, "x", x, {4}, Empty::batch);
   const Shape os = pool2d_output_shape(op, x.shape_vec(), p);
   const cpu::PoolGeom g = geometry(op, x.shape_vec(), p);
   check_output(op, "out", y, x.dtype, os, {&x});
   check_output(op, "indices", indices, DType::i64, os, {&x});
   check_disjoint(op, "indices", indices, y);
-  if (on_cuda(op, {{"x", &x}, {"out", &y}, {"indices", &indices}})) {
-    PB_CUDA_ONLY(cuda::max_pool2d_forward(resolve_cuda_impl(op, impl), y, indices, x, to_cuda(g)));
+  const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}, {"indices", &indices}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (g.planes == 0) return;  // an empty batch: empty results
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::max_pool2d_forward(v, y, indices, x, to_cuda(g)));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (v == 0) PB_CPU_CALL(max_pool2d_forward_naive<T>, y.ptr<T>(), indices.ptr<int64_t>(), x.ptr<T>(), g);
     else PB_CPU_CALL(max_pool2d_forward_fast<T>, y.ptr<T>(), indices.ptr<int64_t>(), x.ptr<T>(), g);
@@ -101,15 +105,17 @@ void max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indic
   cpu::PoolGeom g{};
   g.planes = dy.shape[0] * dy.shape[1], g.H = input_shape[2], g.W = input_shape[3];
   g.OH = dy.shape[2], g.OW = dy.shape[3];
-  if (on_cuda(op, {{"dy", &dy}, {"indices", &indices}, {"out", &dx}})) {
+  const bool cuda = on_cuda(op, {{"dy", &dy}, {"indices", &indices}, {"out", &dx}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (g.planes == 0) return;  // an empty batch: an empty result
+  if (cuda) {
     [[maybe_unused]] int64_t bad = 0;
-    PB_CUDA_ONLY(bad = cuda::max_pool2d_backward(resolve_cuda_impl(op, impl), dx, dy, indices, to_cuda(g)));
+    PB_CUDA_ONLY(bad = cuda::max_pool2d_backward(v, dx, dy, indices, to_cuda(g)));
     if (bad)
       value_error(op, "indices", "positions in [0, H*W=" + std::to_string(g.H * g.W) + ")",
                   std::to_string(bad) + " out-of-range values (out is not valid)");
     return;
   }
-  const int v = resolve_impl(op, impl);
   int64_t bad = 0;
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     if (v == 0) bad = PB_CPU_CALL(max_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), indices.ptr<int64_t>(), g);
@@ -123,15 +129,17 @@ void max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indic
 void avg_pool2d_forward(const Tensor& y, const Tensor& x, const Pool2dParams& p, bool count_include_pad,
                         const std::string& impl) {
   const char* op = "avg_pool2d_forward";
-  check_input(op, "x", x, {4});
+  check_input(op, "x", x, {4}, Empty::batch);
   const Shape os = pool2d_output_shape(op, x.shape_vec(), p);
   const cpu::PoolGeom g = geometry(op, x.shape_vec(), p);
   check_output(op, "out", y, x.dtype, os, {&x});
-  if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
-    PB_CUDA_ONLY(cuda::avg_pool2d_forward(resolve_cuda_impl(op, impl), y, x, to_cuda(g), count_include_pad));
+  const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (g.planes == 0) return;  // an empty batch: an empty result
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::avg_pool2d_forward(v, y, x, to_cuda(g), count_include_pad));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (v == 0) PB_CPU_CALL(avg_pool2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), g, count_include_pad);
     else PB_CPU_CALL(avg_pool2d_forward_fast<T>, y.ptr<T>(), x.ptr<T>(), g, count_include_pad);
@@ -146,11 +154,13 @@ void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape& input_
   check_shape(op, "dy", dy, os);
   check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
   const cpu::PoolGeom g = geometry(op, input_shape, p);
-  if (on_cuda(op, {{"dy", &dy}, {"out", &dx}})) {
-    PB_CUDA_ONLY(cuda::avg_pool2d_backward(resolve_cuda_impl(op, impl), dx, dy, to_cuda(g), count_include_pad));
+  const bool cuda = on_cuda(op, {{"dy", &dy}, {"out", &dx}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (g.planes == 0) return;  // an empty batch: an empty result
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::avg_pool2d_backward(v, dx, dy, to_cuda(g), count_include_pad));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     if (v == 0) PB_CPU_CALL(avg_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), g, count_include_pad);
     else PB_CPU_CALL(avg_pool2d_backward_fast<T>, dx.ptr<T>(), dy.ptr<T>(), g, count_include_pad);
@@ -159,14 +169,16 @@ void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape& input_
 
 void global_avg_pool2d_forward(const Tensor& y, const Tensor& x, const std::string& impl) {
   const char* op = "global_avg_pool2d_forward";
-  check_input(op, "x", x, {4});
+  check_input(op, "x", x, {4}, Empty::batch);
   check_output(op, "out", y, x.dtype, {x.shape[0], x.shape[1]}, {&x});
   const int64_t planes = x.shape[0] * x.shape[1], HW = x.shape[2] * x.shape[3];
-  if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
-    PB_CUDA_ONLY(cuda::global_avg_pool2d_forward(resolve_cuda_impl(op, impl), y, x));
+  const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (planes == 0) return;  // an empty batch: an empty result
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::global_avg_pool2d_forward(v, y, x));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (v == 0) PB_CPU_CALL(global_avg_pool2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), planes, HW);
     else PB_CPU_CALL(global_avg_pool2d_forward_fast<T>, y.ptr<T>(), x.ptr<T>(), planes, HW);
@@ -178,11 +190,13 @@ void global_avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape&
   check_pool_input_shape(op, input_shape, dy, 2);
   check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
   const int64_t planes = dy.shape[0] * dy.shape[1], HW = input_shape[2] * input_shape[3];
-  if (on_cuda(op, {{"dy", &dy}, {"out", &dx}})) {
-    PB_CUDA_ONLY(cuda::global_avg_pool2d_backward(resolve_cuda_impl(op, impl), dx, dy));
+  const bool cuda = on_cuda(op, {{"dy", &dy}, {"out", &dx}});
+  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  if (planes == 0) return;  // an empty batch: an empty result
+  if (cuda) {
+    PB_CUDA_ONLY(cuda::global_avg_pool2d_backward(v, dx, dy));
     return;
   }
-  const int v = resolve_impl(op, impl);
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     if (v == 0) PB_CPU_CALL(global_avg_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), planes, HW);
     else PB_CPU_CALL(global_avg_pool2d_backward_fast<T>, dx.ptr<T>(), dy.ptr<T>(), planes, HW);

@@ -32,39 +32,35 @@ __all__ = [
 ]
 
 
-def _impl(impl):
-    return impl or ""
-
-
 def relu_forward(x, *, out=None, impl=None):
     """y = max(x, 0); NaN propagates."""
-    return _native.relu_forward(x, out=out, impl=_impl(impl))
+    return _native.relu_forward(x, out=out, impl=impl)
 
 
 def relu_backward(dy, x, *, out=None, impl=None):
     """dx = 0 where x <= 0, else dy (a NaN x passes dy through, as PyTorch's threshold_backward)."""
-    return _native.relu_backward(dy, x, out=out, impl=_impl(impl))
+    return _native.relu_backward(dy, x, out=out, impl=impl)
 
 
 def leaky_relu_forward(x, negative_slope=0.01, *, out=None, impl=None):
     """y = x if x > 0 else negative_slope * x. ``negative_slope`` must be finite (PyTorch: any)."""
-    return _native.leaky_relu_forward(x, float(negative_slope), out=out, impl=_impl(impl))
+    return _native.leaky_relu_forward(x, negative_slope, out=out, impl=impl)
 
 
 def leaky_relu_backward(dy, x, negative_slope=0.01, *, out=None, impl=None):
     """dx = dy if x > 0 else negative_slope * dy."""
-    return _native.leaky_relu_backward(dy, x, float(negative_slope), out=out, impl=_impl(impl))
+    return _native.leaky_relu_backward(dy, x, negative_slope, out=out, impl=impl)
 
 
 def elu_forward(x, alpha=1.0, *, out=None, impl=None):
     """y = x if x > 0 else alpha * (exp(x) - 1) (expm1, accurate near 0). ``alpha`` must be finite."""
-    return _native.elu_forward(x, float(alpha), out=out, impl=_impl(impl))
+    return _native.elu_forward(x, alpha, out=out, impl=impl)
 
 
 def elu_backward(dy, x, alpha=1.0, *, out=None, impl=None):
     """dx = dy if x > 0 else dy * alpha * exp(x) (PyTorch's elu_backward with is_result=False).
     A NaN x gives NaN, as PyTorch's float64 kernel (its float32 kernel passes dy through)."""
-    return _native.elu_backward(dy, x, float(alpha), out=out, impl=_impl(impl))
+    return _native.elu_backward(dy, x, alpha, out=out, impl=impl)
 
 
 def gelu_forward(x, approximate="none", *, out=None, impl=None):
@@ -74,42 +70,42 @@ def gelu_forward(x, approximate="none", *, out=None, impl=None):
     The tanh form is evaluated as x * sigmoid(2k) (the same function), which avoids the
     cancellation in 1 + tanh(k) for x < -3 that costs PyTorch's float32 result ~1e-6 absolute.
     gelu(+inf) = +inf (PyTorch's vectorized float32 kernel gives NaN there)."""
-    return _native.gelu_forward(x, str(approximate), out=out, impl=_impl(impl))
+    return _native.gelu_forward(x, approximate, out=out, impl=impl)
 
 
 def gelu_backward(dy, x, approximate="none", *, out=None, impl=None):
     """dx = dy * d gelu / dx for the chosen form (PyTorch's gelu_backward formulas)."""
-    return _native.gelu_backward(dy, x, str(approximate), out=out, impl=_impl(impl))
+    return _native.gelu_backward(dy, x, approximate, out=out, impl=impl)
 
 
 def sigmoid_forward(x, *, out=None, impl=None):
     """y = 1 / (1 + exp(-x)); saturates to exactly 0 / 1 for large |x|, never NaN for finite x."""
-    return _native.sigmoid_forward(x, out=out, impl=_impl(impl))
+    return _native.sigmoid_forward(x, out=out, impl=impl)
 
 
 def sigmoid_backward(dy, x, *, out=None, impl=None):
     """dx = dy * s * (1 - s), s = sigmoid(x). Takes x (PyTorch's sigmoid_backward takes the output)."""
-    return _native.sigmoid_backward(dy, x, out=out, impl=_impl(impl))
+    return _native.sigmoid_backward(dy, x, out=out, impl=impl)
 
 
 def tanh_forward(x, *, out=None, impl=None):
     """y = tanh(x)."""
-    return _native.tanh_forward(x, out=out, impl=_impl(impl))
+    return _native.tanh_forward(x, out=out, impl=impl)
 
 
 def tanh_backward(dy, x, *, out=None, impl=None):
     """dx = dy * (1 - tanh(x)^2). Takes x (PyTorch's tanh_backward takes the output)."""
-    return _native.tanh_backward(dy, x, out=out, impl=_impl(impl))
+    return _native.tanh_backward(dy, x, out=out, impl=impl)
 
 
 def silu_forward(x, *, out=None, impl=None):
     """y = x * sigmoid(x) = x / (1 + exp(-x))."""
-    return _native.silu_forward(x, out=out, impl=_impl(impl))
+    return _native.silu_forward(x, out=out, impl=impl)
 
 
 def silu_backward(dy, x, *, out=None, impl=None):
     """dx = dy * s * (1 + x (1 - s)), s = sigmoid(x)."""
-    return _native.silu_backward(dy, x, out=out, impl=_impl(impl))
+    return _native.silu_backward(dy, x, out=out, impl=impl)
 
 
 def softplus_forward(x, beta=1.0, threshold=20.0, *, out=None, impl=None):
@@ -119,31 +115,31 @@ def softplus_forward(x, beta=1.0, threshold=20.0, *, out=None, impl=None):
     threshold above ~88 (float32) gives the right value where PyTorch's log1p(exp(z)) overflows
     to inf; ``beta`` must be finite and > 0 and ``threshold`` not NaN (PyTorch accepts any).
     """
-    return _native.softplus_forward(x, float(beta), float(threshold), out=out, impl=_impl(impl))
+    return _native.softplus_forward(x, beta, threshold, out=out, impl=impl)
 
 
 def softplus_backward(dy, x, beta=1.0, threshold=20.0, *, out=None, impl=None):
     """dx = dy where x * beta > threshold, else dy * sigmoid(beta x) (stable; PyTorch's
     z / (z + 1) with z = exp(beta x) is NaN where z overflows)."""
-    return _native.softplus_backward(dy, x, float(beta), float(threshold), out=out, impl=_impl(impl))
+    return _native.softplus_backward(dy, x, beta, threshold, out=out, impl=impl)
 
 
 def softmax_forward(x, *, out=None, impl=None):
     """y = exp(x - max) / sum(exp(x - max)) over the last axis (x has at least 1 dimension).
     A row holding NaN or +inf, or all -inf, gives NaN, as PyTorch."""
-    return _native.softmax_forward(x, out=out, impl=_impl(impl))
+    return _native.softmax_forward(x, out=out, impl=impl)
 
 
 def softmax_backward(dy, y, *, out=None, impl=None):
     """dx = y * (dy - sum(dy * y, last axis)), with y the forward output."""
-    return _native.softmax_backward(dy, y, out=out, impl=_impl(impl))
+    return _native.softmax_backward(dy, y, out=out, impl=impl)
 
 
 def log_softmax_forward(x, *, out=None, impl=None):
     """y = x - max - log(sum(exp(x - max))) over the last axis."""
-    return _native.log_softmax_forward(x, out=out, impl=_impl(impl))
+    return _native.log_softmax_forward(x, out=out, impl=impl)
 
 
 def log_softmax_backward(dy, y, *, out=None, impl=None):
     """dx = dy - exp(y) * sum(dy, last axis), with y the forward output."""
-    return _native.log_softmax_backward(dy, y, out=out, impl=_impl(impl))
+    return _native.log_softmax_backward(dy, y, out=out, impl=impl)

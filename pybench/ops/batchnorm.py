@@ -35,10 +35,13 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training=True
         (y, save_mean, save_invstd), the last two of shape (C,).
 
     Raises ValueError in training mode when a channel has a single value (N * H * W == 1), as
-    PyTorch does.
+    PyTorch does. An empty batch (N = 0; the other extents must be > 0) gives an empty ``y``, as
+    PyTorch: in training the running statistics are left untouched and ``save_mean`` /
+    ``save_invstd`` (statistics of no values) are NaN; in eval they come from the running
+    statistics as usual.
     """
-    return _native.batch_norm_forward(x, weight, bias, running_mean, running_var, bool(training), momentum, eps,
-                                      out=out, impl=impl or "")
+    return _native.batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps, out=out,
+                                      impl=impl)
 
 
 def batch_norm_backward(dy, x, weight, save_mean, save_invstd, training=True, *, dx=None, dweight=None, dbias=None,
@@ -51,7 +54,8 @@ def batch_norm_backward(dy, x, weight, save_mean, save_invstd, training=True, *,
 
     Returns:
         (dx, dweight, dbias); dweight = sum(dy * xhat) and dbias = sum(dy) per channel, both None
-        when ``weight`` is None (then dweight/dbias must not be given).
+        when ``weight`` is None (then dweight/dbias must not be given). For an empty batch (N = 0)
+        dx is empty and dweight / dbias are zeros, as PyTorch.
     """
-    return _native.batch_norm_backward(dy, x, weight, save_mean, save_invstd, bool(training), dx=dx, dweight=dweight,
-                                       dbias=dbias, impl=impl or "")
+    return _native.batch_norm_backward(dy, x, weight, save_mean, save_invstd, training, dx=dx, dweight=dweight,
+                                       dbias=dbias, impl=impl)

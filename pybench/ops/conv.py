@@ -8,26 +8,6 @@ from .. import _native
 __all__ = ["conv2d_forward", "conv2d_backward"]
 
 
-def _pair(v, name, op):
-    """An int or a pair of ints -> a pair of ints (bools and floats are refused)."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{op}: {name}: expected an int or a pair of ints, got a sequence of length {len(v)}")
-        items = tuple(v)
-    else:
-        items = (v, v)
-    for e in items:
-        if isinstance(e, bool) or not hasattr(e, "__index__"):
-            raise TypeError(f"{op}: {name}: expected an int or a pair of ints, got {type(e).__name__}")
-    return tuple(int(e.__index__()) for e in items)
-
-
-def _int(v, name, op):
-    if isinstance(v, bool) or not hasattr(v, "__index__"):
-        raise TypeError(f"{op}: {name}: expected an int, got {type(v).__name__}")
-    return int(v.__index__())
-
-
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None, impl=None):
     """2-D convolution (cross-correlation, as PyTorch), NCHW.
 
@@ -43,10 +23,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     applies). Winograd rounds differently from direct summation (float32 results differ from
     PyTorch's in the last bits); every impl gives the same bits for any thread count.
     """
-    op = "conv2d_forward"
-    return _native.conv2d_forward(x, weight, bias, _pair(stride, "stride", op), _pair(padding, "padding", op),
-                                  _pair(dilation, "dilation", op), _int(groups, "groups", op),
-                                  out=out, impl=impl or "")
+    return _native.conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out=out, impl=impl)
 
 
 def conv2d_backward(dy, x, weight, stride=1, padding=0, dilation=1, groups=1, *, bias=True, compute_dx=True,
@@ -60,8 +37,5 @@ def conv2d_backward(dy, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
     impl as in :func:`conv2d_forward`. dweight and dbias are summed in an order fixed by the shapes
     (never by the thread count or scheduling), so they are bitwise reproducible.
     """
-    op = "conv2d_backward"
-    return _native.conv2d_backward(dy, x, weight, _pair(stride, "stride", op), _pair(padding, "padding", op),
-                                   _pair(dilation, "dilation", op), _int(groups, "groups", op), bias=bool(bias),
-                                   compute_dx=bool(compute_dx), dx=dx, dweight=dweight, dbias=dbias,
-                                   impl=impl or "")
+    return _native.conv2d_backward(dy, x, weight, stride, padding, dilation, groups, bias=bias, compute_dx=compute_dx,
+                                   dx=dx, dweight=dweight, dbias=dbias, impl=impl)

@@ -15,8 +15,6 @@ NaN or Inf (PyTorch multiplies by a zero mask and gets NaN there); the keep prob
 ``1 - floor(p * 2**32) / 2**32`` (within ``2**-32`` of ``1 - p``).
 """
 
-import operator
-
 from .. import _native
 
 __all__ = ["dropout_forward", "dropout_backward", "dropout_mask"]
@@ -38,7 +36,7 @@ def dropout_forward(x, p=0.5, seed=0, offset=0, training=True, *, out=None, impl
         ``y`` (``out`` when given). The scale ``1/(1-p)`` is computed in double and rounded once
         to ``x``'s dtype; kept elements are ``x * scale``.
     """
-    return _native.dropout_forward(x, p, seed, offset, training, out=out, impl=impl or "")
+    return _native.dropout_forward(x, p, seed, offset, training, out=out, impl=impl)
 
 
 def dropout_backward(dy, p, seed, offset=0, *, out=None, impl=None):
@@ -47,11 +45,10 @@ def dropout_backward(dy, p, seed, offset=0, *, out=None, impl=None):
     The mask is regenerated from ``(seed, offset)``, so pass the forward call's values; nothing
     is stored between the two calls.
     """
-    return _native.dropout_backward(dy, p, seed, offset, out=out, impl=impl or "")
+    return _native.dropout_backward(dy, p, seed, offset, out=out, impl=impl)
 
 
 def dropout_mask(shape, p, seed, offset=0, *, impl=None):
-    """The keep mask (uint8, 1 = kept) that :func:`dropout_forward` uses for an array of ``shape``."""
-    if isinstance(shape, int) or hasattr(shape, "__index__"):
-        shape = (shape,)
-    return _native.dropout_mask([operator.index(s) for s in shape], p, seed, offset, impl=impl or "")
+    """The keep mask (uint8, 1 = kept) that :func:`dropout_forward` uses for an array of ``shape``
+    (an int or a tuple of ints)."""
+    return _native.dropout_mask(shape, p, seed, offset, impl=impl)

@@ -18,8 +18,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, i
     written into ``out`` in place (and returned). Same inputs and thread count give bitwise equal
     results. ``impl``: one of ``impls("gemm")`` ("naive", "blocked", "packed"; default the last).
     """
-    return _native.gemm(a, b, trans_a=bool(trans_a), trans_b=bool(trans_b), alpha=float(alpha),
-                        beta=float(beta), out=out, impl=impl or "")
+    return _native.gemm(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, out=out, impl=impl)
 
 
 def linear_forward(x, weight, bias=None, *, out=None, impl=None):
@@ -29,7 +28,7 @@ def linear_forward(x, weight, bias=None, *, out=None, impl=None):
     2-D (flatten leading batch dimensions yourself) and all arrays share one float dtype.
     The bias is added in the GEMM's write-out, not in a separate pass.
     """
-    return _native.linear_forward(x, weight, bias, out=out, impl=impl or "")
+    return _native.linear_forward(x, weight, bias, out=out, impl=impl)
 
 
 def linear_backward(dy, x, weight, *, bias=True, compute_dx=True, dx=None, dweight=None, dbias=None, impl=None):
@@ -40,5 +39,5 @@ def linear_backward(dy, x, weight, *, bias=True, compute_dx=True, dx=None, dweig
     (out,) or None when ``bias`` is False. Outputs are overwritten, never accumulated into (unlike
     PyTorch's ``.grad``); pass ``dx=``, ``dweight=``, ``dbias=`` to reuse buffers.
     """
-    return _native.linear_backward(dy, x, weight, bias=bool(bias), compute_dx=bool(compute_dx), dx=dx,
-                                   dweight=dweight, dbias=dbias, impl=impl or "")
+    return _native.linear_backward(dy, x, weight, bias=bias, compute_dx=compute_dx, dx=dx, dweight=dweight,
+                                   dbias=dbias, impl=impl)

@@ -9,32 +9,14 @@ Semantics are those of torch.optim's single-tensor (``foreach=False``) algorithm
 corrections, step sizes) are formed in float64 and then rounded to the array dtype, as PyTorch does
 with its Python-float scalars. The formulas live once in ``csrc/math/optim.h``.
 
-Every array has param's dtype and shape, is C-contiguous and non-empty; updated arrays must be
-writable and share no memory with each other or with grad (ValueError otherwise, never a copy).
+Every array has param's dtype and shape and is C-contiguous; updated arrays must be writable and
+share no memory with each other or with grad (ValueError otherwise, never a copy). An empty param
+(any extent 0) is checked like any other and then left as it is (a no-op, as torch.optim).
 """
-
-import operator
 
 from .. import _native
 
 __all__ = ["sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "adamw_step"]
-
-
-def _int(op, name, v):
-    if isinstance(v, bool):
-        raise TypeError(f"{op}: {name}: expected an int, got bool")
-    try:
-        return operator.index(v)
-    except TypeError:
-        raise TypeError(f"{op}: {name}: expected an int, got {type(v).__name__}") from None
-
-
-def _betas(op, betas):
-    try:
-        b1, b2 = betas
-    except (TypeError, ValueError):
-        raise ValueError(f"{op}: betas: expected a pair (beta1, beta2), got {betas!r}") from None
-    return (float(b1), float(b2))
 
 
 def sgd_step(param, grad, momentum_buf=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
@@ -52,9 +34,8 @@ def sgd_step(param, grad, momentum_buf=None, *, lr, momentum=0.0, dampening=0.0,
     step count: the default 1 restarts momentum every call). nesterov requires momentum > 0 and
     dampening == 0.
     """
-    step = _int("sgd_step", "step", step)
     return _native.sgd_step(param, grad, momentum_buf, lr=lr, momentum=momentum, dampening=dampening,
-                            nesterov=bool(nesterov), weight_decay=weight_decay, step=step, impl=impl or "")
+                            nesterov=nesterov, weight_decay=weight_decay, step=step, impl=impl)
 
 
 def adagrad_step(param, grad, state_sum, *, step, lr=0.01, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
@@ -66,9 +47,8 @@ def adagrad_step(param, grad, state_sum, *, step, lr=0.01, lr_decay=0.0, weight_
         state_sum += g * g
         param -= clr * g / (sqrt(state_sum) + eps)
     """
-    step = _int("adagrad_step", "step", step)
     return _native.adagrad_step(param, grad, state_sum, step=step, lr=lr, lr_decay=lr_decay,
-                                weight_decay=weight_decay, eps=eps, impl=impl or "")
+                                weight_decay=weight_decay, eps=eps, impl=impl)
 
 
 def rmsprop_step(param, grad, square_avg, momentum_buf=None, grad_avg=None, *, lr=0.01, alpha=0.99,
@@ -92,9 +72,8 @@ def rmsprop_step(param, grad, square_avg, momentum_buf=None, grad_avg=None, *, l
     in PyTorch); otherwise they are ignored. Differs from PyTorch: alpha must lie in [0, 1]
     (PyTorch only rejects alpha < 0).
     """
-    return _native.rmsprop_step(param, grad, square_avg, momentum_buf, grad_avg, lr=lr, alpha=alpha,
-                                eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                centered=bool(centered), impl=impl or "")
+    return _native.rmsprop_step(param, grad, square_avg, momentum_buf, grad_avg, lr=lr, alpha=alpha, eps=eps,
+                                weight_decay=weight_decay, momentum=momentum, centered=centered, impl=impl)
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
@@ -109,17 +88,13 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.
 
     betas in [0, 1), eps >= 0, step >= 1.
     """
-    step = _int("adam_step", "step", step)
-    return _native.adam_step(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr,
-                             betas=_betas("adam_step", betas), eps=eps, weight_decay=weight_decay,
-                             impl=impl or "")
+    return _native.adam_step(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr, betas=betas, eps=eps,
+                             weight_decay=weight_decay, impl=impl)
 
 
 def adamw_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                weight_decay=0.01, impl=None):
     """AdamW as ``torch.optim.AdamW``: decoupled weight decay ``param *= 1 - lr * weight_decay``
     first, then the Adam update without the L2 term (see ``adam_step``)."""
-    step = _int("adamw_step", "step", step)
-    return _native.adamw_step(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr,
-                              betas=_betas("adamw_step", betas), eps=eps, weight_decay=weight_decay,
-                              impl=impl or "")
+    return _native.adamw_step(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr, betas=betas, eps=eps,
+                              weight_decay=weight_decay, impl=impl)
