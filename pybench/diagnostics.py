@@ -339,6 +339,26 @@ def reduce_estimates(entries, b, k, target_step=None, decay=EMA_DECAY):
     c = NoiseCurve(entries, b, decay)
     fin = c.final() or {}
     at = c.at_step(target_step) if target_step is not None else None
+    if at is not None:
+        at.pop("train_loss")  # the estimator's calls do not see the loss; the history has it
     return {"b_small": b, "b_big": b * k, "k": k, "ema_decay": decay, "evaluations": c.n,
             "g2": fin.get("g2"), "trace_sigma": fin.get("trace_sigma"), "b_simple": fin.get("b_simple"),
             "b_simple_se": fin.get("b_simple_se"), "at_target": at}
+
+
+def seed_bootstrap(groups, stat, n=2000, seed=0, level=0.95):
+    """Percentile interval of ``stat`` over bootstrap resamples of the seeds: ``groups`` holds the
+    per-seed values of each point; every resample redraws each point's seeds with replacement
+    and hands ``stat`` the list of the points' medians. None when ``stat`` is never defined."""
+    rng = np.random.default_rng(seed)
+    groups = [np.asarray(g, dtype=np.float64) for g in groups]
+    out = []
+    for _ in range(n):
+        meds = [float(np.median(g[rng.integers(0, len(g), len(g))])) if len(g) else None for g in groups]
+        v = stat(meds)
+        if v is not None and math.isfinite(v):
+            out.append(v)
+    if not out:
+        return None
+    q = (1 - level) / 2
+    return float(np.quantile(out, q)), float(np.quantile(out, 1 - q))
