@@ -425,7 +425,7 @@ def summary(record):
     if ns:
         def b(p):
             v, se = (p or {}).get("b_simple"), (p or {}).get("b_simple_se")
-            return "-" if v is None else f"{v:.3g}" + (f" ±{se:.2g}" if se is not None else "")
+            return "-" if v is None else f"{v:.3g}" + (f" (jackknife SE {se:.2g})" if se is not None else "")
         lines.append(f"noise scale B_simple (EMA of each term, step 0 left out): {b(ns)} at the end"
                      + (f", {b(ns['at_target'])} at the target" if ns.get("at_target") else ""))
     return "\n".join(lines)

@@ -474,7 +474,7 @@ def noise_at_target(record):
 
 def noise_columns(records, row):
     """Sets ``noise_scale`` (median and spread over seeds of B_simple at the target, over the
-    runs that reached it; when none did, the value at the last evaluation, marked "(end)"),
+    runs that have one; when none has, the value at the last evaluation, marked "(end)"),
     ``noise_final`` (at the last evaluation) and ``noise_se`` (median jackknife SE of the values
     in ``noise_scale``) in ``row``; returns the Markdown display overrides."""
     curves = [history_curve(r) for r in records]
@@ -500,8 +500,9 @@ def noise_note(records):
         return None
     return (f"B_simple at target: the gradient noise scale tr(Sigma)/|G|^2 (McCandlish et al. 2018), each term an "
             f"EMA over the evaluations after the initialization (decay {EMA_DECAY} per evaluation), at the first "
-            "evaluation at or above the target; median over the seeds that reached it; '(end)': none did, the value "
-            "at the last evaluation instead. Protocol: docs/protocol.md.")
+            "evaluation at or above the target; median over the seeds that have it; '(end)': none has (target missed, "
+            "or the smoothed |G|^2 not positive there), the value at the last evaluation instead. Protocol: "
+            "docs/protocol.md.")
 
 
 def standard_columns(md_extra=()):
