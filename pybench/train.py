@@ -358,7 +358,7 @@ class _Trainer:
         with np.errstate(all="ignore"):
             entry["diagnostics"] = self.diag() if self.diag else None
             if self.noise:
-                entry["noise_scale"] = self.noise()
+                entry["noise_scale"] = self.noise(step)
         rec["history"].append(entry)
         if self.status == "diverged":
             return True
@@ -446,7 +446,7 @@ class _Trainer:
                              "train_time": tt, "steps_timed": steps}
         rec["breakdown"], rec["breakdown_split"] = self.prof.result()
         rec["profile_steps"] = self.prof.steps
-        rec["noise_scale"] = self.noise.summary() if self.noise else None
+        rec["noise_scale"] = self.noise.summary((rec["target"] or {}).get("step")) if self.noise else None
         rec["selected"] = self._selected(at, test)
 
     def _selected(self, at, test):
@@ -498,8 +498,13 @@ def summary(record):
         lines.append(f"target reached at step {r['target']['step']} after {r['target']['wall_time']:.2f} s")
     if r.get("breakdown"):
         lines.append("step breakdown: " + ", ".join(f"{k} {1e3 * v:.3f} ms" for k, v in r["breakdown"].items()))
-    if r.get("noise_scale"):
-        lines.append(f"noise scale B_simple ~ {r['noise_scale']['b_simple']}")
+    ns = r.get("noise_scale")
+    if ns:
+        def b(p):
+            v, se = (p or {}).get("b_simple"), (p or {}).get("b_simple_se")
+            return "-" if v is None else f"{v:.3g}" + (f" (jackknife SE {se:.2g})" if se is not None else "")
+        lines.append(f"noise scale B_simple (EMA of each term, step 0 left out): {b(ns)} at the end"
+                     + (f", {b(ns['at_target'])} at the target" if ns.get("at_target") else ""))
     return "\n".join(lines)
 
 

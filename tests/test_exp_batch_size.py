@@ -158,8 +158,10 @@ def test_overrides():
 def _record(b, factor, steps, rep=0, status="completed", sps=None, b_simple=150.0, acc=0.62):
     lr = round(factor * lr_ref(b), 6)
     reached = steps is not None
+    # the noise scale: |G|^2 = 1 and tr(Sigma) = b_simple after step 0; step 0 far off (never averaged)
     hist = [{"step": s, "epoch": s / 100, "samples": s * b, "wall_time": s * 1e-3, "train_loss": 2.0 / (1 + s),
-             "val_loss": 1.0, "val_acc": 0.5} for s in (0, 10, 20)]
+             "val_loss": 1.0, "val_acc": 0.5,
+             "noise_scale": {"g2": 1.0 if s else 100.0, "trace_sigma": b_simple}} for s in (0, 10, 20)]
     return {
         "run_id": f"b{b}-f{factor}-r{rep}", "experiment": "batch-size", "point": {"batch_size": b, "lr_factor": factor},
         "replicate": rep, "status": status, "stop_reason": "x",
@@ -204,10 +206,16 @@ def test_analyze_picks_the_best_lr_fits_and_marks_the_fastest():
             ("B_crit", r"B_crit = E_min/S_min = ([0-9.e+]+)"))}
     assert got["S_min"] == pytest.approx(50, rel=0.02) and got["E_min"] == pytest.approx(1e4, rel=0.02)
     assert got["B_crit"] == pytest.approx(200, rel=0.02)  # steps were rounded to integers
-    assert "B_crit / B_simple = 1.3" in notes
+    assert "B_crit / B_simple = 1.3" in notes and "at its first evaluation at the target" in notes
+    assert "median over seeds, then over the 4 batch sizes): 150 (per batch size 150 - 150; 95% seed-bootstrap" in notes
+    assert "No within-run (jackknife) error" in notes  # these records hold no per-batch norms
+    assert all(r["noise_scale"] == pytest.approx(150) for r in rows)
     assert "collapsed" in notes  # the failed runs are listed, never dropped
     assert {p.file for p in res["plots"]} >= {"throughput_vs_batch_size.png", "steps_vs_batch_size.png",
-                                               "time_vs_batch_size.png", "curves.png"}
+                                               "time_vs_batch_size.png", "curves.png", "noise_vs_loss.png"}
+    noise_plot = next(p for p in res["plots"] if p.file == "noise_vs_loss.png")
+    assert [s.label for s in noise_plot.series] == ["B=16", "B=64", "B=256", "B=1024"]
+    assert all(s.y == [150.0, 150.0] for s in noise_plot.series)  # steps 10 and 20, smoothed
     steps_plot = next(p for p in res["plots"] if p.file == "steps_vs_batch_size.png")
     assert steps_plot.logx and steps_plot.logy and any(s.label.startswith("fit") for s in steps_plot.series)
 
@@ -245,15 +253,16 @@ def test_analyze_flags_a_best_lr_at_the_grid_edge_and_handles_nothing_to_fit():
 def test_tiny_sweep_and_report(tmp_path):
     e = experiments.get("batch-size")
     specs = e.specs("quick", {"batch_size": [32, 128], "lr_factor": [1, 2], "n_train": 600, "n_test": 100,
-                              "width": 32, "steps": 40, "target_accuracy": 0.2, "noise_batches": 2})
+                              "width": 32, "steps": 40, "target_accuracy": 0.2, "noise_batches": 3})
     summary = sweep.run_sweep(specs, tmp_path)
     assert summary["failed"] == 0 and summary["ran"] == 4
     records = store.load_records(tmp_path, "batch-size", "quick")
-    assert len(records) == 4 and all(r["noise_scale"]["b_simple"] is not None for r in records)
+    assert len(records) == 4 and all(r["noise_scale"]["evaluations"] == len(r["history"]) - 1 for r in records)
     written = report.build(tmp_path, "batch-size", "quick")
     names = {p.rsplit("/", 1)[-1] for p in written}
     assert {"summary.csv", "summary.md", "throughput_vs_batch_size.png", "curves.png"} <= names
     md = (tmp_path / "batch-size" / "quick" / "summary.md").read_text()
     assert "steps per LR" in md and "| batch |" in md
+    assert "B_simple at target" in md and "the jackknife over the estimate's batches gives a median standard error" in md
     csv = (tmp_path / "batch-size" / "quick" / "summary.csv").read_text().splitlines()
     assert len(csv) == 3 and csv[0].startswith("batch_size,lr,lrs,lr_edge")

@@ -1,6 +1,6 @@
 """The resolution experiment: points per dataset, the same parameter count at every resolution,
-the noise scale at matched progress, the folklore verdict on synthetic records, and one tiny real
-sweep + report (~5 s)."""
+the noise scale at matched training loss, the folklore verdict on synthetic records, and one tiny
+real sweep + report (~5 s)."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 
 from pybench import experiments, report, store, sweep, train
 from pybench.experiments import resolution as res_mod
-from pybench.experiments.resolution import RES, log_slope, noise_to_target
+from pybench.experiments.resolution import RES, log_slope, matched_loss
 
 
 def test_quick_and_full_points():
@@ -54,18 +54,31 @@ def test_log_slope():
     assert log_slope([8, 16, 32], [None, 5, -1]) is None
 
 
-def _hist(points):
-    return [{"step": s, "noise_scale": {"g2": g, "trace_sigma": t, "b_simple": t / g if g else None}}
-            for s, g, t in points]
+def _hist(b, losses=(2.0, 1.2, 0.8, 0.5), every=10):
+    """Evaluations every ``every`` steps; |G|^2 = 1 and tr(Sigma) = b after the initialization (so
+    the smoothed B_simple is b throughout), a far larger |G|^2 at step 0."""
+    out = [{"step": 0, "epoch": 0.0, "train_loss": None, "val_acc": 0.1, "noise_scale": {"g2": 50.0, "trace_sigma": b}}]
+    return out + [{"step": every * (i + 1), "epoch": i + 1.0, "train_loss": v, "val_acc": 0.5,
+                   "noise_scale": {"g2": 1.0, "trace_sigma": b}} for i, v in enumerate(losses)]
 
 
-def test_noise_to_target_averages_up_to_the_first_evaluation_at_target():
-    rec = {"target": {"step": 20}, "history": _hist([(0, 4.0, 40.0), (10, 2.0, 40.0), (20, 1.0, 40.0), (30, 0.1, 40.0)])}
-    assert noise_to_target(rec) == pytest.approx(120 / 7)
-    assert noise_to_target(dict(rec, target=None)) is None
-    rec["history"][1]["noise_scale"] = {"g2": None, "trace_sigma": None, "b_simple": None}
-    assert noise_to_target(rec) == pytest.approx(80 / 5)
-    assert noise_to_target({"target": {"step": 0}, "history": []}) is None
+def test_matched_loss_is_the_lowest_level_every_run_reaches():
+    recs = [{"status": "completed", "config": {"batch_size": 64}, "point": {"resolution": r}, "replicate": 0,
+             "history": _hist(b, losses)}
+            for r, b, losses in ((8, 100.0, (2.0, 1.0, 0.6)), (16, 50.0, (2.0, 0.9, 0.4)))]
+    recs[1]["history"][2]["noise_scale"]["trace_sigma"] = 150.0  # B_simple at step 20 (loss 0.9): EMA of 50, 150
+    level, vals, setter = matched_loss(recs)
+    assert level == 0.6 and setter is recs[0]
+    assert vals[0]["b_simple"] == pytest.approx(100.0) and vals[0]["steps"] == [20, 30]
+    # run 2 crosses 0.6 between step 20 (loss 0.9) and 30 (0.4): linear in log loss between the smoothed values
+    w = [1 / 1.9, 0.9 / 1.9]  # EMA weights at step 20 (decay 0.9): step 20, step 10
+    b20 = (w[0] * 150 + w[1] * 50) / 1.0
+    b30 = (150 * 0.9 + 50 * (1 + 0.81)) / (1 + 0.9 + 0.81)
+    a = math.log(0.9 / 0.6) / math.log(0.9 / 0.4)
+    assert vals[1]["b_simple"] == pytest.approx((1 - a) * b20 + a * b30)
+    recs.append(dict(recs[0], status="diverged", history=_hist(1.0, (3.0, 2.5))))  # left out of the level
+    assert matched_loss(recs)[0] == 0.6 and matched_loss(recs)[1][2] is None
+    assert matched_loss([])[0] is None
 
 
 def _record(dataset, r, b, steps=100, rep=0, target=0.5):
@@ -76,8 +89,7 @@ def _record(dataset, r, b, steps=100, rep=0, target=0.5):
         "best_val_acc": 0.8, "test": {"acc": 0.78}, "train": {"acc": 0.85}, "gap": 0.07,
         "noise_scale": {"b_simple": 2 * b}, "model": {"num_parameters": 5000},
         "throughput": {"samples_per_s": 1e5 / r, "gflops": 2.0, "step_time": 1e-3, "train_time": 1.0},
-        "steps": 300, "history": _hist([(0, 1.0, b), (steps or 300, 1.0, b)]) + [
-            {"step": 0, "epoch": 0, "val_acc": 0.1}],
+        "steps": 300, "history": _hist(b, every=(steps or 300) // 4),
     }
 
 
@@ -89,14 +101,20 @@ def test_analyze_folklore_holds_on_records_built_to_follow_it():
     assert rows[("shapes", 16)]["noise_ratio"] == pytest.approx(0.25)
     assert rows[("mnist1d", 80)]["noise_ratio"] == pytest.approx(0.5)
     assert rows[("shapes", 8)]["noise_ratio"] is None
-    assert rows[("shapes", 16)]["noise_target"] == pytest.approx(1600 / 256 * 64)
+    assert rows[("shapes", 16)]["noise_matched"] == pytest.approx(1600 / 256 * 64)
+    assert rows[("shapes", 16)]["noise_scale"] == pytest.approx(1600 / 256 * 64)  # at the target, step 100
+    assert rows[("shapes", 16)]["noise_level"] == 0.5
     notes = "\n".join(out["notes"])
-    assert "shapes (2-D): B_simple up to the target ~ r^-2.00" in notes
-    assert "mnist1d (1-D): B_simple up to the target ~ r^-1.00" in notes
+    assert "shapes (2-D): B_simple at training loss 0.5 ~ r^-2.00 (95% seed-bootstrap interval -2.00 to -2.00;" in notes
+    assert "mnist1d (1-D): B_simple at training loss 0.5 ~ r^-1.00" in notes
+    assert "B at matched loss (shapes): each run's smoothed B_simple where its training loss first falls to 0.5" in notes
     assert notes.count("falls roughly as the folklore") == 2
     assert "5,000 parameters at every resolution" in notes
     assert {p.file for p in out["plots"]} >= {"accuracy_vs_resolution.png", "throughput_vs_resolution.png",
-                                             "noise_scale_vs_resolution.png", "steps_vs_resolution.png"}
+                                             "noise_scale_vs_resolution.png", "steps_vs_resolution.png",
+                                             "noise_vs_loss.png"}
+    curves = next(p for p in out["plots"] if p.file == "noise_vs_loss.png")
+    assert len([s for s in curves.series if s.label.startswith("dataset=")]) == 6  # one line per point
 
 
 def test_analyze_folklore_fails_when_the_noise_scale_does_not_fall_and_misses_are_shown():
@@ -106,7 +124,9 @@ def test_analyze_folklore_fails_when_the_noise_scale_does_not_fall_and_misses_ar
     assert "does not act like a larger batch" in notes and "target missed at r = 8" in notes
     row8 = next(r for r in out["rows"] if r["resolution"] == 8)
     assert row8["status"] == "missed target" and row8["_display"]["steps_to_target"] == "missed"
-    assert row8["noise_target"] is None and row8["noise_scale"] == 200  # the run average is still shown
+    # no target: the value at the last evaluation, marked; at matched loss the run counts like any other
+    assert row8["noise_scale"] == 100 and row8["_display"]["noise_scale"] == "100 (end)"
+    assert row8["noise_matched"] == 100
     assert experiments.get("resolution").analyze([])["rows"] == []
 
 
@@ -123,7 +143,7 @@ def test_tiny_sweep_and_report(tmp_path):
     assert all(r["target"] and r["target"]["step"] == 0 for r in records)  # reached at step 0: time 0
     report.build(tmp_path, "resolution", "quick")
     md = (tmp_path / "resolution" / "quick" / "summary.md").read_text()
-    assert "B to target" in md and "noise_scale_vs_resolution.png" in md
+    assert "B at matched loss" in md and "noise_scale_vs_resolution.png" in md and "noise_vs_loss.png" in md
     assert not any(math.isnan(v) for r in records for v in [r["noise_scale"]["b_simple"] or 0.0])
 
 
@@ -144,6 +164,5 @@ def test_analyze_warns_when_resolutions_differ_in_reachable_accuracy():
     recs[0]["best_val_acc"] = 0.65
     notes = "\n".join(experiments.get("resolution").analyze(recs)["notes"])
     assert "Caveat: the resolutions differ in what they can reach (best val 65% - 80%)" in notes
-    assert "between the two highest resolutions (40 -> 80) B to target changes x0.50 (folklore x0.5)" in notes
     recs[0]["best_val_acc"] = 0.8
     assert "Caveat" not in "\n".join(experiments.get("resolution").analyze(recs)["notes"])

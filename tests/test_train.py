@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pybench import data, nn, train
-from pybench.diagnostics import NoiseScale
+from pybench.diagnostics import NoiseScale, estimates
 from pybench.nn.loss import CrossEntropyLoss
 from pybench.nn.optim import SGD
 from pybench.train import Config, run, train_step
@@ -156,11 +156,17 @@ def test_diagnostics_and_noise_scale_in_the_record(bn_dropout_runs):
     assert bn["mean"] == pytest.approx(0, abs=0.05) and bn["std"] == pytest.approx(1, abs=0.05)  # batch-normalized
     assert 0 <= d["layers"][3]["dead_fraction"] <= 1 and d["dead_fraction"] == d["layers"][3]["dead_fraction"]
     per_eval = [h["noise_scale"] for h in r["history"]]
-    assert all(v["trace_sigma"] > 0 for v in per_eval)
+    assert all(v["trace_sigma"] > 0 and len(v["sq_norms"]) == len(v["dots"]) == 4 for v in per_eval)
+    for v in per_eval:  # the per-batch values reproduce the estimates
+        assert estimates(v["sq_norms"], v["dots"], 64) == pytest.approx((v["g2"], v["trace_sigma"]))
     ns = r["noise_scale"]
-    assert (ns["b_small"], ns["b_big"], ns["k"], ns["evaluations"]) == (64, 256, 4, 4)
-    assert ns["g2"] == pytest.approx(np.mean([v["g2"] for v in per_eval]))
-    assert ns["b_simple"] == pytest.approx(ns["trace_sigma"] / ns["g2"])
+    assert (ns["b_small"], ns["b_big"], ns["k"], ns["evaluations"]) == (64, 256, 4, 3)  # steps 20, 40, 60
+    w = np.array([0.9 ** 2, 0.9, 1.0]) / (0.9 ** 2 + 0.9 + 1.0)  # the EMA at step 60, step 0 left out
+    g2, tr = (float(w @ [v[key] for v in per_eval[1:]]) for key in ("g2", "trace_sigma"))
+    assert (ns["g2"], ns["trace_sigma"]) == pytest.approx((g2, tr)) and ns["b_simple"] == pytest.approx(tr / g2)
+    assert ns["b_simple_se"] > 0
+    t = r["target"]["step"]
+    assert ns["at_target"] is None if t == 0 else ns["at_target"]["step"] == t
 
 
 def test_measurement_passes_leave_the_training_trajectory_bitwise_unchanged(bn_dropout_runs):
@@ -286,12 +292,11 @@ def test_noise_scale_estimates_the_exact_value_for_softmax_regression():
     g = per_example.mean(0)
     exact_trace, exact_g2 = float(((per_example - g) ** 2).sum(1).mean()), float(g @ g)
     ns = NoiseScale(model, CrossEntropyLoss(), ds.x_train, y, 16, 8, np.random.default_rng(0))
-    for _ in range(40):
-        ns()
-    s = ns.summary()
-    assert s["trace_sigma"] == pytest.approx(exact_trace, rel=0.1)
-    assert s["g2"] == pytest.approx(exact_g2, rel=0.25)
-    assert s["b_simple"] == pytest.approx(exact_trace / exact_g2, rel=0.3)
+    raw = [ns(step) for step in range(1, 41)]
+    g2, trace = (float(np.mean([v[key] for v in raw])) for key in ("g2", "trace_sigma"))
+    assert trace == pytest.approx(exact_trace, rel=0.1)
+    assert g2 == pytest.approx(exact_g2, rel=0.25)
+    assert trace / g2 == pytest.approx(exact_trace / exact_g2, rel=0.3)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from ..diagnostics import EMA_DECAY, history_curve
 from ..runconfig import Config
 
 CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(Config))
@@ -438,7 +439,6 @@ METRICS = (
     ("test_acc", "test.acc"),
     ("train_acc", "train.acc"),
     ("gap", "gap"),
-    ("noise_scale", "noise_scale.b_simple"),
     ("dead_fraction", "collapse.dead_fraction"),
     ("steps", "steps"),
 )
@@ -446,24 +446,68 @@ METRICS = (
 
 def standard_row(records):
     """The standard metrics of one point over its seeds: ``seeds`` (runs), ``params``, medians and
-    ``_spread`` of METRICS, the to-target columns (steps/epochs/samples/time_to_target; a missed
-    target is None, shown as "missed" through ``row["_display"]``), ``reached``, ``runs`` (status
-    counts) and ``status`` (point_status). Keys starting with "_" never reach the CSV."""
+    ``_spread`` of METRICS, the noise-scale columns (noise_columns), the to-target columns
+    (steps/epochs/samples/time_to_target; a missed target is None, shown as "missed" through
+    ``row["_display"]``), ``reached``, ``runs`` (status counts) and ``status`` (point_status).
+    Keys starting with "_" never reach the CSV."""
     row = {"seeds": len(records), "params": median([get(r, "model.num_parameters") for r in records])}
     for key, path in METRICS:
         row[key], row[key + "_spread"] = summarize([get(r, path) for r in records])
     row["reached"] = reached(records)
-    display = {}
+    display = noise_columns(records, row)
     for key, tk in (("steps_to_target", "step"), ("epochs_to_target", "epoch"),
                     ("samples_to_target", "samples"), ("time_to_target", "wall_time")):
         row[key], row[key + "_spread"] = to_target(records, tk)
         if row[key] is None and row["reached"] != "-":
             display[key] = "missed"
     if display:
-        row["_display"] = display  # Markdown text for cells whose CSV value is empty
+        row["_display"] = display  # Markdown text for cells shown otherwise than their CSV value
     row["runs"] = status_text(records)
     row["status"] = point_status(records)
     return row
+
+
+def noise_at_target(record):
+    """The run's smoothed B_simple at the evaluation that first reached its target (a dict with
+    ``b_simple`` and ``b_simple_se``, see pybench.diagnostics.NoiseCurve), None when the run missed
+    the target or has no noise-scale estimates. Computed from the history, so records written
+    before the reduction changed get the same one."""
+    t = record.get("target")
+    c = history_curve(record) if t and t.get("step") is not None else None
+    return c.at_step(t["step"]) if c is not None else None
+
+
+def noise_columns(records, row):
+    """Sets ``noise_scale`` (median and spread over seeds of B_simple at the target, over the
+    runs that have one; when none has, the value at the last evaluation, marked "(end)"),
+    ``noise_final`` (at the last evaluation) and ``noise_se`` (median jackknife SE of the values
+    in ``noise_scale``) in ``row``; returns the Markdown display overrides."""
+    curves = [history_curve(r) for r in records]
+    at = [noise_at_target(r) for r in records]
+    end = [c.final() if c is not None else None for c in curves]
+    row["noise_final"], row["noise_final_spread"] = summarize([p["b_simple"] if p else None for p in end])
+    used = [p for p in at if p and p["b_simple"] is not None]
+    if not used:
+        used = [p for p in end if p and p["b_simple"] is not None]
+    row["noise_scale"], row["noise_scale_spread"] = summarize([p["b_simple"] for p in used])
+    row["noise_se"] = median([p["b_simple_se"] for p in used])
+    if row["noise_scale"] is not None and not any(p and p["b_simple"] is not None for p in at):
+        text = format(row["noise_scale"], ".3g")
+        if row["noise_scale_spread"] is not None:
+            text += f" ±{row['noise_scale_spread']:.3g}"
+        return {"noise_scale": text + " (end)"}
+    return {}
+
+
+def noise_note(records):
+    """The standard note on the B_simple column (None when no run has noise-scale estimates)."""
+    if not any(history_curve(r) is not None for r in records):
+        return None
+    return (f"B_simple at target: the gradient noise scale tr(Sigma)/|G|^2 (McCandlish et al. 2018), each term an "
+            f"EMA over the evaluations after the initialization (decay {EMA_DECAY} per evaluation), at the first "
+            "evaluation at or above the target; median over the seeds that have it; '(end)': none has (target missed, "
+            "or the smoothed |G|^2 not positive there), the value at the last evaluation instead. Protocol: "
+            "docs/protocol.md.")
 
 
 # standard columns printed on the terminal by default: what a reader needs to judge a point
@@ -488,7 +532,9 @@ def standard_columns(md_extra=(), term=TERM_DEFAULT):
         Column("test_acc", "test acc", "pct", spread=True),
         Column("train_acc", "train acc", "pct", spread=True, md=False),
         Column("gap", "train-test gap", "pct", spread=True),
-        Column("noise_scale", "noise scale B", ".3g", spread=True),
+        Column("noise_scale", "B_simple at target", ".3g", spread=True),
+        Column("noise_final", "B_simple at end", ".3g", spread=True, md=False),
+        Column("noise_se", "B_simple jackknife SE", ".3g", md=False),
         Column("dead_fraction", "dead ReLUs", "pct", spread=True, md=False),
         Column("steps", "steps run", "int", md=False),
         Column("seeds", "seeds", "int"),
@@ -519,6 +565,9 @@ def standard_notes(records):
     n_seeds = sorted({len(recs) for _, recs in group_by_point(records)})
     if n_seeds and max(n_seeds) > 1:
         notes.append(f"{'/'.join(map(str, n_seeds))} seeds per point: values are medians, ± is half the range over seeds.")
+    noise = noise_note(records)
+    if noise:
+        notes.append(noise)
     for r in sorted(records, key=lambda r: (json.dumps(r.get("point") or {}, sort_keys=True), r.get("replicate", 0))):
         if r.get("status") not in ("completed", None):
             pt = " ".join(f"{k}={_short(v)}" for k, v in (r.get("point") or {}).items())
@@ -594,6 +643,19 @@ def curves_plot(records, x, file, title, metric="val_acc", ylabel="val accuracy 
                 label += f" ({rec.get('status')})"
             s.append(Series(label, [h[x] for h in hist], [h[metric] * scale for h in hist], style="-"))
     return PlotSpec(file, f"{title}: {what} (seed {replicate})", x, ylabel, s, logy=logy)
+
+
+def noise_loss_plot(runs, file, title):
+    """Smoothed B_simple (pybench.diagnostics) against the training loss, one line per (label,
+    record) in ``runs``; log-log, so the x axis reads from high loss (early) to low."""
+    s = []
+    for label, rec in runs:
+        c = history_curve(rec)
+        pts = [(v, b) for v, b in (c.curve() if c is not None else []) if v > 0 and b > 0]
+        if pts:
+            s.append(Series(label, [v for v, _ in pts], [b for _, b in pts], style="-"))
+    return PlotSpec(file, f"{title}: noise scale against training loss", "training loss",
+                    "B_simple (EMA of each term, step 0 left out)", s, logx=True, logy=True)
 
 
 def loss_curves_plot(records, file, title, x="epoch", replicate=0):

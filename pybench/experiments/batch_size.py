@@ -1,7 +1,8 @@
 """batch-size: steps, examples and wall time to a target accuracy against the batch size, with the
 learning rate re-tuned at every batch size (Shallue et al. 2018), the steps/examples trade-off fit
-and critical batch size (McCandlish et al. 2018) next to the measured gradient noise scale, and the
-batch size that reaches the target soonest on this machine.
+and critical batch size (McCandlish et al. 2018) next to the measured gradient noise scale at the
+target (pybench.diagnostics: each term an EMA, step 0 left out), and the batch size that reaches
+the target soonest on this machine.
 
 The learning-rate grid is relative: lr = lr_factor * lr_ref(B) with lr_ref(B) = LR_MAX / (1 +
 LR_KNEE / B), linear in B for small batches and saturating for large ones (the shape of the
@@ -15,9 +16,13 @@ times what the target should take. The selection and the fit themselves are in `
 import json
 import math
 
+import numpy as np
+
 from . import _fit
-from .base import (CONFIG_FIELDS, Column, Experiment, PlotSpec, Series, _short, get, group_by_point, point_keys,
-                   spread, standard_columns, standard_notes, standard_row, summarize, targets, throughput_plot)
+from ..diagnostics import EMA_DECAY, seed_bootstrap
+from .base import (CONFIG_FIELDS, Column, Experiment, PlotSpec, Series, _short, get, group_by_point, noise_at_target,
+                   noise_loss_plot, point_keys, spread, standard_columns, standard_notes, standard_row, summarize,
+                   targets, throughput_plot)
 
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 LR_MAX, LR_KNEE = 0.4, 256          # lr_ref(B) = LR_MAX / (1 + LR_KNEE / B)
@@ -52,9 +57,10 @@ class BatchSize(Experiment):
         "target more often, then to the higher best val accuracy, then to the smaller LR; a best LR at the edge "
         "of the grid is flagged). The best LR's (steps, examples) pairs are fitted with (S/S_min - 1)(E/E_min - 1) "
         "= 1 (McCandlish et al. 2018; least squares on log steps) giving S_min, E_min and the critical batch size "
-        "B_crit = E_min/S_min, shown next to the measured gradient noise scale B_simple (4 batches per estimate, "
-        "averaged over the run's evaluations). Per batch size: steps, examples and training time to target, "
-        "throughput (median over every run of that batch size), accuracy, gap, noise scale; the batch size with "
+        "B_crit = E_min/S_min, shown next to the measured gradient noise scale B_simple at the target (4 batches "
+        "per estimate at every evaluation; |G|^2 and tr(Sigma) each an EMA over the evaluations after step 0, "
+        f"decay {EMA_DECAY}, then their ratio at the first evaluation at the target; docs/protocol.md). Per batch size: "
+        "steps, examples and training time to target, throughput (median over every run of that batch size), accuracy, gap, noise scale; the batch size with "
         "the shortest time to target on this machine is marked. Step budget 5 x S_est(B) and ~25 evaluations up "
         "to S_est(B), S_est(B) = 50 + 13000/B steps. Full mode: B = 8 ... 1024 in powers of 2, lr_factor = 0.5, "
         "0.7, 1, 1.4, 2, 3 seeds (120 runs). Quick mode: B = 16, 64, 256, 1024, lr_factor = 0.7, 1.4, "
@@ -146,6 +152,8 @@ def batch_rows(records):
         chosen = sel["lr"] if sel and sel["lr"] is not None else (sel["fallback"] if sel else None)
         best = by_lr.get(chosen, recs)
         row = {**point, "lr": chosen, **standard_row(best)}
+        at = [noise_at_target(r) for r in best]
+        row["_noise_seeds"] = [p["b_simple"] for p in at if p and p["b_simple"] is not None]
         done = [r for r in recs if r.get("status") == "completed"]
         for key, path in (("samples_per_s", "throughput.samples_per_s"), ("gflops", "throughput.gflops")):
             row[key], row[key + "_spread"] = summarize([get(r, path) for r in done])
@@ -190,6 +198,7 @@ def analyze(records, title="batch-size"):
                 if _num(r["batch_size"]) and r["batch_size"] > 0:
                     r["fit_steps"] = _fit.predict_steps(fit, r["batch_size"])
         notes += _fit_notes(fit, sub, ok, where)
+        notes.append(_noise_note(fit, sub, where))
         edges = [f"{r['batch_size']} ({'smallest' if r['lr_edge'] == 'low' else 'largest'})" for r in sub if r["lr_edge"]]
         if edges:
             notes.append(f"best LR at the edge of the grid{where} at batch {', '.join(edges)}: the optimum may lie "
@@ -245,19 +254,38 @@ def _fit_notes(fit, sub, ok, where):
                  f"tried ({b_hi:g})")
     elif not b_lo <= fit["b_crit"] <= b_hi:
         text += f"; outside the batch sizes tried ({b_lo:g} - {b_hi:g}): an extrapolation"
-    notes = [text + "."]
-    noise = [r["noise_scale"] for r in sub if r["noise_scale"] is not None]
-    if noise:
-        med = summarize(noise)[0]
-        ratio = fit["b_crit"] / med if med and med > 0 else None
-        notes.append(f"measured gradient noise scale B_simple{where} (median over the batch sizes of each best-LR "
-                     f"run's estimate, averaged over its evaluations from step 0 to the target): {_fmt_b(med)} "
-                     f"(range {_fmt_b(min(noise))} - {_fmt_b(max(noise))})"
-                     + (f"; B_crit / B_simple = {ratio:.2g}" if ratio else "")
-                     + ". McCandlish et al. predict B_crit ~ B_noise, with B_simple = B_noise for a well-conditioned "
-                     "Hessian; B_simple grows as the loss falls, so a run-average underestimates the noise scale at "
-                     "the target.")
-    return notes
+    return [text + "."]
+
+
+def _noise_note(fit, sub, where):
+    """B_simple at the target next to B_crit: the median over batch sizes of each batch size's
+    median over seeds, with a seed-bootstrap interval (for the ratio too) and the within-run
+    jackknife error."""
+    groups = [r["_noise_seeds"] for r in sub if r.get("_noise_seeds")]
+    if not groups:
+        return (f"gradient noise scale B_simple at the target{where}: no best-LR run with an estimate after the "
+                "initialization that reached the target.")
+    meds = [float(np.median(g)) for g in groups]
+    med = float(np.median(meds))
+    ci = seed_bootstrap(groups, lambda ms: float(np.median(ms)))
+    text = (f"gradient noise scale B_simple at the target{where} (each best-LR run's |G|^2 and tr(Sigma), each an EMA "
+            f"over its evaluations after step 0 with decay {EMA_DECAY}, divided at its first evaluation at the target; "
+            f"median over seeds, then over the {len(meds)} batch sizes): {_fmt_b(med)} (per batch size "
+            f"{_fmt_b(min(meds))} - {_fmt_b(max(meds))}")
+    if ci:
+        text += f"; 95% seed-bootstrap interval {_fmt_b(ci[0])} - {_fmt_b(ci[1])}"
+    text += ")"
+    if fit is not None and med > 0:
+        text += f"; B_crit / B_simple = {fit['b_crit'] / med:.2g}"
+        if ci and ci[0] > 0:
+            text += f" ({fit['b_crit'] / ci[1]:.2g} - {fit['b_crit'] / ci[0]:.2g} over B_simple's interval)"
+    ses = [r["noise_se"] for r in sub if r.get("noise_se") is not None]
+    text += (f". Within a run, the jackknife over the estimate's batches gives a median standard error of "
+             f"{_fmt_b(float(np.median(ses)))}" if ses else
+             ". No within-run (jackknife) error: the records hold no per-batch gradient norms, or fewer than 3 batches")
+    return text + (". McCandlish et al. predict B_crit ~ B_noise, with B_simple = B_noise for a well-conditioned "
+                   "Hessian; B_simple grows as the loss falls, so it is compared at the target. Its curve against "
+                   "the training loss: noise_vs_loss.png.")
 
 
 def _plots(rows, sels, others, fits, records, title):
@@ -305,19 +333,33 @@ def _plots(rows, sels, others, fits, records, title):
                       "examples to target", "steps to target", pareto_s, logx=True, logy=True)
     times = PlotSpec("time_vs_batch_size.png", "batch size: training time to target (1 thread)", "batch size",
                      "time to target (s)", time_s, logx=True, logy=True)
-    plots = [thr, steps, times, pareto, _curves(rows, sels, records, others)]
+    plots = [thr, steps, times, pareto, _curves(rows, sels, records, others), _noise_curves(rows, records, others)]
     return [_fit.positive_only(p) for p in plots]
+
+
+def _first_best(row, records, others):
+    """The best LR's first replicate at a row's batch size (None when there is none)."""
+    recs = [r for r in records if _lr(r) == row["lr"]
+            and all((r.get("point") or {}).get(k) == row.get(k) for k in ["batch_size"] + others)]
+    return min(recs, key=lambda r: (r.get("replicate", 0), r.get("run_id", ""))) if recs else None
+
+
+def _noise_curves(rows, records, others):
+    runs = []
+    for row in rows:
+        rec = _first_best(row, records, others)
+        if rec is not None:
+            runs.append((f"B={row['batch_size']}" + "".join(f" {k}={_short(row.get(k))}" for k in others), rec))
+    return noise_loss_plot(runs, "noise_vs_loss.png", "batch size (best LR, seed 0, up to the target)")
 
 
 def _curves(rows, sels, records, others):
     """Training loss against steps of the best LR's first replicate at every batch size."""
     s = []
     for row in rows:
-        recs = [r for r in records if _lr(r) == row["lr"]
-                and all((r.get("point") or {}).get(k) == row.get(k) for k in ["batch_size"] + others)]
-        if not recs:
+        rec = _first_best(row, records, others)
+        if rec is None:
             continue
-        rec = min(recs, key=lambda r: (r.get("replicate", 0), r.get("run_id", "")))
         hist = [h for h in rec.get("history") or [] if h.get("train_loss") is not None and h.get("step")]
         if hist:
             label = f"B={row['batch_size']} lr={row['lr']:g}" + "".join(f" {k}={_short(row.get(k))}" for k in others)

@@ -6,17 +6,21 @@ count per example doubles).
 
 If it did, every example would carry 2^dims times as much independent gradient signal, so the
 noise scale B_simple (measured in examples) would fall by 2^dims per doubling, and, at a fixed
-batch in the noise-dominated regime, so would the steps to target. The analysis fits the exponent
-p of B_simple ~ r^p per dataset (least squares in log-log) and puts it next to the folklore's
--dims.
+batch in the noise-dominated regime, so would the steps to target. B_simple grows as the loss
+falls, so the resolutions are compared at matched training loss: every run's smoothed B_simple
+(pybench.diagnostics: each term an EMA, step 0 left out) is interpolated at the lowest training
+loss every run of the dataset reaches. The analysis fits the exponent p of B_simple ~ r^p per
+dataset (least squares in log-log on the medians over seeds, with a seed-bootstrap interval) and
+puts it next to the folklore's -dims.
 """
 
 import math
 
+from ..diagnostics import common_loss_level, history_curve, seed_bootstrap
 from ._fit import positive_only
-from .base import (Column, Experiment, PlotSpec, Series, accuracy_plot, curves_plot, get, group_by_point,
-                   loss_curves_plot, point_keys,
-                   series, standard_columns, standard_notes, standard_row, summarize, throughput_plot)
+from .base import (Column, Experiment, PlotSpec, Series, _short, accuracy_plot, curves_plot, get, group_by_point,
+                   loss_curves_plot, median, noise_loss_plot, point_keys, series, standard_columns, standard_notes,
+                   standard_row, summarize, throughput_plot)
 
 DATASETS = ("mnist1d", "shapes")
 DIMS = {"mnist1d": 1, "shapes": 2}
@@ -48,10 +52,11 @@ class Resolution(Experiment):
         "train / 500 val / 1,000 test; target 25%, which 8 px images just reach; 10 epochs; evaluated every 35 "
         "steps, 1/2 epoch). Adam, lr 0.002, batch 64, one thread per run. Per point: throughput (samples/s, "
         "GFLOP/s), steps, epochs and time to target, best val and test accuracy, the train/test gap, the gradient"
-        " noise scale B_simple (8 batches of 64 per estimate, at every evaluation) averaged over the whole run "
-        "and over the evaluations up to the target (matched progress), and the status. The folklore that doubling"
+        " noise scale B_simple (8 batches of 64 per estimate at every evaluation; |G|^2 and tr(Sigma) each an EMA "
+        "over the evaluations after step 0, then their ratio; docs/protocol.md) at the target and at matched "
+        "training loss (the lowest loss every run of the dataset reaches), and the status. The folklore that doubling"
         " the resolution acts like a 4x batch (2x for 1-D) predicts B_simple ~ r^-2 (r^-1 for 1-D) and fewer "
-        "steps to target at a fixed batch; the notes give the measured exponents. Full mode: the resolutions "
+        "steps to target at a fixed batch; the notes give the measured exponents (at matched training loss). Full mode: the resolutions "
         "above, 3 seeds. Quick mode: lengths 20, 40, 80 (5 epochs) and 8, 16, 32 px (4 epochs), 1 seed. --set "
         "resolution=[...] applies one list to every dataset; --set dataset=shapes keeps one.")
     base = {
@@ -99,72 +104,69 @@ def log_slope(xs, ys):
     return sum((p[0] - mx) * (p[1] - my) for p in pts) / sum((p[0] - mx) ** 2 for p in pts)
 
 
-def noise_to_target(record):
-    """B_simple over the evaluations from step 0 up to the one that first reached the target: the
-    mean of tr(Sigma) over the mean of |G|^2, as the record's own run average (pybench.diagnostics),
-    so runs are compared at matched progress. None when the run missed the target or has no
-    estimates."""
-    t = record.get("target")
-    if not t:
-        return None
-    g2, tr = [], []
-    for h in record.get("history") or []:
-        if h.get("step") is None or h["step"] > t.get("step", -1):
-            continue
-        ns = h.get("noise_scale") or {}
-        if ns.get("g2") is not None and ns.get("trace_sigma") is not None:
-            g2.append(ns["g2"])
-            tr.append(ns["trace_sigma"])
-    if not g2 or sum(g2) <= 0:
-        return None
-    return sum(tr) / sum(g2)
+def matched_loss(records):
+    """The records' smoothed B_simple at one training loss: (level, [value dict or None per record],
+    the record that sets the level). The level is the lowest training loss every completed run with
+    an estimate reaches (pybench.diagnostics.common_loss_level); each run's value is interpolated
+    where its loss first falls to it (NoiseCurve.at_loss)."""
+    curves = [history_curve(r) if r.get("status") == "completed" else None for r in records]
+    usable = [(r, c) for r, c in zip(records, curves) if c is not None and c.min_loss() is not None]
+    level = common_loss_level([c for _, c in usable])
+    if level is None:
+        return None, [None] * len(records), None
+    setter = max(usable, key=lambda rc: rc[1].min_loss())[0]
+    return level, [c.at_loss(level) if c is not None else None for c in curves], setter
 
 
-def _exponent_text(sub, key, label):
+def _exponent_text(sub, key, label, boot=False):
     pts = [(r["resolution"], r[key]) for r in sub if r.get(key) is not None and r[key] > 0]
     p = log_slope([x for x, _ in pts], [y for _, y in pts])
     if p is None:
         return None, None
-    return p, (f"{label} ~ r^{p:.2f} (x{2 ** p:.2f} per doubling; {', '.join(f'{y:.3g}' for _, y in pts)} "
+    ci = None
+    if boot:  # resample the seeds of each resolution, refit on the medians
+        groups = [r["_noise_seeds"] for r in sub if r.get(key) is not None and r[key] > 0]
+        xs = [x for x, _ in pts]
+        ci = seed_bootstrap(groups, lambda ms: log_slope(xs, ms))
+    return p, (f"{label} ~ r^{p:.2f} (" + (f"95% seed-bootstrap interval {ci[0]:.2f} to {ci[1]:.2f}; " if ci else "")
+               + f"x{2 ** p:.2f} per doubling; {', '.join(f'{y:.3g}' for _, y in pts)} "
                f"at r = {', '.join(str(x) for x, _ in pts)})")
 
 
-def _folklore_notes(rows):
+def _folklore_notes(rows, levels):
     notes = []
     for d in sorted({r["dataset"] for r in rows}, key=lambda d: (d not in DATASETS, str(d))):
         sub = sorted((r for r in rows if r["dataset"] == d), key=lambda r: r["resolution"])
         dims = DIMS.get(d, 2)
         folk = -dims
-        p_t, t_text = _exponent_text(sub, "noise_target", "B_simple up to the target")
-        p_a, a_text = _exponent_text(sub, "noise_scale", "B_simple over the whole run")
+        level = levels.get(d)
+        p_m, m_text = _exponent_text(sub, "noise_matched", f"B_simple at training loss {level:.3g}" if level else
+                                     "B_simple at matched loss", boot=True)
+        p_t, t_text = _exponent_text(sub, "noise_scale", "B_simple at the target")
         _, s_text = _exponent_text(sub, "steps_to_target", f"steps to target at batch {sub[0].get('batch_size')}")
-        p = p_t if p_t is not None else p_a
+        p = p_m if p_m is not None else p_t
         if p is None:
             notes.append(f"{d}: fewer than 2 resolutions with a noise scale; no exponent.")
             continue
-        parts = [x for x in (t_text, a_text, s_text) if x]
+        parts = [x for x in (m_text, t_text, s_text) if x]
         missed = [r["resolution"] for r in sub if r["steps_to_target"] is None and r["reached"] != "-"]
         if missed:
             parts.append(f"target missed at r = {', '.join(map(str, missed))}")
         if p > folk / 2:
-            verdict = (f"B_simple falls far less than the folklore's r^{folk} (x{2.0 ** folk:g} per doubling), or rises: "
-                       "here extra resolution does not act like a larger batch")
+            how = "rises with the resolution, against" if p > 0 else "falls far less than"
+            verdict = (f"B_simple {how} the folklore's r^{folk} (x{2.0 ** folk:g} per doubling): here extra "
+                       "resolution does not act like a larger batch")
         elif p < folk * 1.5:
             verdict = f"B_simple falls even faster than the folklore's r^{folk}"
         else:
             verdict = f"B_simple falls roughly as the folklore's r^{folk} says"
-        text = f"{d} ({dims}-D): " + "; ".join(parts) + f". Verdict ({'matched progress' if p_t is not None else 'run average'}): {verdict}."
+        text = (f"{d} ({dims}-D): " + "; ".join(parts)
+                + f". Verdict ({'matched training loss' if p_m is not None else 'at the target'}): {verdict}.")
         accs = [r["best_val_acc"] for r in sub if r["best_val_acc"] is not None]
-        top = [r for r in sub if r.get("noise_target")][-2:]
         if accs and max(accs) - min(accs) > 0.1:
             text += (f" Caveat: the resolutions differ in what they can reach (best val {100 * min(accs):.0f}% - "
-                     f"{100 * max(accs):.0f}%), so at the low ones the target sits nearer the ceiling and their steps and "
-                     "B to target include a plateau")
-            if len(top) == 2 and top[1]["resolution"] == 2 * top[0]["resolution"]:
-                q = top[1]["noise_target"] / top[0]["noise_target"]
-                text += (f"; between the two highest resolutions ({top[0]['resolution']} -> {top[1]['resolution']}) "
-                         f"B to target changes x{q:.2f} (folklore x{2.0 ** folk:g})")
-            text += "."
+                     f"{100 * max(accs):.0f}%), so the matched loss is one the weakest resolution reaches late and the "
+                     "others early in their training.")
         notes.append(text)
     return notes
 
@@ -172,18 +174,33 @@ def _folklore_notes(rows):
 def analyze(records, title="resolution"):
     groups = group_by_point(records)
     extra = [k for k in point_keys(records) if k not in ("dataset", "resolution")]
+    # one matched level per dataset (and value of any extra axis): losses differ across datasets
+    by_group, levels, setters = {}, {}, {}
+    for r in records:
+        by_group.setdefault((get(r, "point.dataset"), str([get(r, f"point.{k}") for k in extra])), []).append(r)
+    matched = {}
+    for key, recs in by_group.items():
+        level, vals, setter = matched_loss(recs)
+        levels[key] = level
+        setters[key] = setter
+        for r, v in zip(recs, vals):
+            matched[id(r)] = (level, v)
     rows = []
     for point, recs in groups:
         row = {**point, **standard_row(recs)}
         row["batch_size"] = (recs[0].get("config") or {}).get("batch_size") if recs else None
-        row["noise_target"], row["noise_target_spread"] = summarize([noise_to_target(r) for r in recs])
+        vals = [matched.get(id(r), (None, None))[1] for r in recs]
+        row["noise_level"] = next((matched[id(r)][0] for r in recs if id(r) in matched), None)
+        row["noise_matched"], row["noise_matched_spread"] = summarize([v["b_simple"] if v else None for v in vals])
+        row["noise_matched_se"] = median([v["b_simple_se"] for v in vals if v])
+        row["_noise_seeds"] = [v["b_simple"] for v in vals if v and v["b_simple"] is not None]
         rows.append(row)
     rows.sort(key=lambda r: (str(r.get("dataset")), str([r.get(k) for k in extra]), _num_or_zero(r.get("resolution"))))
     prev = {}
     for r in rows:
         key = (r.get("dataset"), str([r.get(k) for k in extra]))
         p = prev.get(key)
-        r["noise_ratio"] = (r["noise_target"] / p["noise_target"] if p and p["noise_target"] and r["noise_target"]
+        r["noise_ratio"] = (r["noise_matched"] / p["noise_matched"] if p and p["noise_matched"] and r["noise_matched"]
                             and r["resolution"] == 2 * p["resolution"] else None)
         prev[key] = r
     columns = ([Column("dataset", "dataset"), Column("resolution", "resolution", "int")] + [Column(k) for k in extra]
@@ -191,8 +208,10 @@ def analyze(records, title="resolution"):
                                   term=("steps_to_target", "epochs_to_target", "test_acc", "status")))
     at = [c.key for c in columns].index("noise_scale")
     columns[at:at + 1] = [Column("batch_size", "batch", "int", md=False),
-                          Column("noise_scale", "B (run avg)", ".3g", spread=True, term=False),
-                          Column("noise_target", "B to target", ".3g", spread=True),
+                          Column("noise_scale", "B at target", ".3g", spread=True, term=False),
+                          Column("noise_level", "matched train loss", ".3g", term=False),
+                          Column("noise_matched", "B at matched loss", ".3g", spread=True),
+                          Column("noise_matched_se", "B at matched loss jackknife SE", ".3g", md=False),
                           Column("noise_ratio", "B ratio per doubling", ".2f")]
     notes = standard_notes(records)
     for d in sorted({r["dataset"] for r in rows}, key=str):
@@ -202,12 +221,24 @@ def analyze(records, title="resolution"):
                          "a resolution below 2^depth loses a pooling stage.")
         elif params:
             notes.append(f"{d}: {params[0]:,.0f} parameters at every resolution (global-average-pool head).")
-    notes.append("B (run avg): the gradient noise scale B_simple averaged over every evaluation of the run; B to target: "
-                 "over the evaluations from step 0 to the first one at or above the target, i.e. at matched progress "
-                 "(B_simple grows as the loss falls, so run averages favour runs that learn fast); B ratio per "
-                 "doubling: B to target at r over that at r/2 (folklore: 0.5 for 1-D, 0.25 for 2-D).")
+    for (d, ex), level in sorted(levels.items(), key=lambda kv: str(kv[0])):
+        where = d + ("" if ex == "[]" else f" {ex}")
+        if level is None:
+            notes.append(f"B at matched loss ({where}): no common training-loss level (a run without a training loss "
+                         "or a noise-scale estimate after step 0).")
+            continue
+        s = setters[(d, ex)]
+        n_val = sum(1 for r in by_group[(d, ex)] if (matched[id(r)][1] or {}).get("b_simple") is not None)
+        notes.append(f"B at matched loss ({where}): each run's smoothed B_simple where its training loss first falls "
+                     f"to {level:.3g}, linear in log loss between the evaluations around the crossing; {level:.3g} is "
+                     "the lowest training loss every completed run reaches (the minimum of "
+                     f"{' '.join(f'{k}={_short(v)}' for k, v in (s.get('point') or {}).items())} seed "
+                     f"{s.get('replicate', 0)}); {n_val} of {len(by_group[(d, ex)])} runs have a value there.")
+    notes.append("B at target: the smoothed B_simple at the first evaluation at or above the target (runs compared at "
+                 "matched accuracy); B ratio per doubling: B at matched loss at r over that at r/2 (folklore: 0.5 for "
+                 "1-D, 0.25 for 2-D).")
     if not extra:
-        notes += _folklore_notes(rows)
+        notes += _folklore_notes(rows, {d: lv for (d, ex), lv in levels.items()})
     others = ["dataset"] + extra
     xl = "resolution (sequence length / px per side)"
     acc = accuracy_plot(rows, "resolution", others, "accuracy_vs_resolution.png", "resolution", logx=True, xlabel=xl)
@@ -218,12 +249,13 @@ def analyze(records, title="resolution"):
             by_target[t].append(get(r, "config.dataset"))
     acc.hlines = [(100 * t, f"target {100 * t:g}% ({', '.join(map(str, by_target[t]))})") for t in sorted(by_target)]
     thr = throughput_plot(rows, "resolution", others, "throughput_vs_resolution.png", "resolution", logx=True, xlabel=xl)
-    noise_s = (series(rows, "resolution", "noise_target", "B to target", others)
-               + series(rows, "resolution", "noise_scale", "B run avg", others, style="s--"))
+    noise_s = (series(rows, "resolution", "noise_matched", "B at matched loss", others)
+               + series(rows, "resolution", "noise_scale", "B at target", others, style="s--"))
     for d in sorted({r["dataset"] for r in rows}, key=str):
-        sub = sorted((r for r in rows if r["dataset"] == d and r["noise_target"] is not None), key=lambda r: r["resolution"])
+        sub = sorted((r for r in rows if r["dataset"] == d and r["noise_matched"] is not None),
+                     key=lambda r: r["resolution"])
         if len(sub) >= 2 and not extra:
-            r0, b0, k = sub[0]["resolution"], sub[0]["noise_target"], DIMS.get(d, 2)
+            r0, b0, k = sub[0]["resolution"], sub[0]["noise_matched"], DIMS.get(d, 2)
             noise_s.append(Series(f"folklore r^-{k} from {d} r={r0}", [r["resolution"] for r in sub],
                                   [b0 * (r0 / r["resolution"]) ** k for r in sub], style=":"))
     noise = PlotSpec("noise_scale_vs_resolution.png", "resolution: gradient noise scale at a fixed batch",
@@ -235,10 +267,27 @@ def analyze(records, title="resolution"):
                      series(rows, "resolution", "time_to_target", "time", others, missing="target not reached"),
                      logx=True, logy=True)
     curves = curves_plot(records, "epoch", "curves.png", "resolution")
-    plots = [acc, thr, noise, steps, time_, curves, loss_curves_plot(records, "loss_curves.png", "resolution")]
+    plots = [acc, thr, noise, steps, time_, curves, loss_curves_plot(records, "loss_curves.png", "resolution"),
+             _noise_curves(groups, levels)]
     for p in plots:
         positive_only(p)
     return {"columns": columns, "rows": rows, "notes": notes, "plots": plots}
+
+
+def _noise_curves(groups, levels):
+    """Smoothed B_simple against training loss (seed 0 of every point), with the matched levels."""
+    runs = []
+    for point, recs in groups:
+        rec = next((r for r in recs if r.get("replicate", 0) == 0), recs[0])
+        runs.append((" ".join(f"{k}={_short(v)}" for k, v in point.items()), rec))
+    plot = noise_loss_plot(runs, "noise_vs_loss.png", "resolution (seed 0)")
+    ys = [y for s in plot.series for y in s.y if y > 0]
+    if ys:
+        for (d, ex), level in sorted(levels.items(), key=lambda kv: str(kv[0])):
+            if level is not None and level > 0:
+                plot.series.append(Series(f"matched loss {d}{'' if ex == '[]' else ' ' + ex} ({level:.3g})",
+                                          [level, level], [min(ys), max(ys)], style=":"))
+    return plot
 
 
 def _num_or_zero(v):
