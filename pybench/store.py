@@ -227,14 +227,9 @@ def check_writable(out):
         if why:
             raise ValueError(f"--out {out}: directory is not writable ({why})")
         return out
-    parent = os.path.dirname(out)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise ValueError(f"--out {out}: cannot be created ({parent} is not a directory)")
-    why = _unwritable(parent)
+    why = _uncreatable(out)
     if why:
-        raise ValueError(f"--out {out}: cannot be created ({parent} is not writable: {why})")
+        raise ValueError(f"--out {out}: cannot be created ({why})")
     return out
 
 
@@ -247,15 +242,22 @@ def check_writable_file(path):
         raise ValueError(f"{path}: is a directory (expected a file name)")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise ValueError(f"{path}: exists and is not writable")
+    why = _uncreatable(path)
+    if why:
+        raise ValueError(f"{path}: cannot be created ({why})")
+    return path
+
+
+def _uncreatable(path):
+    """None when ``path`` (absent) can be created, its missing directories included; else why not,
+    judged at its nearest existing parent."""
     parent = os.path.dirname(path)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
-        raise ValueError(f"{path}: cannot be created ({parent} is not a directory)")
+        return f"{parent} is not a directory"
     why = _unwritable(parent)
-    if why:
-        raise ValueError(f"{path}: cannot be written here ({parent}: {why})")
-    return path
+    return f"{parent} is not writable: {why}" if why else None
 
 
 def _unwritable(directory):

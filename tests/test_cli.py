@@ -345,7 +345,7 @@ def test_closed_stdout_stops_quietly(tmp_path):
     ["gate", "--only", "relu_forward", "--out", "{path}"],
 ])
 @pytest.mark.parametrize("where, why", [("dir", "is a directory"), ("under_file", "not a directory"),
-                                        ("proc", "cannot be written here")])
+                                        ("proc", "cannot be created (/proc is not writable")])
 def test_a_bad_output_path_is_one_line_and_exit_2_before_any_work(capsys, tmp_path, argv, where, why):
     (tmp_path / "f").write_text("")
     path = {"dir": str(tmp_path), "under_file": str(tmp_path / "f" / "x.json"), "proc": "/proc/pybench-x.json"}[where]
