@@ -254,5 +254,6 @@ def test_judge_rule(change, b_iqr, c_iqr, verdict):
 
 def test_compare_does_not_import_the_gate():
     code = "import sys, pybench.bench.compare; print('pybench.bench.gate' in sys.modules)"
-    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    home = os.path.dirname(os.path.dirname(os.path.abspath(pybench.__file__)))  # the pybench under test
+    p = subprocess.run([sys.executable, "-c", code], cwd=home, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == "False", p.stderr
