@@ -487,9 +487,28 @@ def analysis(out, experiment, mode):
     return exp, m, records, missing, exp.analyze(records)
 
 
+def stale_definition(exp, m, mode):
+    """(runs the command makes today that the sweep lacks, runs it makes today) when the experiment's
+    definition changed since the stored sweep (its manifest lacks some of today's run ids), else None."""
+    if not m or not isinstance(m.get("specs"), list) or exp.name == "custom" or getattr(exp, "definition", None):
+        return None
+    try:
+        ids = {s.run_id() for s in exp.specs(mode, m.get("overrides") or None, m.get("seeds"))}
+    except (TypeError, ValueError):
+        return None
+    lacking = ids - {s.get("run_id") for s in m["specs"]}
+    return (len(lacking), len(ids)) if lacking else None
+
+
 def _summary_md(exp, mode, m, records, missing, res, plot_files):
     title = exp.title or exp.name
     parts = [f"# {title} ({mode} mode)", ""]
+    stale = stale_definition(exp, m, mode)
+    if stale:
+        parts += [f"> **Stale:** these runs predate the experiment's current definition: `{m.get('command')}` now "
+                  f"makes {stale[1]} runs, {stale[0]} of them not among these records. The description below is "
+                  "the current definition and the table today's analysis of the stored runs (each record holds "
+                  "the config it ran); run the command again to publish results of the current definition.", ""]
     if exp.description:
         parts += [exp.description, ""]
     if m and m.get("command"):
@@ -563,6 +582,8 @@ def index_text(out):
         status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: str(kv[0])))
         if missing:
             status += (", " if status else "") + f"{len(missing)} not run yet"
+        if stale_definition(exp, m, md):
+            status += (", " if status else "") + "stale: predates the current definition"
         prov = [r.get("provenance") or {} for r in records]
         shas = sorted({((p.get("git") or {}).get("sha") or "?")[:7] + ("+" if (p.get("git") or {}).get("dirty") else "")
                        for p in prov})

@@ -441,3 +441,23 @@ def test_every_published_summary_parses(tmp_path):
     for p in sorted(out.glob("*/*/summary.md")) + [out / "README.md"]:
         assert_tables_parse(p)
         assert p.read_text() == (RESULTS / p.relative_to(out)).read_text()  # the published pages are current
+
+
+def test_a_sweep_that_predates_the_current_definition_is_marked_stale(tmp_path):
+    """The page says when `pybench run` would now make runs the stored sweep lacks (the experiment's
+    definition changed since), rather than presenting today's description as what the runs did."""
+    specs = experiments.get("width").specs("quick", {"n_train": 400, "width": [16, 32]}, seeds=1)
+    for s in specs:
+        store.write_record(tmp_path, dict(_rec(s.point["width"], mode="quick", run_id=s.run_id()), config=s.config))
+    m = {"schema": "pybench.sweep/1", "experiment": "width", "mode": "quick", "overrides": {"n_train": 400},
+         "seeds": 1, "command": "pybench run width --quick --set n_train=400",
+         "specs": [{"run_id": s.run_id(), "point": s.point, "axes": list(s.point), "replicate": s.seed} for s in specs]}
+    store.write_manifest(tmp_path, "width", "quick", m)  # today's definition sweeps more widths than these two
+    report.build(tmp_path, "width", "quick")
+    md = (tmp_path / "width" / "quick" / "summary.md").read_text()
+    assert "> **Stale:** these runs predate the experiment's current definition" in md
+    assert "stale: predates the current definition" in (tmp_path / "README.md").read_text()
+    m["overrides"] = {"n_train": 400, "width": [16, 32]}  # the sweep as it was asked: current
+    store.write_manifest(tmp_path, "width", "quick", m)
+    report.build(tmp_path, "width", "quick")
+    assert "Stale" not in (tmp_path / "width" / "quick" / "summary.md").read_text()
