@@ -223,8 +223,9 @@ def test_budget_limited_points_are_flagged_not_read_as_results_about_resolution(
     assert rows[20]["late_drop"] == 0.2 and rows[40]["status"] == "ok" and rows[40]["budget_limited"] == 0
     assert rows[20]["noise_matched"] is not None  # its B at a loss it did reach still counts
     notes = "\n".join(out["notes"])
-    assert "Budget-limited (the training loss still fell at the end: its last 20% of the steps brought more than 5%" in notes
-    assert "mnist1d r = 20 (1/1 runs, 20% of the drop)" in notes and "r = 40 (" not in notes
+    assert ("Budget-limited (the training loss still fell at the end: its last 20% of the steps brought more than "
+            "5% of the run's drop): mnist1d r = 20") in notes
+    assert "mnist1d r = 20 (1/1 runs, 20% of the drop)." in notes and "r = 40 (" not in notes
     assert "target missed at r = 20 (budget-limited)" in notes
     assert "Caveat" not in notes  # 60% vs 80% best val, but the 60% is the budget's
 

@@ -254,7 +254,7 @@ def analyze(records, title="resolution"):
         row["late_drop"], row["late_drop_spread"] = summarize(drops)
         row["budget_limited"] = sum(budget_limited(r) for r in recs)
         if row["budget_limited"] and row["status"] in ("ok", "missed target"):
-            row["status"] = "budget-limited"  # a missed target or low accuracy here is the budget's, not the resolution's
+            row["status"] = "budget-limited"  # a miss or a low accuracy here is the budget's, not the resolution's
         rows.append(row)
     rows.sort(key=lambda r: (str(r.get("dataset")), str([r.get(k) for k in extra]), _num_or_zero(r.get("resolution"))))
     prev = {}
@@ -301,8 +301,8 @@ def analyze(records, title="resolution"):
                             "at least the input's size at every resolution, so every object fits in it."))
     limited = [r for r in rows if r["budget_limited"]]
     if limited:
-        notes.append(f"Budget-limited (the training loss still fell at the end: its last {100 * LATE_FRACTION:g}% of the "
-                     f"steps brought more than {100 * PLATEAU_TOL:g}% of the run's drop): "
+        notes.append(f"Budget-limited (the training loss still fell at the end: its last {100 * LATE_FRACTION:g}% of "
+                     f"the steps brought more than {100 * PLATEAU_TOL:g}% of the run's drop): "
                      + "; ".join(f"{r['dataset']} r = {r['resolution']} ({r['budget_limited']}/{r['seeds']} runs"
                                  + (f", {100 * r['late_drop']:.0f}% of the drop" if r["late_drop"] is not None else "")
                                  + ")" for r in limited)
