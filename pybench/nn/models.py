@@ -116,7 +116,8 @@ def cnn(in_shape, classes, depth, width, activation="relu", norm="batch", dropou
     "batch") -> activation -> MaxPool 2, then a head; the block's pool is kept only while the pooled
     size stays >= 1. The channel count is ``width`` through the stem blocks, then doubles after each
     pool of the ``depth`` (trunk) blocks: a stem of s blocks hands an input 2^s times larger to the
-    same trunk at the same map size, for (width^2 k^2 + 3 width) parameters per stem block.
+    same trunk at the same map size, for width^2 * (kernel area) + width (+ 2 width with BatchNorm)
+    more parameters per stem block (as if a width -> width block were added).
 
     ``in_shape`` (C, H, W); H == 1 means a 1-D signal: kernels (1, k), pools (1, 2).
     ``head`` "flatten": Flatten -> Dropout(dropout) if > 0 -> Linear(classes); "gap":
