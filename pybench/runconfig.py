@@ -43,6 +43,7 @@ class Config:
     last_activation: str | None = None
     head: str = "flatten"                  # cnn only: "flatten" or "gap"
     kernel_size: int = 3                   # cnn only
+    stem_blocks: int = 0                   # cnn only: conv+pool blocks at `width` channels before the `depth` blocks
     # objective and optimizer (pybench.nn.loss / optim / schedule)
     loss: str = "cross_entropy"            # "cross_entropy", "mse", "huber", "bce"
     optimizer: str = "sgd"                 # "sgd", "adagrad", "rmsprop", "adam", "adamw"
@@ -195,6 +196,7 @@ _SPEC = {
     "init": _rule(_STR), "last_activation": _rule(_STR, optional=True),
     "head": _rule(_STR, "'flatten' or 'gap'", lambda v: v in ("flatten", "gap")),
     "kernel_size": _rule(_INT, "an odd int >= 1", lambda v: v >= 1 and v % 2 == 1),
+    "stem_blocks": _rule(_INT, "an int >= 0", _nonneg),
     "loss": _rule(_STR, "one of cross_entropy, mse, huber, bce", lambda v: v in ("cross_entropy", "mse", "huber", "bce")),
     "optimizer": _rule(_STR, "one of sgd, adagrad, rmsprop, adam, adamw",
                        lambda v: v in ("sgd", "adagrad", "rmsprop", "adam", "adamw")),
@@ -225,7 +227,7 @@ _SPEC = {
 }
 # Fields added after runs were published: part of the run id only when they differ from their
 # default, so the id of every config that does not use them stays what it was.
-_HASHED_WHEN_SET = {"early_stop_on": "val_loss", "min_delta": 0.0}
+_HASHED_WHEN_SET = {"early_stop_on": "val_loss", "min_delta": 0.0, "stem_blocks": 0}
 _RULES = {k: (kind, optional, check) for k, (kind, optional, check, _) in _SPEC.items()}
 _RULE_TEXT = {k: text for k, (_, _, _, text) in _SPEC.items()}
 assert set(_RULES) == {f.name for f in dataclasses.fields(Config)}, "every Config field needs a rule"

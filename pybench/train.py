@@ -78,7 +78,8 @@ def build_model(c, in_shape, classes):
               last_activation=c.last_activation, seed=c.seed, dtype=np.dtype(c.dtype))
     if c.model == "mlp":
         return nn.mlp(tuple(in_shape), classes, c.depth, c.width, **kw)
-    return nn.cnn(tuple(in_shape), classes, c.depth, c.width, kernel_size=c.kernel_size, head=c.head, **kw)
+    return nn.cnn(tuple(in_shape), classes, c.depth, c.width, kernel_size=c.kernel_size, head=c.head,
+                  stem_blocks=c.stem_blocks, **kw)
 
 
 def build_optimizer(c, params, lr):

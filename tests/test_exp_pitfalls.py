@@ -59,8 +59,9 @@ def test_variant_configs_pair_on_the_same_budget():
     assert cfg["mse lr=0.03"] == {**base, "loss": "mse"}
     assert cfg["adam lr=0.001"]["optimizer"] == "adam" and cfg["sgd lr=0.3"]["momentum"] == 0.0
     small = cfg["small no regularization"]
-    assert small["n_train"] == 600 and small["epochs"] == cases.BUDGETS["small"]["quick"]["epochs"]
-    assert cfg["small early stopping"] == {**small, "patience": cases.PATIENCE["quick"]}
+    assert small["n_train"] == 1000 and small["epochs"] == cases.BUDGETS["small"]["quick"]["epochs"]
+    assert cfg["small early stopping"] == {**small, "patience": cases.PATIENCE["quick"], "early_stop_on": "val_acc",
+                                           "min_delta": cases.EARLY_STOP["min_delta"]}
     assert cfg["small dropout=0.3"] == {**small, "dropout": 0.3}
     full = {s.point["variant"]: s.config for s in EXP.specs("full", seeds=1)}
     assert full[cases.BASE]["epochs"] == 20 and base["epochs"] == 4
@@ -131,7 +132,9 @@ def test_analyze_one_line_per_comparison_with_status_and_effect():
     drop = _row(res, "no reg vs dropout")
     assert drop["metric"] == "train-test gap" and drop["effect"] == pytest.approx(0.1)  # lower gap = positive
     es = _row(res, "early stopping")
-    assert es["effect"] == pytest.approx(1.2) and es["fixed"] == "small early stopping (patience 5)"
+    assert es["effect"] == pytest.approx(1.2) and es["fixed"] == "small early stopping (patience 5 on val loss, min_delta 0)"
+    assert "Early stopping restores the weights of the lowest validation loss: its test metrics are those weights'." \
+        in res["notes"]  # what these records (no early_stop_on: made before it existed) did
     assert "steps 900 → 105" in es["details"]
     assert "early stopping: the test loss improves but test accuracy falls (50.0% → 30.0%)." in res["notes"]
     same = _row(res, "SGD vs momentum")  # 0.5 vs 0.45: below the threshold, reversed
@@ -199,6 +202,28 @@ def _run(variant, **extra):
 def _failed_to_learn(rec):
     acc = rec["test"]["acc"]
     return rec["status"] in ("collapsed", "diverged") or acc is None or acc < 0.15
+
+
+def test_small_family_has_a_large_validation_set_and_the_same_small_training_set():
+    rec = _run("small no regularization", steps=1, eval_every=1)
+    assert rec["data"]["n_train"] == 480 == cases.SMALL_TRAIN and rec["data"]["n_val"] >= 500
+    assert rec["data"]["n_test"] == 1000  # the generator's own test signals, apart from the pool
+
+
+def test_early_stopping_on_val_accuracy_restores_the_most_accurate_weights():
+    rec = _run("small early stopping")    # quick: 60 epochs, patience 5 (about 1 s)
+    hist = rec["history"]
+    best = max(hist, key=lambda h: h["val_acc"])   # the first evaluation at the highest accuracy
+    assert rec["stop_reason"].startswith("early stopping: val_acc did not improve by more than 0.005 in 5 evaluations")
+    assert rec["steps"] < rec["budget"]["steps"] and rec["test"]["step"] == best["step"] < rec["steps"]
+    assert rec["selected"]["step"] == best["step"] and rec["selected"]["test"] == {
+        k: rec["test"][k] for k in ("loss", "acc")}  # the restored weights are the selection checkpoint's
+    lowest_loss = min(hist, key=lambda h: h["val_loss"])["step"]
+    assert lowest_loss < best["step"]  # why it watches accuracy: the loss bottoms out earlier
+    res = EXP.analyze([dict(rec, point={"variant": "small early stopping"}, replicate=0)])
+    assert "Early stopping restores the weights of the highest validation accuracy: its test metrics are those " \
+        "weights'." in res["notes"]
+    assert _row(res, "early stopping")["fixed"] == "small early stopping (patience 5 on val accuracy, min_delta 0.005)"
 
 
 def test_robust_pitfalls_show_their_effect_on_tiny_budgets():

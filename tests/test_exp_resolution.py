@@ -1,14 +1,17 @@
-"""The resolution experiment: points per dataset, the same parameter count at every resolution,
-the noise scale at matched training loss, the folklore verdict on synthetic records, and one tiny
-real sweep + report (~5 s)."""
+"""The resolution experiment: points per dataset, a model whose receptive field covers the input at
+every resolution (one stem block per doubling), the noise scale at matched training loss,
+budget-limited points flagged, the folklore verdict on synthetic records, and one tiny real sweep +
+report (~5 s)."""
 
 import math
 
 import pytest
 
-from pybench import experiments, report, store, sweep, train
+from pybench import experiments, nn, report, store, sweep, train
 from pybench.experiments import resolution as res_mod
 from pybench.experiments.resolution import RES, log_slope, matched_loss
+
+SHAPE = {"mnist1d": lambda r: (1, 1, r), "shapes": lambda r: (1, r, r)}
 
 
 def test_quick_and_full_points():
@@ -37,14 +40,54 @@ def test_resolution_override_applies_to_every_dataset_and_dataset_override_keeps
         e.specs("quick", {"pixels": 3})
 
 
-@pytest.mark.parametrize("dataset,shape", [("mnist1d", lambda r: (1, 1, r)), ("shapes", lambda r: (1, r, r))])
-def test_parameter_count_is_the_same_at_every_resolution(dataset, shape):
-    e = experiments.get("resolution")
-    counts = set()
-    for s in e.specs("full", {"dataset": dataset}):
+def _models(mode, dataset):
+    """{resolution: the model its seed-0 run trains}."""
+    out = {}
+    for s in experiments.get("resolution").specs(mode, {"dataset": dataset}):
         c = train.Config(**s.config)
-        counts.add(train.build_model(c, shape(c.resolution), 10).num_parameters())
-    assert len(counts) == 1
+        out.setdefault(c.resolution, train.build_model(c, SHAPE[dataset](c.resolution), 10))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["quick", "full"])
+@pytest.mark.parametrize("dataset", ["mnist1d", "shapes"])
+def test_receptive_field_covers_the_input_at_every_resolution(dataset, mode):
+    """The criterion is the whole input (so also the largest object, up to 0.72 of the image side in
+    shapes): a unit of the last feature map sees at least r samples / px."""
+    models = _models(mode, dataset)
+    assert sorted(models) == RES[dataset][mode]
+    for r, m in models.items():
+        assert nn.receptive_field(m)[-1] >= r, (r, nn.receptive_field(m))
+
+
+@pytest.mark.parametrize("dataset", ["mnist1d", "shapes"])
+def test_one_stem_block_per_doubling_before_the_same_trunk(dataset):
+    models = _models("full", dataset)
+    res = sorted(models)
+    assert [models[r].spec.get("stem_blocks", 0) for r in res] == [0, 1, 2, 3]
+    trunk_map = {_map_before_head(models[r]) for r in res}
+    assert len(trunk_map) == 1  # the trunk sees the same map size at every resolution
+    block = 16 * 16 * (3 if dataset == "mnist1d" else 9) + 16 + 2 * 16  # conv weight, bias, BatchNorm affine
+    params = [models[r].num_parameters() for r in res]
+    assert [b - a for a, b in zip(params, params[1:])] == [block] * 3
+
+
+def _map_before_head(model):
+    shape = tuple(model.in_shape)
+    for layer in model.layers:
+        if isinstance(layer, nn.GlobalAvgPool):
+            return shape
+        shape = layer.output_shape(shape)
+    raise AssertionError("no global-average-pool head")
+
+
+def test_description_states_the_receptive_fields_and_parameter_counts():
+    desc = experiments.get("resolution").description
+    for dataset in ("mnist1d", "shapes"):
+        models = _models("full", dataset)
+        assert ", ".join(str(nn.receptive_field(models[r])[-1]) for r in sorted(models)) in desc
+        counts = [models[r].num_parameters() for r in sorted(models)]
+        assert f"{counts[0]:,} to {counts[-1]:,}" in desc
 
 
 def test_log_slope():
@@ -166,3 +209,48 @@ def test_analyze_warns_when_resolutions_differ_in_reachable_accuracy():
     assert "Caveat: the resolutions differ in what they can reach (best val 65% - 80%)" in notes
     recs[0]["best_val_acc"] = 0.8
     assert "Caveat" not in "\n".join(experiments.get("resolution").analyze(recs)["notes"])
+
+
+def test_budget_limited_points_are_flagged_not_read_as_results_about_resolution():
+    recs = [_record("mnist1d", r, 3200 / r) for r in (20, 40, 80)]
+    recs[0].update(status="budget-limited", best_val_acc=0.6, target=None,
+                   convergence={"late_drop_fraction": 0.2, "still_falling": True})
+    for r in recs[1:]:
+        r["convergence"] = {"late_drop_fraction": 0.01, "still_falling": False}
+    out = experiments.get("resolution").analyze(recs)
+    rows = {r["resolution"]: r for r in out["rows"]}
+    assert rows[20]["status"] == "budget-limited" and rows[20]["budget_limited"] == 1  # not just "missed target"
+    assert rows[20]["late_drop"] == 0.2 and rows[40]["status"] == "ok" and rows[40]["budget_limited"] == 0
+    assert rows[20]["noise_matched"] is not None  # its B at a loss it did reach still counts
+    notes = "\n".join(out["notes"])
+    assert ("Budget-limited (the training loss still fell at the end: its last 20% of the steps brought more than "
+            "5% of the run's drop): mnist1d r = 20") in notes
+    assert "mnist1d r = 20 (1/1 runs, 20% of the drop)." in notes and "r = 40 (" not in notes
+    assert "target missed at r = 20 (budget-limited)" in notes
+    assert "Caveat" not in notes  # 60% vs 80% best val, but the 60% is the budget's
+
+
+def test_records_without_a_plateau_test_get_it_from_their_history():
+    falling, flat = _record("shapes", 8, 100), _record("shapes", 16, 50)
+    for rec, losses in ((falling, (2.0, 1.5, 1.0, 0.5)), (flat, (2.0, 0.6, 0.5, 0.5))):
+        rec["budget"] = {"steps": 300}   # run to its end (steps 300); evaluations every 75 steps
+        rec["history"] = _hist(100, losses, every=75)
+    rows = {r["resolution"]: r for r in experiments.get("resolution").analyze([falling, flat])["rows"]}
+    assert rows[8]["late_drop"] == pytest.approx(0.5 / 1.5) and rows[8]["status"] == "budget-limited"
+    assert rows[16]["late_drop"] == 0 and rows[16]["status"] == "ok"
+
+
+def test_receptive_field_per_point_from_the_stored_model_spec():
+    recs = []
+    for r, stem in ((8, 0), (16, 1), (32, 0)):  # 32 px without its stem block: the old fixed-depth model
+        rec = _record("shapes", r, 100)
+        m = nn.cnn((1, r, r), 10, depth=3, width=4, head="gap", stem_blocks=stem)
+        rec["config"]["model"] = "cnn"
+        rec["model"] = {"num_parameters": m.num_parameters(), "spec": m.spec}
+        recs.append(rec)
+    out = experiments.get("resolution").analyze(recs)
+    assert [row["receptive_field"] for row in out["rows"]] == [22, 46, 22]
+    notes = "\n".join(out["notes"])
+    assert "shapes: receptive field of the last feature map 22, 46, 22 px at r = 8, 16, 32: smaller than the input " \
+           "at r = 32" in notes
+    assert "parameters at r = 8, 16, 32" in notes

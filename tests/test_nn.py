@@ -409,6 +409,61 @@ def test_cnn_structure_and_counts():
     assert s.layers[-1].in_features == 8 and s.output_shape() == (5,)
 
 
+def test_cnn_stem_blocks_keep_the_width_and_hand_the_trunk_the_same_map():
+    trunk = nn.cnn((1, 8, 8), 10, depth=3, width=16, head="gap")
+    stem = nn.cnn((1, 32, 32), 10, depth=3, width=16, head="gap", stem_blocks=2)
+    assert [l.out_channels for l in stem.layers if isinstance(l, nn.Conv2d)] == [16, 16, 16, 32, 64]
+    assert kinds(stem) == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] * 5 + ["GlobalAvgPool", "Linear"]
+    # each stem block: a 16 -> 16 3x3 conv with bias and BatchNorm's weight and bias; the first block's input is
+    # then 16 channels instead of 1
+    assert stem.num_parameters() - trunk.num_parameters() == 2 * (16 * 16 * 9 + 16 + 32)
+    assert _map_before_head(stem) == _map_before_head(trunk) == (64, 1, 1)
+    assert stem.spec["stem_blocks"] == 2 and "stem_blocks" not in trunk.spec  # old specs stay as they were
+    with pytest.raises(ValueError, match="stem_blocks"):
+        nn.cnn((1, 8, 8), 10, depth=3, width=16, stem_blocks=-1)
+
+
+def _map_before_head(model):
+    shape = tuple(model.in_shape)
+    for layer in model.layers:
+        if isinstance(layer, (nn.Flatten, nn.GlobalAvgPool)):
+            return shape
+        shape = layer.output_shape(shape)
+    return shape
+
+
+def test_receptive_field_recurrence():
+    assert nn.receptive_field(nn.cnn((1, 28, 28), 10, depth=2, width=4)) == (10, 10)  # 3, +1 pool, +2*2, +1*2
+    assert nn.receptive_field(nn.cnn((1, 1, 40), 10, depth=3, width=4)) == (1, 22)    # 1-D: H stays 1
+    assert nn.receptive_field(nn.cnn((1, 64, 64), 10, depth=3, width=4, stem_blocks=3)) == (190, 190)
+    strided = nn.Sequential([nn.Conv2d(1, 1, (5, 3), stride=2), nn.ReLU(), nn.Conv2d(1, 1, 3, dilation=2)],
+                            in_shape=(1, 40, 40))
+    assert nn.receptive_field(strided) == (5 + 2 * 2 * 2, 3 + 2 * 2 * 2)
+    assert nn.receptive_field(nn.mlp(40, 10, 2, 8)) == (1, 1)
+
+
+@pytest.mark.parametrize("in_shape,stem", [((1, 1, 96), 0), ((1, 1, 200), 2), ((1, 48, 48), 1)])
+def test_receptive_field_is_the_support_of_one_unit(in_shape, stem):
+    """With all-ones weights, zero biases and a zero input but for one sample, a unit of the last
+    feature map is positive exactly when that sample lies in its receptive field: count them."""
+    m = nn.cnn(in_shape, 3, depth=2, width=2, norm=None, head="gap", stem_blocks=stem, dtype=np.float64)
+    for layer in m.layers:
+        if isinstance(layer, nn.Conv2d):
+            layer.weight.data[...] = 1.0
+    m.eval()
+    feats = m.layers[:[isinstance(l, nn.GlobalAvgPool) for l in m.layers].index(True)]
+    _, h, w = _map_before_head(m)
+    unit = (h // 2, w // 2)  # a central unit: its window lies inside the input
+    n = in_shape[1] * in_shape[2]
+    x = np.eye(n).reshape((n,) + in_shape)  # example k: one 1 at the k-th input sample
+    for layer in feats:
+        x = layer.forward(x)
+    rows, cols = np.nonzero((x[:, 0][(slice(None),) + unit] > 0).reshape(in_shape[1:]))
+    assert 0 < rows.min() or in_shape[1] == 1  # not clipped by the border
+    assert 0 < cols.min() and cols.max() < in_shape[2] - 1
+    assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == nn.receptive_field(m)
+
+
 def test_models_run_and_repr():
     c = nn.cnn((1, 12, 10), 4, depth=2, width=3, dropout=0.2)
     x = np.random.default_rng(0).standard_normal((3, 1, 12, 10)).astype(np.float32)

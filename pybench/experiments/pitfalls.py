@@ -33,8 +33,10 @@ class Pitfalls(Experiment):
         "regression target is the one-hot vector); ReLU at lr 0.3 vs leaky ReLU / ELU (dead fraction: units "
         "never positive on 256 training signals); zeros and N(0, 0.01) init vs He / Xavier on an 8-layer MLP; "
         "16 layers without vs with BatchNorm; batch 1024 vs 32 at the same epochs; no regularization vs dropout "
-        "and vs weight decay (each tuned) on 480 training signals with a 256-wide MLP, 60 / 150 epochs "
-        "(train/test gap); no early stopping vs patience 5 / 10 epochs on val loss (test loss); MSE vs "
+        f"and vs weight decay (each tuned) on {cases.SMALL_TRAIN} training signals ({cases.SMALL_VAL} validation) with a "
+        "256-wide MLP, 60 / 150 epochs (train/test gap); no early stopping vs stopping after "
+        f"{cases.PATIENCE['quick']} / {cases.PATIENCE['full']} epochs without a gain in validation accuracy above "
+        f"{cases.EARLY_STOP['min_delta']:g}, restoring the most accurate weights (test loss); MSE vs "
         "cross-entropy; plain SGD vs momentum, AdaGrad, RMSprop and Adam, each at its best lr of a small grid "
         "(3 values quick, 4 full; best = highest median best validation accuracy). Effect = fixed - bad "
         "(bad - fixed for gap and loss): positive means the fix helps. Quick: 1 seed; full: 3 seeds (median, "
@@ -105,8 +107,10 @@ def _choose(side, by_variant):
 def _side_text(template, name, n, by_variant):
     if name is None:
         return "(not run)"
-    p = get(by_variant[name][0], "config.patience")
-    return template.format(v=name + (f" (best of {n})" if n > 1 else ""), p=p)
+    rec = by_variant[name][0]
+    on = {"val_acc": "val accuracy", "val_loss": "val loss"}.get(get(rec, "config.early_stop_on") or "val_loss")
+    return template.format(v=name + (f" (best of {n})" if n > 1 else ""), p=get(rec, "config.patience"), on=on,
+                           min_delta=get(rec, "config.min_delta") or 0.0)
 
 
 def _value(rec, path):
@@ -209,8 +213,13 @@ def _notes(rows, records):
              f"test accuracy below {CHANCE_FACTOR:g}/classes.",
              "Dead ReLUs: the fraction of ReLU / leaky-ReLU units never positive on 256 training signals at the end, "
              "averaged over layers (leaky units that are never positive still pass a small gradient; ELU is not "
-             "counted: '-').",
-             "Early stopping restores the weights of the lowest validation loss: its test metrics are those weights'."]
+             "counted: '-')."]
+    watched = {get(r, "config.early_stop_on") or "val_loss" for r in records if get(r, "config.patience") is not None}
+    if watched:  # records made before early stopping watched accuracy restored the lowest loss
+        notes.append("Early stopping restores the weights of "
+                     + " or ".join("the highest validation accuracy" if w == "val_acc" else "the lowest validation loss"
+                                   for w in sorted(watched, reverse=True))
+                     + ": its test metrics are those weights'.")
     missing = sorted({r["pitfall"] for r in rows if r["shown"] == "n/a"})
     if missing:
         notes.append("not run (no effect measured): " + "; ".join(missing) + ".")

@@ -1,8 +1,9 @@
 """resolution: what input resolution does to throughput, convergence and the gradient noise scale,
 on MNIST-1D (sequence length) and the 2-D ``shapes`` set (pixels per side), with a CNN whose
-parameter count does not depend on the resolution, and a test of the folklore that doubling the
-resolution acts on gradient averaging like a 4x larger batch (2x for a 1-D signal: the sample
-count per example doubles).
+capacity follows the input (one more conv+pool block per doubling, so its receptive field covers
+the whole input at every resolution and the same trunk sees the same map size), and a test of the
+folklore that doubling the resolution acts on gradient averaging like a 4x larger batch (2x for a
+1-D signal: the sample count per example doubles).
 
 If it did, every example would carry 2^dims times as much independent gradient signal, so the
 noise scale B_simple (measured in examples) would fall by 2^dims per doubling, and, at a fixed
@@ -16,7 +17,9 @@ puts it next to the folklore's -dims.
 
 import math
 
+from .. import nn
 from ..diagnostics import common_loss_level, history_curve, seed_bootstrap
+from ..train import LATE_FRACTION, OK_STATUSES, PLATEAU_TOL, late_drop
 from ._fit import positive_only
 from .base import (Column, Experiment, PlotSpec, Series, _short, accuracy_plot, curves_plot, get, group_by_point,
                    loss_curves_plot, median, noise_loss_plot, point_keys, series, standard_columns, standard_notes,
@@ -26,11 +29,17 @@ DATASETS = ("mnist1d", "shapes")
 DIMS = {"mnist1d": 1, "shapes": 2}
 RES = {"mnist1d": {"full": [20, 40, 80, 160], "quick": [20, 40, 80]},
        "shapes": {"full": [8, 16, 32, 64], "quick": [8, 16, 32]}}
-# per-dataset Config fields (the budget by mode)
+# The input size the 3-block trunk is built for (its receptive field, 22, covers it); each doubling
+# above it adds one stem block, so the trunk sees the same map size and the receptive field the
+# whole input at every resolution (a fixed 22 left 64 px shapes of up to 46 px unseen as a whole).
+TRUNK_INPUT = {"mnist1d": 20, "shapes": 8}
+# per-dataset Config fields (the budget by mode). Full-mode budgets: long enough for the training loss
+# to flatten at every resolution: in trial runs the slowest, shapes 8 px and MNIST-1D 20, took ~70 and
+# ~25 epochs; higher resolutions took fewer.
 PER_DATASET = {
-    "mnist1d": {"target_accuracy": 0.7, "eval_every": 14, "epochs": {"full": 15, "quick": 5}},
+    "mnist1d": {"target_accuracy": 0.7, "eval_every": 14, "epochs": {"full": 40, "quick": 5}},
     "shapes": {"target_accuracy": 0.25, "n_train": 5000, "n_test": 1000, "eval_every": 35,
-               "epochs": {"full": 10, "quick": 4}},
+               "epochs": {"full": 80, "quick": 4}},
 }
 
 
@@ -38,26 +47,42 @@ def _union(mode):
     return sorted({r for d in DATASETS for r in RES[d][mode]})
 
 
+def stem_blocks(dataset, resolution):
+    """Stem blocks (one per doubling) that bring ``resolution`` down to at most TRUNK_INPUT[dataset]."""
+    n = 0
+    while resolution > TRUNK_INPUT[dataset] * 2 ** n:
+        n += 1
+    return n
+
+
 class Resolution(Experiment):
     name = "resolution"
     title = "Resolution: MNIST-1D sequence length and shapes image size"
     description = (
-        "A CNN of 3 blocks (conv 3 [1-D: 1x3] 'same', BatchNorm, ReLU, max-pool 2; 16, 32, 64 channels) with a "
-        "global-average-pool head, so its parameter count is the same at every resolution (the pooled maps "
-        "shrink, the weights do not; nor does the receptive field in pixels, so at a higher resolution it covers "
-        "less of the input). Data: MNIST-1D at sequence length 20, 40, 80, 160 (the generator's final_seq_length:"
-        " the same curves sampled more finely; 3,600 train / 400 val / 1,000 test; target 70% val accuracy; 15 "
-        "epochs; evaluated every 14 steps, 1/4 epoch) and the 2-D shapes set at 8, 16, 32, 64 px (the same scenes"
-        " rendered at each resolution, per-pixel noise scaled so that more pixels bring no free averaging; 4,500 "
-        "train / 500 val / 1,000 test; target 25%, which 8 px images just reach; 10 epochs; evaluated every 35 "
-        "steps, 1/2 epoch). Adam, lr 0.002, batch 64, one thread per run. Per point: throughput (samples/s, "
-        "GFLOP/s), steps, epochs and time to target, best val and test accuracy, the train/test gap, the gradient"
-        " noise scale B_simple (8 batches of 64 per estimate at every evaluation; |G|^2 and tr(Sigma) each an EMA "
-        "over the evaluations after step 0, then their ratio; docs/protocol.md) at the target and at matched "
-        "training loss (the lowest loss every run of the dataset reaches), and the status. The folklore that doubling"
-        " the resolution acts like a 4x batch (2x for 1-D) predicts B_simple ~ r^-2 (r^-1 for 1-D) and fewer "
-        "steps to target at a fixed batch; the notes give the measured exponents (at matched training loss). Full mode: the resolutions "
-        "above, 3 seeds. Quick mode: lengths 20, 40, 80 (5 epochs) and 8, 16, 32 px (4 epochs), 1 seed. --set "
+        "A CNN whose depth follows the input: a trunk of 3 blocks (conv 3 [1-D: 1x3] 'same', BatchNorm, ReLU, "
+        "max-pool 2; 16, 32, 64 channels) with a global-average-pool head, built for inputs of 20 samples (MNIST-1D) "
+        "/ 8 px (shapes), and in front of it a stem of one more such block (16 channels) per doubling above that, so "
+        "the trunk always sees a 20-sample / 8 px map and the receptive field grows with the input: 22, 46, 94, 190 "
+        "samples or px, at least the input's size at every resolution (a fixed 3-block net saw 22 px of a 64 px "
+        "image holding shapes of up to 46 px). Each stem block adds 816 (1-D) / 2,352 (2-D) parameters: 8,714 to "
+        "11,162 and 24,170 to 31,226 from the lowest resolution to the highest (the notes give each point's count and "
+        "receptive field). Data: MNIST-1D at sequence length 20, 40, 80, 160 (the generator's final_seq_length: the "
+        "same curves sampled more finely; 3,600 train / 400 val / 1,000 test; target 70% val accuracy; 40 epochs, "
+        "2,240 steps; evaluated every 14 steps, 1/4 epoch) and the 2-D shapes set at 8, 16, 32, 64 px (the same "
+        "scenes rendered at each resolution, per-pixel noise scaled so that more pixels bring no free averaging; "
+        "4,500 train / 500 val / 1,000 test; target 25%, which 8 px images just reach; 80 epochs, 5,600 steps, long "
+        "enough for the training loss of the slowest, 8 px, to flatten; evaluated every 35 steps, 1/2 epoch). Adam, "
+        "lr 0.002, batch 64, one thread per run. A run whose training loss still falls at the end of its budget is "
+        "budget-limited (pybench.train: its last 20% of the steps brought > 5% of its drop): the table's status and "
+        "the notes say so, and its accuracy is not read as a result about resolution. Per point: throughput "
+        "(samples/s, GFLOP/s), steps, epochs and time to target, best val and test accuracy, the train/test gap, the "
+        "gradient noise scale B_simple (8 batches of 64 per estimate at every evaluation; |G|^2 and tr(Sigma) each an "
+        "EMA over the evaluations after step 0, then their ratio; docs/protocol.md) at the target and at matched "
+        "training loss (the lowest loss every run of the dataset reaches), the training loss's drop over the last 20% "
+        "of the budget, and the status. The folklore that doubling the resolution acts like a 4x batch (2x for 1-D) "
+        "predicts B_simple ~ r^-2 (r^-1 for 1-D) and fewer steps to target at a fixed batch; the notes give the "
+        "measured exponents (at matched training loss). Full mode: the resolutions above, 3 seeds. Quick mode: "
+        "lengths 20, 40, 80 (5 epochs) and 8, 16, 32 px (4 epochs), 1 seed: budget-limited, a smoke test. --set "
         "resolution=[...] applies one list to every dataset; --set dataset=shapes keeps one.")
     base = {
         "model": "cnn", "depth": 3, "width": 16, "head": "gap", "kernel_size": 3, "activation": "relu",
@@ -83,7 +108,8 @@ class Resolution(Experiment):
     def point_config(self, point, mode):
         d = point["dataset"]
         extra = {k: v for k, v in PER_DATASET[d].items() if k != "epochs"}
-        return {"dataset": d, "resolution": point["resolution"], "epochs": PER_DATASET[d]["epochs"][mode], **extra}
+        return {"dataset": d, "resolution": point["resolution"], "epochs": PER_DATASET[d]["epochs"][mode],
+                "stem_blocks": stem_blocks(d, point["resolution"]), **extra}
 
     def analyze(self, records):
         return analyze(records, self.title)
@@ -104,12 +130,39 @@ def log_slope(xs, ys):
     return sum((p[0] - mx) * (p[1] - my) for p in pts) / sum((p[0] - mx) ** 2 for p in pts)
 
 
+def receptive_field(record):
+    """The receptive field along the resolution axis (samples or px) of the record's CNN, rebuilt
+    from its stored spec; None for another model or a record without one."""
+    spec = get(record, "model.spec")
+    if get(record, "config.model") != "cnn" or not isinstance(spec, dict):
+        return None
+    return nn.receptive_field(nn.cnn(**spec))[-1]  # width: the signal's axis in 1-D (H == 1)
+
+
+def convergence(record):
+    """The record's plateau test (pybench.train.late_drop: is the training loss still falling at the
+    end of the budget?). Records written before train.py made it get the same test on their
+    history when they ran their whole budget; None when it does not apply (stopped early, failed)."""
+    if "convergence" in record:
+        return record["convergence"]
+    total = get(record, "budget.steps")
+    if record.get("status") == "completed" and total and record.get("steps") == total and record.get("history"):
+        return late_drop(record["history"], total)
+    return None
+
+
+def budget_limited(record):
+    c = convergence(record)
+    return record.get("status") == "budget-limited" or bool(c and c.get("still_falling"))
+
+
 def matched_loss(records):
     """The records' smoothed B_simple at one training loss: (level, [value dict or None per record],
-    the record that sets the level). The level is the lowest training loss every completed run with
-    an estimate reaches (pybench.diagnostics.common_loss_level); each run's value is interpolated
+    the record that sets the level). The level is the lowest training loss every run that trained to
+    the end of its budget (completed or budget-limited: each reached the losses it passed) with an
+    estimate reaches (pybench.diagnostics.common_loss_level); each run's value is interpolated
     where its loss first falls to it (NoiseCurve.at_loss)."""
-    curves = [history_curve(r) if r.get("status") == "completed" else None for r in records]
+    curves = [history_curve(r) if r.get("status") in OK_STATUSES else None for r in records]
     usable = [(r, c) for r, c in zip(records, curves) if c is not None and c.min_loss() is not None]
     level = common_loss_level([c for _, c in usable])
     if level is None:
@@ -149,9 +202,10 @@ def _folklore_notes(rows, levels):
             notes.append(f"{d}: fewer than 2 resolutions with a noise scale; no exponent.")
             continue
         parts = [x for x in (m_text, t_text, s_text) if x]
-        missed = [r["resolution"] for r in sub if r["steps_to_target"] is None and r["reached"] != "-"]
+        missed = [str(r["resolution"]) + (" (budget-limited)" if r["budget_limited"] else "") for r in sub
+                  if r["steps_to_target"] is None and r["reached"] != "-"]
         if missed:
-            parts.append(f"target missed at r = {', '.join(map(str, missed))}")
+            parts.append(f"target missed at r = {', '.join(missed)}")
         if p > folk / 2:
             how = "rises with the resolution, against" if p > 0 else "falls far less than"
             verdict = (f"B_simple {how} the folklore's r^{folk} (x{2.0 ** folk:g} per doubling): here extra "
@@ -162,7 +216,8 @@ def _folklore_notes(rows, levels):
             verdict = f"B_simple falls roughly as the folklore's r^{folk} says"
         text = (f"{d} ({dims}-D): " + "; ".join(parts)
                 + f". Verdict ({'matched training loss' if p_m is not None else 'at the target'}): {verdict}.")
-        accs = [r["best_val_acc"] for r in sub if r["best_val_acc"] is not None]
+        # what a resolution can reach is read only off points that trained to a plateau
+        accs = [r["best_val_acc"] for r in sub if r["best_val_acc"] is not None and not r["budget_limited"]]
         if accs and max(accs) - min(accs) > 0.1:
             text += (f" Caveat: the resolutions differ in what they can reach (best val {100 * min(accs):.0f}% - "
                      f"{100 * max(accs):.0f}%), so the matched loss is one the weakest resolution reaches late and the "
@@ -194,6 +249,12 @@ def analyze(records, title="resolution"):
         row["noise_matched"], row["noise_matched_spread"] = summarize([v["b_simple"] if v else None for v in vals])
         row["noise_matched_se"] = median([v["b_simple_se"] for v in vals if v])
         row["_noise_seeds"] = [v["b_simple"] for v in vals if v and v["b_simple"] is not None]
+        row["receptive_field"] = median([receptive_field(r) for r in recs])
+        drops = [(convergence(r) or {}).get("late_drop_fraction") for r in recs]
+        row["late_drop"], row["late_drop_spread"] = summarize(drops)
+        row["budget_limited"] = sum(budget_limited(r) for r in recs)
+        if row["budget_limited"] and row["status"] in ("ok", "missed target"):
+            row["status"] = "budget-limited"  # a miss or a low accuracy here is the budget's, not the resolution's
         rows.append(row)
     rows.sort(key=lambda r: (str(r.get("dataset")), str([r.get(k) for k in extra]), _num_or_zero(r.get("resolution"))))
     prev = {}
@@ -203,9 +264,13 @@ def analyze(records, title="resolution"):
         r["noise_ratio"] = (r["noise_matched"] / p["noise_matched"] if p and p["noise_matched"] and r["noise_matched"]
                             and r["resolution"] == 2 * p["resolution"] else None)
         prev[key] = r
-    columns = ([Column("dataset", "dataset"), Column("resolution", "resolution", "int")] + [Column(k) for k in extra]
+    columns = ([Column("dataset", "dataset"), Column("resolution", "resolution", "int"),
+                Column("receptive_field", "receptive field", "int", term=False)] + [Column(k) for k in extra]
                + standard_columns(md_extra=("epochs_to_target",),
                                   term=("steps_to_target", "epochs_to_target", "test_acc", "status")))
+    at = [c.key for c in columns].index("status")
+    columns[at:at] = [Column("late_drop", "loss drop in last 20%", "pct", spread=True, term=False),
+                      Column("budget_limited", "budget-limited runs", "int", md=False)]
     at = [c.key for c in columns].index("noise_scale")
     columns[at:at + 1] = [Column("batch_size", "batch", "int", md=False),
                           Column("noise_scale", "B at target", ".3g", spread=True, term=False),
@@ -215,12 +280,34 @@ def analyze(records, title="resolution"):
                           Column("noise_ratio", "B ratio per doubling", ".2f")]
     notes = standard_notes(records)
     for d in sorted({r["dataset"] for r in rows}, key=str):
-        params = sorted({r["params"] for r in rows if r["dataset"] == d and r["params"] is not None})
+        sub = sorted((r for r in rows if r["dataset"] == d), key=lambda r: _num_or_zero(r["resolution"]))
+        counted = [(r["resolution"], r["params"]) for r in sub if r["params"] is not None]
+        params = sorted({p for _, p in counted})
         if len(params) > 1:
-            notes.append(f"{d}: the parameter count differs across resolutions ({', '.join(f'{p:,.0f}' for p in params)}): "
-                         "a resolution below 2^depth loses a pooling stage.")
+            notes.append(f"{d}: {', '.join(f'{p:,.0f}' for _, p in counted)} parameters at r = "
+                         f"{', '.join(str(x) for x, _ in counted)} (x{params[-1] / params[0]:.2f} from the fewest to "
+                         "the most): the stem's blocks (one per doubling, each at the first block's width) in front of "
+                         "the same trunk.")
         elif params:
             notes.append(f"{d}: {params[0]:,.0f} parameters at every resolution (global-average-pool head).")
+        rf = [(r["resolution"], r["receptive_field"]) for r in sub if r["receptive_field"] is not None]
+        if rf:
+            short = [str(x) for x, f in rf if _num_or_zero(x) > f]
+            unit = "samples" if DIMS.get(d) == 1 else "px"
+            notes.append(f"{d}: receptive field of the last feature map {', '.join(str(f) for _, f in rf)} {unit} at "
+                         f"r = {', '.join(str(x) for x, _ in rf)}: "
+                         + (f"smaller than the input at r = {', '.join(short)}, so no unit sees the whole input there "
+                            "and a lower accuracy there may be the network's, not the resolution's." if short else
+                            "at least the input's size at every resolution, so every object fits in it."))
+    limited = [r for r in rows if r["budget_limited"]]
+    if limited:
+        notes.append(f"Budget-limited (the training loss still fell at the end: its last {100 * LATE_FRACTION:g}% of "
+                     f"the steps brought more than {100 * PLATEAU_TOL:g}% of the run's drop): "
+                     + "; ".join(f"{r['dataset']} r = {r['resolution']} ({r['budget_limited']}/{r['seeds']} runs"
+                                 + (f", {100 * r['late_drop']:.0f}% of the drop" if r["late_drop"] is not None else "")
+                                 + ")" for r in limited)
+                     + ". Their accuracies, gaps and missed targets are what the budget allowed, not results about "
+                     "resolution; B at matched loss is still taken where their loss reached the level.")
     for (d, ex), level in sorted(levels.items(), key=lambda kv: str(kv[0])):
         where = d + ("" if ex == "[]" else f" {ex}")
         if level is None:
@@ -231,7 +318,7 @@ def analyze(records, title="resolution"):
         n_val = sum(1 for r in by_group[(d, ex)] if (matched[id(r)][1] or {}).get("b_simple") is not None)
         notes.append(f"B at matched loss ({where}): each run's smoothed B_simple where its training loss first falls "
                      f"to {level:.3g}, linear in log loss between the evaluations around the crossing; {level:.3g} is "
-                     "the lowest training loss every completed run reaches (the minimum of "
+                     "the lowest training loss every run that trained to the end of its budget reaches (the minimum of "
                      f"{' '.join(f'{k}={_short(v)}' for k, v in (s.get('point') or {}).items())} seed "
                      f"{s.get('replicate', 0)}); {n_val} of {len(by_group[(d, ex)])} runs have a value there.")
     notes.append("B at target: the smoothed B_simple at the first evaluation at or above the target (runs compared at "

@@ -17,7 +17,7 @@ from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatt
                      Identity, Linear, MaxPool2d)
 from .activations import (ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,  # noqa: F401
                           activation, activation_names)
-from .models import cnn, mlp  # noqa: F401
+from .models import cnn, mlp, receptive_field  # noqa: F401
 
 # losses, optimizers, LR schedules (train helper: loss.py, optim.py, schedule.py)
 from . import loss, optim, schedule  # noqa: F401,E402

@@ -4,7 +4,8 @@ Both return a Sequential with ``.in_shape`` (per-sample), ``.spec`` (the builder
 JSON-safe, enough to rebuild it), ``compute_dx = False`` (the data needs no gradient, so the first
 Linear/Conv skips its input-gradient GEMM) and a repr that starts with the builder call. Weights
 come from ``np.random.default_rng(seed)`` layer by layer in order; biases start at zero;
-Dropout layer i gets a seed derived from (seed, i).
+Dropout layer i gets a seed derived from (seed, i). ``receptive_field(model)`` gives the input
+window one unit of a built model's last feature map sees.
 """
 
 import math
@@ -16,7 +17,7 @@ from .activations import activation as _activation, activation_names
 from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool, Linear, MaxPool2d)
 from .module import Sequential, check_dtype, check_int
 
-__all__ = ["mlp", "cnn"]
+__all__ = ["mlp", "cnn", "receptive_field"]
 
 
 def _act(name, who, arg):
@@ -110,10 +111,13 @@ def mlp(in_features, classes, depth, width, activation="relu", norm=None, dropou
 
 
 def cnn(in_shape, classes, depth, width, activation="relu", norm="batch", dropout=0.0, init="he_normal",
-        last_activation=None, *, kernel_size=3, head="flatten", seed=0, dtype=np.float32):
-    """``depth`` blocks of Conv(k x k, "same" padding) -> BatchNorm2d (norm == "batch") ->
-    activation -> MaxPool 2, then a head; the block's pool is kept only while the pooled size
-    stays >= 1, and the channel count (``width`` at first) doubles after each pool.
+        last_activation=None, *, kernel_size=3, head="flatten", stem_blocks=0, seed=0, dtype=np.float32):
+    """``stem_blocks`` + ``depth`` blocks of Conv(k x k, "same" padding) -> BatchNorm2d (norm ==
+    "batch") -> activation -> MaxPool 2, then a head; the block's pool is kept only while the pooled
+    size stays >= 1. The channel count is ``width`` through the stem blocks, then doubles after each
+    pool of the ``depth`` (trunk) blocks: a stem of s blocks hands an input 2^s times larger to the
+    same trunk at the same map size, for width^2 * (kernel area) + width (+ 2 width with BatchNorm)
+    more parameters per stem block (as if a width -> width block were added).
 
     ``in_shape`` (C, H, W); H == 1 means a 1-D signal: kernels (1, k), pools (1, 2).
     ``head`` "flatten": Flatten -> Dropout(dropout) if > 0 -> Linear(classes); "gap":
@@ -131,13 +135,14 @@ def cnn(in_shape, classes, depth, width, activation="relu", norm="batch", dropou
         raise ValueError(f"{who}: kernel_size: expected an odd int (symmetric 'same' padding), got {k}")
     if head not in ("flatten", "gap"):
         raise ValueError(f"{who}: head: expected 'flatten' or 'gap', got {head!r}")
+    stem = check_int(stem_blocks, "stem_blocks", who, minimum=0)
     a = _common(who, classes, depth, width, activation, norm, dropout, init, last_activation, seed, dtype)
     rng, dt = np.random.default_rng(a["seed"]), a["dtype"]
     c, h, w = in_shape
     one_d = h == 1
     ksize, pad, pool = ((1, k), (0, k // 2), (1, 2)) if one_d else ((k, k), (k // 2, k // 2), (2, 2))
     layers, c_out = [], a["width"]
-    for _ in range(a["depth"]):
+    for i in range(stem + a["depth"]):
         layers.append(Conv2d(c, c_out, ksize, padding=pad, init=init, dtype=dt, rng=rng))
         if a["norm"]:
             layers.append(BatchNorm2d(c_out, dtype=dt))
@@ -145,7 +150,8 @@ def cnn(in_shape, classes, depth, width, activation="relu", norm="batch", dropou
         c = c_out
         if h // pool[0] >= 1 and w // pool[1] >= 1:
             layers.append(MaxPool2d(pool))
-            h, w, c_out = h // pool[0], w // pool[1], 2 * c_out
+            h, w = h // pool[0], w // pool[1]
+            c_out = c_out if i < stem else 2 * c_out
     layers.append(Flatten() if head == "flatten" else GlobalAvgPool())
     if a["dropout"] > 0:
         layers.append(Dropout(a["dropout"], seed=_dropout_seed(a["seed"], len(layers))))
@@ -153,4 +159,25 @@ def cnn(in_shape, classes, depth, width, activation="relu", norm="batch", dropou
     if a["last_activation"] is not None:
         layers.append(_activation(a["last_activation"]))
     spec = dict(in_shape=list(in_shape), **a, kernel_size=k, head=head)
+    if stem:  # only when used: the specs (and reprs) of models without a stem stay what they were
+        spec["stem_blocks"] = stem
     return _finish(layers, in_shape, who, spec)
+
+
+def receptive_field(model):
+    """(height, width) in input samples of the window one unit of the model's last spatial feature
+    map sees (the layers up to the first Flatten / GlobalAvgPool / Linear): the usual recurrence
+    rf += (k - 1) * dilation * jump, jump *= stride over convolutions and pools; padding does not
+    change it. (1, 1) for a model that starts with a dense layer."""
+    rf, jump = [1, 1], [1, 1]
+    for layer in model.layers:
+        if isinstance(layer, (Flatten, GlobalAvgPool, Linear)):
+            break
+        kernel = getattr(layer, "kernel_size", None)
+        if kernel is None:  # BatchNorm, activations, Dropout: one input sample per output sample
+            continue
+        dilation = getattr(layer, "dilation", (1, 1))
+        for i in range(2):
+            rf[i] += (kernel[i] - 1) * dilation[i] * jump[i]
+            jump[i] *= layer.stride[i]
+    return tuple(rf)
