@@ -43,3 +43,28 @@ def slow_run(config):
     rec = train.run(config)
     time.sleep(max(0.0, 0.3 - (time.time() - t)))
     return rec
+
+
+# ---- fake runners: records shaped like pybench.train.run's, no training (grid extension tests) ----
+
+BATCH_PEAK = 2.5  # the lr_factor with the fewest steps to target
+
+
+def fake_batch_run(config):
+    """A batch-size run that reaches its target after 100 (1 + ln(f / 2.5)^2) steps at lr_factor
+    f = lr / lr_ref(B): fewest at 2.5, so a grid topping out at 2 finds its optimum one step beyond."""
+    import math
+
+    from pybench.experiments.batch_size import lr_ref
+
+    b = config["batch_size"]
+    steps = round(100 * (1 + math.log(config["lr"] / lr_ref(b) / BATCH_PEAK) ** 2))
+    hist = [{"step": s, "epoch": s * b / 9000, "samples": s * b, "wall_time": s * 1e-3, "train_loss": 2.0 / (1 + s),
+             "val_loss": 1.0, "val_acc": 0.5 + 0.1 * s / steps} for s in (0, steps // 2, steps)]
+    return {"schema": train.SCHEMA, "run_id": train.Config(**config).run_id(), "config": dict(config),
+            "status": "completed", "stop_reason": "target reached",
+            "target": {"step": steps, "epoch": steps * b / 9000, "samples": steps * b, "wall_time": steps * 1e-3},
+            "best_val_acc": 0.61, "test": {"acc": 0.6, "loss": 1.0}, "train": {"acc": 0.65}, "gap": 0.05,
+            "model": {"num_parameters": 1000}, "steps": steps, "history": hist,
+            "throughput": {"samples_per_s": 1e4, "gflops": 1.0, "step_time": 1e-3, "train_time": steps * 1e-3}}
+
