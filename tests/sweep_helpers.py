@@ -68,3 +68,19 @@ def fake_batch_run(config):
             "model": {"num_parameters": 1000}, "steps": steps, "history": hist,
             "throughput": {"samples_per_s": 1e4, "gflops": 1.0, "step_time": 1e-3, "train_time": steps * 1e-3}}
 
+
+def fake_pitfalls_run(config, peak=0.015):
+    """A pitfalls run whose best validation accuracy falls with the distance of log10(lr) from
+    log10(peak) (0.6 at the peak); lr >= 1 diverges."""
+    import math
+
+    lr = config["lr"]
+    diverged = lr >= 1
+    acc = 0.1 if diverged else 0.6 - 0.1 * math.log10(lr / peak) ** 2
+    steps = 100
+    return {"schema": train.SCHEMA, "run_id": train.Config(**config).run_id(), "config": dict(config),
+            "status": "diverged" if diverged else "completed", "stop_reason": "fake",
+            "target": None, "best_val_acc": acc, "test": {"acc": acc - 0.01, "loss": 1.0}, "gap": 0.05,
+            "train": {"acc": acc + 0.04}, "steps": steps, "collapse": {"dead_fraction": 0.0},
+            "data": {"num_classes": 10}, "model": {"num_parameters": 1000},
+            "history": [{"step": s, "epoch": s / 100, "val_loss": 1.0, "val_acc": acc} for s in (0, steps)]}
