@@ -275,10 +275,13 @@ class _RichProgress:
             self.print(f"dask: scheduler {kw['address']}; "
                        + (f"dashboard {kw['dashboard']}" if kw["dashboard"] else f"no dashboard: {kw['no_dashboard']}"))
         elif event == "sweep_start":
+            where = f"{kw['experiment']} ({kw['mode']})" + (f" extension {kw['round']}" if kw.get("round") else "")
             if kw["skipped"]:
-                self.print(f"{kw['experiment']} ({kw['mode']}): {kw['skipped']} of {kw['total']} runs already stored, "
-                           "kept")
-            self.sweep_task = p.add_task(f"{kw['experiment']} ({kw['mode']})", total=kw["pending"])
+                self.print(f"{where}: {kw['skipped']} of {kw['total']} runs already stored, kept")
+            self.sweep_task = p.add_task(where, total=kw["pending"])
+        elif event == "extend":
+            for text in kw["texts"]:
+                self.print(f"{kw['experiment']} ({kw['mode']}): {text}")
         elif event == "run_start":
             if self.executor == "dask":
                 self.out_there += 1
@@ -371,10 +374,16 @@ def _cmd_run(args):
     except (TypeError, ValueError, RuntimeError) as e:
         return _usage("run", e)
     reporter = None if args.quiet else _RichProgress(executor, args.workers)
+    by_name = {exp.name: exp for exp in chosen}
+
+    def extend(name, md, records):  # tuned grids whose best value sits on an edge ask for one more value
+        return by_name[name].extend(records, md, overrides, args.seeds)
+
     try:
         try:
             summary = sweep.run_sweep(specs, out, executor=executor, scheduler=args.scheduler, workers=args.workers,
-                                      resume=args.resume, progress=reporter, meta=meta, connect_timeout=args.timeout)
+                                      resume=args.resume, progress=reporter, meta=meta, connect_timeout=args.timeout,
+                                      extend=extend)
         finally:
             if reporter is not None:
                 reporter.stop()
@@ -638,6 +647,8 @@ def build_parser():
                     help="cpu (default), cuda or cuda:N (needs CuPy and a GPU; same as --set device=...)")
     pr.set_defaults(func=_cmd_train)
 
+    from .experiments._grid import MAX_ROUNDS
+
     try:
         from . import experiments
 
@@ -649,6 +660,8 @@ def build_parser():
         description="Run experiments and write one JSON record per run plus summary.csv, summary.md and plots under "
                     "OUT/<experiment>/<mode>/, and OUT/README.md. Default: every experiment (" + ", ".join(names)
                     + ") in quick mode into results/. Runs already stored are kept (--no-resume reruns them). "
+                    "A tuned grid (batch-size's lr_factor, pitfalls' learning rates, dropout and weight decay) whose "
+                    f"best value sits on an edge is extended beyond it, up to {MAX_ROUNDS} rounds (docs/protocol.md). "
                     "Tables on stdout, progress on stderr. Exit 0 when done, 1 if a run failed, 2 on usage errors.")
     pn.add_argument("experiments", nargs="*", metavar="EXPERIMENT", help="experiments to run: " + ", ".join(names))
     g = pn.add_mutually_exclusive_group()

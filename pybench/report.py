@@ -35,7 +35,8 @@ README = "README.md"
 def sweep_records(out, experiment, mode):
     """(records for the table, manifest or None, ids requested but not stored). With a manifest:
     one record per requested spec, in the sweep's order, tagged with that spec's point, axes,
-    replicate and ``sweep_index`` (in memory only); without: every stored record."""
+    replicate, ``extension`` (the round that added it to a tuned grid, 0 for the experiment's own
+    grid) and ``sweep_index`` (in memory only); without: every stored record."""
     stored = store.load_records(out, experiment, mode)
     m = store.load_manifest(out, experiment, mode)
     if not m or not isinstance(m.get("specs"), list):
@@ -50,7 +51,8 @@ def sweep_records(out, experiment, mode):
             continue
         # the spec's point and replicate (a run id may serve several points), its place in the sweep
         records.append(dict(r, point=s.get("point"), replicate=s.get("replicate"), sweep_index=i,
-                            axes=s.get("axes") or r.get("axes") or list(s.get("point") or {})))
+                            axes=s.get("axes") or r.get("axes") or list(s.get("point") or {}),
+                            extension=s.get("extension", 0)))
     return records, m, missing
 
 

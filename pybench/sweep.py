@@ -12,6 +12,9 @@
 - Each (experiment, mode) gets a manifest (``sweep.json``: the requested run ids with their points
   and replicates), written before anything runs: the table of that sweep is built from exactly
   those records (pybench.report).
+- Tuned grids (``extend``): after a group's runs its experiment may ask for values beyond the
+  edge of a grid (Experiment.extend); they join the group, the manifest is rewritten with every
+  spec, and they run, up to ``max_rounds`` rounds (pybench.experiments._grid).
 - Records are written by this process alone, each as soon as it arrives, atomically
   (pybench.store): a killed sweep loses at most the runs in flight.
 - Every record gains ``experiment``, ``point``, ``replicate``, ``mode`` and ``executor`` (kind,
@@ -28,16 +31,19 @@
 
 Usage problems (bad executor arguments, an unreachable scheduler, a cluster without a ``slot``
 resource) raise SweepUsageError, a ValueError, before anything is written. Library code: nothing
-here prints; ``progress(event, **info)`` is called with "sweep_start", "run_start", "run_end",
-"sweep_end" (see run_sweep).
+here prints; ``progress(event, **info)`` is called with "sweep_start", "extend", "run_start",
+"run_end", "sweep_end" (see run_sweep).
 """
 
+import dataclasses
+import json
 import os
 import socket
 import time
 import traceback
 
 from . import store
+from .experiments._grid import MAX_ROUNDS
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS", "OMP_WAIT_POLICY")
@@ -103,25 +109,30 @@ def manifest(specs, extra=None):
     """The manifest of one (experiment, mode) group of specs."""
     s0 = specs[0]
     m = {"schema": MANIFEST_SCHEMA, "experiment": s0.experiment, "mode": s0.mode,
-         "specs": [{"run_id": s.run_id(), "point": s.point, "axes": list(s.point), "replicate": s.seed}
-                   for s in specs]}
+         "specs": [{"run_id": s.run_id(), "point": s.point, "axes": list(s.point), "replicate": s.seed,
+                    **({"extension": s.extension} if s.extension else {})} for s in specs]}
     m.update(extra or {})
     return m
 
 
 def run_sweep(specs, out, *, executor="local", scheduler=None, workers=None, resume=True, progress=None,
-              runner=None, meta=None, connect_timeout=10.0):
+              runner=None, meta=None, connect_timeout=10.0, extend=None, max_rounds=MAX_ROUNDS):
     """Run ``specs`` (RunSpecs, any experiments and modes) into ``out``; returns the summary
     ``{"specs", "runs", "skipped", "ran", "failed", "statuses": {status: n}, "failed_ids": [...],
-    "groups": [(experiment, mode), ...]}`` where runs counts distinct run ids and statuses are
-    those of the requested runs after the sweep.
+    "groups": [(experiment, mode), ...], "extensions": [(experiment, mode, round, text), ...]}``
+    where runs counts distinct run ids and statuses are those of the requested runs after the sweep.
 
-    ``meta``: {experiment: dict} of extra manifest fields (e.g. a custom experiment's definition,
-    the overrides). ``runner``: the function config -> record (default pybench.train.run; tests).
+    ``extend(experiment, mode, records)``: after a group's runs, the Extensions it asks for given the
+    group's records (as pybench.report sees them); their specs join the group (tagged with the round)
+    and run, and it is asked again, until it asks nothing new or after ``max_rounds`` rounds. The
+    manifest lists every spec of every round. ``meta``: {experiment: dict} of extra manifest fields
+    (e.g. a custom experiment's definition, the overrides). ``runner``: the function config ->
+    record (default pybench.train.run; tests).
     ``progress(event, **info)``: "cluster" (dask: address, dashboard URL or None, no_dashboard:
-    why not), "sweep_start" (experiment, mode, total, skipped, pending),
-    "run_start" (spec; local: the run begins; dask: the point was submitted), "run_end" (spec,
-    record), "sweep_end" (summary)."""
+    why not), "sweep_start" (experiment, mode, total, skipped, pending, round: 0 for the specs
+    given, then the extension round), "extend" (experiment, mode, round, texts: one line per
+    extended grid), "run_start" (spec; local: the run begins; dask: the point was submitted),
+    "run_end" (spec, record), "sweep_end" (summary)."""
     specs = list(specs)
     if executor not in ("local", "dask"):
         raise SweepUsageError(f"--executor: expected local or dask, got {executor!r}")
@@ -139,29 +150,41 @@ def run_sweep(specs, out, *, executor="local", scheduler=None, workers=None, res
             dask = _DaskExecutor(scheduler, workers, connect_timeout)  # raises before anything is written
             emit("cluster", address=dask.address, dashboard=dask.dashboard, no_dashboard=dask.no_dashboard)
         summary = {"specs": len(specs), "runs": 0, "skipped": 0, "ran": 0, "failed": 0, "statuses": {},
-                   "failed_ids": [], "groups": []}
+                   "failed_ids": [], "groups": [], "extensions": []}
         for (experiment, mode), group in _groups(specs).items():
-            store.write_manifest(out, experiment, mode, manifest(group, (meta or {}).get(experiment)))
             summary["groups"].append((experiment, mode))
-            unique = {}
-            for s in group:
-                unique.setdefault(s.run_id(), s)
-            done = store.stored_ids(out, experiment, mode, done_only=True) if resume else set()
-            pending = [s for rid, s in unique.items() if rid not in done]
+            # each round runs only the ids it adds: with --no-resume an id reruns once, not once a round
+            unique, rnd = {}, 0
+            while True:
+                store.write_manifest(out, experiment, mode, manifest(group, (meta or {}).get(experiment)))
+                new = {}
+                for s in group:
+                    if s.run_id() not in unique:
+                        new.setdefault(s.run_id(), s)
+                unique.update(new)
+                done = store.stored_ids(out, experiment, mode, done_only=True) if resume else set()
+                pending = [s for rid, s in new.items() if rid not in done]
+                summary["skipped"] += len(new) - len(pending)
+                emit("sweep_start", experiment=experiment, mode=mode, total=len(new),
+                     skipped=len(new) - len(pending), pending=len(pending), round=rnd)
+                _run_pending(pending, out, emit, runner, summary, dask)
+                if extend is None or rnd >= max_rounds:
+                    break
+                records, _ = sweep_records_of(out, experiment, mode)
+                added, texts = [], []
+                for e in extend(experiment, mode, records) or []:
+                    fresh = _new_specs(group + added, e.specs)
+                    if fresh:
+                        added += [dataclasses.replace(s, extension=rnd + 1) for s in fresh]
+                        texts.append(e.text)
+                if not added:
+                    break
+                rnd += 1
+                summary["specs"] += len(added)
+                summary["extensions"] += [(experiment, mode, rnd, t) for t in texts]
+                emit("extend", experiment=experiment, mode=mode, round=rnd, texts=texts)
+                group = group + added
             summary["runs"] += len(unique)
-            summary["skipped"] += len(unique) - len(pending)
-            emit("sweep_start", experiment=experiment, mode=mode, total=len(unique),
-                 skipped=len(unique) - len(pending), pending=len(pending))
-            if dask is not None:
-                dask.run(pending, out, emit, runner, summary)
-            else:
-                for s in pending:
-                    emit("run_start", spec=s)
-                    try:
-                        rec = execute(s.config, runner)
-                    except Exception as e:  # a runner that raises: recorded, never lost
-                        rec = failed_record(s, f"{type(e).__name__}: {e}", traceback.format_exc())
-                    _store(out, _tag(rec, s, "local"), s, emit, summary)
             final = {r["run_id"]: r.get("status") for r in store.load_records(out, experiment, mode)}
             for rid in unique:
                 st = final.get(rid, "missing")
@@ -180,6 +203,34 @@ def run_sweep(specs, out, *, executor="local", scheduler=None, workers=None, res
         for k, v in env_before.items():
             if os.environ.get(k) != v:
                 os.environ[k] = v
+
+
+def _run_pending(pending, out, emit, runner, summary, dask):
+    if dask is not None:
+        dask.run(pending, out, emit, runner, summary)
+        return
+    for s in pending:
+        emit("run_start", spec=s)
+        try:
+            rec = execute(s.config, runner)
+        except Exception as e:  # a runner that raises: recorded, never lost
+            rec = failed_record(s, f"{type(e).__name__}: {e}", traceback.format_exc())
+        _store(out, _tag(rec, s, "local"), s, emit, summary)
+
+
+def _new_specs(group, specs):
+    """The specs not in ``group`` yet (same point and replicate: the same spec)."""
+    have = {(json.dumps(s.point, sort_keys=True), s.seed) for s in group}
+    return [s for s in specs if (json.dumps(s.point, sort_keys=True), s.seed) not in have]
+
+
+def sweep_records_of(out, experiment, mode):
+    """(records, missing ids) of the sweep whose manifest was written last: what the table and the
+    extensions are built from (pybench.report.sweep_records)."""
+    from .report import sweep_records
+
+    records, _, missing = sweep_records(out, experiment, mode)
+    return records, missing
 
 
 def _store(out, record, spec, emit, summary):

@@ -175,6 +175,40 @@ def test_report_rebuilds_byte_identical_tables_from_the_records(capsys, tmp_path
     assert stdout == stdout_run
 
 
+def test_run_extends_an_edge_optimum_and_report_rebuilds_the_same_table(capsys, tmp_path, monkeypatch):
+    """Fake runs (no training): the fewest steps at lr_factor 2.5, so the grid 0.5, 1, 2 has its best
+    at the top edge; `pybench run` adds 4, where 2 becomes interior, and says so on stderr."""
+    import sweep_helpers
+
+    monkeypatch.setattr(train, "run", sweep_helpers.fake_batch_run)
+    args = ["run", "batch-size", "--out", str(tmp_path), "--set", "batch_size=[64]", "--set", "lr_factor=[0.5,1,2]"]
+    rc, stdout_run, stderr = _run(capsys, *args)
+    assert rc == 0, stderr
+    assert "batch-size (quick): extending the lr_factor grid at batch 64 beyond 2 to 4 (best at the edge)" in stderr
+    assert "4 runs (4 run now, 0 kept from before)" in stderr
+    m = store.load_manifest(tmp_path, "batch-size", "quick")
+    assert [(s["point"]["lr_factor"], s.get("extension", 0)) for s in m["specs"]] == [(0.5, 0), (1, 0), (2, 0), (4, 1)]
+    d = tmp_path / "batch-size" / "quick"
+    (row,) = list(csv_rows(d / "summary.csv"))
+    assert row["lr_grid"] == "interior" and row["lr_factors"] == "0.5, 1, 2*, +4"
+    assert "0.5, 1, 2*, +4 (interior)" in (d / "summary.md").read_text()
+    built = {p: p.read_bytes() for p in (d / "summary.csv", d / "summary.md")}
+    for p in built:
+        p.unlink()
+    rc, stdout, _ = _run(capsys, "report", str(tmp_path))
+    assert rc == 0 and stdout == stdout_run and {p: p.read_bytes() for p in built} == built
+    # the same command again: every round's runs are kept, none runs
+    rc, _, stderr = _run(capsys, *args)
+    assert rc == 0 and "4 runs (0 run now, 4 kept from before)" in stderr
+
+
+def csv_rows(path):
+    import csv
+
+    with open(path, newline="") as f:
+        yield from csv.DictReader(f)
+
+
 def test_list_shows_axes_and_defaults(capsys):
     rc, stdout, stderr = _run(capsys, "list")
     assert rc == 0 and stderr == ""

@@ -240,10 +240,61 @@ def test_analyze_shows_a_batch_size_where_every_lr_missed_and_leaves_it_out_of_t
 def test_analyze_flags_a_best_lr_at_the_grid_edge_and_handles_nothing_to_fit():
     recs = [_record(64, 0.5, 400), _record(64, 1, 300)]
     res = experiments.get("batch-size").analyze(recs)
-    assert res["rows"][0]["lr_edge"] == "high"
+    assert res["rows"][0]["lr_edge"] == "high" and res["rows"][0]["lr_grid"] == "edge (not extended)"
     notes = "\n".join(res["notes"])
-    assert "edge of the grid at batch 64 (largest)" in notes and "needs the steps to target at 2 or more" in notes
+    assert "edge of the grid at batch 64 (largest; edge (not extended))" in notes
+    assert "needs the steps to target at 2 or more" in notes
     assert experiments.get("batch-size").analyze([])["rows"] == []
+
+
+def _tagged(b, factor, steps, extension=0, **kw):
+    return dict(_record(b, factor, steps, **kw), extension=extension, mode="full")
+
+
+def test_extend_asks_for_the_next_lr_factor_beyond_an_edge_best():
+    e = experiments.get("batch-size")
+    grid = [0.5, 0.7, 1, 1.4, 2]
+    # batch 64: best at the top (2); batch 256: interior (1); batch 16: best at the bottom (0.5)
+    recs = ([_tagged(64, f, s) for f, s in zip(grid, (500, 400, 300, 250, 200))]
+            + [_tagged(256, f, s) for f, s in zip(grid, (130, 110, 100, 110, 130))]
+            + [_tagged(16, f, s) for f, s in zip(grid, (700, 800, 900, 1000, 1100))])
+    ext = {x.where: x for x in e.extend(recs, "full", seeds=2)}
+    assert set(ext) == {"batch 64", "batch 16"}
+    up, down = ext["batch 64"], ext["batch 16"]
+    assert (up.what, up.edge, up.value) == ("lr_factor", 2, 2.8) and (down.edge, down.value) == (0.5, 0.35)
+    assert up.text == "extending the lr_factor grid at batch 64 beyond 2 to 2.8 (best at the edge)"
+    assert [(s.point, s.seed) for s in up.specs] == [({"batch_size": 64, "lr_factor": 2.8}, 0),
+                                                      ({"batch_size": 64, "lr_factor": 2.8}, 1)]
+    assert up.specs[0].config["lr"] == pytest.approx(2.8 * lr_ref(64), rel=1e-3)
+    assert up.specs[0].config["steps"] == e.specs("full", {"batch_size": [64]})[0].config["steps"]
+
+
+def test_analyze_keeps_an_edge_batch_size_out_of_the_fit_and_the_fastest():
+    e = experiments.get("batch-size")
+    grid = [0.5, 1, 2]
+    recs = []
+    for b in (16, 64, 256):
+        best = round(50 + 10000 / b)
+        recs += [_tagged(b, f, s) for f, s in zip(grid, (2 * best, best, 2 * best))]
+    # batch 1024: the best moved up three extensions and is still on the edge (round limit)
+    recs += [_tagged(1024, f, s, extension=int(f > 2)) for f, s in zip(grid + [4, 8, 16], (90, 80, 70, 60, 50, 40))]
+    res = e.analyze(recs)
+    rows = {r["batch_size"]: r for r in res["rows"]}
+    assert rows[1024]["lr_grid"] == "edge (round limit)" and rows[1024]["lr_factors"] == "0.5, 1, 2, +4, +8, +16*"
+    assert {rows[b]["lr_grid"] for b in (16, 64, 256)} == {"interior"}
+    notes = "\n".join(res["notes"])
+    assert "on the best-LR medians of 3 batch sizes" in notes
+    assert "batch 1024: 0.5, 1, 2, +4, +8, +16* (edge (round limit))" in notes
+    assert "edge of the grid at batch 1024 (largest; edge (round limit))" in notes and not rows[1024]["fastest"]
+    # without the extension tags the same factors are the experiment's own grid: not extended yet
+    plain = e.analyze([dict(r, extension=0) for r in recs])
+    assert {r["batch_size"]: r["lr_grid"] for r in plain["rows"]}[1024] == "edge (not extended)"
+    # a collapsed LR above the best bounds it: kept in the fit, as a claim may rest on it
+    recs = [r for r in recs if r["point"]["batch_size"] != 1024]
+    recs += [_tagged(1024, f, s) for f, s in ((0.5, 90), (1, 80))] + [_tagged(1024, 2, None, status="collapsed")]
+    res = e.analyze(recs)
+    assert {r["batch_size"]: r["lr_grid"] for r in res["rows"]}[1024] == "edge (next diverged)"
+    assert "on the best-LR medians of 4 batch sizes" in "\n".join(res["notes"])
 
 
 # ------------------------------------------------------------------------------------------------

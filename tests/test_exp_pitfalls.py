@@ -82,6 +82,111 @@ def test_overrides_and_bad_input():
         EXP.specs("quick", overrides={"bogus": 1})
 
 
+# ---- tuned choices and their extensions ---------------------------------------------------------
+
+def test_every_tuned_grid_value_is_a_variant_and_extended_values_are_made_on_demand():
+    assert set(cases.TUNED) == {"sgd", "momentum", "adagrad", "rmsprop", "adam", "mse", "mse relu-out", "dropout",
+                                "weight decay"}
+    for t in cases.TUNED.values():
+        fam = {**cases.FAMILIES[t.family], **cases.BUDGETS[t.family]["full"]}
+        for v in t.base(None):
+            assert t.name(v) in cases.VARIANTS
+            assert cases.variant_config(t.name(v), "full") == {**fam, **t.fields(v)}, t.name(v)
+        assert set(t.base(None)) <= set(t.ladder), t.label  # the grids are steps of their ladders
+    # values beyond the grids: named like the grid's, configs from the same maker
+    adam = EXP.specs("full", {"variant": ["adam lr=0.03"]}, seeds=1)[0].config
+    assert adam == {**EXP.specs("full", {"variant": ["adam lr=0.01"]}, seeds=1)[0].config, "lr": 0.03}
+    assert cases.variant_config("small dropout=0.7", "quick") == {**cases.variant_config("small dropout=0.3", "quick"),
+                                                                  "dropout": 0.7}
+    assert cases.variant_config("small wd=0.1", "full")["weight_decay"] == 0.1
+    assert cases.variant_config("mse relu-out lr=1", "full")["last_activation"] == "relu"
+    # the momentum ladder meets the lr far too high: one name, one config, one run id
+    assert cases.TUNED_VALUES["momentum lr=1"][1] == cases.LR_TOO_HIGH
+    with pytest.raises(ValueError, match="unknown variant 'adam lr=0.05'.*tuned value beyond its grid"):
+        EXP.specs("full", {"variant": ["adam lr=0.05"]})  # not a step of the 1-3-10 ladder
+    with pytest.raises(ValueError, match="unknown variant 'small dropout=0.95'"):
+        cases.variant_config("small dropout=0.95", "full")  # beyond the bound
+
+
+def test_tuned_values_run_are_the_grid_and_contiguous_extensions():
+    momentum = cases.TUNED["momentum"]
+    run = {"momentum lr=0.003", "momentum lr=0.01", "momentum lr=0.03", "momentum lr=0.1", "momentum lr=1"}
+    assert list(momentum.values_run(run, "full")) == [0.003, 0.01, 0.03, 0.1]   # lr=1 is not next to 0.1
+    assert list(momentum.values_run(run | {"momentum lr=0.3"}, "full")) == [0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
+    assert list(momentum.values_run(run, "quick")) == [0.003, 0.01, 0.03, 0.1]  # 0.003: one step below quick's grid
+
+
+def _full(changes, seeds=1, variants=None):
+    recs = []
+    for rep in range(seeds):
+        for v in variants or cases.variant_names("full"):
+            recs.append(dict(_rec(v, rep, **changes.get(v, {})), mode="full"))
+    return recs
+
+
+def _lr_ramp(opt, accs):
+    """best val accuracies for the full lr grid of ``opt``, in grid order."""
+    return {cases.lr_name(opt, lr): dict(val=a, test_acc=a) for lr, a in zip(cases.LR_GRIDS["full"][opt], accs)}
+
+
+def test_extend_asks_for_the_next_value_of_every_tuned_choice_on_an_edge():
+    changes = {**_lr_ramp("adam", (0.50, 0.55, 0.58, 0.60)), **_lr_ramp("sgd", (0.50, 0.62, 0.60, 0.55)),
+               "small dropout=0.2": dict(val=0.40), "small dropout=0.3": dict(val=0.45),
+               "small dropout=0.5": dict(val=0.5),
+               "small wd=0.001": dict(val=0.50), "small wd=0.01": dict(val=0.45), "small wd=0.03": dict(val=0.40)}
+    ext = {x.what: x for x in EXP.extend(_full(changes), "full", seeds=3)}
+    assert (ext["adam lr"].edge, ext["adam lr"].value) == (0.01, 0.03)
+    assert ext["adam lr"].text == "extending the adam lr grid beyond 0.01 to 0.03 (best at the edge)"
+    assert (ext["dropout"].edge, ext["dropout"].value) == (0.5, 0.7)
+    assert (ext["weight decay"].edge, ext["weight decay"].value) == (0.001, 0.0003)
+    assert "sgd lr" not in ext  # its best (0.1) is interior
+    specs = ext["adam lr"].specs
+    assert [(s.point["variant"], s.seed) for s in specs] == [("adam lr=0.03", r) for r in range(3)]
+    assert specs[0].config["optimizer"] == "adam" and specs[0].config["lr"] == 0.03 and specs[0].config["epochs"] == 20
+    assert ext["dropout"].specs[0].config["dropout"] == 0.7 and ext["dropout"].specs[0].config["n_train"] == cases.SMALL_TRAIN + cases.SMALL_VAL
+
+
+def test_a_side_on_an_edge_draws_no_claim_until_extended_to_an_interior_or_diverged_next():
+    adam = _lr_ramp("adam", (0.50, 0.55, 0.58, 0.60))
+    sgd = {cases.lr_name("sgd", 0.1): dict(val=0.62, test_acc=0.50)}
+    res = EXP.analyze(_full({**adam, **sgd}))
+    row = _row(res, "SGD vs Adam")
+    assert row["shown"] == "edge: not shown" and row["fixed_tuning"] == "edge (not extended)"
+    assert row["fixed"] == "adam lr=0.01 (best of 4; edge (not extended))" and row["effect"] == pytest.approx(0.1)
+    assert any("no claim drawn" in n and "SGD vs Adam (fixed: edge (not extended))" in n for n in res["notes"])
+    assert any("adam lr 0.0003, 0.001, 0.003, 0.01* (edge (not extended))" in n for n in res["notes"])
+    # three extensions later the best is still on the top edge: the round limit, still no claim
+    more = [dict(_rec(cases.lr_name("adam", lr), val=a, test_acc=a), mode="full")
+            for lr, a in ((0.03, 0.61), (0.1, 0.62), (0.3, 0.63))]
+    row = _row(EXP.analyze(_full({**adam, **sgd}) + more), "SGD vs Adam")
+    assert row["fixed_tuning"] == "edge (round limit)" and row["shown"] == "edge: not shown"
+    assert row["fixed"] == "adam lr=0.3 (best of 7; edge (round limit))"
+    # one extension, and the next value beyond the best diverged: a claim stands
+    more = [dict(_rec(cases.lr_name("adam", 0.03), val=0.40, test_acc=0.1, status="diverged"), mode="full")]
+    row = _row(EXP.analyze(_full({**adam, **sgd}) + more), "SGD vs Adam")
+    assert row["fixed_tuning"] == "edge (next diverged)" and row["shown"] == "yes"
+    assert row["fixed"] == "adam lr=0.01 (best of 5)"
+
+
+def test_a_pitfalls_sweep_extends_a_tuned_lr_until_interior(tmp_path):
+    """Fake runs (no training), the adam grid alone: best at the top (0.01) of 3e-4 ... 1e-2, then
+    interior once 0.03 is run."""
+    import sweep_helpers
+    from pybench import store, sweep
+
+    overrides = {"variant": [cases.lr_name("adam", lr) for lr in cases.LR_GRIDS["full"]["adam"]]}
+    summary = sweep.run_sweep(EXP.specs("full", overrides, seeds=1), tmp_path, runner=sweep_helpers.fake_pitfalls_run,
+                              extend=lambda e, m, recs: EXP.extend(recs, m, overrides, 1))
+    (text,) = [t for *_, t in summary["extensions"]]
+    assert text == "extending the adam lr grid beyond 0.01 to 0.03 (best at the edge)"
+    m = store.load_manifest(tmp_path, "pitfalls", "full")
+    assert [(s["point"]["variant"], s.get("extension", 0)) for s in m["specs"]][-1] == ("adam lr=0.03", 1)
+    res = EXP.analyze(sweep.sweep_records_of(tmp_path, "pitfalls", "full")[0])
+    row = _row(res, "SGD vs Adam")
+    assert row["fixed"] == "adam lr=0.01 (best of 5)" and row["fixed_tuning"] == "interior"
+    assert any("adam lr 0.0003, 0.001, 0.003, 0.01*, +0.03 (interior)" in n for n in res["notes"])
+
+
 # ---- analysis on synthetic records --------------------------------------------------------------
 
 def _rec(variant, rep=0, *, test_acc=0.5, val=None, status="completed", gap=0.1, test_loss=1.0, dead=0.01, steps=448):
@@ -116,9 +221,13 @@ def test_analyze_one_line_per_comparison_with_status_and_effect():
                        "momentum lr=0.01": dict(test_acc=0.60, val=0.40),     # best test, worse val: not picked
                        "momentum lr=0.1": dict(test_acc=0.45, val=0.55),
                        "momentum lr=1": dict(test_acc=0.09),                  # completed at chance
+                       "sgd lr=0.3": dict(val=0.52),                          # interior: a claim may rest on it
                        "small no regularization": dict(gap=0.6, test_loss=3.0, steps=900),
                        "small dropout=0.3": dict(gap=0.5, test_loss=2.0),
                        "small early stopping": dict(gap=0.3, test_loss=1.8, test_acc=0.3, steps=105)})
+    # momentum lr=0.1 tops the quick grid: the extension beyond it makes it interior, and joins the
+    # lr far too high (momentum lr=1, run anyway) to the grid as the next step
+    recs.append(_rec("momentum lr=0.3", test_acc=0.40, val=0.50))
     res = EXP.analyze(recs)
     assert len(res["rows"]) == len(cases.COMPARISONS)
     raw = _row(res, "raw inputs")
@@ -127,7 +236,8 @@ def test_analyze_one_line_per_comparison_with_status_and_effect():
     assert raw["fixed"] == f"standardized ({cases.BASE})"
     assert raw["details"] == "dead ReLUs 99.6% → 0.4%"
     high = _row(res, "lr too high")
-    assert high["fixed"] == "tuned: momentum lr=0.1 (best of 3)"         # by validation, not test accuracy
+    assert high["fixed"] == "tuned: momentum lr=0.1 (best of 5)"         # by validation, not test accuracy
+    assert high["fixed_tuning"] == "interior" and high["bad_tuning"] == ""
     assert high["_display"]["bad_value"] == "9.0% (at chance)" and high["effect"] == pytest.approx(0.36)
     drop = _row(res, "no reg vs dropout")
     assert drop["metric"] == "train-test gap" and drop["effect"] == pytest.approx(0.1)  # lower gap = positive
@@ -246,16 +356,16 @@ def test_robust_pitfalls_show_their_effect_on_tiny_budgets():
 
 @pytest.mark.slow
 def test_quick_sweep_end_to_end(tmp_path):
-    """The whole quick sweep through sweep + report (~40 s): every line measured, the robust ones
-    shown."""
+    """The whole quick sweep, its tuned grids extended as `pybench run` does, through sweep + report
+    (a minute or two): every line measured, the robust ones shown."""
     from pybench import sweep
 
-    summary = sweep.run_sweep(EXP.specs("quick"), tmp_path)
+    summary = sweep.run_sweep(EXP.specs("quick"), tmp_path, extend=lambda e, m, recs: EXP.extend(recs, m))
     assert summary["failed"] == 0
     report.build(tmp_path, "pitfalls", "quick")
     rows = list(csv_rows(tmp_path / "pitfalls" / "quick" / "summary.csv"))
     assert len(rows) == len(cases.COMPARISONS)
-    assert all(r["shown"] in ("yes", "no") for r in rows)
+    assert all(r["shown"] in ("yes", "no", "mixed", "edge: not shown") for r in rows)
     shown = {(r["pitfall"], r["fixed"]): r["shown"] for r in rows}
     robust = [k for k in shown if k[0] in ("inputs not normalized", "learning rate far too high",
                                            "zero initialization (deep MLP)", "batch too large at a fixed epoch budget")]

@@ -204,6 +204,50 @@ def test_bad_executor_arguments_write_nothing(tmp_path, kw, fragment):
 
 
 # ------------------------------------------------------------------------------------------------
+# tuned grids extended beyond an edge optimum (fake runs: no training)
+# ------------------------------------------------------------------------------------------------
+
+def _batch_specs():
+    return experiments.get("batch-size").specs("quick", {"batch_size": [64], "lr_factor": [0.5, 1, 2]})
+
+
+def _batch_extend(experiment, mode, records):
+    return experiments.get(experiment).extend(records, mode, {"batch_size": [64], "lr_factor": [0.5, 1, 2]})
+
+
+def test_an_edge_optimum_is_extended_until_interior_and_the_manifest_lists_every_round(tmp_path):
+    events = []
+    summary = sweep.run_sweep(_batch_specs(), tmp_path, runner=sweep_helpers.fake_batch_run, extend=_batch_extend,
+                              progress=lambda e, **kw: events.append((e, kw)))
+    # round 0: best lr_factor 2, the top of 0.5, 1, 2 -> 4 (the grid's ratio); 2 is then interior
+    assert summary["ran"] == 4 and summary["runs"] == 4 and summary["specs"] == 4
+    assert summary["extensions"] == [("batch-size", "quick", 1,
+                                      "extending the lr_factor grid at batch 64 beyond 2 to 4 (best at the edge)")]
+    assert [kw["texts"] for e, kw in events if e == "extend"] == [[summary["extensions"][0][3]]]
+    assert [(kw["round"], kw["pending"]) for e, kw in events if e == "sweep_start"] == [(0, 3), (1, 1)]
+    m = store.load_manifest(tmp_path, "batch-size", "quick")
+    assert [(s["point"]["lr_factor"], s.get("extension", 0)) for s in m["specs"]] == [(0.5, 0), (1, 0), (2, 0), (4, 1)]
+    (row,) = experiments.get("batch-size").analyze(sweep.sweep_records_of(tmp_path, "batch-size", "quick")[0])["rows"]
+    assert row["lr_grid"] == "interior" and row["lr_factors"] == "0.5, 1, 2*, +4"
+    # run again: every round's runs are stored, nothing runs, the manifest comes out the same
+    again = sweep.run_sweep(_batch_specs(), tmp_path, runner=sweep_helpers.fake_batch_run, extend=_batch_extend)
+    assert again["ran"] == 0 and again["skipped"] == 4 and store.load_manifest(tmp_path, "batch-size", "quick") == m
+
+
+def test_extension_rounds_stop_at_the_limit(tmp_path):
+    def runner(config):  # the optimum far above the grid: every round moves the best up
+        return sweep_helpers.fake_batch_run(dict(config, lr=config["lr"] / 100))
+
+    summary = sweep.run_sweep(_batch_specs(), tmp_path, runner=runner, extend=_batch_extend, max_rounds=2)
+    assert [r for _, _, r, _ in summary["extensions"]] == [1, 2] and summary["runs"] == 5
+    # the experiment's own limit (3 values beyond its grid) holds even when the sweep allows more
+    summary = sweep.run_sweep(_batch_specs(), tmp_path, runner=runner, extend=_batch_extend, max_rounds=10)
+    assert summary["runs"] == 6 and summary["ran"] == 1
+    (row,) = experiments.get("batch-size").analyze(sweep.sweep_records_of(tmp_path, "batch-size", "quick")[0])["rows"]
+    assert row["lr_grid"] == "edge (round limit)" and row["lr_factors"] == "0.5, 1, 2, +4, +8, +16*"
+
+
+# ------------------------------------------------------------------------------------------------
 # Dask executor (2-worker LocalCluster on loopback)
 # ------------------------------------------------------------------------------------------------
 
@@ -269,6 +313,17 @@ def test_dask_worker_dying_again_on_the_retry_is_recorded_failed(tmp_path, trace
     # resume: the failed point is not done, so it runs again (here it dies again: still one record)
     summary = sweep.run_sweep(specs, tmp_path, executor="dask", workers=2, runner=sweep_helpers.kill_every_attempt)
     assert summary["skipped"] == 3 and summary["ran"] == 1 and len(store.load_records(tmp_path, "width")) == 4
+
+
+def test_dask_extends_tuned_grids_in_the_same_sweep(tmp_path):
+    events = []
+    summary = sweep.run_sweep(_batch_specs(), tmp_path, executor="dask", workers=2, runner=sweep_helpers.fake_batch_run,
+                              extend=_batch_extend, progress=lambda e, **kw: events.append(e))
+    assert events.count("cluster") == 1 and events.count("extend") == 1  # one cluster serves every round
+    assert summary["ran"] == 4 and summary["statuses"] == {"completed": 4}
+    recs = store.load_records(tmp_path, "batch-size", "quick")
+    assert sorted(r["point"]["lr_factor"] for r in recs) == [0.5, 1, 2, 4]
+    assert all(r["executor"]["kind"] == "dask" for r in recs)
 
 
 def test_dask_scheduler_address_needs_workers_with_a_slot(tmp_path):

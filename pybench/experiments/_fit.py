@@ -149,6 +149,13 @@ def lr_summary(runs):
             "best_val_acc": _median(accs)}
 
 
+def selection_key(summary):
+    """The order of select_lr, smaller first, for one LR's lr_summary: median steps, then reached
+    more often, then higher median best val accuracy (the last tie, the smaller LR, is the caller's)."""
+    acc = summary["best_val_acc"]
+    return summary["steps"], -summary["reached"], -(-1.0 if acc is None else acc)
+
+
 def select_lr(by_lr):
     """The best learning rate of one batch size. ``by_lr``: {lr: [run dicts]} (see lr_summary).
 
@@ -166,7 +173,7 @@ def select_lr(by_lr):
         a = summ[lr]["best_val_acc"]
         return -1.0 if a is None else a
 
-    best = min(ok, key=lambda lr: (summ[lr]["steps"], -summ[lr]["reached"], -acc(lr), lr)) if ok else None
+    best = min(ok, key=lambda lr: (*selection_key(summ[lr]), lr)) if ok else None
     fallback = min(lrs, key=lambda lr: (-acc(lr), lr))
     ties = [lr for lr in ok if lr != best and summ[lr]["steps"] == summ[best]["steps"]] if best is not None else []
     edge = None

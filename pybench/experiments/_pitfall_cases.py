@@ -3,12 +3,19 @@
 A *variant* is one named training configuration: a family's Config fields (``FAMILIES``) plus its
 own changes. A *comparison* is one line of the table: a bad variant against a fixed one, judged by
 one metric. A side of a comparison is a variant name or a ``Tuned`` choice: the variant with the
-highest median best validation accuracy among the named candidates that were run (how a
+highest median best validation accuracy among the values of its grid that were run (how a
 practitioner picks a learning rate, never the test set). Variants are shared: the base run
 ``momentum lr=0.03`` is the "fixed" side of several pitfalls and runs once.
+
+A Tuned choice whose best value sits on an edge of its grid is extended: its values beyond the
+grid, one step further along its ``ladder``, are variants too (``variant_config`` makes them on
+demand, e.g. "adam lr=0.03"), run by ``pybench run`` (pybench.experiments._grid).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from . import _grid
 
 # ---- families: what the runs of one group have in common ------------------------------------------
 
@@ -62,6 +69,11 @@ REG_GRIDS = {
     "quick": {"dropout": [0.3], "weight_decay": [0.01]},
     "full": {"dropout": [0.2, 0.3, 0.5], "weight_decay": [0.001, 0.01, 0.03]},
 }
+# the steps an extension takes beyond a grid's edge: learning rates and weight decay continue their
+# 1-3-10 grids (a half-decade ratio); dropout p < 1 steps 0.5 -> 0.7 -> 0.8 -> 0.9 and stops there
+LR_LADDER = _grid.half_decades(-7, 2)
+WD_LADDER = _grid.half_decades(-6, 0)
+DROPOUT_LADDER = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9)
 LR_TOO_HIGH, LR_TOO_LOW = 1.0, 1e-4     # about 30x above / 300x below the base lr
 DEAD_LR = 0.3                           # 10x the base lr: high enough to kill ReLUs here
 BIG_BATCH = 1024
@@ -88,6 +100,73 @@ def wd_name(wd):
     return f"small wd={_g(wd)}"
 
 
+# ---- tuned choices ---------------------------------------------------------------------------------
+
+@dataclass
+class Tuned:
+    """A tuned choice: of its values that were run, the one with the highest median best validation
+    accuracy. Its values are variants named ``name(value)`` with Config fields ``fields(value)`` in
+    ``family``; ``grids`` are the values each mode's sweep runs, ``ladder`` every value it may take
+    (ascending): an extension beyond a grid's edge takes the next ladder value."""
+    what: str                 # the table's word, e.g. "lr", "dropout"
+    label: str                # which knob, in notes and progress lines, e.g. "adam lr"
+    family: str
+    name: Callable
+    fields: Callable
+    grids: dict
+    ladder: tuple
+
+    def base(self, mode):
+        """The grid of ``mode`` (None: the union of the quick and full grids), ascending."""
+        if mode in self.grids:
+            return sorted(set(self.grids[mode]))
+        return sorted(set(self.grids["quick"]) | set(self.grids["full"]))
+
+    @property
+    def candidates(self):
+        """The variant names of its quick and full grids."""
+        return [self.name(v) for v in self.base(None)]
+
+    def values_run(self, run, mode=None):
+        """{value: variant name} of its values among the names ``run``: those within the range of
+        the mode's grid, and beyond each edge the ladder values run one after the other (extensions
+        are contiguous: a value further out, run for another reason, e.g. "momentum lr=1", the lr
+        far too high, joins only once the values between were run)."""
+        base = self.base(mode)
+        values = {v for v in set(base) | set(self.ladder) if base[0] <= v <= base[-1] and self.name(v) in run}
+        for side, edge in (("high", base[-1]), ("low", base[0])):
+            for _ in range(_grid.MAX_ROUNDS):
+                edge = _grid.ladder_step(self.ladder, edge, side)
+                if edge is None or self.name(edge) not in run:
+                    break
+                values.add(edge)
+        return {v: self.name(v) for v in sorted(values)}
+
+
+def _lr_tuned(opt):
+    return Tuned("lr", f"{opt} lr", "main", lambda lr: lr_name(opt, lr), lambda lr: {**OPTIMIZERS[opt], "lr": lr},
+                 {m: LR_GRIDS[m][opt] for m in ("quick", "full")}, LR_LADDER)
+
+
+def _mse_tuned(relu_out):
+    return Tuned("lr", f"mse{' relu-out' if relu_out else ''} lr", "main", lambda lr: mse_name(lr, relu_out),
+                 lambda lr: {"loss": "mse", "lr": lr, "last_activation": "relu" if relu_out else None},
+                 {m: LR_GRIDS[m]["mse"] for m in ("quick", "full")}, LR_LADDER)
+
+
+TUNED = {
+    **{opt: _lr_tuned(opt) for opt in OPTIMIZERS},
+    "mse": _mse_tuned(False),
+    "mse relu-out": _mse_tuned(True),
+    "dropout": Tuned("dropout", "dropout", "small", dropout_name, lambda p: {"dropout": p},
+                     {m: REG_GRIDS[m]["dropout"] for m in ("quick", "full")}, DROPOUT_LADDER),
+    "weight decay": Tuned("weight decay", "weight decay", "small", wd_name, lambda wd: {"weight_decay": wd},
+                          {m: REG_GRIDS[m]["weight_decay"] for m in ("quick", "full")}, WD_LADDER),
+}
+# every value a Tuned may take, by variant name (the grids' own values are also in VARIANTS)
+TUNED_VALUES = {t.name(v): (t, v) for t in TUNED.values() for v in sorted(set(t.ladder) | set(t.base(None)))}
+
+
 # ---- the variants --------------------------------------------------------------------------------
 
 @dataclass
@@ -104,32 +183,27 @@ def _variants():
     def add(name, family, fields, modes=("quick", "full")):
         out.append(Variant(name, family, fields, tuple(modes)))
 
-    grids = {m: LR_GRIDS[m] for m in ("quick", "full")}
+    def add_tuned(t):
+        for v in t.base(None):
+            add(t.name(v), t.family, t.fields(v), [m for m in ("quick", "full") if v in t.grids[m]])
+
     for opt in OPTIMIZERS:
-        for lr in sorted(set(grids["quick"][opt]) | set(grids["full"][opt])):
-            add(lr_name(opt, lr), "main", {**OPTIMIZERS[opt], "lr": lr},
-                [m for m in ("quick", "full") if lr in grids[m][opt]])
+        add_tuned(TUNED[opt])
     add(lr_name("momentum", LR_TOO_HIGH), "main", {"lr": LR_TOO_HIGH})
     add(lr_name("momentum", LR_TOO_LOW), "main", {"lr": LR_TOO_LOW})
     add("raw inputs 0-255", "main", {"normalize": "raw"})
     add(f"batch {BIG_BATCH}", "main", {"batch_size": BIG_BATCH})
     for act in ("relu", "leaky_relu", "elu"):
         add(f"{act} lr={_g(DEAD_LR)}", "main", {"activation": act, "lr": DEAD_LR})
-    for relu_out in (False, True):
-        for lr in sorted(set(grids["quick"]["mse"]) | set(grids["full"]["mse"])):
-            add(mse_name(lr, relu_out), "main", {"loss": "mse", "lr": lr, "last_activation": "relu" if relu_out else None},
-                [m for m in ("quick", "full") if lr in grids[m]["mse"]])
+    add_tuned(TUNED["mse"])
+    add_tuned(TUNED["mse relu-out"])
     for init in ("zeros", "normal(0.01)", "he_normal", "xavier_normal"):
         add(f"depth 8 init={init}", "deep", {"init": init})
     add(f"depth {TOO_DEEP}", "main", {"depth": TOO_DEEP})
     add(f"depth {TOO_DEEP} + BatchNorm", "main", {"depth": TOO_DEEP, "norm": "batch"})
     add("small no regularization", "small", {})
-    for p in sorted(set(REG_GRIDS["quick"]["dropout"]) | set(REG_GRIDS["full"]["dropout"])):
-        add(dropout_name(p), "small", {"dropout": p},
-            [m for m in ("quick", "full") if p in REG_GRIDS[m]["dropout"]])
-    for wd in sorted(set(REG_GRIDS["quick"]["weight_decay"]) | set(REG_GRIDS["full"]["weight_decay"])):
-        add(wd_name(wd), "small", {"weight_decay": wd},
-            [m for m in ("quick", "full") if wd in REG_GRIDS[m]["weight_decay"]])
+    add_tuned(TUNED["dropout"])
+    add_tuned(TUNED["weight decay"])
     add("small early stopping", "small", {"patience": None, **EARLY_STOP})   # patience: PATIENCE[mode]
     return out
 
@@ -142,24 +216,23 @@ def variant_names(mode):
 
 
 def variant_config(name, mode):
-    """Config fields of variant ``name`` in ``mode`` (its family, its family's budget, its own fields)."""
-    if name not in VARIANTS:
-        raise ValueError(f"pitfalls: unknown variant {name!r}: expected one of {', '.join(map(repr, VARIANTS))}")
-    v = VARIANTS[name]
-    cfg = {**FAMILIES[v.family], **BUDGETS[v.family][mode], **v.fields}
+    """Config fields of variant ``name`` in ``mode`` (its family, its family's budget, its own fields);
+    ``name`` is a variant of VARIANTS or any value of a Tuned choice's ladder (an extension)."""
+    if name in VARIANTS:
+        family, fields = VARIANTS[name].family, VARIANTS[name].fields
+    elif name in TUNED_VALUES:
+        t, value = TUNED_VALUES[name]
+        family, fields = t.family, t.fields(value)
+    else:
+        raise ValueError(f"pitfalls: unknown variant {name!r}: expected one of {', '.join(map(repr, VARIANTS))}, "
+                         "or a tuned value beyond its grid, e.g. 'adam lr=0.03'")
+    cfg = {**FAMILIES[family], **BUDGETS[family][mode], **fields}
     if name == "small early stopping":
         cfg["patience"] = PATIENCE[mode]
     return cfg
 
 
 # ---- the comparisons -----------------------------------------------------------------------------
-
-@dataclass
-class Tuned:
-    """The candidate (of those run) with the highest median best validation accuracy."""
-    what: str                 # e.g. "lr", "dropout"
-    candidates: list
-
 
 # metric -> (record path, higher is better, threshold for "shown", kind)
 METRICS = {
@@ -181,22 +254,17 @@ class Comparison:
     fixed_text: str = "{v}"
 
 
-def _grid(kind, key):
-    """The union of the quick and full grids (a side's candidates: whichever of them were run)."""
-    return sorted(set(kind["quick"][key]) | set(kind["full"][key]))
-
-
 def _lrs(opt):
-    return Tuned("lr", [lr_name(opt, lr) for lr in _grid(LR_GRIDS, opt)])
+    return TUNED[opt]
 
 
 def _mse(relu_out):
-    return Tuned("lr", [mse_name(lr, relu_out) for lr in _grid(LR_GRIDS, "mse")])
+    return TUNED["mse relu-out" if relu_out else "mse"]
 
 
 BASE = lr_name("momentum", BASE_LR)
-DROPOUT = Tuned("dropout", [dropout_name(p) for p in _grid(REG_GRIDS, "dropout")])
-WEIGHT_DECAY = Tuned("weight decay", [wd_name(w) for w in _grid(REG_GRIDS, "weight_decay")])
+DROPOUT = TUNED["dropout"]
+WEIGHT_DECAY = TUNED["weight decay"]
 
 COMPARISONS = [
     Comparison("inputs not normalized", "raw inputs", "raw inputs 0-255", BASE, details=["dead"],

@@ -32,6 +32,9 @@ Writing an experiment (one module in this package; the registry finds ``EXPERIME
   fields, then ``--set`` values. Replicate r adds r to ``seed`` and ``data_seed``.
 - Non-grid sweeps (e.g. pairs of runs) override ``points(axes, mode)`` and return the list of
   point dicts. Points mapping to the same config share a run id and run once.
+- Tuned hyperparameters override ``extend(records, mode, overrides, seeds)``: the Extensions
+  (RunSpecs of one more value beyond a grid's edge) ``pybench run`` should add; records of
+  extension runs carry ``extension`` (the round that asked for them; 0 for the own grid).
 - Records reaching ``analyze`` carry ``point``, ``replicate``, ``axes`` and the whole training
   record (pybench.train: ``config``, ``status``, ``target``, ``throughput``, ``history``, ...);
   rows are dicts, keys starting with "_" stay out of the CSV (``_display``: Markdown text for a
@@ -62,6 +65,7 @@ class RunSpec:
     seed: int          # replicate index: offsets Config.seed and Config.data_seed
     config: dict       # complete, validated pybench.train.Config fields
     mode: str = "quick"
+    extension: int = 0  # the extension round that asked for it (0: the experiment's own grid)
 
     def run_id(self):
         return Config(**self.config).run_id()
@@ -69,6 +73,23 @@ class RunSpec:
     def label(self):
         pt = " ".join(f"{k}={_short(v)}" for k, v in self.point.items())
         return f"{self.experiment} {pt} seed {self.seed}".replace("  ", " ")
+
+
+@dataclass
+class Extension:
+    """A tuned cell's grid extended by one value (``Experiment.extend``): ``what`` names the grid
+    (e.g. "adam lr"), ``edge`` is the best value so far, on the grid's edge, ``value`` the one
+    asked for, ``specs`` its RunSpecs."""
+    what: str
+    edge: float
+    value: float
+    specs: list
+    where: str = ""   # which cell, when the grid is tuned per point (e.g. "batch 64")
+
+    @property
+    def text(self):
+        at = f" at {self.where}" if self.where else ""
+        return f"extending the {self.what} grid{at} beyond {self.edge:g} to {self.value:g} (best at the edge)"
 
 
 def _short(v):
@@ -209,6 +230,13 @@ class Experiment:
                     seen[key] = _validated(self.name, point, cfg)
                 out.append(RunSpec(self.name, point, rep, dict(seen[key]), mode))
         return out
+
+    def extend(self, records, mode, overrides=None, seeds=None):
+        """Extensions of the tuned grids whose best value sits on an edge (pybench.experiments._grid),
+        judged from the records of the sweep so far (``specs(mode, overrides, seeds)`` plus earlier
+        extensions): a list of Extension. ``pybench run`` runs them and asks again, up to
+        _grid.MAX_ROUNDS rounds. Default: nothing is tuned, nothing to extend."""
+        return []
 
     # ---- analysis ----------------------------------------------------------------------------
     def analyze(self, records):

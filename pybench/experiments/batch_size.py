@@ -10,7 +10,8 @@ optimal step size in McCandlish et al., eq. 2.6; the constants were read off a c
 model at B = 8 ... 512). So the same few factors bracket the optimum at every batch size. The
 per-batch-size step budget and evaluation interval follow a rough prior S_est(B) = S_PRIOR +
 E_PRIOR / B for the same reason: a ~4% step resolution at every batch size and a budget a few
-times what the target should take. The selection and the fit themselves are in ``_fit``.
+times what the target should take. The selection and the fit themselves are in ``_fit``; a best
+LR on the edge of the factors run asks ``extend`` for the next factor beyond it (``_grid``).
 """
 
 import json
@@ -18,11 +19,11 @@ import math
 
 import numpy as np
 
-from . import _fit
+from . import _fit, _grid
 from ..diagnostics import EMA_DECAY, seed_bootstrap
-from .base import (CONFIG_FIELDS, Column, Experiment, PlotSpec, Series, _short, get, group_by_point, noise_at_target,
-                   noise_loss_plot, point_keys, spread, standard_columns, standard_notes, standard_row, summarize,
-                   targets, throughput_plot)
+from .base import (CONFIG_FIELDS, Column, Experiment, Extension, PlotSpec, Series, _short, get, group_by_point,
+                   noise_at_target, noise_loss_plot, point_keys, spread, standard_columns, standard_notes, standard_row,
+                   summarize, targets, throughput_plot)
 
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 LR_MAX, LR_KNEE = 0.4, 256          # lr_ref(B) = LR_MAX / (1 + LR_KNEE / B)
@@ -55,7 +56,10 @@ class BatchSize(Experiment):
         "(~linear scaling below B = 256, saturating above): the best LR is the one with the fewest median steps to "
         "target (Shallue et al. 2018; a miss counts as infinitely many steps; ties go to the LR that reached the "
         "target more often, then to the higher best val accuracy, then to the smaller LR; a best LR at the edge "
-        "of the grid is flagged). The best LR's (steps, examples) pairs are fitted with (S/S_min - 1)(E/E_min - 1) "
+        "of the grid is extended: `pybench run` adds lr_factor values beyond it by the grid's own ratio (x1.41 full, "
+        "x2 quick), one a round, until the best is interior or the next LR diverges or collapses, at most "
+        f"{_grid.MAX_ROUNDS} rounds; a batch size left on an edge is marked and kept out of the fit and of the "
+        "fastest; docs/protocol.md). The best LR's (steps, examples) pairs are fitted with (S/S_min - 1)(E/E_min - 1) "
         "= 1 (McCandlish et al. 2018; least squares on log steps) giving S_min, E_min and the critical batch size "
         "B_crit = E_min/S_min, shown next to the measured gradient noise scale B_simple at the target (4 batches "
         "per estimate at every evaluation; |G|^2 and tr(Sigma) each an EMA over the evaluations after step 0, "
@@ -63,8 +67,8 @@ class BatchSize(Experiment):
         "steps, examples and training time to target, throughput (median over every run of that batch size), accuracy, gap, noise scale; the batch size with "
         "the shortest time to target on this machine is marked. Step budget 5 x S_est(B) and ~25 evaluations up "
         "to S_est(B), S_est(B) = 50 + 13000/B steps. Full mode: B = 8 ... 1024 in powers of 2, lr_factor = 0.5, "
-        "0.7, 1, 1.4, 2, 3 seeds (120 runs). Quick mode: B = 16, 64, 256, 1024, lr_factor = 0.7, 1.4, "
-        "budget 3 x S_est(B), 1 seed (8 runs).")
+        "0.7, 1, 1.4, 2, 3 seeds (120 runs, plus extensions). Quick mode: B = 16, 64, 256, 1024, lr_factor = 0.7, 1.4, "
+        "budget 3 x S_est(B), 1 seed (8 runs, plus extensions).")
     base = {
         "dataset": "mnist1d", "n_train": 10000, "model": "mlp", "depth": 2, "width": 256, "activation": "relu",
         "init": "he_normal", "optimizer": "sgd", "momentum": 0.9, "schedule": "constant",
@@ -97,6 +101,21 @@ class BatchSize(Experiment):
             raise ValueError(f"{self.name}: axis {unknown[0]!r} is not a Config field")
         return {**cfg, **extra}
 
+    def extend(self, records, mode, overrides=None, seeds=None):
+        """One more lr_factor beyond the edge at every batch size whose best LR sits on the edge of
+        the factors run there (the grid's own ratio; _grid.decide)."""
+        out = []
+        rows, _, others = batch_rows(records)
+        for row in rows:
+            d = row["_decision"]
+            if d is None or d.next is None:
+                continue
+            cell = {"batch_size": [row["batch_size"]], "lr_factor": [d.next], **{k: [row.get(k)] for k in others}}
+            where = " ".join([f"batch {row['batch_size']}"] + [f"{k}={_short(row.get(k))}" for k in others])
+            out.append(Extension("lr_factor", d.best, d.next, self.specs(mode, {**(overrides or {}), **cell}, seeds),
+                                 where))
+        return out
+
     # ---- analysis ---------------------------------------------------------------------------
     def analyze(self, records):
         return analyze(records, self.title)
@@ -112,6 +131,31 @@ def _lr(record):
 def _run_view(r):
     t = r.get("target")
     return {"steps": t.get("step") if t else None, "best_val_acc": r.get("best_val_acc")}
+
+
+def _factor(record):
+    return (record.get("point") or {}).get("lr_factor")
+
+
+def lr_decision(records):
+    """Where the best lr_factor of one batch size's runs sits in the factors run (_grid.Decision;
+    None when no record has a factor): scored by select_lr's order, the factors of extension runs
+    (``extension`` > 0) outside the original grid, those that mostly diverged or collapsed failed."""
+    by_f = {}
+    for r in records:
+        if _num(_factor(r)):
+            by_f.setdefault(_factor(r), []).append(r)
+    if not by_f:
+        return None
+    scores, failed, base = {}, [], []
+    for f, rs in by_f.items():
+        s = _fit.lr_summary([_run_view(r) for r in rs])
+        scores[f] = _fit.selection_key(s) if math.isfinite(s["steps"]) else None
+        if _grid.unstable(rs):
+            failed.append(f)
+        if any(not r.get("extension") for r in rs):
+            base.append(f)
+    return _grid.decide(list(by_f), scores, higher_better=False, failed=failed, base=base)
 
 
 def _lr_text(sel):
@@ -160,6 +204,9 @@ def batch_rows(records):
         row["throughput_runs"] = len(done)
         row["lrs"] = _lr_text(sel) if sel else "-"
         row["lr_edge"] = (sel or {}).get("edge") or ""
+        d = row["_decision"] = lr_decision(recs)
+        row["lr_grid"] = d.status if d is not None and d.best is not None else ""  # "": no LR reached the target
+        row["lr_factors"] = d.grid_text() if d is not None else ""
         if sel is not None and sel["lr"] is None:
             row["status"] = "missed target (every LR)"
         row["fit_steps"] = None
@@ -190,7 +237,8 @@ def analyze(records, title="batch-size"):
     for label, idx in _subsets(rows, others):
         sub = [rows[i] for i in idx]
         where = f" ({label})" if label else ""
-        ok = [r for r in sub if r["steps_to_target"] is not None and r["samples_to_target"] is not None]
+        ok = [r for r in sub if r["steps_to_target"] is not None and r["samples_to_target"] is not None
+              and _lr_claimable(r)]
         fit = _fit.fit_tradeoff([r["steps_to_target"] for r in ok], [r["samples_to_target"] for r in ok])
         fits[label] = fit
         if fit is not None:
@@ -199,15 +247,13 @@ def analyze(records, title="batch-size"):
                     r["fit_steps"] = _fit.predict_steps(fit, r["batch_size"])
         notes += _fit_notes(fit, sub, ok, where)
         notes.append(_noise_note(fit, sub, where))
-        edges = [f"{r['batch_size']} ({'smallest' if r['lr_edge'] == 'low' else 'largest'})" for r in sub if r["lr_edge"]]
-        if edges:
-            notes.append(f"best LR at the edge of the grid{where} at batch {', '.join(edges)}: the optimum may lie "
-                         "beyond it (widen lr_factor); the steps there are an upper bound on the tuned value.")
+        notes += _grid_notes(sub, where)
         for r in sub:
             if r["status"] == "missed target (every LR)":
                 notes.append(f"batch {r['batch_size']}{where}: no LR reached the target within the budget; the row "
                              f"shows the LR with the highest best val accuracy ({r['lr']:g}) and is left out of the fit.")
-        timed = [r for r in sub if r["time_to_target"] is not None and r["status"] != "missed target (every LR)"]
+        timed = [r for r in sub if r["time_to_target"] is not None and r["status"] != "missed target (every LR)"
+                 and _lr_claimable(r)]
         if timed:
             fast = min(timed, key=lambda r: (r["time_to_target"], r["batch_size"]))
             fast["fastest"] = "fastest"
@@ -217,10 +263,47 @@ def analyze(records, title="batch-size"):
                          f"{slow['time_to_target'] / fast['time_to_target']:.2g}x faster than the slowest "
                          f"(batch {slow['batch_size']}, {slow['time_to_target']:.3g} s).")
     columns = ([Column("batch_size", "batch", "int")] + [Column(k) for k in others]
-               + [Column("lr", "lr", ".4g"), Column("lrs", "steps per LR", term=False), Column("lr_edge", "LR at grid edge", md=False)]
+               + [Column("lr", "lr", ".4g"), Column("lrs", "steps per LR", term=False),
+                  Column("lr_edge", "LR at grid edge", md=False), Column("lr_grid", "LR optimum", term=False),
+                  Column("lr_factors", "lr_factor grid run", md=False)]
                + _columns())
     plots = _plots(rows, sels, others, fits, records, title)
     return {"columns": columns, "rows": rows, "notes": notes, "plots": plots}
+
+
+def _lr_claimable(row):
+    """Whether the row's tuned LR supports a claim (the fit, the fastest batch size): its optimum is
+    interior, or bounded by a diverging next LR (_grid.CLAIMABLE)."""
+    return not row["lr_grid"] or row["lr_grid"] in _grid.CLAIMABLE
+
+
+def _edge_word(decision):
+    if len(decision.grid) == 1:
+        return "the only one"
+    return "smallest" if decision.side == "low" else "largest"
+
+
+def _grid_notes(sub, where):
+    """Which lr_factor grid ran at each batch size and where its optimum sits; rows whose optimum is
+    on an edge are named, with why the grid stopped there."""
+    notes = []
+    extended = [r for r in sub if r["_decision"] is not None and len(r["_decision"].grid) > len(r["_decision"].base)]
+    if extended:
+        notes.append(f"lr_factor grid extended beyond an edge optimum{where} (by the grid's own ratio, at most "
+                     f"{_grid.MAX_ROUNDS} rounds; '+' = extension, '*' = best, '(x)' = diverged or collapsed): "
+                     + "; ".join(f"batch {r['batch_size']}: {r['lr_factors']} "
+                                 f"({r['lr_grid'] or 'no LR reached the target'})" for r in extended) + ".")
+    edges = [r for r in sub if not _lr_claimable(r)]
+    if edges:
+        notes.append(f"best LR at the edge of the grid{where} at batch "
+                     + ", ".join(f"{r['batch_size']} ({_edge_word(r['_decision'])}; {r['lr_grid']})" for r in edges)
+                     + ": the optimum may lie beyond it, so the steps there are only an upper bound on the tuned "
+                     "value; left out of the trade-off fit and of the fastest batch size.")
+    bounded = [str(r["batch_size"]) for r in sub if r["lr_grid"] == _grid.NEXT_DIVERGED]
+    if bounded:
+        notes.append(f"at batch {', '.join(bounded)}{where} the LR next to the best diverged or collapsed: the "
+                     "optimum is bounded by instability (kept).")
+    return notes
 
 
 def _columns():

@@ -4,14 +4,17 @@ the measured effect of each fix (one table line per bad-vs-fixed comparison).
 The runs ("variants") and the comparisons are listed in ``_pitfall_cases``; this module expands
 them into RunSpecs (one point per variant: ``{"variant": NAME}``) and turns the stored records
 into the table and plots. A "tuned" side of a comparison is chosen from its candidates' records
-by the highest median best validation accuracy; effects are paired by seed (replicate).
+by the highest median best validation accuracy; effects are paired by seed (replicate). A tuned
+choice on an edge of its grid asks ``extend`` for the next value beyond it (``_grid``); a
+comparison with a side left on an edge draws no claim ("edge: not shown").
 """
 
 import json
 import math
 
+from . import _grid
 from . import _pitfall_cases as cases
-from .base import (Column, Experiment, PlotSpec, Series, get, group_by_point, median, spread,
+from .base import (Column, Experiment, Extension, PlotSpec, Series, _short, get, group_by_point, median, spread,
                    standard_notes, status_text)
 
 CHANCE_FACTOR = 1.5      # a completed run whose test accuracy is below 1.5 / classes is "at chance"
@@ -38,7 +41,12 @@ class Pitfalls(Experiment):
         f"{cases.PATIENCE['quick']} / {cases.PATIENCE['full']} epochs without a gain in validation accuracy above "
         f"{cases.EARLY_STOP['min_delta']:g}, restoring the most accurate weights (test loss); MSE vs "
         "cross-entropy; plain SGD vs momentum, AdaGrad, RMSprop and Adam, each at its best lr of a small grid "
-        "(3 values quick, 4 full; best = highest median best validation accuracy). Effect = fixed - bad "
+        "(3 values quick, 4 full; best = highest median best validation accuracy). A tuned value (each optimizer's "
+        "lr, the MSE lr with linear and ReLU output, dropout, weight decay) whose best sits on an edge of its grid is "
+        "extended by `pybench run`, one value a round: learning rates and weight decay continue their 1-3-10 steps, "
+        "dropout goes 0.7, 0.8, 0.9 (p < 1: then a bound) or 0.1, 0.05, until the best is interior or the next value "
+        f"diverges or collapses, at most {_grid.MAX_ROUNDS} rounds; a comparison with a side left on an edge is "
+        "'edge: not shown' (docs/protocol.md). Effect = fixed - bad "
         "(bad - fixed for gap and loss): positive means the fix helps. Quick: 1 seed; full: 3 seeds (median, "
         "± half the range).")
     base = {**cases.MAIN, **cases.BUDGETS["main"]["full"]}
@@ -53,25 +61,31 @@ class Pitfalls(Experiment):
     def point_config(self, point, mode):
         return cases.variant_config(point["variant"], mode)
 
+    def extend(self, records, mode, overrides=None, seeds=None):
+        """The next value beyond the edge of every tuned choice whose best value sits on an edge of
+        the values run (per set of extra axes)."""
+        out = []
+        _, subsets = _subsets(records)
+        for fixed_axes, by_variant in subsets:
+            for t in cases.TUNED.values():
+                d = tuned_decision(t, by_variant, mode)
+                if d is None or d.next is None:
+                    continue
+                specs = [s for s in self.specs(mode, {**(overrides or {}), "variant": [t.name(d.next)]}, seeds)
+                         if all(s.point.get(k) == v for k, v in fixed_axes.items())]
+                out.append(Extension(t.label, d.best, d.next, specs,
+                                     " ".join(f"{k}={_short(v)}" for k, v in fixed_axes.items())))
+        return out
+
     # ---- analysis ----------------------------------------------------------------------------
     def analyze(self, records):
-        extra = []
-        for r in records:
-            for k in r.get("point") or {}:
-                if k != "variant" and k not in extra:
-                    extra.append(k)
-        subsets = {}
-        for r in records:
-            key = json.dumps({k: (r.get("point") or {}).get(k) for k in extra}, sort_keys=True)
-            subsets.setdefault(key, []).append(r)
-        rows = []
-        for key in sorted(subsets):
-            fixed_axes = json.loads(key)
-            by_variant = {}
-            for point, recs in group_by_point(subsets[key]):
-                by_variant[point.get("variant")] = recs
+        mode = _mode(records)
+        extra, subsets = _subsets(records)
+        rows, grids = [], []
+        for fixed_axes, by_variant in subsets:
             for comp in cases.COMPARISONS:
-                rows.append({**fixed_axes, **_line(comp, by_variant)})
+                rows.append({**fixed_axes, **_line(comp, by_variant, mode)})
+            grids.append(_grids_note(by_variant, mode, fixed_axes))
         columns = ([Column("pitfall", "pitfall"), Column("bad", "bad", term=False), Column("fixed", "fixed")]
                    + [Column(k) for k in extra]
                    + [Column("metric", "metric"),
@@ -84,32 +98,69 @@ class Pitfalls(Experiment):
                       Column("bad_dead_fraction", fmt="pct", md=False), Column("fixed_dead_fraction", fmt="pct", md=False),
                       Column("bad_gap", fmt="pct", md=False), Column("fixed_gap", fmt="pct", md=False),
                       Column("bad_steps", fmt="int", md=False), Column("fixed_steps", fmt="int", md=False),
+                      Column("bad_tuning", md=False), Column("fixed_tuning", md=False),
                       Column("seeds", fmt="int", md=False)])
-        return {"columns": columns, "rows": rows, "notes": _notes(rows, records), "plots": _plots(rows, records, extra)}
+        return {"columns": columns, "rows": rows, "notes": _notes(rows, records, [g for g in grids if g]),
+                "plots": _plots(rows, records, extra, mode)}
+
+
+def _mode(records):
+    """The records' mode when they share one (which grids the tuned choices started from), else None."""
+    modes = {r.get("mode") for r in records}
+    return modes.pop() if len(modes) == 1 else None
+
+
+def _subsets(records):
+    """(extra axes, [(their values, {variant: records}), ...]): one set of comparisons per
+    combination of the axes added by --set KEY=[...]."""
+    extra = []
+    for r in records:
+        for k in r.get("point") or {}:
+            if k != "variant" and k not in extra:
+                extra.append(k)
+    subsets = {}
+    for r in records:
+        key = json.dumps({k: (r.get("point") or {}).get(k) for k in extra}, sort_keys=True)
+        subsets.setdefault(key, []).append(r)
+    out = []
+    for key in sorted(subsets):
+        out.append((json.loads(key), {point.get("variant"): recs for point, recs in group_by_point(subsets[key])}))
+    return extra, out
 
 
 # ---- one comparison -----------------------------------------------------------------------------
 
-def _choose(side, by_variant):
-    """(variant name or None, candidates run) for a side: a name, or the best tuned candidate."""
-    if isinstance(side, str):
-        return (side if side in by_variant else None), 1
-    run = [c for c in side.candidates if c in by_variant]
+def tuned_decision(tuned, by_variant, mode=None):
+    """Where the best of a Tuned choice's values run sits in its grid (_grid.Decision; None when
+    none was run): scored by the median best validation accuracy, failed where half or more of a
+    value's runs diverged or collapsed, extensions counted beyond the grid of ``mode``."""
+    run = tuned.values_run(by_variant, mode)
     if not run:
-        return None, 0
+        return None
+    scores = {v: median([r.get("best_val_acc") for r in by_variant[n]]) for v, n in run.items()}
+    failed = [v for v, n in run.items() if _grid.unstable(by_variant[n])]
+    return _grid.decide(list(run), scores, higher_better=True, failed=failed, base=tuned.base(mode),
+                        ladder=tuned.ladder)
 
-    def score(name):
-        m = median([r.get("best_val_acc") for r in by_variant[name]])
-        return -1.0 if m is None else m
-    return max(run, key=score), len(run)  # ties: the first (smallest) candidate
+
+def _choose(side, by_variant, mode=None):
+    """(variant name or None, values run, Decision or None) for a side: a name, or the best tuned
+    value (none scored: the smallest run)."""
+    if isinstance(side, str):
+        return (side if side in by_variant else None), 1, None
+    d = tuned_decision(side, by_variant, mode)
+    if d is None:
+        return None, 0, None
+    return side.name(d.best if d.best is not None else d.grid[0]), len(d.grid), d
 
 
-def _side_text(template, name, n, by_variant):
+def _side_text(template, name, n, by_variant, decision=None):
     if name is None:
         return "(not run)"
     rec = by_variant[name][0]
     on = {"val_acc": "val accuracy", "val_loss": "val loss"}.get(get(rec, "config.early_stop_on") or "val_loss")
-    return template.format(v=name + (f" (best of {n})" if n > 1 else ""), p=get(rec, "config.patience"), on=on,
+    why = ([f"best of {n}"] if n > 1 else []) + ([decision.status] if decision and not decision.claimable else [])
+    return template.format(v=name + (f" ({'; '.join(why)})" if why else ""), p=get(rec, "config.patience"), on=on,
                            min_delta=get(rec, "config.min_delta") or 0.0)
 
 
@@ -150,13 +201,18 @@ def _fmt_spread(s, kind):
     return f" ±{100 * s:.1f}" if kind == "pct" else f" ±{s:.2g}"
 
 
-def _line(comp, by_variant):
+def _line(comp, by_variant, mode=None):
     path, higher, threshold, kind = cases.METRICS[comp.metric]
-    bad, n_bad = _choose(comp.bad, by_variant)
-    fixed, n_fixed = _choose(comp.fixed, by_variant)
-    row = {"pitfall": comp.pitfall, "bad": _side_text(comp.bad_text, bad, n_bad, by_variant),
-           "fixed": _side_text(comp.fixed_text, fixed, n_fixed, by_variant), "metric": comp.metric,
-           "_label": comp.label}
+    bad, n_bad, d_bad = _choose(comp.bad, by_variant, mode)
+    fixed, n_fixed, d_fixed = _choose(comp.fixed, by_variant, mode)
+    row = {"pitfall": comp.pitfall, "bad": _side_text(comp.bad_text, bad, n_bad, by_variant, d_bad),
+           "fixed": _side_text(comp.fixed_text, fixed, n_fixed, by_variant, d_fixed), "metric": comp.metric,
+           "_label": comp.label, "bad_tuning": d_bad.status if d_bad else "",
+           "fixed_tuning": d_fixed.status if d_fixed else ""}
+    # a tuned side whose optimum may lie beyond its grid: its value, hence the effect, proves nothing
+    edges = [f"{side}: {d.status}" for side, d in (("bad", d_bad), ("fixed", d_fixed)) if d and not d.claimable]
+    if edges:
+        row["_edges"] = edges
     display, details = {}, []
     sides = {"bad": by_variant.get(bad, []), "fixed": by_variant.get(fixed, [])}
     for side, recs in sides.items():
@@ -184,6 +240,8 @@ def _line(comp, by_variant):
     display["effect"] = _fmt(row["effect"], kind, signed=True) + _fmt_spread(row["effect_spread"], kind)
     if row["effect"] is None:
         row["shown"] = "n/a"
+    elif edges:
+        row["shown"] = "edge: not shown"
     elif row["effect"] <= threshold:
         row["shown"] = "no"
     else:  # with several seeds, "yes" only when every seed's effect points the same way
@@ -204,7 +262,22 @@ def _line(comp, by_variant):
 
 # ---- notes and plots ----------------------------------------------------------------------------
 
-def _notes(rows, records):
+def _grids_note(by_variant, mode, fixed_axes):
+    """One note: every tuned choice run, the values run and where its optimum sits."""
+    parts = []
+    for t in cases.TUNED.values():
+        d = tuned_decision(t, by_variant, mode)
+        if d is not None:
+            parts.append(f"{t.label} {d.grid_text()} ({d.status})")
+    if not parts:
+        return None
+    where = " ".join(f"{k}={_short(v)}" for k, v in fixed_axes.items())
+    return (f"tuned grids{' (' + where + ')' if where else ''}, the values run ('*' = chosen, '+' = added beyond the "
+            f"{mode or 'quick and full'} grid because the best sat on its edge, '(x)' = half or more of its runs "
+            "diverged or collapsed): " + "; ".join(parts) + ".")
+
+
+def _notes(rows, records, grids=()):
     notes = ["One line per bad-vs-fixed comparison. A 'tuned' side (\"best of n\") is the candidate with the highest "
              "median best validation accuracy; its test value is what the table shows. Effect: fixed - bad, or "
              "bad - fixed for the train-test gap and the test loss (positive = the fix helps), paired by seed; "
@@ -220,6 +293,16 @@ def _notes(rows, records):
                      + " or ".join("the highest validation accuracy" if w == "val_acc" else "the lowest validation loss"
                                    for w in sorted(watched, reverse=True))
                      + ": its test metrics are those weights'.")
+    notes.append("Tuned choices on an edge of their grid: `pybench run` adds the next value beyond the edge "
+                 "(learning rates and weight decay on 1-3-10 steps, dropout 0.7, 0.8, 0.9 up or 0.1, 0.05 down) until "
+                 "the best is interior or the next value diverges or collapses ('edge (next diverged)': an optimum "
+                 f"bounded by instability), at most {_grid.MAX_ROUNDS} rounds; a comparison with a side still on an "
+                 "edge (round limit, a bound of the ladder, or not extended) is 'edge: not shown': its effect proves "
+                 "nothing.")
+    notes += list(grids)
+    edged = [f"{r['_label']} ({'; '.join(r['_edges'])})" for r in rows if r["shown"] == "edge: not shown"]
+    if edged:
+        notes.append("no claim drawn (a tuned side on an edge of its grid) for: " + ", ".join(edged) + ".")
     missing = sorted({r["pitfall"] for r in rows if r["shown"] == "n/a"})
     if missing:
         notes.append("not run (no effect measured): " + "; ".join(missing) + ".")
@@ -237,7 +320,7 @@ def _notes(rows, records):
     return notes + standard_notes(records)
 
 
-def _plots(rows, records, extra):
+def _plots(rows, records, extra, mode=None):
     plots = []
     if rows:
         # with extra axes (--set KEY=[...]) each line's label names its values
@@ -258,7 +341,7 @@ def _plots(rows, records, extra):
     for file, (title, x, metric, sides) in cases.CURVES.items():
         series = []
         for side in sides:
-            name, _ = _choose(side, by_variant)
+            name = _choose(side, by_variant, mode)[0]
             if name is None:
                 continue
             rec = min(by_variant[name], key=lambda r: r.get("replicate", 0))
