@@ -230,15 +230,22 @@ def terminal_table(columns, rows, width=None):
 _GLUED = re.compile(r"(?<=\d) (?=(?:pp|ms|µs|s)\b|±)")
 
 
+# a word may break after a hyphen between letters ("budget-|limited", "train-|test"), as textwrap's
+# break_on_hyphens does; never inside a number ("1e-4")
+_HYPHEN = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
+
+
 def _words(s):
-    return [w for w in _GLUED.sub("\u00a0", s).split(" ") if w]  # split() would split at the no-break space
+    """The pieces a cell can wrap between: words, and the parts of letter-hyphen-letter words."""
+    words = [w for w in _GLUED.sub("\u00a0", s).split(" ") if w]  # split() would split at the no-break space
+    return [p for w in words for p in _HYPHEN.sub("-\n", w).split("\n")]
 
 
 def _wrap_cell(s, w):
     if len(s) <= w:
         return [s]
     return [t.replace("\u00a0", " ") for t in textwrap.wrap(_GLUED.sub("\u00a0", s), w, break_long_words=False,
-                                                            break_on_hyphens=False)] or [""]
+                                                            break_on_hyphens=True)] or [""]
 
 
 def _fit_widths(widths, head, body, numeric, width):

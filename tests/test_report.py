@@ -461,3 +461,9 @@ def test_a_sweep_that_predates_the_current_definition_is_marked_stale(tmp_path):
     store.write_manifest(tmp_path, "width", "quick", m)
     report.build(tmp_path, "width", "quick")
     assert "Stale" not in (tmp_path / "width" / "quick" / "summary.md").read_text()
+
+
+def test_terminal_cells_wrap_after_a_hyphen_between_letters_never_inside_a_number():
+    assert report._wrap_cell("52.8% (budget-limited)", 9) == ["52.8%", "(budget-", "limited)"]
+    assert report._wrap_cell("lr 1e-4 here", 5) == ["lr", "1e-4", "here"]
+    assert report._words("train-test gap 3e-05") == ["train-", "test", "gap", "3e-05"]
