@@ -410,3 +410,18 @@ def test_a_full_disk_is_one_line_exit_1_and_keeps_every_finished_run(capsys, tmp
     monkeypatch.setattr(store.os, "fsync", real_fsync)
     rc, out, err = _run(capsys, "run", "width", "--out", str(tmp_path), *TINY, "--set", "width=[16,32,64]")
     assert rc == 0 and "3 runs (2 run now, 1 kept from before)" in err
+
+
+def test_help_texts_and_result_files_name_no_internal_work_items(capsys):
+    """Things are named by what they are: no "issue 3's targets" in a help text, no issue3-*.txt."""
+    import re
+
+    work_item = re.compile(r"\bissue ?\d|\bissue's\b", re.I)
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, sp in [("pybench", parser), *sub.choices.items()]:
+        assert not work_item.search(sp.format_help()), name
+    results = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results")
+    for dirpath, _, files in os.walk(results):
+        for f in files:
+            assert not work_item.search(f), os.path.join(dirpath, f)
