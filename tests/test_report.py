@@ -64,14 +64,41 @@ def test_status_text_and_point_status():
     assert base.point_status([_rec(16)]) == "missed target"
 
 
+def _selected(acc, step=50):
+    return {"metric": "val_acc", "step": step, "val_acc": acc + 0.01, "test": {"acc": acc, "loss": 1.0}}
+
+
 def test_standard_row_medians_and_spreads_over_seeds():
-    recs = [_rec(16, i, target_step=10 * (i + 1), test_acc=0.5 + 0.1 * i, sps=1000.0 * (i + 1)) for i in range(3)]
+    recs = [_rec(16, i, target_step=10 * (i + 1), test_acc=0.5 + 0.1 * i, sps=1000.0 * (i + 1),
+                 selected=_selected(0.55 + 0.1 * i, 40 + i)) for i in range(3)]
     row = base.standard_row(recs)
     assert row["seeds"] == 3 and row["params"] == 160
-    assert row["test_acc"] == pytest.approx(0.6) and row["test_acc_spread"] == pytest.approx(0.1)
+    # the test accuracy at the best-validation checkpoint, the final step's beside it
+    assert row["test_acc"] == pytest.approx(0.65) and row["test_acc_spread"] == pytest.approx(0.1)
+    assert row["test_acc_final"] == pytest.approx(0.6) and row["selected_step"] == 41
     assert row["samples_per_s"] == 2000.0 and row["samples_per_s_spread"] == 1000.0
     assert row["steps_to_target"] == 20 and row["reached"] == "3/3" and row["status"] == "ok"
     assert "_display" not in row
+
+
+def test_runs_without_the_selected_checkpoint_are_never_mixed_with_runs_that_have_it():
+    old = [_rec(16, i, target_step=10, test_acc=0.5 + 0.1 * i) for i in range(3)]
+    row = base.standard_row(old)
+    assert row["test_acc"] is None and row["_display"]["test_acc"] == "not recorded"
+    assert row["test_acc_final"] == pytest.approx(0.6)
+    # one run with the checkpoint among runs without: still "not recorded", not a median of one
+    mixed = old[:2] + [dict(old[2], selected=_selected(0.9))]
+    assert base.standard_row(mixed)["test_acc"] is None
+    assert base.test_acc_values(mixed) == ("final-step test acc", [0.5, 0.6, 0.7])
+    assert base.test_acc_values(mixed[2:]) == ("test acc @ best val", [0.9])
+    # a failed run (no test accuracy at all) does not make the others' checkpoint unusable
+    failed = _rec(16, 3, status="failed", test=None, selected=None)
+    del failed["selected"]
+    assert base.selection_recorded([dict(r, selected=_selected(0.6)) for r in old] + [failed])
+    notes = base.standard_notes(old)
+    assert any("3 of 3 runs predate the best-val checkpoint" in n for n in notes)
+    cols = {c.key: c for c in base.standard_columns()}
+    assert cols["test_acc"].title == "test acc @ best val" and cols["test_acc_final"].term  # printed beside it
 
 
 def test_failed_runs_have_rows_and_notes():
@@ -441,3 +468,4 @@ def test_every_published_summary_parses(tmp_path):
     for p in sorted(out.glob("*/*/summary.md")) + [out / "README.md"]:
         assert_tables_parse(p)
         assert p.read_text() == (RESULTS / p.relative_to(out)).read_text()  # the published pages are current
+
