@@ -186,7 +186,7 @@ def test_list_shows_axes_and_defaults(capsys):
     assert all(f"{k}={json.dumps(v)}" in flat for e in experiments.all_experiments() for k, v in e.base_config("full").items())
     rc, stdout, _ = _run(capsys, "list", "--json")
     (w,) = [e for e in json.loads(stdout) if e["name"] == "width"]
-    assert w["runs"] == {"quick": 3, "full": 24} and w["base"]["threads"] == 1
+    assert w["runs"] == {"quick": 3, "full": 40} and w["base"]["threads"] == 1   # 8 widths x 5 seeds
 
 
 # every experiment on a budget of seconds (one or two points, a few steps)
