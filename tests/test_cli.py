@@ -377,3 +377,22 @@ def test_a_full_disk_is_one_line_exit_1_and_keeps_every_finished_run(capsys, tmp
     monkeypatch.setattr(store.os, "fsync", real_fsync)
     rc, out, err = _run(capsys, "run", "width", "--out", str(tmp_path), *TINY, "--set", "width=[16,32,64]")
     assert rc == 0 and "3 runs (2 run now, 1 kept from before)" in err
+
+
+def test_report_writes_the_headline_into_the_readme_beside_dir_only_between_its_markers(capsys, tmp_path):
+    from test_report import _rec, _store_sweep
+
+    out = tmp_path / "results"
+    _store_sweep(out, [_rec(w, i, target_step=10) for w in (16, 32) for i in range(2)])
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# project\n{report.HEADLINE_BEGIN}\nstale\n{report.HEADLINE_END}\n")
+    rc, _, err = _run(capsys, "report", str(out))
+    assert rc == 0 and report.readme_block(readme) == report.headline_table(out, "results/")
+    assert "stale" not in readme.read_text()
+    other = tmp_path / "elsewhere.md"
+    other.write_text("no markers here\n")
+    rc, _, err = _run(capsys, "report", str(out), "--readme", str(other))
+    assert rc == 2 and "--readme" in err and "headline:begin" in err
+    assert other.read_text() == "no markers here\n"
+    readme.write_text("# no markers: left alone\n")
+    assert _run(capsys, "report", str(out))[0] == 0 and readme.read_text() == "# no markers: left alone\n"

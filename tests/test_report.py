@@ -469,3 +469,52 @@ def test_every_published_summary_parses(tmp_path):
         assert_tables_parse(p)
         assert p.read_text() == (RESULTS / p.relative_to(out)).read_text()  # the published pages are current
 
+
+# ------------------------------------------------------------------------------------------------
+# the headline table: generated from the records, into results/README.md and the project README
+# ------------------------------------------------------------------------------------------------
+
+def _failed(point, rep):
+    return {"run_id": f"f{rep}{abs(hash(json.dumps(point, sort_keys=True))) % 10 ** 8:08d}", "point": point,
+            "replicate": rep, "status": "failed", "stop_reason": "ValueError: boom", "history": [], "target": None,
+            "config": {"target_accuracy": 0.6, "lr": 0.1, "batch_size": point.get("batch_size", 32)}}
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_headline_is_one_line_even_without_a_usable_run(name):
+    e = experiments.get(name)
+    assert e.question
+    point = {k: v[0] for k, v in e.mode_axes("quick").items()}
+    for recs in ([], [_failed(point, 0), _failed(point, 1)]):
+        line = e.headline(recs)
+        assert isinstance(line, str) and line and "\n" not in line
+
+
+def test_headline_table_in_the_index_and_between_the_readme_markers(tmp_path):
+    out = tmp_path / "results"
+    recs = [_rec(w, i, target_step=10 * w // 16, test_acc=0.5 + w / 1000 + i / 100) for w in (16, 32) for i in range(3)]
+    _store_sweep(out, recs)
+    report.build_all(out)
+    index = (out / "README.md").read_text()
+    table = report.headline_table(out)
+    assert "## Headline results" in index and table in index
+    (row,) = [line for line in table.splitlines() if line.startswith("| width |")]
+    assert experiments.get("width").question in row and "[summary](width/full/summary.md)" in row and "| 3 |" in row
+    assert "highest: tie (widths 32, 16)" in row   # 53.2% ±1.0 vs 51.6% ±1.0 over 3 seeds: ranges overlap
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.HEADLINE_BEGIN}\nold hand-typed table\n{report.HEADLINE_END}\nrest\n")
+    assert report.update_readme(readme, out) == str(readme)
+    text = readme.read_text()
+    assert text.startswith(f"intro\n{report.HEADLINE_BEGIN}\n| experiment |") and text.endswith(
+        f"{report.HEADLINE_END}\nrest\n")
+    assert "old hand-typed" not in text and "[summary](results/width/full/summary.md)" in text
+    assert report.readme_block(readme) == report.headline_table(out, "results/")
+    assert report.update_readme(readme, out) is None   # already current: nothing written
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="headline:begin"):
+        report.update_readme(readme, out)
+
+
+def test_readme_headline_is_what_pybench_report_generates_from_the_committed_records():
+    readme = RESULTS.parent / "README.md"
+    assert report.readme_block(readme) == report.headline_table(RESULTS, "results/")

@@ -211,6 +211,14 @@ class Experiment:
         return out
 
     # ---- analysis ----------------------------------------------------------------------------
+    question = ""   # what the experiment asks, for the headline table of `pybench report`
+
+    def headline(self, records, res=None):
+        """The measured answer in one line (for the headline table), from the records alone; ``res``:
+        this experiment's ``analyze(records)`` when already computed. Default: the table's size."""
+        res = res or self.analyze(records)
+        return f"{len(res['rows'])} points, {len(records)} runs: see the table"
+
     def analyze(self, records):
         """Default table: one row per point (its axis values, then the standard metrics, medians
         and spread over seeds), notes on targets/statuses, and accuracy/throughput plots against
