@@ -466,12 +466,36 @@ def _cmd_report(args):
     except ValueError as e:
         return _usage("report", e)
     written = report.build_all(out)
+    readme = _readme_path(args.readme, out)
+    if readme is not None:
+        try:
+            changed = report.update_readme(readme, out)
+        except (OSError, ValueError) as e:
+            return _usage("report", f"--readme {readme}: {e}")
+        written += [changed] if changed else []
     width = console.width(wide=args.wide)
     for i, (e, m) in enumerate(entries):
         print(("\n" if i else "") + report.table_text(out, e, m, args.wide, width), end="")
     if not args.quiet:
         print(f"wrote {len(written)} files under {out}" + ("" if args.wide else _WIDE_HINT), file=sys.stderr)
     return 0
+
+
+def _readme_path(given, out):
+    """The file whose headline block `pybench report` rewrites: --readme, else the README.md beside
+    DIR when it has the markers (the project's README for the default results/), else none."""
+    import os
+
+    from . import report
+
+    if given is not None:
+        return given
+    path = os.path.join(os.path.dirname(os.path.abspath(out)), "README.md")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return path if report.HEADLINE_BEGIN in f.read() else None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _cmd_gate(args):
@@ -706,6 +730,9 @@ def build_parser():
     pp.add_argument("--wide", action="store_true",
                     help="print every column of summary.md (default: the main ones, fitted to the terminal or "
                          "100 columns)")
+    pp.add_argument("--readme", default=None, metavar="FILE",
+                    help="also write the headline table between the <!-- headline:begin --> and "
+                         "<!-- headline:end --> markers of FILE (default: the README.md beside DIR, when it has them)")
     pp.add_argument("--history", nargs="?", const="results/bench/history.jsonl", default=None, metavar="FILE",
                     help="instead: the regression gate's history (default results/bench/history.jsonl): a table "
                          "per kernel and a plot of its figure over commits (history.png next to FILE)")

@@ -10,7 +10,10 @@ calls the experiment's ``analyze`` and writes, atomically:
 - ``summary.md``: title, description, the table (columns marked for Markdown), notes, the plots and
   the provenance of the records;
 - the plots (PNG, matplotlib's Agg canvas, no pyplot state touched);
-- ``OUT/README.md``: the index of every experiment and mode under OUT.
+- ``OUT/README.md``: the index of every experiment and mode under OUT, and the headline table: one
+  row per experiment (its full mode when stored), its question and the measured answer its
+  ``headline`` builds from the records. ``update_readme`` writes the same table between the
+  HEADLINE_BEGIN and HEADLINE_END markers of another file (the project's README.md).
 
 Same records -> byte-identical CSV and Markdown (no clock, no dict-order or float-repr drift; PNGs
 carry no timestamp either).
@@ -25,9 +28,11 @@ import re
 import textwrap
 
 from . import console, store
-from .experiments.base import Column, Experiment
+from .experiments.base import Column, Experiment, group_by_point
 
 README = "README.md"
+HEADLINE_BEGIN = "<!-- headline:begin -->"
+HEADLINE_END = "<!-- headline:end -->"
 
 
 # ---- records and experiments ----------------------------------------------------------------------
@@ -502,7 +507,9 @@ def stale_definition(exp, m, mode):
     if not m or not isinstance(m.get("specs"), list) or exp.name == "custom" or getattr(exp, "definition", None):
         return None
     try:
-        ids = {s.run_id() for s in exp.specs(mode, m.get("overrides") or None, m.get("seeds"))}
+        # seeds given on the command line stay; a default then is compared with today's default
+        seeds = m.get("seeds") if "--seeds" in (m.get("command") or "") else None
+        ids = {s.run_id() for s in exp.specs(mode, m.get("overrides") or None, seeds)}
     except (TypeError, ValueError):
         return None
     lacking = ids - {s.get("run_id") for s in m["specs"]}
@@ -600,12 +607,83 @@ def index_text(out):
         link = f"[{exp.title or e}]({e}/{md}/summary.md)"
         lines.append(f"| {e} | {md} | {len(records)} | {status or '-'} | {link} | {', '.join(shas) or '-'} | "
                      f"{md_cell('; '.join(cpus) or '-')} |")
-    lines += ["", "`+` after a commit: the runs were made with uncommitted changes."]
+    lines += ["", "`+` after a commit: the runs were made with uncommitted changes.", "",
+              "## Headline results", "", headline_table(out).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
 def write_index(out):
     return store.atomic_write(os.path.join(os.fspath(out), README), index_text(out))
+
+
+# ---- the headline table -------------------------------------------------------------------------
+
+STALE_HEADLINE = "(Stale: these runs predate the current definition; see the page.)"
+
+
+def headline_rows(out):
+    """[(experiment, mode, question, answer, seeds, summary path relative to out)]: one per stored
+    experiment, its full mode when stored (else its first stored mode); the answer is the
+    experiment's ``headline`` of the sweep's records, never typed by hand."""
+    from . import experiments
+
+    rows, done = [], set()
+    entries = store.list_stored(out)
+    for e, md in sorted(entries, key=lambda em: (em[1] != "full", em)):
+        if e in done:
+            continue
+        done.add(e)
+        exp, m, records, missing, res = analysis(out, e, md)
+        counts = sorted({len(recs) for _, recs in group_by_point(records)})
+        answer = exp.headline(records, res) if records else "no runs stored"
+        if missing:
+            answer += f" ({len(missing)} runs of the sweep not stored yet)"
+        if records and stale_definition(exp, m, md):  # the answer is of the runs as made, not of today's definition
+            answer = f"{STALE_HEADLINE} {answer}"
+        rows.append((e, md, exp.question or exp.title or e, answer, "/".join(map(str, counts)) or "-",
+                     f"{e}/{md}/summary.md"))
+    order = {n: i for i, n in enumerate(experiments.names())}
+    return sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0]))
+
+
+def headline_table(out, link_prefix=""):
+    """The headline table as Markdown; links are ``link_prefix`` + each summary's path under out."""
+    rows = headline_rows(out)
+    if not rows:
+        return "No experiments stored yet.\n"
+    lines = ["| experiment | question | measured answer | seeds | table |", "|---|---|---|---:|---|"]
+    for e, md, q, answer, seeds, path in rows:
+        mode = "" if md == "full" else f" ({md} mode)"
+        lines.append(f"| {md_cell(e + mode)} | {md_cell(q)} | {md_cell(answer)} | {seeds} | "
+                     f"[summary]({link_prefix}{path}) |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_headline(text, table):
+    """``text`` with what lies between HEADLINE_BEGIN and HEADLINE_END replaced by ``table``;
+    ValueError when the markers are missing or out of order."""
+    a, b = text.find(HEADLINE_BEGIN), text.find(HEADLINE_END)
+    if a < 0 or b < a:
+        raise ValueError(f"expected {HEADLINE_BEGIN} ... {HEADLINE_END} in the file")
+    return text[:a + len(HEADLINE_BEGIN)] + "\n" + table + text[b:]
+
+
+def readme_block(path):
+    """The text between the headline markers of the file at ``path`` (None without markers)."""
+    text = open(path, encoding="utf-8").read()
+    a, b = text.find(HEADLINE_BEGIN), text.find(HEADLINE_END)
+    return text[a + len(HEADLINE_BEGIN) + 1:b] if 0 <= a < b else None
+
+
+def update_readme(path, out):
+    """Write the headline table of ``out`` between the markers of the file at ``path`` (links relative
+    to that file). Returns the path when it changed, None when it was already current."""
+    link = os.path.relpath(os.path.abspath(out), os.path.dirname(os.path.abspath(path))).replace(os.sep, "/")
+    text = open(path, encoding="utf-8").read()
+    new = replace_headline(text, headline_table(out, "" if link == "." else link + "/"))
+    if new == text:
+        return None
+    return store.atomic_write(path, new)
 
 
 def table_text(out, experiment, mode, wide=False, width=None):

@@ -57,7 +57,8 @@ def test_quiet_keeps_stderr_empty_and_stdout_has_only_the_table(capsys, tmp_path
     rc, stdout, stderr = _run(capsys, "run", "width", "--quiet", "--out", str(tmp_path), *TINY, "--set", "width=[16]")
     assert rc == 0 and stderr == ""
     lines = stdout.splitlines()
-    assert lines[0].startswith("## Width") and lines[2].startswith("| width |") and len(lines) == 5
+    assert lines[0].startswith("## Width") and lines[2].startswith("| width |")
+    assert table_cells(stdout)["width"] == ["16"] and lines[-1].startswith("|    16 |")  # headers may wrap, one row
 
 
 def test_failed_run_exits_1_and_is_shown(capsys, tmp_path):
@@ -219,7 +220,7 @@ def test_list_shows_axes_and_defaults(capsys):
     assert all(f"{k}={json.dumps(v)}" in flat for e in experiments.all_experiments() for k, v in e.base_config("full").items())
     rc, stdout, _ = _run(capsys, "list", "--json")
     (w,) = [e for e in json.loads(stdout) if e["name"] == "width"]
-    assert w["runs"] == {"quick": 3, "full": 24} and w["base"]["threads"] == 1
+    assert w["runs"] == {"quick": 3, "full": 40} and w["base"]["threads"] == 1   # 8 widths x 5 seeds
 
 
 # every experiment on a budget of seconds (one or two points, a few steps)
@@ -425,3 +426,22 @@ def test_help_texts_and_result_files_name_no_internal_work_items(capsys):
     for dirpath, _, files in os.walk(results):
         for f in files:
             assert not work_item.search(f), os.path.join(dirpath, f)
+
+
+def test_report_writes_the_headline_into_the_readme_beside_dir_only_between_its_markers(capsys, tmp_path):
+    from test_report import _rec, _store_sweep
+
+    out = tmp_path / "results"
+    _store_sweep(out, [_rec(w, i, target_step=10) for w in (16, 32) for i in range(2)])
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# project\n{report.HEADLINE_BEGIN}\nstale\n{report.HEADLINE_END}\n")
+    rc, _, err = _run(capsys, "report", str(out))
+    assert rc == 0 and report.readme_block(readme) == report.headline_table(out, "results/")
+    assert "stale" not in readme.read_text()
+    other = tmp_path / "elsewhere.md"
+    other.write_text("no markers here\n")
+    rc, _, err = _run(capsys, "report", str(out), "--readme", str(other))
+    assert rc == 2 and "--readme" in err and "headline:begin" in err
+    assert other.read_text() == "no markers here\n"
+    readme.write_text("# no markers: left alone\n")
+    assert _run(capsys, "report", str(out))[0] == 0 and readme.read_text() == "# no markers: left alone\n"

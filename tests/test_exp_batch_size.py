@@ -122,7 +122,8 @@ def test_select_lr_when_no_lr_reaches_the_target():
 def test_quick_and_full_specs():
     e = experiments.get("batch-size")
     quick, full = e.specs("quick"), e.specs("full")
-    assert len(full) == 8 * 5 * 3 and len({s.run_id() for s in full}) == len(full)
+    assert len(full) == 8 * 5 * 5 and len({s.run_id() for s in full}) == len(full)  # 5 seeds
+    assert "5 seeds (200 runs)" in e.description
     assert sorted({s.point["batch_size"] for s in full}) == BS
     assert len(quick) == 8 and {s.seed for s in quick} == {0}
     for s in quick + full:
@@ -218,6 +219,45 @@ def test_analyze_picks_the_best_lr_fits_and_marks_the_fastest():
     assert all(s.y == [150.0, 150.0] for s in noise_plot.series)  # steps 10 and 20, smoothed
     steps_plot = next(p for p in res["plots"] if p.file == "steps_vs_batch_size.png")
     assert steps_plot.logx and steps_plot.logy and any(s.label.startswith("fit") for s in steps_plot.series)
+
+
+def _timed(times_by_batch, reached=None):
+    """Best-LR records whose per-seed time to target is given (ms); ``reached``: {batch: [bool per seed]}."""
+    recs = []
+    for b, times in times_by_batch.items():
+        for rep, t in enumerate(times):
+            ok = (reached or {}).get(b, [True] * len(times))[rep]
+            r = _record(b, 1, 100 if ok else None, rep)
+            if ok:
+                r["target"]["wall_time"] = t / 1e3
+            recs.append(r)
+            # collapsed LRs on both sides keep the best LR interior (an edge would keep it out of the ranking)
+            recs += [_record(b, f, None, rep, status="collapsed", acc=0.1) for f in (0.5, 2)]
+    return recs
+
+
+def test_fastest_batch_is_named_only_when_the_seeds_separate_it():
+    e = experiments.get("batch-size")
+    recs = _timed({32: [138, 132, 139, 135, 137], 128: [110, 105, 123, 108, 112], 512: [231, 222, 245, 228, 240]})
+    clear = e.analyze(recs)
+    assert {r["batch_size"]: r["fastest"] for r in clear["rows"]} == {32: "", 128: "fastest", 512: ""}
+    assert "shortest time to target on this machine: batch 128 (110 ±9 ms)" in e.headline(recs, clear)
+    # the published spread: 128 at 110 ± 9 ms, 64 at 125 ± 20 ms: a tie, both named
+    recs = _timed({64: [140, 100, 125], 128: [123, 110, 105], 256: [139, 168, 144]})
+    tie = e.analyze(recs)
+    assert {r["batch_size"]: r["fastest"] for r in tie["rows"]} == {64: "fastest (tie)", 128: "fastest (tie)", 256: ""}
+    note = next(n for n in tie["notes"] if n.startswith("shortest time to target"))
+    assert "tie (batches 128, 64)" in note and "95% seed-bootstrap interval -" in note
+    assert "tie (batch 128: 110 ±9 ms, batch 64: 125 ±20 ms)" in e.headline(recs, tie)
+    plot = next(p for p in tie["plots"] if p.file == "time_vs_batch_size.png")
+    assert any(s.label == "tied fastest: batch 64, 128" for s in plot.series)
+    # the fastest median missed the target in one seed: not named; the best of those that always reached it is
+    recs = _timed({64: [90, 95, 0], 128: [110, 105, 112], 256: [150, 160, 155]}, reached={64: [True, True, False]})
+    missed = e.analyze(recs)
+    tags = {r["batch_size"]: r["fastest"] for r in missed["rows"]}
+    assert tags[64] == "fastest: not shown (target 2 of 3)" and tags[128] == "fastest of those always at target"
+    assert "not shown: batch 64 reached the target in 2 of 3 seeds; of those that reached it in every seed: batch 128" \
+        in e.headline(recs, missed)
 
 
 def test_analyze_shows_a_batch_size_where_every_lr_missed_and_leaves_it_out_of_the_fit():

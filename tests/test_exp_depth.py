@@ -198,6 +198,12 @@ def test_analysis_shows_every_point_with_its_status_and_gradients():
     assert "depth=32 init=he_normal norm=none seed 0: diverged" in notes
     assert "depth=8 init=normal(0.01) norm=none seed 0: collapsed" in notes
     assert "no norm, init he_normal: converges up to depth 8; stops converging at depth 32: depth 32 diverged" in notes
+    # the headline states the boundary with the seeds at the target, not a bare status
+    line = EXP.headline(recs, res)
+    assert line.startswith("Target 50% val accuracy. no norm, init he_normal: converges up to depth 8 (1/1 seeds")
+    assert ("no norm, init normal(0.01): converges up to depth 2 (1/1 seeds at the target); collapsed from depth 8 "
+            "(1/3 at the target; runs: 1 completed, 2 collapsed) (|g1|/|gout| after epoch 1: 2·10⁻⁷ at 8, 0 at 32)") in line
+    assert "BatchNorm, init normal(0.01): converges up to depth 32" in line
     assert ("no norm, init normal(0.01): converges up to depth 2; stops converging at depth 8: depth 8 collapsed, "
             "depth 32 collapsed") in notes
     assert "0/0 at depth 32" in notes and "underflowed" in notes

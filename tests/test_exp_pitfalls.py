@@ -7,6 +7,7 @@ import math
 import pytest
 
 from pybench import experiments, report, train
+from pybench.experiments import _grid
 from pybench.experiments import _pitfall_cases as cases
 from pybench.experiments.base import RunSpec
 
@@ -85,8 +86,8 @@ def test_overrides_and_bad_input():
 # ---- tuned choices and their extensions ---------------------------------------------------------
 
 def test_every_tuned_grid_value_is_a_variant_and_extended_values_are_made_on_demand():
-    assert set(cases.TUNED) == {"sgd", "momentum", "adagrad", "rmsprop", "adam", "mse", "mse relu-out", "dropout",
-                                "weight decay"}
+    assert set(cases.TUNED) == {"sgd", "momentum", "adagrad", "rmsprop", "adam", "mse", "mse relu-out", "batch1024",
+                                "dropout", "weight decay"}
     for t in cases.TUNED.values():
         fam = {**cases.FAMILIES[t.family], **cases.BUDGETS[t.family]["full"]}
         for v in t.base(None):
@@ -100,6 +101,11 @@ def test_every_tuned_grid_value_is_a_variant_and_extended_values_are_made_on_dem
                                                                   "dropout": 0.7}
     assert cases.variant_config("small wd=0.1", "full")["weight_decay"] == 0.1
     assert cases.variant_config("mse relu-out lr=1", "full")["last_activation"] == "relu"
+    # batch 1024's grid tops out at the linear-scaling lr 0.96: the next step up is a half decade, to 3
+    big = cases.TUNED["batch1024"]
+    assert big.name(cases.BASE_LR) == "batch 1024" and _grid.ladder_step(big.ladder, 0.96, "high") == 3.0
+    assert cases.variant_config("batch 1024 lr=3", "full") == {**cases.variant_config("batch 1024 lr=0.96", "full"),
+                                                              "lr": 3.0}
     # the momentum ladder meets the lr far too high: one name, one config, one run id
     assert cases.TUNED_VALUES["momentum lr=1"][1] == cases.LR_TOO_HIGH
     with pytest.raises(ValueError, match="unknown variant 'adam lr=0.05'.*tuned value beyond its grid"):
@@ -161,9 +167,10 @@ def test_a_side_on_an_edge_draws_no_claim_until_extended_to_an_interior_or_diver
     row = _row(EXP.analyze(_full({**adam, **sgd}) + more), "SGD vs Adam")
     assert row["fixed_tuning"] == "edge (round limit)" and row["shown"] == "edge: not shown"
     assert row["fixed"] == "adam lr=0.3 (best of 7; edge (round limit))"
-    # one extension, and the next value beyond the best diverged: a claim stands
-    more = [dict(_rec(cases.lr_name("adam", 0.03), val=0.40, test_acc=0.1, status="diverged"), mode="full")]
-    row = _row(EXP.analyze(_full({**adam, **sgd}) + more), "SGD vs Adam")
+    # one extension, and the next value beyond the best diverged: a claim stands (the tie rule's, 3 seeds)
+    more = [dict(_rec(cases.lr_name("adam", 0.03), rep, val=0.40, test_acc=0.1, status="diverged"), mode="full")
+            for rep in range(3)]
+    row = _row(EXP.analyze(_full({**adam, **sgd}, seeds=3) + more), "SGD vs Adam")
     assert row["fixed_tuning"] == "edge (next diverged)" and row["shown"] == "yes"
     assert row["fixed"] == "adam lr=0.01 (best of 5)"
 
@@ -189,14 +196,19 @@ def test_a_pitfalls_sweep_extends_a_tuned_lr_until_interior(tmp_path):
 
 # ---- analysis on synthetic records --------------------------------------------------------------
 
-def _rec(variant, rep=0, *, test_acc=0.5, val=None, status="completed", gap=0.1, test_loss=1.0, dead=0.01, steps=448):
-    return {"run_id": f"{abs(hash((variant, rep))):012x}"[:12], "point": {"variant": variant}, "replicate": rep,
-            "status": status, "stop_reason": "budget done", "best_val_acc": test_acc if val is None else val,
-            "test": {"acc": test_acc, "loss": test_loss}, "gap": gap, "steps": steps,
-            "collapse": {"dead_fraction": dead}, "data": {"num_classes": 10},
-            "config": {"patience": 5 if variant == "small early stopping" else None},
-            "history": [{"step": 0, "epoch": 0.0, "val_loss": 2.3, "val_acc": 0.1},
-                        {"step": steps, "epoch": 4.0, "val_loss": test_loss, "val_acc": test_acc}]}
+def _rec(variant, rep=0, *, test_acc=0.5, val=None, status="completed", gap=0.1, test_loss=1.0, dead=0.01, steps=448,
+         selected=None, config=None):
+    r = {"run_id": f"{abs(hash((variant, rep))):012x}"[:12], "point": {"variant": variant}, "replicate": rep,
+         "status": status, "stop_reason": "budget done", "best_val_acc": test_acc if val is None else val,
+         "test": {"acc": test_acc, "loss": test_loss}, "gap": gap, "steps": steps,
+         "collapse": {"dead_fraction": dead}, "data": {"num_classes": 10},
+         "config": {"patience": 5 if variant == "small early stopping" else None, **(config or {})},
+         "history": [{"step": 0, "epoch": 0.0, "val_loss": 2.3, "val_acc": 0.1},
+                     {"step": steps, "epoch": 4.0, "val_loss": test_loss, "val_acc": test_acc}]}
+    if selected is not None:  # the test accuracy at the best-validation checkpoint (newer records)
+        r["selected"] = {"metric": "val_acc", "step": steps // 2, "val_acc": r["best_val_acc"],
+                         "test": {"acc": selected, "loss": test_loss}}
+    return r
 
 
 def _records(seeds=1, **changes):
@@ -204,8 +216,9 @@ def _records(seeds=1, **changes):
     for rep in range(seeds):
         for v in cases.variant_names("quick"):
             kw = dict(changes.get(v, {}))
-            if callable(kw.get("test_acc")):
-                kw["test_acc"] = kw["test_acc"](rep)
+            for k in ("test_acc", "selected", "gap"):
+                if callable(kw.get(k)):
+                    kw[k] = kw[k](rep)
             recs.append(_rec(v, rep, **kw))
     return recs
 
@@ -232,7 +245,8 @@ def test_analyze_one_line_per_comparison_with_status_and_effect():
     assert len(res["rows"]) == len(cases.COMPARISONS)
     raw = _row(res, "raw inputs")
     assert raw["bad_status"] == "collapsed" and raw["_display"]["bad_value"] == "10.2% (collapsed)"
-    assert raw["effect"] == pytest.approx(0.428) and raw["shown"] == "yes"
+    assert raw["effect"] == pytest.approx(0.428) and raw["shown"] == "1 seed"   # one seed: no spread to judge
+    assert raw["metric"] == "test acc (final step)"   # these records predate the best-val checkpoint
     assert raw["fixed"] == f"standardized ({cases.BASE})"
     assert raw["details"] == "dead ReLUs 99.6% → 0.4%"
     high = _row(res, "lr too high")
@@ -247,9 +261,8 @@ def test_analyze_one_line_per_comparison_with_status_and_effect():
         in res["notes"]  # what these records (no early_stop_on: made before it existed) did
     assert "steps 900 → 105" in es["details"]
     assert "early stopping: the test loss improves but test accuracy falls (50.0% → 30.0%)." in res["notes"]
-    same = _row(res, "SGD vs momentum")  # 0.5 vs 0.45: below the threshold, reversed
-    assert same["shown"] == "no"
-    assert any("effect not shown" in n and "SGD vs momentum" in n for n in res["notes"])
+    same = _row(res, "SGD vs momentum")  # 0.5 vs 0.45, one seed
+    assert same["shown"] == "1 seed" and same["effect"] == pytest.approx(-0.05)
     assert any("raw inputs 0-255 seed 0: collapsed" in n for n in res["notes"])
     # the CSV carries every row, the Markdown table renders the display text
     md = report.markdown_table(res["columns"], res["rows"])
@@ -274,14 +287,98 @@ def test_analyze_medians_paired_spread_and_missing_runs():
     # paired by seed: 0.40, 0.22, 0.42 -> median 0.40, half range 0.10
     assert raw["effect"] == pytest.approx(0.40) and raw["effect_spread"] == pytest.approx(0.10)
     assert raw["seeds"] == 3 and raw["_display"]["effect"] == "+40.0 pp ±10.0"
-    # median effect above the threshold but one seed reversed: "mixed"
+    assert raw["shown"] == "yes" and raw["effect_lo"] > 0.02   # every seed's effect far above 0
+    # median effect above the threshold but one seed reversed: the interval includes 0, a tie
     mixed = EXP.analyze(_records(seeds=3, **{"depth 16": dict(test_acc=lambda rep: [0.40, 0.38, 0.45][rep]),
                                              "depth 16 + BatchNorm": dict(test_acc=lambda rep: [0.43, 0.42, 0.41][rep])}))
-    assert _row(mixed, "deep, no BN")["shown"] == "mixed"
-    assert any("not consistent over seeds" in n and "deep, no BN" in n for n in mixed["notes"])
+    deep = _row(mixed, "deep, no BN")
+    assert deep["effect"] == pytest.approx(0.03) and deep["shown"] == "tie"
+    assert deep["effect_lo"] < 0 < deep["effect_hi"] and deep["effect_ci"] == "-4.0 pp to +4.0 pp"
+    assert any(n.startswith("tie (the 95% interval of the effect includes 0): ")
+               and "deep, no BN (+3.0 pp, 95% interval -4.0 pp to +4.0 pp)" in n for n in mixed["notes"])
+    (tied,) = [p for p in EXP.headline(None, mixed).split(". ") if p.startswith("Tie (not shown): ")]
+    assert "deep, no BN +3.0 pp" in tied
     deep = _row(res, "deep, no BN")
     assert deep["fixed"] == "(not run)" and deep["shown"] == "n/a" and deep["_display"]["fixed_value"] == "not run"
     assert any("not run" in n and "too deep" in n for n in res["notes"])
+
+
+def test_test_accuracy_lines_read_the_best_val_checkpoint_and_never_mix_it_with_the_final_step():
+    # plain SGD: better final-step test accuracy, worse at the best-validation checkpoint than momentum
+    sel = {v: dict(test_acc=0.60, selected=0.50, val=0.5) for v in cases.variant_names("quick") if v.startswith("sgd")}
+    sel.update({v: dict(test_acc=0.55, selected=0.58, val=0.5) for v in cases.variant_names("quick")
+                if v.startswith("momentum")})
+    for v in ("sgd lr=0.3", "momentum lr=0.03"):   # interior optima: a side on an edge would draw no claim
+        sel[v]["val"] = 0.6
+    other = {v: dict(selected=0.5) for v in cases.variant_names("quick") if v not in sel}
+    res = EXP.analyze(_records(seeds=3, **{**other, **sel}))
+    line = _row(res, "SGD vs momentum")
+    assert line["metric"] == "test acc @ best val"
+    assert line["bad_value"] == pytest.approx(0.50) and line["fixed_value"] == pytest.approx(0.58)
+    assert line["effect"] == pytest.approx(0.08) and line["shown"] == "yes"
+    assert "test accuracy at each run's best-validation checkpoint" in EXP.headline(None, res)
+    # one side's runs predate the checkpoint: both sides at the final step, labelled, never mixed
+    old = [dict(r) for r in _records(seeds=3, **{**other, **sel})]
+    for r in old:
+        if r["point"]["variant"].startswith("sgd"):
+            del r["selected"]
+    res = EXP.analyze(old)
+    line = _row(res, "SGD vs momentum")
+    assert line["metric"] == "test acc (final step)"
+    assert line["bad_value"] == pytest.approx(0.60) and line["fixed_value"] == pytest.approx(0.55)
+    assert line["effect"] == pytest.approx(-0.05) and line["shown"] == "reversed"
+    assert _row(res, "lr too high")["metric"] == "test acc @ best val"   # lines whose runs all have it keep it
+    # the gap and loss lines are of the final weights whatever the records hold
+    assert _row(res, "no reg vs dropout")["metric"] == "train-test gap"
+
+
+def test_shown_needs_the_interval_to_exclude_zero_and_the_threshold():
+    def rows(gap_bad, gap_fixed):
+        recs = _records(seeds=5, **{"small no regularization": dict(gap=lambda rep: gap_bad[rep]),
+                                    "small dropout=0.3": dict(gap=lambda rep: gap_fixed[rep])})
+        # dropout 0.3 between two worse values: interior, so the tie rule judges the line
+        recs += [_rec(cases.dropout_name(p), rep, val=0.3) for p in (0.2, 0.5) for rep in range(5)]
+        return _row(EXP.analyze(recs), "no reg vs dropout")
+    clear = rows([0.60, 0.62, 0.61, 0.63, 0.60], [0.50, 0.51, 0.52, 0.50, 0.49])
+    assert clear["shown"] == "yes" and clear["effect_lo"] > 0.02
+    small = rows([0.60, 0.62, 0.61, 0.63, 0.60], [0.59, 0.61, 0.60, 0.62, 0.59])   # +1 pp in every seed
+    assert small["shown"] == "small" and small["effect_lo"] > 0
+    overlap = rows([0.60, 0.52, 0.61, 0.55, 0.66], [0.58, 0.57, 0.50, 0.60, 0.52])
+    assert overlap["shown"] == "tie" and overlap["effect_lo"] < 0 < overlap["effect_hi"]
+    worse = rows([0.50, 0.51, 0.52, 0.50, 0.49], [0.60, 0.62, 0.61, 0.63, 0.60])
+    assert worse["shown"] == "reversed" and worse["effect_hi"] < 0
+
+
+def test_batch_1024_at_its_own_tuned_lr_and_the_effective_lr_stated():
+    mom = {"momentum": 0.9}
+    grid = cases.LR_GRIDS["full"]["batch1024"]
+    assert grid[0] == cases.BASE_LR and grid[-1] == pytest.approx(cases.BASE_LR * cases.BIG_BATCH / 32)
+    full = {s.point["variant"]: s.config for s in EXP.specs("full", seeds=1)}
+    assert [full[cases.big_batch_name(lr)]["lr"] for lr in grid] == grid
+    assert all(full[cases.big_batch_name(lr)]["batch_size"] == cases.BIG_BATCH for lr in grid)
+    changes = {v: dict(config={"lr": cases.VARIANTS[v].fields.get("lr", cases.BASE_LR),
+                               "momentum": cases.VARIANTS[v].fields.get("momentum", 0.9)})
+               for v in cases.variant_names("quick")}
+    changes["batch 1024"] = dict(test_acc=0.30, config={"lr": 0.03, **mom})
+    changes["batch 1024 lr=0.1"] = dict(test_acc=0.40, val=0.41, config={"lr": 0.1, **mom})
+    changes["batch 1024 lr=0.3"] = dict(test_acc=0.45, val=0.46, config={"lr": 0.3, **mom})
+    res = EXP.analyze(_records(**changes))
+    line = _row(res, "batch too large")
+    # its best is the quick grid's top: grid extension applies, and the line draws no claim until it is run
+    assert line["bad"] == "batch 1024 lr=0.3 (best of 3; eff. lr 3; edge (not extended))"
+    assert line["bad_value"] == pytest.approx(0.45) and line["shown"] == "edge: not shown"
+    assert line["fixed"].startswith("batch 32, tuned: momentum lr=")
+    assert not any("ran at the batch-32 LR only" in n for n in res["notes"])
+    grids = next(n for n in res["notes"] if n.startswith("tuning grids as run"))
+    assert "batch 1024 lr 0.03 (0.3), 0.1 (1), 0.3 (3)* (edge (not extended))" in grids
+    assert "sgd lr 0.1*, 0.3, 1 (edge (not extended))" in grids   # no momentum: no effective lr
+    assert _row(res, "dead ReLU: ELU")["fixed"] == "elu lr=0.3 (eff. lr 3)"
+    # records with the batch-32 LR only (older sweeps): the line says so
+    only = [r for r in _records(**changes) if not r["point"]["variant"].startswith("batch 1024 lr=")]
+    res = EXP.analyze(only)
+    assert _row(res, "batch too large")["bad"] == "batch 1024 (eff. lr 0.3; edge (not extended))"
+    assert any(n.startswith("batch too large: batch 1024 ran at the batch-32 LR only") for n in res["notes"])
+    assert "batch too large" in EXP.headline(None, res) and "(untuned LR: overstated)" in EXP.headline(None, res)
 
 
 def test_analyze_failed_and_extra_axis():
@@ -290,6 +387,7 @@ def test_analyze_failed_and_extra_axis():
     zeros = _row(res, "zeros vs He")
     assert zeros["bad_status"] == "failed" and zeros["_display"]["bad_value"] == "- (failed)"
     assert zeros["shown"] == "n/a"
+    assert "no table" in EXP.headline(None, EXP.analyze([dict(r, point={**r["point"], "lr": 0.1}) for r in recs]))
     # --set lr=[...] adds an axis: one set of lines per value, labelled by it
     recs = []
     for lr in (0.01, 0.03):
@@ -357,7 +455,8 @@ def test_robust_pitfalls_show_their_effect_on_tiny_budgets():
 @pytest.mark.slow
 def test_quick_sweep_end_to_end(tmp_path):
     """The whole quick sweep, its tuned grids extended as `pybench run` does, through sweep + report
-    (a minute or two): every line measured, the robust ones shown."""
+    (a minute or two): every line measured (one seed: not judged by the tie rule), the robust ones
+    with a large effect in the expected direction and no tuned side left on an edge."""
     from pybench import sweep
 
     summary = sweep.run_sweep(EXP.specs("quick"), tmp_path, extend=lambda e, m, recs: EXP.extend(recs, m))
@@ -365,11 +464,12 @@ def test_quick_sweep_end_to_end(tmp_path):
     report.build(tmp_path, "pitfalls", "quick")
     rows = list(csv_rows(tmp_path / "pitfalls" / "quick" / "summary.csv"))
     assert len(rows) == len(cases.COMPARISONS)
-    assert all(r["shown"] in ("yes", "no", "mixed", "edge: not shown") for r in rows)
+    assert all(r["shown"] in ("1 seed", "edge: not shown") for r in rows)
     shown = {(r["pitfall"], r["fixed"]): r["shown"] for r in rows}
-    robust = [k for k in shown if k[0] in ("inputs not normalized", "learning rate far too high",
-                                           "zero initialization (deep MLP)", "batch too large at a fixed epoch budget")]
-    assert len(robust) == 5 and all(shown[k] == "yes" for k in robust)
+    effect = {(r["pitfall"], r["fixed"]): float(r["effect"]) for r in rows}
+    robust = [k for k in effect if k[0] in ("inputs not normalized", "learning rate far too high",
+                                            "zero initialization (deep MLP)", "batch too large at a fixed epoch budget")]
+    assert len(robust) == 5 and all(effect[k] > 0.1 and shown[k] == "1 seed" for k in robust), (effect, shown)
 
 
 def csv_rows(path):

@@ -64,14 +64,41 @@ def test_status_text_and_point_status():
     assert base.point_status([_rec(16)]) == "missed target"
 
 
+def _selected(acc, step=50):
+    return {"metric": "val_acc", "step": step, "val_acc": acc + 0.01, "test": {"acc": acc, "loss": 1.0}}
+
+
 def test_standard_row_medians_and_spreads_over_seeds():
-    recs = [_rec(16, i, target_step=10 * (i + 1), test_acc=0.5 + 0.1 * i, sps=1000.0 * (i + 1)) for i in range(3)]
+    recs = [_rec(16, i, target_step=10 * (i + 1), test_acc=0.5 + 0.1 * i, sps=1000.0 * (i + 1),
+                 selected=_selected(0.55 + 0.1 * i, 40 + i)) for i in range(3)]
     row = base.standard_row(recs)
     assert row["seeds"] == 3 and row["params"] == 160
-    assert row["test_acc"] == pytest.approx(0.6) and row["test_acc_spread"] == pytest.approx(0.1)
+    # the test accuracy at the best-validation checkpoint, the final step's beside it
+    assert row["test_acc"] == pytest.approx(0.65) and row["test_acc_spread"] == pytest.approx(0.1)
+    assert row["test_acc_final"] == pytest.approx(0.6) and row["selected_step"] == 41
     assert row["samples_per_s"] == 2000.0 and row["samples_per_s_spread"] == 1000.0
     assert row["steps_to_target"] == 20 and row["reached"] == "3/3" and row["status"] == "ok"
     assert "_display" not in row
+
+
+def test_runs_without_the_selected_checkpoint_are_never_mixed_with_runs_that_have_it():
+    old = [_rec(16, i, target_step=10, test_acc=0.5 + 0.1 * i) for i in range(3)]
+    row = base.standard_row(old)
+    assert row["test_acc"] is None and row["_display"]["test_acc"] == "not recorded"
+    assert row["test_acc_final"] == pytest.approx(0.6)
+    # one run with the checkpoint among runs without: still "not recorded", not a median of one
+    mixed = old[:2] + [dict(old[2], selected=_selected(0.9))]
+    assert base.standard_row(mixed)["test_acc"] is None
+    assert base.test_acc_values(mixed) == ("final-step test acc", [0.5, 0.6, 0.7])
+    assert base.test_acc_values(mixed[2:]) == ("test acc @ best val", [0.9])
+    # a failed run (no test accuracy at all) does not make the others' checkpoint unusable
+    failed = _rec(16, 3, status="failed", test=None, selected=None)
+    del failed["selected"]
+    assert base.selection_recorded([dict(r, selected=_selected(0.6)) for r in old] + [failed])
+    notes = base.standard_notes(old)
+    assert any("3 of 3 runs predate the best-val checkpoint" in n for n in notes)
+    cols = {c.key: c for c in base.standard_columns()}
+    assert cols["test_acc"].title == "test acc @ best val" and cols["test_acc_final"].term  # printed beside it
 
 
 def test_failed_runs_have_rows_and_notes():
@@ -457,10 +484,62 @@ def test_a_sweep_that_predates_the_current_definition_is_marked_stale(tmp_path):
     md = (tmp_path / "width" / "quick" / "summary.md").read_text()
     assert "> **Stale:** these runs predate the experiment's current definition" in md
     assert "stale: predates the current definition" in (tmp_path / "README.md").read_text()
+    assert report.STALE_HEADLINE in report.headline_table(tmp_path)   # the headline does not pass it off as current
     m["overrides"] = {"n_train": 400, "width": [16, 32]}  # the sweep as it was asked: current
     store.write_manifest(tmp_path, "width", "quick", m)
     report.build(tmp_path, "width", "quick")
     assert "Stale" not in (tmp_path / "width" / "quick" / "summary.md").read_text()
+    assert report.STALE_HEADLINE not in report.headline_table(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------
+# the headline table: generated from the records, into results/README.md and the project README
+# ------------------------------------------------------------------------------------------------
+
+def _failed(point, rep):
+    return {"run_id": f"f{rep}{abs(hash(json.dumps(point, sort_keys=True))) % 10 ** 8:08d}", "point": point,
+            "replicate": rep, "status": "failed", "stop_reason": "ValueError: boom", "history": [], "target": None,
+            "config": {"target_accuracy": 0.6, "lr": 0.1, "batch_size": point.get("batch_size", 32)}}
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_headline_is_one_line_even_without_a_usable_run(name):
+    e = experiments.get(name)
+    assert e.question
+    point = {k: v[0] for k, v in e.mode_axes("quick").items()}
+    for recs in ([], [_failed(point, 0), _failed(point, 1)]):
+        line = e.headline(recs)
+        assert isinstance(line, str) and line and "\n" not in line
+
+
+def test_headline_table_in_the_index_and_between_the_readme_markers(tmp_path):
+    out = tmp_path / "results"
+    recs = [_rec(w, i, target_step=10 * w // 16, test_acc=0.5 + w / 1000 + i / 100) for w in (16, 32) for i in range(3)]
+    _store_sweep(out, recs)
+    report.build_all(out)
+    index = (out / "README.md").read_text()
+    table = report.headline_table(out)
+    assert "## Headline results" in index and table in index
+    (row,) = [line for line in table.splitlines() if line.startswith("| width |")]
+    assert experiments.get("width").question in row and "[summary](width/full/summary.md)" in row and "| 3 |" in row
+    assert "highest: tie (widths 32, 16)" in row   # 53.2% ±1.0 vs 51.6% ±1.0 over 3 seeds: ranges overlap
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.HEADLINE_BEGIN}\nold hand-typed table\n{report.HEADLINE_END}\nrest\n")
+    assert report.update_readme(readme, out) == str(readme)
+    text = readme.read_text()
+    assert text.startswith(f"intro\n{report.HEADLINE_BEGIN}\n| experiment |") and text.endswith(
+        f"{report.HEADLINE_END}\nrest\n")
+    assert "old hand-typed" not in text and "[summary](results/width/full/summary.md)" in text
+    assert report.readme_block(readme) == report.headline_table(out, "results/")
+    assert report.update_readme(readme, out) is None   # already current: nothing written
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="headline:begin"):
+        report.update_readme(readme, out)
+
+
+def test_readme_headline_is_what_pybench_report_generates_from_the_committed_records():
+    readme = RESULTS.parent / "README.md"
+    assert report.readme_block(readme) == report.headline_table(RESULTS, "results/")
 
 
 def test_terminal_cells_wrap_after_a_hyphen_between_letters_never_inside_a_number():

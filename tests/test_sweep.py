@@ -36,7 +36,7 @@ def test_quick_and_full_specs_of_width():
     quick, full = w.specs("quick"), w.specs("full")
     assert [s.point["width"] for s in quick] == [32, 128, 512]
     assert sorted({s.point["width"] for s in full}) == [2 ** k for k in range(4, 12)]
-    assert len(full) == 8 * 3 and {s.seed for s in full} == {0, 1, 2}
+    assert len(full) == 8 * 5 and {s.seed for s in full} == {0, 1, 2, 3, 4}   # 5 seeds in full mode
     assert all(s.mode == "quick" for s in quick) and all(s.mode == "full" for s in full)
     assert quick[0].config["epochs"] < full[0].config["epochs"]
     assert all(s.config["threads"] == 1 for s in quick + full)

@@ -239,6 +239,14 @@ class Experiment:
         return []
 
     # ---- analysis ----------------------------------------------------------------------------
+    question = ""   # what the experiment asks, for the headline table of `pybench report`
+
+    def headline(self, records, res=None):
+        """The measured answer in one line (for the headline table), from the records alone; ``res``:
+        this experiment's ``analyze(records)`` when already computed. Default: the table's size."""
+        res = res or self.analyze(records)
+        return f"{len(res['rows'])} points, {len(records)} runs: see the table"
+
     def analyze(self, records):
         """Default table: one row per point (its axis values, then the standard metrics, medians
         and spread over seeds), notes on targets/statuses, and accuracy/throughput plots against
@@ -464,7 +472,7 @@ METRICS = (
     ("step_time", "throughput.step_time"),
     ("train_time", "throughput.train_time"),
     ("best_val_acc", "best_val_acc"),
-    ("test_acc", "test.acc"),
+    ("test_acc_final", "test.acc"),
     ("train_acc", "train.acc"),
     ("gap", "gap"),
     ("dead_fraction", "collapse.dead_fraction"),
@@ -472,17 +480,45 @@ METRICS = (
 )
 
 
+# The selection metric: every run's checkpoint with the best validation accuracy (pybench.train
+# snapshots it); tables report the test accuracy there, the final step's beside it.
+SELECTED_TEST = "selected.test.acc"
+FINAL_TEST = "test.acc"
+NOT_RECORDED = "not recorded"
+
+
+def selection_recorded(records):
+    """True when every record that has a final test accuracy also has the selected checkpoint's
+    (``selected``: records written before pybench.train kept it have none)."""
+    return all("selected" in r for r in records if get(r, FINAL_TEST) is not None)
+
+
+def test_acc_values(records):
+    """(label, per-record test accuracies) for a comparison: at the best-validation checkpoint
+    ("test acc @ best val") when every record has it, else every record's final step ("final-step
+    test acc"): one or the other for all, never mixed."""
+    if selection_recorded(records):
+        return "test acc @ best val", [get(r, SELECTED_TEST) for r in records]
+    return "final-step test acc", [get(r, FINAL_TEST) for r in records]
+
+
 def standard_row(records):
     """The standard metrics of one point over its seeds: ``seeds`` (runs), ``params``, medians and
-    ``_spread`` of METRICS, the noise-scale columns (noise_columns), the to-target columns
-    (steps/epochs/samples/time_to_target; a missed target is None, shown as "missed" through
-    ``row["_display"]``), ``reached``, ``runs`` (status counts) and ``status`` (point_status).
-    Keys starting with "_" never reach the CSV."""
+    ``_spread`` of METRICS, ``test_acc`` (at the best-validation-accuracy checkpoint; None, shown
+    "not recorded", when a run predates it: ``test_acc_final`` has the final step's), the
+    noise-scale columns (noise_columns), the to-target columns (steps/epochs/samples/time_to_target;
+    a missed target is None, shown as "missed" through ``row["_display"]``), ``reached``, ``runs``
+    (status counts) and ``status`` (point_status). Keys starting with "_" never reach the CSV."""
     row = {"seeds": len(records), "params": median([get(r, "model.num_parameters") for r in records])}
     for key, path in METRICS:
         row[key], row[key + "_spread"] = summarize([get(r, path) for r in records])
+    recorded = selection_recorded(records)
+    row["test_acc"], row["test_acc_spread"] = summarize([get(r, SELECTED_TEST) for r in records] if recorded else [])
+    row["selected_step"] = median([get(r, "selected.step") for r in records]) if recorded else None
     row["reached"] = reached(records)
     display = noise_columns(records, row)
+    if not recorded:
+        display["test_acc"] = NOT_RECORDED
     for key, tk in (("steps_to_target", "step"), ("epochs_to_target", "epoch"),
                     ("samples_to_target", "samples"), ("time_to_target", "wall_time")):
         row[key], row[key + "_spread"] = to_target(records, tk)
@@ -544,7 +580,10 @@ TERM_DEFAULT = ("samples_per_s", "steps_to_target", "test_acc", "status")
 
 def standard_columns(md_extra=(), term=TERM_DEFAULT):
     """Columns of standard_row, in table order; those in ``md_extra`` are also shown in Markdown
-    besides the default selection; those in ``term`` are printed on the terminal by default."""
+    besides the default selection; those in ``term`` are printed on the terminal by default (the
+    final-step test accuracy always goes with the selected one)."""
+    if "test_acc" in term:
+        term = tuple(term) + ("test_acc_final",)
     cols = [
         Column("params", "params", "count"),
         Column("samples_per_s", "samples/s", "count", spread=True),
@@ -557,7 +596,9 @@ def standard_columns(md_extra=(), term=TERM_DEFAULT):
         Column("time_to_target", "time to target", "time", spread=True),
         Column("reached", "reached"),
         Column("best_val_acc", "best val acc", "pct", spread=True),
-        Column("test_acc", "test acc", "pct", spread=True),
+        Column("test_acc", "test acc @ best val", "pct", spread=True),
+        Column("test_acc_final", "final test acc", "pct", spread=True),
+        Column("selected_step", "best val step", "int", md=False),
         Column("train_acc", "train acc", "pct", spread=True, md=False),
         Column("gap", "train-test gap", "pct", spread=True),
         Column("noise_scale", "B_simple at target", ".3g", spread=True),
@@ -590,6 +631,8 @@ def standard_notes(records):
         notes.append("target: validation accuracy >= " + ", ".join(f"{100 * t:g}%" for t in ts)
                      + "; steps/time to target are the first evaluation at or above it (time: training steps only, "
                      "evaluation excluded); 'missed' when the median run did not reach it.")
+    if records:
+        notes.append(selection_note(records))
     n_seeds = sorted({len(recs) for _, recs in group_by_point(records)})
     if n_seeds and max(n_seeds) > 1:
         notes.append(f"{'/'.join(map(str, n_seeds))} seeds per point: values are medians, ± is half the range over seeds.")
@@ -601,6 +644,18 @@ def standard_notes(records):
             pt = " ".join(f"{k}={_short(v)}" for k, v in (r.get("point") or {}).items())
             notes.append(f"{pt} seed {r.get('replicate', 0)}: {r.get('status')} ({r.get('stop_reason')}).")
     return notes
+
+
+def selection_note(records):
+    """The standard note on the selection rule (and on records that predate it)."""
+    text = ("selection metric: validation accuracy. 'test acc @ best val' is the test accuracy of each run's "
+            "weights at its best validation accuracy (snapshotted when reached), 'final test acc' that of the "
+            "final weights (early stopping: the restored ones); the train-test gap is the final weights'.")
+    old = sum(1 for r in records if get(r, FINAL_TEST) is not None and "selected" not in r)
+    if old:
+        text += (f" {old} of {len(records)} runs predate the best-val checkpoint: their 'test acc @ best val' is "
+                 f"'{NOT_RECORDED}', and any comparison including them uses the final-step values, labelled so.")
+    return text
 
 
 def _groups(rows, others):
@@ -633,7 +688,8 @@ def series(rows, x, y, label, others=(), axis="left", style="o-", scale=1.0, mis
 
 def accuracy_plot(rows, x, others, file, title, logx=False, xlabel=None):
     s = (series(rows, x, "best_val_acc", "best val", others, scale=100, missing="no value (failed)")
-         + series(rows, x, "test_acc", "test", others, style="s--", scale=100))
+         + series(rows, x, "test_acc", "test @ best val", others, style="s--", scale=100)
+         + series(rows, x, "test_acc_final", "test, final step", others, style="^:", scale=100))
     return PlotSpec(file, f"{title}: accuracy", xlabel or x, "accuracy (%)", s, logx=logx)
 
 

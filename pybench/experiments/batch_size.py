@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from . import _fit, _grid
+from . import _fit, _grid, stats
 from ..diagnostics import EMA_DECAY, seed_bootstrap
 from .base import (CONFIG_FIELDS, Column, Experiment, Extension, PlotSpec, Series, _short, get, group_by_point,
                    noise_at_target, noise_loss_plot, point_keys, spread, standard_columns, standard_notes, standard_row,
@@ -64,11 +64,15 @@ class BatchSize(Experiment):
         "B_crit = E_min/S_min, shown next to the measured gradient noise scale B_simple at the target (4 batches "
         "per estimate at every evaluation; |G|^2 and tr(Sigma) each an EMA over the evaluations after step 0, "
         f"decay {EMA_DECAY}, then their ratio at the first evaluation at the target; docs/protocol.md). Per batch size: "
-        "steps, examples and training time to target, throughput (median over every run of that batch size), accuracy, gap, noise scale; the batch size with "
-        "the shortest time to target on this machine is marked. Step budget 5 x S_est(B) and ~25 evaluations up "
-        "to S_est(B), S_est(B) = 50 + 13000/B steps. Full mode: B = 8 ... 1024 in powers of 2, lr_factor = 0.5, "
-        "0.7, 1, 1.4, 2, 3 seeds (120 runs, plus extensions). Quick mode: B = 16, 64, 256, 1024, lr_factor = 0.7, 1.4, "
-        "budget 3 x S_est(B), 1 seed (8 runs, plus extensions).")
+        "steps, examples and training time to target, throughput (median over every run of that batch size), accuracy "
+        "(selection metric of a run's checkpoint: validation accuracy; test accuracy at the best-validation "
+        "checkpoint, the final step's beside it), gap, noise scale; the batch size with the shortest time to "
+        "target on this machine is marked only when a seed bootstrap of the best LR's per-seed times separates it "
+        "from every other batch size and it reached the target in every seed, else the tied ones are "
+        "(docs/protocol.md). With momentum 0.9 the effective learning rate lr / (1 - momentum) is 10 x lr. Step "
+        "budget 5 x S_est(B) and ~25 evaluations up to S_est(B), S_est(B) = 50 + 13000/B steps. Full mode: "
+        "B = 8 ... 1024 in powers of 2, lr_factor = 0.5, 0.7, 1, 1.4, 2, 5 seeds (200 runs), plus extensions. Quick "
+        "mode: B = 16, 64, 256, 1024, lr_factor = 0.7, 1.4, budget 3 x S_est(B), 1 seed (8 runs), plus extensions.")
     base = {
         "dataset": "mnist1d", "n_train": 10000, "model": "mlp", "depth": 2, "width": 256, "activation": "relu",
         "init": "he_normal", "optimizer": "sgd", "momentum": 0.9, "schedule": "constant",
@@ -77,7 +81,7 @@ class BatchSize(Experiment):
     }
     axes = {"batch_size": BATCH_SIZES, "lr_factor": [0.5, 0.7, 1, 1.4, 2]}
     quick_axes = {"batch_size": [16, 64, 256, 1024], "lr_factor": [0.7, 1.4]}
-    seeds = {"quick": 1, "full": 3}
+    seeds = {"quick": 1, "full": 5}   # the whole 3-seed sweep took 80 s of run time: seeds are cheap
 
     def specs(self, mode="quick", overrides=None, seeds=None):
         if overrides and "lr" in overrides:
@@ -119,6 +123,11 @@ class BatchSize(Experiment):
     # ---- analysis ---------------------------------------------------------------------------
     def analyze(self, records):
         return analyze(records, self.title)
+
+    question = "How do steps to target fall with the batch, and where is the critical batch?"
+
+    def headline(self, records, res=None):
+        return headline(res or self.analyze(records), records)
 
 
 EXPERIMENT = BatchSize()
@@ -197,6 +206,9 @@ def batch_rows(records):
         best = by_lr.get(chosen, recs)
         row = {**point, "lr": chosen, **standard_row(best)}
         at = [noise_at_target(r) for r in best]
+        # per seed, for the tie rule: a missed target is an infinitely long time
+        row["_times"] = [get(r, "target.wall_time", math.inf) for r in best]
+        row["_at"] = (sum(1 for r in best if get(r, "target.wall_time") is not None), len(best))
         row["_noise_seeds"] = [p["b_simple"] for p in at if p and p["b_simple"] is not None]
         done = [r for r in recs if r.get("status") == "completed"]
         for key, path in (("samples_per_s", "throughput.samples_per_s"), ("gflops", "throughput.gflops")):
@@ -233,7 +245,7 @@ def analyze(records, title="batch-size"):
                  "the smaller LR); 'steps per LR' lists every LR tried ('*' = best). The other columns are the best "
                  "LR's runs, except samples/s and GFLOP/s: median over every completed run of that batch size.")
     plots = []
-    fits = {}
+    fits, facts = {}, {}
     for label, idx in _subsets(rows, others):
         sub = [rows[i] for i in idx]
         where = f" ({label})" if label else ""
@@ -246,7 +258,8 @@ def analyze(records, title="batch-size"):
                 if _num(r["batch_size"]) and r["batch_size"] > 0:
                     r["fit_steps"] = _fit.predict_steps(fit, r["batch_size"])
         notes += _fit_notes(fit, sub, ok, where)
-        notes.append(_noise_note(fit, sub, where))
+        text, noise = _noise_note(fit, sub, where)
+        notes.append(text)
         notes += _grid_notes(sub, where)
         for r in sub:
             if r["status"] == "missed target (every LR)":
@@ -254,21 +267,89 @@ def analyze(records, title="batch-size"):
                              f"shows the LR with the highest best val accuracy ({r['lr']:g}) and is left out of the fit.")
         timed = [r for r in sub if r["time_to_target"] is not None and r["status"] != "missed target (every LR)"
                  and _lr_claimable(r)]
+        fastest = None
         if timed:
+            # a batch size whose LR optimum is on an edge takes no part in the ranking (only an upper bound)
+            ranked = [r for r in sub if _lr_claimable(r)]
+            fastest = stats.rank({r["batch_size"]: r["_times"] for r in ranked}, higher=False,
+                                 reached={r["batch_size"]: r["_at"] for r in ranked})
+            tags = stats.row_tags(fastest, "fastest")
+            for r in sub:
+                r["fastest"] = tags.get(r["batch_size"], "")
             fast = min(timed, key=lambda r: (r["time_to_target"], r["batch_size"]))
-            fast["fastest"] = "fastest"
             slow = max(timed, key=lambda r: r["time_to_target"])
-            notes.append(f"shortest time to target on this machine{where}: batch {fast['batch_size']} "
-                         f"({fast['time_to_target']:.3g} s of training steps; 1 thread), "
-                         f"{slow['time_to_target'] / fast['time_to_target']:.2g}x faster than the slowest "
-                         f"(batch {slow['batch_size']}, {slow['time_to_target']:.3g} s).")
+            notes.append(stats.judged(fastest, f"shortest time to target on this machine{where} (the best LR's training "
+                                               "steps, 1 thread, per seed)", _b, _ms, _bs)
+                         + f"; the slowest median is batch {slow['batch_size']} ({slow['time_to_target']:.3g} s), "
+                         f"{slow['time_to_target'] / fast['time_to_target']:.2g}x the shortest "
+                         f"(batch {fast['batch_size']}, {fast['time_to_target']:.3g} s).")
+        facts[label] = {"fit": fit, "noise": noise, "fastest": fastest, "rows": idx}
     columns = ([Column("batch_size", "batch", "int")] + [Column(k) for k in others]
                + [Column("lr", "lr", ".4g"), Column("lrs", "steps per LR", term=False),
                   Column("lr_edge", "LR at grid edge", md=False), Column("lr_grid", "LR optimum", term=False),
                   Column("lr_factors", "lr_factor grid run", md=False)]
                + _columns())
     plots = _plots(rows, sels, others, fits, records, title)
-    return {"columns": columns, "rows": rows, "notes": notes, "plots": plots}
+    return {"columns": columns, "rows": rows, "notes": notes, "plots": plots, "facts": facts}
+
+
+_b, _bs = stats.labelled("batch", "batches")
+
+
+def _ms(v):
+    return f"{1e3 * v:+.0f} ms" if math.isfinite(v) else ("+inf" if v > 0 else "-inf")
+
+
+def headline(res, records):
+    """One line: steps to target from the smallest to the largest batch, the fit's B_crit next to
+    B_simple, and the fastest batch under the tie rule (the first subset when --set added axes)."""
+    rows, facts = res["rows"], res.get("facts") or {}
+    if not rows or not facts:
+        return "no runs"
+    f = next(iter(facts.values()))
+    sub = [rows[i] for i in f["rows"]]
+    steps = [r for r in sub if r["steps_to_target"] is not None]
+    t = targets(records)
+    parts = []
+    if steps:
+        lo, hi = steps[0], steps[-1]
+        parts.append(f"Steps to {100 * t[0]:g}% val accuracy (LR re-tuned per batch): {_steps(lo)} at B = "
+                     f"{lo['batch_size']} → {_steps(hi)} at B = {hi['batch_size']}")
+    fit, noise = f["fit"], f["noise"]
+    if fit is not None:
+        text = (f"fit (S/S_min − 1)(E/E_min − 1) = 1: S_min = {fit['s_min']:.3g} steps, E_min = "
+                f"{stats.fmt_sci(fit['e_min'])} examples, B_crit = {_fmt_b(fit['b_crit'])}")
+        if fit["loo"]:
+            text += f" (leave-one-out {_fmt_b(fit['loo'][0])}–{_fmt_b(fit['loo'][1])})"
+        if noise:
+            text += (f" vs the noise scale at the target B_simple = {_fmt_b(noise['med'])}"
+                     + (f" (seed bootstrap {_fmt_b(noise['ci'][0])}–{_fmt_b(noise['ci'][1])})" if noise["ci"] else "")
+                     + f": B_crit / B_simple = {fit['b_crit'] / noise['med']:.2g}")
+        parts.append(text)
+    if f["fastest"] is not None:
+        parts.append("shortest time to target on this machine: " + _fastest_text(sub, f["fastest"]))
+    return "; ".join(parts) if parts else "no batch size reached the target"
+
+
+def _steps(row):
+    # an LR optimum on a grid edge makes the steps only an upper bound (see _grid_notes)
+    s = row.get("steps_to_target_spread")
+    return ("" if _lr_claimable(row) else "≤ ") + f"{row['steps_to_target']:.0f}" + (f" ±{s:.0f}" if s else "")
+
+
+def _fastest_text(sub, verdict):
+    """The fastest-batch verdict with the median times (± half the range) of the batches it names."""
+    rows = {r["batch_size"]: r for r in sub}
+
+    def t(b):
+        r = rows[b]
+        s = r.get("time_to_target_spread")
+        return f"{1e3 * r['time_to_target']:.0f}" + (f" ±{1e3 * s:.0f}" if s else "") + " ms"
+    if verdict.claimed:
+        return f"batch {verdict.best} ({t(verdict.best)})"
+    if verdict.why == "tie":
+        return "tie (" + ", ".join(f"batch {b}: {t(b)}" for b in verdict.tied) + ")"
+    return verdict.text(_b, _bs)
 
 
 def _lr_claimable(row):
@@ -343,11 +424,11 @@ def _fit_notes(fit, sub, ok, where):
 def _noise_note(fit, sub, where):
     """B_simple at the target next to B_crit: the median over batch sizes of each batch size's
     median over seeds, with a seed-bootstrap interval (for the ratio too) and the within-run
-    jackknife error."""
+    jackknife error. Returns (the note, {"med", "ci", "range"} or None)."""
     groups = [r["_noise_seeds"] for r in sub if r.get("_noise_seeds")]
     if not groups:
         return (f"gradient noise scale B_simple at the target{where}: no best-LR run with an estimate after the "
-                "initialization that reached the target.")
+                "initialization that reached the target."), None
     meds = [float(np.median(g)) for g in groups]
     med = float(np.median(meds))
     ci = seed_bootstrap(groups, lambda ms: float(np.median(ms)))
@@ -368,7 +449,7 @@ def _noise_note(fit, sub, where):
              ". No within-run (jackknife) error: the records hold no per-batch gradient norms, or fewer than 3 batches")
     return text + (". McCandlish et al. predict B_crit ~ B_noise, with B_simple = B_noise for a well-conditioned "
                    "Hessian; B_simple grows as the loss falls, so it is compared at the target. Its curve against "
-                   "the training loss: noise_vs_loss.png.")
+                   "the training loss: noise_vs_loss.png."), {"med": med, "ci": ci, "range": (min(meds), max(meds))}
 
 
 def _plots(rows, sels, others, fits, records, title):
@@ -404,10 +485,12 @@ def _plots(rows, sels, others, fits, records, title):
             time_s.append(Series(f"time to target (best LR){tag}", [r["batch_size"] for r in tsub],
                                  [r["time_to_target"] for r in tsub], [r.get("time_to_target_spread") for r in tsub],
                                  missed=gone, missed_label="no LR reached the target"))
-            fast = [r for r in tsub if r["fastest"]]
+            # a star at the fastest batch, or at each tied one (the tie rule, pybench.experiments.stats)
+            fast = [r for r in tsub if r["fastest"] in ("fastest", "fastest (tie)")]
             if fast:
                 which = ", ".join(f"{r['batch_size']:g}" for r in fast)
-                time_s.append(Series(f"fastest{tag}: batch {which}",
+                word = "fastest" if len(fast) == 1 else "tied fastest"
+                time_s.append(Series(f"{word}{tag}: batch {which}",
                                      [r["batch_size"] for r in fast], [r["time_to_target"] for r in fast], style="*",
                                      markersize=16))
     steps = PlotSpec("steps_vs_batch_size.png", "batch size: steps to target (LR re-tuned per batch size)",

@@ -18,6 +18,7 @@ import re
 
 from .base import (Column, Experiment, PlotSpec, Series, accuracy_plot, get, group_by_point, median, point_keys,
                    spread, standard_columns, standard_notes, standard_row, targets, throughput_plot)
+from .stats import fmt_sci as _sci
 
 NO_NORM = "none"   # the norm axis value meaning "no BatchNorm" (Config.norm None)
 _OWN = ("depth", "norm", "init")
@@ -36,8 +37,10 @@ class Depth(Experiment):
         "An MLP of D hidden ReLU layers of 128 units on MNIST-1D (40-sample signals, 3600 train / 400 val / "
         "1000 test), without or with BatchNorm after each hidden Linear (norm none/batch), initialized with He "
         "normal or a small normal N(0, 0.01^2) (init he_normal / normal(0.01)); SGD with momentum 0.9 at lr 0.05 "
-        "(not re-tuned per depth), batch 128, 40 epochs, one thread per run. Per point: throughput (samples/s, "
-        "achieved GFLOP/s), steps and training time to 50% validation accuracy, best validation and final test "
+        "(effective lr / (1 - momentum) = 0.5; not re-tuned per depth), batch 128, 40 epochs, one thread per run. "
+        "Selection metric: validation accuracy (test accuracy at each run's best-validation checkpoint, the final "
+        "step's beside it). Per point: throughput (samples/s, "
+        "achieved GFLOP/s), steps and training time to 50% validation accuracy, best validation and test "
         "accuracy, the train/test gap, the gradient noise scale, the dead-ReLU fraction, the status "
         "(converged = reached the target; missed target; collapsed = one predicted class with the loss near "
         "ln 10; diverged = a non-finite loss), and the per-layer weight-gradient norms that show why: "
@@ -103,6 +106,37 @@ class Depth(Experiment):
         notes += self._convergence_notes(rows, variant_keys)
         plots = self._plots(rows, groups, records, variant_keys)
         return {"columns": columns, "rows": rows, "notes": notes, "plots": plots}
+
+    question = "Where does an MLP stop converging, and do BatchNorm and He init move that?"
+
+    def headline(self, records, res=None):
+        """Per variant: the deepest depth up to which every depth reached the target, how the next one
+        failed (with the seeds that reached it), and the first-layer gradient ratio where it failed."""
+        res = res or self.analyze(records)
+        keys = [k for k in ("norm", "init") if k in point_keys(records)]
+        parts = []
+        for label, rs in _variants(res["rows"], keys):
+            rs = [r for r in rs if _num(r.get("depth")) is not None]
+            ok = [r for r in rs if r["status"] in ("converged", "ok")]
+            bad = [r for r in rs if r["status"] not in ("converged", "ok")]
+            below = [r for r in ok if not bad or r["depth"] < bad[0]["depth"]]
+            text = f"{label}: "
+            if below:
+                text += f"converges up to depth {below[-1]['depth']} ({below[-1]['reached']} seeds at the target)"
+            if bad:
+                first = bad[0]
+                runs = f"; runs: {first['runs']}" if "," in first["runs"] else ""
+                text += ("; " if below else "") + (f"{first['status']} from depth {first['depth']} "
+                                                   f"({first['reached']} at the target{runs})")
+                ratios = [(_sci(r["ratio_first"], 2) if r["ratio_first"] is not None else _shown(r, "ratio_first"))
+                          + f" at {r['depth']}" for r in bad if r["status"] in ("collapsed", "diverged")]
+                if len(ratios) > 1:
+                    text += f" (|g1|/|gout| after epoch 1: {', '.join(ratios)})"
+            elif not below:
+                text += "no depth run"
+            parts.append(text)
+        t = targets(records)
+        return (f"Target {100 * t[0]:g}% val accuracy. " if t else "") + ". ".join(parts) if parts else "no runs"
 
     def _rank(self, key, value):
         """Sort key of a variant axis value: the experiment's own axis order first."""

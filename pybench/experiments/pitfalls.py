@@ -4,8 +4,10 @@ the measured effect of each fix (one table line per bad-vs-fixed comparison).
 The runs ("variants") and the comparisons are listed in ``_pitfall_cases``; this module expands
 them into RunSpecs (one point per variant: ``{"variant": NAME}``) and turns the stored records
 into the table and plots. A "tuned" side of a comparison is chosen from its candidates' records
-by the highest median best validation accuracy; effects are paired by seed (replicate). A tuned
-choice on an edge of its grid asks ``extend`` for the next value beyond it (``_grid``); a
+by the highest median best validation accuracy, and a test-accuracy line reads every run at the
+same checkpoint (its best validation accuracy); effects are paired by seed (replicate), and a line
+shows its effect only when the seed bootstrap's 95% interval excludes 0 (pybench.experiments.stats).
+A tuned choice on an edge of its grid asks ``extend`` for the next value beyond it (``_grid``); a
 comparison with a side left on an edge draws no claim ("edge: not shown").
 """
 
@@ -14,6 +16,7 @@ import math
 
 from . import _grid
 from . import _pitfall_cases as cases
+from . import stats
 from .base import (Column, Experiment, Extension, PlotSpec, Series, _short, get, group_by_point, median, spread,
                    standard_notes, status_text)
 
@@ -24,42 +27,68 @@ def _pct(v):
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
+def _values(vs):
+    return ", ".join(f"{v:g}" for v in vs)
+
+
+def _grids_text(mode):
+    """The tuning grids of ``mode`` (effective lr in brackets where SGD has momentum)."""
+    parts = []
+    for key, lrs in cases.LR_GRIDS[mode].items():
+        m = cases.OPTIMIZERS.get(key, {}).get("momentum", cases.MAIN["momentum"])
+        parts.append(f"{key} lr {_values(lrs)}" + (f" (effective {_values(_eff(lr, m) for lr in lrs)})" if m else ""))
+    parts += [f"{k.replace('_', ' ')} {_values(v)}" for k, v in cases.REG_GRIDS[mode].items()]
+    return "; ".join(parts)
+
+
+def _eff(lr, momentum):
+    """The effective learning rate of SGD with momentum, lr / (1 - momentum), to 3 digits."""
+    return float(f"{lr / (1 - momentum):.3g}")
+
+
 class Pitfalls(Experiment):
     name = "pitfalls"
     title = "Pitfalls: classic training mistakes, bad vs fixed"
     description = (
         "Each classic pitfall as runs on the same budget, bad vs fixed, on MNIST-1D (40-sample signals, "
         "3600 train / 400 val / 1000 test, standardized unless said otherwise). Base run: an MLP with 2 hidden "
-        "ReLU layers of 128 units, He init, SGD with momentum 0.9 at lr 0.03, batch 32, cross-entropy, "
-        "one thread per run; 4 epochs (quick) / 20 (full). Pitfalls: raw 0-255 inputs; lr 1.0 and 1e-4 vs the "
-        "tuned lr; ReLU on the output vs linear (both MSE on one-hot targets, each at its tuned lr: the engine's "
-        "regression target is the one-hot vector); ReLU at lr 0.3 vs leaky ReLU / ELU (dead fraction: units "
-        "never positive on 256 training signals); zeros and N(0, 0.01) init vs He / Xavier on an 8-layer MLP; "
-        "16 layers without vs with BatchNorm; batch 1024 vs 32 at the same epochs; no regularization vs dropout "
-        f"and vs weight decay (each tuned) on {cases.SMALL_TRAIN} training signals ({cases.SMALL_VAL} validation) with a "
-        "256-wide MLP, 60 / 150 epochs (train/test gap); no early stopping vs stopping after "
-        f"{cases.PATIENCE['quick']} / {cases.PATIENCE['full']} epochs without a gain in validation accuracy above "
-        f"{cases.EARLY_STOP['min_delta']:g}, restoring the most accurate weights (test loss); MSE vs "
-        "cross-entropy; plain SGD vs momentum, AdaGrad, RMSprop and Adam, each at its best lr of a small grid "
-        "(3 values quick, 4 full; best = highest median best validation accuracy). A tuned value (each optimizer's "
-        "lr, the MSE lr with linear and ReLU output, dropout, weight decay) whose best sits on an edge of its grid is "
-        "extended by `pybench run`, one value a round: learning rates and weight decay continue their 1-3-10 steps, "
-        "dropout goes 0.7, 0.8, 0.9 (p < 1: then a bound) or 0.1, 0.05, until the best is interior or the next value "
-        f"diverges or collapses, at most {_grid.MAX_ROUNDS} rounds; a comparison with a side left on an edge is "
-        "'edge: not shown' (docs/protocol.md). Effect = fixed - bad "
-        "(bad - fixed for gap and loss): positive means the fix helps. Quick: 1 seed; full: 3 seeds (median, "
+        "ReLU layers of 128 units, He init, SGD with momentum 0.9 at lr 0.03 (effective lr / (1 - momentum) = 0.3), "
+        "batch 32, cross-entropy, one thread per run; 4 epochs (quick) / 20 (full). Pitfalls: raw 0-255 inputs; "
+        "lr 1.0 and 1e-4 (effective 10 and 1e-3) vs the tuned lr; ReLU on the output vs linear (both MSE on one-hot "
+        "targets, each at its tuned lr: the engine's regression target is the one-hot vector); ReLU at lr 0.3 "
+        "(effective 3 with momentum 0.9) vs leaky ReLU / ELU at the same lr (dead fraction: units never positive on "
+        "256 training signals); zeros and N(0, 0.01) init vs He / Xavier on an 8-layer MLP; 16 layers without vs "
+        "with BatchNorm; batch 1024 vs 32 at the same epochs, each at its own tuned lr (batch 1024: "
+        f"{_values(cases.LR_GRIDS['full']['batch1024'])}, from the batch-32 lr to its linear scaling); no "
+        f"regularization vs dropout and vs weight decay (each tuned) on {cases.SMALL_TRAIN} training signals "
+        f"({cases.SMALL_VAL} validation) with a 256-wide MLP, 60 / 150 epochs (train/test gap); no early stopping vs "
+        f"stopping after {cases.PATIENCE['quick']} / {cases.PATIENCE['full']} epochs without a gain in validation "
+        f"accuracy above {cases.EARLY_STOP['min_delta']:g}, restoring the most accurate weights (test loss); MSE vs "
+        "cross-entropy; plain SGD vs momentum, AdaGrad, RMSprop and Adam, each at its best lr of a small grid. "
+        "Grids (full mode): " + _grids_text("full") + ". Selection: a tuned side is the candidate with the highest "
+        "median best validation accuracy, and test accuracy is read at each run's best-validation checkpoint "
+        "(the final step's for runs that predate it, then on both sides, labelled). A tuned value (each optimizer's "
+        "lr, the MSE lr with linear and ReLU output, batch 1024's lr, dropout, weight decay) whose best sits on an "
+        "edge of its grid is extended by `pybench run`, one value a round: learning rates and weight decay continue "
+        "their 1-3-10 steps, dropout goes 0.7, 0.8, 0.9 (p < 1: then a bound) or 0.1, 0.05, until the best is "
+        f"interior or the next value diverges or collapses, at most {_grid.MAX_ROUNDS} rounds; a comparison with a "
+        "side left on an edge is 'edge: not shown'. Effect = fixed - bad (bad - fixed for gap and loss), paired by "
+        "seed: positive means the fix helps; otherwise 'shown' only when its 95% seed-bootstrap interval excludes 0 "
+        "(docs/protocol.md). Quick: 1 seed; full: 5 seeds (median, "
         "± half the range).")
     base = {**cases.MAIN, **cases.BUDGETS["main"]["full"]}
     quick = dict(cases.BUDGETS["main"]["quick"])
     axes = {"variant": cases.variant_names("full")}
     quick_axes = {"variant": cases.variant_names("quick")}
-    seeds = {"quick": 1, "full": 3}
+    seeds = {"quick": 1, "full": 5}   # the 3-seed sweep took 91 s of run time in all: seeds are cheap
 
     def points(self, axes, mode):
         return [{"variant": v} for v in axes["variant"]]
 
     def point_config(self, point, mode):
         return cases.variant_config(point["variant"], mode)
+
+    question = "What does each classic mistake cost on one budget?"
 
     def extend(self, records, mode, overrides=None, seeds=None):
         """The next value beyond the edge of every tuned choice whose best value sits on an edge of
@@ -77,6 +106,9 @@ class Pitfalls(Experiment):
                                      " ".join(f"{k}={_short(v)}" for k, v in fixed_axes.items())))
         return out
 
+    def headline(self, records, res=None):
+        return headline(res or self.analyze(records))
+
     # ---- analysis ----------------------------------------------------------------------------
     def analyze(self, records):
         mode = _mode(records)
@@ -90,7 +122,10 @@ class Pitfalls(Experiment):
                    + [Column(k) for k in extra]
                    + [Column("metric", "metric"),
                       Column("bad_value", "bad value", spread=True), Column("fixed_value", "fixed value", spread=True),
-                      Column("effect", "effect (+ = fix helps)", spread=True), Column("shown", "shown"),
+                      Column("effect", "effect (+ = fix helps)", spread=True),
+                      Column("effect_ci", "95% interval", term=False),
+                      Column("effect_lo", fmt=".4g", md=False), Column("effect_hi", fmt=".4g", md=False),
+                      Column("shown", "shown"),
                       Column("details", "details", term=False),
                       Column("bad_status", md=False), Column("fixed_status", md=False),
                       Column("bad_test_acc", fmt="pct", spread=True, md=False),
@@ -101,7 +136,7 @@ class Pitfalls(Experiment):
                       Column("bad_tuning", md=False), Column("fixed_tuning", md=False),
                       Column("seeds", fmt="int", md=False)])
         return {"columns": columns, "rows": rows, "notes": _notes(rows, records, [g for g in grids if g]),
-                "plots": _plots(rows, records, extra, mode)}
+                "plots": _plots(rows, records, extra, mode), "extra": extra}
 
 
 def _mode(records):
@@ -154,12 +189,16 @@ def _choose(side, by_variant, mode=None):
     return side.name(d.best if d.best is not None else d.grid[0]), len(d.grid), d
 
 
-def _side_text(template, name, n, by_variant, decision=None):
+def _side_text(template, name, n, by_variant, decision=None, lr_knob=False):
+    """A side's cell: its variant, "best of n", the effective lr (``lr_knob``: a side that sets its lr)
+    and a tuned side's edge status."""
     if name is None:
         return "(not run)"
     rec = by_variant[name][0]
     on = {"val_acc": "val accuracy", "val_loss": "val loss"}.get(get(rec, "config.early_stop_on") or "val_loss")
-    why = ([f"best of {n}"] if n > 1 else []) + ([decision.status] if decision and not decision.claimable else [])
+    lr, m = get(rec, "config.lr"), get(rec, "config.momentum")
+    why = (([f"best of {n}"] if n > 1 else []) + ([f"eff. lr {_eff(lr, m):g}"] if lr_knob and lr is not None and m else [])
+           + ([decision.status] if decision and not decision.claimable else []))
     return template.format(v=name + (f" ({'; '.join(why)})" if why else ""), p=get(rec, "config.patience"), on=on,
                            min_delta=get(rec, "config.min_delta") or 0.0)
 
@@ -173,12 +212,13 @@ def _by_rep(recs, path):
     return {r.get("replicate", 0): _value(r, path) for r in recs}
 
 
-def _tag(recs):
-    """Status words for a side's value cell: non-completed statuses, or "at chance"."""
+def _tag(recs, acc_path):
+    """Status words for a side's value cell: non-completed statuses, or "at chance" (test accuracy
+    at ``acc_path``)."""
     if any(r.get("status") != "completed" for r in recs):
         return status_text(recs)
     classes = [get(r, "data.num_classes") for r in recs]
-    accs = [get(r, "test.acc") for r in recs]
+    accs = [get(r, acc_path) for r in recs]
     chance = [a is not None and c and a < CHANCE_FACTOR / c for a, c in zip(accs, classes)]
     if chance and all(chance):
         return "at chance"
@@ -201,25 +241,59 @@ def _fmt_spread(s, kind):
     return f" ±{100 * s:.1f}" if kind == "pct" else f" ±{s:.2g}"
 
 
+def _metric(comp, sides):
+    """(record path, label) of a line's metric. Test accuracy is read at the best-validation checkpoint
+    when every run on both sides has it, else at every run's final step, labelled so (never mixed)."""
+    path = cases.METRICS[comp.metric][0]
+    if path in cases.FINAL_PATH:
+        recs = sides["bad"] + sides["fixed"]
+        if all("selected" in r for r in recs if get(r, cases.FINAL_PATH[path]) is not None):
+            return path, comp.metric + " @ best val"
+        return cases.FINAL_PATH[path], comp.metric + " (final step)"
+    return path, comp.metric
+
+
+def _shown(effect, threshold):
+    """The tie rule on a line's paired effect: "tie" when the 95% interval includes 0; else "yes" (above
+    0) or "reversed" (below: the 'bad' side is better) when the median is beyond the threshold, and
+    "small" when not; "n/a" without a value, "1 seed" with too few to judge."""
+    if effect.median is None:
+        return "n/a"
+    if effect.n < stats.MIN_SEEDS:
+        return f"{effect.n} seed" + ("s" if effect.n != 1 else "")
+    if effect.sign == 0:
+        return "tie"
+    if abs(effect.median) <= threshold:
+        return "small"
+    return "yes" if effect.sign > 0 else "reversed"
+
+
 def _line(comp, by_variant, mode=None):
-    path, higher, threshold, kind = cases.METRICS[comp.metric]
+    _, higher, threshold, kind = cases.METRICS[comp.metric]
     bad, n_bad, d_bad = _choose(comp.bad, by_variant, mode)
     fixed, n_fixed, d_fixed = _choose(comp.fixed, by_variant, mode)
-    row = {"pitfall": comp.pitfall, "bad": _side_text(comp.bad_text, bad, n_bad, by_variant, d_bad),
-           "fixed": _side_text(comp.fixed_text, fixed, n_fixed, by_variant, d_fixed), "metric": comp.metric,
-           "_label": comp.label, "bad_tuning": d_bad.status if d_bad else "",
+    sides = {"bad": by_variant.get(bad, []), "fixed": by_variant.get(fixed, [])}
+    path, label = _metric(comp, sides)
+    knob = {k: name is not None and ("lr=" in name or getattr(side, "what", None) == "lr")
+            for k, side, name in (("bad", comp.bad, bad), ("fixed", comp.fixed, fixed))}
+    row = {"pitfall": comp.pitfall, "bad": _side_text(comp.bad_text, bad, n_bad, by_variant, d_bad, knob["bad"]),
+           "fixed": _side_text(comp.fixed_text, fixed, n_fixed, by_variant, d_fixed, knob["fixed"]), "metric": label,
+           "_metric": comp.metric, "_label": comp.label, "bad_tuning": d_bad.status if d_bad else "",
            "fixed_tuning": d_fixed.status if d_fixed else ""}
     # a tuned side whose optimum may lie beyond its grid: its value, hence the effect, proves nothing
     edges = [f"{side}: {d.status}" for side, d in (("bad", d_bad), ("fixed", d_fixed)) if d and not d.claimable]
     if edges:
         row["_edges"] = edges
+    if comp.untuned and isinstance(comp.bad, cases.Tuned) and n_bad == 1:
+        row["_note"] = comp.untuned.format(v=bad)
     display, details = {}, []
-    sides = {"bad": by_variant.get(bad, []), "fixed": by_variant.get(fixed, [])}
+    # the test accuracy of the weights the line's metric is read at (a gap or loss line: the final ones)
+    acc_path = path if comp.metric == "test acc" else "test.acc"
     for side, recs in sides.items():
         vals = list(_by_rep(recs, path).values())
         row[f"{side}_value"], row[f"{side}_value_spread"] = median(vals), spread(vals)
         row[f"{side}_status"] = status_text(recs) if recs else "not run"
-        for key, p in (("test_acc", "test.acc"), ("dead_fraction", "collapse.dead_fraction"), ("gap", "gap"),
+        for key, p in (("test_acc", acc_path), ("dead_fraction", "collapse.dead_fraction"), ("gap", "gap"),
                        ("steps", "steps")):
             vs = [_value(r, p) for r in recs]
             row[f"{side}_{key}"] = median(vs)
@@ -228,24 +302,26 @@ def _line(comp, by_variant, mode=None):
         if not recs:
             display[f"{side}_value"] = "not run"
             continue
-        tag = _tag(recs)
+        tag = _tag(recs, acc_path)
         display[f"{side}_value"] = (_fmt(row[f"{side}_value"], kind) + _fmt_spread(row[f"{side}_value_spread"], kind)
                                     + (f" ({tag})" if tag else ""))
     # the effect, paired by replicate: fixed - bad (bad - fixed when lower is better)
     b, f = _by_rep(sides["bad"], path), _by_rep(sides["fixed"], path)
     diffs = [(f[k] - b[k]) * (1 if higher else -1) for k in sorted(set(b) & set(f))
              if b[k] is not None and f[k] is not None]
-    row["effect"], row["effect_spread"] = median(diffs), spread(diffs)
+    effect = stats.paired_effect(diffs)
+    row["effect"], row["effect_spread"] = effect.median, spread(diffs)
+    row["effect_lo"], row["effect_hi"] = effect.interval or (None, None)
     row["seeds"] = len(diffs)
     display["effect"] = _fmt(row["effect"], kind, signed=True) + _fmt_spread(row["effect_spread"], kind)
+    row["effect_ci"] = ("-" if effect.interval is None else
+                        f"{_fmt(effect.interval[0], kind, signed=True)} to {_fmt(effect.interval[1], kind, signed=True)}")
     if row["effect"] is None:
         row["shown"] = "n/a"
     elif edges:
         row["shown"] = "edge: not shown"
-    elif row["effect"] <= threshold:
-        row["shown"] = "no"
-    else:  # with several seeds, "yes" only when every seed's effect points the same way
-        row["shown"] = "mixed" if min(diffs) <= 0 else "yes"
+    else:
+        row["shown"] = _shown(effect, threshold)
     for key in comp.details:
         col = "dead_fraction" if key == "dead" else key
         bv, fv = row.get(f"bad_{col}"), row.get(f"fixed_{col}")
@@ -260,30 +336,85 @@ def _line(comp, by_variant, mode=None):
     return row
 
 
+def headline(res):
+    """One line: the effects shown, those not shown (tie / small) and those reversed, each with its
+    median effect; the seeds and the checkpoint the test accuracies are read at."""
+    rows = res["rows"]
+    if not rows or res.get("extra"):
+        return "no table (no runs, or an extra axis)"
+    groups = {}
+    for r in rows:
+        kind = cases.METRICS[r["_metric"]][3]
+        what = "" if r["_metric"] == "test acc" else f" ({r['_metric']})"
+        text = f"{r['_label']} {_fmt(r['effect'], kind, signed=True)}{what}"
+        if r.get("_note"):
+            text += " (untuned LR: overstated)"
+        b, f = r.get("bad_test_acc"), r.get("fixed_test_acc")
+        if r["_metric"] != "test acc" and b is not None and f is not None and f < b - 0.02:
+            text += f" (but test acc {_pct(b)} → {_pct(f)})"
+        groups.setdefault(r["shown"], []).append(text)
+    seeds = sorted({r["seeds"] for r in rows if r["seeds"]})
+    parts = []
+    for word, title in (("yes", "Shown"), ("tie", "Tie (not shown)"), ("small", "Within the threshold (not shown)"),
+                        ("reversed", "Reversed (the 'bad' side better)"),
+                        ("edge: not shown", "A tuned side on its grid's edge (not shown)"), ("n/a", "Not run"),
+                        ("1 seed", "One seed (not judged)")):
+        if groups.get(word):
+            parts.append(f"{title}: " + ", ".join(groups[word]))
+    acc = {r["metric"] for r in rows if r["_metric"] == "test acc"}
+    where = ("at each run's best-validation checkpoint" if acc == {"test acc @ best val"} else
+             "at the final step (runs that predate the best-validation checkpoint)" if acc == {"test acc (final step)"}
+             else "at the best-validation checkpoint or, where a line's runs predate it, the final step")
+    return (f"Effect of each fix, median over {'/'.join(map(str, seeds)) or 0} seeds paired by seed, shown when its "
+            f"95% seed-bootstrap interval excludes 0; test accuracy {where}. " + ". ".join(parts))
+
+
 # ---- notes and plots ----------------------------------------------------------------------------
 
 def _grids_note(by_variant, mode, fixed_axes):
-    """One note: every tuned choice run, the values run and where its optimum sits."""
+    """One note: every tuned choice run, the values run (with the effective lr where SGD has
+    momentum) and where its optimum sits."""
     parts = []
     for t in cases.TUNED.values():
         d = tuned_decision(t, by_variant, mode)
         if d is not None:
-            parts.append(f"{t.label} {d.grid_text()} ({d.status})")
+            parts.append(f"{t.label} {d.grid_text(_value_text(t))} ({d.status})")
     if not parts:
         return None
     where = " ".join(f"{k}={_short(v)}" for k, v in fixed_axes.items())
-    return (f"tuned grids{' (' + where + ')' if where else ''}, the values run ('*' = chosen, '+' = added beyond the "
-            f"{mode or 'quick and full'} grid because the best sat on its edge, '(x)' = half or more of its runs "
+    return (f"tuning grids as run{' (' + where + ')' if where else ''}, the values run (eff. lr in brackets where SGD "
+            "has momentum; '*' = chosen, by median best validation accuracy, the side shown; '+' = added beyond the "
+            f"{mode or 'quick and full'} grid because the best sat on its edge; '(x)' = half or more of its runs "
             "diverged or collapsed): " + "; ".join(parts) + ".")
 
 
+def _value_text(tuned):
+    """How a Tuned choice's values read in the grids note: a learning rate under momentum with its
+    effective lr beside it."""
+    def fmt(v):
+        m = {**cases.MAIN, **cases.FAMILIES[tuned.family], **tuned.fields(v)}.get("momentum")
+        return f"{v:g}" + (f" ({_eff(v, m):g})" if tuned.what == "lr" and m else "")
+    return fmt
+
+
 def _notes(rows, records, grids=()):
-    notes = ["One line per bad-vs-fixed comparison. A 'tuned' side (\"best of n\") is the candidate with the highest "
-             "median best validation accuracy; its test value is what the table shows. Effect: fixed - bad, or "
-             "bad - fixed for the train-test gap and the test loss (positive = the fix helps), paired by seed; "
-             "'shown': yes when the (median) effect exceeds 2 pp (accuracy, gap) or 0.05 (loss) and every seed's "
-             "effect is positive, mixed when the median does but some seed's does not. 'at chance': completed, but "
-             f"test accuracy below {CHANCE_FACTOR:g}/classes.",
+    notes = ["One line per bad-vs-fixed comparison. Selection: a 'tuned' side (\"best of n\") is the candidate with "
+             "the highest median best validation accuracy, and a test-accuracy line reads every run's test accuracy "
+             "at the same checkpoint, its best validation accuracy ('test acc @ best val'); runs written before that "
+             "checkpoint was recorded are read at their final step on both sides ('test acc (final step)'). The "
+             "train-test gap and test loss lines are of the final weights (early stopping: the restored ones), and "
+             "so is the test accuracy in their details. Effect: fixed - bad, or bad - fixed for the gap and the test "
+             "loss (positive = the fix helps), paired by seed: median, ± half the range, and the 95% seed-bootstrap "
+             f"interval of the median ({stats.RESAMPLES:,} resamples of the seeds' differences, fixed RNG seed). "
+             "'shown': 'edge: not shown' when a tuned side is on an edge of its grid; else tie when the interval "
+             "includes 0; yes when it lies above 0 and the median exceeds 2 pp (accuracy, gap) or 0.05 (loss), "
+             "reversed when it lies below 0 and the median beyond that (the 'bad' side is better), small when the "
+             "median is within it; '1 seed': too few to judge. 'at chance': completed, but test accuracy below "
+             f"{CHANCE_FACTOR:g}/classes.",
+             "eff. lr: the effective learning rate of SGD with momentum, lr / (1 - momentum): with momentum "
+             f"{cases.MAIN['momentum']:g}, {_eff(1, cases.MAIN['momentum']):g}x the lr (the dead-ReLU lines run at lr "
+             f"{cases.DEAD_LR:g}, effective {_eff(cases.DEAD_LR, cases.MAIN['momentum']):g}; the MSE lines' grid is "
+             f"{_eff(1, cases.MAIN['momentum']):g}x in effect too); plain SGD, AdaGrad, RMSprop and Adam have none.",
              "Dead ReLUs: the fraction of ReLU / leaky-ReLU units never positive on 256 training signals at the end, "
              "averaged over layers (leaky units that are never positive still pass a small gradient; ELU is not "
              "counted: '-')."]
@@ -306,18 +437,24 @@ def _notes(rows, records, grids=()):
     missing = sorted({r["pitfall"] for r in rows if r["shown"] == "n/a"})
     if missing:
         notes.append("not run (no effect measured): " + "; ".join(missing) + ".")
-    weak = [f"{r['_label']} ({r['effect'] if r['effect'] is None else _fmt(r['effect'], cases.METRICS[r['metric']][3], True)})"
-            for r in rows if r["shown"] == "no"]
-    if weak:
-        notes.append("effect not shown (below the threshold or reversed) for: " + ", ".join(weak) + ".")
+    for word, what in (("tie", "tie (the 95% interval of the effect includes 0)"),
+                       ("small", "small (the interval excludes 0, the median is within the threshold)"),
+                       ("reversed", "reversed (the 'bad' side is better beyond the seed spread)")):
+        these = [f"{r['_label']} ({_effect_text(r)})" for r in rows if r["shown"] == word]
+        if these:
+            notes.append(f"{what}: " + ", ".join(these) + ".")
     for r in rows:
         b, f = r.get("bad_test_acc"), r.get("fixed_test_acc")
-        if r["metric"] != "test acc" and r["shown"] in ("yes", "mixed") and b is not None and f is not None and f < b - 0.02:
+        if r["_metric"] != "test acc" and r["shown"] in ("yes", "small", "1 seed") and b is not None and f is not None \
+                and f < b - 0.02:
             notes.append(f"{r['_label']}: the {r['metric']} improves but test accuracy falls ({_pct(b)} → {_pct(f)}).")
-    mixed = [r["_label"] for r in rows if r["shown"] == "mixed"]
-    if mixed:
-        notes.append("effect not consistent over seeds for: " + ", ".join(mixed) + ".")
+    notes += list(dict.fromkeys(r["_note"] for r in rows if r.get("_note")))
     return notes + standard_notes(records)
+
+
+def _effect_text(row):
+    kind = cases.METRICS[row["_metric"]][3]
+    return "-" if row["effect"] is None else (_fmt(row["effect"], kind, True) + ", 95% interval " + row["effect_ci"])
 
 
 def _plots(rows, records, extra, mode=None):
@@ -335,8 +472,11 @@ def _plots(rows, records, extra, mode=None):
                 series.append(Series(side, [p[0] for p in pts], [100 * p[1] for p in pts],
                                      [None if p[2] is None else 100 * p[2] for p in pts], style=style,
                                      marks=[p[3] for p in pts], missed=gone, missed_label="not run or failed"))
+        final = all(r["metric"] != "test acc @ best val" for r in rows)
         plots.append(PlotSpec("bad_vs_fixed.png", "pitfalls: test accuracy, bad vs fixed", "comparison",
-                              "test accuracy (%)", series, hlines=[(10.0, "chance (10 classes)")]))
+                              "test accuracy (%), final step" if final else
+                              "test accuracy (%) @ best val (gap, loss lines: final)",
+                              series, hlines=[(10.0, "chance (10 classes)")]))
     by_variant = {p.get("variant"): recs for p, recs in group_by_point(records)} if not extra else {}
     for file, (title, x, metric, sides) in cases.CURVES.items():
         series = []

@@ -114,6 +114,11 @@ class Resolution(Experiment):
     def analyze(self, records):
         return analyze(records, self.title)
 
+    question = "Does doubling the resolution act like a 4× batch (B_simple ~ r⁻², r⁻¹ in 1-D)?"
+
+    def headline(self, records, res=None):
+        return headline(res or self.analyze(records))
+
 
 EXPERIMENT = Resolution()
 
@@ -379,3 +384,32 @@ def _noise_curves(groups, levels):
 
 def _num_or_zero(v):
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
+
+
+def headline(res):
+    """One line: per dataset, the exponent of B_simple at matched training loss with its seed-bootstrap
+    interval against the folklore's -dims, and the range of best val accuracy over the resolutions."""
+    rows, parts = res["rows"], []
+    for d in sorted({r["dataset"] for r in rows}, key=lambda d: (d not in DATASETS, str(d))):
+        sub = sorted((r for r in rows if r["dataset"] == d), key=lambda r: r["resolution"])
+        pts = [r for r in sub if r.get("noise_matched") is not None and r["noise_matched"] > 0]
+        xs = [r["resolution"] for r in pts]
+        p = log_slope(xs, [r["noise_matched"] for r in pts])
+        folk = -DIMS.get(d, 2)
+        text = f"{d}: "
+        if p is None:
+            text += "no exponent (fewer than 2 resolutions with a noise scale)"
+        else:
+            ci = seed_bootstrap([r["_noise_seeds"] for r in pts], lambda ms: log_slope(xs, ms))
+            text += f"B_simple at matched training loss ~ r^{p:.2f}"
+            if ci:
+                inside = ci[0] <= folk <= ci[1]
+                text += (f" (95% seed bootstrap {ci[0]:.2f} to {ci[1]:.2f}: the folklore's r^{folk} is "
+                         + ("inside it" if inside else "outside it") + ")")
+        accs = [r for r in sub if r["best_val_acc"] is not None]
+        if accs:
+            lo, hi = min(accs, key=lambda r: r["best_val_acc"]), max(accs, key=lambda r: r["best_val_acc"])
+            text += (f"; best val accuracy {100 * lo['best_val_acc']:.0f}% (r {lo['resolution']}) to "
+                     f"{100 * hi['best_val_acc']:.0f}% (r {hi['resolution']})")
+        parts.append(text)
+    return ". ".join(parts) if parts else "no runs"
