@@ -507,16 +507,12 @@ def _cmd_gate(args):
 
 
 def _cmd_compare(args):
-    import shutil
-
-    from rich.console import Console
-
+    from . import console as term
     from .bench import compare
 
-    width = min(100, shutil.get_terminal_size((100, 24)).columns) if sys.stdout.isatty() else 100
-    console = Console(width=width, highlight=False)
+    console = term.make(highlight=False)
 
-    def out(x):  # lines as they are (CI logs); the table of two bench runs through rich, within `width`
+    def out(x):  # lines as they are (CI logs); the table of two bench runs through rich, at the console width
         if isinstance(x, str):
             print(x)
         else:

@@ -187,9 +187,9 @@ def _print(x):
     if isinstance(x, str):
         print(x)
     else:
-        from rich.console import Console
+        from ..console import make
 
-        Console(width=100, highlight=False).print(x)
+        make(highlight=False).print(x)
 
 
 def run_compare(base_path, cur_path, threshold=None, ignore_key=False, out=_print, err=print, json_out=None,
