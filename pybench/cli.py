@@ -600,7 +600,7 @@ def build_parser():
         "bench", help="time the native ops against NumPy and PyTorch",
         description="Check each op against pybench.reference on its inputs, then time it side by side with "
                     "NumPy and PyTorch CPU (alternating, median of repeats). Default problems: one or more "
-                    "sizes per op (README: Benchmarks); --shapes runs a real network's layers instead. Exit 0 on success, 1 if any problem "
+                    "sizes per op (docs/benchmarks.md); --shapes runs a real network's layers instead. Exit 0 on success, 1 if any problem "
                     "FAILED its check, 2 on usage errors.")
     pb.add_argument("--op", nargs="+", action="extend", metavar="OP", choices=list(OPS) + list(GROUPS),
                     help="ops to run (default: all): " + ", ".join(list(OPS) + list(GROUPS)))

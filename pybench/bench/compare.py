@@ -18,7 +18,7 @@ import os
 
 from . import pytest_json
 
-# Default thresholds per metric, from the measured noise (README "Regression gate"): instruction
+# Default thresholds per metric, from the measured noise (docs/benchmarks.md, "Regression gate"): instruction
 # counts repeat to the instruction (a 10% slowdown must be caught: 2% leaves room for small benign
 # changes in the Python wrappers); wall-clock medians on this shared VM swing by 20%+ between runs.
 DEFAULT_THRESHOLDS = {"instructions": 2.0, "seconds": 25.0}
@@ -270,7 +270,7 @@ def write_markdown(path, base_path, cur_path, head, body, summary):
 
 RUN_KINDS = ("bench", "bench-train")
 # With the interquartile ranges guarding against noise, the threshold only sets the size of change
-# worth reporting (README "Comparing two runs").
+# worth reporting (docs/benchmarks.md, "Comparing two runs").
 DEFAULT_RUN_THRESHOLD = 5.0
 SLOWER, FASTER, SAME, NOISE = "slower", "faster", "same", "same (within noise)"
 ONLY_BASE, ONLY_CUR, NOT_TIMED = "only in baseline", "only in current", "not timed"

@@ -3,7 +3,7 @@
 The metric is the number of instructions (callgrind's ``Ir``) one call of each gate problem
 executes, single-threaded, through the runtime-dispatched build (valgrind 3.19 hides AVX-512, so
 the AVX2 kernels run). The count of a deterministic kernel on fixed inputs does not depend on the
-load of the machine: the README's "Regression gate" section has the measured spreads that chose
+load of the machine: docs/benchmarks.md ("Regression gate") has the measured spreads that chose
 it over time ratios.
 
 How one gate run goes (:func:`run_gate`):
@@ -52,7 +52,7 @@ from .gate_problems import SEED, select, worker
 
 SCHEMA = "pybench-gate/1"
 METRIC = "instructions"
-DEFAULT_THRESHOLD = 2.0  # percent; measured noise is ~0 (README "Regression gate")
+DEFAULT_THRESHOLD = 2.0  # percent; measured noise is ~0 (docs/benchmarks.md, "Regression gate")
 DEFAULT_BASELINE = os.path.join("results", "bench", "gate-baseline.json")
 DEFAULT_HISTORY = os.path.join("results", "bench", "history.jsonl")
 
@@ -221,7 +221,7 @@ def write_json(d, path):
         f.write("\n")
 
 
-REFRESH = "refresh it with `pybench gate --update-baseline` on this set-up (README: Regression gate)"
+REFRESH = "refresh it with `pybench gate --update-baseline` on this set-up (docs/benchmarks.md: Regression gate)"
 
 
 def run_gate(baseline=DEFAULT_BASELINE, out=None, threshold=None, history=DEFAULT_HISTORY, update_baseline=False,
