@@ -297,7 +297,7 @@ def test_dask_workers_from_the_command_line(capsys, tmp_path):
     assert dict(os.environ) == env
     line = next(ln for ln in stderr.splitlines() if ln.startswith("dask: scheduler tcp://127.0.0.1:"))
     try:
-        import bokeh  # noqa: F401
+        import bokeh  # noqa: F401  (where bokeh imports, the scheduler serves a dashboard)
         assert "; dashboard http://127.0.0.1:" in line, line
     except ImportError:
         assert line.endswith("; no dashboard: bokeh is not installed where the scheduler runs "

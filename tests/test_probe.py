@@ -8,7 +8,7 @@ import math
 import pytest
 
 from pybench import _native
-from pybench.bench import calibrate, report, train_step
+from pybench.bench import calibrate, train_step
 from pybench.cli import main
 
 

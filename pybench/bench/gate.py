@@ -152,8 +152,6 @@ def _native_dir():
 
 def count(names=None, isa=None, repeat=3, valgrind="valgrind", log=None, timeout=1800):
     """Spawn the worker under callgrind; return the figures (a dict ready for JSON)."""
-    from .. import _native
-
     exe = shutil.which(valgrind)
     if not exe:
         raise GateError(f"valgrind not found ({valgrind!r} is not on PATH): install it (apt-get install valgrind)")

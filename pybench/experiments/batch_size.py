@@ -22,7 +22,7 @@ import numpy as np
 from . import _fit, _grid, stats
 from ..diagnostics import EMA_DECAY, seed_bootstrap
 from .base import (CONFIG_FIELDS, Column, Experiment, Extension, PlotSpec, Series, _short, get, group_by_point,
-                   noise_at_target, noise_loss_plot, point_keys, spread, standard_columns, standard_notes, standard_row,
+                   noise_at_target, noise_loss_plot, point_keys, standard_columns, standard_notes, standard_row,
                    summarize, targets, throughput_plot)
 
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
