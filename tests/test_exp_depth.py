@@ -173,6 +173,22 @@ def test_grad_summary_of_one_run():
     assert div["first_step"] == 5
 
 
+def test_a_budget_limited_depth_that_reached_the_target_is_not_where_training_stops():
+    # depth 8's loss was still falling at the end (budget-limited) but it reached the target: the
+    # boundary is depth 32, and the headline and notes say depth 8 was budget-limited
+    recs = [_rec(2, target_step=100), _rec(8, status="budget-limited", target_step=150),
+            _rec(32, status="collapsed", test_acc=0.1)]
+    res = EXP.analyze(recs)
+    line, notes = EXP.headline(recs, res), "\n".join(res["notes"])
+    assert ("reaches the target up to depth 8 (1/1 seeds) (budget-limited at depth 8: training loss still falling "
+            "at the end); collapsed from depth 32") in line
+    assert "reaches the target up to depth 8; stops at depth 32: depth 32 collapsed" in notes
+    assert "budget-limited (training loss still falling at the end) at depth 8" in notes
+    # budget-limited without reaching the target: where it stops, as a missed target
+    recs[1] = _rec(8, status="budget-limited")
+    assert "reaches the target up to depth 2 (1/1 seeds); missed target from depth 8" in EXP.headline(recs)
+
+
 def test_analysis_shows_every_point_with_its_status_and_gradients():
     recs = _synthetic()
     res = EXP.analyze(recs)
@@ -197,17 +213,17 @@ def test_analysis_shows_every_point_with_its_status_and_gradients():
     notes = "\n".join(res["notes"])
     assert "depth=32 init=he_normal norm=none seed 0: diverged" in notes
     assert "depth=8 init=normal(0.01) norm=none seed 0: collapsed" in notes
-    assert "no norm, init he_normal: converges up to depth 8; stops converging at depth 32: depth 32 diverged" in notes
+    assert "no norm, init he_normal: reaches the target up to depth 8; stops at depth 32: depth 32 diverged" in notes
     # the headline states the boundary with the seeds at the target, not a bare status
     line = EXP.headline(recs, res)
-    assert line.startswith("Target 50% val accuracy. no norm, init he_normal: converges up to depth 8 (1/1 seeds")
-    assert ("no norm, init normal(0.01): converges up to depth 2 (1/1 seeds at the target); collapsed from depth 8 "
+    assert line.startswith("Target 50% val accuracy. no norm, init he_normal: reaches the target up to depth 8 (1/1 seeds")
+    assert ("no norm, init normal(0.01): reaches the target up to depth 2 (1/1 seeds); collapsed from depth 8 "
             "(1/3 at the target; runs: 1 completed, 2 collapsed) (|g1|/|gout| after epoch 1: 2·10⁻⁷ at 8, 0 at 32)") in line
-    assert "BatchNorm, init normal(0.01): converges up to depth 32" in line
-    assert ("no norm, init normal(0.01): converges up to depth 2; stops converging at depth 8: depth 8 collapsed, "
+    assert "BatchNorm, init normal(0.01): reaches the target up to depth 32" in line
+    assert ("no norm, init normal(0.01): reaches the target up to depth 2; stops at depth 8: depth 8 collapsed, "
             "depth 32 collapsed") in notes
     assert "0/0 at depth 32" in notes and "underflowed" in notes
-    assert "BatchNorm, init normal(0.01): converges (reaches the target) at every depth tried (2, 8, 32)" in notes
+    assert "BatchNorm, init normal(0.01): reaches the target at every depth tried (2, 8, 32)" in notes
     assert "fixed batch of 256 training samples" in notes
 
     md = report.markdown_table(res["columns"], rows)
@@ -253,7 +269,7 @@ def test_analysis_plots_gradient_norm_per_layer_and_render(tmp_path):
     assert {"summary.csv", "summary.md", "grad_ratio_vs_depth.png"} <= {os.path.basename(p) for p in written}
     with open(os.path.join(store.exp_dir(tmp_path, "depth", "full"), "summary.md"), "rb") as f:
         first = f.read()
-    assert b"diverged" in first and b"collapsed" in first and b"stops converging" in first
+    assert b"diverged" in first and b"collapsed" in first and b"stops at depth" in first
 
 
 def test_analysis_of_no_records_and_of_an_extra_axis():
@@ -291,11 +307,11 @@ def test_tiny_real_sweep_shows_the_vanishing_first_layer_gradient(tmp_path):
         # the ratio there says little; the first layer's own norm already shows it
         assert small["g1_init"] < 1e-6 * key[other]["g1_init"]
     assert small["ratio_first"] < 1e-6
-    assert "stops converging" in " ".join(res["notes"]) or "converges at no depth" in " ".join(res["notes"])
+    assert "stops at depth" in " ".join(res["notes"]) or "reaches the target at no depth" in " ".join(res["notes"])
 
 
 def test_convergence_note_when_the_shallowest_depth_already_fails():
     recs = [_rec(2, status="collapsed", test_acc=0.1), _rec(8, target_step=50), _rec(32, test_acc=0.3)]
     notes = "\n".join(EXP.analyze(recs)["notes"])
     assert ("no norm, init he_normal: fails from the shallowest depth 2: depth 2 collapsed, depth 32 missed target "
-            "(but converges again at depth 8)") in notes
+            "(but reaches it again at depth 8)") in notes

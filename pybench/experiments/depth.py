@@ -117,15 +117,19 @@ class Depth(Experiment):
         parts = []
         for label, rs in _variants(res["rows"], keys):
             rs = [r for r in rs if _num(r.get("depth")) is not None]
-            ok = [r for r in rs if r["status"] in ("converged", "ok")]
-            bad = [r for r in rs if r["status"] not in ("converged", "ok")]
+            ok = [r for r in rs if _reaches(r)]
+            bad = [r for r in rs if not _reaches(r)]
             below = [r for r in ok if not bad or r["depth"] < bad[0]["depth"]]
             text = f"{label}: "
             if below:
-                text += f"converges up to depth {below[-1]['depth']} ({below[-1]['reached']} seeds at the target)"
+                text += f"reaches the target up to depth {below[-1]['depth']} ({below[-1]['reached']} seeds)"
+                limited = [r["depth"] for r in below if r["status"] == "budget-limited"]
+                if limited:
+                    text += f" (budget-limited at depth {_depths(limited)}: training loss still falling at the end)"
             if bad:
                 first = bad[0]
-                runs = f"; runs: {first['runs']}" if "," in first["runs"] else ""
+                runs = (f"; runs: {first['runs']}" if "," in first["runs"]
+                        else ", all budget-limited" if "budget-limited" in first["runs"] else "")
                 text += ("; " if below else "") + (f"{first['status']} from depth {first['depth']} "
                                                    f"({first['reached']} at the target{runs})")
                 ratios = [(_sci(r["ratio_first"], 2) if r["ratio_first"] is not None else _shown(r, "ratio_first"))
@@ -155,22 +159,26 @@ class Depth(Experiment):
             rs = [r for r in rs if _num(r.get("depth")) is not None]
             if not rs:
                 continue
-            ok = [r["depth"] for r in rs if r["status"] in ("converged", "ok")]
-            bad = [r for r in rs if r["status"] not in ("converged", "ok")]
+            ok = [r["depth"] for r in rs if _reaches(r)]
+            bad = [r for r in rs if not _reaches(r)]
             if not has_target and not bad:
                 text = f"trains at every depth tried ({_depths([r['depth'] for r in rs])}); no target set"
             elif not bad:
-                text = f"converges (reaches the target) at every depth tried ({_depths(ok)})"
+                text = f"reaches the target at every depth tried ({_depths(ok)})"
             elif not ok:
-                text = "converges at no depth tried: " + ", ".join(f"depth {r['depth']} {r['status']}" for r in bad)
+                text = "reaches the target at no depth tried: " + ", ".join(f"depth {r['depth']} {r['status']}"
+                                                                            for r in bad)
             else:
                 first_bad = min(r["depth"] for r in bad)
                 below, again = [d for d in ok if d < first_bad], [d for d in ok if d > first_bad]
-                text = (f"converges up to depth {max(below)}; stops converging at depth {first_bad}: " if below
+                text = (f"reaches the target up to depth {max(below)}; stops at depth {first_bad}: " if below
                         else f"fails from the shallowest depth {first_bad}: ")
                 text += ", ".join(f"depth {r['depth']} {r['status']}" for r in bad)
                 if again:
-                    text += f" (but converges again at depth {_depths(again)})"
+                    text += f" (but reaches it again at depth {_depths(again)})"
+            limited = [r["depth"] for r in rs if r["status"] == "budget-limited"]
+            if limited:
+                text += f"; budget-limited (training loss still falling at the end) at depth {_depths(limited)}"
             lo, hi = rs[0], rs[-1]
             if lo is not hi:
                 text += "; " + "; ".join(
@@ -349,6 +357,17 @@ def _variant_label(point, keys):
         else:
             parts.append(f"{k}={v if isinstance(v, str) else json.dumps(v)}")
     return ", ".join(parts) or "all"
+
+
+def _reaches(row):
+    """Every seed reached the target (or, with no target, the runs completed), whether or not the
+    training loss had stopped falling: budget-limited is said beside it, not counted as a failure."""
+    if row["status"] in ("converged", "ok"):
+        return True
+    if row["status"] != "budget-limited":
+        return False
+    n, _, of = str(row.get("reached", "")).partition("/")
+    return of == "" or n == of  # "-": no target set
 
 
 def _variants(rows, keys):
