@@ -175,6 +175,22 @@ def test_a_side_on_an_edge_draws_no_claim_until_extended_to_an_interior_or_diver
     assert row["fixed"] == "adam lr=0.01 (best of 5)"
 
 
+def test_a_side_at_chance_at_every_value_tried_has_no_edge_to_sit_on():
+    # ReLU output: every lr of the grid ends at chance, the "best" on the low edge by noise: the
+    # comparison stands, and the side says why
+    flat = {cases.mse_name(lr, True): dict(val=a, test_acc=0.1) for lr, a in zip((0.01, 0.03, 0.1, 0.3),
+                                                                                  (0.125, 0.12, 0.10, 0.11))}
+    linear = {cases.mse_name(lr): dict(val=a, test_acc=a) for lr, a in zip((0.01, 0.03, 0.1, 0.3), (0.4, 0.45, 0.3, 0.2))}
+    recs = _full({**flat, **linear}, seeds=3)
+    row = _row(EXP.analyze(recs), "ReLU output")
+    assert row["bad_tuning"] == "at chance at every value tried" and row["shown"] == "yes"
+    assert row["bad"] == "ReLU output: mse relu-out lr=0.01 (best of 4; at chance at every value tried)"
+    # one value that learned something: back to the edge rule
+    recs += [dict(_rec(cases.mse_name(3e-3, True), rep, val=0.30, test_acc=0.3), mode="full") for rep in range(3)]
+    row = _row(EXP.analyze(recs), "ReLU output")
+    assert row["bad_tuning"] == "edge (not extended)" and row["shown"] == "edge: not shown"
+
+
 def test_a_pitfalls_sweep_extends_a_tuned_lr_until_interior(tmp_path):
     """Fake runs (no training), the adam grid alone: best at the top (0.01) of 3e-4 ... 1e-2, then
     interior once 0.03 is run."""

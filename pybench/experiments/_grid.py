@@ -17,7 +17,9 @@ The rule (docs/protocol.md, "Tuned hyperparameters: grids with an interior optim
   were already added (``edge (round limit)``) or the ladder has no value there (``edge (bound)``).
   A single value with no ratio to step by is ``edge (single value)``.
 
-Only ``interior`` and ``edge (next diverged)`` support a claim (``Decision.claimable``).
+Only ``interior`` and ``edge (next diverged)`` support a claim (``Decision.claimable``), and
+``flat at chance``: an experiment's verdict that every value tried left every run at chance, so
+there is no optimum to sit on an edge of (the claim is then "at chance at every value tried").
 """
 
 import math
@@ -32,7 +34,8 @@ ROUND_LIMIT = "edge (round limit)"
 BOUND = "edge (bound)"
 SINGLE = "edge (single value)"
 NO_SCORE = "no value scored"
-CLAIMABLE = (INTERIOR, NEXT_DIVERGED)
+FLAT = "at chance at every value tried"
+CLAIMABLE = (INTERIOR, NEXT_DIVERGED, FLAT)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ A tuned choice on an edge of its grid asks ``extend`` for the next value beyond 
 comparison with a side left on an edge draws no claim ("edge: not shown").
 """
 
+import dataclasses
 import json
 import math
 
@@ -186,7 +187,18 @@ def _choose(side, by_variant, mode=None):
     d = tuned_decision(side, by_variant, mode)
     if d is None:
         return None, 0, None
+    if not d.claimable and _flat_at_chance([r for v in d.grid for r in by_variant.get(side.name(v), [])]):
+        d = dataclasses.replace(d, status=_grid.FLAT)
     return side.name(d.best if d.best is not None else d.grid[0]), len(d.grid), d
+
+
+def _flat_at_chance(recs):
+    """Every run of every value tried ended at chance (best val accuracy below CHANCE_FACTOR / classes)
+    or diverged or collapsed: a tuned side with nothing to find, whatever edge its "best" is on."""
+    def at_chance(r):
+        acc, c = _value(r, "best_val_acc"), get(r, "data.num_classes")
+        return r.get("status") in ("diverged", "collapsed") or (acc is not None and bool(c) and acc < CHANCE_FACTOR / c)
+    return bool(recs) and all(at_chance(r) for r in recs)
 
 
 def _side_text(template, name, n, by_variant, decision=None, lr_knob=False):
@@ -198,7 +210,7 @@ def _side_text(template, name, n, by_variant, decision=None, lr_knob=False):
     on = {"val_acc": "val accuracy", "val_loss": "val loss"}.get(get(rec, "config.early_stop_on") or "val_loss")
     lr, m = get(rec, "config.lr"), get(rec, "config.momentum")
     why = (([f"best of {n}"] if n > 1 else []) + ([f"eff. lr {_eff(lr, m):g}"] if lr_knob and lr is not None and m else [])
-           + ([decision.status] if decision and not decision.claimable else []))
+           + ([decision.status] if decision and (not decision.claimable or decision.status == _grid.FLAT) else []))
     return template.format(v=name + (f" ({'; '.join(why)})" if why else ""), p=get(rec, "config.patience"), on=on,
                            min_delta=get(rec, "config.min_delta") or 0.0)
 
