@@ -112,7 +112,7 @@ template <class T> void act_backward_stream(T* dx, const T* dy, const T* x, int6
 template <class T> void act_backward_simd(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p) {
   backward_cases<fm::Fast>(op, p, [&](auto f) { map2_simd(dx, dy, x, n, f); });
 }
-// simd + math::lean's gelu backward (compute alone as above: 0.74x simd's time); the rest as simd.
+// simd + math::lean's gelu backward (fewer instructions: docs/kernels/activation.md); the rest as simd.
 template <class T> void act_backward_lean(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4)

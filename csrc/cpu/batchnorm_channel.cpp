@@ -54,8 +54,8 @@ void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy
                             bool training, double* work) {
   const bool nt = stream_out(N * C * S, sizeof(T));
   // Enough channels for every thread: each thread takes whole channels (no barrier between the
-  // passes; its channel's dy and x stay in its L2 and the shared L3 between them). Measured
-  // (64, 64, 128, 128) float32, loaded machine, A/B in one process: see the section comment.
+  // passes; its channel's dy and x stay in its L2 and the shared L3 between them). Measurements:
+  // docs/kernels/batchnorm.md.
   if (C >= 4 * static_cast<int64_t>(max_threads())) {
     parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c)

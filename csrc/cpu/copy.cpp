@@ -29,8 +29,8 @@ template <class T> void copy_parallel(T* y, const T* x, int64_t n) {
   });
 }
 
-// Adds streaming stores (widest vectors of this ISA build) for copies of >= 8 MiB: 256 MiB float32
-// on 2 threads, 45 vs 28 GB/s for `parallel` (avx2 43, base/SSE2 43; same run, side by side).
+// Adds streaming stores (widest vectors of this ISA build) for copies of >= 8 MiB: no
+// read-for-ownership of y (figures: docs/kernels/copy.md).
 template <class T> void copy_stream(T* y, const T* x, int64_t n) {
   if (n * static_cast<int64_t>(sizeof(T)) < kStreamMinBytes) {
     copy_parallel(y, x, n);
