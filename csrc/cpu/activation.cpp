@@ -1,18 +1,13 @@
-// Activations. Each element-wise op is one formula (math/activation.h) run by three loops:
+// Activations. Each element-wise op is one formula (math/activation.h) run by these loops:
 //   naive  -- single thread, std:: math: the reading copy.
 //   vec    -- adds threads (parallel_for) and math/fastmath.h, so the loop vectorizes (no libm
-//             call left in any float loop; L1-resident AVX-512 throughput, 1 thread, on the shared
-//             machine: exp-based ops 2-3 Gelt/s, relu 8 Gelt/s; vs PyTorch CPU 1.2-3.7x faster).
+//             call left in any float loop).
 //   stream -- adds streaming stores for outputs >= kStreamBytes (cpu/elementwise.h): no
-//             read-for-ownership of the output, 8 instead of 12 B/elt moved for a forward pass
-//             (relu 64M float32, 2 threads, alternated: 14.9 vs 10.0 GB/s for vec).
-//   simd   -- AVX-512 float: the same formula on fm::V16 (16 lanes, explicit intrinsics,
-//             math/fastmath.h), masked ends, streaming stores from registers (no L1 bounce
-//             buffer). In cache, 1 thread, A/B in one process vs stream: elu 1.4x, sigmoid, silu,
-//             gelu tanh ~1.15x, gelu, tanh, softplus 1.0-1.1x, relu 1.0x. Other builds and
-//             double run `stream`.
-// Softmax / log_softmax over the last axis (these levels threaded over rows, and lean, online):
-// cpu/softmax.cpp.
+//             read-for-ownership of the output, 8 instead of 12 B/elt moved for a forward pass.
+//   simd   -- AVX-512 float: the same formula on fm::V16 (16 lanes, explicit intrinsics), masked
+//             ends, streaming stores from registers (no L1 bounce buffer). Other builds, double: `stream`.
+//   lean   -- simd with leaner forms for gelu, gelu tanh, softplus (below).
+// Measurements: docs/kernels/activation.md. Softmax / log_softmax: cpu/softmax.cpp.
 #include "cpu/activation.h"
 
 #include "cpu/elementwise.h"
@@ -88,8 +83,8 @@ template <class T> void act_forward_simd(T* y, const T* x, int64_t n, Act op, Ac
   forward_cases<fm::Fast>(op, p, [&](auto f) { map1_simd(y, x, n, f); });
 }
 // simd + the leaner AVX-512 forms of math/activation.h (math::lean) for gelu, gelu tanh and
-// softplus (beta 1, threshold >= 16): fewer instructions per 16 floats (see there; compute alone,
-// 1 thread, L2-resident: 0.82x, 0.79x, 0.91x simd's time); the rest and other builds / double: `simd`.
+// softplus (beta 1, threshold >= 16): fewer instructions per 16 floats (see there); the rest and
+// other builds / double: `simd`.
 template <class T> void act_forward_lean(T* y, const T* x, int64_t n, Act op, ActParams<T> p) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) {
@@ -117,7 +112,7 @@ template <class T> void act_backward_stream(T* dx, const T* dy, const T* x, int6
 template <class T> void act_backward_simd(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p) {
   backward_cases<fm::Fast>(op, p, [&](auto f) { map2_simd(dx, dy, x, n, f); });
 }
-// simd + math::lean's gelu backward (compute alone as above: 0.74x simd's time); the rest as simd.
+// simd + math::lean's gelu backward (fewer instructions: docs/kernels/activation.md); the rest as simd.
 template <class T> void act_backward_lean(T* dx, const T* dy, const T* x, int64_t n, Act op, ActParams<T> p) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4)

@@ -1,41 +1,14 @@
 // BatchNorm passes over (N, C, S) data (S = H*W, or 1 for (N, C)); csrc/math/batchnorm.h has the
 // formulas, csrc/ops/batchnorm.cpp the per-channel glue. This file: naive and fused;
-// batchnorm_channel.cpp: l3 and pipe (the per-channel impls); batchnorm_internal.h: what both use
-// (vector types, lane sums, run / piece statistics, planes_dot, item counts).
+// batchnorm_channel.cpp: l3 and pipe; batchnorm_internal.h: what both use.
 // naive: single thread, channel by channel, plain two-pass statistics in double.
-// fused: threaded over the fixed partition of csrc/cpu/batchnorm.h. Statistics in one read of x
-//        from memory, front to back, in one pass: each piece of <= kBnSub values sums d = x - k
-//        and d^2 in double around a pivot k taken from the piece (see run_stats for why that
-//        cannot cancel badly), pieces merged with Chan's formula in a fixed order, so large
-//        means do not cancel. Normalize + affine is one read of x and one write of y.
-//        Backward: one pass reading dy and x for sum(dy) and sum(dy * (x - mean)), one pass
-//        reading dy and x and writing dx. Sums use fixed vector lanes (GCC vector extensions:
-//        vectorized without reassociation, the same order on every ISA) and fixed-order
-//        combines: bitwise reproducible for any thread count. Element-wise passes compute in T
-//        (float32 stays float32) with the mean split in two T words (math::bn_split_mean) and
-//        write outputs of kStreamBytes or more with streaming stores (no read-for-ownership).
-//        Measured (2 threads, (64, 64, 128, 128) float32, 256 MiB per array, medians,
-//        in units of a streaming copy of x in the same process, loaded machine): statistics 0.67
-//        (was 1.00 with two passes per L1 piece: memory idled during the second), normalize 1.00
-//        (was 1.33 with normal stores), backward sums 1.33, dx 1.33 (was 2.00). On this VM a
-//        read-only pass over x already costs about one copy time (the reads are the bottleneck,
-//        streaming writes overlap them), so forward ~1.7 and backward ~2.7 copies is close to
-//        what two reads of x (three of dy, x) allow. (N, C) = (65536, 1024): statistics ~1.0,
-//        backward sums ~2.0 copies (software prefetch of the next band: no gain measured).
-// l3:    backward only (fused forward), S > 1: per channel, the dx pass right after the sums pass,
-//        reading dy and x from cache (see the l3 section, batchnorm_channel.cpp).
-// pipe:  forward and backward, S > 1: the reading pass of channel c interleaved with the writing
-//        pass of channel c - 1 (see the pipe section, batchnorm_channel.cpp).
-// Why l3 stays near 60% of copy at (64, 64, 128, 128) float32 (the bench target is 80%): a channel's
-// planes are C * S * 4 = 4 MiB apart, so its 64 planes of 64 KiB fall into the same cache sets
-// and the 16-way L3 keeps ~16 of them, not the channel. cachegrind (one thread, LL = 32 MiB
-// 16-way, one call, minus set-up; an array is 4.19 M lines): l3 backward 16.0 M LL read misses
-// (3.8 arrays: dy and x read twice) + 4.2 M written; fused forward 8.4 M (x twice) + 4.2 M.
-// stage (removed 2026-11-24): the reading pass copied each channel to a contiguous per-thread
-// buffer; cachegrind: DRAM traffic at the minimum (fwd 4.3M+4.5M lines, bwd 8.7M+4.8M), but on
-// this VM it measured slower than fused/l3 (fwd 55% vs 58%, bwd 47% vs 57% of copy, quiet), the
-// buffers not surviving in L3 between the passes. pipe, which overlaps the passes instead, is
-// ~6% faster than fused forward (the default now) and slower than l3 backward.
+// fused: threaded over the fixed partition of cpu/batchnorm.h; statistics in one read of x (sums
+//        around a pivot per piece: see run_stats; pieces merged with Chan's formula in fixed order).
+//        Fixed vector lanes and combines: bitwise reproducible for any thread count.
+// l3:    backward only, S > 1: per channel, the dx pass right after the sums pass (dy, x from cache).
+// pipe:  S > 1: the reading pass of channel c interleaved with the writing pass of channel c - 1.
+// Two reads of x (of dy and x backward) and a channel's planes sharing L3 sets keep these passes
+// near 60% of a copy at (64, 64, 128, 128); measurements, variants tried: docs/kernels/batchnorm.md.
 #include "cpu/batchnorm_internal.h"
 
 namespace pb::cpu::PB_ISA_NS {
@@ -319,12 +292,9 @@ template <class F> PB_INLINE void for_each_segment(int64_t rows, int64_t L, F f)
   });
 }
 
-// ---- element-wise passes over (N, C) data: units of kBnBand rows x up to kBnColChunk channels,
-// row-major inside a unit. Rows are cut only when long: the first loads of a row have the same
-// address within a 4 KiB page as the stores just made to the previous row when C * sizeof(T) is
-// a multiple of 4 KiB (NumPy's large arrays share their offset within a page), and a load that
-// 4K-aliases a store still in the store buffer waits for it. Short cuts (256 channels) ran 2x
-// slower than whole rows at C = 1024; walking down column strips ran 3x slower.
+// ---- element-wise passes over (N, C) data: units of kBnBand rows x up to kBnColChunk channels.
+// Rows are cut only when long: when C * sizeof(T) is a multiple of 4 KiB, the first loads of a
+// row 4K-alias the stores just made and wait for them, once per cut (docs/kernels/batchnorm.md).
 constexpr int64_t kBnColChunk = 8192;
 // Coefficient rows are C + kCoefPad apart so that they do not share their offset within a 4 KiB
 // page when C * sizeof(T) is a multiple of 4 KiB.
@@ -370,10 +340,9 @@ void batch_norm_stats_fused(double* mean, double* var, const T* x, int64_t N, in
   for (int64_t c = 0; c < C; ++c) var[c] = m2[c] > 0 ? m2[c] / total : 0.0;  // rounding can leave -tiny
 }
 
-// Per-element work in T (math::bn_apply_t): float32 stays float32 in the loop, which keeps the
-// pass memory-bound (the double form costs ~11 vector ops per 16 floats instead of 3). Outputs
-// of kStreamBytes or more are written with streaming stores (map_slice, cpu/elementwise.h: no
-// read-for-ownership of y; on AVX-512 float the formula runs on fm::V16 straight to the store).
+// Per-element work in T (math::bn_apply_t): float32 stays float32, which keeps the pass
+// memory-bound (the double form needs more vector ops per float). Outputs of kStreamBytes or
+// more are written with streaming stores (map_slice, cpu/elementwise.h: no read-for-ownership).
 template <class T>
 void batch_norm_apply_fused(T* y, const T* x, const double* mean, const double* scale, const double* shift, int64_t N,
                             int64_t C, int64_t S) {

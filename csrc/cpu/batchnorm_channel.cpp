@@ -6,19 +6,13 @@
 namespace pb::cpu::PB_ISA_NS {
 
 // ---------------------------------------------------------------------------------------------
-// l3: backward for S > 1 (NCHW), channel by channel: a channel's dy and x are read from memory
-// by the sums pass and are still in cache (the thread's 2 MiB L2, the shared 32 MiB L3) when its
-// dx pass runs right after, so memory sees dy, x and dx about once each instead of fused's
-// dy, x twice (its "two-pass cap" of 3/5 of copy). With C >= 4 * threads each thread takes whole
-// channels (no barrier between the passes); otherwise all threads work on a group of channels
-// whose dy and x take at most kBnL3Bytes, with a barrier after the sums. The dx pass walks the
-// planes last to first: the most recently read (still in L2) first. The sums use the fixed
-// items of a channel (R planes each, combined in order) in both modes: bitwise the same results
-// for any thread count. Measured ((64, 64, 128, 128) float32, 256 MiB per array, A/B alternated
-// in one process, medians of 15, on a machine loaded by other jobs (copy at 14-18 GB/s instead
-// of ~46)): bwd 1.14x, 1.16x, 0.95x fused over three runs with 2 threads; 1.18x with 1 thread
-// (an earlier group-only version). Not the 80% of copy the issue asks: the sums pass alone reads
-// two arrays from memory, which on this VM takes ~1.3 copy times (see batchnorm.cpp's header).
+// l3: backward for S > 1 (NCHW), channel by channel: the dx pass runs right after the channel's
+// sums pass, while dy and x are still in cache, so memory sees dy, x and dx about once each
+// instead of fused's dy, x twice. Whole channels per thread when C >= 4 * threads (no barrier),
+// else all threads on a group of channels of at most kBnL3Bytes (a barrier after the sums).
+// dx walks the planes last to first (the most recently read first). The sums use the fixed items
+// of a channel, combined in order: bitwise the same for any thread count. Measurements and why it
+// stays near 60% of copy: docs/kernels/batchnorm.md.
 // ---------------------------------------------------------------------------------------------
 
 namespace {
@@ -60,8 +54,8 @@ void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy
                             bool training, double* work) {
   const bool nt = stream_out(N * C * S, sizeof(T));
   // Enough channels for every thread: each thread takes whole channels (no barrier between the
-  // passes; its channel's dy and x stay in its L2 and the shared L3 between them). Measured
-  // (64, 64, 128, 128) float32, loaded machine, A/B in one process: see the section comment.
+  // passes; its channel's dy and x stay in its L2 and the shared L3 between them). Measurements:
+  // docs/kernels/batchnorm.md.
   if (C >= 4 * static_cast<int64_t>(max_threads())) {
     parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c)
@@ -115,21 +109,13 @@ void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy
 }
 
 // ---------------------------------------------------------------------------------------------
-// pipe: forward (training) and backward for S > 1, whole channels per thread (C >= 4 * threads;
-// else fused / l3), no staging buffer: the reading pass of channel c (statistics: x; sums: dy, x)
-// runs interleaved, unit by unit (units: the fixed items), with the writing pass of channel c - 1
-// (y, resp. dx, streamed) walking its units last to first, so that memory sees reads and writes
-// together all the time (as in a copy) instead of a read-only phase and a write phase, and the
-// writing pass starts on the planes read last (those the cache still holds, as in l3). Traffic:
-// as l3 (the second read mostly from memory), but overlapped. Partials: fused's items
-// (statistics) and l3's (sums), combined in item order: bitwise the same results as those.
-// Measured ((64, 64, 128, 128) float32, 2 threads, AVX-512, pipe/fused/copy alternated in one
-// process, in copy times, loaded machine): forward 1.62, 1.80, 1.96, 1.79, 1.68, 1.58, 1.66
-// (fused 1.84, 1.81, 1.93, 1.98, 1.68, 1.99, 1.71), pybench bench 50% vs 41% of copy: median 0.94x fused's
-// time, the forward default. Backward 3.03, 2.62, 3.02 (l3 2.45, 2.41, 2.55), bench 46% vs 59%:
-// the overlap does not pay for l3's lost cache hits (l3 re-reads the planes it read last right
-// away); l3 stays the backward default. Whole channels per thread: with C not a multiple of the
-// threads one thread has a channel more (C >= 4 * threads bounds that to 25%).
+// pipe: forward (training) and backward for S > 1, whole channels per thread (C >= 4 * threads,
+// which bounds the imbalance to 25%; else fused / l3), no staging buffer: the reading pass of
+// channel c runs interleaved, unit by unit (units: the fixed items), with the writing pass of
+// channel c - 1 walking its units last to first, so memory sees reads and writes together (as in
+// a copy) and the writing pass starts on the planes the cache still holds. Partials: fused's
+// items (statistics) and l3's (sums), combined in item order: bitwise the same results as those.
+// The forward default; l3 stays the backward default (docs/kernels/batchnorm.md).
 // ---------------------------------------------------------------------------------------------
 
 namespace {

@@ -119,8 +119,7 @@ PB_INLINE void planes_dot(double& s1, double& s2, const T* dy, const T* x, doubl
 // cancellation in M2 is bounded because k is one of the values: (k - mean)^2 <= len * var, so
 // the relative error of M2 is at most ~3 len (len / 32) 2^-53 (1.7e-10 for len = kBnSub, in the
 // worst case of k the one extreme outlier; ~1e-15 for ordinary data). One pass, not two: a
-// second pass over the L1 copy left the memory idle while it ran (the stats pass read 8 GB/s
-// where a copy moved 17).
+// second pass over the L1 copy left the memory idle (docs/kernels/batchnorm.md).
 template <class T>
 PB_INLINE void run_stats(const T* x, int64_t len, double& mean, double& m2) {
   const double k = static_cast<double>(x[0]), inv = 1.0 / static_cast<double>(len);

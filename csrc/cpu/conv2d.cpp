@@ -2,9 +2,8 @@
 // im2col + the shared GEMM core (threads over the batch), a 1x1 path where the GEMM reads x
 // directly, a direct kernel for depthwise (C/groups == 1) convolutions, a direct AVX-512
 // kernel for one-input-channel 3x3 layers (a network's first conv), and (in
-// conv2d_winograd.cpp) Winograd F(2x2,3x3) for 3x3/stride-1 layers. Timings in comments are
-// medians measured on this 2-core VM while other jobs shared it (CPU time of one thread unless
-// said otherwise).
+// conv2d_winograd.cpp) Winograd F(2x2,3x3) for 3x3/stride-1 layers. The timings behind each
+// choice: docs/kernels/conv2d.md.
 #include "cpu/conv2d.h"
 
 #include <cstdlib>
@@ -158,10 +157,8 @@ void forward_sample_pointwise(T* y, const T* x, const T* w, const T* b, const Co
     }
 }
 
-// Winograd (conv2d_winograd.cpp) where it applies and both channel counts reach 16; its
-// register tile is 16-32 channels wide. One thread, N=16 16x16, Winograd vs im2col speed-up
-// fwd / dW / dx+dW: 16->16 1.24/1.34/1.21, 32->32 1.71/2.00/1.91, 64->16 1.97/3.23/2.29; but
-// 8->16 0.86/0.84/0.76, 4->16 0.49/0.39/0.45, 16->8 0.97/1.45/1.34.
+// Winograd (conv2d_winograd.cpp) where it applies and both channel counts reach 16: its register
+// tile is 16-32 channels wide, and below 16 channels it lost to im2col (docs/kernels/conv2d.md).
 // A Winograd block holds at least one whole tile row (16 * 4 bytes per tile and channel): very
 // wide planes (a 3x3 over a long 1-D signal) stay on im2col rather than allocate ~OW*C*32 bytes.
 constexpr int64_t kWinogradMinChannels = 16;
@@ -180,7 +177,7 @@ template <class T, class F> void over_batch(const ConvGeom& g, int64_t col_elems
 // ---- direct 3x3 kernel for one input channel (a network's first conv on 1-channel images) ----
 // x (N, 1, H, W), 3x3, stride 1, dilation 1, groups 1, any padding. im2col + GEMM is poor here:
 // K = 9 leaves the GEMM's register tiles nearly empty, and dW (O, 9) = dY (O, P) @ col^T is a
-// 9-wide GEMM (one thread, N=128 1->16 28x28: fwd 0.88 ms, dW 2.75 ms, i.e. 33 / 10 GF/s).
+// 9-wide GEMM (figures: docs/kernels/conv2d.md).
 // The direct kernels hold the 9 shifted input rows of a 16-column chunk in registers (masked
 // loads: zeros in the padding and past the row's end, so any width costs whole vectors only);
 // forward: 9 FMAs with a broadcast weight per output channel; dW: per pair of output channels 18
@@ -332,10 +329,8 @@ template <class T> void conv2d_forward_naive(T* y, const T* x, const T* w, const
 }
 
 // im2col + GEMM per sample and group, threads over the batch, columns built in L2-sized blocks
-// of output rows (one thread, N=4 64->128 8x8 pad 1: fwd 0.60 ms vs 21.4 naive, bwd 1.06 vs
-// 28.3; batching several small samples into one wider GEMM measured no better, so it is not
-// done; 512 KiB column blocks vs whole-sample columns: 35 vs 27 GF/s at N=8 64->64 56x56 with an
-// early GEMM).
+// of output rows (faster than whole-sample columns; batching several small samples into one
+// wider GEMM measured no better, so it is not done: docs/kernels/conv2d.md).
 template <class T> void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
   const int64_t K = (g.C / g.groups) * g.KH * g.KW;
   const int64_t col_elems = K * rows_per_block<T>(g, K) * g.OW;
@@ -345,8 +340,8 @@ template <class T> void conv2d_forward_im2col(T* y, const T* x, const T* w, cons
 }
 
 // Depthwise-style (C/groups == 1): each output plane is a KHxKW stencil over one input plane.
-// Direct loops, rows vectorized over ow; threads over the N*O output planes (2 threads, N=32
-// C=64 56x56 3x3: fwd 36 ms vs 112 im2col, bwd 104 vs 498).
+// Direct loops, rows vectorized over ow; threads over the N*O output planes (well ahead of
+// im2col: docs/kernels/conv2d.md).
 template <class T>
 static void depthwise_forward(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
   const int64_t Og = g.O / g.groups, HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
@@ -384,11 +379,9 @@ static void depthwise_forward(T* y, const T* x, const T* w, const T* b, const Co
   });
 }
 
-// Per shape: depthwise -> direct kernel; 1x1/stride 1/no padding -> GEMM on x (no im2col: fwd
-// 52 ms vs 59 im2col at N=32 256->64 56x56); 3x3/stride 1 with >= 16 channels in and out ->
-// Winograd (one thread, fwd vs im2col: N=64 32->64 16x16 4.2 ms vs 7.8, 64->128 8x8 3.4 vs 8.1,
-// N=32 64->64 56x56 44 vs 88; the earlier, tile-row-vectorized Winograd lost to im2col below
-// 16 columns); else im2col + GEMM.
+// Per shape: depthwise -> direct kernel; 1x1/stride 1/no padding -> GEMM on x (no im2col);
+// 3x3/stride 1 with >= 16 channels in and out -> Winograd; else im2col + GEMM. Each choice was
+// the faster on the benchmark layers (docs/kernels/conv2d.md).
 template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const T* b, const ConvGeom& g) {
   if (direct1_forward(y, x, w, b, g)) return;
   if (g.C / g.groups == 1 && g.groups > 1) return depthwise_forward(y, x, w, b, g);
@@ -609,10 +602,8 @@ static void depthwise_backward(T* dx, T* dw, T* db, const T* dy, const T* x, con
   });
 }
 
-// Per shape, as the forward: depthwise direct; 1x1 GEMM on x (N=32 256->64 56x56: 91 ms vs 124
-// im2col, no col2im); Winograd dW (+ db) and dx (one thread vs im2col, dW+db / dx+dW+db: N=64
-// 32->64 16x16 4.3 / 9.1 ms vs 8.7 / 16.6, 64->128 8x8 3.9 / 8.1 vs 8.0 / 16.0, N=32 64->64 56x56
-// 50 / 99 vs 106 / 177); else im2col.
+// Per shape, as the forward: depthwise direct; 1x1 GEMM on x (no col2im); Winograd dW (+ db) and
+// dx; else im2col (timings: docs/kernels/conv2d.md).
 template <class T>
 void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g) {
   if (direct1_backward(dx, dw, db, dy, x, g)) return;

@@ -12,9 +12,7 @@
 // - Fused products: U is packed once per call in the GEMM's register-tile layout; the register
 //   tile (the GEMM's MR tiles x NR output channels) reads V's rows unpacked, and the 16 products
 //   of one MR-tile sliver are inverse-transformed from an L1 buffer straight away, so there is
-//   no M array (one gemm() call per block and xi repacked U every call and round-tripped M
-//   through L2/L3: one thread, forward N=64 64->128 8x8 5.0 ms vs 4.2 fused, 32->64 16x16 7.1
-//   vs 5.3).
+//   no M array (a gemm() call per block and xi repacked U and round-tripped M through L2/L3).
 // dx is the same convolution of dy with the flipped, transposed filter (padding 2 - p). dW sums
 // dU[xi] (Co, Ci) = dM[xi]^T V[xi] over the tiles with dM = A dy A^T (both channel-last, so the
 // register tile reads them unpacked), then dW = G^T dU G.
@@ -50,8 +48,7 @@ template <class T> constexpr int kNR = kNV<T> * Vec<T>::W;  // channels per regi
 // Register-tile shapes (Tl below): the GEMM's MR x NV vectors ("wide"), and a "narrow" one of
 // 2*MR x NV/2 vectors (as many accumulators; 16x16 floats with AVX-512) for passes whose
 // channel dimension (output channels of a forward/dx pass, input channels of dW) fills at most
-// 3/4 of the wide tile's NR once rounded up: 16 channels in a 32-wide tile computed half zeros
-// (one thread, N=128 14x14: dx of 16->32 3.8 ms vs 2.1 for the forward, dW 4.0 vs 4.5 for 32->32).
+// 3/4 of the wide tile's NR once rounded up: 16 channels in a 32-wide tile computed half zeros.
 template <class T, int MR_, int NV_> struct TileShape {
   static constexpr int MR = MR_, NV = NV_, NR = NV_ * Vec<T>::W;
 };
@@ -63,11 +60,8 @@ template <class T> PB_INLINE bool narrow_better(int64_t channels) {
 }
 
 
-// Block sizes (bytes of transformed data per block): V for the forward and dx, V + dM for dW.
-// One thread, N=64 32->64 16x16 / 64->128 8x8 / N=32 64->64 56x56, forward at 128/256/512/1024/
-// 2048 KiB: 4.91/4.96/5.00/5.09/5.12, 3.20/3.16/3.21/3.25/3.41, 48.7/42.9/43.2/46.7/45.0 ms;
-// dW at 0.5/1/2/4/8 MiB: 5.20/4.86/5.25/4.98/5.85, 5.12/4.86/4.78/4.77/4.81,
-// 48.2/51.3/51.9/50.4/68.5 ms.
+// Block sizes (bytes of transformed data per block): V for the forward and dx, V + dM for dW
+// (the block-size sweeps behind these: docs/kernels/conv2d.md).
 constexpr int64_t kBlockBytes = int64_t(512) << 10;
 constexpr int64_t kWeightBlockBytes = int64_t(1) << 20;
 constexpr int64_t kWeightMinTiles = 128;
@@ -92,7 +86,7 @@ PB_INLINE Wino wino_geom(int64_t N, int64_t Ci, int64_t Hi, int64_t Wi, int64_t 
   if (weight) q.cs = round_up(Ci, Tl::NR), q.ms = round_up(Co, Tl::MR);
   const int64_t per_tile = 16 * (q.cs + (weight ? q.ms : 0)) * static_cast<int64_t>(sizeof(T));
   // dW: at least kWeightMinTiles, the register tiles' depth, else reading and writing dU back
-  // per block dominates wide layers (N=4 512->512 7x7, one thread: 23.8 ms with 16-tile blocks).
+  // per block dominates wide layers (docs/kernels/conv2d.md).
   const int64_t tiles = max_i64(budget / per_tile, weight ? kWeightMinTiles : Tl::MR);
   q.rows = min_i64(max_i64(tiles / q.TW, 1), N * q.TH);
   return q;
@@ -365,8 +359,8 @@ void conv_block(T* y, const T* x, const T* Up, const T* bias, const Wino& q, int
     output_sliver<T, Tl>(b.slab, b.mbuf, bias, q, R0, t0, min_i64(MR, nt - t0), s * NR, min_i64(NR, q.Co - s * NR), b.discard);
   };
   // Tile slivers outer (a sliver's V stays in L1 over the output channels) while U fits in L2;
-  // else output-channel slivers outer, each U slice read once per block (one thread, N=4 512->512
-  // 7x7: 16.8 ms vs 18.0; 2-8% slower on the narrower benchmark layers).
+  // else output-channel slivers outer, each U slice read once per block (faster on wide layers,
+  // slower on the narrower benchmark layers: docs/kernels/conv2d.md).
   if (16 * q.Ci * ncs * NR * static_cast<int64_t>(sizeof(T)) <= kFiltersInL2)
     for (int64_t t0 = 0; t0 < nt; t0 += MR)
       for (int64_t s = 0; s < ncs; ++s) sliver(t0, s);
@@ -468,9 +462,8 @@ PB_INLINE void filter_grad(T* __restrict dw, const T* __restrict dU, int64_t par
 // sums its own dU (and db) partial block by block, and the partials are added in chunk order:
 // the result is the same for every thread count.
 // Partials: at most kPartialElems elements but at least 2 chunks (so two threads share the work),
-// chunks of at least kChunkTiles tiles (each chunk writes and reads a 16*O*C partial: one thread,
-// dW of N=2 256->256 14x14 with 4 chunks of 24 tiles lost to im2col, 7.2 ms vs 5.7; 2 chunks of 49:
-// 6.0 vs 6.3; N=4 512->512 7x7, 1 chunk of 64: 11.1 vs 17.8).
+// chunks of at least kChunkTiles tiles (each chunk writes and reads a 16*O*C partial; smaller
+// chunks lost to im2col on wide layers: docs/kernels/conv2d.md).
 constexpr int64_t kChunkTiles = 48;
 constexpr int64_t kWeightChunks = 4;
 constexpr int64_t kPartialElems = int64_t(4) << 20;

@@ -14,8 +14,7 @@ namespace pb::cpu::PB_ISA_NS {
 constexpr int64_t kCopyGrain = int64_t(1) << 16;
 // Streaming (non-temporal) stores pay off once the destination cannot stay in the caches; below
 // this many bytes of destination, ordinary stores are used (the data is likely read again soon).
-// Measured (2 threads, AVX-512, float32): 4 MiB parallel 48 vs stream 42 GB/s; 8 MiB 37 vs 41;
-// 32 MiB 30 vs 58; 256 MiB 28 vs 45 (glibc memcpy did not stream here).
+// The crossover was measured between 4 and 8 MiB (docs/kernels/copy.md).
 constexpr int64_t kStreamMinBytes = int64_t(8) << 20;
 
 // The reading copy: one thread, one element at a time.
@@ -30,8 +29,8 @@ template <class T> void copy_parallel(T* y, const T* x, int64_t n) {
   });
 }
 
-// Adds streaming stores (widest vectors of this ISA build) for copies of >= 8 MiB: 256 MiB float32
-// on 2 threads, 45 vs 28 GB/s for `parallel` (avx2 43, base/SSE2 43; same run, side by side).
+// Adds streaming stores (widest vectors of this ISA build) for copies of >= 8 MiB: no
+// read-for-ownership of y (figures: docs/kernels/copy.md).
 template <class T> void copy_stream(T* y, const T* x, int64_t n) {
   if (n * static_cast<int64_t>(sizeof(T)) < kStreamMinBytes) {
     copy_parallel(y, x, n);

@@ -1,17 +1,13 @@
 // Dropout with a Philox4x32-10 mask generated on the fly (csrc/math/dropout.h has the scheme).
-// naive: one Philox call per element, single thread (the reading copy of the scheme);
-//        ~0.05 Gelem/s.
+// naive: one Philox call per element, single thread (the reading copy of the scheme).
 // vec:   the global stream is cut into 64-element blocks (16 Philox counters each, aligned to
 //        the stream, not to the call), so a block's keep bits depend on nothing but its index;
 //        blocks are split across threads; AVX-512 runs 2 blocks x 2 x 8 Philox instances in
 //        64-bit lanes (vpmuludq gives the full 32x32->64 product, the high half of a lane is
 //        ignored so no masking is needed) and applies the keep bits as a zero-masking multiply;
 //        AVX2 does the same with 4 x 4 lanes; the baseline uses the same loop shape in plain C++.
-//        Measured on 1 core (Zen 4, 128K floats in L2, min of 400): AVX-512 2.25 Gelem/s forward
-//        (2.8 for the mask alone: Philox is the ceiling, ~120 zmm ops per 64 elements), AVX2 ~0.9,
-//        baseline ~0.15; relu in the same run 6.6.
 // stream: vec with streaming stores of y from the registers, realigned to cache lines (float32
-//        AVX-512; see its section below).
+//        AVX-512; see its section below). Measurements: docs/kernels/dropout.md.
 #include "cpu/dropout.h"
 
 #include <cstring>
@@ -323,16 +319,13 @@ void dropout_forward_vec(T* y, const T* x, int64_t n, uint64_t seed, uint64_t of
 // ---------------------------------------------------------------------------------------------
 // stream: vec with streaming stores straight from the registers (float32, AVX-512; other builds
 // and double: vec). vec's ordinary stores first read every line of y (read-for-ownership): 12
-// B/elt moved instead of 8, which made dropout, at ~2.5 Gelem/s per core of Philox, memory bound
-// on a quiet machine (16.6 ms for 64M float32 = 46 GB/s of traffic, the copy ceiling). Large NumPy
-// arrays start 16 bytes into a page, so a 64-float block is not line aligned: its results v0..v3
-// are realigned into lines with valignd (alignr(v[k+1], v[k], A), A = the first line start in the
-// block, the same for every block; the line that spans two blocks joins the last vector of one
-// and the first of the next), and the ragged elements at the ends of each thread's blocks take
-// masked ordinary stores. The blocks cut by the call's ends run through vec at their offset.
-// Measured (64M float32, p = 0.5, A/B alternated in one process, medians of 11, machine loaded by
-// other jobs): 1.27x, 1.46x, 1.14x vec on 2 threads, 1.08x on 1. (A first version streaming
-// through an L1 block buffer and stream_bytes ran 2x slower than vec here; not kept.)
+// B/elt moved instead of 8, which made dropout memory bound on a quiet machine (figures:
+// docs/kernels/dropout.md). Large NumPy arrays start 16 bytes into a page, so a 64-float block
+// is not line aligned: its results v0..v3 are realigned into lines with valignd (alignr(v[k+1],
+// v[k], A), A = the first line start in the block, the same for every block; the line that spans
+// two blocks joins the last vector of one and the first of the next), and the ragged elements at
+// the ends of each thread's blocks take masked ordinary stores. The blocks cut by the call's ends
+// run through vec at their offset.
 // ---------------------------------------------------------------------------------------------
 #if defined(PB_DROPOUT_AVX512)
 namespace {

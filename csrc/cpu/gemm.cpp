@@ -1,15 +1,11 @@
 // The GEMM core shared by linear and conv2d: C = alpha * op(A) op(B) + beta * C (+ bias).
-//
-// Three variants, plainest first (float32 512^3, one thread, GFLOP/s per CPU-second on the
-// 2-vCPU Zen 4-class EPYC dev VM, AVX-512 build):
-//   naive   -- triple loop, one thread: the reading copy.                                 ~0.9
+// Three variants, plainest first (measurements: docs/kernels/gemm.md):
+//   naive   -- triple loop, one thread: the reading copy.
 //   blocked -- i-k-j order in cache tiles so a row of op(B) streams and the compiler
-//              vectorizes the j loop; rows split across threads. No packing, no intrinsics. ~35
+//              vectorizes the j loop; rows split across threads. No packing, no intrinsics.
 //   packed  -- BLIS: op(B) packed into NR-column slivers (KC x NC panel), op(A) into MR-row
 //              slivers (MC x KC block), an explicit SIMD register-tile micro-kernel
-//              (csrc/cpu/gemm_kernel.h; alone it runs at the FMA peak, ~115), C split between
-//              threads in sliver units.                                                  ~95-100
-//              (OpenBLAS 0.3.31 SkylakeX kernel, same conditions: 0.98-1.05x ours.)
+//              (csrc/cpu/gemm_kernel.h), C split between threads in sliver units. The default.
 #include "cpu/gemm.h"
 
 #include <omp.h>
@@ -87,11 +83,8 @@ void gemm_blocked(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, cons
 namespace gemm_detail {
 
 // Cache blocking (elements, float; KC halves for double). KC: the k depth of a packed sliver;
-// the KC x NR micro-panel of B is reused by every MR sliver of the MC x KC block of A (L2);
-// the KC x NC panel of B lives in L2/L3. Measured one-threaded against OpenBLAS at 1024^3 and the
-// linear shapes: KC 192/256/384 x MC 96/192/384 all within +-5% (noise level here), KC = 384
-// slightly ahead at 1024^3 (its 48 KiB B micro-panel streams from L2 at no cost: 2 vector loads
-// per 16 FMAs). Overridable at compile time for tuning experiments.
+// the KC x NR micro-panel of B is reused by every MR sliver of the MC x KC block of A (L2); the
+// KC x NC panel of B lives in L2/L3. Sizes: docs/kernels/gemm.md. Overridable at compile time.
 #ifndef PB_GEMM_KC
 #define PB_GEMM_KC 384
 #endif

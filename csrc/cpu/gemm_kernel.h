@@ -40,9 +40,8 @@ template <class T> struct Vec;
 PB_GEMM_VEC(float, __m512, 16, _mm512, ps)
 PB_GEMM_VEC(double, __m512d, 8, _mm512, pd)
 // Tile shapes: MR rows x NV vectors. 8 x 32 floats = 16 accumulators (+2 B vectors, 1 broadcast).
-// Measured in isolation (L1/L2-resident panels, one core): 8x32, 16x16 and 6x64 all reach the
-// FMA peak (~115 GFLOP/s/core here; this CPU runs 512-bit FMAs at the 256-bit rate); 12x32 was
-// erratic (68-116) and pads more rows at batch sizes like 128.
+// 8x32, 16x16 and 6x64 all reach the FMA peak in isolation; 12x32 was erratic and pads more rows
+// at batch sizes like 128 (docs/kernels/gemm.md).
 template <class T> struct Shape { static constexpr int MR = 8, NV = 2; };
 #elif defined(__AVX2__)
 PB_GEMM_VEC(float, __m256, 8, _mm256, ps)

@@ -1,12 +1,10 @@
-// linear: y = x W^T + b and its backward. Three variants:
+// linear: y = x W^T + b and its backward. Three variants (measurements: docs/kernels/linear.md):
 //   naive -- plain loops, one thread: the reading copy.
 //   gemm  -- the packed GEMM core (csrc/cpu/gemm.cpp) with the bias fused into its write-out;
 //            backward is two GEMMs (dx = dy W, dW = dy^T x) run side by side in one parallel
-//            region (gemm_batch) and a column-sum pass for db. Forward+backward float32 at
-//            (128, 784, 512) .. (1024, 1024, 1024), one thread: 92-100 GFLOP/s per CPU-second,
-//            1.2-1.3x PyTorch 2.13 CPU (MKL) measured side by side.
+//            region (gemm_batch) and a column-sum pass for db.
 //   smallm -- batches <= 128: the product computed transposed, the weight read in place and only
-//            the batch-sized operand packed (below); forward 87 -> 112 GFLOP/s at (32, 784, 512).
+//            the batch-sized operand packed (below); `gemm` for other batches.
 #include "cpu/linear.h"
 
 #include <omp.h>
@@ -97,14 +95,14 @@ void linear_backward_gemm(T* dx, T* dweight, T* dbias, const T* dy, const T* x, 
 // ---------------------------------------------------------------------------------------------
 // smallm: small batches (n <= kSmallBatch = 128). The packed GEMM packs the big operand (the
 // weight, 512 x 784 at the MLP's first layer) on every call and reuses each packed panel only
-// n / MR times; at n = 32 that packing is ~10-15% of the call. Here the product is computed transposed,
-// C^T (features x n) = A (features x K) . S^T (K x n), with the small operand S (x or dy, n rows)
-// packed once into NR-column slivers and the weight read in place: each micro-kernel step
-// broadcasts MR weight values straight from memory (MR rows of W for the forward, MR consecutive
-// columns of W for dx) and loads one packed S row, the same 2 loads + MR broadcasts per
-// MR x NV FMAs as the packed kernel. Every output element sums its K products in order 0..K-1 in
-// one accumulator, so the result does not depend on the thread count. The tile is written
-// transposed (features run along C's rows) through a small local buffer.
+// n / MR times, so at small n the packing is a sizeable share of the call (docs/kernels/linear.md).
+// Here the product is computed transposed, C^T (features x n) = A (features x K) . S^T (K x n),
+// with the small operand S (x or dy, n rows) packed once into NR-column slivers and the weight
+// read in place: each micro-kernel step broadcasts MR weight values straight from memory (MR rows
+// of W for the forward, MR consecutive columns of W for dx) and loads one packed S row, the same
+// 2 loads + MR broadcasts per MR x NV FMAs as the packed kernel. Every output element sums its K
+// products in order 0..K-1 in one accumulator, so the result does not depend on the thread count.
+// The tile is written transposed (features run along C's rows) through a small local buffer.
 namespace smallm_detail {
 using gemm_detail::Vec;
 using gemm_detail::Shape;
@@ -200,12 +198,9 @@ T* buffer(size_t elems) {
   return static_cast<T*>(tl_buf.p);
 }
 
-// Measured one thread, AVX-512, float32, GFLOP/s gemm -> smallm: forward (32, 784, 512) 87 -> 112,
-// (128, 784, 512) 104 -> 112, (256, ...) and (512, ...) even (hence the cap at 128); (32, 512, 10)
-// 17 -> 36; backward with dx (32, 784, 512) 96 -> 106, (128, 784, 512) 103 -> 106.
-// The small path when the batch is at most kSmallBatch and pads its last NR-column sliver by at
-// most 1/8 (AVX-512, NR = 32: n = 28..32, 56..64, 84..96, 112..128; AVX2, NR = 16: 14..16, 28..32, 42..128):
-// zero columns cost full FMAs (n = 48 on AVX-512: 84 GFLOP/s vs 93 for the packed GEMM).
+// The small path when the batch is at most kSmallBatch (beyond it gemm is as fast) and pads its
+// last NR-column sliver by at most 1/8 (AVX-512, NR = 32: n = 28..32, 56..64, 84..96, 112..128;
+// AVX2, NR = 16: 14..16, 28..32, 42..128): zero columns cost full FMAs (docs/kernels/linear.md).
 template <class T>
 PB_INLINE bool use(int64_t n) {
   constexpr int64_t NR = Shape<T>::NV * Vec<T>::W;

@@ -1,8 +1,6 @@
 // 2-D pooling (max, average, global average), forward and backward, over N*C planes.
 // `naive` loops per output element; `fast` threads over planes and turns the window loops into
-// row loops the compiler vectorizes. Measured (CPU time of one thread, x (8,16,32,32), k3 s2
-// p1): max fwd 0.77 ms vs 1.04 naive, avg fwd 0.17 vs 0.28, avg bwd 0.23 vs 0.33, global avg
-// 0.016 vs 0.118 (max bwd is a scatter either way, 0.05); at (32,64,56,56) max fwd ran ~3x naive.
+// row loops the compiler vectorizes (measurements: docs/kernels/pool.md).
 #include "cpu/pool.h"
 
 #include <cstdlib>
@@ -119,9 +117,7 @@ PB_INLINE void max_2x2s2_row(T* __restrict yr, int64_t* __restrict ir, const T* 
 // The same for float with AVX-512, 16 outputs a step: the two input rows' 32 columns are loaded
 // (masked at the row's end, so a 14-wide output row is one step, not a scalar tail) and split
 // into even/odd columns by permutes; the taps are compared in naive's order (strictly greater or
-// NaN replaces: GT_OQ | UNORD) and the window offset of the winner is widened to int64. One
-// thread: (128,16,28,28) 0.24 ms vs 1.71 for the scalar row loop above, (128,32,14,14) 0.23 vs
-// 1.87, (128,16,14,14) 0.12 vs 0.93 ((128,16,56,56): 2.1 vs 3.1, memory-bound).
+// NaN replaces: GT_OQ | UNORD) and the window offset of the winner is widened to int64.
 PB_INLINE void max_2x2s2_row(float* __restrict yr, int64_t* __restrict ir, const float* __restrict r0,
                              const float* __restrict r1, int64_t base, int64_t W, int64_t OW) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -214,9 +210,8 @@ int64_t max_pool2d_backward_naive(T* dx, const T* dy, const int64_t* idx, const 
   return bad;
 }
 
-// Threads over planes (each plane scattered in naive's order). (A direct k2s2 writer, 16
-// outputs a step with AVX-512 and no zero-fill, measured slower: (128,32,14,14) one thread
-// 0.36 ms vs 0.14 for zero-fill + scatter, which already runs near copy speed.)
+// Threads over planes (each plane scattered in naive's order) after a zero-fill; zero-fill +
+// scatter already runs near copy speed (a direct writer measured slower: docs/kernels/pool.md).
 template <class T>
 int64_t max_pool2d_backward_fast(T* dx, const T* dy, const int64_t* idx, const PoolGeom& g) {
   const int64_t HW = g.H * g.W, P = g.OH * g.OW;

@@ -1,6 +1,5 @@
 // The FMA-throughput probe (csrc/cpu/probe.h): one loop of independent register chains per ISA
-// build. Zen 4-class EPYC dev VM (2 vCPUs): AVX-512 ~113 GFLOP/s per core, ~221 on 2 threads
-// (Zen 4 runs a 512-bit FMA as two 256-bit halves on its two FMA pipes, so AVX2 reaches the same).
+// build (figures measured with it: docs/kernels/gemm.md).
 #include "cpu/probe.h"
 
 #include <omp.h>

@@ -1,6 +1,6 @@
 // Softmax / log_softmax over the last axis: naive, stream, vec, simd (the element-wise levels of
-// cpu/activation.cpp, threaded over rows; simd: 2.1x vec forward, 1.3x log_softmax, in cache), lean
-// (rows pipelined), online (forward: exp in the loop that reads the row, against a running max).
+// cpu/activation.cpp, threaded over rows), lean (rows pipelined), online (forward: exp in the loop
+// that reads the row, against a running max). Measurements: docs/kernels/softmax.md.
 #include "cpu/softmax.h"
 
 #include <cmath>
@@ -171,11 +171,9 @@ template <class T> void softmax_backward_stream(T* dx, const T* dy, const T* y, 
 // then dx streamed out. Masked vector ends, lane sums combined in a fixed order: the result
 // depends on cols only. Other builds and double: `vec`. The passes over the L1 copy of a row
 // prefetch the next row, one line per 16 floats: the hardware prefetcher runs only a few lines
-// ahead of the loads, so without it memory idled while the exp and store passes ran (a row's
-// read and its compute then add up instead of overlapping). Lambdas capture by value: stores through
-// y must not make GCC reload the row pointers and constants at every step.
-// The forward's exp pass and store pass add up at 64M floats (62% of copy for 10 ms of compute
-// alone against 13 ms of memory time): see `lean` below, which overlaps them.
+// ahead of the loads, so without it memory idled while the exp and store passes ran. Lambdas
+// capture by value: stores through y must not make GCC reload the row pointers and constants.
+// The forward's exp pass and store pass add up at 64M floats: `lean` below overlaps them.
 #if defined(__AVX512F__)
 namespace {
 
@@ -292,14 +290,10 @@ void softmax_backward_simd_f32(float* dx, const float* dy, const float* y, int64
 // ---- lean: simd with the rows pipelined ---------------------------------------------------
 // One loop over the columns does row r's exp(x - m) (into an L1 buffer, summing) and streams out
 // row r-1's output (softmax: its buffer times 1/s; log_softmax: (x - m) - log s from its cached
-// x), so the stores drain while the exp work runs; simd runs them as a burst after the exp pass
-// (memory and compute then add up: simd measured 62% of copy against 10 ms of compute alone for
-// 13 ms of memory time). Row r-1's vectors go out half a row rotated from row r's loads: with
-// rows of 4 KiB, a streaming store and the next load at the same address modulo 4 KiB make the
-// load wait for the store (4K aliasing; unrotated, this loop ran at half simd's speed, 0.85x with
-// normal stores). exp with one clamp (x - m <= 0). The sums are simd's (same lanes, same order):
-// simd's bits. Side by side at (65536, 1024), load 1.1: softmax 62 -> 67%, log_softmax 59-66 ->
-// 67% of copy (two runs of 21 rounds); compute alone (1 thread, L2) is the same as simd's.
+// x), so the stores drain while the exp work runs; simd runs them as a burst after the exp pass.
+// Row r-1's vectors go out half a row rotated from row r's loads: with rows of 4 KiB, a streaming
+// store and the next load at the same address modulo 4 KiB make the load wait (4K aliasing).
+// exp with one clamp (x - m <= 0). The sums are simd's (same lanes, same order): simd's bits.
 template <bool Cur, bool Prev, bool Log, bool Nt>
 PB_INLINE void softmax_lean_step(const float* __restrict xr, V16 m, float* __restrict ec, __m512& s0, __m512& s1,
                                  const float* __restrict xp, V16 mp, V16 ap, const float* __restrict ep, float* yp,
@@ -402,21 +396,8 @@ void softmax_forward_lean_f32(float* y, const float* x, int64_t rows, int64_t co
 // = 0 and an all -inf row gives 0 / 0 = NaN as simd; +inf or NaN elements make the lane sum NaN:
 // the row is NaN, as simd. Differs from simd in the last bits (e = exp(x - m) exp(m - M) vs
 // exp(x - M); x - m is rounded for |x - m| up to the slack: <= 8 * 2^-24 relative).
-// Measured at (65536, 1024), 2 threads, `pybench bench --impl all --peers none` x3 at load 1.2-1.8,
-// % of copy: softmax online 78 77 79, lean 63 63 64, simd 71 70 74; log_softmax online 68 68 72,
-// lean 63 61 66, simd 71 53 70. Alternated A/B (15 rounds, load 2.0): lean / online 1.15 softmax,
-// 1.05 log_softmax. Compute alone (64, 1024) 1 thread ns/float: softmax 0.296 (lean 0.240, simd
-// 0.322), log_softmax 0.277 (lean 0.249, simd 0.299): more instructions than lean, but overlapped.
-// Tried 2026-11-24 and not taken (A/B alternated in one process, 21 rounds, (65536, 1024), 2
-// threads): pipelining online's rows as lean does (row r - 1's output pass inside row r's pass-1
-// loop, rotated half a row) measured the same as online within noise (softmax 72/74% of copy vs
-// 73/75%, log_softmax 75/72% vs 72/72%), and a software prefetch of the next row (256 to 2048
-// floats ahead) did not help either. Pass 1 alone (no output) took one copy time; the output pass
-// added ~45% even when it stored to an L1 scratch instead of y (no memory writes at all) or stored a
-// constant to y (no loads): its instructions cost (per vector a load, a multiply or two, a store and
-// the loop's index work, on top of pass 1's ~16 for the exp and the running max), not the memory
-// traffic. gelu tanh, one pass of ~16 instructions per vector, runs at copy speed. The same
-// pipelining for log_softmax backward (lag 1, 2 and 4 rows) measured equal to simd.
+// More instructions than lean, but overlapped with the row's reads: the forward default.
+// Measurements and the variants tried (pipelined rows, prefetch): docs/kernels/softmax.md.
 constexpr float kOnlineSlack = 8.0f;
 constexpr int64_t kOnlineSegs = kRowBuf / 64 + 4;  // blocks of a row of kRowBuf (+ the tail's)
 

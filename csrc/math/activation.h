@@ -155,23 +155,10 @@ template <class T> PB_INLINE void softmax_backward_row_naive(T* dx, const T* dy,
 }
 
 // ---- lean forms: the `lean` impls (AVX-512 float, fm::V16 only) ------------------------------
-// The same functions as above with fewer instructions per 16 floats, for the bench rows
-// whose compute alone (one core, L2-resident data) was most of the memory time of a copy at
-// 2 threads (ns/float: gelu erf 0.35 fwd / 0.65 bwd, gelu tanh 0.33, softplus 0.45, vs
-// 0.39 fwd / 0.58 bwd of memory time). Measured the same way, simd -> lean: gelu fwd 0.351 ->
-// 0.287, bwd 0.624 -> 0.463, gelu tanh fwd 0.321 -> 0.255, softplus fwd 0.446 -> 0.407. How:
-//  - constants folded into the polynomials: gelu's 0.5 erf(x / sqrt 2) is x Pa(x^2) / Qa(x^2)
-//    (erf_rational of math/fastmath.h with u = x^2 / 2 and the 0.5 / sqrt 2 folded in), the
-//    pdf's 1 / sqrt(2 pi) rides in the exp polynomial, softplus' e^-|x| takes its sign in the
-//    polynomial's coefficients;
-//  - one-instruction clamps (vrangeps: sign(x) min(|x|, c); or one vmaxps / vminps where the
-//    argument has one sign) instead of min + max, or compare + blend;
-//  - gelu tanh's e^(-2k) (and gelu's pdf) as 2^t with t = -2k log2(e) (log2 e folded into k's
-//    coefficients), so 2^(t - round t) needs no Cody-Waite reduction: the rounding of t adds
-//    |t| 2^-24 relative error (3.5 ulp at |t| = 10, where y = x sigmoid(2k) is 2e-3 of x), the
-//    same order as the rounding of k itself;
-//  - softplus with beta = 1 and threshold >= 16 drops the threshold select: there x + log1p(e^-x)
-//    rounds to x (e^-16 < ulp(16) / 2), bit for bit the value the select would return.
+// The same functions with fewer instructions per 16 floats: constants folded into the polynomials,
+// one-instruction clamps, e^y as 2^t with log2 e folded in (no Cody-Waite reduction: t's rounding
+// adds |t| 2^-24 relative error, the order of the argument's own), softplus without its threshold
+// select (x + log1p(e^-x) rounds to x beyond 16). Details, measurements: docs/kernels/activation.md.
 // Other builds and double run the formulas above (the `lean` impls call `simd` there).
 #if defined(__AVX512F__) && !defined(__CUDA_ARCH__)
 namespace lean {
@@ -200,10 +187,8 @@ PB_INLINE V16 exp_nonpos(V16 x) {
 }
 
 // gelu's cdf 0.5 (1 + erf(x / sqrt 2)) = 0.5 + x Pa(x^2) / Qa(x^2) for |x| <= kGeluClamp, where
-// it comes out as exactly 1 (and 0 at -kGeluClamp: the odd part is exactly odd), so the clamp
-// saturates it with no select (fm::erf's select sits at 3.925 sqrt 2 = 5.5508). Not every clamp
-// does: 5.6 and 5.59 give 0.99999994 and 2^-25 (then gelu(-1e4) = -3e-4); 5.55 was measured
-// exact, and tests/test_activation.py::test_lean_gelu_saturates checks it.
+// it comes out as exactly 1 (and 0 at -kGeluClamp), so the clamp saturates it with no select; not
+// every clamp does (docs/kernels/activation.md): tests/test_activation.py::test_lean_gelu_saturates.
 constexpr float kGeluClamp = 5.55f;
 PB_INLINE V16 gelu_cdf(V16 x) {
   const V16 xc = clampabs(x, kGeluClamp);

@@ -7,8 +7,9 @@
 //     dbias = sum(dy), dweight = sum(dy * xhat),
 //     dx = weight * invstd * (dy - dbias / M - xhat * dweight / M)
 //   backward (eval, mean and invstd constants): dx = weight * invstd * dy, same dweight/dbias.
-// Per-element work is done in double (acc_t) whatever T is: x - mean before scaling keeps large
-// means (mean >> std) from cancelling, and costs nothing in these memory-bound loops.
+// Per element, bn_apply / bn_grad_input work in double (naive CPU loops, CUDA); the _t forms work
+// in T with the mean split in two T words (the fast CPU loops). Either way x - mean comes before
+// scaling, so large means (mean >> std) do not cancel.
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -10,17 +10,10 @@
 // int with __builtin_bit_cast (no memcpy, no unions). Special values follow C99: NaN in -> NaN out,
 // +-inf, overflow and underflow saturate as std:: does, -0 is kept by the odd functions.
 //
-// Accuracy: max error against float64, measured on every 64th float of the range (by bit
-// pattern; every 128th for SSE2 / AVX2), for the scalar code in the SSE2 / AVX2 / AVX-512 builds
-// and the V16 code below alike (tests/test_activation.py::test_fastmath_ulp asserts these
-// bounds on a sample, through the _native._fastmath test hook, for both codes):
-//   exp   [-104, 89]     0.91 ulp, 1.18 in the SSE2 build (no FMA: the polynomial rounds at
-//                        every step); subnormal results: 1 ulp of the subnormal grid
-//   expm1 [-40, 89]      1.5 ulp      log   (0, FLT_MAX]   0.85 ulp
-//   log1p (-1, FLT_MAX]  0.85 ulp     log1p_01 [0, 1]      2.0 ulp
-//   tanh  [-10, 10]      2.5 ulp      erf   [-4.5, 4.5]    5.4 ulp (<= 3.5e-7 absolute)
+// Accuracy (max ulp against float64 per function and range, both codes): the table in
+// docs/kernels/activation.md; tests/test_activation.py::test_fastmath_ulp asserts its bounds.
 // The polynomials are written once (templates over float and V16); the two codes differ only
-// in range reduction, 2^n and special cases, and agree to the ulp figures above.
+// in range reduction, 2^n and special cases.
 // The double overloads call std:: (float64 is the checking path; it need not be fast).
 //
 // Tag dispatch lets one formula serve both the plain reference loops and the fast ones:
@@ -63,10 +56,9 @@ template <class T> PB_INLINE T max0(T x) { return x < T(0) ? T(0) : x; }
 PB_INLINE uint32_t f2u(float f) { return __builtin_bit_cast(uint32_t, f); }
 PB_INLINE float u2f(uint32_t u) { return __builtin_bit_cast(float, u); }
 
-// c ? a : b as a bit blend. Every special-case fix-up below uses it instead of `?:`: GCC sinks
-// the arithmetic of an arm used only under a condition into a branch, and with its default
-// -ftrapping-math then refuses to if-convert a branch holding a division, leaving the whole
-// loop scalar (fm::log1p inside softplus ran 15x slower that way). A blend is data flow.
+// c ? a : b as a bit blend, used by every special-case fix-up instead of `?:`: GCC sinks an arm's
+// arithmetic into a branch and, with its default -ftrapping-math, will not if-convert a branch
+// holding a division, leaving the whole loop scalar (docs/kernels/activation.md).
 PB_INLINE float select(bool c, float a, float b) {
   const uint32_t m = 0u - static_cast<uint32_t>(c);
   return u2f((f2u(a) & m) | (f2u(b) & ~m));
@@ -267,13 +259,8 @@ PB_INLINE float erf(float x) { return select(fabs_(x) > 3.925f, copysign_(1.0f, 
 // from scalar code: vscalefps applies 2^n with correct overflow, underflow and subnormal
 // rounding (no two-factor split, no blends), vrndscaleps rounds, vgetexpps / vgetmantps split
 // a float into exponent and mantissa (subnormals included), vfixupimmps maps the special
-// classes (0, inf, negative, NaN) to their results in one instruction. Accuracy: the table at
-// the top (measured for both codes). In-cache cost, 1 core, per 16 floats: exp ~13 vector
-// instructions (the scalar code vectorized by GCC: ~25); sigmoid 1.15x, elu 1.4x, softmax 2x
-// faster than the scalar code's loops (A/B in one process). Tried and not taken: a/b as
-// vrcp14ps + one Newton step (4 instructions, ~1 ulp) instead of vdivps ran no faster inside
-// sigmoid (4.64 vs 4.61 ns / 16 floats: the divider works beside the FMA pipes); 2^n by an
-// integer add to the exponent field instead of vscalefps, no faster either (3.7 vs 3.4 ns for exp).
+// classes (0, inf, negative, NaN) to their results in one instruction. Accuracy, cost and the
+// variants tried (vrcp14ps division, exponent-add 2^n): docs/kernels/activation.md.
 // Only the avx512 build of csrc/cpu sees this type.
 struct M16 {
   __mmask16 k;
