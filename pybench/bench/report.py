@@ -3,12 +3,12 @@
 import json
 import math
 import os
-import tempfile
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from .. import store
 from ..console import Lines
 from .env import PEERS
 
@@ -269,19 +269,6 @@ def _clean(o):
 
 
 def write_json(result, path):
-    """Atomically write the full result (temp file in the same directory, then rename)."""
-    path = os.path.abspath(path)
-    d = os.path.dirname(path)
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json", dir=d)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_clean(result), f, indent=2, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write the full result as strict JSON (indent 2, non-finite floats as null, a trailing newline)
+    through store.atomic_write. Returns the absolute path."""
+    return store.atomic_write(os.path.abspath(path), json.dumps(_clean(result), indent=2, allow_nan=False) + "\n")
