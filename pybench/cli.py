@@ -123,7 +123,7 @@ def _cmd_bench(args):
         warning = env.slow_blas_warning("pybench bench " + " ".join(shlex.quote(a) for a in args.argv))
     peers = args.peers if args.peers is not None else _default_peers(args.device)
     opts = Options(ops=tuple(args.op or ()), impl=args.impl, threads=args.threads, quick=args.quick,
-                   peers=peers, repeat_seconds=args.repeat_seconds, shapes=args.shapes, mb=args.mb,
+                   peers=peers, repeat_seconds=args.repeat_seconds, network=args.network, mb=args.mb,
                    device=args.device)
     started = []
 
@@ -569,11 +569,11 @@ def _positive_int(s):
     return v
 
 
-def _shape_names():
+def _network_names():
     try:
-        from .bench import shapes
+        from .bench import networks
 
-        return shapes.names()
+        return networks.names()
     except Exception:
         return []
 
@@ -600,7 +600,7 @@ def build_parser():
         "bench", help="time the native ops against NumPy and PyTorch",
         description="Check each op against pybench.reference on its inputs, then time it side by side with "
                     "NumPy and PyTorch CPU (alternating, median of repeats). Default problems: one or more "
-                    "sizes per op (docs/benchmarks.md); --shapes runs a real network's layers instead. Exit 0 on success, 1 if any problem "
+                    "sizes per op (docs/benchmarks.md); --network runs a real network's layers instead. Exit 0 on success, 1 if any problem "
                     "FAILED its check, 2 on usage errors.")
     pb.add_argument("--op", nargs="+", action="extend", metavar="OP", choices=list(OPS) + list(GROUPS),
                     help="ops to run (default: all): " + ", ".join(list(OPS) + list(GROUPS)))
@@ -611,11 +611,12 @@ def build_parser():
                     help="threads for pybench, PyTorch and NumPy's BLAS (default: pybench's current count)")
     pb.add_argument("--quick", action="store_true",
                     help="small subset with small sizes (smoke runs, tests); no calibration is measured")
-    pb.add_argument("--shapes", default=None, metavar="NAME|FILE",
-                    help="time the layers of a real network instead: " + ", ".join(_shape_names())
-                         + " (pybench/bench/shapes/), or a .toml/.json file of the same form")
+    pb.add_argument("--network", default=None, metavar="NAME|FILE",
+                    help="time the layers of a real network instead: " + ", ".join(_network_names())
+                         + " (pybench/bench/networks/), or a .toml/.json file of the same form")
+    pb.add_argument("--shapes", dest="network", default=None, help=argparse.SUPPRESS)  # the old name of --network
     pb.add_argument("--mb", type=_positive_int, default=None, metavar="N",
-                    help="batch of the --shapes list's conv2d/linear layers (default: the list's, e.g. 8 for "
+                    help="batch of the --network's conv2d/linear layers (default: the network's, e.g. 8 for "
                          "resnet50, 2 for vgg16, 128 for pybench-mlp/cnn)")
     pb.add_argument("--peers", type=_split_peers, default=None, metavar="LIST",
                     help="comma-separated peers to compare with: numpy,torch,cupy (default numpy,torch, plus cupy "

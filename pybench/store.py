@@ -73,8 +73,16 @@ def dumps(obj):
 
 
 def atomic_write(path, data):
-    """Write ``data`` (str or bytes) to ``path`` through a temporary file in the same directory:
-    write, flush, fsync, ``os.replace``; the directory is fsynced too. Creates parent directories."""
+    """Write ``data`` (str, as UTF-8, or bytes) to ``path`` through a temporary file in the same
+    directory (``.NAME.PID.tmp``): write, flush, fsync, ``os.replace``; the directory is fsynced too.
+    Creates parent directories; returns ``path``. A failed write (a full disk) raises OSError naming
+    ``path``, and leaves the old file whole and no temporary file.
+
+    Every output file goes through here: run records and manifests, summaries, plots and the
+    results index (pybench.report), and the bench side's JSON, Markdown and plots (`pybench bench
+    --json`, the calibration cache, the gate's figures and baseline, `pybench compare --json / --md`,
+    the gate history plot). Each caller serializes; this only writes. (The gate's history log is
+    appended to, line by line, not replaced.)"""
     path = os.fspath(path)
     d, base = os.path.split(path)
     os.makedirs(d or ".", exist_ok=True)
@@ -91,7 +99,9 @@ def atomic_write(path, data):
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(e, OSError) and e.errno and e.filename is None:  # a failed write (disk full) names no file
+        # A failed write (disk full) names no file, a failed open or rename the temporary one: name
+        # the file being written instead.
+        if isinstance(e, OSError) and e.errno and e.filename in (None, tmp):
             raise OSError(e.errno, e.strerror, path) from e
         raise
     try:

@@ -509,12 +509,10 @@ def summary(record):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    """`python -m pybench.train ...` is `pybench train ...`."""
-    from .cli import main as cli_main
-
-    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m pybench.train ...` is `pybench train ...`. The command line is imported here, where
+    # this file runs as the program, never by `import pybench.train`: pybench.cli imports this module,
+    # so this module must not import pybench.cli.
+    from pybench.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -213,13 +213,13 @@ def test_device_peers_validated(fake_gpu):
         runner.run(runner.Options(ops=("relu",), quick=True, peers=(), impl="tiled", device="cuda"), backend=be)
 
 
-def test_fake_device_impl_all_and_shape_list(fake_gpu):
+def test_fake_device_impl_all_and_network(fake_gpu):
     be = cuda_problems.CudaBackend(fake_gpu)
     res = runner.run(runner.Options(ops=("gemm",), quick=True, impl="all", peers=("cupy",), repeat_seconds=0.01,
                                     device="cuda"), backend=be)
     assert [r["impl"] for r in res["records"]] == _native.impls("gemm")  # the fake lists the CPU's impls
     assert all(r["status"] == "ok" for r in res["records"])
-    res = runner.run(runner.Options(shapes="pybench-mlp", ops=("linear",), quick=True, peers=("cupy",),
+    res = runner.run(runner.Options(network="pybench-mlp", ops=("linear",), quick=True, peers=("cupy",),
                                     repeat_seconds=0.01, device="cuda"), backend=be)
     assert res["records"] and all(r["status"] == "ok" and r["device"] == "cuda:0" for r in res["records"])
     assert res["totals"]["peers"]["cupy"]["rows"] == len(res["records"])

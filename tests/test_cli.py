@@ -414,7 +414,7 @@ def test_a_full_disk_is_one_line_exit_1_and_keeps_every_finished_run(capsys, tmp
 
 
 def test_help_texts_and_result_files_name_no_internal_work_items(capsys):
-    """Things are named by what they are: no "issue 3's targets" in a help text, no issue3-*.txt."""
+    """Things are named by what they are: no work-item number in a help text or a result file's name."""
     import re
 
     work_item = re.compile(r"\bissue ?\d|\bissue's\b", re.I)
@@ -426,6 +426,30 @@ def test_help_texts_and_result_files_name_no_internal_work_items(capsys):
     for dirpath, _, files in os.walk(results):
         for f in files:
             assert not work_item.search(f), os.path.join(dirpath, f)
+
+
+def test_the_repository_names_no_file_outside_it_and_no_work_item():
+    """Sources, tests, docs and build files refer to nothing outside the repository (notes or design
+    files kept elsewhere, a shared folder beside the checkout) and to no work item by number. (The
+    patterns are written so that this file does not match itself.)"""
+    import re
+
+    bad = re.compile("|".join([r"FIELD[-_]NOTES", r"DESIGN\.md", r"\.\./" + "shared", r"\bshared/",
+                               r"\b[Ii]ssue ?\d"]))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [os.path.join(root, f) for f in ("README.md", "CMakeLists.txt", "pyproject.toml", ".gitignore")]
+    for top in ("pybench", "csrc", "tests", "docs", ".ci"):
+        for d, dirs, files in os.walk(os.path.join(root, top)):
+            dirs[:] = [x for x in dirs if x != "__pycache__"]
+            paths += [os.path.join(d, f) for f in files if f == "run" or f.endswith(
+                (".py", ".md", ".toml", ".txt", ".cmake", ".h", ".cpp", ".cuh", ".cu"))]
+    found = []
+    for p in paths:
+        if not os.path.isfile(p):
+            continue
+        with open(p, encoding="utf-8", errors="replace") as f:
+            found += [f"{os.path.relpath(p, root)}:{i}" for i, line in enumerate(f, 1) if bad.search(line)]
+    assert not found, found
 
 
 def test_report_writes_the_headline_into_the_readme_beside_dir_only_between_its_markers(capsys, tmp_path):

@@ -158,3 +158,87 @@ def test_clean_json_handles_numpy_scalars_and_tuples():
     np = pytest.importorskip("numpy")
     assert store.clean_json({"a": np.float32(1.5), "b": (1, np.int64(2)), "c": np.float64("nan")}) == \
         {"a": 1.5, "b": [1, 2], "c": None}
+
+
+def test_a_failed_write_names_the_file_not_its_temporary(tmp_path, monkeypatch):
+    import errno
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device", src)  # as os.replace names its source
+
+    monkeypatch.setattr(store.os, "replace", full)
+    target = tmp_path / "sub" / "f.json"
+    with pytest.raises(OSError) as e:
+        store.atomic_write(target, "{}\n")
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(target)
+    assert os.listdir(tmp_path / "sub") == []
+
+
+# ---- one writer: every file pybench writes goes through store.atomic_write ------------------------
+
+def test_every_writer_goes_through_atomic_write_with_its_own_bytes(tmp_path, monkeypatch):
+    """Each writer's bytes (indent, key order, trailing newline) as they were before the writers
+    became one, and each lands through store.atomic_write."""
+    from pybench.bench import calibrate, compare, gate, history, report as bench_report
+
+    real, seen = store.atomic_write, []
+
+    def spy(path, data):
+        seen.append(os.path.basename(os.fspath(path)))
+        return real(path, data)
+
+    monkeypatch.setattr(store, "atomic_write", spy)
+    d = {"b": 1, "a": [1.5, math.nan]}
+    bench_report.write_json(d, tmp_path / "bench.json")
+    calibrate.write_json({"b": 1, "a": 2}, tmp_path / "cal.json")
+    gate.write_json({"b": 1, "a": 2}, tmp_path / "gate.json")
+    compare.write_markdown(tmp_path / "cmp.md", "x.json", "y.json", ("k", "v"), [("a|b", 1)], "1 row")
+    store.write_record(tmp_path, _rec())
+    store.write_manifest(tmp_path, "width", "quick", {"b": 1})
+    rows = [{"time": "t", "commit": c * 10, "dirty": False, "metric": "m", "kernels": {"gemm": v}}
+            for c, v in (("a", 100), ("b", 110))]
+    history.plot(rows, str(tmp_path / "history.png"))
+    assert seen == ["bench.json", "cal.json", "gate.json", "cmp.md", "0123456789ab.json", "sweep.json",
+                    "history.png"]
+    text = lambda name: (tmp_path / name).read_text()  # noqa: E731
+    assert text("bench.json") == '{\n  "b": 1,\n  "a": [\n    1.5,\n    null\n  ]\n}\n'
+    assert text("cal.json") == '{\n  "b": 1,\n  "a": 2\n}\n'
+    assert text("gate.json") == '{\n "b": 1,\n "a": 2\n}\n'
+    assert text("cmp.md") == "`pybench compare x.json y.json`\n\n| k | v |\n|---|---|\n| a\\|b | 1 |\n\n1 row\n"
+    assert text("width/quick/sweep.json") == '{\n "b": 1\n}\n'
+    assert (tmp_path / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [n for _, _, fs in os.walk(tmp_path) for n in fs if n.endswith(".tmp")]
+
+
+def test_no_other_module_writes_files_its_own_way():
+    """Read from the source: os.replace / os.rename / tempfile.mkstemp, open() (or gzip.open,
+    os.fdopen) with a literal write mode, Path.write_text / write_bytes and NumPy's savers appear in
+    store.py only, so a new writer cannot bypass atomic_write. Appending (mode "a", the gate's
+    history log) is not replacing a file and is allowed."""
+    import ast
+
+    root = pathlib.Path(__file__).resolve().parent.parent / "pybench"
+    by_module = {"os": {"replace", "rename", "renames", "fdopen"}, "shutil": {"move", "copy", "copyfile"},
+                 "tempfile": {"mkstemp", "NamedTemporaryFile"}, "np": {"save", "savez", "savez_compressed", "savetxt"}}
+    allowed = {("data/idx.py", "write_idx")}  # writes IDX test fixtures (gzip streams), never results
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel == "store.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        funcs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else None
+            attr = f.attr if isinstance(f, ast.Attribute) else None
+            modes = [a.value for a in node.args[1:2] + [k.value for k in node.keywords if k.arg == "mode"]
+                     if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            opens = "open" in ast.unparse(f) and any(m[:1] in ("w", "x") for m in modes)
+            if opens or attr in by_module.get(owner, ()) or attr in ("write_text", "write_bytes", "tofile"):
+                where = next((fn.name for fn in funcs if fn.lineno <= node.lineno <= fn.end_lineno), "")
+                if (rel, where) not in allowed:
+                    found.append(f"{rel}:{node.lineno} ({where})")
+    assert not found, "files written outside store.atomic_write: " + ", ".join(found)

@@ -9,6 +9,7 @@ makes steps 10-100x slower, and results do not depend on the thread count anyway
 import copy
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -361,11 +362,17 @@ def test_schedule_scaling_clipping_and_penalties_reach_the_optimizer():
         assert other["status"] in train.OK_STATUSES and other["history"][-1]["val_loss"] != plain["history"][-1]["val_loss"]
 
 
-def test_command_line_prints_a_summary_and_writes_the_record(tmp_path, capsys):
-    from pybench.train import main
+def test_command_line_prints_a_summary_and_writes_the_record(tmp_path, capsys, monkeypatch):
+    """`python -m pybench.train ...` (the module run as the program) is `pybench train ...`."""
+    import runpy
+    import warnings
 
     out = tmp_path / "r.json"
-    assert main(["--config-json", json.dumps(dict(FAST, steps=10)), "--out", str(out)]) == 0
+    monkeypatch.setattr(sys, "argv", ["train.py", "--config-json", json.dumps(dict(FAST, steps=10)), "--out", str(out)])
+    with warnings.catch_warnings(), pytest.raises(SystemExit) as e:
+        warnings.simplefilter("ignore", RuntimeWarning)  # runpy: pybench.train is imported already here
+        runpy.run_module("pybench.train", run_name="__main__")
+    assert e.value.code == 0
     text = capsys.readouterr().out
     assert "completed" in text and "test acc" in text and "samples/s" in text
     assert json.loads(out.read_text())["steps"] == 10

@@ -8,7 +8,8 @@ a time budget and reported as medians with their spread, GFLOP/s or GB/s, and sp
     result = run(Options(ops=("relu",), quick=True))
 
 Modules: problems (what is measured, oracles, peers), timing (round-robin medians), check
-(tolerances), env (threads, BLAS, torch), runner (check-then-time), report (table, JSON).
+(tolerances), env (threads, BLAS, torch), runner (check-then-time), report (table, JSON),
+networks (real networks' layers, for --network).
 With --device cuda (Options(device="cuda")): device (parsing, CuPy device, CUDA events),
 cuda_problems (the same problems on the GPU, CuPy / PyTorch CUDA peers), cuda_timing (the
 round-robin with CUDA events), cuda_calibrate (the GPU's GEMM peak and copy bandwidth).

@@ -22,11 +22,11 @@ is stale: `get()` measures again (and rewrites it) instead of using it.
 
 import json
 import os
-import tempfile
 import time
 
 import numpy as np
 
+from .. import store
 from .timing import measure as _measure
 
 ENV_VAR = "PYBENCH_CALIBRATION"
@@ -136,21 +136,9 @@ def _loadavg():
 
 
 def write_json(obj, path):
-    """Write `obj` as JSON to `path` atomically (a temp file renamed over it), creating the directory."""
-    path = os.path.abspath(path)
-    d = os.path.dirname(path)
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + "-", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write `obj` as JSON (indent 2, a trailing newline) to `path` through store.atomic_write,
+    creating the directory. Returns the absolute path."""
+    return store.atomic_write(os.path.abspath(path), json.dumps(obj, indent=2) + "\n")
 
 
 def save(cal, path=None):

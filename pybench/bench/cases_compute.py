@@ -112,7 +112,7 @@ def gemm_problem(m, n=None, k=None, trans_a=False, trans_b=False, name="", count
     params = {"m": m, "n": n, "k": k}
     if trans_a or trans_b or source is not None:
         params.update(trans_a=trans_a, trans_b=trans_b)
-    _shape_params(params, name, count, source)
+    _layer_params(params, name, count, source)
     peers = ("numpy", "torch", "cupy")
     return Problem("gemm", "", _named(shape, name), params, "compute", 2.0 * m * n * k, "2·M·N·K", ("gemm",),
                    lambda inp: GemmCase(inp, m, n, k, trans_a, trans_b), peers)
@@ -122,7 +122,9 @@ def _named(shape, name):
     return f"{name}: {shape}" if name else shape
 
 
-def _shape_params(params, name, count, source):
+def _layer_params(params, name, count, source):
+    """A network's layer (`source`: the --network name) records its name, count and network; the
+    key is "shape_list", as in every stored run."""
     if source is not None:
         params.update(layer=name, count=count, shape_list=source)
 
@@ -247,7 +249,7 @@ def linear_problem(n, i, o, compute_dx=True, name="", count=1, source=None):
     params = {"batch": n, "in": i, "out": o}
     if not compute_dx:
         params["compute_dx"] = False
-    _shape_params(params, name, count, source)
+    _layer_params(params, name, count, source)
     return Problem("linear", "fwd+bwd" if compute_dx else "fwd+bwd no dx", _named(f"N={n} in={i} out={o}", name),
                    params, "compute", flops, formula, ("linear_forward", "linear_backward"),
                    lambda inp: LinearCase(inp, n, i, o, compute_dx), ("numpy", "torch"))
@@ -331,7 +333,7 @@ def conv_problem(n, c, o, h, k, pad, stride=1, w=None, compute_dx=True, name="",
               "padding": pad, "stride": stride}
     if not compute_dx:
         params["compute_dx"] = False
-    _shape_params(params, name, count, source)
+    _layer_params(params, name, count, source)
     formula = ("fwd, dx, dW 2·N·O·Ho·Wo·C·kh·kw each + bias and db N·O·Ho·Wo each" if compute_dx else
                "fwd, dW 2·N·O·Ho·Wo·C·kh·kw each + bias and db N·O·Ho·Wo each (no dx)")
     return Problem("conv2d", "fwd+bwd" if compute_dx else "fwd+bwd no dx", _named(shape, name), params, "compute",

@@ -16,6 +16,7 @@ import json
 import math
 import os
 
+from .. import store
 from . import pytest_json
 
 # Default thresholds per metric, from the measured noise (docs/benchmarks.md, "Regression gate"): instruction
@@ -259,9 +260,7 @@ def write_markdown(path, base_path, cur_path, head, body, summary):
              "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in body]
     lines += ["", summary, ""]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
+    return store.atomic_write(path, "\n".join(lines))
 
 
 # ---------------------------------------------------------------------------------------------

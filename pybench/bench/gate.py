@@ -45,7 +45,7 @@ import time
 
 import numpy as np
 
-from .. import provenance
+from .. import provenance, store
 from . import compare as C
 from .compare import key_diff  # noqa: F401  (part of this module's interface)
 from .gate_problems import SEED, select, worker
@@ -213,10 +213,8 @@ def git_state(cwd=None):
 
 
 def write_json(d, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(d, f, indent=1, sort_keys=False)
-        f.write("\n")
+    """`d` as JSON (indent 1, keys in their order, a trailing newline) through store.atomic_write."""
+    return store.atomic_write(path, json.dumps(d, indent=1, sort_keys=False) + "\n")
 
 
 REFRESH = "refresh it with `pybench gate --update-baseline` on this set-up (docs/benchmarks.md: Regression gate)"

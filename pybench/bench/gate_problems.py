@@ -13,6 +13,8 @@ import json
 
 import numpy as np
 
+from .. import store
+
 SEED = 20260124
 
 
@@ -421,5 +423,4 @@ def worker(out_path, names=None, isa=None, repeat=1):
             if not same:
                 rec = result["problems"][p.name]
                 rec["ok"], rec["error"] = False, "counted run gave other bits than the checked run"
-    with open(out_path, "w") as f:
-        json.dump(result, f)
+    store.atomic_write(out_path, json.dumps(result))

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+
+from .. import store
 
 
 class HistoryError(Exception):
@@ -109,6 +112,6 @@ def plot(rows, path):
         ax.set_xticklabels(labels, rotation=90, fontsize=5)
         ax.set_ylabel(f"% vs first ({first:,.0f})", fontsize=6)
     fig.suptitle(f"pybench gate history: {rows[-1].get('metric') or 'instructions'} per call, by commit", fontsize=9)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    buf = io.BytesIO()  # rendered in memory, written whole by store.atomic_write
+    fig.savefig(buf, format=os.path.splitext(path)[1][1:].lower() or None, dpi=110)
+    return store.atomic_write(path, buf.getvalue())

@@ -4,7 +4,7 @@ A Problem describes one row (op, shape, work in FLOPs or bytes). Building it giv
 inputs, our call into preallocated outputs (`ours(impl)`), the same problem through NumPy and
 PyTorch (`peer(name)`), and `check(outputs)` against `pybench.reference` on those actual inputs.
 
-This module is the registry: which problems an --op name, --quick or a --shapes list gives, in
+This module is the registry: which problems an --op name, --quick or a --network gives, in
 table order. The types are in problem_core.py, the cases in cases_compute.py (gemm, linear,
 conv2d) and cases_memory.py (copy, activations, dropout, batch_norm).
 
@@ -80,20 +80,20 @@ def expand_ops(names):
 
 
 # ----------------------------------------------------------------------------------------------
-# shape lists from real networks (--shapes)
+# real networks' layers (--network)
 # ----------------------------------------------------------------------------------------------
 
-SHAPE_OPS = ("conv2d", "linear", "gemm")  # the entry kinds a shape list may hold
+NETWORK_OPS = ("conv2d", "linear", "gemm")  # the entry kinds a network may hold
 
 
-def problems_from_shapes(shape_list, mb=None, ops=None):
-    """Problems of a shapes.ShapeList in file order (conv2d, then linear, then gemm entries), the
+def problems_from_network(network, mb=None, ops=None):
+    """Problems of a networks.Network in file order (conv2d, then linear, then gemm entries), the
     batch set to `mb` if given; `ops` (expanded --op names) keeps only those kinds."""
     probs = []
-    for kind, e in shape_list.with_batch(mb):
+    for kind, e in network.with_batch(mb):
         if ops and kind not in ops:
             continue
-        common = {"name": e["name"], "count": e["count"], "source": shape_list.name}
+        common = {"name": e["name"], "count": e["count"], "source": network.name}
         if kind == "conv2d":
             probs.append(conv_problem(e["batch"], e["c"], e["k"], e["h"], e["kernel"], e["padding"], e["stride"],
                                       e["w"], e["compute_dx"], **common))

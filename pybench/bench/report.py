@@ -3,12 +3,12 @@
 import json
 import math
 import os
-import tempfile
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from .. import store
 from ..console import Lines
 from .env import PEERS
 
@@ -60,10 +60,10 @@ def cuda_header_lines(result):
     else:
         torch = f"PyTorch n/a ({e.get('torch_reason') or 'not requested'})"
     lines.append(f"peers on the device: {cupy}, {torch}")
-    sl = result.get("shape_list")
+    sl = result.get("shape_list")  # the --network's name, batch and source
     if sl:
         batch = f"batch {sl['batch']}" if sl["batch"] else "sizes as listed"
-        lines.append(f"shapes: {sl['name']}, {batch}; source: {sl['source']}")
+        lines.append(f"network: {sl['name']}, {batch}; source: {sl['source']}")
     cal = result.get("calibration") or {}
     if cal.get("gemm_peak_gflops"):
         lines.append(f"peak (ceiling of the compute ops): {cal['gemm_peak_gflops']:.0f} GFLOP/s FP32, "
@@ -109,7 +109,7 @@ def header_lines(result):
         batch = f"batch {sl['batch']}" if sl["batch"] else "sizes as listed"
         if sl["batch"] and sl.get("real_batch") and sl["batch"] != sl["real_batch"]:
             batch += f" (the network trains at {sl['real_batch']}; --mb N sets another)"
-        lines.append(f"shapes: {sl['name']}, {batch}; source: {sl['source']}")
+        lines.append(f"network: {sl['name']}, {batch}; source: {sl['source']}")
     cal = result.get("calibration") or {}
     if cal.get("gemm_peak_gflops"):
         load = cal.get("loadavg")
@@ -132,7 +132,7 @@ def header_lines(result):
 
 
 def totals_lines(result):
-    """One network pass of a shape list's layers: count-weighted sums of the medians."""
+    """One pass of a network's layers: count-weighted sums of the medians."""
     t = result.get("totals")
     if not t:
         return []
@@ -269,19 +269,6 @@ def _clean(o):
 
 
 def write_json(result, path):
-    """Atomically write the full result (temp file in the same directory, then rename)."""
-    path = os.path.abspath(path)
-    d = os.path.dirname(path)
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json", dir=d)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_clean(result), f, indent=2, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write the full result as strict JSON (indent 2, non-finite floats as null, a trailing newline)
+    through store.atomic_write. Returns the absolute path."""
+    return store.atomic_write(os.path.abspath(path), json.dumps(_clean(result), indent=2, allow_nan=False) + "\n")

@@ -7,11 +7,11 @@ it on stderr); the result is a dict of plain data (see `run`).
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 
 import numpy as np
 
-from . import calibrate, env, problems as P, shapes as S
+from . import calibrate, env, networks as N, problems as P
 from .check import CheckResult
 from .problem_core import Inputs, Unavailable
 from .timing import measure, paired_ratio
@@ -35,10 +35,19 @@ class Options:
     quick: bool = False
     peers: tuple = env.CPU_PEERS
     repeat_seconds: float = None  # per problem; None: 1.0 (0.1 with quick)
-    shapes: str = None         # --shapes: a shape list name or file (None: the default problems)
-    mb: int = None             # --mb: batch of the shape list's conv2d/linear entries
+    network: str = None        # --network: a built-in network's name or a file (None: the default problems)
+    mb: int = None             # --mb: batch of the network's conv2d/linear entries
     calibration: bool = None   # "% of peak": True measure if absent/stale, False cached only, None: not quick
     device: str = "cpu"        # "cpu", "cuda" or "cuda:N" (cuda: cuda_problems.CudaBackend)
+
+    shapes: InitVar[str] = None  # the old name of `network`, still accepted
+
+    def __post_init__(self, shapes):
+        if shapes is not None:
+            if self.network not in (None, shapes):
+                raise UsageError(f"network={self.network!r} and shapes={shapes!r}: shapes is the old name of "
+                                 "network; give one")
+            self.network = shapes
 
     def budget(self):
         if self.repeat_seconds is not None:
@@ -46,34 +55,34 @@ class Options:
         return 0.1 if self.quick else 1.0
 
 
-def load_shapes(opts):
-    """The ShapeList of --shapes (None without it); UsageError for a bad name, file or --mb."""
+def load_network(opts):
+    """The Network of --network (None without it); UsageError for a bad name, file or --mb."""
     if opts.mb is not None and (not isinstance(opts.mb, int) or isinstance(opts.mb, bool) or opts.mb < 1):
         raise UsageError(f"--mb: expected a positive integer, got {opts.mb!r}")
-    if opts.shapes is None:
+    if opts.network is None:
         if opts.mb is not None:
-            raise UsageError("--mb: needs --shapes (the default problems fix their sizes)")
+            raise UsageError("--mb: needs --network (the default problems fix their sizes)")
         return None
     try:
-        sl = S.load(opts.shapes)
-        sl.with_batch(opts.mb)
-    except S.ShapeListError as e:
+        net = N.load(opts.network)
+        net.with_batch(opts.mb)
+    except N.NetworkError as e:
         raise UsageError(str(e)) from None
-    return sl
+    return net
 
 
-def select_problems(opts, shape_list=None):
+def select_problems(opts, network=None):
     """Problems in table order; a copy row (auto_added) leads when a memory-bound op has no ceiling.
-    With a shape list: its entries (of the --op kinds), no copy row."""
+    With a network: its entries (of the --op kinds), no copy row."""
     try:
         ops = P.expand_ops(opts.ops or P.OPS)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if shape_list is not None:
-        probs = P.problems_from_shapes(shape_list, opts.mb, ops if opts.ops else None)
+    if network is not None:
+        probs = P.problems_from_network(network, opts.mb, ops if opts.ops else None)
         if not probs:
-            kinds = sorted({k for k, _ in shape_list.entries})
-            raise UsageError(f"--op: shape list {shape_list.name} has no {', '.join(ops)} entries "
+            kinds = sorted({k for k, _ in network.entries})
+            raise UsageError(f"--op: network {network.name} has no {', '.join(ops)} entries "
                              f"(it has: {', '.join(kinds)})")
         return probs
     probs = [p for op in ops for p in P.problems_for(op, opts.quick)]
@@ -313,8 +322,8 @@ def run(opts, log=lambda msg: None, backend=None):
                          + ("" if on_cpu else f" (the peers of --device {backend.device} run on the device)"))
     if opts.threads is not None and opts.threads < 1:
         raise UsageError(f"--threads: expected a positive integer, got {opts.threads}")
-    shape_list = load_shapes(opts)
-    probs = select_problems(opts, shape_list)
+    network = load_network(opts)
+    probs = select_problems(opts, network)
     if opts.impl not in (None, "all"):
         known = set()
         for p in probs:
@@ -381,7 +390,7 @@ def run(opts, log=lambda msg: None, backend=None):
                 for r in recs:
                     r["auto_added"] = prob.auto_added
                 records.extend(recs)
-                if shape_list is not None:
+                if network is not None:
                     inputs.clear()  # real-network layers share nothing worth keeping
         environment["loadavg_end"] = _loadavg()
     finally:
@@ -389,20 +398,21 @@ def run(opts, log=lambda msg: None, backend=None):
         settings.restore()
 
     ceiling = apply_ceilings(records, cal)
+    # The network goes under the keys "shapes" (options) and "shape_list", as in every stored run.
     return {
         "schema": SCHEMA,
         "options": {"ops": list(opts.ops), "impl": opts.impl, "threads": threads, "quick": opts.quick,
-                    "peers": list(opts.peers), "repeat_seconds": opts.budget(), "shapes": opts.shapes, "mb": opts.mb,
+                    "peers": list(opts.peers), "repeat_seconds": opts.budget(), "shapes": opts.network, "mb": opts.mb,
                     "device": backend.device},
-        "shape_list": None if shape_list is None else {
-            "name": shape_list.name, "source": shape_list.source, "description": shape_list.description,
-            "file": shape_list.path, "batch": opts.mb or shape_list.batch, "list_batch": shape_list.batch,
-            "real_batch": shape_list.real_batch},
+        "shape_list": None if network is None else {
+            "name": network.name, "source": network.source, "description": network.description,
+            "file": network.path, "batch": opts.mb or network.batch, "list_batch": network.batch,
+            "real_batch": network.real_batch},
         "calibration": {"status": cal_status, "path": _cal_path(backend),
                         **({k: cal[k] for k in ("gemm_peak_gflops", "gemm_peak_size", "gemm_peak_by", "fma_peak_gflops",
                                                   "copy_gbs", "threads", "measured_at", "machine", "quick", "loadavg", "device")
                             if k in cal} if cal else {})},
-        "totals": _totals(records) if shape_list is not None else None,
+        "totals": _totals(records) if network is not None else None,
         "machine": info.collect(),
         "environment": environment,
         "copy_bandwidth": ceiling,
@@ -447,7 +457,7 @@ def apply_ceilings(records, cal):
 
 
 def _totals(records):
-    """Count-weighted sum of the medians over a shape list's rows (one network pass of its layers):
+    """Count-weighted sum of the medians over a network's rows (one pass of its layers):
     ours over every timed row, and per peer ours/peer over the rows both timed."""
     rows = [r for r in records if r["ours"] and r["status"] == "ok"]
     if not rows:

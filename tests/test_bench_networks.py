@@ -1,6 +1,6 @@
-"""`pybench bench --shapes/--mb`, the shape lists, the calibration cache, the CuPy hook.
+"""`pybench bench --network/--mb` (real networks' layers), the calibration cache, the CuPy hook.
 
-Fast: tiny shape lists in temp files, --quick budgets, calibration figures faked where their
+Fast: tiny networks in temp files, --quick budgets, calibration figures faked where their
 value does not matter. Nothing asserts a speed.
 """
 
@@ -10,7 +10,7 @@ import os
 import pytest
 
 from pybench import nn, ops
-from pybench.bench import calibrate, cases_compute, env, problems as P, shapes as S
+from pybench.bench import calibrate, cases_compute, env, networks as N, problems as P
 from pybench.cli import main
 
 FAST = ["--quick", "--repeat-seconds", "0.02"]
@@ -92,28 +92,28 @@ def tiny(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
-# the built-in lists
+# the built-in networks
 # ----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["resnet50", "vgg16", "deepbench-gemm", "pybench-mlp", "pybench-cnn"])
-def test_builtin_lists_parse_and_name_their_source(name):
-    assert name in S.names()
-    sl = S.load(name)
-    assert sl.name == name and len(sl.source) > 20 and sl.description
-    probs = P.problems_from_shapes(sl)
+def test_builtin_networks_parse_and_name_their_source(name):
+    assert name in N.names()
+    net = N.load(name)
+    assert net.name == name and len(net.source) > 20 and net.description
+    probs = P.problems_from_network(net)
     assert probs and all(p.kind == "compute" and p.work > 0 for p in probs)
     assert all(p.params["shape_list"] == name for p in probs)
 
 
 def test_resnet50_is_every_conv_layer():
-    sl = S.load("resnet50")
-    convs = [e for k, e in sl.entries if k == "conv2d"]
+    net = N.load("resnet50")
+    convs = [e for k, e in net.entries if k == "conv2d"]
     assert len(convs) == 23 and sum(e["count"] for e in convs) == 53  # 1 + 16*3 + 4 shortcuts
     macs = sum(e["count"] * e["k"] * e["c"] * e["kernel"] ** 2 * ((e["h"] + 2 * e["padding"] - e["kernel"])
                                                                  // e["stride"] + 1) ** 2 for e in convs)
     assert abs(macs / 1e9 - 4.09) < 0.01  # ResNet-50's ~4.1 GMAC per 224x224 image (convs only)
-    assert sl.batch == 8 and sl.real_batch == 256
+    assert net.batch == 8 and net.real_batch == 256
     first = convs[0]
     got = tuple(first[f] for f in ("c", "h", "k", "kernel", "stride", "padding"))
     assert got == (3, 224, 64, 7, 2, 3)
@@ -122,40 +122,40 @@ def test_resnet50_is_every_conv_layer():
 
 
 def test_vgg16_has_its_13_convs():
-    convs = [e for k, e in S.load("vgg16").entries if k == "conv2d"]
+    convs = [e for k, e in N.load("vgg16").entries if k == "conv2d"]
     assert len(convs) == 13 and all(e["kernel"] == 3 and e["padding"] == 1 and e["stride"] == 1 for e in convs)
     assert [e["k"] for e in convs] == [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
 
 
 def test_deepbench_cites_its_source_and_has_no_batch():
-    sl = S.load("deepbench-gemm")
-    assert "DeepBench training GEMM set, Baidu Research" in sl.source
-    gemms = [e for k, e in sl.entries if k == "gemm"]
+    net = N.load("deepbench-gemm")
+    assert "DeepBench training GEMM set, Baidu Research" in net.source
+    gemms = [e for k, e in net.entries if k == "gemm"]
     assert len(gemms) >= 12 and {(e["trans_a"], e["trans_b"]) for e in gemms} == {(False, False), (True, False),
                                                                                   (False, True)}
     assert max(2 * e["m"] * e["n"] * e["k"] for e in gemms) < 5e10  # bounded: no 500000-K or 48000-N entries
-    with pytest.raises(S.ShapeListError, match="no batch dimension"):
-        sl.with_batch(4)
+    with pytest.raises(N.NetworkError, match="no batch dimension"):
+        net.with_batch(4)
 
 
 def test_pybench_lists_match_the_nn_builders():
     """pybench-mlp / pybench-cnn are the Linear and Conv2d layers bench-train's models really have."""
     mlp = nn.mlp(784, 10, depth=2, width=512)
     want = [(layer.in_features, layer.out_features) for layer in mlp.layers if type(layer).__name__ == "Linear"]
-    got = [(e["in"], e["out"]) for k, e in S.load("pybench-mlp").entries]
+    got = [(e["in"], e["out"]) for k, e in N.load("pybench-mlp").entries]
     assert got == want
     cnn = nn.cnn((1, 28, 28), 10, depth=2, width=16, norm="batch", head="flatten")
-    sl = S.load("pybench-cnn")
+    net = N.load("pybench-cnn")
     want_conv = [(c.in_channels, c.out_channels) for c in cnn.layers if type(c).__name__ == "Conv2d"]
-    assert [(e["c"], e["k"]) for k, e in sl.entries if k == "conv2d"] == want_conv
-    assert [(e["h"], e["w"]) for k, e in sl.entries if k == "conv2d"] == [(28, 28), (14, 14)]
+    assert [(e["c"], e["k"]) for k, e in net.entries if k == "conv2d"] == want_conv
+    assert [(e["h"], e["w"]) for k, e in net.entries if k == "conv2d"] == [(28, 28), (14, 14)]
     want_fc = [(c.in_features, c.out_features) for c in cnn.layers if type(c).__name__ == "Linear"]
-    assert [(e["in"], e["out"]) for k, e in sl.entries if k == "linear"] == want_fc
+    assert [(e["in"], e["out"]) for k, e in net.entries if k == "linear"] == want_fc
 
 
 def test_mb_overrides_the_batch_and_work_follows():
-    a = P.problems_from_shapes(S.load("resnet50"))
-    b = P.problems_from_shapes(S.load("resnet50"), mb=16)
+    a = P.problems_from_network(N.load("resnet50"))
+    b = P.problems_from_network(N.load("resnet50"), mb=16)
     assert all(p.params["batch"] == 8 for p in a) and all(p.params["batch"] == 16 for p in b)
     assert all(abs(q.work / p.work - 2.0) < 1e-12 for p, q in zip(a, b))
     conv1 = a[0]  # no dx: fwd + dW (2 x 2·N·O·Ho·Wo·C·k²) + bias and db
@@ -169,10 +169,10 @@ def test_mb_overrides_the_batch_and_work_follows():
 # ----------------------------------------------------------------------------------------------
 
 
-def test_shapes_mb_end_to_end_table_json_and_totals(capsys, tmp_path, tiny, cal_path):
+def test_network_mb_end_to_end_table_json_and_totals(capsys, tmp_path, tiny, cal_path):
     calibrate.save(_fake_calibration(peak=50.0))
     out_json = tmp_path / "r.json"
-    rc, out, err = _bench(capsys, "--shapes", tiny, "--mb", "2", "--peers", "numpy,torch", "--json", str(out_json))
+    rc, out, err = _bench(capsys, "--network", tiny, "--mb", "2", "--peers", "numpy,torch", "--json", str(out_json))
     assert rc == 0, err
     d = json.loads(out_json.read_text())
     assert d["shape_list"]["name"] == "tiny" and d["shape_list"]["batch"] == 2
@@ -189,7 +189,7 @@ def test_shapes_mb_end_to_end_table_json_and_totals(capsys, tmp_path, tiny, cal_
     t = d["totals"]
     assert t["rows"] == 5
     assert t["ours_s"] == pytest.approx(sum(r["params"]["count"] * r["ours"]["median_s"] for r in recs))
-    assert "shapes: tiny, batch 2 (the network trains at 64" in out
+    assert "network: tiny, batch 2 (the network trains at 64" in out
     assert "50.0 GFLOP/s" in out and "of ceil" in out and "x2" in out and "x3" in out
     assert "total over the 5 timed rows" in out
     assert d["calibration"]["status"] == "cached"
@@ -197,7 +197,7 @@ def test_shapes_mb_end_to_end_table_json_and_totals(capsys, tmp_path, tiny, cal_
 
 def test_op_filters_the_list(capsys, tmp_path, tiny):
     out_json = tmp_path / "r.json"
-    rc, out, err = _bench(capsys, "--shapes", tiny, "--op", "gemm", "--peers", "none", "--json", str(out_json))
+    rc, out, err = _bench(capsys, "--network", tiny, "--op", "gemm", "--peers", "none", "--json", str(out_json))
     assert rc == 0, err
     assert [r["op"] for r in json.loads(out_json.read_text())["records"]] == ["gemm", "gemm"]
 
@@ -209,7 +209,7 @@ def test_proxy_and_row_sample_checks(capsys, tmp_path, tiny, monkeypatch):
     monkeypatch.setattr(cases_compute, "FULL_CHECK_FLOPS", 0.0)
     monkeypatch.setattr(cases_compute, "SAMPLE_CHECK_FLOPS", 1.0)  # -> 2 rows: the first and the last
     out_json = tmp_path / "r.json"
-    rc, out, err = _bench(capsys, "--shapes", tiny, "--peers", "none", "--json", str(out_json))
+    rc, out, err = _bench(capsys, "--network", tiny, "--peers", "none", "--json", str(out_json))
     assert rc == 0, err
     recs = json.loads(out_json.read_text())["records"]
     convs = [r for r in recs if r["op"] == "conv2d"]
@@ -223,7 +223,7 @@ def test_the_torch_peer_is_checked_on_the_proxy_too(capsys, tmp_path, tiny, monk
     pytest.importorskip("torch", reason="the PyTorch peer needs torch (pip install '.[peers]')")
     monkeypatch.setattr(cases_compute, "PROXY_CHECK_FLOPS", 0.0)
     out_json = tmp_path / "r.json"
-    rc, out, err = _bench(capsys, "--shapes", tiny, "--op", "conv2d", "--peers", "torch", "--json", str(out_json))
+    rc, out, err = _bench(capsys, "--network", tiny, "--op", "conv2d", "--peers", "torch", "--json", str(out_json))
     assert rc == 0, err
     convs = json.loads(out_json.read_text())["records"]
     assert convs and all(r["peers"]["torch"]["status"] == "ok" and "proxy" in r["oracle"] for r in convs)
@@ -240,7 +240,7 @@ def test_wrong_kernel_on_the_proxy_is_failed_not_timed(capsys, tmp_path, tiny, m
 
     monkeypatch.setattr(ops, "conv2d_forward", wrong)
     out_json = tmp_path / "r.json"
-    rc, out, err = _bench(capsys, "--shapes", tiny, "--op", "conv2d", "--peers", "none", "--json", str(out_json))
+    rc, out, err = _bench(capsys, "--network", tiny, "--op", "conv2d", "--peers", "none", "--json", str(out_json))
     assert rc == 1
     recs = json.loads(out_json.read_text())["records"]
     assert recs and all(r["status"] == "FAILED" and r["ours"] is None and r["check_on"] for r in recs)
@@ -257,14 +257,14 @@ def test_wrong_gemm_rows_are_caught_by_the_sample(capsys, tmp_path, tiny, monkey
         return c
 
     monkeypatch.setattr(ops, "gemm", wrong)
-    rc, out, err = _bench(capsys, "--shapes", tiny, "--op", "gemm", "--peers", "none")
+    rc, out, err = _bench(capsys, "--network", tiny, "--op", "gemm", "--peers", "none")
     assert rc == 1 and "FAILED" in out
 
 
 def test_pybench_mlp_quick_run(capsys, tmp_path):
     """A built-in list end to end at a small --mb."""
     out_json = tmp_path / "r.json"
-    rc, out, err = _bench(capsys, "--shapes", "pybench-mlp", "--mb", "4", "--peers", "numpy", "--json", str(out_json))
+    rc, out, err = _bench(capsys, "--network", "pybench-mlp", "--mb", "4", "--peers", "numpy", "--json", str(out_json))
     assert rc == 0, err
     recs = json.loads(out_json.read_text())["records"]
     assert [r["params"]["layer"] for r in recs] == ["fc1", "fc2", "fc3 (logits)"]
@@ -283,21 +283,38 @@ def _bad(tmp_path, text):
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--shapes", "resnet51"], ["unknown shape list 'resnet51'", "resnet50", "vgg16", "deepbench-gemm"]),
-    (["--shapes", "/nonexistent/x.toml"], ["no such file"]),
-    (["--shapes", "resnet50", "--mb", "0"], ["--mb", "positive integer", "0"]),
-    (["--shapes", "resnet50", "--mb", "eight"], ["--mb", "eight"]),
-    (["--shapes", "deepbench-gemm", "--mb", "4"], ["--mb", "deepbench-gemm", "no batch dimension"]),
-    (["--mb", "4"], ["--mb", "needs --shapes"]),
-    (["--shapes", "resnet50", "--op", "relu"], ["--op", "resnet50", "relu", "conv2d"]),
+    (["--network", "resnet51"], ["unknown network 'resnet51'", "resnet50", "vgg16", "deepbench-gemm"]),
+    (["--network", "/nonexistent/x.toml"], ["no such file"]),
+    (["--network", "resnet50", "--mb", "0"], ["--mb", "positive integer", "0"]),
+    (["--network", "resnet50", "--mb", "eight"], ["--mb", "eight"]),
+    (["--network", "deepbench-gemm", "--mb", "4"], ["--mb", "deepbench-gemm", "no batch dimension"]),
+    (["--mb", "4"], ["--mb", "needs --network"]),
+    (["--network", "resnet50", "--op", "relu"], ["--op", "resnet50", "relu", "conv2d"]),
 ])
-def test_bad_shape_usage_exits_2_with_one_line(capsys, args, fragments):
+def test_bad_network_usage_exits_2_with_one_line(capsys, args, fragments):
     rc, out, err = _bench(capsys, *args)
     assert rc == 2
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert len(lines) == 1, err
     for f in fragments:
         assert f in lines[0], (f, lines[0])
+
+
+def test_shapes_is_a_hidden_alias_of_network():
+    """`--shapes` (and Options(shapes=...)), the old name, still work; the help shows --network only."""
+    from pybench.bench import Options, UsageError
+    from pybench.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["bench", "--shapes", "resnet50"]).network == "resnet50"
+    assert parser.parse_args(["bench", "--network", "vgg16"]).network == "vgg16"
+    assert parser.parse_args(["bench"]).network is None
+    sub = next(a for a in parser._actions if a.dest == "command")
+    text = sub.choices["bench"].format_help()
+    assert "--network NAME|FILE" in text and "--shapes" not in text
+    assert Options(shapes="resnet50").network == "resnet50" and Options(network="vgg16").network == "vgg16"
+    with pytest.raises(UsageError, match="old name"):
+        Options(network="vgg16", shapes="resnet50")
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -312,17 +329,17 @@ def test_bad_shape_usage_exits_2_with_one_line(capsys, args, fragments):
     ('source = "s"\n', "no entries"),
     ('source = "s"\n[[gemm\n', "cannot read"),
 ])
-def test_bad_shape_files_exit_2(capsys, tmp_path, text, fragment):
-    rc, out, err = _bench(capsys, "--shapes", _bad(tmp_path, text))
+def test_bad_network_files_exit_2(capsys, tmp_path, text, fragment):
+    rc, out, err = _bench(capsys, "--network", _bad(tmp_path, text))
     assert rc == 2
     assert fragment in err and "bad.toml" in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_json_shape_file(tmp_path):
+def test_json_network_file(tmp_path):
     p = tmp_path / "l.json"
     p.write_text(json.dumps({"source": "json test", "gemm": [{"m": 2, "n": 3, "k": 4}]}))
-    sl = S.load(str(p))
-    assert sl.name == "l" and sl.entries == [("gemm", {"name": "", "m": 2, "n": 3, "k": 4, "trans_a": False,
+    net = N.load(str(p))
+    assert net.name == "l" and net.entries == [("gemm", {"name": "", "m": 2, "n": 3, "k": 4, "trans_a": False,
                                                          "trans_b": False, "count": 1})]
 
 
@@ -381,7 +398,7 @@ def test_info_calibrate_writes_the_cache(capsys, cal_path, monkeypatch):
 
 
 def test_quick_run_without_calibration_says_so(capsys, tiny):
-    rc, out, err = _bench(capsys, "--shapes", tiny, "--op", "linear", "--peers", "none")
+    rc, out, err = _bench(capsys, "--network", tiny, "--op", "linear", "--peers", "none")
     assert rc == 0
     assert "not calibrated" in out and "pybench info --calibrate" in out
     assert not os.path.exists(calibrate.cache_path())  # --quick never measures it
@@ -389,7 +406,7 @@ def test_quick_run_without_calibration_says_so(capsys, tiny):
 
 def test_full_run_measures_a_missing_calibration(capsys, tiny, monkeypatch):
     monkeypatch.setattr(calibrate, "measure", lambda **kw: _fake_calibration(peak=3.0))
-    rc = main(["bench", "--repeat-seconds", "0.02", "--shapes", tiny, "--op", "linear", "--peers", "none"])
+    rc = main(["bench", "--repeat-seconds", "0.02", "--network", tiny, "--op", "linear", "--peers", "none"])
     out, err = capsys.readouterr()
     assert rc == 0 and "3.0 GFLOP/s" in out and "measured" in out
     assert calibrate.load()[0]["gemm_peak_gflops"] == 3.0
@@ -407,7 +424,7 @@ def test_cupy_peer_is_skipped_without_a_gpu(capsys, tmp_path, tiny):
     assert why.startswith("no GPU") or "not importable" in why
     assert "cupy" not in env.default_peers()
     out_json = tmp_path / "r.json"
-    rc, out, err = _bench(capsys, "--shapes", tiny, "--op", "gemm", "--peers", "numpy,cupy", "--json", str(out_json))
+    rc, out, err = _bench(capsys, "--network", tiny, "--op", "gemm", "--peers", "numpy,cupy", "--json", str(out_json))
     assert rc == 0
     recs = json.loads(out_json.read_text())["records"]
     assert all(r["peers"]["cupy"]["status"] == "n/a" and r["peers"]["cupy"]["reason"] == why for r in recs)
