@@ -1,8 +1,8 @@
-// Host entry points of the CUDA kernels (csrc/cuda/*.cu), one group per op family, called by
-// csrc/ops after validation and on_cuda() (which set the device and stream). Each takes the
-// index of the CUDA implementation (resolve_cuda_impl) and the validated Tensor views (device
-// pointers); they launch asynchronously on the caller's stream, except where a value must come
-// back to the host (loss values, label checks). Only linked in a CUDA build (PB_CUDA_ONLY).
+// Host entry points of the CUDA kernels (csrc/cuda/*.cu), one group per op family: the CUDA
+// column of the op tables in csrc/ops (core/op_table.h), run after validation and on_cuda()
+// (which set the device and stream). They take the validated Tensor views (device pointers) and
+// launch asynchronously on the caller's stream, except where a value must come back to the host
+// (loss values, label checks). Only linked in a CUDA build (PB_CUDA_ENTRY, PB_CUDA_ONLY).
 #pragma once
 #include <cstdint>
 
@@ -10,6 +10,10 @@
 #include "math/optim.h"
 
 namespace pb::cuda {
+
+// Where an op has several CUDA implementations, one entry per implementation, by name: the
+// tables point at e.g. copy<Variant::memcpy> (instantiated in the .cu for the names it offers).
+enum class Variant { naive, vec4, warp, memcpy, tf32, tiled, igemm };
 
 // ---- copy (csrc/cuda/copy.cu): y = x ----
 void copy(int impl, const Tensor& y, const Tensor& x);
@@ -28,20 +32,19 @@ void softmax_backward(int impl, bool log, const Tensor& dx, const Tensor& dy, co
 // ---- losses (csrc/cuda/loss.cu): forward returns the sum of the terms (the op divides) ----
 // ValueError (same message as the CPU check) for a label outside [0, C); copies one int back.
 void check_labels_range(const char* op, const Tensor& labels, int64_t C);
-double cross_entropy_forward(int impl, const Tensor& logits, const Tensor& labels);
-void cross_entropy_backward(int impl, const Tensor& dx, const Tensor& logits, const Tensor& labels, double scale);
+double cross_entropy_forward(const Tensor& logits, const Tensor& labels);
+void cross_entropy_backward(const Tensor& dx, const Tensor& logits, const Tensor& labels, double scale);
 enum class Loss { mse, huber, bce_with_logits };
-double pointwise_loss_forward(int impl, Loss loss, const Tensor& input, const Tensor& target, double delta);
-void pointwise_loss_backward(int impl, Loss loss, const Tensor& dx, const Tensor& input, const Tensor& target,
-                             double delta, double scale);
+double pointwise_loss_forward(Loss loss, const Tensor& input, const Tensor& target, double delta);
+void pointwise_loss_backward(Loss loss, const Tensor& dx, const Tensor& input, const Tensor& target, double delta,
+                             double scale);
 
 // ---- optimizers (csrc/cuda/optim.cu); absent states are Tensors with present = false ----
-void sgd_step(int impl, const Tensor& param, const Tensor& momentum_buf, const Tensor& grad, const math::SgdConfig& cfg);
-void adagrad_step(int impl, const Tensor& param, const Tensor& state_sum, const Tensor& grad,
-                  const math::AdagradConfig& cfg);
-void rmsprop_step(int impl, const Tensor& param, const Tensor& square_avg, const Tensor& momentum_buf,
-                  const Tensor& grad_avg, const Tensor& grad, const math::RmspropConfig& cfg);
-void adam_step(int impl, const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq, const Tensor& grad,
+void sgd_step(const Tensor& param, const Tensor& momentum_buf, const Tensor& grad, const math::SgdConfig& cfg);
+void adagrad_step(const Tensor& param, const Tensor& state_sum, const Tensor& grad, const math::AdagradConfig& cfg);
+void rmsprop_step(const Tensor& param, const Tensor& square_avg, const Tensor& momentum_buf, const Tensor& grad_avg,
+                  const Tensor& grad, const math::RmspropConfig& cfg);
+void adam_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq, const Tensor& grad,
                const math::AdamConfig& cfg);
 
 // ---- dropout (csrc/cuda/dropout.cu): the mask is the CPU's, bit for bit ----
