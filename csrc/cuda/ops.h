@@ -16,7 +16,8 @@ namespace pb::cuda {
 enum class Variant { naive, vec4, warp, memcpy, tf32, tiled, igemm };
 
 // ---- copy (csrc/cuda/copy.cu): y = x ----
-void copy(int impl, const Tensor& y, const Tensor& x);
+// naive, memcpy.
+template <Variant V> void copy(const Tensor& y, const Tensor& x);
 // out = value (rounded to out's float dtype); no launch for an empty out.
 void fill(const char* op, const Tensor& out, double value);
 
@@ -49,8 +50,9 @@ void adam_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg
 
 // ---- dropout (csrc/cuda/dropout.cu): the mask is the CPU's, bit for bit ----
 // training=false copies x to y.
-void dropout_forward(int impl, const Tensor& y, const Tensor& x, double p, uint64_t seed, uint64_t offset,
-                     bool training);
+// naive, vec4.
+template <Variant V>
+void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, uint64_t offset, bool training);
 
 // ---- GEMM and linear (csrc/cuda/linear.cu) ----
 // c (M, N) = alpha op(a) op(b) + beta c; row-major, lda / ldb the row lengths of a / b as stored.
