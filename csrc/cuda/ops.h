@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "cpu/pool.h"        // PoolGeom
 #include "math/optim.h"
 
 namespace pb::cuda {
@@ -14,6 +15,9 @@ namespace pb::cuda {
 // Where an op has several CUDA implementations, one entry per implementation, by name: the
 // tables point at e.g. copy<Variant::memcpy> (instantiated in the .cu for the names it offers).
 enum class Variant { naive, vec4, warp, memcpy, tf32, tiled, igemm };
+
+// The parameter structs of the CPU kernels, used as they are (one definition for both backends).
+using cpu::PoolGeom;
 
 // ---- copy (csrc/cuda/copy.cu): y = x ----
 // naive, memcpy.
@@ -62,18 +66,15 @@ void linear_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& we
 void linear_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
                      const Tensor& x, const Tensor& weight);
 
-// ---- pooling (csrc/cuda/pool.cu); the CPU's geometry (cpu::PoolGeom), copied field by field ----
-struct PoolGeom {
-  int64_t planes, H, W, OH, OW;
-  int64_t KH, KW, sh, sw, ph, pw;
-};
-void max_pool2d_forward(int impl, const Tensor& y, const Tensor& indices, const Tensor& x, const PoolGeom& g);
+// ---- pooling (csrc/cuda/pool.cu); the geometry is the CPU kernels' (cpu::PoolGeom) ----
+void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x, const PoolGeom& g);
 // Returns the number of indices outside [0, H*W) (the op raises ValueError; out is then invalid).
-int64_t max_pool2d_backward(int impl, const Tensor& dx, const Tensor& dy, const Tensor& indices, const PoolGeom& g);
-void avg_pool2d_forward(int impl, const Tensor& y, const Tensor& x, const PoolGeom& g, bool count_include_pad);
-void avg_pool2d_backward(int impl, const Tensor& dx, const Tensor& dy, const PoolGeom& g, bool count_include_pad);
-void global_avg_pool2d_forward(int impl, const Tensor& y, const Tensor& x);
-void global_avg_pool2d_backward(int impl, const Tensor& dx, const Tensor& dy);
+int64_t max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indices, const PoolGeom& g);
+void avg_pool2d_forward(const Tensor& y, const Tensor& x, const PoolGeom& g, bool count_include_pad);
+void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const PoolGeom& g, bool count_include_pad);
+// naive, warp.
+template <Variant V> void global_avg_pool2d_forward(const Tensor& y, const Tensor& x);
+void global_avg_pool2d_backward(const Tensor& dx, const Tensor& dy);
 
 // ---- batch norm (csrc/cuda/batchnorm.cu): everything per channel stays on the device ----
 void batch_norm_forward(int impl, const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& x,
