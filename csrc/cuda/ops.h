@@ -58,13 +58,15 @@ void adam_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg
 template <Variant V>
 void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, uint64_t offset, bool training);
 
-// ---- GEMM and linear (csrc/cuda/linear.cu) ----
+// ---- GEMM and linear (csrc/cuda/linear.cu): naive, tf32, tiled ----
 // c (M, N) = alpha op(a) op(b) + beta c; row-major, lda / ldb the row lengths of a / b as stored.
-void gemm(int impl, const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, int64_t M,
-          int64_t N, int64_t K, double alpha, double beta);
-void linear_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias);
-void linear_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
-                     const Tensor& x, const Tensor& weight);
+template <Variant V>
+void gemm(const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, int64_t M, int64_t N,
+          int64_t K, double alpha, double beta);
+template <Variant V> void linear_forward(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias);
+template <Variant V>
+void linear_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy, const Tensor& x,
+                     const Tensor& weight);
 
 // ---- pooling (csrc/cuda/pool.cu); the geometry is the CPU kernels' (cpu::PoolGeom) ----
 void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x, const PoolGeom& g);
