@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "cpu/conv2d.h"      // ConvGeom
 #include "cpu/pool.h"        // PoolGeom
 #include "math/optim.h"
 
@@ -17,6 +18,7 @@ namespace pb::cuda {
 enum class Variant { naive, vec4, warp, memcpy, tf32, tiled, igemm };
 
 // The parameter structs of the CPU kernels, used as they are (one definition for both backends).
+using cpu::ConvGeom;
 using cpu::PoolGeom;
 
 // ---- copy (csrc/cuda/copy.cu): y = x ----
@@ -86,14 +88,12 @@ void batch_norm_backward(int impl, const Tensor& dx, const Tensor& dweight, cons
                          const Tensor& x, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd,
                          bool training);
 
-// ---- conv2d (csrc/cuda/conv2d.cu); the CPU's geometry (cpu::ConvGeom), copied field by field ----
-struct ConvGeom {
-  int64_t N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups;
-};
-void conv2d_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                    const ConvGeom& g);
+// ---- conv2d (csrc/cuda/conv2d.cu): naive, igemm; the geometry is the CPU kernels' (cpu::ConvGeom) ----
+template <Variant V>
+void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeom& g);
 // dx and dbias skipped when not present.
-void conv2d_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
-                     const Tensor& x, const Tensor& weight, const ConvGeom& g);
+template <Variant V>
+void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy, const Tensor& x,
+                     const Tensor& weight, const ConvGeom& g);
 
 }  // namespace pb::cuda
