@@ -81,10 +81,10 @@ template <Variant V> void global_avg_pool2d_forward(const Tensor& y, const Tenso
 void global_avg_pool2d_backward(const Tensor& dx, const Tensor& dy);
 
 // ---- batch norm (csrc/cuda/batchnorm.cu): everything per channel stays on the device ----
-void batch_norm_forward(int impl, const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& x,
+void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& x,
                         const Tensor& weight, const Tensor& bias, const Tensor& running_mean, const Tensor& running_var,
                         bool training, double momentum, double eps);
-void batch_norm_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
                          const Tensor& x, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd,
                          bool training);
 
