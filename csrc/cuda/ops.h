@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "cpu/activation.h"  // Act
 #include "cpu/conv2d.h"      // ConvGeom
 #include "cpu/pool.h"        // PoolGeom
 #include "math/optim.h"
@@ -18,6 +19,7 @@ namespace pb::cuda {
 enum class Variant { naive, vec4, warp, memcpy, tf32, tiled, igemm };
 
 // The parameter structs of the CPU kernels, used as they are (one definition for both backends).
+using cpu::Act;
 using cpu::ConvGeom;
 using cpu::PoolGeom;
 
@@ -27,14 +29,13 @@ template <Variant V> void copy(const Tensor& y, const Tensor& x);
 // out = value (rounded to out's float dtype); no launch for an empty out.
 void fill(const char* op, const Tensor& out, double value);
 
-// ---- activations (csrc/cuda/activation.cu) ----
-// Same members, same order as cpu::Act (csrc/ops/activation.cpp asserts it).
-enum class Act { relu, leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, softplus };
+// ---- activations (csrc/cuda/activation.cu): naive, vec4; softmax: naive, warp ----
 // a: negative_slope / alpha / beta; b: threshold (softplus).
-void act_forward(int impl, Act act, double a, double b, const Tensor& y, const Tensor& x);
-void act_backward(int impl, Act act, double a, double b, const Tensor& dx, const Tensor& dy, const Tensor& x);
-void softmax_forward(int impl, bool log, const Tensor& y, const Tensor& x);
-void softmax_backward(int impl, bool log, const Tensor& dx, const Tensor& dy, const Tensor& y);
+template <Variant V> void act_forward(Act act, double a, double b, const Tensor& y, const Tensor& x);
+template <Variant V>
+void act_backward(Act act, double a, double b, const Tensor& dx, const Tensor& dy, const Tensor& x);
+template <Variant V> void softmax_forward(bool log, const Tensor& y, const Tensor& x);
+template <Variant V> void softmax_backward(bool log, const Tensor& dx, const Tensor& dy, const Tensor& y);
 
 // ---- losses (csrc/cuda/loss.cu): forward returns the sum of the terms (the op divides) ----
 // ValueError (same message as the CPU check) for a label outside [0, C); copies one int back.
