@@ -36,22 +36,4 @@ std::string impls_doc(const std::string& op) {
 
 std::string cuda_impl_key(const std::string& op) { return "cuda:" + op; }
 
-ImplRegistrar::ImplRegistrar(const char* op, std::vector<std::string> impls) {
-  ImplList l;
-  l.default_name = impls.back();
-  l.why.assign(impls.size(), "");
-  l.names = std::move(impls);
-  register_impls(op, std::move(l));
-}
-
-int resolve_impl(const char* op, const std::string& impl) {
-  const auto& list = impls_of(op);
-  if (impl.empty()) return static_cast<int>(list.size()) - 1;
-  for (size_t i = 0; i < list.size(); ++i)
-    if (list[i] == impl) return static_cast<int>(i);
-  std::string choices;
-  for (size_t i = 0; i < list.size(); ++i) choices += (i ? ", '" : "'") + list[i] + "'";
-  value_error(op, "impl", "one of " + choices, "'" + impl + "'");
-}
-
 }  // namespace pb

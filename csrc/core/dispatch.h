@@ -39,16 +39,4 @@ std::string impls_doc(const std::string& op);
 // The registry key of an op's CUDA implementations: "cuda:<op>".
 std::string cuda_impl_key(const std::string& op);
 
-// Positional registration (the last name is the default), for families not yet on op tables.
-struct ImplRegistrar {
-  ImplRegistrar(const char* op, std::vector<std::string> impls);
-};
-// Index of `impl` in the op's list ("" -> the default, the last); ValueError naming the choices.
-int resolve_impl(const char* op, const std::string& impl);
-
 }  // namespace pb
-
-#define PB_CONCAT2(a, b) a##b
-#define PB_CONCAT(a, b) PB_CONCAT2(a, b)
-#define PB_REGISTER_IMPLS(op, ...) \
-  static ::pb::ImplRegistrar PB_CONCAT(pb_impls_, __LINE__)(op, {__VA_ARGS__})
