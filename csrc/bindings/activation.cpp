@@ -100,7 +100,7 @@ void def_softmax(py::module_& m, const char* fwd, const char* bwd, bool log) {
 }  // namespace
 
 void bind_activation(py::module_& m) {
-  for (const char* name : {"relu", "sigmoid", "tanh", "silu"}) def_plain(m, name);
+  for (const std::string& name : ops::plain_activations()) def_plain(m, name);
 
   m.def("leaky_relu_forward", [](py::object x, py::object s, py::object out, py::object impl) {
     return forward("leaky_relu", x, out, with_slope(s), impl);

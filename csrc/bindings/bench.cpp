@@ -3,6 +3,7 @@
 #include "bindings/bind.h"
 #include "bindings/convert.h"
 #include "core/check.h"
+#include "core/dispatch.h"
 #include "core/isa.h"
 #include "core/parallel.h"
 #include "cpu/probe.h"
@@ -18,6 +19,8 @@ using namespace pybind11::literals;
 namespace pb::bind {
 
 void bind_bench(py::module_& m) {
+  static const std::string copy_doc =
+      "out[...] = src (float32/float64, C-contiguous, same shape; `out` allocated when omitted).\n" + impls_doc("copy");
   m.def("copy", [](py::object src, py::object out, py::object impl_obj) {
     Tensor tx = to_tensor(src, "copy", "src");
     const std::string impl = impl_arg(impl_obj, "copy");
@@ -31,9 +34,7 @@ void bind_bench(py::module_& m) {
     }
     return o;
   }, "src"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
-  "out[...] = src (float32/float64, C-contiguous, same shape; `out` allocated when omitted).\n"
-  "impls('copy'): naive (one thread), parallel (memcpy per thread), stream (non-temporal stores\n"
-  "for large copies; the default).");
+  copy_doc.c_str());
 
   m.def("fma_probe", [](py::object iters_obj) {
     const int64_t iters = int_arg(iters_obj, "fma_probe", "iters");

@@ -58,16 +58,32 @@ void bind_info(py::module_& m) {
     if (v > INT_MAX) value_error("set_num_threads", "n", "a thread count below 2**31", std::to_string(v));
     set_num_threads(static_cast<int>(v));  // ValueError below 1
   }, py::arg("n"));
-  m.def("impls", [](py::object op_obj, py::object device_obj) {
-    const std::string op = str_arg(op_obj, "impls", "op"), device = str_arg(device_obj, "impls", "device");
-    if (device == "cpu") return impls_of(op);
+  // The list of `op` on `device` ("cpu" or "cuda"), from the op's table (core/op_table.h).
+  auto list_of = [](py::object op_obj, py::object device_obj, const char* fn) -> const ImplList& {
+    const std::string op = str_arg(op_obj, fn, "op"), device = str_arg(device_obj, fn, "device");
+    if (device == "cpu") return impl_list(op);
     if (device == "cuda") {
-      impls_of(op);  // ValueError for an unknown op first
-      return impls_of(cuda_impl_key(op.c_str()));  // ValueError where CUDA is not built
+      impl_list(op);                          // ValueError for an unknown op first
+      return impl_list(cuda_impl_key(op));    // ValueError where CUDA is not built
     }
-    value_error("impls", "device", "'cpu' or 'cuda'", "'" + device + "'");
-  }, py::arg("op"), py::arg("device") = "cpu",
+    value_error(fn, "device", "'cpu' or 'cuda'", "'" + device + "'");
+  };
+  m.def("impls", [list_of](py::object op, py::object device) { return list_of(op, device, "impls").names; },
+        py::arg("op"), py::arg("device") = "cpu",
         "Implementations of an op on a device ('cpu' or 'cuda'), plainest first; the last is the default.");
+  m.def("impl_info", [list_of](py::object op, py::object device) {
+    const ImplList& l = list_of(op, device, "impl_info");
+    py::list r;
+    for (size_t i = 0; i < l.names.size(); ++i) {
+      py::dict d;
+      d["name"] = l.names[i];
+      d["why"] = l.why[i];
+      d["default"] = l.names[i] == l.default_name;
+      r.append(d);
+    }
+    return r;
+  }, py::arg("op"), py::arg("device") = "cpu",
+        "impls(op, device) with what each does and which one impl=None runs: [{name, why, default}].");
   m.def("ops", [] {
     std::vector<std::string> r;
     for (auto& op : registered_ops())

@@ -3,7 +3,6 @@
 #include <stdexcept>
 
 #include "core/common.h"
-#include "core/dispatch.h"
 
 namespace pb {
 
@@ -48,13 +47,6 @@ bool on_cuda(const char* op, std::initializer_list<NamedTensor> args) {
   cuda_enter(first->t->device_id, first->t->stream);
 #endif
   return true;
-}
-
-std::string cuda_impl_key(const char* op) { return std::string("cuda:") + op; }
-
-int resolve_cuda_impl(const char* op, const std::string& impl) {
-  const std::string key = cuda_impl_key(op);
-  return resolve_impl(key.c_str(), impl);
 }
 
 }  // namespace pb

@@ -39,11 +39,6 @@ bool on_cuda(const char* op, std::initializer_list<NamedTensor> args);
 // device pointer or CUDA is not built. Used by the bindings for producers that don't say.
 int cuda_pointer_device(const void* p);
 
-// Registry key of the CUDA implementations of `op` ("cuda:<op>"); registered next to the kernels.
-std::string cuda_impl_key(const char* op);
-// resolve_impl over the CUDA list of `op`.
-int resolve_cuda_impl(const char* op, const std::string& impl);
-
 }  // namespace pb
 
 // Statements that exist only in a CUDA build: the cuda:: entry points are not linked otherwise

@@ -5,18 +5,20 @@
 
 namespace pb {
 
-static std::map<std::string, std::vector<std::string>>& registry() {
-  static std::map<std::string, std::vector<std::string>> r;
+static std::map<std::string, ImplList>& registry() {
+  static std::map<std::string, ImplList> r;
   return r;
 }
 
-ImplRegistrar::ImplRegistrar(const char* op, std::vector<std::string> impls) { registry()[op] = std::move(impls); }
+void register_impls(const std::string& key, ImplList list) { registry()[key] = std::move(list); }
 
-const std::vector<std::string>& impls_of(const std::string& op) {
+const ImplList& impl_list(const std::string& op) {
   auto it = registry().find(op);
   if (it == registry().end()) throw std::invalid_argument("impls: op: expected a registered op name, got '" + op + "'");
   return it->second;
 }
+
+const std::vector<std::string>& impls_of(const std::string& op) { return impl_list(op).names; }
 
 std::vector<std::string> registered_ops() {
   std::vector<std::string> ops;
@@ -24,14 +26,14 @@ std::vector<std::string> registered_ops() {
   return ops;
 }
 
-int resolve_impl(const char* op, const std::string& impl) {
-  const auto& list = impls_of(op);
-  if (impl.empty()) return static_cast<int>(list.size()) - 1;
-  for (size_t i = 0; i < list.size(); ++i)
-    if (list[i] == impl) return static_cast<int>(i);
-  std::string choices;
-  for (size_t i = 0; i < list.size(); ++i) choices += (i ? ", '" : "'") + list[i] + "'";
-  value_error(op, "impl", "one of " + choices, "'" + impl + "'");
+std::string impls_doc(const std::string& op) {
+  const ImplList& l = impl_list(op);
+  std::string r = "impls('" + op + "'):";
+  for (size_t i = 0; i < l.names.size(); ++i)
+    r += "\n  " + l.names[i] + (l.names[i] == l.default_name ? " (the default): " : ": ") + l.why[i];
+  return r;
 }
+
+std::string cuda_impl_key(const std::string& op) { return "cuda:" + op; }
 
 }  // namespace pb

@@ -1,4 +1,4 @@
-// dtype dispatch and the table of implementations ("variants") each op offers.
+// dtype dispatch and the registry of the implementations ("variants") each op offers.
 #pragma once
 #include <string>
 #include <vector>
@@ -20,19 +20,23 @@
 
 namespace pb {
 
-// Every op registers its implementations, plainest first ("naive"), fastest last; the last one
-// is the default. Tests and benchmarks enumerate them so no variant goes untested.
-struct ImplRegistrar {
-  ImplRegistrar(const char* op, std::vector<std::string> impls);
+// The names an op offers on one device, plainest first, and the one impl "" picks. Filled from the
+// op tables (core/op_table.h) at load time: op "relu_forward" for the CPU, "cuda:relu_forward" for
+// CUDA (only when CUDA is built and the op has CUDA entries). Tests and benchmarks enumerate them
+// so no variant goes untested.
+struct ImplList {
+  std::vector<std::string> names;
+  std::vector<std::string> why;  // one line per name: what the implementation does
+  std::string default_name;
 };
-const std::vector<std::string>& impls_of(const std::string& op);  // ValueError for unknown op
+void register_impls(const std::string& key, ImplList list);
+const ImplList& impl_list(const std::string& op);                 // ValueError for an unknown op
+const std::vector<std::string>& impls_of(const std::string& op);  // impl_list(op).names
 std::vector<std::string> registered_ops();
-// Index of `impl` in the op's list ("" -> the default, the last); ValueError naming the choices.
-int resolve_impl(const char* op, const std::string& impl);
+// "impls('copy'): naive: one thread ...; stream (default): ..." for docstrings.
+std::string impls_doc(const std::string& op);
+
+// The registry key of an op's CUDA implementations: "cuda:<op>".
+std::string cuda_impl_key(const std::string& op);
 
 }  // namespace pb
-
-#define PB_CONCAT2(a, b) a##b
-#define PB_CONCAT(a, b) PB_CONCAT2(a, b)
-#define PB_REGISTER_IMPLS(op, ...) \
-  static ::pb::ImplRegistrar PB_CONCAT(pb_impls_, __LINE__)(op, {__VA_ARGS__})

@@ -10,28 +10,8 @@ namespace pb::cuda {
 // naive: one thread per element, grid-stride, std:: math (the CUDA math library).
 // vec4:  float4 / double2 loads and stores (16 bytes per access: a quarter of the memory
 //        instructions for float), when every pointer is 16-byte aligned; else the naive loop.
-PB_REGISTER_CUDA_IMPLS("relu_forward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("relu_backward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("leaky_relu_forward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("leaky_relu_backward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("elu_forward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("elu_backward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("gelu_forward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("gelu_backward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("sigmoid_forward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("sigmoid_backward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("tanh_forward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("tanh_backward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("silu_forward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("silu_backward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("softplus_forward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("softplus_backward", "naive", "vec4");
 // naive: one thread per row (double sums, as the CPU naive); warp: one warp per row, lanes stride
 // the row (coalesced), butterfly max / sum (fixed order).
-PB_REGISTER_CUDA_IMPLS("softmax_forward", "naive", "warp");
-PB_REGISTER_CUDA_IMPLS("softmax_backward", "naive", "warp");
-PB_REGISTER_CUDA_IMPLS("log_softmax_forward", "naive", "warp");
-PB_REGISTER_CUDA_IMPLS("log_softmax_backward", "naive", "warp");
 
 namespace {
 
@@ -193,11 +173,11 @@ template <class T> ActFn<T> make_fn(Act act, double a, double b) { return ActFn<
 
 }  // namespace
 
-void act_forward(int impl, Act act, double a, double b, const Tensor& y, const Tensor& x) {
+template <Variant V> void act_forward(Act act, double a, double b, const Tensor& y, const Tensor& x) {
   const int64_t n = x.numel;
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const ActFn<T> f = make_fn<T>(act, a, b);
-    if (impl == 1 && aligned16(x.data) && aligned16(y.data))
+    if (V == Variant::vec4 && aligned16(x.data) && aligned16(y.data))
       act_forward_vec4<T><<<grid_for(n, kBlock, Vec<T>::n), kBlock, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), n, f);
     else
       act_forward_naive<T><<<grid_for(n, kBlock), kBlock, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), n, f);
@@ -205,11 +185,12 @@ void act_forward(int impl, Act act, double a, double b, const Tensor& y, const T
   check_launch("activation_forward");
 }
 
-void act_backward(int impl, Act act, double a, double b, const Tensor& dx, const Tensor& dy, const Tensor& x) {
+template <Variant V>
+void act_backward(Act act, double a, double b, const Tensor& dx, const Tensor& dy, const Tensor& x) {
   const int64_t n = x.numel;
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const ActFn<T> f = make_fn<T>(act, a, b);
-    if (impl == 1 && aligned16(x.data) && aligned16(dy.data) && aligned16(dx.data))
+    if (V == Variant::vec4 && aligned16(x.data) && aligned16(dy.data) && aligned16(dx.data))
       act_backward_vec4<T><<<grid_for(n, kBlock, Vec<T>::n), kBlock, 0, stream()>>>(dx.ptr<T>(), dy.ptr<T>(),
                                                                                      x.ptr<T>(), n, f);
     else
@@ -218,10 +199,10 @@ void act_backward(int impl, Act act, double a, double b, const Tensor& dx, const
   check_launch("activation_backward");
 }
 
-void softmax_forward(int impl, bool log, const Tensor& y, const Tensor& x) {
+template <Variant V> void softmax_forward(bool log, const Tensor& y, const Tensor& x) {
   const int64_t cols = x.size(-1), rows = x.numel / cols;
   PB_DISPATCH_FLOAT(x.dtype, T, {
-    if (impl == 0)
+    if (V == Variant::naive)
       softmax_forward_naive<T><<<grid_for(rows, 128), 128, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), rows, cols, log);
     else
       softmax_forward_warp<T><<<grid_for(rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream()>>>(
@@ -230,10 +211,10 @@ void softmax_forward(int impl, bool log, const Tensor& y, const Tensor& x) {
   check_launch(log ? "log_softmax_forward" : "softmax_forward");
 }
 
-void softmax_backward(int impl, bool log, const Tensor& dx, const Tensor& dy, const Tensor& y) {
+template <Variant V> void softmax_backward(bool log, const Tensor& dx, const Tensor& dy, const Tensor& y) {
   const int64_t cols = dy.size(-1), rows = dy.numel / cols;
   PB_DISPATCH_FLOAT(dy.dtype, T, {
-    if (impl == 0)
+    if (V == Variant::naive)
       softmax_backward_naive<T><<<grid_for(rows, 128), 128, 0, stream()>>>(dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows,
                                                                             cols, log);
     else
@@ -242,5 +223,14 @@ void softmax_backward(int impl, bool log, const Tensor& dx, const Tensor& dy, co
   });
   check_launch(log ? "log_softmax_backward" : "softmax_backward");
 }
+
+template void act_forward<Variant::naive>(Act, double, double, const Tensor&, const Tensor&);
+template void act_forward<Variant::vec4>(Act, double, double, const Tensor&, const Tensor&);
+template void act_backward<Variant::naive>(Act, double, double, const Tensor&, const Tensor&, const Tensor&);
+template void act_backward<Variant::vec4>(Act, double, double, const Tensor&, const Tensor&, const Tensor&);
+template void softmax_forward<Variant::naive>(bool, const Tensor&, const Tensor&);
+template void softmax_forward<Variant::warp>(bool, const Tensor&, const Tensor&);
+template void softmax_backward<Variant::naive>(bool, const Tensor&, const Tensor&, const Tensor&);
+template void softmax_backward<Variant::warp>(bool, const Tensor&, const Tensor&, const Tensor&);
 
 }  // namespace pb::cuda

@@ -10,9 +10,8 @@
 
 namespace pb::cuda {
 
-// naive: the scheme above (two passes for the statistics, one for the gradient sums).
-PB_REGISTER_CUDA_IMPLS("batch_norm_forward", "naive");
-PB_REGISTER_CUDA_IMPLS("batch_norm_backward", "naive");
+// One implementation ("naive" in csrc/ops/batchnorm.cpp's tables): the scheme above (two passes
+// for the statistics, one for the gradient sums).
 
 namespace {
 
@@ -155,7 +154,7 @@ unsigned cgrid(int64_t C) { return static_cast<unsigned>((C + 127) / 128); }
 
 }  // namespace
 
-void batch_norm_forward(int, const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& x,
+void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& x,
                         const Tensor& weight, const Tensor& bias, const Tensor& running_mean, const Tensor& running_var,
                         bool training, double momentum, double eps) {
   const char* op = "batch_norm_forward";
@@ -189,7 +188,7 @@ void batch_norm_forward(int, const Tensor& y, const Tensor& save_mean, const Ten
   });
 }
 
-void batch_norm_backward(int, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
                          const Tensor& x, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd,
                          bool training) {
   const char* op = "batch_norm_backward";

@@ -86,7 +86,3 @@ template <class T> __device__ __forceinline__ T block_sum(T v, T* sh) {
 }
 
 }  // namespace pb::cuda
-
-// Register the CUDA implementations of an op (plainest first, default last), as csrc/ops does
-// for the CPU: listed by pybench.ops.impls(op, device="cuda").
-#define PB_REGISTER_CUDA_IMPLS(op, ...) PB_REGISTER_IMPLS("cuda:" op, __VA_ARGS__)

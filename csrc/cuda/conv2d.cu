@@ -12,8 +12,6 @@ namespace pb::cuda {
 //        the virtual im2col matrix, and dweight = dy times its transpose, both through 64x64
 //        shared-memory tiles with a 4x4 register block per thread (each loaded value reused 64x);
 //        dx stays the naive gather.
-PB_REGISTER_CUDA_IMPLS("conv2d_forward", "naive", "igemm");
-PB_REGISTER_CUDA_IMPLS("conv2d_backward", "naive", "igemm");
 
 namespace {
 
@@ -213,12 +211,12 @@ void check_tiles(const char* op, int64_t rows, int64_t groups) {
 
 }  // namespace
 
-void conv2d_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                    const ConvGeom& g) {
+template <Variant V>
+void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeom& g) {
   const char* op = "conv2d_forward";
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const T* b = bias.present ? bias.ptr<T>() : nullptr;
-    if (impl == 0) {
+    if (V == Variant::naive) {
       fwd_naive<T><<<grid_for(g.N * g.O * g.OH * g.OW, kBlock), kBlock, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(),
                                                                                        weight.ptr<T>(), b, g);
     } else {
@@ -232,8 +230,9 @@ void conv2d_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& we
   check_launch(op);
 }
 
-void conv2d_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
-                     const Tensor& x, const Tensor& weight, const ConvGeom& g) {
+template <Variant V>
+void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy, const Tensor& x,
+                     const Tensor& weight, const ConvGeom& g) {
   const char* op = "conv2d_backward";
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (dx.present) {
@@ -241,7 +240,7 @@ void conv2d_backward(int impl, const Tensor& dx, const Tensor& dweight, const Te
                                                                                      weight.ptr<T>(), g);
       check_launch(op);
     }
-    if (impl == 0) {
+    if (V == Variant::naive) {
       dw_naive<T><<<grid_for(weight.numel, kBlock), kBlock, 0, stream()>>>(dweight.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), g);
     } else {
       const int64_t Og = g.O / g.groups, Kd = (g.C / g.groups) * g.KH * g.KW;
@@ -257,5 +256,12 @@ void conv2d_backward(int impl, const Tensor& dx, const Tensor& dweight, const Te
     }
   });
 }
+
+template void conv2d_forward<Variant::naive>(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const ConvGeom&);
+template void conv2d_forward<Variant::igemm>(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const ConvGeom&);
+template void conv2d_backward<Variant::naive>(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                              const Tensor&, const ConvGeom&);
+template void conv2d_backward<Variant::igemm>(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                              const Tensor&, const ConvGeom&);
 
 }  // namespace pb::cuda

@@ -7,7 +7,6 @@ namespace pb::cuda {
 
 // naive: a thread per element, grid-stride; memcpy: cudaMemcpyAsync device to device (the
 // driver's copy engine path, the reference ceiling).
-PB_REGISTER_CUDA_IMPLS("copy", "naive", "memcpy");
 
 namespace {
 template <class T> __global__ void copy_naive(T* y, const T* x, int64_t n) {
@@ -20,16 +19,18 @@ template <class T> __global__ void fill_kernel(T* y, int64_t n, T v) {
 }
 }  // namespace
 
-void copy(int impl, const Tensor& y, const Tensor& x) {
-  if (impl == 1) {
+template <Variant V> void copy(const Tensor& y, const Tensor& x) {
+  if constexpr (V == Variant::memcpy) {
     check("copy", "cudaMemcpyAsync", cudaMemcpyAsync(y.data, x.data, x.nbytes(), cudaMemcpyDeviceToDevice, stream()));
-    return;
+  } else {
+    PB_DISPATCH_FLOAT(x.dtype, T, {
+      copy_naive<T><<<grid_for(x.numel, 256), 256, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), x.numel);
+    });
+    check_launch("copy");
   }
-  PB_DISPATCH_FLOAT(x.dtype, T, {
-    copy_naive<T><<<grid_for(x.numel, 256), 256, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), x.numel);
-  });
-  check_launch("copy");
 }
+template void copy<Variant::naive>(const Tensor&, const Tensor&);
+template void copy<Variant::memcpy>(const Tensor&, const Tensor&);
 
 void fill(const char* op, const Tensor& out, double value) {
   if (out.numel == 0) return;  // no empty grid

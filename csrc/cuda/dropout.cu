@@ -10,8 +10,6 @@ namespace pb::cuda {
 // naive: a thread per element, one Philox call each (uses one of its four words).
 // vec4:  a thread per Philox block of 4 elements (global index g = 4q..4q+3): all four words
 //        used, a quarter of the generator work.
-PB_REGISTER_CUDA_IMPLS("dropout_forward", "naive", "vec4");
-PB_REGISTER_CUDA_IMPLS("dropout_backward", "naive", "vec4");
 
 namespace {
 
@@ -56,15 +54,15 @@ constexpr int kBlock = 256;
 
 }  // namespace
 
-void dropout_forward(int impl, const Tensor& y, const Tensor& x, double p, uint64_t seed, uint64_t offset,
-                     bool training) {
+template <Variant V>
+void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, uint64_t offset, bool training) {
   const int64_t n = x.numel;
   const uint64_t thr = math::dropout_threshold(p);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const T scale = math::dropout_scale<T>(p);
     if (!training)
       copy_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), n);
-    else if (impl == 0)
+    else if (V == Variant::naive)
       dropout_naive<T><<<grid_for(n, kBlock), kBlock, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), n, seed, offset, thr, scale);
     else
       dropout_vec4<T><<<grid_for(n / 4 + 2, kBlock), kBlock, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), n, seed, offset, thr,
@@ -72,5 +70,7 @@ void dropout_forward(int impl, const Tensor& y, const Tensor& x, double p, uint6
   });
   check_launch("dropout_forward");
 }
+template void dropout_forward<Variant::naive>(const Tensor&, const Tensor&, double, uint64_t, uint64_t, bool);
+template void dropout_forward<Variant::vec4>(const Tensor&, const Tensor&, double, uint64_t, uint64_t, bool);
 
 }  // namespace pb::cuda

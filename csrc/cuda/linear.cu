@@ -16,9 +16,6 @@ namespace pb::cuda {
 //         changes results at the 1e-3 level. float only (float64 runs tiled).
 // tiled:  64x64 block tiles through shared memory (K in steps of 16), a 4x4 register block per
 //         thread, 16-byte shared-memory reads (float4 / double2): each loaded value is reused 64x.
-PB_REGISTER_CUDA_IMPLS("gemm", "naive", "tf32", "tiled");
-PB_REGISTER_CUDA_IMPLS("linear_forward", "naive", "tf32", "tiled");
-PB_REGISTER_CUDA_IMPLS("linear_backward", "naive", "tf32", "tiled");
 
 namespace {
 
@@ -167,15 +164,15 @@ template <class T> __global__ void column_sums(T* db, const T* dy, int64_t rows,
 }
 
 template <class T>
-void gemm_launch(const char* op, int impl, T* c, const T* a, bool ta, int64_t lda, const T* b, bool tb, int64_t ldb,
+void gemm_launch(const char* op, Variant impl, T* c, const T* a, bool ta, int64_t lda, const T* b, bool tb, int64_t ldb,
                  int64_t M, int64_t N, int64_t K, T alpha, T beta) {
   // Mat gives element (row, k) of op(a) and element (col, k) of op(b): b untransposed is (K, N),
   // k-major, i.e. "transposed" from Mat's point of view.
   const Mat ma{lda, ta}, mb{ldb, !tb};
-  if (impl == 0) {
+  if (impl == Variant::naive) {
     const dim3 block(16, 16), grid(static_cast<unsigned>((N + 15) / 16), static_cast<unsigned>((M + 15) / 16));
     gemm_naive<T><<<grid, block, 0, stream()>>>(c, N, a, ma, b, mb, M, N, K, alpha, beta);
-  } else if (impl == 1 && sizeof(T) == 4) {
+  } else if (impl == Variant::tf32 && sizeof(T) == 4) {
     const dim3 grid(static_cast<unsigned>((N + 15) / 16), static_cast<unsigned>((M + 15) / 16));
     gemm_tf32<<<grid, 32, 0, stream()>>>(reinterpret_cast<float*>(c), N, reinterpret_cast<const float*>(a), ma,
                                          reinterpret_cast<const float*>(b), mb, M, N, K, float(alpha), float(beta));
@@ -193,8 +190,9 @@ void check_grid(const char* op, int64_t M, int64_t N) {
 
 }  // namespace
 
-void gemm(int impl, const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, int64_t M, int64_t N,
-          int64_t K, double alpha, double beta) {
+template <Variant V>
+void gemm(const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+          double alpha, double beta) {
   check_grid("gemm", M, N);
   if (M == 0 || N == 0) return;  // csrc/ops returns first; never an empty grid
   PB_DISPATCH_FLOAT(a.dtype, T, {
@@ -207,17 +205,18 @@ void gemm(int impl, const Tensor& c, const Tensor& a, const Tensor& b, bool tran
       }
       return;
     }
-    gemm_launch<T>("gemm", impl, c.ptr<T>(), a.ptr<T>(), trans_a, a.shape[1], b.ptr<T>(), trans_b, b.shape[1], M, N, K,
+    gemm_launch<T>("gemm", V, c.ptr<T>(), a.ptr<T>(), trans_a, a.shape[1], b.ptr<T>(), trans_b, b.shape[1], M, N, K,
                    T(alpha), T(beta));
   });
 }
 
-void linear_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+template <Variant V>
+void linear_forward(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const char* op = "linear_forward";
   const int64_t n = x.shape[0], in = x.shape[1], out = weight.shape[0];
   check_grid(op, n, out);
   PB_DISPATCH_FLOAT(x.dtype, T, {
-    gemm_launch<T>(op, impl, y.ptr<T>(), x.ptr<T>(), false, in, weight.ptr<T>(), true, in, n, out, in, T(1), T(0));
+    gemm_launch<T>(op, V, y.ptr<T>(), x.ptr<T>(), false, in, weight.ptr<T>(), true, in, n, out, in, T(1), T(0));
     if (bias.present) {
       add_bias<T><<<grid_for(n * out, 256), 256, 0, stream()>>>(y.ptr<T>(), bias.ptr<T>(), n, out);
       check_launch(op);
@@ -225,21 +224,33 @@ void linear_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& we
   });
 }
 
-void linear_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
-                     const Tensor& x, const Tensor& weight) {
+template <Variant V>
+void linear_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy, const Tensor& x,
+                     const Tensor& weight) {
   const char* op = "linear_backward";
   const int64_t n = x.shape[0], in = x.shape[1], out = weight.shape[0];
   check_grid(op, n > out ? n : out, in);
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     if (dx.present)  // dx (n, in) = dy (n, out) W (out, in)
-      gemm_launch<T>(op, impl, dx.ptr<T>(), dy.ptr<T>(), false, out, weight.ptr<T>(), false, in, n, in, out, T(1), T(0));
+      gemm_launch<T>(op, V, dx.ptr<T>(), dy.ptr<T>(), false, out, weight.ptr<T>(), false, in, n, in, out, T(1), T(0));
     // dW (out, in) = dy^T (out, n) x (n, in)
-    gemm_launch<T>(op, impl, dweight.ptr<T>(), dy.ptr<T>(), true, out, x.ptr<T>(), false, in, out, in, n, T(1), T(0));
+    gemm_launch<T>(op, V, dweight.ptr<T>(), dy.ptr<T>(), true, out, x.ptr<T>(), false, in, out, in, n, T(1), T(0));
     if (dbias.present) {
       column_sums<T><<<grid_for(out, 128), 128, 0, stream()>>>(dbias.ptr<T>(), dy.ptr<T>(), n, out);
       check_launch(op);
     }
   });
 }
+
+#define PB_GEMM_VARIANT(V)                                                                                        \
+  template void gemm<V>(const Tensor&, const Tensor&, const Tensor&, bool, bool, int64_t, int64_t, int64_t, double,    \
+                        double);                                                                                    \
+  template void linear_forward<V>(const Tensor&, const Tensor&, const Tensor&, const Tensor&);                      \
+  template void linear_backward<V>(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,        \
+                                   const Tensor&);
+PB_GEMM_VARIANT(Variant::naive)
+PB_GEMM_VARIANT(Variant::tf32)
+PB_GEMM_VARIANT(Variant::tiled)
+#undef PB_GEMM_VARIANT
 
 }  // namespace pb::cuda

@@ -8,16 +8,9 @@
 
 namespace pb::cuda {
 
-// naive: a warp per row for cross-entropy (the row's max and sum by butterfly), a thread per
-// element for the point-wise losses; sums through reduce.cuh. Memory-bound and already coalesced.
-PB_REGISTER_CUDA_IMPLS("cross_entropy_forward", "naive");
-PB_REGISTER_CUDA_IMPLS("cross_entropy_backward", "naive");
-PB_REGISTER_CUDA_IMPLS("mse_forward", "naive");
-PB_REGISTER_CUDA_IMPLS("mse_backward", "naive");
-PB_REGISTER_CUDA_IMPLS("huber_forward", "naive");
-PB_REGISTER_CUDA_IMPLS("huber_backward", "naive");
-PB_REGISTER_CUDA_IMPLS("bce_with_logits_forward", "naive");
-PB_REGISTER_CUDA_IMPLS("bce_with_logits_backward", "naive");
+// One implementation ("naive" in csrc/ops/loss.cpp's tables): a warp per row for cross-entropy
+// (the row's max and sum by butterfly), a thread per element for the point-wise losses; sums
+// through reduce.cuh. Memory-bound and already coalesced.
 
 namespace {
 
@@ -117,7 +110,7 @@ void check_labels_range(const char* op, const Tensor& labels, int64_t C) {
   }
 }
 
-double cross_entropy_forward(int, const Tensor& logits, const Tensor& labels) {
+double cross_entropy_forward(const Tensor& logits, const Tensor& labels) {
   const char* op = "cross_entropy_forward";
   const int64_t N = logits.shape[0], C = logits.shape[1];
   Scratch rows(op, N * sizeof(double));
@@ -129,7 +122,7 @@ double cross_entropy_forward(int, const Tensor& logits, const Tensor& labels) {
   return device_sum(op, N, RowTerm{rows.as<double>()});
 }
 
-void cross_entropy_backward(int, const Tensor& dx, const Tensor& logits, const Tensor& labels, double scale) {
+void cross_entropy_backward(const Tensor& dx, const Tensor& logits, const Tensor& labels, double scale) {
   const int64_t N = logits.shape[0], C = logits.shape[1];
   PB_DISPATCH_FLOAT(logits.dtype, T, {
     ce_backward<T><<<grid_for(N, kWarps), 32 * kWarps, 0, stream()>>>(dx.ptr<T>(), logits.ptr<T>(),
@@ -138,7 +131,7 @@ void cross_entropy_backward(int, const Tensor& dx, const Tensor& logits, const T
   check_launch("cross_entropy_backward");
 }
 
-double pointwise_loss_forward(int, Loss loss, const Tensor& input, const Tensor& target, double delta) {
+double pointwise_loss_forward(Loss loss, const Tensor& input, const Tensor& target, double delta) {
   const char* op = "loss_forward";
   double r = 0;
   PB_DISPATCH_FLOAT(input.dtype, T, {
@@ -147,7 +140,7 @@ double pointwise_loss_forward(int, Loss loss, const Tensor& input, const Tensor&
   return r;
 }
 
-void pointwise_loss_backward(int, Loss loss, const Tensor& dx, const Tensor& input, const Tensor& target,
+void pointwise_loss_backward(Loss loss, const Tensor& dx, const Tensor& input, const Tensor& target,
                              double delta, double scale) {
   const int64_t n = input.numel;
   PB_DISPATCH_FLOAT(input.dtype, T, {

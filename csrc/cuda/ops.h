@@ -1,91 +1,100 @@
-// Host entry points of the CUDA kernels (csrc/cuda/*.cu), one group per op family, called by
-// csrc/ops after validation and on_cuda() (which set the device and stream). Each takes the
-// index of the CUDA implementation (resolve_cuda_impl) and the validated Tensor views (device
-// pointers); they launch asynchronously on the caller's stream, except where a value must come
-// back to the host (loss values, label checks). Only linked in a CUDA build (PB_CUDA_ONLY).
+// Host entry points of the CUDA kernels (csrc/cuda/*.cu), one group per op family: the CUDA
+// column of the op tables in csrc/ops (core/op_table.h), run after validation and on_cuda()
+// (which set the device and stream). They take the validated Tensor views (device pointers) and
+// launch asynchronously on the caller's stream, except where a value must come back to the host
+// (loss values, label checks). Only linked in a CUDA build (PB_CUDA_ENTRY, PB_CUDA_ONLY).
 #pragma once
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "cpu/activation.h"  // Act
+#include "cpu/conv2d.h"      // ConvGeom
+#include "cpu/pool.h"        // PoolGeom
 #include "math/optim.h"
 
 namespace pb::cuda {
 
+// Where an op has several CUDA implementations, one entry per implementation, by name: the
+// tables point at e.g. copy<Variant::memcpy> (instantiated in the .cu for the names it offers).
+enum class Variant { naive, vec4, warp, memcpy, tf32, tiled, igemm };
+
+// The parameter structs of the CPU kernels, used as they are (one definition for both backends).
+using cpu::Act;
+using cpu::ConvGeom;
+using cpu::PoolGeom;
+
 // ---- copy (csrc/cuda/copy.cu): y = x ----
-void copy(int impl, const Tensor& y, const Tensor& x);
+// naive, memcpy.
+template <Variant V> void copy(const Tensor& y, const Tensor& x);
 // out = value (rounded to out's float dtype); no launch for an empty out.
 void fill(const char* op, const Tensor& out, double value);
 
-// ---- activations (csrc/cuda/activation.cu) ----
-// Same members, same order as cpu::Act (csrc/ops/activation.cpp asserts it).
-enum class Act { relu, leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, softplus };
+// ---- activations (csrc/cuda/activation.cu): naive, vec4; softmax: naive, warp ----
 // a: negative_slope / alpha / beta; b: threshold (softplus).
-void act_forward(int impl, Act act, double a, double b, const Tensor& y, const Tensor& x);
-void act_backward(int impl, Act act, double a, double b, const Tensor& dx, const Tensor& dy, const Tensor& x);
-void softmax_forward(int impl, bool log, const Tensor& y, const Tensor& x);
-void softmax_backward(int impl, bool log, const Tensor& dx, const Tensor& dy, const Tensor& y);
+template <Variant V> void act_forward(Act act, double a, double b, const Tensor& y, const Tensor& x);
+template <Variant V>
+void act_backward(Act act, double a, double b, const Tensor& dx, const Tensor& dy, const Tensor& x);
+template <Variant V> void softmax_forward(bool log, const Tensor& y, const Tensor& x);
+template <Variant V> void softmax_backward(bool log, const Tensor& dx, const Tensor& dy, const Tensor& y);
 
 // ---- losses (csrc/cuda/loss.cu): forward returns the sum of the terms (the op divides) ----
 // ValueError (same message as the CPU check) for a label outside [0, C); copies one int back.
 void check_labels_range(const char* op, const Tensor& labels, int64_t C);
-double cross_entropy_forward(int impl, const Tensor& logits, const Tensor& labels);
-void cross_entropy_backward(int impl, const Tensor& dx, const Tensor& logits, const Tensor& labels, double scale);
+double cross_entropy_forward(const Tensor& logits, const Tensor& labels);
+void cross_entropy_backward(const Tensor& dx, const Tensor& logits, const Tensor& labels, double scale);
 enum class Loss { mse, huber, bce_with_logits };
-double pointwise_loss_forward(int impl, Loss loss, const Tensor& input, const Tensor& target, double delta);
-void pointwise_loss_backward(int impl, Loss loss, const Tensor& dx, const Tensor& input, const Tensor& target,
-                             double delta, double scale);
+double pointwise_loss_forward(Loss loss, const Tensor& input, const Tensor& target, double delta);
+void pointwise_loss_backward(Loss loss, const Tensor& dx, const Tensor& input, const Tensor& target, double delta,
+                             double scale);
 
 // ---- optimizers (csrc/cuda/optim.cu); absent states are Tensors with present = false ----
-void sgd_step(int impl, const Tensor& param, const Tensor& momentum_buf, const Tensor& grad, const math::SgdConfig& cfg);
-void adagrad_step(int impl, const Tensor& param, const Tensor& state_sum, const Tensor& grad,
-                  const math::AdagradConfig& cfg);
-void rmsprop_step(int impl, const Tensor& param, const Tensor& square_avg, const Tensor& momentum_buf,
-                  const Tensor& grad_avg, const Tensor& grad, const math::RmspropConfig& cfg);
-void adam_step(int impl, const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq, const Tensor& grad,
+void sgd_step(const Tensor& param, const Tensor& momentum_buf, const Tensor& grad, const math::SgdConfig& cfg);
+void adagrad_step(const Tensor& param, const Tensor& state_sum, const Tensor& grad, const math::AdagradConfig& cfg);
+void rmsprop_step(const Tensor& param, const Tensor& square_avg, const Tensor& momentum_buf, const Tensor& grad_avg,
+                  const Tensor& grad, const math::RmspropConfig& cfg);
+void adam_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq, const Tensor& grad,
                const math::AdamConfig& cfg);
 
 // ---- dropout (csrc/cuda/dropout.cu): the mask is the CPU's, bit for bit ----
 // training=false copies x to y.
-void dropout_forward(int impl, const Tensor& y, const Tensor& x, double p, uint64_t seed, uint64_t offset,
-                     bool training);
+// naive, vec4.
+template <Variant V>
+void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, uint64_t offset, bool training);
 
-// ---- GEMM and linear (csrc/cuda/linear.cu) ----
+// ---- GEMM and linear (csrc/cuda/linear.cu): naive, tf32, tiled ----
 // c (M, N) = alpha op(a) op(b) + beta c; row-major, lda / ldb the row lengths of a / b as stored.
-void gemm(int impl, const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, int64_t M,
-          int64_t N, int64_t K, double alpha, double beta);
-void linear_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias);
-void linear_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
-                     const Tensor& x, const Tensor& weight);
+template <Variant V>
+void gemm(const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, int64_t M, int64_t N,
+          int64_t K, double alpha, double beta);
+template <Variant V> void linear_forward(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias);
+template <Variant V>
+void linear_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy, const Tensor& x,
+                     const Tensor& weight);
 
-// ---- pooling (csrc/cuda/pool.cu); the CPU's geometry (cpu::PoolGeom), copied field by field ----
-struct PoolGeom {
-  int64_t planes, H, W, OH, OW;
-  int64_t KH, KW, sh, sw, ph, pw;
-};
-void max_pool2d_forward(int impl, const Tensor& y, const Tensor& indices, const Tensor& x, const PoolGeom& g);
+// ---- pooling (csrc/cuda/pool.cu); the geometry is the CPU kernels' (cpu::PoolGeom) ----
+void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x, const PoolGeom& g);
 // Returns the number of indices outside [0, H*W) (the op raises ValueError; out is then invalid).
-int64_t max_pool2d_backward(int impl, const Tensor& dx, const Tensor& dy, const Tensor& indices, const PoolGeom& g);
-void avg_pool2d_forward(int impl, const Tensor& y, const Tensor& x, const PoolGeom& g, bool count_include_pad);
-void avg_pool2d_backward(int impl, const Tensor& dx, const Tensor& dy, const PoolGeom& g, bool count_include_pad);
-void global_avg_pool2d_forward(int impl, const Tensor& y, const Tensor& x);
-void global_avg_pool2d_backward(int impl, const Tensor& dx, const Tensor& dy);
+int64_t max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indices, const PoolGeom& g);
+void avg_pool2d_forward(const Tensor& y, const Tensor& x, const PoolGeom& g, bool count_include_pad);
+void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const PoolGeom& g, bool count_include_pad);
+// naive, warp.
+template <Variant V> void global_avg_pool2d_forward(const Tensor& y, const Tensor& x);
+void global_avg_pool2d_backward(const Tensor& dx, const Tensor& dy);
 
 // ---- batch norm (csrc/cuda/batchnorm.cu): everything per channel stays on the device ----
-void batch_norm_forward(int impl, const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& x,
+void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& x,
                         const Tensor& weight, const Tensor& bias, const Tensor& running_mean, const Tensor& running_var,
                         bool training, double momentum, double eps);
-void batch_norm_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
                          const Tensor& x, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd,
                          bool training);
 
-// ---- conv2d (csrc/cuda/conv2d.cu); the CPU's geometry (cpu::ConvGeom), copied field by field ----
-struct ConvGeom {
-  int64_t N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, groups;
-};
-void conv2d_forward(int impl, const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                    const ConvGeom& g);
+// ---- conv2d (csrc/cuda/conv2d.cu): naive, igemm; the geometry is the CPU kernels' (cpu::ConvGeom) ----
+template <Variant V>
+void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeom& g);
 // dx and dbias skipped when not present.
-void conv2d_backward(int impl, const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
-                     const Tensor& x, const Tensor& weight, const ConvGeom& g);
+template <Variant V>
+void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy, const Tensor& x,
+                     const Tensor& weight, const ConvGeom& g);
 
 }  // namespace pb::cuda

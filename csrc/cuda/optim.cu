@@ -6,12 +6,8 @@
 
 namespace pb::cuda {
 
-// naive: a thread per element, grid-stride (memory-bound: each element is read and written once).
-PB_REGISTER_CUDA_IMPLS("sgd_step", "naive");
-PB_REGISTER_CUDA_IMPLS("adagrad_step", "naive");
-PB_REGISTER_CUDA_IMPLS("rmsprop_step", "naive");
-PB_REGISTER_CUDA_IMPLS("adam_step", "naive");
-PB_REGISTER_CUDA_IMPLS("adamw_step", "naive");
+// One implementation ("naive" in csrc/ops/optim.cpp's tables): a thread per element, grid-stride
+// (memory-bound: each element is read and written once).
 
 namespace {
 
@@ -60,7 +56,7 @@ constexpr int kBlock = 256;
 
 }  // namespace
 
-void sgd_step(int, const Tensor& param, const Tensor& momentum_buf, const Tensor& grad, const math::SgdConfig& cfg) {
+void sgd_step(const Tensor& param, const Tensor& momentum_buf, const Tensor& grad, const math::SgdConfig& cfg) {
   const int64_t n = param.numel;
   PB_DISPATCH_FLOAT(param.dtype, T, {
     T* buf = cfg.momentum != 0 ? momentum_buf.ptr<T>() : nullptr;
@@ -70,7 +66,7 @@ void sgd_step(int, const Tensor& param, const Tensor& momentum_buf, const Tensor
   check_launch("sgd_step");
 }
 
-void adagrad_step(int, const Tensor& param, const Tensor& state_sum, const Tensor& grad, const math::AdagradConfig& cfg) {
+void adagrad_step(const Tensor& param, const Tensor& state_sum, const Tensor& grad, const math::AdagradConfig& cfg) {
   const int64_t n = param.numel;
   PB_DISPATCH_FLOAT(param.dtype, T, {
     adagrad_kernel<T><<<grid_for(n, kBlock), kBlock, 0, stream()>>>(param.ptr<T>(), state_sum.ptr<T>(), grad.ptr<T>(),
@@ -79,7 +75,7 @@ void adagrad_step(int, const Tensor& param, const Tensor& state_sum, const Tenso
   check_launch("adagrad_step");
 }
 
-void rmsprop_step(int, const Tensor& param, const Tensor& square_avg, const Tensor& momentum_buf,
+void rmsprop_step(const Tensor& param, const Tensor& square_avg, const Tensor& momentum_buf,
                   const Tensor& grad_avg, const Tensor& grad, const math::RmspropConfig& cfg) {
   const int64_t n = param.numel;
   PB_DISPATCH_FLOAT(param.dtype, T, {
@@ -91,7 +87,7 @@ void rmsprop_step(int, const Tensor& param, const Tensor& square_avg, const Tens
   check_launch("rmsprop_step");
 }
 
-void adam_step(int, const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq, const Tensor& grad,
+void adam_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq, const Tensor& grad,
                const math::AdamConfig& cfg) {
   const int64_t n = param.numel;
   PB_DISPATCH_FLOAT(param.dtype, T, {

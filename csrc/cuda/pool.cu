@@ -12,13 +12,8 @@ namespace pb::cuda {
 
 // naive: a thread per output (forward); backward: a thread per input element (avg, gather) or
 // per plane (max: the indices are arbitrary, so a serial scatter in output order).
-PB_REGISTER_CUDA_IMPLS("max_pool2d_forward", "naive");
-PB_REGISTER_CUDA_IMPLS("max_pool2d_backward", "naive");
-PB_REGISTER_CUDA_IMPLS("avg_pool2d_forward", "naive");
-PB_REGISTER_CUDA_IMPLS("avg_pool2d_backward", "naive");
-// naive: a thread per plane; warp: a warp per plane (coalesced reads, butterfly sum).
-PB_REGISTER_CUDA_IMPLS("global_avg_pool2d_forward", "naive", "warp");
-PB_REGISTER_CUDA_IMPLS("global_avg_pool2d_backward", "naive");
+// global_avg_pool2d_forward, naive: a thread per plane; warp: a warp per plane (coalesced reads,
+// butterfly sum).
 
 namespace {
 
@@ -119,7 +114,7 @@ constexpr int kBlock = 256;
 
 }  // namespace
 
-void max_pool2d_forward(int, const Tensor& y, const Tensor& indices, const Tensor& x, const PoolGeom& g) {
+void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x, const PoolGeom& g) {
   PB_DISPATCH_FLOAT(x.dtype, T, {
     max_fwd<T><<<grid_for(g.planes * g.OH * g.OW, kBlock), kBlock, 0, stream()>>>(y.ptr<T>(), indices.ptr<int64_t>(),
                                                                                    x.ptr<T>(), g);
@@ -127,7 +122,7 @@ void max_pool2d_forward(int, const Tensor& y, const Tensor& indices, const Tenso
   check_launch("max_pool2d_forward");
 }
 
-int64_t max_pool2d_backward(int, const Tensor& dx, const Tensor& dy, const Tensor& indices, const PoolGeom& g) {
+int64_t max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indices, const PoolGeom& g) {
   const char* op = "max_pool2d_backward";
   Scratch s(op, sizeof(unsigned long long));
   check(op, "cudaMemsetAsync", cudaMemsetAsync(s.p, 0, sizeof(unsigned long long), stream()));
@@ -143,7 +138,7 @@ int64_t max_pool2d_backward(int, const Tensor& dx, const Tensor& dy, const Tenso
   return static_cast<int64_t>(bad);
 }
 
-void avg_pool2d_forward(int, const Tensor& y, const Tensor& x, const PoolGeom& g, bool count_include_pad) {
+void avg_pool2d_forward(const Tensor& y, const Tensor& x, const PoolGeom& g, bool count_include_pad) {
   PB_DISPATCH_FLOAT(x.dtype, T, {
     avg_fwd<T><<<grid_for(g.planes * g.OH * g.OW, kBlock), kBlock, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), g,
                                                                                    count_include_pad);
@@ -151,7 +146,7 @@ void avg_pool2d_forward(int, const Tensor& y, const Tensor& x, const PoolGeom& g
   check_launch("avg_pool2d_forward");
 }
 
-void avg_pool2d_backward(int, const Tensor& dx, const Tensor& dy, const PoolGeom& g, bool count_include_pad) {
+void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const PoolGeom& g, bool count_include_pad) {
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     avg_bwd<T><<<grid_for(g.planes * g.H * g.W, kBlock), kBlock, 0, stream()>>>(dx.ptr<T>(), dy.ptr<T>(), g,
                                                                                 count_include_pad);
@@ -159,18 +154,20 @@ void avg_pool2d_backward(int, const Tensor& dx, const Tensor& dy, const PoolGeom
   check_launch("avg_pool2d_backward");
 }
 
-void global_avg_pool2d_forward(int impl, const Tensor& y, const Tensor& x) {
+template <Variant V> void global_avg_pool2d_forward(const Tensor& y, const Tensor& x) {
   const int64_t planes = x.shape[0] * x.shape[1], HW = x.shape[2] * x.shape[3];
   PB_DISPATCH_FLOAT(x.dtype, T, {
-    if (impl == 0)
+    if (V == Variant::naive)
       gavg_fwd_naive<T><<<grid_for(planes, 128), 128, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), planes, HW);
     else
       gavg_fwd_warp<T><<<grid_for(planes, 8), 256, 0, stream()>>>(y.ptr<T>(), x.ptr<T>(), planes, HW);
   });
   check_launch("global_avg_pool2d_forward");
 }
+template void global_avg_pool2d_forward<Variant::naive>(const Tensor&, const Tensor&);
+template void global_avg_pool2d_forward<Variant::warp>(const Tensor&, const Tensor&);
 
-void global_avg_pool2d_backward(int, const Tensor& dx, const Tensor& dy) {
+void global_avg_pool2d_backward(const Tensor& dx, const Tensor& dy) {
   const int64_t planes = dx.shape[0] * dx.shape[1], HW = dx.shape[2] * dx.shape[3];
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     gavg_bwd<T><<<grid_for(planes * HW, kBlock), kBlock, 0, stream()>>>(dx.ptr<T>(), dy.ptr<T>(), planes, HW);

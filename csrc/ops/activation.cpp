@@ -6,53 +6,38 @@
 #include "core/check.h"
 #include "core/device.h"
 #include "core/dispatch.h"
+#include "core/op_table.h"
 #include "cpu/activation.h"
 #include "cpu/softmax.h"
 #include "cuda/ops.h"
 
 namespace pb::ops {
 
-// naive: single thread, std:: math; vec: threads + vectorized fastmath; stream: vec + streaming
-// stores for outputs >= 16 MiB; simd: explicit AVX-512 (fm::V16) loops, streaming from registers
-// (stream elsewhere); lean: simd with fewer instructions for gelu, gelu tanh, softplus (math::lean;
-// simd for the rest). See csrc/cpu/activation.cpp for what each measured.
-PB_REGISTER_IMPLS("relu_forward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("relu_backward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("leaky_relu_forward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("leaky_relu_backward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("elu_forward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("elu_backward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("gelu_forward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("gelu_backward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("sigmoid_forward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("sigmoid_backward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("tanh_forward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("tanh_backward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("silu_forward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("silu_backward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("softplus_forward", "naive", "vec", "stream", "simd", "lean");
-PB_REGISTER_IMPLS("softplus_backward", "naive", "vec", "stream", "simd", "lean");
-// Softmax family: "stream" (vec + streaming stores through an L1 row buffer) measured 0.7-0.9x
-// of "vec" in every `pybench bench --impl all` run on the shared 2-core machine (the extra pass
-// over the row costs more than the saved read-for-ownership while the cores are the bottleneck),
-// so "vec" came after it; "simd" (AVX-512 rows: one read of x, exp at half the instructions,
-// streaming stores from registers; vec elsewhere) next; "lean" (forward: simd with the rows
-// pipelined, a row's stores overlapping the next row's exp; backward: simd) next; forward only:
-// "online" (exp(x - running lane max) in the loop that reads the row, y from L1 after it; lean
-// elsewhere) is last, the default: at (65536, 1024) 2 threads, 3 side-by-side runs, softmax
-// 77-79% of copy vs lean 63-64%, log_softmax 68-72% vs 61-66% (the AVX2 path still runs simd).
-PB_REGISTER_IMPLS("softmax_forward", "naive", "stream", "vec", "simd", "lean", "online");
-PB_REGISTER_IMPLS("softmax_backward", "naive", "stream", "vec", "simd", "lean");
-PB_REGISTER_IMPLS("log_softmax_forward", "naive", "stream", "vec", "simd", "lean", "online");
-PB_REGISTER_IMPLS("log_softmax_backward", "naive", "stream", "vec", "simd", "lean");
-
 namespace {
+
+using cpu::Act;
+using cpu::ActParams;
+
+// The element-wise activations: ops <name>_forward and <name>_backward, each with the
+// implementations of kActForward / kActBackward (below) and the formula of its Act
+// (csrc/math/activation.h). has_params: parameters besides x, checked and mapped in resolve();
+// those without are bound alike (bindings/activation.cpp: plain_activations()).
+struct Activation {
+  const char* name;
+  Act act;  // gelu: Act::gelu_tanh when approximate="tanh"
+  bool has_params;
+};
+const Activation kActivations[] = {
+    {"relu", Act::relu, false},       {"leaky_relu", Act::leaky_relu, true}, {"elu", Act::elu, true},
+    {"gelu", Act::gelu, true},        {"sigmoid", Act::sigmoid, false},      {"tanh", Act::tanh, false},
+    {"silu", Act::silu, false},       {"softplus", Act::softplus, true},
+};
 
 // Validates the op's parameters and maps them to the kernel's Act / ActParams.
 template <class T>
-cpu::Act resolve(const std::string& name, const char* op, const ActArgs& a, cpu::ActParams<T>& p) {
-  using cpu::Act;
-  if (name == "relu") return Act::relu;
+Act resolve(const std::string& name, const char* op, const ActArgs& a, ActParams<T>& p) {
+  for (const Activation& act : kActivations)
+    if (!act.has_params && name == act.name) return act.act;
   if (name == "leaky_relu") {
     if (!std::isfinite(a.negative_slope)) value_error(op, "negative_slope", "a finite number", num_str(a.negative_slope));
     p.a = static_cast<T>(a.negative_slope);
@@ -68,9 +53,6 @@ cpu::Act resolve(const std::string& name, const char* op, const ActArgs& a, cpu:
     if (a.approximate == "tanh") return Act::gelu_tanh;
     value_error(op, "approximate", "'none' or 'tanh'", "'" + a.approximate + "'");
   }
-  if (name == "sigmoid") return Act::sigmoid;
-  if (name == "tanh") return Act::tanh;
-  if (name == "silu") return Act::silu;
   if (name == "softplus") {
     // PyTorch accepts beta <= 0 (and divides by it); a non-positive beta is never meaningful.
     if (!(std::isfinite(a.beta) && a.beta > 0)) value_error(op, "beta", "a finite number > 0", num_str(a.beta));
@@ -82,10 +64,99 @@ cpu::Act resolve(const std::string& name, const char* op, const ActArgs& a, cpu:
   value_error(op, "name", "a known activation", "'" + name + "'");
 }
 
-static_assert(static_cast<int>(cpu::Act::softplus) == static_cast<int>(cuda::Act::softplus), "cuda::Act mirrors cpu::Act");
-[[maybe_unused]] cuda::Act to_cuda(cpu::Act a) { return static_cast<cuda::Act>(static_cast<int>(a)); }
+// ---- the implementations (kernels: csrc/cpu/activation.h, softmax.h; CUDA: csrc/cuda/ops.h) ----
+using cuda::Variant;
+template <class T> using ActForwardCpu = void(T* y, const T* x, int64_t n, Act act, ActParams<T> p);
+template <class T> using ActBackwardCpu = void(T* dx, const T* dy, const T* x, int64_t n, Act act, ActParams<T> p);
+template <class T> using SoftmaxForwardCpu = void(T* y, const T* x, int64_t rows, int64_t cols, bool log);
+template <class T> using SoftmaxBackwardCpu = void(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log);
+using ActForwardCuda = void(Act act, double a, double b, const Tensor& y, const Tensor& x);
+using ActBackwardCuda = void(Act act, double a, double b, const Tensor& dx, const Tensor& dy, const Tensor& x);
+using SoftmaxForwardCuda = void(bool log, const Tensor& y, const Tensor& x);
+using SoftmaxBackwardCuda = void(bool log, const Tensor& dx, const Tensor& dy, const Tensor& y);
+
+// Every element-wise activation (kActivations) runs these: one kernel per implementation, given
+// the activation. See csrc/cpu/activation.cpp for what each measured.
+constexpr const char* kNaive = "plain loops, one thread, std:: math; CUDA: a thread per element";
+constexpr const char* kVec = "threads, fastmath in loops the compiler vectorizes";
+constexpr const char* kStream = "vec with streaming stores for outputs >= 16 MiB";
+constexpr const char* kSimd = "explicit AVX-512 loops (fm::V16), streaming from registers; stream elsewhere";
+constexpr const char* kLean = "simd with fewer instructions for gelu, gelu tanh, softplus (math::lean); simd for the rest";
+constexpr const char* kVec4 = "CUDA: 16-byte loads and stores when every pointer is aligned; naive otherwise";
+
+const OpImpl<CpuKernel<ActForwardCpu>, ActForwardCuda> kActForward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(act_forward_naive), PB_CUDA_ENTRY(act_forward<Variant::naive>)},
+    {"vec", kVec, PB_CPU_KERNEL(act_forward_vec), nullptr},
+    {"stream", kStream, PB_CPU_KERNEL(act_forward_stream), nullptr},
+    {"simd", kSimd, PB_CPU_KERNEL(act_forward_simd), nullptr},
+    {"lean", kLean, PB_CPU_KERNEL(act_forward_lean), nullptr, kDefaultCpu},
+    {"vec4", kVec4, {}, PB_CUDA_ENTRY(act_forward<Variant::vec4>), kDefaultCuda},
+};
+const OpImpl<CpuKernel<ActBackwardCpu>, ActBackwardCuda> kActBackward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(act_backward_naive), PB_CUDA_ENTRY(act_backward<Variant::naive>)},
+    {"vec", kVec, PB_CPU_KERNEL(act_backward_vec), nullptr},
+    {"stream", kStream, PB_CPU_KERNEL(act_backward_stream), nullptr},
+    {"simd", kSimd, PB_CPU_KERNEL(act_backward_simd), nullptr},
+    {"lean", kLean, PB_CPU_KERNEL(act_backward_lean), nullptr, kDefaultCpu},
+    {"vec4", kVec4, {}, PB_CUDA_ENTRY(act_backward<Variant::vec4>), kDefaultCuda},
+};
+
+// Softmax family: "stream" (vec + streaming stores through an L1 row buffer) measured 0.7-0.9x
+// of "vec" in every `pybench bench --impl all` run on the shared 2-core machine (the extra pass
+// over the row costs more than the saved read-for-ownership while the cores are the bottleneck),
+// so "vec" came after it; "simd" (AVX-512 rows: one read of x, exp at half the instructions,
+// streaming stores from registers; vec elsewhere) next; "lean" (forward: simd with the rows
+// pipelined, a row's stores overlapping the next row's exp; backward: simd) next; forward only:
+// "online" (exp(x - running lane max) in the loop that reads the row, y from L1 after it; lean
+// elsewhere) is the default: at (65536, 1024) 2 threads, 3 side-by-side runs, softmax 77-79% of
+// copy vs lean 63-64%, log_softmax 68-72% vs 61-66% (the AVX2 path still runs simd).
+constexpr const char* kRowsNaive = "plain loops over rows, one thread, double sums; CUDA: a thread per row";
+constexpr const char* kRowsStream = "vec with streaming stores through an L1 row buffer";
+constexpr const char* kRowsVec = "threads over rows, fastmath in loops the compiler vectorizes";
+constexpr const char* kRowsSimd = "AVX-512 rows: one read of x, streaming stores from registers; vec elsewhere";
+constexpr const char* kWarp = "CUDA: a warp per row, butterfly max / sum in a fixed order";
+
+const OpImpl<CpuKernel<SoftmaxForwardCpu>, SoftmaxForwardCuda> kSoftmaxForward[] = {
+    {"naive", kRowsNaive, PB_CPU_KERNEL(softmax_forward_naive), PB_CUDA_ENTRY(softmax_forward<Variant::naive>)},
+    {"stream", kRowsStream, PB_CPU_KERNEL(softmax_forward_stream), nullptr},
+    {"vec", kRowsVec, PB_CPU_KERNEL(softmax_forward_vec), nullptr},
+    {"simd", kRowsSimd, PB_CPU_KERNEL(softmax_forward_simd), nullptr},
+    {"lean", "simd with the rows pipelined (a row's stores overlap the next row's exp)",
+     PB_CPU_KERNEL(softmax_forward_lean), nullptr},
+    {"online", "exp(x - running max) in the loop that reads the row, y from L1 after it; lean elsewhere",
+     PB_CPU_KERNEL(softmax_forward_online), nullptr, kDefaultCpu},
+    {"warp", kWarp, {}, PB_CUDA_ENTRY(softmax_forward<Variant::warp>), kDefaultCuda},
+};
+const OpImpl<CpuKernel<SoftmaxBackwardCpu>, SoftmaxBackwardCuda> kSoftmaxBackward[] = {
+    {"naive", kRowsNaive, PB_CPU_KERNEL(softmax_backward_naive), PB_CUDA_ENTRY(softmax_backward<Variant::naive>)},
+    {"stream", kRowsStream, PB_CPU_KERNEL(softmax_backward_stream), nullptr},
+    {"vec", kRowsVec, PB_CPU_KERNEL(softmax_backward_vec), nullptr},
+    {"simd", kRowsSimd, PB_CPU_KERNEL(softmax_backward_simd), nullptr},
+    {"lean", "simd (the backward has no pipelined rows)", PB_CPU_KERNEL(softmax_backward_lean), nullptr, kDefaultCpu},
+    {"warp", kWarp, {}, PB_CUDA_ENTRY(softmax_backward<Variant::warp>), kDefaultCuda},
+};
+
+bool register_all() {
+  for (const Activation& a : kActivations) {
+    register_op(std::string(a.name) + "_forward", kActForward);
+    register_op(std::string(a.name) + "_backward", kActBackward);
+  }
+  register_op("softmax_forward", kSoftmaxForward);
+  register_op("log_softmax_forward", kSoftmaxForward);
+  register_op("softmax_backward", kSoftmaxBackward);
+  register_op("log_softmax_backward", kSoftmaxBackward);
+  return true;
+}
+[[maybe_unused]] const bool registered = register_all();
 
 }  // namespace
+
+std::vector<std::string> plain_activations() {
+  std::vector<std::string> r;
+  for (const Activation& a : kActivations)
+    if (!a.has_params) r.push_back(a.name);
+  return r;
+}
 
 void activation_forward(const std::string& name, const Tensor& y, const Tensor& x, const ActArgs& args,
                         const std::string& impl) {
@@ -94,23 +165,18 @@ void activation_forward(const std::string& name, const Tensor& y, const Tensor& 
   check_input(op, "x", x, kAnyNdimOrScalar, Empty::any);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
-    cpu::ActParams<double> p;
-    [[maybe_unused]] const cpu::Act a = resolve<double>(name, op, args, p);
-    [[maybe_unused]] const int v = resolve_cuda_impl(op, impl);
+    ActParams<double> p;
+    const Act a = resolve<double>(name, op, args, p);
+    const auto& e = pick(kActForward, op, impl, true);
     if (x.numel == 0) return;  // an empty result; no empty CUDA grid
-    PB_CUDA_ONLY(cuda::act_forward(v, to_cuda(a), p.a, p.b, y, x));
-    return;
+    return e.cuda(a, p.a, p.b, y, x);
   }
-  const int v = resolve_impl(op, impl);
+  const auto& e = pick(kActForward, op, impl, false);
   PB_DISPATCH_FLOAT(x.dtype, T, {
-    cpu::ActParams<T> p;
-    const cpu::Act a = resolve<T>(name, op, args, p);
+    ActParams<T> p;
+    const Act a = resolve<T>(name, op, args, p);
     if (x.numel == 0) return;  // parameters checked; an empty result
-    if (v == 0) PB_CPU_CALL(act_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
-    else if (v == 1) PB_CPU_CALL(act_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
-    else if (v == 2) PB_CPU_CALL(act_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
-    else if (v == 3) PB_CPU_CALL(act_forward_simd<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
-    else PB_CPU_CALL(act_forward_lean<T>, y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
+    e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), x.numel, a, p);
   });
 }
 
@@ -124,23 +190,18 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
   check_shape(op, "x", x, dy.shape_vec());
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy, &x});
   if (on_cuda(op, {{"dy", &dy}, {"x", &x}, {"out", &dx}})) {
-    cpu::ActParams<double> p;
-    [[maybe_unused]] const cpu::Act a = resolve<double>(name, op, args, p);
-    [[maybe_unused]] const int v = resolve_cuda_impl(op, impl);
+    ActParams<double> p;
+    const Act a = resolve<double>(name, op, args, p);
+    const auto& e = pick(kActBackward, op, impl, true);
     if (dy.numel == 0) return;
-    PB_CUDA_ONLY(cuda::act_backward(v, to_cuda(a), p.a, p.b, dx, dy, x));
-    return;
+    return e.cuda(a, p.a, p.b, dx, dy, x);
   }
-  const int v = resolve_impl(op, impl);
+  const auto& e = pick(kActBackward, op, impl, false);
   PB_DISPATCH_FLOAT(dy.dtype, T, {
-    cpu::ActParams<T> p;
-    const cpu::Act a = resolve<T>(name, op, args, p);
+    ActParams<T> p;
+    const Act a = resolve<T>(name, op, args, p);
     if (dy.numel == 0) return;
-    if (v == 0) PB_CPU_CALL(act_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
-    else if (v == 1) PB_CPU_CALL(act_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
-    else if (v == 2) PB_CPU_CALL(act_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
-    else if (v == 3) PB_CPU_CALL(act_backward_simd<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
-    else PB_CPU_CALL(act_backward_lean<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
+    e.cpu.call<T>(dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), dy.numel, a, p);
   });
 }
 
@@ -149,21 +210,11 @@ void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::stri
   check_input(op, "x", x, kAnyNdim, Empty::any);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kSoftmaxForward, op, impl, cuda);
   if (x.numel == 0) return;  // an empty result (and never rows = numel / cols with cols == 0)
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::softmax_forward(v, log, y, x));
-    return;
-  }
+  if (cuda) return e.cuda(log, y, x);
   const int64_t cols = x.size(-1), rows = x.numel / cols;
-  PB_DISPATCH_FLOAT(x.dtype, T, {
-    if (v == 0) PB_CPU_CALL(softmax_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
-    else if (v == 1) PB_CPU_CALL(softmax_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
-    else if (v == 2) PB_CPU_CALL(softmax_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
-    else if (v == 3) PB_CPU_CALL(softmax_forward_simd<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
-    else if (v == 4) PB_CPU_CALL(softmax_forward_lean<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
-    else PB_CPU_CALL(softmax_forward_online<T>, y.ptr<T>(), x.ptr<T>(), rows, cols, log);
-  });
+  PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), rows, cols, log));
 }
 
 void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool log, const std::string& impl) {
@@ -174,20 +225,11 @@ void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool 
   check_shape(op, "y", y, dy.shape_vec());
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy, &y});
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"y", &y}, {"out", &dx}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kSoftmaxBackward, op, impl, cuda);
   if (dy.numel == 0) return;
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::softmax_backward(v, log, dx, dy, y));
-    return;
-  }
+  if (cuda) return e.cuda(log, dx, dy, y);
   const int64_t cols = dy.size(-1), rows = dy.numel / cols;
-  PB_DISPATCH_FLOAT(dy.dtype, T, {
-    if (v == 0) PB_CPU_CALL(softmax_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
-    else if (v == 1) PB_CPU_CALL(softmax_backward_stream<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
-    else if (v == 2) PB_CPU_CALL(softmax_backward_vec<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
-    else if (v == 3) PB_CPU_CALL(softmax_backward_simd<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
-    else PB_CPU_CALL(softmax_backward_lean<T>, dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log);
-  });
+  PB_DISPATCH_FLOAT(dy.dtype, T, e.cpu.call<T>(dx.ptr<T>(), dy.ptr<T>(), y.ptr<T>(), rows, cols, log));
 }
 
 void fastmath_eval(const Tensor& y, const Tensor& x, const std::string& fn, const std::string& impl) {

@@ -1,5 +1,6 @@
 #pragma once
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -19,6 +20,8 @@ void activation_forward(const std::string& name, const Tensor& y, const Tensor& 
                         const std::string& impl);
 void activation_backward(const std::string& name, const Tensor& dx, const Tensor& dy, const Tensor& x,
                          const ActArgs& args, const std::string& impl);
+// The activations without parameters (relu, sigmoid, tanh, silu): bound alike.
+std::vector<std::string> plain_activations();
 
 // softmax / log_softmax over the last axis (x of any ndim >= 1); backward takes the forward output y.
 void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::string& impl);

@@ -6,6 +6,7 @@
 #include "core/check.h"
 #include "core/device.h"
 #include "core/dispatch.h"
+#include "core/op_table.h"
 #include "cpu/batchnorm.h"
 #include "cuda/ops.h"
 #include "math/batchnorm.h"
@@ -13,14 +14,92 @@
 
 namespace pb::ops {
 
-// pipe (both): the reading pass of channel c interleaved with the writing pass of channel c - 1;
-// forward default: 0.94x fused's time (median of 8 A/B runs, (64, 64, 128, 128) float32, loaded
-// machine); backward ~1.2x l3's time, so l3 stays the backward default. Both are bitwise equal
-// to fused (forward) and l3 (backward); see cpu/batchnorm.cpp.
-PB_REGISTER_IMPLS("batch_norm_forward", "naive", "fused", "pipe");
-PB_REGISTER_IMPLS("batch_norm_backward", "naive", "fused", "pipe", "l3");
-
 namespace {
+
+// ---- the implementations (kernels: csrc/cpu/batchnorm.h; CUDA entries: csrc/cuda/ops.h) ----
+// An implementation is a set of passes over the data; the per-channel work between them is the
+// op's (below). pipe (both): the reading pass of channel c interleaved with the writing pass of
+// channel c - 1; forward default: 0.94x fused's time (median of 8 A/B runs, (64, 64, 128, 128)
+// float32, loaded machine); backward ~1.2x l3's time, so l3 stays the backward default. Both are
+// bitwise equal to fused (forward) and l3 (backward); see cpu/batchnorm.cpp.
+template <class T> using StatsCpu = void(double* mean, double* var, const T* x, int64_t N, int64_t C, int64_t S);
+template <class T>
+using ApplyCpu = void(T* y, const T* x, const double* mean, const double* scale, const double* shift, int64_t N,
+                      int64_t C, int64_t S);
+template <class T>
+using ForwardPassCpu = void(T* y, double* mean, double* var, const T* x, const double* weight, const double* bias,
+                            double eps, int64_t N, int64_t C, int64_t S, double* work);
+template <class T>
+using ReduceCpu = void(double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean, int64_t N,
+                       int64_t C, int64_t S);
+template <class T>
+using GradInputCpu = void(T* dx, const T* dy, const T* x, const double* mean, const math::BnGradCoef* k, int64_t N,
+                          int64_t C, int64_t S);
+template <class T>
+using BackwardPassCpu = void(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean,
+                             const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S,
+                             bool training, double* work);
+
+// Forward: the statistics (training), then y = (x - mean) * scale + shift; one_pass, where given,
+// does both in one call for (N, C, H, W) in training (the running statistics stay the op's).
+struct ForwardCpu {
+  CpuKernel<StatsCpu> stats;
+  CpuKernel<ApplyCpu> apply;
+  CpuKernel<ForwardPassCpu> one_pass;
+  constexpr bool present() const { return apply.present(); }
+};
+// Backward: the sums, then dx; one_pass, where given, does both for (N, C, H, W) when the sums
+// are needed (training, or a weight to differentiate).
+struct BackwardCpu {
+  CpuKernel<ReduceCpu> reduce;
+  CpuKernel<GradInputCpu> grad_input;
+  CpuKernel<BackwardPassCpu> one_pass;
+  constexpr bool present() const { return grad_input.present(); }
+};
+using ForwardCuda = void(const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& x,
+                         const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                         const Tensor& running_var, bool training, double momentum, double eps);
+using BackwardCuda = void(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                          const Tensor& x, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd,
+                          bool training);
+
+// The fused reductions with the signature of the naive ones: each brings its scratch.
+template <class T> void stats_fused(double* mean, double* var, const T* x, int64_t N, int64_t C, int64_t S) {
+  std::vector<double> work(cpu::bn_work_size(N, C, S));
+  PB_CPU_CALL(batch_norm_stats_fused<T>, mean, var, x, N, C, S, work.data());
+}
+template <class T>
+void reduce_fused(double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean, int64_t N, int64_t C,
+                  int64_t S) {
+  std::vector<double> work(cpu::bn_work_size(N, C, S));
+  PB_CPU_CALL(batch_norm_reduce_fused<T>, sum_dy, sum_dyxc, dy, x, mean, N, C, S, work.data());
+}
+
+constexpr const char* kNaive = "plain loops, one thread; CUDA: two passes for the statistics, one for the sums";
+constexpr const char* kFused =
+    "threads over a fixed partition, one-pass statistics per piece combined in a fixed order";
+
+const OpImpl<ForwardCpu, ForwardCuda> kForward[] = {
+    {"naive", kNaive, {PB_CPU_KERNEL(batch_norm_stats_naive), PB_CPU_KERNEL(batch_norm_apply_naive), {}},
+     PB_CUDA_ENTRY(batch_norm_forward), kDefaultCuda},
+    {"fused", kFused, {PB_HOST_KERNEL(stats_fused), PB_CPU_KERNEL(batch_norm_apply_fused), {}}},
+    {"pipe", "training (N, C, H, W): statistics and y in one call, channels pipelined; else fused",
+     {PB_HOST_KERNEL(stats_fused), PB_CPU_KERNEL(batch_norm_apply_fused), PB_CPU_KERNEL(batch_norm_forward_pipe)},
+     nullptr, kDefaultCpu},
+};
+const OpImpl<BackwardCpu, BackwardCuda> kBackward[] = {
+    {"naive", kNaive, {PB_CPU_KERNEL(batch_norm_reduce_naive), PB_CPU_KERNEL(batch_norm_grad_input_naive), {}},
+     PB_CUDA_ENTRY(batch_norm_backward), kDefaultCuda},
+    {"fused", kFused, {PB_HOST_KERNEL(reduce_fused), PB_CPU_KERNEL(batch_norm_grad_input_fused), {}}},
+    {"pipe", "(N, C, H, W): sums and dx in one call, channels pipelined; else fused",
+     {PB_HOST_KERNEL(reduce_fused), PB_CPU_KERNEL(batch_norm_grad_input_fused),
+      PB_CPU_KERNEL(batch_norm_backward_pipe)}},
+    {"l3", "(N, C, H, W): sums and dx in one call, groups of channels while they are in L3; else fused",
+     {PB_HOST_KERNEL(reduce_fused), PB_CPU_KERNEL(batch_norm_grad_input_fused), PB_CPU_KERNEL(batch_norm_backward_l3)},
+     nullptr, kDefaultCpu},
+};
+PB_REGISTER_OP("batch_norm_forward", kForward);
+PB_REGISTER_OP("batch_norm_backward", kBackward);
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -89,7 +168,7 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
   const bool cuda =
       on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"running_mean", &running_mean},
                    {"running_var", &running_var}, {"out", &y}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd}});
-  const int vi = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kForward, op, impl, cuda);
   if (training && x.numel == 0) {  // as PyTorch: y empty, running statistics untouched;
     fill(op, save_mean, kNaN);      // the mean and invstd of no values are NaN
     fill(op, save_invstd, kNaN);
@@ -97,32 +176,21 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
   }
   // An empty batch in eval mode goes on: save_mean / save_invstd still come from the running
   // statistics, and the kernels skip the empty y.
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::batch_norm_forward(vi, y, save_mean, save_invstd, x, weight, bias, running_mean, running_var,
-                                          training, momentum, eps));
-    return;
-  }
-  const std::string& name = impls_of(op)[vi];
-  const int v = name == "naive" ? 0 : 1;
+  if (cuda)
+    return e.cuda(y, save_mean, save_invstd, x, weight, bias, running_mean, running_var, training, momentum, eps);
 
   PB_DISPATCH_FLOAT(x.dtype, T, {
     std::vector<double> mean(d.C), var(d.C);
-    // pipe, training, (N, C, H, W): statistics and y in one call; the rest below as fused
-    const bool pipe = name == "pipe" && training && d.S > 1;
-    if (pipe) {
+    // one pass (pipe), training, (N, C, H, W): statistics and y in one call; the rest below
+    const bool one_pass = e.cpu.one_pass.present() && training && d.S > 1;
+    if (one_pass) {
       const std::vector<double> w = to_double<T>(weight, d.C, 1.0), b = to_double<T>(bias, d.C, 0.0);
       std::vector<double> work(cpu::bn_work_size(d.N, d.C, d.S));
-      PB_CPU_CALL(batch_norm_forward_pipe<T>, y.ptr<T>(), mean.data(), var.data(), x.ptr<T>(), w.data(), b.data(),
-                  eps, d.N, d.C, d.S, work.data());
+      e.cpu.one_pass.call<T>(y.ptr<T>(), mean.data(), var.data(), x.ptr<T>(), w.data(), b.data(), eps, d.N, d.C, d.S,
+                             work.data());
     }
     if (training) {
-      if (pipe) {
-      } else if (v == 0) {
-        PB_CPU_CALL(batch_norm_stats_naive<T>, mean.data(), var.data(), x.ptr<T>(), d.N, d.C, d.S);
-      } else {
-        std::vector<double> work(cpu::bn_work_size(d.N, d.C, d.S));
-        PB_CPU_CALL(batch_norm_stats_fused<T>, mean.data(), var.data(), x.ptr<T>(), d.N, d.C, d.S, work.data());
-      }
+      if (!one_pass) e.cpu.stats.call<T>(mean.data(), var.data(), x.ptr<T>(), d.N, d.C, d.S);
       if (have_running) {
         const double m = static_cast<double>(d.N) * static_cast<double>(d.S);
         T* rm = running_mean.ptr<T>();
@@ -144,11 +212,8 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
       save_mean.ptr<T>()[c] = static_cast<T>(mean[c]);
       save_invstd.ptr<T>()[c] = static_cast<T>(invstd);
     }
-    if (pipe || x.numel == 0) {
-    } else if (v == 0)
-      PB_CPU_CALL(batch_norm_apply_naive<T>, y.ptr<T>(), x.ptr<T>(), mean.data(), scale.data(), b.data(), d.N, d.C, d.S);
-    else
-      PB_CPU_CALL(batch_norm_apply_fused<T>, y.ptr<T>(), x.ptr<T>(), mean.data(), scale.data(), b.data(), d.N, d.C, d.S);
+    if (!one_pass && x.numel != 0)
+      e.cpu.apply.call<T>(y.ptr<T>(), x.ptr<T>(), mean.data(), scale.data(), b.data(), d.N, d.C, d.S);
   });
 }
 
@@ -176,7 +241,7 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
   }
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"x", &x}, {"weight", &weight}, {"save_mean", &save_mean},
                                   {"save_invstd", &save_invstd}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}});
-  const int vi = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kBackward, op, impl, cuda);
   if (x.numel == 0) {  // an empty batch: dx empty, dweight / dbias sums over nothing (zeros, as PyTorch)
     if (weight.present) {
       fill(op, dweight, 0.0);
@@ -184,28 +249,19 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     }
     return;
   }
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::batch_norm_backward(vi, dx, dweight, dbias, dy, x, weight, save_mean, save_invstd, training));
-    return;
-  }
-  const std::string& name = impls_of(op)[vi];
-  const int v = name == "naive" ? 0 : name == "fused" ? 1 : 2;  // 2: one call (l3, pipe)
+  if (cuda) return e.cuda(dx, dweight, dbias, dy, x, weight, save_mean, save_invstd, training);
 
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const std::vector<double> mean = to_double<T>(save_mean, d.C, 0.0), invstd = to_double<T>(save_invstd, d.C, 0.0);
     const std::vector<double> w = to_double<T>(weight, d.C, 1.0);
     std::vector<double> sum_dy(d.C, 0.0), sum_dyxc(d.C, 0.0);
     const double m = static_cast<double>(d.N) * static_cast<double>(d.S);
-    // l3: sums, coefficients and dx in one call; (N, C) data and eval without weight take fused
-    // pipe: the same, the passes of two channels interleaved
-    if (v == 2 && d.S > 1 && (training || weight.present)) {
+    // one pass (l3, pipe): sums, coefficients and dx in one call; (N, C) data and eval without
+    // weight take the passes below
+    if (e.cpu.one_pass.present() && d.S > 1 && (training || weight.present)) {
       std::vector<double> work(cpu::bn_l3_work_size(d.N, d.C, d.S, sizeof(T)));
-      if (name == "l3")
-        PB_CPU_CALL(batch_norm_backward_l3<T>, dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(),
-                    mean.data(), invstd.data(), w.data(), d.N, d.C, d.S, training, work.data());
-      else
-        PB_CPU_CALL(batch_norm_backward_pipe<T>, dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(),
-                    mean.data(), invstd.data(), w.data(), d.N, d.C, d.S, training, work.data());
+      e.cpu.one_pass.call<T>(dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(), mean.data(),
+                             invstd.data(), w.data(), d.N, d.C, d.S, training, work.data());
       if (weight.present)
         for (int64_t c = 0; c < d.C; ++c) {
           dweight.ptr<T>()[c] = static_cast<T>(sum_dyxc[c] * invstd[c]);
@@ -213,16 +269,8 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
         }
       return;
     }
-    if (training || weight.present) {
-      if (v == 0) {
-        PB_CPU_CALL(batch_norm_reduce_naive<T>, sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(), mean.data(),
-                    d.N, d.C, d.S);
-      } else {
-        std::vector<double> work(cpu::bn_work_size(d.N, d.C, d.S));
-        PB_CPU_CALL(batch_norm_reduce_fused<T>, sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(), mean.data(),
-                    d.N, d.C, d.S, work.data());
-      }
-    }
+    if (training || weight.present)
+      e.cpu.reduce.call<T>(sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(), mean.data(), d.N, d.C, d.S);
     std::vector<math::BnGradCoef> k(d.C);
     for (int64_t c = 0; c < d.C; ++c) {
       k[c] = math::bn_grad_coef(w[c], invstd[c], sum_dy[c], sum_dyxc[c], m, training);
@@ -231,12 +279,7 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
         dbias.ptr<T>()[c] = static_cast<T>(sum_dy[c]);
       }
     }
-    if (v == 0)
-      PB_CPU_CALL(batch_norm_grad_input_naive<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), mean.data(), k.data(), d.N,
-                  d.C, d.S);
-    else
-      PB_CPU_CALL(batch_norm_grad_input_fused<T>, dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), mean.data(), k.data(), d.N,
-                  d.C, d.S);
+    e.cpu.grad_input.call<T>(dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), mean.data(), k.data(), d.N, d.C, d.S);
   });
 }
 

@@ -3,16 +3,50 @@
 #include "core/check.h"
 #include "core/device.h"
 #include "core/dispatch.h"
+#include "core/op_table.h"
 #include "cpu/conv2d.h"
 #include "cuda/ops.h"
 #include "ops/copy.h"
 
 namespace pb::ops {
 
-PB_REGISTER_IMPLS("conv2d_forward", "naive", "im2col", "winograd", "direct", "fast");
-PB_REGISTER_IMPLS("conv2d_backward", "naive", "im2col", "winograd", "direct", "fast");
-
 namespace {
+
+// ---- the implementations (kernels: csrc/cpu/conv2d.h; CUDA entries: csrc/cuda/ops.h) ----
+using cpu::ConvGeom;
+template <class T> using ForwardCpu = void(T* y, const T* x, const T* w, const T* b, const ConvGeom& g);
+template <class T>
+using BackwardCpu = void(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g);
+using ForwardCuda = void(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeom& g);
+using BackwardCuda = void(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                          const Tensor& x, const Tensor& weight, const ConvGeom& g);
+
+constexpr const char* kNaive = "direct loops, one thread (the reading copy); CUDA: a thread per output value";
+constexpr const char* kIm2col = "per sample (threads over the batch): x unfolded into columns, one GEMM per group";
+constexpr const char* kWinograd =
+    "Winograd F(2x2,3x3) where it applies (3x3, stride 1, dilation 1, groups 1, padding <= 2); fast elsewhere";
+constexpr const char* kDirect = "direct kernels for one input channel, 3x3, stride 1 (a first layer); fast elsewhere";
+constexpr const char* kFast = "per shape: direct, GEMM on x for 1x1, depthwise kernel, Winograd, else im2col";
+constexpr const char* kIgemm = "CUDA: implicit GEMM through 64x64 shared-memory tiles (dx: the naive gather)";
+
+const OpImpl<CpuKernel<ForwardCpu>, ForwardCuda> kForward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(conv2d_forward_naive), PB_CUDA_ENTRY(conv2d_forward<cuda::Variant::naive>)},
+    {"im2col", kIm2col, PB_CPU_KERNEL(conv2d_forward_im2col), nullptr},
+    {"winograd", kWinograd, PB_CPU_KERNEL(conv2d_forward_winograd), nullptr},
+    {"direct", kDirect, PB_CPU_KERNEL(conv2d_forward_direct), nullptr},
+    {"fast", kFast, PB_CPU_KERNEL(conv2d_forward_fast), nullptr, kDefaultCpu},
+    {"igemm", kIgemm, {}, PB_CUDA_ENTRY(conv2d_forward<cuda::Variant::igemm>), kDefaultCuda},
+};
+const OpImpl<CpuKernel<BackwardCpu>, BackwardCuda> kBackward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(conv2d_backward_naive), PB_CUDA_ENTRY(conv2d_backward<cuda::Variant::naive>)},
+    {"im2col", kIm2col, PB_CPU_KERNEL(conv2d_backward_im2col), nullptr},
+    {"winograd", kWinograd, PB_CPU_KERNEL(conv2d_backward_winograd), nullptr},
+    {"direct", kDirect, PB_CPU_KERNEL(conv2d_backward_direct), nullptr},
+    {"fast", kFast, PB_CPU_KERNEL(conv2d_backward_fast), nullptr, kDefaultCpu},
+    {"igemm", kIgemm, {}, PB_CUDA_ENTRY(conv2d_backward<cuda::Variant::igemm>), kDefaultCuda},
+};
+PB_REGISTER_OP("conv2d_forward", kForward);
+PB_REGISTER_OP("conv2d_backward", kBackward);
 
 int64_t checked_add(const char* op, const char* arg, int64_t a, int64_t b) {
   int64_t r;
@@ -57,10 +91,6 @@ cpu::ConvGeom geometry(const char* op, const Tensor& x, const Tensor& weight, co
   return g;
 }
 
-[[maybe_unused]] cuda::ConvGeom to_cuda(const cpu::ConvGeom& g) {
-  return {g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.OH, g.OW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups};
-}
-
 }  // namespace
 
 Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& p) {
@@ -79,19 +109,12 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, cons
   }
   check_output(op, "out", y, x.dtype, {g.N, g.O, g.OH, g.OW}, {&x, &weight, &bias});
   const bool cuda = on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &y}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kForward, op, impl, cuda);
   if (g.N == 0) return;  // an empty batch: an empty result
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::conv2d_forward(v, y, x, weight, bias, to_cuda(g)));
-    return;
-  }
+  if (cuda) return e.cuda(y, x, weight, bias, g);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const T* b = bias.present ? bias.ptr<T>() : nullptr;
-    if (v == 0) PB_CPU_CALL(conv2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
-    else if (v == 1) PB_CPU_CALL(conv2d_forward_im2col<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
-    else if (v == 2) PB_CPU_CALL(conv2d_forward_winograd<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
-    else if (v == 3) PB_CPU_CALL(conv2d_forward_direct<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
-    else PB_CPU_CALL(conv2d_forward_fast<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
+    e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, g);
   });
 }
 
@@ -115,24 +138,17 @@ void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbia
   }
   const bool cuda =
       on_cuda(op, {{"x", &x}, {"weight", &weight}, {"dy", &dy}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kBackward, op, impl, cuda);
   if (g.N == 0) {  // an empty batch: dx empty, dW and db sums over no images (zeros, as PyTorch)
     fill(op, dweight, 0.0);
     if (dbias.present) fill(op, dbias, 0.0);
     return;
   }
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::conv2d_backward(v, dx, dweight, dbias, dy, x, weight, to_cuda(g)));
-    return;
-  }
+  if (cuda) return e.cuda(dx, dweight, dbias, dy, x, weight, g);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     T* pdx = dx.present ? dx.ptr<T>() : nullptr;
     T* pdb = dbias.present ? dbias.ptr<T>() : nullptr;
-    if (v == 0) PB_CPU_CALL(conv2d_backward_naive<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
-    else if (v == 1) PB_CPU_CALL(conv2d_backward_im2col<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
-    else if (v == 2) PB_CPU_CALL(conv2d_backward_winograd<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
-    else if (v == 3) PB_CPU_CALL(conv2d_backward_direct<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
-    else PB_CPU_CALL(conv2d_backward_fast<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
+    e.cpu.call<T>(pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), g);
   });
 }
 

@@ -5,29 +5,40 @@
 #include "core/check.h"
 #include "core/device.h"
 #include "core/dispatch.h"
+#include "core/op_table.h"
 #include "cpu/copy.h"
 #include "cuda/ops.h"
 
 namespace pb::ops {
 
-PB_REGISTER_IMPLS("copy", "naive", "parallel", "stream");
+namespace {
+
+// The copy that bounds every memory-bound kernel (kernels: csrc/cpu/copy.h; CUDA: csrc/cuda/ops.h).
+template <class T> using CopyCpu = void(T* y, const T* x, int64_t n);
+using CopyCuda = void(const Tensor& y, const Tensor& x);
+
+const OpImpl<CpuKernel<CopyCpu>, CopyCuda> kCopy[] = {
+    {"naive", "one thread, one element at a time; CUDA: a thread per element, grid-stride",
+     PB_CPU_KERNEL(copy_naive), PB_CUDA_ENTRY(copy<cuda::Variant::naive>)},
+    {"parallel", "one contiguous slice per thread, each a libc memcpy", PB_CPU_KERNEL(copy_parallel), nullptr},
+    {"stream", "parallel with streaming stores for copies of >= 8 MiB", PB_CPU_KERNEL(copy_stream), nullptr,
+     kDefaultCpu},
+    {"memcpy", "CUDA: cudaMemcpyAsync device to device (the copy engine path)", {},
+     PB_CUDA_ENTRY(copy<cuda::Variant::memcpy>), kDefaultCuda},
+};
+PB_REGISTER_OP("copy", kCopy);
+
+}  // namespace
 
 void copy(const Tensor& y, const Tensor& x, const std::string& impl) {
   const char* op = "copy";
   check_input(op, "src", x, kAnyNdim, Empty::any);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const bool cuda = on_cuda(op, {{"src", &x}, {"out", &y}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kCopy, op, impl, cuda);
   if (x.numel == 0) return;  // no kernel (nor CUDA grid) ever sees an empty array
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::copy(v, y, x));
-    return;
-  }
-  PB_DISPATCH_FLOAT(x.dtype, T, {
-    if (v == 0) PB_CPU_CALL(copy_naive<T>, y.ptr<T>(), x.ptr<T>(), x.numel);
-    else if (v == 1) PB_CPU_CALL(copy_parallel<T>, y.ptr<T>(), x.ptr<T>(), x.numel);
-    else PB_CPU_CALL(copy_stream<T>, y.ptr<T>(), x.ptr<T>(), x.numel);
-  });
+  if (cuda) return e.cuda(y, x);
+  PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), x.numel));
 }
 
 void fill(const char* op, const Tensor& out, double value) {

@@ -3,15 +3,42 @@
 #include "core/check.h"
 #include "core/device.h"
 #include "core/dispatch.h"
+#include "core/op_table.h"
 #include "cpu/dropout.h"
 #include "cuda/ops.h"
 #include "math/dropout.h"
 
 namespace pb::ops {
 
-PB_REGISTER_IMPLS("dropout_forward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("dropout_backward", "naive", "vec", "stream");
-PB_REGISTER_IMPLS("dropout_mask", "naive", "vec");
+namespace {
+
+// ---- the implementations (kernels: csrc/cpu/dropout.h; CUDA entries: csrc/cuda/ops.h) ----
+// y = mask(seed, offset) * x * scale over the flat array: the forward on x, the backward on dy.
+template <class T>
+using DropoutCpu = void(T* y, const T* x, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold, T scale);
+using DropoutCuda = void(const Tensor& y, const Tensor& x, double p, uint64_t seed, uint64_t offset, bool training);
+template <class> using MaskCpu = void(uint8_t* mask, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold);
+
+const OpImpl<CpuKernel<DropoutCpu>, DropoutCuda> kDropout[] = {
+    {"naive", "plain loop, one thread, one Philox call per element; CUDA: the same per thread",
+     PB_CPU_KERNEL(dropout_forward_naive), PB_CUDA_ENTRY(dropout_forward<cuda::Variant::naive>)},
+    {"vec", "64-element blocks (16 Philox counters) split across threads, Philox in SIMD lanes",
+     PB_CPU_KERNEL(dropout_forward_vec), nullptr},
+    {"stream", "vec with streaming stores of y from the registers (float32, AVX-512)",
+     PB_CPU_KERNEL(dropout_forward_stream), nullptr, kDefaultCpu},
+    {"vec4", "CUDA: a thread per Philox block of 4 elements (all four words used)", {},
+     PB_CUDA_ENTRY(dropout_forward<cuda::Variant::vec4>), kDefaultCuda},
+};
+const OpImpl<CpuKernel<MaskCpu>, void()> kDropoutMask[] = {
+    {"naive", "plain loop, one thread", PB_CPU_KERNEL_UNTYPED(dropout_mask_naive)},
+    {"vec", "the blocks of the vec dropout, Philox in SIMD lanes", PB_CPU_KERNEL_UNTYPED(dropout_mask_vec), nullptr,
+     kDefaultCpu},
+};
+PB_REGISTER_OP("dropout_forward", kDropout);
+PB_REGISTER_OP("dropout_backward", kDropout);
+PB_REGISTER_OP("dropout_mask", kDropoutMask);
+
+}  // namespace
 
 static void check_params(const char* op, double p, int64_t offset, int64_t numel) {
   check_range(op, "p", p, 0.0, 1.0);
@@ -22,14 +49,11 @@ static void check_params(const char* op, double p, int64_t offset, int64_t numel
 }
 
 // y = mask(seed, offset) * x * scale over the flat array (forward on x, backward on dy).
-template <class T>
-static void run(int v, const Tensor& y, const Tensor& x, double p, uint64_t seed, int64_t offset) {
+template <class T, class Entry>
+static void run(const Entry& e, const Tensor& y, const Tensor& x, double p, uint64_t seed, int64_t offset) {
   const uint64_t thr = math::dropout_threshold(p);
   const T scale = math::dropout_scale<T>(p);
-  const auto off = static_cast<uint64_t>(offset);
-  if (v == 0) PB_CPU_CALL(dropout_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), x.numel, seed, off, thr, scale);
-  else if (v == 1) PB_CPU_CALL(dropout_forward_vec<T>, y.ptr<T>(), x.ptr<T>(), x.numel, seed, off, thr, scale);
-  else PB_CPU_CALL(dropout_forward_stream<T>, y.ptr<T>(), x.ptr<T>(), x.numel, seed, off, thr, scale);
+  e.cpu.template call<T>(y.ptr<T>(), x.ptr<T>(), x.numel, seed, static_cast<uint64_t>(offset), thr, scale);
 }
 
 void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, int64_t offset, bool training,
@@ -39,15 +63,12 @@ void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, 
   check_params(op, p, offset, x.numel);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kDropout, op, impl, cuda);
   if (x.numel == 0) return;  // an empty result
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::dropout_forward(v, y, x, p, seed, static_cast<uint64_t>(offset), training));
-    return;
-  }
+  if (cuda) return e.cuda(y, x, p, seed, static_cast<uint64_t>(offset), training);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     if (!training) PB_CPU_CALL(dropout_identity<T>, y.ptr<T>(), x.ptr<T>(), x.numel);
-    else run<T>(v, y, x, p, seed, offset);
+    else run<T>(e, y, x, p, seed, offset);
   });
 }
 
@@ -58,13 +79,10 @@ void dropout_backward(const Tensor& dx, const Tensor& dy, double p, uint64_t see
   check_params(op, p, offset, dy.numel);
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy});
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"out", &dx}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kDropout, op, impl, cuda);
   if (dy.numel == 0) return;  // an empty result
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::dropout_forward(v, dx, dy, p, seed, static_cast<uint64_t>(offset), true));
-    return;
-  }
-  PB_DISPATCH_FLOAT(dy.dtype, T, run<T>(v, dx, dy, p, seed, offset));
+  if (cuda) return e.cuda(dx, dy, p, seed, static_cast<uint64_t>(offset), true);
+  PB_DISPATCH_FLOAT(dy.dtype, T, run<T>(e, dx, dy, p, seed, offset));
 }
 
 int64_t dropout_mask_check(const Shape& shape, double p, int64_t offset) {
@@ -81,11 +99,9 @@ int64_t dropout_mask_check(const Shape& shape, double p, int64_t offset) {
 void dropout_mask(uint8_t* mask, int64_t numel, double p, uint64_t seed, int64_t offset, const std::string& impl) {
   const char* op = "dropout_mask";
   check_params(op, p, offset, numel);
-  const int v = resolve_impl(op, impl);
+  const auto& e = pick(kDropoutMask, op, impl, false);
   if (numel == 0) return;  // an empty mask
-  const uint64_t thr = math::dropout_threshold(p);
-  if (v == 0) PB_CPU_CALL(dropout_mask_naive, mask, numel, seed, static_cast<uint64_t>(offset), thr);
-  else PB_CPU_CALL(dropout_mask_vec, mask, numel, seed, static_cast<uint64_t>(offset), thr);
+  e.cpu.call<float>(mask, numel, seed, static_cast<uint64_t>(offset), math::dropout_threshold(p));  // no dtype: either
 }
 
 }  // namespace pb::ops

@@ -5,18 +5,66 @@
 #include "core/check.h"
 #include "core/device.h"
 #include "core/dispatch.h"
+#include "core/op_table.h"
 #include "cpu/gemm.h"
 #include "cpu/linear.h"
 #include "cuda/ops.h"
 
 namespace pb::ops {
 
-PB_REGISTER_IMPLS("gemm", "naive", "blocked", "packed");
-// smallm: batches <= 128 computed transposed with the weight read in place (cpu/linear.cpp); larger
-// batches take the gemm path.
-PB_REGISTER_IMPLS("linear_forward", "naive", "gemm", "smallm");
-// smallm: dx of batches <= 128 through the same transposed path (dW as gemm).
-PB_REGISTER_IMPLS("linear_backward", "naive", "gemm", "smallm");
+namespace {
+
+// ---- the implementations (kernels: csrc/cpu/gemm.h, linear.h; CUDA entries: csrc/cuda/ops.h) ----
+template <class T>
+using GemmCpu = void(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb, bool trans_b,
+                     int64_t M, int64_t N, int64_t K, T alpha, T beta);
+template <class T>
+using LinearForwardCpu = void(T* y, const T* x, const T* weight, const T* bias, int64_t n, int64_t in, int64_t out);
+template <class T>
+using LinearBackwardCpu = void(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* weight, int64_t n,
+                               int64_t in, int64_t out);
+using GemmCuda = void(const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, int64_t M,
+                      int64_t N, int64_t K, double alpha, double beta);
+using LinearForwardCuda = void(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias);
+using LinearBackwardCuda = void(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                                const Tensor& x, const Tensor& weight);
+
+using cuda::Variant;
+constexpr const char* kTf32 =
+    "CUDA, opt-in: tensor cores with TF32 inputs (results change at the 1e-3 level); float64 runs tiled";
+constexpr const char* kTiled = "CUDA: 64x64 shared-memory tiles, a 4x4 register block per thread";
+
+const OpImpl<CpuKernel<GemmCpu>, GemmCuda> kGemm[] = {
+    {"naive", "triple loop, one thread (the reading copy); CUDA: a thread per output element",
+     PB_CPU_KERNEL(gemm_naive), PB_CUDA_ENTRY(gemm<Variant::naive>)},
+    {"blocked", "cache-tiled loops, no packing", PB_CPU_KERNEL(gemm_blocked), nullptr},
+    {"packed", "packed panels and a SIMD register-block core, threaded", PB_CPU_KERNEL(gemm), nullptr, kDefaultCpu},
+    {"tf32", kTf32, {}, PB_CUDA_ENTRY(gemm<Variant::tf32>)},
+    {"tiled", kTiled, {}, PB_CUDA_ENTRY(gemm<Variant::tiled>), kDefaultCuda},
+};
+const OpImpl<CpuKernel<LinearForwardCpu>, LinearForwardCuda> kLinearForward[] = {
+    {"naive", "plain loops, one thread; CUDA: a thread per output element", PB_CPU_KERNEL(linear_forward_naive),
+     PB_CUDA_ENTRY(linear_forward<Variant::naive>)},
+    {"gemm", "the packed gemm with the bias fused", PB_CPU_KERNEL(linear_forward_gemm), nullptr},
+    {"smallm", "batches <= 128 computed transposed with the weight read in place; larger ones as gemm",
+     PB_CPU_KERNEL(linear_forward_smallm), nullptr, kDefaultCpu},
+    {"tf32", kTf32, {}, PB_CUDA_ENTRY(linear_forward<Variant::tf32>)},
+    {"tiled", kTiled, {}, PB_CUDA_ENTRY(linear_forward<Variant::tiled>), kDefaultCuda},
+};
+const OpImpl<CpuKernel<LinearBackwardCpu>, LinearBackwardCuda> kLinearBackward[] = {
+    {"naive", "plain loops, one thread; CUDA: a thread per output element", PB_CPU_KERNEL(linear_backward_naive),
+     PB_CUDA_ENTRY(linear_backward<Variant::naive>)},
+    {"gemm", "dx and dW as packed gemms", PB_CPU_KERNEL(linear_backward_gemm), nullptr},
+    {"smallm", "dx of batches <= 128 through the transposed path of smallm, dW as gemm",
+     PB_CPU_KERNEL(linear_backward_smallm), nullptr, kDefaultCpu},
+    {"tf32", kTf32, {}, PB_CUDA_ENTRY(linear_backward<Variant::tf32>)},
+    {"tiled", kTiled, {}, PB_CUDA_ENTRY(linear_backward<Variant::tiled>), kDefaultCuda},
+};
+PB_REGISTER_OP("gemm", kGemm);
+PB_REGISTER_OP("linear_forward", kLinearForward);
+PB_REGISTER_OP("linear_backward", kLinearBackward);
+
+}  // namespace
 
 Shape gemm_out_shape(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   const char* op = "gemm";
@@ -42,12 +90,9 @@ void gemm(const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool 
   const int64_t M = s[0], N = s[1], K = trans_a ? a.shape[0] : a.shape[1];
   const int64_t lda = a.shape[1], ldb = b.shape[1];
   const bool cuda = on_cuda(op, {{"a", &a}, {"b", &b}, {"out", &c}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kGemm, op, impl, cuda);
   if (M == 0 || N == 0) return;  // an empty result
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::gemm(v, c, a, b, trans_a, trans_b, M, N, K, alpha, beta));  // K == 0 handled there
-    return;
-  }
+  if (cuda) return e.cuda(c, a, b, trans_a, trans_b, M, N, K, alpha, beta);  // K == 0 handled there
   PB_DISPATCH_FLOAT(a.dtype, T, {
     const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
     if (K == 0) {  // an empty sum: out = beta * out, zeros for beta == 0 (alpha unused), as torch.addmm
@@ -55,12 +100,7 @@ void gemm(const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool 
       for (int64_t i = 0; i < M * N; ++i) pc[i] = be == T(0) ? T(0) : be * pc[i];
       return;
     }
-    if (v == 0)
-      PB_CPU_CALL(gemm_naive<T>, c.ptr<T>(), N, a.ptr<T>(), lda, trans_a, b.ptr<T>(), ldb, trans_b, M, N, K, al, be);
-    else if (v == 1)
-      PB_CPU_CALL(gemm_blocked<T>, c.ptr<T>(), N, a.ptr<T>(), lda, trans_a, b.ptr<T>(), ldb, trans_b, M, N, K, al, be);
-    else
-      PB_CPU_CALL(gemm<T>, c.ptr<T>(), N, a.ptr<T>(), lda, trans_a, b.ptr<T>(), ldb, trans_b, M, N, K, al, be);
+    e.cpu.call<T>(c.ptr<T>(), N, a.ptr<T>(), lda, trans_a, b.ptr<T>(), ldb, trans_b, M, N, K, al, be);
   });
 }
 
@@ -86,17 +126,12 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& weight, cons
   check_output(op, "out", y, x.dtype, s, {&x, &weight, &bias});
   const int64_t n = x.shape[0], in = x.shape[1], out = weight.shape[0];
   const bool cuda = on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &y}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kLinearForward, op, impl, cuda);
   if (n == 0) return;  // an empty batch: an empty result
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::linear_forward(v, y, x, weight, bias));
-    return;
-  }
+  if (cuda) return e.cuda(y, x, weight, bias);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     const T* b = bias.present ? bias.ptr<T>() : nullptr;
-    if (v == 0) PB_CPU_CALL(linear_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, n, in, out);
-    else if (v == 1) PB_CPU_CALL(linear_forward_gemm<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, n, in, out);
-    else PB_CPU_CALL(linear_forward_smallm<T>, y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, n, in, out);
+    e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), b, n, in, out);
   });
 }
 
@@ -130,28 +165,17 @@ void linear_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbia
   }
   const bool cuda =
       on_cuda(op, {{"dy", &dy}, {"x", &x}, {"weight", &weight}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kLinearBackward, op, impl, cuda);
   if (n == 0) {  // an empty batch: dx empty, dW and db sums over no rows (zeros, as PyTorch)
     fill(op, dweight, 0.0);
     if (bias) fill(op, dbias, 0.0);
     return;
   }
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::linear_backward(v, dx, dweight, dbias, dy, x, weight));
-    return;
-  }
+  if (cuda) return e.cuda(dx, dweight, dbias, dy, x, weight);
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     T* pdx = compute_dx ? dx.ptr<T>() : nullptr;
     T* pdb = bias ? dbias.ptr<T>() : nullptr;
-    if (v == 0)
-      PB_CPU_CALL(linear_backward_naive<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), n, in,
-                  out);
-    else if (v == 1)
-      PB_CPU_CALL(linear_backward_gemm<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), n, in,
-                  out);
-    else
-      PB_CPU_CALL(linear_backward_smallm<T>, pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), n,
-                  in, out);
+    e.cpu.call<T>(pdx, dweight.ptr<T>(), pdb, dy.ptr<T>(), x.ptr<T>(), weight.ptr<T>(), n, in, out);
   });
 }
 

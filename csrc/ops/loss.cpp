@@ -6,19 +6,11 @@
 #include "core/check.h"
 #include "core/device.h"
 #include "core/dispatch.h"
+#include "core/op_table.h"
 #include "cpu/loss.h"
 #include "cuda/ops.h"
 
 namespace pb::ops {
-
-PB_REGISTER_IMPLS("cross_entropy_forward", "naive", "vec");
-PB_REGISTER_IMPLS("cross_entropy_backward", "naive", "vec");
-PB_REGISTER_IMPLS("mse_forward", "naive", "vec");
-PB_REGISTER_IMPLS("mse_backward", "naive", "vec");
-PB_REGISTER_IMPLS("huber_forward", "naive", "vec");
-PB_REGISTER_IMPLS("huber_backward", "naive", "vec");
-PB_REGISTER_IMPLS("bce_with_logits_forward", "naive", "vec");
-PB_REGISTER_IMPLS("bce_with_logits_backward", "naive", "vec");
 
 namespace {
 
@@ -53,6 +45,66 @@ void check_delta(const char* op, double delta) {
 // The mean over no terms, as PyTorch's reduction='mean' on an empty input (0 / 0).
 constexpr double kEmptyMean = std::numeric_limits<double>::quiet_NaN();
 
+// ---- the implementations ----
+// Kernel signatures (csrc/cpu/loss.h): forward returns the sum of the terms, backward takes the
+// scale grad / count; the CUDA entries (csrc/cuda/ops.h) likewise.
+template <class T> using CeForwardCpu = double(const T* logits, const int64_t* labels, int64_t N, int64_t C);
+template <class T> using CeBackwardCpu = void(T* dx, const T* logits, const int64_t* labels, int64_t N, int64_t C, T scale);
+template <class T> using PairForwardCpu = double(const T* x, const T* t, int64_t n);
+template <class T> using PairBackwardCpu = void(T* dx, const T* x, const T* t, int64_t n, T scale);
+template <class T> using HuberForwardCpu = double(const T* x, const T* t, int64_t n, T delta);
+template <class T> using HuberBackwardCpu = void(T* dx, const T* x, const T* t, int64_t n, T delta, T scale);
+using CeForwardCuda = double(const Tensor& logits, const Tensor& labels);
+using CeBackwardCuda = void(const Tensor& dx, const Tensor& logits, const Tensor& labels, double scale);
+using PointForwardCuda = double(cuda::Loss loss, const Tensor& input, const Tensor& target, double delta);
+using PointBackwardCuda = void(cuda::Loss loss, const Tensor& dx, const Tensor& input, const Tensor& target,
+                               double delta, double scale);
+
+constexpr const char* kNaive =
+    "plain loops, one thread; CUDA: a warp per row (cross-entropy) or a thread per element, sums in a fixed order";
+constexpr const char* kVec = "threads over fixed chunks, loops the compiler vectorizes";
+
+const OpImpl<CpuKernel<CeForwardCpu>, CeForwardCuda> kCrossEntropyForward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(cross_entropy_forward_naive), PB_CUDA_ENTRY(cross_entropy_forward), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(cross_entropy_forward_vec), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<CeBackwardCpu>, CeBackwardCuda> kCrossEntropyBackward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(cross_entropy_backward_naive), PB_CUDA_ENTRY(cross_entropy_backward), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(cross_entropy_backward_vec), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<PairForwardCpu>, PointForwardCuda> kMseForward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(mse_forward_naive), PB_CUDA_ENTRY(pointwise_loss_forward), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(mse_forward_vec), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<PairBackwardCpu>, PointBackwardCuda> kMseBackward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(mse_backward_naive), PB_CUDA_ENTRY(pointwise_loss_backward), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(mse_backward_vec), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<HuberForwardCpu>, PointForwardCuda> kHuberForward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(huber_forward_naive), PB_CUDA_ENTRY(pointwise_loss_forward), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(huber_forward_vec), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<HuberBackwardCpu>, PointBackwardCuda> kHuberBackward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(huber_backward_naive), PB_CUDA_ENTRY(pointwise_loss_backward), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(huber_backward_vec), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<PairForwardCpu>, PointForwardCuda> kBceForward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(bce_with_logits_forward_naive), PB_CUDA_ENTRY(pointwise_loss_forward), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(bce_with_logits_forward_vec), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<PairBackwardCpu>, PointBackwardCuda> kBceBackward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(bce_with_logits_backward_naive), PB_CUDA_ENTRY(pointwise_loss_backward), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(bce_with_logits_backward_vec), nullptr, kDefaultCpu},
+};
+PB_REGISTER_OP("cross_entropy_forward", kCrossEntropyForward);
+PB_REGISTER_OP("cross_entropy_backward", kCrossEntropyBackward);
+PB_REGISTER_OP("mse_forward", kMseForward);
+PB_REGISTER_OP("mse_backward", kMseBackward);
+PB_REGISTER_OP("huber_forward", kHuberForward);
+PB_REGISTER_OP("huber_backward", kHuberBackward);
+PB_REGISTER_OP("bce_with_logits_forward", kBceForward);
+PB_REGISTER_OP("bce_with_logits_backward", kBceBackward);
+
 }  // namespace
 
 // ---- cross-entropy ----
@@ -61,14 +113,11 @@ double cross_entropy_forward(const Tensor& logits, const Tensor& labels, const s
   check_cross_entropy(op, logits, labels);
   const int64_t N = logits.shape[0], C = logits.shape[1];
   const bool cuda = logits.device == Device::cuda;
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kCrossEntropyForward, op, impl, cuda);
   if (N == 0) return kEmptyMean;
-  if (cuda) PB_CUDA_ONLY(return cuda::cross_entropy_forward(v, logits, labels) / double(N));
+  if (cuda) return e.cuda(logits, labels) / double(N);
   double sum = 0;
-  PB_DISPATCH_FLOAT(logits.dtype, T, {
-    if (v == 0) sum = PB_CPU_CALL(cross_entropy_forward_naive<T>, logits.ptr<T>(), labels.ptr<int64_t>(), N, C);
-    else sum = PB_CPU_CALL(cross_entropy_forward_vec<T>, logits.ptr<T>(), labels.ptr<int64_t>(), N, C);
-  });
+  PB_DISPATCH_FLOAT(logits.dtype, T, sum = e.cpu.call<T>(logits.ptr<T>(), labels.ptr<int64_t>(), N, C));
   return sum / double(N);
 }
 
@@ -79,69 +128,60 @@ void cross_entropy_backward(const Tensor& dx, const Tensor& logits, const Tensor
   check_output(op, "out", dx, logits.dtype, logits.shape_vec(), {&logits, &labels});
   const int64_t N = logits.shape[0], C = logits.shape[1];
   const bool cuda = on_cuda(op, {{"logits", &logits}, {"labels", &labels}, {"out", &dx}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kCrossEntropyBackward, op, impl, cuda);
   if (N == 0) return;  // an empty gradient
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::cross_entropy_backward(v, dx, logits, labels, grad / double(N)));
-    return;
-  }
+  if (cuda) return e.cuda(dx, logits, labels, grad / double(N));
   PB_DISPATCH_FLOAT(logits.dtype, T, {
-    const T scale = T(grad / double(N));
-    if (v == 0) PB_CPU_CALL(cross_entropy_backward_naive<T>, dx.ptr<T>(), logits.ptr<T>(), labels.ptr<int64_t>(), N, C, scale);
-    else PB_CPU_CALL(cross_entropy_backward_vec<T>, dx.ptr<T>(), logits.ptr<T>(), labels.ptr<int64_t>(), N, C, scale);
+    e.cpu.call<T>(dx.ptr<T>(), logits.ptr<T>(), labels.ptr<int64_t>(), N, C, T(grad / double(N)));
   });
 }
 
 // ---- element-wise losses ----
+// The forward of mse / huber / bce_with_logits: the mean of the terms (delta: huber only).
+template <class Table, class... Param>
+double pair_forward(const Table& table, cuda::Loss loss, const char* op, const Tensor& input, const Tensor& target,
+                    double delta, const std::string& impl, Param... param) {
+  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}});
+  const auto& e = pick(table, op, impl, cuda);
+  if (input.numel == 0) return kEmptyMean;
+  if (cuda) return e.cuda(loss, input, target, delta) / double(input.numel);
+  double sum = 0;
+  PB_DISPATCH_FLOAT(input.dtype, T, sum = e.cpu.template call<T>(input.ptr<T>(), target.ptr<T>(), input.numel, T(param)...));
+  return sum / double(input.numel);
+}
+
+// The backward: dx = d(mean)/d(input) * grad.
+template <class Table, class... Param>
+void pair_backward(const Table& table, cuda::Loss loss, const char* op, const Tensor& dx, const Tensor& input,
+                   const Tensor& target, double delta, double grad, const std::string& impl, Param... param) {
+  check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
+  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}});
+  const auto& e = pick(table, op, impl, cuda);
+  if (input.numel == 0) return;  // an empty gradient
+  const double scale = grad / double(input.numel);
+  if (cuda) return e.cuda(loss, dx, input, target, delta, scale);
+  PB_DISPATCH_FLOAT(input.dtype, T, {
+    e.cpu.template call<T>(dx.ptr<T>(), input.ptr<T>(), target.ptr<T>(), input.numel, T(param)..., T(scale));
+  });
+}
+
 double mse_forward(const Tensor& input, const Tensor& target, const std::string& impl) {
   const char* op = "mse_forward";
   check_pair(op, input, target);
-  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
-  if (input.numel == 0) return kEmptyMean;
-  if (cuda)
-    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(v, cuda::Loss::mse, input, target, 0.0) / double(input.numel));
-  double sum = 0;
-  PB_DISPATCH_FLOAT(input.dtype, T, {
-    if (v == 0) sum = PB_CPU_CALL(mse_forward_naive<T>, input.ptr<T>(), target.ptr<T>(), input.numel);
-    else sum = PB_CPU_CALL(mse_forward_vec<T>, input.ptr<T>(), target.ptr<T>(), input.numel);
-  });
-  return sum / double(input.numel);
+  return pair_forward(kMseForward, cuda::Loss::mse, op, input, target, 0.0, impl);
 }
 
 void mse_backward(const Tensor& dx, const Tensor& input, const Tensor& target, double grad, const std::string& impl) {
   const char* op = "mse_backward";
   check_pair(op, input, target);
-  check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
-  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
-  if (input.numel == 0) return;  // an empty gradient
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::pointwise_loss_backward(v, cuda::Loss::mse, dx, input, target, 0.0, grad / double(input.numel)));
-    return;
-  }
-  PB_DISPATCH_FLOAT(input.dtype, T, {
-    const T scale = T(grad / double(input.numel));
-    if (v == 0) PB_CPU_CALL(mse_backward_naive<T>, dx.ptr<T>(), input.ptr<T>(), target.ptr<T>(), input.numel, scale);
-    else PB_CPU_CALL(mse_backward_vec<T>, dx.ptr<T>(), input.ptr<T>(), target.ptr<T>(), input.numel, scale);
-  });
+  pair_backward(kMseBackward, cuda::Loss::mse, op, dx, input, target, 0.0, grad, impl);
 }
 
 double huber_forward(const Tensor& input, const Tensor& target, double delta, const std::string& impl) {
   const char* op = "huber_forward";
   check_pair(op, input, target);
   check_delta(op, delta);
-  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
-  if (input.numel == 0) return kEmptyMean;
-  if (cuda)
-    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(v, cuda::Loss::huber, input, target, delta) / double(input.numel));
-  double sum = 0;
-  PB_DISPATCH_FLOAT(input.dtype, T, {
-    if (v == 0) sum = PB_CPU_CALL(huber_forward_naive<T>, input.ptr<T>(), target.ptr<T>(), input.numel, T(delta));
-    else sum = PB_CPU_CALL(huber_forward_vec<T>, input.ptr<T>(), target.ptr<T>(), input.numel, T(delta));
-  });
-  return sum / double(input.numel);
+  return pair_forward(kHuberForward, cuda::Loss::huber, op, input, target, delta, impl, delta);
 }
 
 void huber_backward(const Tensor& dx, const Tensor& input, const Tensor& target, double delta, double grad,
@@ -149,54 +189,20 @@ void huber_backward(const Tensor& dx, const Tensor& input, const Tensor& target,
   const char* op = "huber_backward";
   check_pair(op, input, target);
   check_delta(op, delta);
-  check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
-  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
-  if (input.numel == 0) return;  // an empty gradient
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::pointwise_loss_backward(v, cuda::Loss::huber, dx, input, target, delta, grad / double(input.numel)));
-    return;
-  }
-  PB_DISPATCH_FLOAT(input.dtype, T, {
-    const T scale = T(grad / double(input.numel));
-    if (v == 0) PB_CPU_CALL(huber_backward_naive<T>, dx.ptr<T>(), input.ptr<T>(), target.ptr<T>(), input.numel, T(delta), scale);
-    else PB_CPU_CALL(huber_backward_vec<T>, dx.ptr<T>(), input.ptr<T>(), target.ptr<T>(), input.numel, T(delta), scale);
-  });
+  pair_backward(kHuberBackward, cuda::Loss::huber, op, dx, input, target, delta, grad, impl, delta);
 }
 
 double bce_with_logits_forward(const Tensor& input, const Tensor& target, const std::string& impl) {
   const char* op = "bce_with_logits_forward";
   check_pair(op, input, target);
-  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
-  if (input.numel == 0) return kEmptyMean;
-  if (cuda)
-    PB_CUDA_ONLY(return cuda::pointwise_loss_forward(v, cuda::Loss::bce_with_logits, input, target, 0.0) / double(input.numel));
-  double sum = 0;
-  PB_DISPATCH_FLOAT(input.dtype, T, {
-    if (v == 0) sum = PB_CPU_CALL(bce_with_logits_forward_naive<T>, input.ptr<T>(), target.ptr<T>(), input.numel);
-    else sum = PB_CPU_CALL(bce_with_logits_forward_vec<T>, input.ptr<T>(), target.ptr<T>(), input.numel);
-  });
-  return sum / double(input.numel);
+  return pair_forward(kBceForward, cuda::Loss::bce_with_logits, op, input, target, 0.0, impl);
 }
 
 void bce_with_logits_backward(const Tensor& dx, const Tensor& input, const Tensor& target, double grad,
                               const std::string& impl) {
   const char* op = "bce_with_logits_backward";
   check_pair(op, input, target);
-  check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
-  const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
-  if (input.numel == 0) return;  // an empty gradient
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::pointwise_loss_backward(v, cuda::Loss::bce_with_logits, dx, input, target, 0.0, grad / double(input.numel)));
-    return;
-  }
-  PB_DISPATCH_FLOAT(input.dtype, T, {
-    const T scale = T(grad / double(input.numel));
-    if (v == 0) PB_CPU_CALL(bce_with_logits_backward_naive<T>, dx.ptr<T>(), input.ptr<T>(), target.ptr<T>(), input.numel, scale);
-    else PB_CPU_CALL(bce_with_logits_backward_vec<T>, dx.ptr<T>(), input.ptr<T>(), target.ptr<T>(), input.numel, scale);
-  });
+  pair_backward(kBceBackward, cuda::Loss::bce_with_logits, op, dx, input, target, 0.0, grad, impl);
 }
 
 }  // namespace pb::ops

@@ -6,16 +6,11 @@
 #include "core/check.h"
 #include "core/device.h"
 #include "core/dispatch.h"
+#include "core/op_table.h"
 #include "cpu/optim.h"
 #include "cuda/ops.h"
 
 namespace pb::ops {
-
-PB_REGISTER_IMPLS("sgd_step", "naive", "vec");
-PB_REGISTER_IMPLS("adagrad_step", "naive", "vec");
-PB_REGISTER_IMPLS("rmsprop_step", "naive", "vec");
-PB_REGISTER_IMPLS("adam_step", "naive", "vec");
-PB_REGISTER_IMPLS("adamw_step", "naive", "vec");
 
 namespace {
 
@@ -51,6 +46,47 @@ void check_step(const char* op, int64_t step) {
   if (step < 1) value_error(op, "step", "an integer >= 1 (the 1-based count of this update)", std::to_string(step));
 }
 
+// ---- the implementations (kernels: csrc/cpu/optim.h; CUDA entries: csrc/cuda/ops.h) ----
+template <class T> using SgdCpu = void(T* param, T* momentum_buf, const T* grad, int64_t n, const math::SgdConfig& cfg);
+template <class T> using AdagradCpu = void(T* param, T* state_sum, const T* grad, int64_t n, const math::AdagradConfig& cfg);
+template <class T>
+using RmspropCpu = void(T* param, T* square_avg, T* momentum_buf, T* grad_avg, const T* grad, int64_t n,
+                        const math::RmspropConfig& cfg);
+template <class T>
+using AdamCpu = void(T* param, T* exp_avg, T* exp_avg_sq, const T* grad, int64_t n, const math::AdamConfig& cfg);
+using SgdCuda = void(const Tensor& param, const Tensor& momentum_buf, const Tensor& grad, const math::SgdConfig& cfg);
+using AdagradCuda = void(const Tensor& param, const Tensor& state_sum, const Tensor& grad, const math::AdagradConfig& cfg);
+using RmspropCuda = void(const Tensor& param, const Tensor& square_avg, const Tensor& momentum_buf,
+                         const Tensor& grad_avg, const Tensor& grad, const math::RmspropConfig& cfg);
+using AdamCuda = void(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq, const Tensor& grad,
+                      const math::AdamConfig& cfg);
+
+constexpr const char* kNaive = "plain loop, one thread; CUDA: a thread per element";
+constexpr const char* kVec = "threads over fixed chunks, a loop the compiler vectorizes";
+
+const OpImpl<CpuKernel<SgdCpu>, SgdCuda> kSgd[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(sgd_step_naive), PB_CUDA_ENTRY(sgd_step), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(sgd_step_vec), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<AdagradCpu>, AdagradCuda> kAdagrad[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(adagrad_step_naive), PB_CUDA_ENTRY(adagrad_step), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(adagrad_step_vec), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<RmspropCpu>, RmspropCuda> kRmsprop[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(rmsprop_step_naive), PB_CUDA_ENTRY(rmsprop_step), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(rmsprop_step_vec), nullptr, kDefaultCpu},
+};
+// Adam and AdamW (cfg.decoupled) share kernels and table.
+const OpImpl<CpuKernel<AdamCpu>, AdamCuda> kAdam[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(adam_step_naive), PB_CUDA_ENTRY(adam_step), kDefaultCuda},
+    {"vec", kVec, PB_CPU_KERNEL(adam_step_vec), nullptr, kDefaultCpu},
+};
+PB_REGISTER_OP("sgd_step", kSgd);
+PB_REGISTER_OP("adagrad_step", kAdagrad);
+PB_REGISTER_OP("rmsprop_step", kRmsprop);
+PB_REGISTER_OP("adam_step", kAdam);
+PB_REGISTER_OP("adamw_step", kAdam);
+
 }  // namespace
 
 void sgd_step(const Tensor& param, const Tensor& momentum_buf, const Tensor& grad, const math::SgdConfig& cfg,
@@ -69,16 +105,12 @@ void sgd_step(const Tensor& param, const Tensor& momentum_buf, const Tensor& gra
   if (need_buf) check_state(op, "momentum_buf", momentum_buf, "required when momentum != 0", param, grad, {});
   const bool cuda =
       on_cuda(op, {{"param", &param}, {"grad", &grad}, {"momentum_buf", need_buf ? &momentum_buf : nullptr}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kSgd, op, impl, cuda);
   if (param.numel == 0) return;  // nothing to update
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::sgd_step(v, param, momentum_buf, grad, cfg));
-    return;
-  }
+  if (cuda) return e.cuda(param, momentum_buf, grad, cfg);
   PB_DISPATCH_FLOAT(param.dtype, T, {
     T* buf = need_buf ? momentum_buf.ptr<T>() : nullptr;
-    if (v == 0) PB_CPU_CALL(sgd_step_naive<T>, param.ptr<T>(), buf, grad.ptr<T>(), param.numel, cfg);
-    else PB_CPU_CALL(sgd_step_vec<T>, param.ptr<T>(), buf, grad.ptr<T>(), param.numel, cfg);
+    e.cpu.call<T>(param.ptr<T>(), buf, grad.ptr<T>(), param.numel, cfg);
   });
 }
 
@@ -93,16 +125,10 @@ void adagrad_step(const Tensor& param, const Tensor& state_sum, const Tensor& gr
   check_step(op, cfg.step);
   check_state(op, "state_sum", state_sum, "always required", param, grad, {});
   const bool cuda = on_cuda(op, {{"param", &param}, {"grad", &grad}, {"state_sum", &state_sum}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kAdagrad, op, impl, cuda);
   if (param.numel == 0) return;  // nothing to update
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::adagrad_step(v, param, state_sum, grad, cfg));
-    return;
-  }
-  PB_DISPATCH_FLOAT(param.dtype, T, {
-    if (v == 0) PB_CPU_CALL(adagrad_step_naive<T>, param.ptr<T>(), state_sum.ptr<T>(), grad.ptr<T>(), param.numel, cfg);
-    else PB_CPU_CALL(adagrad_step_vec<T>, param.ptr<T>(), state_sum.ptr<T>(), grad.ptr<T>(), param.numel, cfg);
-  });
+  if (cuda) return e.cuda(param, state_sum, grad, cfg);
+  PB_DISPATCH_FLOAT(param.dtype, T, e.cpu.call<T>(param.ptr<T>(), state_sum.ptr<T>(), grad.ptr<T>(), param.numel, cfg));
 }
 
 void rmsprop_step(const Tensor& param, const Tensor& square_avg, const Tensor& momentum_buf, const Tensor& grad_avg,
@@ -122,17 +148,13 @@ void rmsprop_step(const Tensor& param, const Tensor& square_avg, const Tensor& m
                 {&square_avg, need_buf ? &momentum_buf : nullptr});
   const bool cuda = on_cuda(op, {{"param", &param}, {"grad", &grad}, {"square_avg", &square_avg},
                                   {"momentum_buf", need_buf ? &momentum_buf : nullptr}, {"grad_avg", need_gavg ? &grad_avg : nullptr}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kRmsprop, op, impl, cuda);
   if (param.numel == 0) return;  // nothing to update
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::rmsprop_step(v, param, square_avg, momentum_buf, grad_avg, grad, cfg));
-    return;
-  }
+  if (cuda) return e.cuda(param, square_avg, momentum_buf, grad_avg, grad, cfg);
   PB_DISPATCH_FLOAT(param.dtype, T, {
     T* buf = need_buf ? momentum_buf.ptr<T>() : nullptr;
     T* gavg = need_gavg ? grad_avg.ptr<T>() : nullptr;
-    if (v == 0) PB_CPU_CALL(rmsprop_step_naive<T>, param.ptr<T>(), square_avg.ptr<T>(), buf, gavg, grad.ptr<T>(), param.numel, cfg);
-    else PB_CPU_CALL(rmsprop_step_vec<T>, param.ptr<T>(), square_avg.ptr<T>(), buf, gavg, grad.ptr<T>(), param.numel, cfg);
+    e.cpu.call<T>(param.ptr<T>(), square_avg.ptr<T>(), buf, gavg, grad.ptr<T>(), param.numel, cfg);
   });
 }
 
@@ -150,15 +172,11 @@ void adam_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg
   check_state(op, "exp_avg_sq", exp_avg_sq, "always required", param, grad, {&exp_avg});
   const bool cuda =
       on_cuda(op, {{"param", &param}, {"grad", &grad}, {"exp_avg", &exp_avg}, {"exp_avg_sq", &exp_avg_sq}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kAdam, op, impl, cuda);
   if (param.numel == 0) return;  // nothing to update
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::adam_step(v, param, exp_avg, exp_avg_sq, grad, cfg));
-    return;
-  }
+  if (cuda) return e.cuda(param, exp_avg, exp_avg_sq, grad, cfg);
   PB_DISPATCH_FLOAT(param.dtype, T, {
-    if (v == 0) PB_CPU_CALL(adam_step_naive<T>, param.ptr<T>(), exp_avg.ptr<T>(), exp_avg_sq.ptr<T>(), grad.ptr<T>(), param.numel, cfg);
-    else PB_CPU_CALL(adam_step_vec<T>, param.ptr<T>(), exp_avg.ptr<T>(), exp_avg_sq.ptr<T>(), grad.ptr<T>(), param.numel, cfg);
+    e.cpu.call<T>(param.ptr<T>(), exp_avg.ptr<T>(), exp_avg_sq.ptr<T>(), grad.ptr<T>(), param.numel, cfg);
   });
 }
 

@@ -3,19 +3,63 @@
 #include "core/check.h"
 #include "core/device.h"
 #include "core/dispatch.h"
+#include "core/op_table.h"
 #include "cpu/pool.h"
 #include "cuda/ops.h"
 
 namespace pb::ops {
 
-PB_REGISTER_IMPLS("max_pool2d_forward", "naive", "fast");
-PB_REGISTER_IMPLS("max_pool2d_backward", "naive", "fast");
-PB_REGISTER_IMPLS("avg_pool2d_forward", "naive", "fast");
-PB_REGISTER_IMPLS("avg_pool2d_backward", "naive", "fast");
-PB_REGISTER_IMPLS("global_avg_pool2d_forward", "naive", "fast");
-PB_REGISTER_IMPLS("global_avg_pool2d_backward", "naive", "fast");
-
 namespace {
+
+// ---- the implementations (kernels: csrc/cpu/pool.h; CUDA entries: csrc/cuda/ops.h) ----
+using cpu::PoolGeom;
+template <class T> using MaxForwardCpu = void(T* y, int64_t* idx, const T* x, const PoolGeom& g);
+template <class T> using MaxBackwardCpu = int64_t(T* dx, const T* dy, const int64_t* idx, const PoolGeom& g);
+template <class T> using AvgCpu = void(T* out, const T* in, const PoolGeom& g, bool count_include_pad);
+template <class T> using GlobalAvgCpu = void(T* out, const T* in, int64_t planes, int64_t HW);
+using MaxForwardCuda = void(const Tensor& y, const Tensor& indices, const Tensor& x, const PoolGeom& g);
+using MaxBackwardCuda = int64_t(const Tensor& dx, const Tensor& dy, const Tensor& indices, const PoolGeom& g);
+using AvgCuda = void(const Tensor& out, const Tensor& in, const PoolGeom& g, bool count_include_pad);
+using GlobalAvgCuda = void(const Tensor& out, const Tensor& in);
+
+constexpr const char* kNaive =
+    "plain loops, one thread; CUDA: a thread per output (backward: per input element, per plane for max)";
+constexpr const char* kFast = "threads over planes, window loops as row loops the compiler vectorizes";
+
+const OpImpl<CpuKernel<MaxForwardCpu>, MaxForwardCuda> kMaxForward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(max_pool2d_forward_naive), PB_CUDA_ENTRY(max_pool2d_forward), kDefaultCuda},
+    {"fast", kFast, PB_CPU_KERNEL(max_pool2d_forward_fast), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<MaxBackwardCpu>, MaxBackwardCuda> kMaxBackward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(max_pool2d_backward_naive), PB_CUDA_ENTRY(max_pool2d_backward), kDefaultCuda},
+    {"fast", kFast, PB_CPU_KERNEL(max_pool2d_backward_fast), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<AvgCpu>, AvgCuda> kAvgForward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(avg_pool2d_forward_naive), PB_CUDA_ENTRY(avg_pool2d_forward), kDefaultCuda},
+    {"fast", kFast, PB_CPU_KERNEL(avg_pool2d_forward_fast), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<AvgCpu>, AvgCuda> kAvgBackward[] = {
+    {"naive", kNaive, PB_CPU_KERNEL(avg_pool2d_backward_naive), PB_CUDA_ENTRY(avg_pool2d_backward), kDefaultCuda},
+    {"fast", kFast, PB_CPU_KERNEL(avg_pool2d_backward_fast), nullptr, kDefaultCpu},
+};
+const OpImpl<CpuKernel<GlobalAvgCpu>, GlobalAvgCuda> kGlobalAvgForward[] = {
+    {"naive", "plain loops, one thread; CUDA: a thread per plane", PB_CPU_KERNEL(global_avg_pool2d_forward_naive),
+     PB_CUDA_ENTRY(global_avg_pool2d_forward<cuda::Variant::naive>)},
+    {"fast", kFast, PB_CPU_KERNEL(global_avg_pool2d_forward_fast), nullptr, kDefaultCpu},
+    {"warp", "CUDA: a warp per plane (coalesced reads, butterfly sum)", {},
+     PB_CUDA_ENTRY(global_avg_pool2d_forward<cuda::Variant::warp>), kDefaultCuda},
+};
+const OpImpl<CpuKernel<GlobalAvgCpu>, GlobalAvgCuda> kGlobalAvgBackward[] = {
+    {"naive", "plain loops, one thread; CUDA: a thread per input element",
+     PB_CPU_KERNEL(global_avg_pool2d_backward_naive), PB_CUDA_ENTRY(global_avg_pool2d_backward), kDefaultCuda},
+    {"fast", kFast, PB_CPU_KERNEL(global_avg_pool2d_backward_fast), nullptr, kDefaultCpu},
+};
+PB_REGISTER_OP("max_pool2d_forward", kMaxForward);
+PB_REGISTER_OP("max_pool2d_backward", kMaxBackward);
+PB_REGISTER_OP("avg_pool2d_forward", kAvgForward);
+PB_REGISTER_OP("avg_pool2d_backward", kAvgBackward);
+PB_REGISTER_OP("global_avg_pool2d_forward", kGlobalAvgForward);
+PB_REGISTER_OP("global_avg_pool2d_backward", kGlobalAvgBackward);
 
 std::string pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
 
@@ -46,10 +90,6 @@ cpu::PoolGeom geometry(const char* op, const Shape& s, const Pool2dParams& p) {
   g.OW = (g.W + 2 * g.pw - g.KW) / g.sw + 1;
   checked_numel(op, "output", {s[0], s[1], g.OH, g.OW});
   return g;
-}
-
-[[maybe_unused]] cuda::PoolGeom to_cuda(const cpu::PoolGeom& g) {
-  return {g.planes, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw};
 }
 
 }  // namespace
@@ -84,16 +124,10 @@ void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x,
   check_output(op, "indices", indices, DType::i64, os, {&x});
   check_disjoint(op, "indices", indices, y);
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}, {"indices", &indices}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kMaxForward, op, impl, cuda);
   if (g.planes == 0) return;  // an empty batch: empty results
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::max_pool2d_forward(v, y, indices, x, to_cuda(g)));
-    return;
-  }
-  PB_DISPATCH_FLOAT(x.dtype, T, {
-    if (v == 0) PB_CPU_CALL(max_pool2d_forward_naive<T>, y.ptr<T>(), indices.ptr<int64_t>(), x.ptr<T>(), g);
-    else PB_CPU_CALL(max_pool2d_forward_fast<T>, y.ptr<T>(), indices.ptr<int64_t>(), x.ptr<T>(), g);
-  });
+  if (cuda) return e.cuda(y, indices, x, g);
+  PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), indices.ptr<int64_t>(), x.ptr<T>(), g));
 }
 
 void max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indices, const Shape& input_shape,
@@ -106,21 +140,11 @@ void max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indic
   g.planes = dy.shape[0] * dy.shape[1], g.H = input_shape[2], g.W = input_shape[3];
   g.OH = dy.shape[2], g.OW = dy.shape[3];
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"indices", &indices}, {"out", &dx}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kMaxBackward, op, impl, cuda);
   if (g.planes == 0) return;  // an empty batch: an empty result
-  if (cuda) {
-    [[maybe_unused]] int64_t bad = 0;
-    PB_CUDA_ONLY(bad = cuda::max_pool2d_backward(v, dx, dy, indices, to_cuda(g)));
-    if (bad)
-      value_error(op, "indices", "positions in [0, H*W=" + std::to_string(g.H * g.W) + ")",
-                  std::to_string(bad) + " out-of-range values (out is not valid)");
-    return;
-  }
   int64_t bad = 0;
-  PB_DISPATCH_FLOAT(dy.dtype, T, {
-    if (v == 0) bad = PB_CPU_CALL(max_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), indices.ptr<int64_t>(), g);
-    else bad = PB_CPU_CALL(max_pool2d_backward_fast<T>, dx.ptr<T>(), dy.ptr<T>(), indices.ptr<int64_t>(), g);
-  });
+  if (cuda) bad = e.cuda(dx, dy, indices, g);
+  else PB_DISPATCH_FLOAT(dy.dtype, T, bad = e.cpu.call<T>(dx.ptr<T>(), dy.ptr<T>(), indices.ptr<int64_t>(), g));
   if (bad)
     value_error(op, "indices", "positions in [0, H*W=" + std::to_string(g.H * g.W) + ")",
                 std::to_string(bad) + " out-of-range values (out is not valid)");
@@ -134,16 +158,10 @@ void avg_pool2d_forward(const Tensor& y, const Tensor& x, const Pool2dParams& p,
   const cpu::PoolGeom g = geometry(op, x.shape_vec(), p);
   check_output(op, "out", y, x.dtype, os, {&x});
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kAvgForward, op, impl, cuda);
   if (g.planes == 0) return;  // an empty batch: an empty result
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::avg_pool2d_forward(v, y, x, to_cuda(g), count_include_pad));
-    return;
-  }
-  PB_DISPATCH_FLOAT(x.dtype, T, {
-    if (v == 0) PB_CPU_CALL(avg_pool2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), g, count_include_pad);
-    else PB_CPU_CALL(avg_pool2d_forward_fast<T>, y.ptr<T>(), x.ptr<T>(), g, count_include_pad);
-  });
+  if (cuda) return e.cuda(y, x, g, count_include_pad);
+  PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), g, count_include_pad));
 }
 
 void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape& input_shape, const Pool2dParams& p,
@@ -155,16 +173,10 @@ void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape& input_
   check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
   const cpu::PoolGeom g = geometry(op, input_shape, p);
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"out", &dx}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kAvgBackward, op, impl, cuda);
   if (g.planes == 0) return;  // an empty batch: an empty result
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::avg_pool2d_backward(v, dx, dy, to_cuda(g), count_include_pad));
-    return;
-  }
-  PB_DISPATCH_FLOAT(dy.dtype, T, {
-    if (v == 0) PB_CPU_CALL(avg_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), g, count_include_pad);
-    else PB_CPU_CALL(avg_pool2d_backward_fast<T>, dx.ptr<T>(), dy.ptr<T>(), g, count_include_pad);
-  });
+  if (cuda) return e.cuda(dx, dy, g, count_include_pad);
+  PB_DISPATCH_FLOAT(dy.dtype, T, e.cpu.call<T>(dx.ptr<T>(), dy.ptr<T>(), g, count_include_pad));
 }
 
 void global_avg_pool2d_forward(const Tensor& y, const Tensor& x, const std::string& impl) {
@@ -173,16 +185,10 @@ void global_avg_pool2d_forward(const Tensor& y, const Tensor& x, const std::stri
   check_output(op, "out", y, x.dtype, {x.shape[0], x.shape[1]}, {&x});
   const int64_t planes = x.shape[0] * x.shape[1], HW = x.shape[2] * x.shape[3];
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kGlobalAvgForward, op, impl, cuda);
   if (planes == 0) return;  // an empty batch: an empty result
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::global_avg_pool2d_forward(v, y, x));
-    return;
-  }
-  PB_DISPATCH_FLOAT(x.dtype, T, {
-    if (v == 0) PB_CPU_CALL(global_avg_pool2d_forward_naive<T>, y.ptr<T>(), x.ptr<T>(), planes, HW);
-    else PB_CPU_CALL(global_avg_pool2d_forward_fast<T>, y.ptr<T>(), x.ptr<T>(), planes, HW);
-  });
+  if (cuda) return e.cuda(y, x);
+  PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), planes, HW));
 }
 
 void global_avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape& input_shape, const std::string& impl) {
@@ -191,16 +197,10 @@ void global_avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape&
   check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
   const int64_t planes = dy.shape[0] * dy.shape[1], HW = input_shape[2] * input_shape[3];
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"out", &dx}});
-  const int v = cuda ? resolve_cuda_impl(op, impl) : resolve_impl(op, impl);
+  const auto& e = pick(kGlobalAvgBackward, op, impl, cuda);
   if (planes == 0) return;  // an empty batch: an empty result
-  if (cuda) {
-    PB_CUDA_ONLY(cuda::global_avg_pool2d_backward(v, dx, dy));
-    return;
-  }
-  PB_DISPATCH_FLOAT(dy.dtype, T, {
-    if (v == 0) PB_CPU_CALL(global_avg_pool2d_backward_naive<T>, dx.ptr<T>(), dy.ptr<T>(), planes, HW);
-    else PB_CPU_CALL(global_avg_pool2d_backward_fast<T>, dx.ptr<T>(), dy.ptr<T>(), planes, HW);
-  });
+  if (cuda) return e.cuda(dx, dy);
+  PB_DISPATCH_FLOAT(dy.dtype, T, e.cpu.call<T>(dx.ptr<T>(), dy.ptr<T>(), planes, HW));
 }
 
 }  // namespace pb::ops

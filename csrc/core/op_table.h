@@ -1,0 +1,155 @@
+// One table per op: its implementations, each with the CPU kernel and the CUDA entry it runs.
+//
+// A table lists an op's implementations plainest first, the order pybench.ops.impls(op) shows;
+// each row is {name, why (one line), CPU kernel, CUDA entry, which device's default it is}:
+//
+//   template <class T> using CopyCpu = void(T* y, const T* x, int64_t n);   // the kernels' signature
+//   using CopyCuda = void(const Tensor& y, const Tensor& x);                // the CUDA entries'
+//   const OpImpl<CpuKernel<CopyCpu>, CopyCuda> kCopy[] = {
+//       {"naive", "one thread", PB_CPU_KERNEL(copy_naive), PB_CUDA_ENTRY(copy<cuda::Variant::naive>)},
+//       {"stream", "streaming stores", PB_CPU_KERNEL(copy_stream), nullptr, kDefaultCpu},
+//       {"memcpy", "cudaMemcpyAsync", {}, PB_CUDA_ENTRY(copy<cuda::Variant::memcpy>), kDefaultCuda},
+//   };
+//   PB_REGISTER_OP("copy", kCopy);   // impls("copy") == ["naive", "stream"], device="cuda": ["naive", "memcpy"]
+//
+// The op then runs the row the caller names ("" = the row marked default for the device):
+//   const auto& e = pick(kCopy, op, impl, cuda);
+//   if (cuda) e.cuda(y, x); else PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), n));
+//
+// A row with no CPU kernel ({}) is CUDA only, one with no CUDA entry (nullptr) CPU only. Without a
+// CUDA build every CUDA entry is nullptr, so the CUDA lists are simply absent. The registry
+// (core/dispatch.h: impls_of, registered_ops) is filled from the tables, never written by hand.
+#pragma once
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "core/dispatch.h"
+#include "core/isa.h"
+
+namespace pb {
+
+#if defined(PB_X86_MULTI)
+constexpr int kIsaBuilds = 3;  // pb::cpu::base, avx2, avx512 (core/isa.h)
+#else
+constexpr int kIsaBuilds = 1;
+#endif
+
+// A CPU kernel of csrc/cpu (a template on T declared with PB_CPU_DECLARE): its float and double
+// instances in every SIMD build. get<T>() returns the one for the active ISA, as PB_CPU_CALL picks.
+// Sig<T> is the kernel's function type, e.g. `template <class T> using Sig = void(T*, const T*, int64_t)`.
+template <template <class> class Sig>
+struct CpuKernel {
+  Sig<float>* f32[kIsaBuilds];
+  Sig<double>* f64[kIsaBuilds];
+
+  template <class T> Sig<T>* get() const {
+    const int i = kIsaBuilds == 1 ? 0 : static_cast<int>(isa_active());
+    if constexpr (std::is_same_v<T, float>) return f32[i];
+    else return f64[i];
+  }
+  // Runs the kernel for T on the active ISA.
+  template <class T, class... Args> auto call(Args&&... args) const { return get<T>()(std::forward<Args>(args)...); }
+  constexpr bool present() const { return f32[0] != nullptr; }
+};
+
+// Which device's default a row is (the implementation impl="" runs); exactly one per device.
+enum : unsigned { kDefaultCpu = 1u, kDefaultCuda = 2u, kDefault = kDefaultCpu | kDefaultCuda };
+
+// One row of an op's table. Cpu: a CpuKernel<Sig>, or a struct of them with present() where an
+// implementation is several passes (batch norm). Cuda: the function type of the CUDA entries.
+template <class Cpu, class Cuda>
+struct OpImpl {
+  const char* name;
+  const char* why;      // one line: what this implementation does differently
+  Cpu cpu;              // {}: no CPU implementation by this name
+  Cuda* cuda = nullptr; // nullptr: no CUDA implementation by this name (always, without CUDA)
+  unsigned defaults = 0;
+};
+
+template <class E> bool offers(const E& e, bool cuda) { return cuda ? e.cuda != nullptr : e.cpu.present(); }
+
+// ValueError "<op>: impl: expected one of 'naive', 'vec', got 'x'" ("cuda:<op>" for CUDA).
+[[noreturn]] void unknown_impl(const char* op, bool cuda, const std::string& impl);
+
+// The row `impl` names among those the device offers; "" -> the device's default.
+template <class E, size_t N>
+const E& pick(const E (&table)[N], const char* op, const std::string& impl, bool cuda) {
+  const unsigned def = cuda ? kDefaultCuda : kDefaultCpu;
+  for (const E& e : table)
+    if (offers(e, cuda) && (impl.empty() ? (e.defaults & def) != 0 : impl == e.name)) return e;
+  unknown_impl(op, cuda, impl);
+}
+
+// The list a device offers, as the registry keeps it; std::logic_error unless the table has
+// unique names and exactly one default among the device's rows (when it has any).
+template <class E, size_t N>
+ImplList impl_list_of(const char* op, const E (&table)[N], bool cuda) {
+  ImplList l;
+  int defaults = 0;
+  for (const E& e : table) {
+    if (!offers(e, cuda)) continue;
+    for (const std::string& n : l.names)
+      if (n == e.name) throw std::logic_error(std::string(op) + ": impl '" + n + "' listed twice");
+    l.names.push_back(e.name);
+    l.why.push_back(e.why);
+    if (e.defaults & (cuda ? kDefaultCuda : kDefaultCpu)) {
+      l.default_name = e.name;
+      ++defaults;
+    }
+  }
+  if (!l.names.empty() && defaults != 1)
+    throw std::logic_error(std::string(op) + ": " + std::to_string(defaults) + " default impls on " +
+                           (cuda ? "cuda" : "cpu") + " (expected exactly 1)");
+  return l;
+}
+
+// Makes the table's lists what impls(op) and impls(op, device="cuda") return.
+template <class E, size_t N>
+void register_op(const std::string& op, const E (&table)[N]) {
+  ImplList cpu = impl_list_of(op.c_str(), table, false), cuda = impl_list_of(op.c_str(), table, true);
+  if (!cpu.names.empty()) register_impls(op, std::move(cpu));
+  if (!cuda.names.empty()) register_impls(cuda_impl_key(op), std::move(cuda));
+}
+
+struct OpRegistrar {
+  template <class E, size_t N> OpRegistrar(const char* op, const E (&table)[N]) { register_op(op, table); }
+};
+
+}  // namespace pb
+
+#define PB_CONCAT2(a, b) a##b
+#define PB_CONCAT(a, b) PB_CONCAT2(a, b)
+// Registers `table` as the implementations of `op` when the module loads.
+#define PB_REGISTER_OP(op, table) static const ::pb::OpRegistrar PB_CONCAT(pb_op_, __LINE__)(op, table)
+
+// The CpuKernel of kernel `fn` (a template on T in csrc/cpu): every build, float and double.
+#if defined(PB_X86_MULTI)
+#define PB_CPU_KERNEL(fn)                                                                              \
+  {                                                                                                    \
+    {&::pb::cpu::base::fn<float>, &::pb::cpu::avx2::fn<float>, &::pb::cpu::avx512::fn<float>},        \
+        {&::pb::cpu::base::fn<double>, &::pb::cpu::avx2::fn<double>, &::pb::cpu::avx512::fn<double>} \
+  }
+// A kernel with no dtype (Sig ignores T): the same function for float and double.
+#define PB_CPU_KERNEL_UNTYPED(fn)                                                \
+  {                                                                              \
+    {&::pb::cpu::base::fn, &::pb::cpu::avx2::fn, &::pb::cpu::avx512::fn},       \
+        {&::pb::cpu::base::fn, &::pb::cpu::avx2::fn, &::pb::cpu::avx512::fn}    \
+  }
+// A host function template of csrc/ops that runs several kernels itself (each with PB_CPU_CALL).
+#define PB_HOST_KERNEL(fn) \
+  { {&fn<float>, &fn<float>, &fn<float>}, {&fn<double>, &fn<double>, &fn<double>} }
+#else
+#define PB_CPU_KERNEL(fn) { {&::pb::cpu::base::fn<float>}, {&::pb::cpu::base::fn<double>} }
+#define PB_CPU_KERNEL_UNTYPED(fn) { {&::pb::cpu::base::fn}, {&::pb::cpu::base::fn} }
+#define PB_HOST_KERNEL(fn) { {&fn<float>}, {&fn<double>} }
+#endif
+
+// The CUDA entry `fn` of csrc/cuda/ops.h, or nullptr where CUDA is not built (never linked there).
+#ifdef PB_WITH_CUDA
+#define PB_CUDA_ENTRY(...) (&::pb::cuda::__VA_ARGS__)
+#else
+#define PB_CUDA_ENTRY(...) nullptr
+#endif
