@@ -101,15 +101,8 @@ const OpImpl<CpuKernel<ActBackwardCpu>, ActBackwardCuda> kActBackward[] = {
     {"vec4", kVec4, {}, PB_CUDA_ENTRY(act_backward<Variant::vec4>), kDefaultCuda},
 };
 
-// Softmax family: "stream" (vec + streaming stores through an L1 row buffer) measured 0.7-0.9x
-// of "vec" in every `pybench bench --impl all` run on the shared 2-core machine (the extra pass
-// over the row costs more than the saved read-for-ownership while the cores are the bottleneck),
-// so "vec" came after it; "simd" (AVX-512 rows: one read of x, exp at half the instructions,
-// streaming stores from registers; vec elsewhere) next; "lean" (forward: simd with the rows
-// pipelined, a row's stores overlapping the next row's exp; backward: simd) next; forward only:
-// "online" (exp(x - running lane max) in the loop that reads the row, y from L1 after it; lean
-// elsewhere) is the default: at (65536, 1024) 2 threads, 3 side-by-side runs, softmax 77-79% of
-// copy vs lean 63-64%, log_softmax 68-72% vs 61-66% (the AVX2 path still runs simd).
+// Softmax family, plainest first; the forward default is "online" (exps overlapped with the row's
+// reads), the backward's "lean". Measurements and the order's history: docs/kernels/softmax.md.
 constexpr const char* kRowsNaive = "plain loops over rows, one thread, double sums; CUDA: a thread per row";
 constexpr const char* kRowsStream = "vec with streaming stores through an L1 row buffer";
 constexpr const char* kRowsVec = "threads over rows, fastmath in loops the compiler vectorizes";

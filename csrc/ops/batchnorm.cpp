@@ -18,10 +18,8 @@ namespace {
 
 // ---- the implementations (kernels: csrc/cpu/batchnorm.h; CUDA entries: csrc/cuda/ops.h) ----
 // An implementation is a set of passes over the data; the per-channel work between them is the
-// op's (below). pipe (both): the reading pass of channel c interleaved with the writing pass of
-// channel c - 1; forward default: 0.94x fused's time (median of 8 A/B runs, (64, 64, 128, 128)
-// float32, loaded machine); backward ~1.2x l3's time, so l3 stays the backward default. Both are
-// bitwise equal to fused (forward) and l3 (backward); see cpu/batchnorm.cpp.
+// op's (below). pipe: channel c's reading pass interleaved with channel c - 1's writing pass,
+// bitwise equal to fused / l3; the forward default, not the backward (docs/kernels/batchnorm.md).
 template <class T> using StatsCpu = void(double* mean, double* var, const T* x, int64_t N, int64_t C, int64_t S);
 template <class T>
 using ApplyCpu = void(T* y, const T* x, const double* mean, const double* scale, const double* shift, int64_t N,
