@@ -1,22 +1,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/geometry.h"  // ConvGeom
 #include "core/isa.h"
-
-namespace pb::cpu {
-
-// Geometry of one conv2d call (NCHW), validated by csrc/ops before any kernel sees it.
-// x (N, C, H, W); weight (O, C/groups, KH, KW); y (N, O, OH, OW) with
-// OH = (H + 2*ph - dh*(KH-1) - 1) / sh + 1 (likewise OW).
-struct ConvGeom {
-  int64_t N, C, H, W;
-  int64_t O, KH, KW;
-  int64_t OH, OW;
-  int64_t sh, sw, ph, pw, dh, dw;
-  int64_t groups;
-};
-
-}  // namespace pb::cpu
 
 // Forward: y (N, O, OH, OW) = conv(x (N, C, H, W), w (O, C/groups, KH, KW)) + b (O,) (b may be null).
 // Backward: from dy (N, O, OH, OW), x and w: dx (N, C, H, W) (skipped when null), dw (O, C/groups,
@@ -33,14 +19,14 @@ struct ConvGeom {
 //             channel counts are >= 16 -> Winograd; else im2col.
 // dW and db are reduced in an order fixed by the shape: bitwise the same for any thread count.
 PB_CPU_DECLARE(
-  template <class T> void conv2d_forward_naive(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
-  template <class T> void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
-  template <class T> void conv2d_forward_winograd(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
-  template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
-  template <class T> void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
-  template <class T> void conv2d_backward_im2col(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
-  template <class T> void conv2d_backward_winograd(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
-  template <class T> void conv2d_forward_direct(T* y, const T* x, const T* w, const T* b, const ::pb::cpu::ConvGeom& g);
-  template <class T> void conv2d_backward_direct(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
-  template <class T> void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ::pb::cpu::ConvGeom& g);
+  template <class T> void conv2d_forward_naive(T* y, const T* x, const T* w, const T* b, const ConvGeom& g);
+  template <class T> void conv2d_forward_im2col(T* y, const T* x, const T* w, const T* b, const ConvGeom& g);
+  template <class T> void conv2d_forward_winograd(T* y, const T* x, const T* w, const T* b, const ConvGeom& g);
+  template <class T> void conv2d_forward_fast(T* y, const T* x, const T* w, const T* b, const ConvGeom& g);
+  template <class T> void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g);
+  template <class T> void conv2d_backward_im2col(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g);
+  template <class T> void conv2d_backward_winograd(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g);
+  template <class T> void conv2d_forward_direct(T* y, const T* x, const T* w, const T* b, const ConvGeom& g);
+  template <class T> void conv2d_backward_direct(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g);
+  template <class T> void conv2d_backward_fast(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g);
 )

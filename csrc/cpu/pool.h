@@ -1,19 +1,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/geometry.h"  // PoolGeom
 #include "core/isa.h"
-
-namespace pb::cpu {
-
-// Geometry of one 2-D pooling call over `planes` = N*C input planes of H x W, validated by
-// csrc/ops: window KH x KW, stride, zero-or-more padding (<= kernel/2), no dilation, floor mode:
-// OH = (H + 2*ph - KH) / sh + 1 (likewise OW).
-struct PoolGeom {
-  int64_t planes, H, W, OH, OW;
-  int64_t KH, KW, sh, sw, ph, pw;
-};
-
-}  // namespace pb::cpu
 
 // max_pool2d: y (planes, OH, OW) and idx (planes, OH, OW) = argmax position ih*W + iw within the
 //   input plane (as PyTorch: padding acts as -inf, the first maximum wins, NaN wins).
@@ -26,14 +15,14 @@ struct PoolGeom {
 //   fast   threads over planes; window loops turned into row loops the compiler vectorizes
 //          over ow (same per-element summation order as naive for max/avg).
 PB_CPU_DECLARE(
-  template <class T> void max_pool2d_forward_naive(T* y, int64_t* idx, const T* x, const ::pb::cpu::PoolGeom& g);
-  template <class T> void max_pool2d_forward_fast(T* y, int64_t* idx, const T* x, const ::pb::cpu::PoolGeom& g);
-  template <class T> int64_t max_pool2d_backward_naive(T* dx, const T* dy, const int64_t* idx, const ::pb::cpu::PoolGeom& g);
-  template <class T> int64_t max_pool2d_backward_fast(T* dx, const T* dy, const int64_t* idx, const ::pb::cpu::PoolGeom& g);
-  template <class T> void avg_pool2d_forward_naive(T* y, const T* x, const ::pb::cpu::PoolGeom& g, bool count_include_pad);
-  template <class T> void avg_pool2d_forward_fast(T* y, const T* x, const ::pb::cpu::PoolGeom& g, bool count_include_pad);
-  template <class T> void avg_pool2d_backward_naive(T* dx, const T* dy, const ::pb::cpu::PoolGeom& g, bool count_include_pad);
-  template <class T> void avg_pool2d_backward_fast(T* dx, const T* dy, const ::pb::cpu::PoolGeom& g, bool count_include_pad);
+  template <class T> void max_pool2d_forward_naive(T* y, int64_t* idx, const T* x, const PoolGeom& g);
+  template <class T> void max_pool2d_forward_fast(T* y, int64_t* idx, const T* x, const PoolGeom& g);
+  template <class T> int64_t max_pool2d_backward_naive(T* dx, const T* dy, const int64_t* idx, const PoolGeom& g);
+  template <class T> int64_t max_pool2d_backward_fast(T* dx, const T* dy, const int64_t* idx, const PoolGeom& g);
+  template <class T> void avg_pool2d_forward_naive(T* y, const T* x, const PoolGeom& g, bool count_include_pad);
+  template <class T> void avg_pool2d_forward_fast(T* y, const T* x, const PoolGeom& g, bool count_include_pad);
+  template <class T> void avg_pool2d_backward_naive(T* dx, const T* dy, const PoolGeom& g, bool count_include_pad);
+  template <class T> void avg_pool2d_backward_fast(T* dx, const T* dy, const PoolGeom& g, bool count_include_pad);
   template <class T> void global_avg_pool2d_forward_naive(T* y, const T* x, int64_t planes, int64_t HW);
   template <class T> void global_avg_pool2d_forward_fast(T* y, const T* x, int64_t planes, int64_t HW);
   template <class T> void global_avg_pool2d_backward_naive(T* dx, const T* dy, int64_t planes, int64_t HW);

@@ -7,9 +7,8 @@
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "core/geometry.h"    // ConvGeom, PoolGeom
 #include "cpu/activation.h"  // Act
-#include "cpu/conv2d.h"      // ConvGeom
-#include "cpu/pool.h"        // PoolGeom
 #include "math/optim.h"
 
 namespace pb::cuda {
@@ -18,10 +17,7 @@ namespace pb::cuda {
 // tables point at e.g. copy<Variant::memcpy> (instantiated in the .cu for the names it offers).
 enum class Variant { naive, vec4, warp, memcpy, tf32, tiled, igemm };
 
-// The parameter structs of the CPU kernels, used as they are (one definition for both backends).
 using cpu::Act;
-using cpu::ConvGeom;
-using cpu::PoolGeom;
 
 // ---- copy (csrc/cuda/copy.cu): y = x ----
 // naive, memcpy.
@@ -71,7 +67,7 @@ template <Variant V>
 void linear_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy, const Tensor& x,
                      const Tensor& weight);
 
-// ---- pooling (csrc/cuda/pool.cu); the geometry is the CPU kernels' (cpu::PoolGeom) ----
+// ---- pooling (csrc/cuda/pool.cu); the geometry: core/geometry.h ----
 void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x, const PoolGeom& g);
 // Returns the number of indices outside [0, H*W) (the op raises ValueError; out is then invalid).
 int64_t max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indices, const PoolGeom& g);
@@ -89,7 +85,7 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
                          const Tensor& x, const Tensor& weight, const Tensor& save_mean, const Tensor& save_invstd,
                          bool training);
 
-// ---- conv2d (csrc/cuda/conv2d.cu): naive, igemm; the geometry is the CPU kernels' (cpu::ConvGeom) ----
+// ---- conv2d (csrc/cuda/conv2d.cu): naive, igemm; the geometry: core/geometry.h ----
 template <Variant V>
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeom& g);
 // dx and dbias skipped when not present.

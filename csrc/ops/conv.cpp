@@ -13,7 +13,6 @@ namespace pb::ops {
 namespace {
 
 // ---- the implementations (kernels: csrc/cpu/conv2d.h; CUDA entries: csrc/cuda/ops.h) ----
-using cpu::ConvGeom;
 template <class T> using ForwardCpu = void(T* y, const T* x, const T* w, const T* b, const ConvGeom& g);
 template <class T>
 using BackwardCpu = void(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvGeom& g);
@@ -56,7 +55,7 @@ int64_t checked_add(const char* op, const char* arg, int64_t a, int64_t b) {
 
 std::string pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
 
-cpu::ConvGeom geometry(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& p) {
+ConvGeom geometry(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& p) {
   check_input(op, "x", x, {4}, Empty::batch);
   check_input(op, "weight", weight, {4});
   check_dtype(op, "weight", weight, x.dtype);
@@ -66,7 +65,7 @@ cpu::ConvGeom geometry(const char* op, const Tensor& x, const Tensor& weight, co
   if (p.dil_h <= 0 || p.dil_w <= 0)
     value_error(op, "dilation", "positive integers", pair_str(p.dil_h, p.dil_w));
   check_positive(op, "groups", p.groups);
-  cpu::ConvGeom g{};
+  ConvGeom g{};
   g.N = x.shape[0], g.C = x.shape[1], g.H = x.shape[2], g.W = x.shape[3];
   g.O = weight.shape[0], g.KH = weight.shape[2], g.KW = weight.shape[3];
   g.sh = p.stride_h, g.sw = p.stride_w, g.ph = p.pad_h, g.pw = p.pad_w, g.dh = p.dil_h, g.dw = p.dil_w;
@@ -94,14 +93,14 @@ cpu::ConvGeom geometry(const char* op, const Tensor& x, const Tensor& weight, co
 }  // namespace
 
 Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& p) {
-  const cpu::ConvGeom g = geometry(op, x, weight, p);
+  const ConvGeom g = geometry(op, x, weight, p);
   return {g.N, g.O, g.OH, g.OW};
 }
 
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias,
                     const Conv2dParams& p, const std::string& impl) {
   const char* op = "conv2d_forward";
-  const cpu::ConvGeom g = geometry(op, x, weight, p);
+  const ConvGeom g = geometry(op, x, weight, p);
   if (bias.present) {
     check_input(op, "bias", bias, {1});
     check_dtype(op, "bias", bias, x.dtype);
@@ -121,7 +120,7 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, cons
 void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
                      const Tensor& x, const Tensor& weight, const Conv2dParams& p, const std::string& impl) {
   const char* op = "conv2d_backward";
-  const cpu::ConvGeom g = geometry(op, x, weight, p);
+  const ConvGeom g = geometry(op, x, weight, p);
   check_input(op, "dy", dy, {4}, Empty::batch);
   check_dtype(op, "dy", dy, x.dtype);
   check_shape(op, "dy", dy, {g.N, g.O, g.OH, g.OW});

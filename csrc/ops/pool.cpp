@@ -12,7 +12,6 @@ namespace pb::ops {
 namespace {
 
 // ---- the implementations (kernels: csrc/cpu/pool.h; CUDA entries: csrc/cuda/ops.h) ----
-using cpu::PoolGeom;
 template <class T> using MaxForwardCpu = void(T* y, int64_t* idx, const T* x, const PoolGeom& g);
 template <class T> using MaxBackwardCpu = int64_t(T* dx, const T* dy, const int64_t* idx, const PoolGeom& g);
 template <class T> using AvgCpu = void(T* out, const T* in, const PoolGeom& g, bool count_include_pad);
@@ -74,12 +73,12 @@ void check_params(const char* op, const Pool2dParams& p) {
                 pair_str(p.pad_h, p.pad_w));
 }
 
-cpu::PoolGeom geometry(const char* op, const Shape& s, const Pool2dParams& p) {
+PoolGeom geometry(const char* op, const Shape& s, const Pool2dParams& p) {
   check_params(op, p);
   // Guard the kernel against absurd values before H + 2*pad is formed (pad <= kernel/2).
   if (p.kernel_h > (int64_t(1) << 40) || p.kernel_w > (int64_t(1) << 40))
     value_error(op, "kernel_size", "a window no larger than the padded input", pair_str(p.kernel_h, p.kernel_w));
-  cpu::PoolGeom g{};
+  PoolGeom g{};
   g.planes = checked_mul(op, "x", s[0], s[1]);
   g.H = s[2], g.W = s[3];
   g.KH = p.kernel_h, g.KW = p.kernel_w, g.sh = p.stride_h, g.sw = p.stride_w, g.ph = p.pad_h, g.pw = p.pad_w;
@@ -99,7 +98,7 @@ Shape pool2d_output_shape(const char* op, const Shape& s, const Pool2dParams& p)
   for (size_t d = 0; d < s.size(); ++d)
     if (s[d] < 0 || (s[d] == 0 && d > 0))
       value_error(op, "x", "a nonzero size in every dimension but the batch (dim 0)", "shape " + shape_str(s));
-  const cpu::PoolGeom g = geometry(op, s, p);
+  const PoolGeom g = geometry(op, s, p);
   return {s[0], s[1], g.OH, g.OW};
 }
 
@@ -119,7 +118,7 @@ void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x,
   const char* op = "max_pool2d_forward";
   check_input(op, "x", x, {4}, Empty::batch);
   const Shape os = pool2d_output_shape(op, x.shape_vec(), p);
-  const cpu::PoolGeom g = geometry(op, x.shape_vec(), p);
+  const PoolGeom g = geometry(op, x.shape_vec(), p);
   check_output(op, "out", y, x.dtype, os, {&x});
   check_output(op, "indices", indices, DType::i64, os, {&x});
   check_disjoint(op, "indices", indices, y);
@@ -136,7 +135,7 @@ void max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indic
   check_pool_input_shape(op, input_shape, dy, 4);
   check_labels(op, "indices", indices, dy.shape_vec());
   check_output(op, "out", dx, dy.dtype, input_shape, {&dy, &indices});
-  cpu::PoolGeom g{};
+  PoolGeom g{};
   g.planes = dy.shape[0] * dy.shape[1], g.H = input_shape[2], g.W = input_shape[3];
   g.OH = dy.shape[2], g.OW = dy.shape[3];
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"indices", &indices}, {"out", &dx}});
@@ -155,7 +154,7 @@ void avg_pool2d_forward(const Tensor& y, const Tensor& x, const Pool2dParams& p,
   const char* op = "avg_pool2d_forward";
   check_input(op, "x", x, {4}, Empty::batch);
   const Shape os = pool2d_output_shape(op, x.shape_vec(), p);
-  const cpu::PoolGeom g = geometry(op, x.shape_vec(), p);
+  const PoolGeom g = geometry(op, x.shape_vec(), p);
   check_output(op, "out", y, x.dtype, os, {&x});
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
   const auto& e = pick(kAvgForward, op, impl, cuda);
@@ -171,7 +170,7 @@ void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape& input_
   const Shape os = pool2d_output_shape(op, input_shape, p);
   check_shape(op, "dy", dy, os);
   check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
-  const cpu::PoolGeom g = geometry(op, input_shape, p);
+  const PoolGeom g = geometry(op, input_shape, p);
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"out", &dx}});
   const auto& e = pick(kAvgBackward, op, impl, cuda);
   if (g.planes == 0) return;  // an empty batch: an empty result
