@@ -14,6 +14,7 @@
 #include "cpu/conv2d_internal.h"
 #include "cpu/gemm.h"
 #include "cpu/reduce.h"
+#include "math/window.h"
 
 namespace pb::cpu::PB_ISA_NS {
 
@@ -25,15 +26,7 @@ Scratch& tl_col() {  // im2col columns of the thread running a sample
 }
 thread_local Scratch tl_slots;  // per-slot dW/db partials of the calling thread (backward)
 
-// Output columns ow in [lo, hi) whose input column ow*s + off lies in [0, W).
-PB_INLINE void valid_cols(int64_t W, int64_t OW, int64_t s, int64_t off, int64_t* lo, int64_t* hi) {
-  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
-  int64_t h = (W - 1 - off) < 0 ? 0 : (W - 1 - off) / s + 1;
-  if (h > OW) h = OW;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
-}
+using math::valid_cols;
 
 // col (Cg*KH*KW, (oh1-oh0)*OW): the receptive fields of output rows [oh0, oh1) over the Cg
 // input planes starting at x; zeros where the window reaches into the padding.
@@ -45,11 +38,11 @@ PB_INLINE void im2col(T* __restrict col, const T* __restrict x, int64_t Cg, cons
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
         T* dst = col + ((c * g.KH + kh) * g.KW + kw) * np;
-        const int64_t off = kw * g.dw - g.pw;
+        const int64_t off = math::conv_in(0, g.sw, g.pw, kw, g.dw);  // + ow * sw
         int64_t lo, hi;
         valid_cols(g.W, OW, g.sw, off, &lo, &hi);
         for (int64_t oh = oh0; oh < oh1; ++oh, dst += OW) {
-          const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+          const int64_t ih = math::conv_in(oh, g.sh, g.ph, kh, g.dh);
           if (ih < 0 || ih >= g.H) {
             for (int64_t ow = 0; ow < OW; ++ow) dst[ow] = T(0);
             continue;
@@ -74,11 +67,11 @@ PB_INLINE void col2im(T* __restrict dx, const T* __restrict col, int64_t Cg, con
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
         const T* src = col + ((c * g.KH + kh) * g.KW + kw) * np;
-        const int64_t off = kw * g.dw - g.pw;
+        const int64_t off = math::conv_in(0, g.sw, g.pw, kw, g.dw);  // + ow * sw
         int64_t lo, hi;
         valid_cols(g.W, OW, g.sw, off, &lo, &hi);
         for (int64_t oh = oh0; oh < oh1; ++oh, src += OW) {
-          const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+          const int64_t ih = math::conv_in(oh, g.sh, g.ph, kh, g.dh);
           if (ih < 0 || ih >= g.H) continue;
           T* dst = dx + c * HW + ih * g.W + off;
           if (g.sw == 1)
@@ -206,7 +199,7 @@ PB_INLINE void direct1_taps(__m512* xv, const float* xp, const ConvGeom& g, int6
                             const __mmask16* km) {
 #pragma GCC unroll 3
   for (int kh = 0; kh < 3; ++kh) {
-    const int64_t ih = oh - g.ph + kh;
+    const int64_t ih = math::conv_in(oh, 1, g.ph, kh, 1);
     if (ih < 0 || ih >= g.H) {
       for (int kw = 0; kw < 3; ++kw) xv[kh * 3 + kw] = _mm512_setzero_ps();
       continue;
@@ -319,7 +312,8 @@ template <class T> void conv2d_forward_naive(T* y, const T* x, const T* w, const
           for (int64_t c = 0; c < Cg; ++c)
             for (int64_t kh = 0; kh < g.KH; ++kh)
               for (int64_t kw = 0; kw < g.KW; ++kw) {
-                const int64_t ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
+                const int64_t ih = math::conv_in(oh, g.sh, g.ph, kh, g.dh);
+                const int64_t iw = math::conv_in(ow, g.sw, g.pw, kw, g.dw);
                 if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
                 acc += w[((o * Cg + c) * g.KH + kh) * g.KW + kw] * x[((n * g.C + c0 + c) * g.H + ih) * g.W + iw];
               }
@@ -355,11 +349,11 @@ static void depthwise_forward(T* y, const T* x, const T* w, const T* b, const Co
         T* __restrict yr = yp + oh * g.OW;
         fill(yr, g.OW, T(0));
         for (int64_t kh = 0; kh < g.KH; ++kh) {
-          const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+          const int64_t ih = math::conv_in(oh, g.sh, g.ph, kh, g.dh);
           if (ih < 0 || ih >= g.H) continue;
           const T* xr = xp + ih * g.W;
           for (int64_t kw = 0; kw < g.KW; ++kw) {
-            const int64_t off = kw * g.dw - g.pw;
+            const int64_t off = math::conv_in(0, g.sw, g.pw, kw, g.dw);  // + ow * sw
             int64_t lo, hi;
             valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
             const T wv = wk[kh * g.KW + kw];
@@ -420,7 +414,8 @@ void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T
           for (int64_t c = 0; c < Cg; ++c)
             for (int64_t kh = 0; kh < g.KH; ++kh)
               for (int64_t kw = 0; kw < g.KW; ++kw) {
-                const int64_t ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
+                const int64_t ih = math::conv_in(oh, g.sh, g.ph, kh, g.dh);
+                const int64_t iw = math::conv_in(ow, g.sw, g.pw, kw, g.dw);
                 if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
                 const int64_t wi = ((o * Cg + c) * g.KH + kh) * g.KW + kw;
                 const int64_t xi = ((n * g.C + c0 + c) * g.H + ih) * g.W + iw;
@@ -557,10 +552,10 @@ static void depthwise_backward(T* dx, T* dw, T* db, const T* dy, const T* x, con
           for (int64_t oh = 0; oh < g.OH; ++oh) {
             const T* __restrict dyr = dyp + oh * g.OW;
             for (int64_t kh = 0; kh < g.KH; ++kh) {
-              const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+              const int64_t ih = math::conv_in(oh, g.sh, g.ph, kh, g.dh);
               if (ih < 0 || ih >= g.H) continue;
               for (int64_t kw = 0; kw < g.KW; ++kw) {
-                const int64_t off = kw * g.dw - g.pw;
+                const int64_t off = math::conv_in(0, g.sw, g.pw, kw, g.dw);  // + ow * sw
                 int64_t lo, hi;
                 valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
                 const T wv = wk[kh * g.KW + kw];
@@ -587,10 +582,10 @@ static void depthwise_backward(T* dx, T* dw, T* db, const T* dy, const T* x, con
         if (db) bsum += sum_row(dyp, P);
         for (int64_t oh = 0; oh < g.OH; ++oh)
           for (int64_t kh = 0; kh < g.KH; ++kh) {
-            const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+            const int64_t ih = math::conv_in(oh, g.sh, g.ph, kh, g.dh);
             if (ih < 0 || ih >= g.H) continue;
             for (int64_t kw = 0; kw < g.KW; ++kw) {
-              const int64_t off = kw * g.dw - g.pw;
+              const int64_t off = math::conv_in(0, g.sw, g.pw, kw, g.dw);  // + ow * sw
               int64_t lo, hi;
               valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
               dwo[kh * g.KW + kw] += dot_row(dyp + oh * g.OW + lo, xp + ih * g.W + off + lo * g.sw, hi - lo, g.sw);

@@ -20,6 +20,7 @@
 //   A^T = [1 1 1 0; 0 1 -1 -1].
 #include "cpu/conv2d_internal.h"
 #include "cpu/gemm_kernel.h"  // Vec<T> and Shape<T>: the GEMM's SIMD type and register tile
+#include "math/window.h"
 
 namespace pb::cpu::PB_ISA_NS {
 
@@ -173,16 +174,17 @@ PB_INLINE void filter_transform(T* __restrict Up, const T* __restrict w, int64_t
 template <class T>
 PB_INLINE void input_transform(T* __restrict V, const T* x, const Wino& q, int64_t ntp, int64_t j0, int64_t n, int64_t ta,
                                int64_t tb, T* __restrict slab, const T* zeros) {
-  const int64_t Ci = q.Ci, cs = q.cs, ha = max_i64(0, 2 * ta - q.ph), hb = min_i64(q.Hi, 2 * tb - q.ph + 2);
+  const int64_t Ci = q.Ci, cs = q.cs, ha = max_i64(0, math::window_start(ta, 2, q.ph)),
+                hb = min_i64(q.Hi, math::window_start(tb, 2, q.ph) + 2);
   if (hb > ha) transpose(slab, Ci, x + (n * Ci * q.Hi + ha) * q.Wi, q.Hi * q.Wi, Ci, (hb - ha) * q.Wi);
   const int64_t sx = ntp * cs;
   for (int64_t th = ta; th < tb; ++th)
     for (int64_t tw = 0; tw < q.TW; ++tw) {
       const T* p[16];
       for (int r = 0; r < 4; ++r) {
-        const int64_t ih = 2 * th - q.ph + r;
+        const int64_t ih = math::conv_in(th, 2, q.ph, r, 1);  // a tile: 2 outputs, 4 taps
         for (int s = 0; s < 4; ++s) {
-          const int64_t iw = 2 * tw - q.pw + s;
+          const int64_t iw = math::conv_in(tw, 2, q.pw, s, 1);
           const bool ok = ih >= ha && ih < hb && iw >= 0 && iw < q.Wi;
           p[r * 4 + s] = ok ? slab + ((ih - ha) * q.Wi + iw) * Ci : zeros;
         }

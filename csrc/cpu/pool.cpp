@@ -13,6 +13,7 @@
 #include "cpu/scratch.h"
 #include "math/fastmath.h"
 #include "math/pool.h"
+#include "math/window.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -25,16 +26,7 @@ namespace pb::cpu::PB_ISA_NS {
 
 namespace {
 
-// Output columns ow in [lo, hi) whose input column ow*s + off lies in [0, W).
-PB_INLINE void valid_cols(int64_t W, int64_t OW, int64_t s, int64_t off, int64_t* lo, int64_t* hi) {
-  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
-  int64_t h = (W - 1 - off) < 0 ? 0 : (W - 1 - off) / s + 1;
-  if (h > OW) h = OW;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
-}
-
+using math::valid_cols;
 using math::max64;
 using math::min64;
 
@@ -42,12 +34,12 @@ using math::min64;
 // input: calls f(base, lo, hi) where output columns [lo, hi) read input element base + ow*sw of
 // the plane. The fast kernels turn each tap into one vectorizable row loop.
 template <class F> PB_INLINE void for_each_row_tap(const PoolGeom& g, int64_t oh, F&& f) {
-  const int64_t hs = oh * g.sh - g.ph;
+  const int64_t hs = math::window_start(oh, g.sh, g.ph);
   for (int64_t kh = 0; kh < g.KH; ++kh) {
     const int64_t ih = hs + kh;
     if (ih < 0 || ih >= g.H) continue;
     for (int64_t kw = 0; kw < g.KW; ++kw) {
-      const int64_t off = kw - g.pw;
+      const int64_t off = math::conv_in(0, g.sw, g.pw, kw, 1);  // + ow * sw
       int64_t lo, hi;
       valid_cols(g.W, g.OW, g.sw, off, &lo, &hi);
       f(ih * g.W + off, lo, hi);
@@ -84,7 +76,7 @@ template <class T> void max_pool2d_forward_naive(T* y, int64_t* idx, const T* x,
   for (int64_t p = 0; p < g.planes; ++p)
     for (int64_t oh = 0; oh < g.OH; ++oh)
       for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+        const int64_t hs = math::window_start(oh, g.sh, g.ph), ws = math::window_start(ow, g.sw, g.pw);
         const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
         const int64_t o = (p * g.OH + oh) * g.OW + ow;
         y[o] = math::max_pool_window(x + p * g.H * g.W, g.W, max64(hs, 0), he, max64(ws, 0), we, &idx[o]);
@@ -171,10 +163,10 @@ template <class T> void max_pool2d_forward_fast(T* y, int64_t* idx, const T* x, 
       for (int64_t oh = 0; oh < g.OH; ++oh) {
         T* __restrict yr = y + (p * g.OH + oh) * g.OW;
         int64_t* __restrict ir = idx + (p * g.OH + oh) * g.OW;
-        const int64_t hs = oh * g.sh - g.ph, hs0 = max64(hs, 0);
+        const int64_t hs = math::window_start(oh, g.sh, g.ph), hs0 = max64(hs, 0);
         for (int64_t ow = 0; ow < g.OW; ++ow) {
           yr[ow] = -std::numeric_limits<T>::infinity();
-          ir[ow] = hs0 * g.W + max64(ow * g.sw - g.pw, 0);
+          ir[ow] = hs0 * g.W + max64(math::window_start(ow, g.sw, g.pw), 0);
         }
         for_each_row_tap(g, oh, [&](int64_t base, int64_t lo, int64_t hi) {
           const T* __restrict xr = xp + base;
@@ -242,7 +234,7 @@ template <class T> void avg_pool2d_forward_naive(T* y, const T* x, const PoolGeo
   for (int64_t p = 0; p < g.planes; ++p)
     for (int64_t oh = 0; oh < g.OH; ++oh)
       for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+        const int64_t hs = math::window_start(oh, g.sh, g.ph), ws = math::window_start(ow, g.sw, g.pw);
         const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
         T s = 0;
         for (int64_t ih = max64(hs, 0); ih < he; ++ih)
@@ -258,7 +250,7 @@ template <class T> void avg_pool2d_forward_fast(T* y, const T* x, const PoolGeom
       const T* xp = x + p * g.H * g.W;
       for (int64_t oh = 0; oh < g.OH; ++oh) {
         T* __restrict yr = y + (p * g.OH + oh) * g.OW;
-        const int64_t hs = oh * g.sh - g.ph;
+        const int64_t hs = math::window_start(oh, g.sh, g.ph);
         for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] = T(0);
         for_each_row_tap(g, oh, [&](int64_t base, int64_t lo, int64_t hi) {
           const T* __restrict xr = xp + base;
@@ -267,7 +259,8 @@ template <class T> void avg_pool2d_forward_fast(T* y, const T* x, const PoolGeom
           else
             for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xr[ow * g.sw];
         });
-        for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] /= T(math::avg_pool_divisor(g, hs, ow * g.sw - g.pw, count_include_pad));
+        for (int64_t ow = 0; ow < g.OW; ++ow)
+          yr[ow] /= T(math::avg_pool_divisor(g, hs, math::window_start(ow, g.sw, g.pw), count_include_pad));
       }
     }
   });
@@ -278,7 +271,7 @@ template <class T> void avg_pool2d_backward_naive(T* dx, const T* dy, const Pool
   for (int64_t p = 0; p < g.planes; ++p)
     for (int64_t oh = 0; oh < g.OH; ++oh)
       for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+        const int64_t hs = math::window_start(oh, g.sh, g.ph), ws = math::window_start(ow, g.sw, g.pw);
         const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
         const T d = dy[(p * g.OH + oh) * g.OW + ow] / T(math::avg_pool_divisor(g, hs, ws, count_include_pad));
         for (int64_t ih = max64(hs, 0); ih < he; ++ih)
@@ -300,9 +293,9 @@ template <class T> void avg_pool2d_backward_fast(T* dx, const T* dy, const PoolG
       for (int64_t i = 0; i < g.H * g.W; ++i) dxp[i] = T(0);
       for (int64_t oh = 0; oh < g.OH; ++oh) {
         const T* __restrict dyr = dy + (p * g.OH + oh) * g.OW;
-        const int64_t hs = oh * g.sh - g.ph;
+        const int64_t hs = math::window_start(oh, g.sh, g.ph);
         for (int64_t ow = 0; ow < g.OW; ++ow)
-          q[ow] = dyr[ow] / T(math::avg_pool_divisor(g, hs, ow * g.sw - g.pw, count_include_pad));
+          q[ow] = dyr[ow] / T(math::avg_pool_divisor(g, hs, math::window_start(ow, g.sw, g.pw), count_include_pad));
         for_each_row_tap(g, oh, [&](int64_t base, int64_t lo, int64_t hi) {
           T* __restrict dr = dxp + base;
           if (g.sw == 1)

@@ -3,6 +3,7 @@
 // No atomics: every output value is summed by one thread in a fixed order.
 #include "cuda/common.cuh"
 #include "cuda/ops.h"
+#include "math/window.h"
 
 namespace pb::cuda {
 
@@ -26,10 +27,10 @@ template <class T> __global__ void fwd_naive(T* y, const T* x, const T* w, const
     T acc = 0;
     for (int64_t c = 0; c < Cg; ++c)
       for (int64_t kh = 0; kh < g.KH; ++kh) {
-        const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+        const int64_t ih = math::conv_in(oh, g.sh, g.ph, kh, g.dh);
         if (ih < 0 || ih >= g.H) continue;
         for (int64_t kw = 0; kw < g.KW; ++kw) {
-          const int64_t iw = ow * g.sw - g.pw + kw * g.dw;
+          const int64_t iw = math::conv_in(ow, g.sw, g.pw, kw, g.dw);
           if (iw < 0 || iw >= g.W) continue;
           acc += x[((n * g.C + grp * Cg + c) * g.H + ih) * g.W + iw] * w[((o * Cg + c) * g.KH + kh) * g.KW + kw];
         }
@@ -71,10 +72,10 @@ template <class T> __global__ void dw_naive(T* dw, const T* dy, const T* x, Conv
     T acc = 0;
     for (int64_t n = 0; n < g.N; ++n)
       for (int64_t oh = 0; oh < g.OH; ++oh) {
-        const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
+        const int64_t ih = math::conv_in(oh, g.sh, g.ph, kh, g.dh);
         if (ih < 0 || ih >= g.H) continue;
         for (int64_t ow = 0; ow < g.OW; ++ow) {
-          const int64_t iw = ow * g.sw - g.pw + kw * g.dw;
+          const int64_t iw = math::conv_in(ow, g.sw, g.pw, kw, g.dw);
           if (iw < 0 || iw >= g.W) continue;
           acc += dy[((n * g.O + o) * g.OH + oh) * g.OW + ow] * x[((n * g.C + grp * Cg + c) * g.H + ih) * g.W + iw];
         }
@@ -104,7 +105,7 @@ template <class T> struct Im2col {
   __device__ __forceinline__ T at(int64_t k, int64_t j) const {
     const int64_t kw = k % g.KW, kh = (k / g.KW) % g.KH, c = k / (g.KW * g.KH);
     const int64_t ow = j % g.OW, oh = (j / g.OW) % g.OH, n = j / (g.OW * g.OH);
-    const int64_t ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
+    const int64_t ih = math::conv_in(oh, g.sh, g.ph, kh, g.dh), iw = math::conv_in(ow, g.sw, g.pw, kw, g.dw);
     if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) return T(0);
     return x[((n * g.C + grp * Cg + c) * g.H + ih) * g.W + iw];
   }

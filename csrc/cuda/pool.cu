@@ -7,6 +7,7 @@
 #include "cuda/common.cuh"
 #include "cuda/ops.h"
 #include "math/pool.h"
+#include "math/window.h"
 
 namespace pb::cuda {
 
@@ -34,7 +35,7 @@ __device__ __forceinline__ void covering(int64_t i, int64_t k, int64_t s, int64_
 template <class T> __global__ void max_fwd(T* y, int64_t* idx, const T* x, PoolGeom g) {
   PB_GRID_STRIDE(o, g.planes * g.OH * g.OW) {
     const int64_t ow = o % g.OW, oh = (o / g.OW) % g.OH, p = o / (g.OW * g.OH);
-    const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+    const int64_t hs = math::window_start(oh, g.sh, g.ph), ws = math::window_start(ow, g.sw, g.pw);
     const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
     y[o] = math::max_pool_window(x + p * g.H * g.W, g.W, max64(hs, 0), he, max64(ws, 0), we, &idx[o]);
   }
@@ -63,7 +64,7 @@ template <class T> __global__ void max_bwd_scatter(T* dx, const T* dy, const int
 template <class T> __global__ void avg_fwd(T* y, const T* x, PoolGeom g, bool include_pad) {
   PB_GRID_STRIDE(o, g.planes * g.OH * g.OW) {
     const int64_t ow = o % g.OW, oh = (o / g.OW) % g.OH, p = o / (g.OW * g.OH);
-    const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+    const int64_t hs = math::window_start(oh, g.sh, g.ph), ws = math::window_start(ow, g.sw, g.pw);
     const int64_t he = min64(hs + g.KH, g.H), we = min64(ws + g.KW, g.W);
     T s = 0;
     for (int64_t ih = max64(hs, 0); ih < he; ++ih)
@@ -81,7 +82,7 @@ template <class T> __global__ void avg_bwd(T* dx, const T* dy, PoolGeom g, bool 
     T acc = 0;
     for (int64_t oh = oh0; oh < oh1; ++oh)
       for (int64_t ow = ow0; ow < ow1; ++ow) {
-        const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+        const int64_t hs = math::window_start(oh, g.sh, g.ph), ws = math::window_start(ow, g.sw, g.pw);
         acc += dy[(p * g.OH + oh) * g.OW + ow] / T(math::avg_pool_divisor(g, hs, ws, include_pad));
       }
     dx[i] = acc;
