@@ -18,49 +18,32 @@ namespace pb::cpu::PB_ISA_NS {
 
 // ---- element-wise ------------------------------------------------------------------------
 
-// Calls loop(f) with f the forward formula of `op` (one instantiation of the loop per op). f is
-// generic: f(T) in the scalar loops, f(fm::V16) in the AVX-512 ones (parameters broadcast).
+// Calls loop(f) with f the forward formula of `op` (math::visit_act: one instantiation of the loop
+// per activation). f is generic: f(T) in the scalar loops, f(fm::V16) in the AVX-512 ones
+// (parameters broadcast).
 template <class M, class T, class L>
 PB_INLINE void forward_cases(Act op, ActParams<T> p, L&& loop) {
   const T a = p.a, b = p.b;
-  switch (op) {
-    case Act::relu: loop([](auto v) { return math::relu(v); }); break;
-    case Act::leaky_relu: loop([a](auto v) { return math::leaky_relu(v, decltype(v)(a)); }); break;
-    case Act::elu: loop([a](auto v) { return math::elu<M>(v, decltype(v)(a)); }); break;
-    case Act::gelu: loop([](auto v) { return math::gelu<M>(v); }); break;
-    case Act::gelu_tanh: loop([](auto v) { return math::gelu_tanh<M>(v); }); break;
-    case Act::sigmoid: loop([](auto v) { return math::sigmoid<M>(v); }); break;
-    case Act::tanh: loop([](auto v) { return math::tanh<M>(v); }); break;
-    case Act::silu: loop([](auto v) { return math::silu<M>(v); }); break;
-    case Act::softplus:
-      if (a == T(1))  // beta = 1, the default: x * beta and the final * (1 / beta) fold away (exact)
-        loop([b](auto v) { return math::softplus<M>(v, decltype(v)(1), decltype(v)(b)); });
-      else
-        loop([a, b](auto v) { return math::softplus<M>(v, decltype(v)(a), decltype(v)(b)); });
-      break;
-  }
+  math::visit_act(op, [&](auto tag) {
+    using A = decltype(tag);
+    if constexpr (A::kUnitA)
+      if (a == T(1))  // x * a and a final * (1 / a) fold away (exact)
+        return loop([b](auto v) { return A::template fwd<M>(v, decltype(v)(1), decltype(v)(b)); });
+    loop([a, b](auto v) { return A::template fwd<M>(v, decltype(v)(a), decltype(v)(b)); });
+  });
 }
 
 // Calls loop(f) with f(dy, x) the backward formula of `op`.
 template <class M, class T, class L>
 PB_INLINE void backward_cases(Act op, ActParams<T> p, L&& loop) {
   const T a = p.a, b = p.b;
-  switch (op) {
-    case Act::relu: loop([](auto g, auto v) { return math::relu_grad(g, v); }); break;
-    case Act::leaky_relu: loop([a](auto g, auto v) { return math::leaky_relu_grad(g, v, decltype(v)(a)); }); break;
-    case Act::elu: loop([a](auto g, auto v) { return math::elu_grad<M>(g, v, decltype(v)(a)); }); break;
-    case Act::gelu: loop([](auto g, auto v) { return math::gelu_grad<M>(g, v); }); break;
-    case Act::gelu_tanh: loop([](auto g, auto v) { return math::gelu_tanh_grad<M>(g, v); }); break;
-    case Act::sigmoid: loop([](auto g, auto v) { return math::sigmoid_grad<M>(g, v); }); break;
-    case Act::tanh: loop([](auto g, auto v) { return math::tanh_grad<M>(g, v); }); break;
-    case Act::silu: loop([](auto g, auto v) { return math::silu_grad<M>(g, v); }); break;
-    case Act::softplus:
+  math::visit_act(op, [&](auto tag) {
+    using A = decltype(tag);
+    if constexpr (A::kUnitA)
       if (a == T(1))
-        loop([b](auto g, auto v) { return math::softplus_grad<M>(g, v, decltype(v)(1), decltype(v)(b)); });
-      else
-        loop([a, b](auto g, auto v) { return math::softplus_grad<M>(g, v, decltype(v)(a), decltype(v)(b)); });
-      break;
-  }
+        return loop([b](auto g, auto v) { return A::template grad<M>(g, v, decltype(v)(1), decltype(v)(b)); });
+    loop([a, b](auto g, auto v) { return A::template grad<M>(g, v, decltype(v)(a), decltype(v)(b)); });
+  });
 }
 
 // y, x: (n,)

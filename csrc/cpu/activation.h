@@ -2,15 +2,11 @@
 #include <cstdint>
 
 #include "core/isa.h"
+#include "math/activation.h"  // Act, ActParams
 
 namespace pb::cpu {
-// The element-wise activations; one kernel per direction and implementation switches on it once
-// per call (outside the loop), so each (op, ISA) pair is its own vectorized loop.
-enum class Act { relu, leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, softplus };
-// a: negative_slope (leaky_relu), alpha (elu), beta (softplus); b: threshold (softplus).
-template <class T> struct ActParams {
-  T a = T(0), b = T(0);
-};
+using math::Act;  // one per call, outside the loops: each (activation, ISA) pair is its own loop
+using math::ActParams;
 }  // namespace pb::cpu
 
 // Element-wise: y, x, dy, dx: (n,) (any shape, flattened; C-contiguous). The softmax family

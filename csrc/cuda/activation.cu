@@ -17,34 +17,15 @@ namespace {
 
 using M = fm::Std;
 
+// The formulas of `act` (math::visit_act); act is uniform across the grid: no divergence.
 template <class T> struct ActFn {
   Act act;
   T a, b;
   __device__ __forceinline__ T fwd(T x) const {
-    switch (act) {  // uniform across the grid: no divergence
-      case Act::relu: return math::relu(x);
-      case Act::leaky_relu: return math::leaky_relu(x, a);
-      case Act::elu: return math::elu<M>(x, a);
-      case Act::gelu: return math::gelu<M>(x);
-      case Act::gelu_tanh: return math::gelu_tanh<M>(x);
-      case Act::sigmoid: return math::sigmoid<M>(x);
-      case Act::tanh: return math::tanh<M>(x);
-      case Act::silu: return math::silu<M>(x);
-      default: return math::softplus<M>(x, a, b);
-    }
+    return math::visit_act(act, [&](auto tag) { return decltype(tag)::template fwd<M>(x, a, b); });
   }
   __device__ __forceinline__ T bwd(T dy, T x) const {
-    switch (act) {
-      case Act::relu: return math::relu_grad(dy, x);
-      case Act::leaky_relu: return math::leaky_relu_grad(dy, x, a);
-      case Act::elu: return math::elu_grad<M>(dy, x, a);
-      case Act::gelu: return math::gelu_grad<M>(dy, x);
-      case Act::gelu_tanh: return math::gelu_tanh_grad<M>(dy, x);
-      case Act::sigmoid: return math::sigmoid_grad<M>(dy, x);
-      case Act::tanh: return math::tanh_grad<M>(dy, x);
-      case Act::silu: return math::silu_grad<M>(dy, x);
-      default: return math::softplus_grad<M>(dy, x, a, b);
-    }
+    return math::visit_act(act, [&](auto tag) { return decltype(tag)::template grad<M>(dy, x, a, b); });
   }
 };
 

@@ -8,7 +8,7 @@
 
 #include "core/tensor.h"
 #include "core/geometry.h"    // ConvGeom, PoolGeom
-#include "cpu/activation.h"  // Act
+#include "math/activation.h"  // Act
 #include "math/optim.h"
 
 namespace pb::cuda {
@@ -17,7 +17,7 @@ namespace pb::cuda {
 // tables point at e.g. copy<Variant::memcpy> (instantiated in the .cu for the names it offers).
 enum class Variant { naive, vec4, warp, memcpy, tf32, tiled, igemm };
 
-using cpu::Act;
+using math::Act;
 
 // ---- copy (csrc/cuda/copy.cu): y = x ----
 // naive, memcpy.

@@ -113,6 +113,79 @@ template <class M, class T> PB_INLINE T softplus_grad(T dy, T x, T beta, T thres
   return fm::select(z > threshold, dy, soft);
 }
 
+// ---- the element-wise activations, by name -------------------------------------------------
+// Adding one: its formula above, an entry in Act, a tag and a line in visit_act; the loops of
+// csrc/cpu/activation.cpp and csrc/cuda/activation.cu name no activation.
+enum class Act { relu, leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, softplus };
+// a: negative_slope (leaky_relu), alpha (elu), beta (softplus); b: threshold (softplus).
+template <class T> struct ActParams {
+  T a = T(0), b = T(0);
+};
+
+// One tag per Act: fwd<M>(x, a, b) and grad<M>(dy, x, a, b) with the parameters in x's type
+// (broadcast for fm::V16). kUnitA: a loop may pass a == 1 as the constant 1 (exact, and the
+// multiplications by it fold away).
+namespace act {
+struct Tag {
+  static constexpr bool kUnitA = false;
+};
+struct Relu : Tag {
+  template <class M, class T> PB_INLINE T fwd(T x, T, T) { return relu(x); }
+  template <class M, class T> PB_INLINE T grad(T dy, T x, T, T) { return relu_grad(dy, x); }
+};
+struct LeakyRelu : Tag {
+  template <class M, class T> PB_INLINE T fwd(T x, T a, T) { return leaky_relu(x, a); }
+  template <class M, class T> PB_INLINE T grad(T dy, T x, T a, T) { return leaky_relu_grad(dy, x, a); }
+};
+struct Elu : Tag {
+  template <class M, class T> PB_INLINE T fwd(T x, T a, T) { return elu<M>(x, a); }
+  template <class M, class T> PB_INLINE T grad(T dy, T x, T a, T) { return elu_grad<M>(dy, x, a); }
+};
+struct Gelu : Tag {
+  template <class M, class T> PB_INLINE T fwd(T x, T, T) { return gelu<M>(x); }
+  template <class M, class T> PB_INLINE T grad(T dy, T x, T, T) { return gelu_grad<M>(dy, x); }
+};
+struct GeluTanh : Tag {
+  template <class M, class T> PB_INLINE T fwd(T x, T, T) { return gelu_tanh<M>(x); }
+  template <class M, class T> PB_INLINE T grad(T dy, T x, T, T) { return gelu_tanh_grad<M>(dy, x); }
+};
+struct Sigmoid : Tag {
+  template <class M, class T> PB_INLINE T fwd(T x, T, T) { return sigmoid<M>(x); }
+  template <class M, class T> PB_INLINE T grad(T dy, T x, T, T) { return sigmoid_grad<M>(dy, x); }
+};
+struct Tanh : Tag {
+  template <class M, class T> PB_INLINE T fwd(T x, T, T) { return tanh<M>(x); }
+  template <class M, class T> PB_INLINE T grad(T dy, T x, T, T) { return tanh_grad<M>(dy, x); }
+};
+struct Silu : Tag {
+  template <class M, class T> PB_INLINE T fwd(T x, T, T) { return silu<M>(x); }
+  template <class M, class T> PB_INLINE T grad(T dy, T x, T, T) { return silu_grad<M>(dy, x); }
+};
+struct Softplus : Tag {
+  static constexpr bool kUnitA = true;  // beta = 1, the default
+  template <class M, class T> PB_INLINE T fwd(T x, T a, T b) { return softplus<M>(x, a, b); }
+  template <class M, class T> PB_INLINE T grad(T dy, T x, T a, T b) { return softplus_grad<M>(dy, x, a, b); }
+};
+}  // namespace act
+
+// f(tag) for the tag of `which`, once per call (outside the loops): each activation gets its own
+// instantiation of the loop f runs. Softplus is returned after the switch so every path returns
+// (no default: -Wswitch still names an Act missing here).
+template <class F> PB_INLINE decltype(auto) visit_act(Act which, F&& f) {
+  switch (which) {
+    case Act::relu: return f(act::Relu{});
+    case Act::leaky_relu: return f(act::LeakyRelu{});
+    case Act::elu: return f(act::Elu{});
+    case Act::gelu: return f(act::Gelu{});
+    case Act::gelu_tanh: return f(act::GeluTanh{});
+    case Act::sigmoid: return f(act::Sigmoid{});
+    case Act::tanh: return f(act::Tanh{});
+    case Act::silu: return f(act::Silu{});
+    case Act::softplus: break;
+  }
+  return f(act::Softplus{});
+}
+
 // softmax / log_softmax over a row, per element, given the row's max m and s = sum exp(x - m):
 // softmax y = exp(x - m) * (1 / s) (e = exp(x - m) passed in), log_softmax y = (x - m) - log(s)
 // ((x - m) first: exact, as PyTorch). Backward with the forward output y: softmax

@@ -15,8 +15,8 @@ namespace pb::ops {
 
 namespace {
 
-using cpu::Act;
-using cpu::ActParams;
+using math::Act;
+using math::ActParams;
 
 // The element-wise activations: ops <name>_forward and <name>_backward, each with the
 // implementations of kActForward / kActBackward (below) and the formula of its Act
