@@ -115,7 +115,7 @@ template <class T> __global__ void softmax_forward_warp(T* y, const T* x, int64_
     const T* xr = x + r * cols;
     T* yr = y + r * cols;
     T m = -INFINITY;
-    for (int64_t j = lane; j < cols; j += 32) m = (xr[j] > m || xr[j] != xr[j]) ? xr[j] : m;
+    for (int64_t j = lane; j < cols; j += 32) m = math::max_nan(m, xr[j]);
     m = warp_max(m);
     T s = 0;
     for (int64_t j = lane; j < cols; j += 32) s += std::exp(xr[j] - m);

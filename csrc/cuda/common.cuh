@@ -11,6 +11,7 @@
 #include "core/common.h"
 #include "core/dispatch.h"
 #include "core/tensor.h"
+#include "math/reduce.h"
 
 namespace pb::cuda {
 
@@ -67,7 +68,7 @@ template <class T> __device__ __forceinline__ T warp_sum(T v) {
 template <class T> __device__ __forceinline__ T warp_max(T v) {
   for (int o = 16; o > 0; o >>= 1) {
     const T w = __shfl_xor_sync(kFullMask, v, o);
-    v = (w > v || w != w) ? w : v;  // a NaN in either lane wins (v stays NaN: NaN > x is false)
+    v = math::max_nan(v, w);  // a NaN in either lane wins
   }
   return v;
 }

@@ -29,7 +29,7 @@ __global__ void ce_rows(double* row_loss, const T* logits, const int64_t* labels
   for (int64_t r = blockIdx.x * int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); r < N; r += nwarps) {
     const T* x = logits + r * C;
     T m = -INFINITY;
-    for (int64_t j = lane; j < C; j += 32) m = (x[j] > m || x[j] != x[j]) ? x[j] : m;
+    for (int64_t j = lane; j < C; j += 32) m = math::max_nan(m, x[j]);
     m = warp_max(m);
     double s = 0;
     for (int64_t j = lane; j < C; j += 32) s += static_cast<double>(math::ce_shifted_exp(x[j], m));
@@ -47,7 +47,7 @@ __global__ void ce_backward(T* dx, const T* logits, const int64_t* labels, int64
     const T* x = logits + r * C;
     T* d = dx + r * C;
     T m = -INFINITY;
-    for (int64_t j = lane; j < C; j += 32) m = (x[j] > m || x[j] != x[j]) ? x[j] : m;
+    for (int64_t j = lane; j < C; j += 32) m = math::max_nan(m, x[j]);
     m = warp_max(m);
     double s = 0;
     for (int64_t j = lane; j < C; j += 32) s += static_cast<double>(math::ce_shifted_exp(x[j], m));

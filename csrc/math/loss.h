@@ -10,8 +10,8 @@
 
 namespace pb::math {
 
-// The one place the losses pick their exp / log / log1p: std:: for now. To use the vectorizable
-// float versions of csrc/math/fastmath.h, switch these three bodies (and nothing else).
+// The one place the losses pick their exp / log / log1p: std:: on both backends. The vectorizable
+// float code of math/fastmath.h (fm::exp(fm::Fast{}, x), ...) would go here, changing the bits.
 template <class T> PB_INLINE T loss_exp(T x) { return std::exp(x); }
 template <class T> PB_INLINE T loss_log(T x) { return std::log(x); }
 template <class T> PB_INLINE T loss_log1p(T x) { return std::log1p(x); }

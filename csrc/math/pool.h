@@ -5,15 +5,16 @@
 #include <cstdint>
 
 #include "core/common.h"
+#include "math/reduce.h"
 
 namespace pb::math {
 
 PB_INLINE int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 PB_INLINE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// PyTorch's max-pool rule: a tap replaces the running max when strictly greater or NaN, so the
-// first maximum wins ties and a NaN anywhere in the window propagates (with its index).
-template <class T> PB_INLINE bool max_pool_takes(T v, T m) { return v > m || v != v; }
+// PyTorch's max rule (math/reduce.h): the first maximum wins ties, a NaN anywhere in the window
+// propagates (with its index).
+template <class T> PB_INLINE bool max_pool_takes(T v, T m) { return max_takes(v, m); }
 
 // Max of the clamped window [hs, he) x [ws, we) of a plane of width W, taps in (h, w) order;
 // *at = h * W + w of the winner (the window's first element if every tap is -inf).
