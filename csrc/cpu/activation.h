@@ -5,7 +5,7 @@
 #include "math/activation.h"  // Act, ActParams
 
 namespace pb::cpu {
-using math::Act;  // one per call, outside the loops: each (activation, ISA) pair is its own loop
+using math::Act;  // the activation and its parameters, defined next to the formulas
 using math::ActParams;
 }  // namespace pb::cpu
 
