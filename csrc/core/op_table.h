@@ -1,7 +1,8 @@
 // One table per op: its implementations, each with the CPU kernel and the CUDA entry it runs.
 //
 // A table lists an op's implementations plainest first, the order pybench.ops.impls(op) shows;
-// each row is {name, why (one line), CPU kernel, CUDA entry, which device's default it is}:
+// each row is {name, why (one line), CPU kernel, CUDA entry, which device's default it is, where
+// it runs (optional, below)}:
 //
 //   template <class T> using CopyCpu = void(T* y, const T* x, int64_t n);   // the kernels' signature
 //   using CopyCuda = void(const Tensor& y, const Tensor& x);                // the CUDA entries'
@@ -12,8 +13,8 @@
 //   };
 //   PB_REGISTER_OP("copy", kCopy);   // impls("copy") == ["naive", "stream"], device="cuda": ["naive", "memcpy"]
 //
-// The op then runs the row the caller names ("" = the row marked default for the device):
-//   const auto& e = pick(kCopy, op, impl, cuda);
+// The op then runs the row the caller names ("" = the device's default, below) for the data's dtype:
+//   const auto& e = pick(kCopy, op, impl, cuda, x.dtype);
 //   if (cuda) e.cuda(y, x); else PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), n));
 //
 // A row with no CPU kernel ({}) is CUDA only, one with no CUDA entry (nullptr) CPU only. Without a

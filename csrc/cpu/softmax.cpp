@@ -150,8 +150,9 @@ void softmax_backward_simd_f32(float* dx, const float* dy, const float* y, int64
 }
 
 // ---- online: one read of x overlapped with the exp work --------------------------------------
-// simd and lean read a row in a max pass (memory busy, compute idle), then compute exp (compute
-// busy, memory idle): at (65536, 1024) 2 threads the op took ~ compute + memory time. online
+// simd and lean (dev/kernels/softmax) read a row in a max pass (memory busy, compute idle), then
+// compute exp (compute busy, memory idle): at (65536, 1024) 2 threads the op took ~ compute +
+// memory time. online
 // computes exp(x - m) in the same loop that reads the row, with m a lane-wise running max kept
 // per block of 4 vectors, so the loads of the row overlap its exp work; pass 2 runs from L1:
 // softmax y = e f (f = exp(m - M) / S per lane), log_softmax y = (x - M) - log S (math's

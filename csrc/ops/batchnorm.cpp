@@ -259,8 +259,8 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     const std::vector<double> w = to_double<T>(weight, d.C, 1.0);
     std::vector<double> sum_dy(d.C, 0.0), sum_dyxc(d.C, 0.0);
     const double m = static_cast<double>(d.N) * static_cast<double>(d.S);
-    // one pass (l3, pipe): sums, coefficients and dx in one call; (N, C) data and eval without
-    // weight take the passes below
+    // one pass (l3; pipe in the dev build): sums, coefficients and dx in one call; (N, C) data and
+    // eval without weight take the passes below
     if (e.cpu.one_pass.present() && d.S > 1 && (training || weight.present)) {
       std::vector<double> work(cpu::bn_l3_work_size(d.N, d.C, d.S, sizeof(T)));
       e.cpu.one_pass.call<T>(dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(), mean.data(),
