@@ -72,11 +72,11 @@ def test_elementwise_matches_reference(isa, case, dtype, rng):
     want_y = getattr(ref, name + "_forward")(x, **params)
     want_dx = getattr(ref, name + "_backward")(dy, x, **params)
     assert want_y.dtype == dtype and want_dx.dtype == dtype
-    for impl in ops.impls(name + "_forward"):
+    for impl in ops.impls(name + "_forward", dtype=dtype):
         y = fwd(name)(x, **params, impl=impl)
         assert y.dtype == dtype and y.shape == x.shape
         assert_close(y, want_y, err_msg=f"{name} forward impl={impl}", **tol(dtype))
-    for impl in ops.impls(name + "_backward"):
+    for impl in ops.impls(name + "_backward", dtype=dtype):
         dx = bwd(name)(dy, x, **params, impl=impl)
         assert_close(dx, want_dx, err_msg=f"{name} backward impl={impl}", **tol(dtype))
 
@@ -98,9 +98,9 @@ def test_elementwise_zero_size(isa, case, dtype):
     name, params = case
     for shape in EMPTY_SHAPES:
         x = np.zeros(shape, dtype)
-        for impl in ops.impls(name + "_forward"):
+        for impl in ops.impls(name + "_forward", dtype=dtype):
             _check_empty(lambda out: fwd(name)(x, **params, out=out, impl=impl), shape, dtype, (name, impl, shape))
-        for impl in ops.impls(name + "_backward"):
+        for impl in ops.impls(name + "_backward", dtype=dtype):
             _check_empty(lambda out: bwd(name)(x.copy(), x, **params, out=out, impl=impl), shape, dtype,
                          (name, impl, shape))
 
@@ -111,9 +111,9 @@ def test_softmax_zero_size(isa, name, dtype):
     """No rows, or rows of no columns (never rows = numel / cols with cols == 0)."""
     for shape in EMPTY_SHAPES:
         x = np.zeros(shape, dtype)
-        for impl in ops.impls(name + "_forward"):
+        for impl in ops.impls(name + "_forward", dtype=dtype):
             _check_empty(lambda out: fwd(name)(x, out=out, impl=impl), shape, dtype, (name, impl, shape))
-        for impl in ops.impls(name + "_backward"):
+        for impl in ops.impls(name + "_backward", dtype=dtype):
             _check_empty(lambda out: bwd(name)(x.copy(), x, out=out, impl=impl), shape, dtype, (name, impl, shape))
 
 
@@ -123,7 +123,7 @@ def test_elementwise_extremes_finite(case):
     name, params = case
     for dtype in DTYPES:
         x = np.array([1e4, -1e4, 1e3, -1e3, 90.0, -90.0, 1e-40, 0.0], dtype)
-        for impl in ops.impls(name + "_forward"):
+        for impl in ops.impls(name + "_forward", dtype=dtype):
             y = fwd(name)(x, **params, impl=impl)
             assert np.all(np.isfinite(y)), (name, impl, y)
             dx = bwd(name)(np.ones_like(x), x, **params, impl=impl)
@@ -205,10 +205,10 @@ def test_streaming_path_large_unaligned(isa, name, cols):
     dy = np.ones_like(x)
     yb = want if cols else x
     want_dx = bwd(name)(dy, yb, impl="vec") if cols else getattr(ref, name + "_backward")(dy, yb)
-    for impl in [i for i in ["stream", "simd", "lean", "online"] if i in ops.impls(name + "_forward")]:
+    for impl in [i for i in ["stream", "simd", "lean", "online"] if i in ops.impls(name + "_forward", dtype="float32")]:
         fwd(name)(x, out=out, impl=impl)
         assert_close(out, want, err_msg=impl, **tol32)
-        if impl not in ops.impls(name + "_backward"):  # online: forward only
+        if impl not in ops.impls(name + "_backward", dtype="float32"):  # online: forward only
             continue
         dx = np.empty(n + 1, np.float32)[1:].reshape(shape)
         bwd(name)(dy, yb, out=dx, impl=impl)
@@ -224,11 +224,11 @@ def test_streaming_path_misaligned_buffers():
     assert not x.flags.aligned and not out.flags.aligned
     for impl in ["stream", "simd", "lean", "online"]:
         for name in ["relu", "sigmoid", "gelu"]:
-            if impl not in ops.impls(name + "_forward"):
+            if impl not in ops.impls(name + "_forward", dtype="float32"):
                 continue
             fwd(name)(x, out=out, impl=impl)
             assert_close(out, getattr(ref, name + "_forward")(x), err_msg=impl, **TOL32)
-        if impl in ops.impls("softmax_forward"):
+        if impl in ops.impls("softmax_forward", dtype="float32"):
             ops.softmax_forward(x.reshape(-1, 1000), out=out.reshape(-1, 1000), impl=impl)
             assert_close(out.reshape(-1, 1000).sum(axis=1), np.ones(n // 1000, np.float32), err_msg=impl, **TOL32)
 
@@ -277,12 +277,12 @@ def test_softmax_matches_reference(isa, name, shape, dtype, rng):
     x = (rng.standard_normal(shape) * 5).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
     want = getattr(ref, name + "_forward")(x)
-    for impl in ops.impls(name + "_forward"):
+    for impl in ops.impls(name + "_forward", dtype=dtype):
         y = fwd(name)(x, impl=impl)
         assert_close(y, want, err_msg=f"{name} forward impl={impl}", **tol(dtype))
         if name == "softmax":
             assert_close(y.sum(axis=-1), np.ones(shape[:-1], dtype), **tol(dtype))
-    for impl in ops.impls(name + "_backward"):
+    for impl in ops.impls(name + "_backward", dtype=dtype):
         dx = bwd(name)(dy, want, impl=impl)
         assert_close(dx, getattr(ref, name + "_backward")(dy, want), err_msg=f"{name} backward impl={impl}",
                      **tol(dtype))
@@ -307,7 +307,7 @@ def test_softmax_extremes(isa, name):
                   [np.inf, 1.0, 2.0],        # +inf -> NaN row (inf - inf)
                   [-np.inf, 0.0, 1.0]],      # -inf -> probability 0
                  np.float32)
-    for impl in ops.impls(name + "_forward"):
+    for impl in ops.impls(name + "_forward", dtype="float32"):
         y = fwd(name)(x, impl=impl)
         want = getattr(ref, name + "_forward")(x)
         np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
@@ -324,6 +324,8 @@ def test_softmax_lean_is_simd_bitwise(name, rows, cols, offset):
     simd's sums and formulas: the same bits, on the plain path, the streaming one (>= 16 MiB:
     4100 x 1024) with y at several alignments (offset floats into a buffer), and the fallbacks
     (cols % 16 != 0, cols > 4096)."""
+    if "lean" not in ops.impls(name + "_forward", dtype="float32"):
+        pytest.skip("lean is built with -DPYBENCH_DEV_KERNELS=ON and runs on AVX-512 only")
     rng = np.random.default_rng(11)
     x = (rng.standard_normal((rows, cols)) * 6).astype(np.float32)
     x[0, :3] = [-np.inf, 80.0, -80.0]
@@ -366,6 +368,8 @@ def test_softmax_online_edge_rows(isa, name, cols):
     """online (exp in the loop that reads the row, a lane-wise running max) against the reference,
     and NaN exactly where simd has NaN (the last bits differ from simd: exp(x - m) exp(m - M)).
     Tolerance: TOL32 (every finite value within rtol 1e-5 / atol 1e-6)."""
+    if "online" not in ops.impls(name + "_forward", dtype="float32"):
+        pytest.skip(f"online runs on AVX-512 only (this level: {isa})")
     x = _online_rows(cols, np.random.default_rng(cols))
     with np.errstate(invalid="ignore", over="ignore"):
         want = getattr(ref, name + "_forward")(x)
@@ -385,8 +389,10 @@ def test_softmax_online_edge_rows(isa, name, cols):
 def test_softmax_online_streaming_unaligned(name, cols, offset):
     """Outputs >= 16 MiB take online's streaming path: y's rows at every alignment (cols % 16 != 0)
     or a fixed non-zero one (offset floats into a buffer): pass 2 rotates the per-lane factor to
-    y's alignment. 4097 columns fall back to lean. Rows with their max at the end and +-1e4 rows
+    y's alignment. 4097 columns take simd's loop. Rows with their max at the end and +-1e4 rows
     mixed in; the output does not depend on y's alignment (the bits at offset 0 are the same)."""
+    if "online" not in ops.impls(name + "_forward", dtype="float32"):
+        pytest.skip("online runs on AVX-512 only")
     rows = (4_200_000 + cols - 1) // cols
     rng = np.random.default_rng(cols + offset)
     x = (rng.standard_normal((rows, cols)) * 4).astype(np.float32)
@@ -403,10 +409,9 @@ def test_softmax_online_streaming_unaligned(name, cols, offset):
 def test_lean_gelu_saturates():
     """lean's gelu cdf is clamped at |x| = 5.55, where it must come out as exactly 0 and 1 (not every
     clamp does: 5.6 gives 2^-25, and gelu(-1e4) would be -3e-4)."""
-    for impl in ops.impls("gelu_forward"):
-        # the other impls saturate from 3.925 sqrt 2 = 5.5508 (fm::erf); lean is its own code on AVX-512
-        # only (elsewhere it runs simd)
-        own = impl == "lean" and ops.isa_active() == "avx512"
+    for impl in ops.impls("gelu_forward", dtype="float32"):
+        # the other impls saturate from 3.925 sqrt 2 = 5.5508 (fm::erf); lean is listed on AVX-512 only
+        own = impl == "lean"
         v = np.array(([5.55, 5.5500007] if own else []) + [5.6, 6.0, 30.0, 1e4, 3e38], np.float32)
         x = np.concatenate([v, -v, np.linspace(-12, 12, 4099, dtype=np.float32)])
         y = ops.gelu_forward(x, impl=impl)
@@ -424,6 +429,8 @@ def test_lean_gelu_saturates():
 def test_lean_softplus_threshold_select_dropped(threshold):
     """beta = 1, threshold >= 16: lean computes x + log1p(e^-x) everywhere; above the threshold that
     rounds to x, which is what the select returns: the same values as simd there."""
+    if "lean" not in ops.impls("softplus_forward", dtype="float32"):
+        pytest.skip("lean runs on AVX-512 only")
     x = np.concatenate([np.linspace(-100, 100, 20011), [15.9, 16.0, 16.1, 19.99, 20.0, 20.01, 1e4, 3e38, np.inf,
                                                         -np.inf, np.nan]]).astype(np.float32)
     y = ops.softplus_forward(x, threshold=threshold, impl="lean")

@@ -11,12 +11,43 @@ from pybench import _native, ops, reference as ref
 from util import assert_bad_call, check_grad
 
 DTYPES = [np.float32, np.float64]
-IMPLS = ops.impls("conv2d_forward")
+# Every row of the table; _runs says where one runs as itself (and checks the refusal elsewhere).
+IMPLS = ["naive", "im2col", "winograd", "direct", "fast"]
 
 
-def test_conv2d_impl_tables():
-    # forward and backward list the same variants in the same order, the default (`fast`) last
-    assert IMPLS == ops.impls("conv2d_backward") == ["naive", "im2col", "winograd", "direct", "fast"]
+def test_conv2d_impl_tables(isa):
+    # forward and backward list the same variants in the same order, the default (`fast`) last;
+    # direct (AVX-512 float32 kernels) only where it runs
+    want = ["naive", "im2col", "winograd"] + (["direct"] if isa == "avx512" else []) + ["fast"]
+    assert ops.impls("conv2d_forward", dtype="float32") == ops.impls("conv2d_backward", dtype="float32") == want
+    assert ops.impls("conv2d_forward", dtype="float64") == ["naive", "im2col", "winograd", "fast"]
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _runs(impl, x, w, kw, compute_dx=True):
+    """True where `impl` runs as itself on this call. Elsewhere (winograd, direct on a shape they do
+    not handle; direct off AVX-512 float32) naming it must be a ValueError: checked, then False."""
+    C, (KH, KW) = x.shape[1], w.shape[2:]
+    s, p, d = (_pair(kw.get(k, dflt)) for k, dflt in (("stride", 1), ("padding", 0), ("dilation", 1)))
+    g = kw.get("groups", 1)
+    three = (KH, KW) == (3, 3) and s == (1, 1) and d == (1, 1) and g == 1
+    fwd_ok = bwd_ok = impl in ops.impls("conv2d_forward", dtype=x.dtype)
+    if impl == "winograd":
+        fwd_ok = bwd_ok = fwd_ok and three and max(p) <= 2
+    if impl == "direct":
+        fwd_ok = fwd_ok and three and C == 1
+        bwd_ok = fwd_ok and not compute_dx
+    if not fwd_ok:
+        with pytest.raises(ValueError, match=f"conv2d_forward: impl: expected .*got '{impl}'"):
+            ops.conv2d_forward(x, w, **kw, impl=impl)
+    if not bwd_ok:
+        dy = np.zeros(ops.conv2d_forward(x, w, **kw, impl="naive").shape, x.dtype)
+        with pytest.raises(ValueError, match=f"conv2d_backward: impl: expected .*got '{impl}'"):
+            ops.conv2d_backward(dy, x, w, **kw, compute_dx=compute_dx, impl=impl)
+    return fwd_ok and bwd_ok
 
 # (N, C, H, W, O, (KH, KW), stride, padding, dilation, groups)
 CASES = [
@@ -69,6 +100,8 @@ def _params(case):
 def test_conv2d_exact_on_integers(isa, impl, dtype, case):
     x, w, b = _int_data(case, dtype)
     kw = _params(case)
+    if not _runs(impl, x, w, kw):
+        return
     y = ops.conv2d_forward(x, w, b, **kw, impl=impl)
     y_ref = ref.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), **kw)
     assert y.dtype == dtype and y.shape == y_ref.shape
@@ -91,6 +124,8 @@ def test_conv2d_random_vs_reference(isa, impl, dtype, rng):
     w = rng.standard_normal((O, C // g, KH, KW))
     b = rng.standard_normal(O)
     kw = dict(stride=(1, 2), padding=1, dilation=(2, 1), groups=g)
+    if not _runs(impl, x.astype(dtype), w.astype(dtype), kw):
+        return
     y_ref = ref.conv2d_forward(x, w, b, **kw)
     dy = rng.standard_normal(y_ref.shape)
     rdx, rdw, rdb = ref.conv2d_backward(dy, x, w, **kw)
@@ -129,6 +164,8 @@ def test_conv2d_hypothesis_exact(case, bias, compute_dx):
     dy = np.random.default_rng(2).integers(-4, 5, y_ref.shape).astype(np.float32)
     rdx, rdw, rdb = ref.conv2d_backward(dy, x, w, **kw, bias=bias, compute_dx=compute_dx)
     for impl in IMPLS:
+        if not _runs(impl, x, w, kw, compute_dx):
+            continue
         y = ops.conv2d_forward(x, w, b if bias else None, **kw, impl=impl)
         np.testing.assert_array_equal(y, y_ref, err_msg=impl)
         dx, dw, db = ops.conv2d_backward(dy, x, w, **kw, bias=bias, compute_dx=compute_dx, impl=impl)
@@ -153,6 +190,8 @@ def _assert_exact_every_isa(case, impls, bias, compute_dx, seed, dy_seed):
         for isa in ISA_LEVELS:
             _native.set_isa(isa)
             for impl in impls:
+                if not _runs(impl, x, wt, kw, compute_dx):
+                    continue
                 msg = f"{impl} {isa}"
                 np.testing.assert_array_equal(ops.conv2d_forward(x, wt, b if bias else None, **kw, impl=impl), y_ref,
                                               err_msg=msg)
@@ -198,6 +237,8 @@ def test_conv2d_random_one_channel(isa, impl, dtype, rng):
     # bound as above (atol 1e-6 per summed term)
     N, H, W, O = 5, 28, 28, 16
     x, w, b = rng.standard_normal((N, 1, H, W)), rng.standard_normal((O, 1, 3, 3)), rng.standard_normal(O)
+    if not _runs(impl, x.astype(dtype), w.astype(dtype), dict(padding=1), compute_dx=False):
+        return
     y_ref = ref.conv2d_forward(x, w, b, padding=1)
     dy = rng.standard_normal(y_ref.shape)
     _, rdw, rdb = ref.conv2d_backward(dy, x, w, padding=1, compute_dx=False)
@@ -221,6 +262,8 @@ def test_conv2d_random_winograd_shape(isa, impl, dtype, shape, rng):
     w = rng.standard_normal((O, C, 3, 3))
     b = rng.standard_normal(O)
     y_ref = ref.conv2d_forward(x, w, b, padding=1)
+    if not _runs(impl, x.astype(dtype), w.astype(dtype), dict(padding=1)):
+        return
     dy = rng.standard_normal(y_ref.shape)
     rdx, rdw, _ = ref.conv2d_backward(dy, x, w, padding=1)
     y = ops.conv2d_forward(x.astype(dtype), w.astype(dtype), b.astype(dtype), padding=1, impl=impl)
@@ -242,6 +285,8 @@ def test_conv2d_grad_finite_difference(impl, case, one_thread):
     b = rng.standard_normal(O)
     kw = _params(case)
     r = rng.standard_normal(ops.conv2d_forward(x, w, b, **kw).shape)  # loss = sum(r * y)
+    if not _runs(impl, x, w, kw):
+        return
     dx, dw, db = ops.conv2d_backward(r, x, w, **kw, impl=impl)
 
     def loss():
@@ -256,6 +301,8 @@ def test_conv2d_grad_finite_difference(impl, case, one_thread):
 def test_conv2d_deterministic_and_out(impl, rng):
     x = rng.standard_normal((9, 8, 12, 12)).astype(np.float32)
     w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    if not _runs(impl, x, w, dict(padding=1)):
+        return
     b = rng.standard_normal(16).astype(np.float32)
     y1 = ops.conv2d_forward(x, w, b, padding=1, impl=impl)
     out = np.full_like(y1, np.nan)
@@ -284,6 +331,8 @@ def test_conv2d_thread_counts_agree(impl, shape, rng):
     w = rng.standard_normal((O, C, k, k)).astype(np.float32)
     b = rng.standard_normal(O).astype(np.float32)
     dy = rng.standard_normal((N, O, H + 2 * p - k + 1, W + 2 * p - k + 1)).astype(np.float32)
+    if not _runs(impl, x, w, dict(padding=p), cdx):
+        return
     before = _native.get_num_threads()
     try:
         res = []
@@ -317,11 +366,15 @@ def test_conv2d_zero_batch(isa, impl, dtype):
         w = np.ones((o, c // groups, k, k), dtype)
         p = dict(stride=stride, padding=pad, groups=groups)
         oh, ow = (9 + 2 * pad - k) // stride + 1, (7 + 2 * pad - k) // stride + 1
+        if not _runs(impl, x, w, p, compute_dx=False):
+            continue
         y = ops.conv2d_forward(x, w, np.ones(o, dtype), **p, impl=impl)
         assert y.shape == (0, o, oh, ow) and y.dtype == dtype
         dy = np.zeros(y.shape, dtype)
         for bias in (True, False):
             for compute_dx in (True, False):
+                if not _runs(impl, x, w, p, compute_dx):
+                    continue
                 dw = np.full(w.shape, np.nan, dtype)
                 db = np.full(o, np.nan, dtype) if bias else None
                 gdx, gdw, gdb = ops.conv2d_backward(dy, x, w, **p, bias=bias, compute_dx=compute_dx, dweight=dw,

@@ -2,12 +2,9 @@
 
 namespace pb {
 
-void unknown_impl(const char* op, bool cuda, const std::string& impl) {
-  const std::string key = cuda ? cuda_impl_key(op) : std::string(op);
-  const auto& list = impls_of(key);
-  std::string choices;
-  for (size_t i = 0; i < list.size(); ++i) choices += (i ? ", '" : "'") + list[i] + "'";
-  value_error(key.c_str(), "impl", "one of " + choices, "'" + impl + "'");
+void cannot_run(const char* op, bool cuda, const std::string& impl, DType dtype) {
+  resolve_impl(cuda ? cuda_impl_key(op) : std::string(op), impl, cuda, dtype);  // throws the ValueError
+  throw std::logic_error(std::string(op) + ": impl '" + impl + "' was refused by the table but not the registry");
 }
 
 }  // namespace pb

@@ -1,7 +1,8 @@
 // One table per op: its implementations, each with the CPU kernel and the CUDA entry it runs.
 //
 // A table lists an op's implementations plainest first, the order pybench.ops.impls(op) shows;
-// each row is {name, why (one line), CPU kernel, CUDA entry, which device's default it is}:
+// each row is {name, why (one line), CPU kernel, CUDA entry, which device's default it is, where
+// it runs (optional, below)}:
 //
 //   template <class T> using CopyCpu = void(T* y, const T* x, int64_t n);   // the kernels' signature
 //   using CopyCuda = void(const Tensor& y, const Tensor& x);                // the CUDA entries'
@@ -12,13 +13,25 @@
 //   };
 //   PB_REGISTER_OP("copy", kCopy);   // impls("copy") == ["naive", "stream"], device="cuda": ["naive", "memcpy"]
 //
-// The op then runs the row the caller names ("" = the row marked default for the device):
-//   const auto& e = pick(kCopy, op, impl, cuda);
+// The op then runs the row the caller names ("" = the device's default, below) for the data's dtype:
+//   const auto& e = pick(kCopy, op, impl, cuda, x.dtype);
 //   if (cuda) e.cuda(y, x); else PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), n));
 //
 // A row with no CPU kernel ({}) is CUDA only, one with no CUDA entry (nullptr) CPU only. Without a
 // CUDA build every CUDA entry is nullptr, so the CUDA lists are simply absent. The registry
 // (core/dispatch.h: impls_of, registered_ops) is filled from the tables, never written by hand.
+//
+// Where a row runs. A row may name what it needs (core/dispatch.h: Needs, e.g. kAvx512F32): the
+// least SIMD build and float32 only. impls(op, dtype=...) lists only the rows that run on the active
+// ISA for that dtype, and naming one that does not is a ValueError saying why; a kernel never
+// quietly runs another row's code under its name. So that impl="" keeps running the fastest code
+// everywhere, a device may have several default rows: impl="" runs the LAST default row that runs
+// here, and the first default row of each device must run everywhere (checked at load time):
+//   {"stream", ..., nullptr, kDefaultCpu},              // AVX2, base, float64: stream
+//   {"lean", ..., nullptr, kDefaultCpu, kAvx512F32},    // AVX-512 float32: lean
+// A condition on the shape (conv2d's winograd, direct) is checked by the op at call time.
+// Rows built only with -DPYBENCH_DEV_KERNELS=ON (kernels under dev/kernels/<op>/) sit in the
+// table inside #ifdef PB_DEV_KERNELS; they are never a default.
 #pragma once
 #include <cstddef>
 #include <stdexcept>
@@ -55,7 +68,7 @@ struct CpuKernel {
   constexpr bool present() const { return f32[0] != nullptr; }
 };
 
-// Which device's default a row is (the implementation impl="" runs); exactly one per device.
+// Which device's default a row is (impl="" runs the last default row that runs here, see above).
 enum : unsigned { kDefaultCpu = 1u, kDefaultCuda = 2u, kDefault = kDefaultCpu | kDefaultCuda };
 
 // One row of an op's table. Cpu: a CpuKernel<Sig>, or a struct of them with present() where an
@@ -67,42 +80,50 @@ struct OpImpl {
   Cpu cpu;              // {}: no CPU implementation by this name
   Cuda* cuda = nullptr; // nullptr: no CUDA implementation by this name (always, without CUDA)
   unsigned defaults = 0;
+  Needs needs = kAnywhere;  // where it runs (both devices; the ISA part on the CPU only)
 };
 
 template <class E> bool offers(const E& e, bool cuda) { return cuda ? e.cuda != nullptr : e.cpu.present(); }
 
-// ValueError "<op>: impl: expected one of 'naive', 'vec', got 'x'" ("cuda:<op>" for CUDA).
-[[noreturn]] void unknown_impl(const char* op, bool cuda, const std::string& impl);
+// ValueError: `impl` is unknown on the device or does not run here (core/dispatch.h: resolve_impl).
+[[noreturn]] void cannot_run(const char* op, bool cuda, const std::string& impl, DType dtype);
 
-// The row `impl` names among those the device offers; "" -> the device's default.
+// The row `impl` names among those the device offers, if it runs here for `dtype`; "" -> the last
+// default row of the device that runs here. ValueError otherwise.
 template <class E, size_t N>
-const E& pick(const E (&table)[N], const char* op, const std::string& impl, bool cuda) {
+const E& pick(const E (&table)[N], const char* op, const std::string& impl, bool cuda, DType dtype) {
   const unsigned def = cuda ? kDefaultCuda : kDefaultCpu;
+  const AnyFloat dt = any_float(dtype);
+  const E* found = nullptr;
   for (const E& e : table)
-    if (offers(e, cuda) && (impl.empty() ? (e.defaults & def) != 0 : impl == e.name)) return e;
-  unknown_impl(op, cuda, impl);
+    if (offers(e, cuda) && (impl.empty() ? (e.defaults & def) != 0 && runs_here(e.needs, cuda, dt) : impl == e.name))
+      found = &e;
+  if (!found || !runs_here(found->needs, cuda, dt)) cannot_run(op, cuda, impl, dtype);
+  return *found;
 }
 
 // The list a device offers, as the registry keeps it; std::logic_error unless the table has
-// unique names and exactly one default among the device's rows (when it has any).
+// unique names and the device's rows (when it has any) a default that runs everywhere first.
 template <class E, size_t N>
 ImplList impl_list_of(const char* op, const E (&table)[N], bool cuda) {
   ImplList l;
-  int defaults = 0;
+  const unsigned def = cuda ? kDefaultCuda : kDefaultCpu;
   for (const E& e : table) {
     if (!offers(e, cuda)) continue;
     for (const std::string& n : l.names)
       if (n == e.name) throw std::logic_error(std::string(op) + ": impl '" + n + "' listed twice");
+    const bool is_default = (e.defaults & def) != 0;
+    bool first_default = is_default;
+    for (const ImplRow& r : l.rows) first_default = first_default && !r.is_default;
+    if (first_default && (e.needs.f32_only || (!cuda && e.needs.isa != Isa::base)))
+      throw std::logic_error(std::string(op) + ": the first default impl '" + e.name + "' must run everywhere");
     l.names.push_back(e.name);
-    l.why.push_back(e.why);
-    if (e.defaults & (cuda ? kDefaultCuda : kDefaultCpu)) {
-      l.default_name = e.name;
-      ++defaults;
-    }
+    l.rows.push_back({e.name, e.why, e.needs, is_default});
   }
-  if (!l.names.empty() && defaults != 1)
-    throw std::logic_error(std::string(op) + ": " + std::to_string(defaults) + " default impls on " +
-                           (cuda ? "cuda" : "cpu") + " (expected exactly 1)");
+  bool any_default = false;
+  for (const ImplRow& r : l.rows) any_default = any_default || r.is_default;
+  if (!l.rows.empty() && !any_default)
+    throw std::logic_error(std::string(op) + ": no default impl on " + (cuda ? "cuda" : "cpu"));
   return l;
 }
 

@@ -7,6 +7,7 @@
 //   simd   -- AVX-512 float: the same formula on fm::V16 (16 lanes, explicit intrinsics), masked
 //             ends, streaming stores from registers (no L1 bounce buffer). Other builds, double: `stream`.
 //   lean   -- simd with leaner forms for gelu, gelu tanh, softplus (below).
+// The op table lists simd and lean on AVX-512 float32 only, where they are not stream's code.
 // Measurements: docs/kernels/activation.md. Softmax / log_softmax: cpu/softmax.cpp.
 #include "cpu/activation.h"
 

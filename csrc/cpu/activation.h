@@ -18,6 +18,7 @@ using math::ActParams;
 //           streaming stores from registers; other builds and double run `stream`.
 //   lean:   AVX-512 float: simd with fewer instructions per float (math::lean: gelu, gelu tanh,
 //           softplus with beta 1); the rest, other builds, double: simd.
+// The op table (csrc/ops/activation.cpp) lists simd and lean only on AVX-512 for float32.
 PB_CPU_DECLARE(
   template <class T> void act_forward_naive(T* y, const T* x, int64_t n, Act op, ActParams<T> p);
   template <class T> void act_forward_vec(T* y, const T* x, int64_t n, Act op, ActParams<T> p);

@@ -28,13 +28,10 @@ PB_CPU_DECLARE(
   // work: bn_l3_work_size(N, C, S, sizeof(T)) doubles.
   template <class T> void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean, const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S, bool training, double* work);
   // pipe: the training forward for S > 1 in one call: mean, var (as stats_fused, bitwise) and
-  // y = (x - mean) * invstd(var, eps) * weight + bias; and the backward as l3 (same sums,
-  // bitwise). Whole channels per thread, the reading pass of channel c interleaved with the
-  // writing pass of channel c - 1 (walked last to first). work: bn_work_size(N, C, S) doubles
-  // (forward), bn_l3_work_size(N, C, S, sizeof(T)) doubles (backward), for the fused / l3
-  // fallbacks (few channels).
+  // y = (x - mean) * invstd(var, eps) * weight + bias. Whole channels per thread, the reading
+  // pass of channel c interleaved with the writing pass of channel c - 1 (walked last to first).
+  // work: bn_work_size(N, C, S) doubles, for the fused fallback (few channels).
   template <class T> void batch_norm_forward_pipe(T* y, double* mean, double* var, const T* x, const double* weight, const double* bias, double eps, int64_t N, int64_t C, int64_t S, double* work);
-  template <class T> void batch_norm_backward_pipe(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean, const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S, bool training, double* work);
 )
 
 namespace pb::cpu {

@@ -1,5 +1,5 @@
 // BatchNorm, the per-channel impls for S > 1 (see batchnorm.cpp's header for the overview of all
-// impls): l3 (backward) and pipe (forward and backward). Their sums are fused's / l3's (the shared
+// impls): l3 (backward) and pipe (forward; its backward lives in dev/kernels/batch_norm). Their sums are fused's / l3's (the shared
 // helpers of cpu/batchnorm_internal.h), combined in the same order: bitwise the same results.
 #include "cpu/batchnorm_internal.h"
 
@@ -109,7 +109,7 @@ void batch_norm_backward_l3(T* dx, double* sum_dy, double* sum_dyxc, const T* dy
 }
 
 // ---------------------------------------------------------------------------------------------
-// pipe: forward (training) and backward for S > 1, whole channels per thread (C >= 4 * threads,
+// pipe: forward (training) for S > 1 (the backward: dev/kernels/batch_norm), whole channels per thread (C >= 4 * threads,
 // which bounds the imbalance to 25%; else fused / l3), no staging buffer: the reading pass of
 // channel c runs interleaved, unit by unit (units: the fixed items), with the writing pass of
 // channel c - 1 walking its units last to first, so memory sees reads and writes together (as in
@@ -210,62 +210,11 @@ void batch_norm_forward_pipe(T* y, double* mean, double* var, const T* x, const 
   });
 }
 
-template <class T>
-void batch_norm_backward_pipe(T* dx, double* sum_dy, double* sum_dyxc, const T* dy, const T* x, const double* mean,
-                              const double* invstd, const double* weight, int64_t N, int64_t C, int64_t S,
-                              bool training, double* work) {
-  if (S <= 1 || C < 4 * static_cast<int64_t>(max_threads())) {
-    batch_norm_backward_l3(dx, sum_dy, sum_dyxc, dy, x, mean, invstd, weight, N, C, S, training, work);
-    return;
-  }
-  const bool nt = stream_out(N * C * S, sizeof(T));
-  const double m = static_cast<double>(N) * static_cast<double>(S);
-  const int64_t R = kBnItem / S > 1 ? kBnItem / S : 1;  // planes per item (as l3)
-  const int64_t nk = (N + R - 1) / R;
-  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
-    double s1 = 0, s2 = 0;
-    math::BnSplitMean<T> sm{};
-    T kd = 0, kx = 0, kc = 0;
-    for (int64_t c = c0; c <= c1; ++c) {
-      for (int64_t k = 0; k < nk; ++k) {
-        if (c < c1) {  // item k of channel c (bn_l3_channel)
-          double i1, i2;
-          planes_dot(i1, i2, dy, x, mean[c], k * R, min64(N, k * R + R), C, S, c);
-          if (k == 0) s1 = s2 = 0;
-          s1 += i1;
-          s2 += i2;
-        }
-        if (c > c0) {  // item nk - 1 - k of channel c - 1, planes last to first
-          const int64_t v = nk - 1 - k;
-          for (int64_t n = min64(N, v * R + R) - 1; n >= v * R; --n) {
-            const int64_t off = (n * C + c - 1) * S;
-            map_slice(dx + off, 0, S, nt, [sm, kd, kx, kc](auto gv, auto xv) {
-              using V = decltype(xv);
-              return math::bn_grad_input_t(gv, xv, V(sm.hi), V(sm.lo), V(kd), V(kx), V(kc));
-            }, dy + off, x + off);
-          }
-        }
-      }
-      if (c == c1) break;
-      sum_dy[c] = s1;
-      sum_dyxc[c] = s2;
-      const math::BnGradCoef k = math::bn_grad_coef(weight[c], invstd[c], s1, s2, m, training);
-      sm = math::bn_split_mean<T>(mean[c]);
-      kd = static_cast<T>(k.k_dy);
-      kx = static_cast<T>(k.k_x);
-      kc = static_cast<T>(k.k_c);
-    }
-    if (nt) stream_fence();
-  });
-}
-
 #define PB_INSTANTIATE(T)                                                                                          \
   template void batch_norm_backward_l3<T>(T*, double*, double*, const T*, const T*, const double*, const double*,  \
                                           const double*, int64_t, int64_t, int64_t, bool, double*);            \
   template void batch_norm_forward_pipe<T>(T*, double*, double*, const T*, const double*, const double*, double,    \
-                                           int64_t, int64_t, int64_t, double*);                                    \
-  template void batch_norm_backward_pipe<T>(T*, double*, double*, const T*, const T*, const double*,               \
-                                            const double*, const double*, int64_t, int64_t, int64_t, bool, double*);
+                                           int64_t, int64_t, int64_t, double*);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)
 #undef PB_INSTANTIATE

@@ -176,10 +176,7 @@ template <class T, class F> void over_batch(const ConvGeom& g, int64_t col_elems
 // forward: 9 FMAs with a broadcast weight per output channel; dW: per pair of output channels 18
 // vector accumulators (+2 for db) over the sample, reduced once per sample into the slot partial.
 // AVX-512 float only; elsewhere `direct` is the `fast` path.
-PB_INLINE bool direct1_applies(const ConvGeom& g) {
-  return g.C == 1 && g.groups == 1 && g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 &&
-         g.dw == 1;
-}
+PB_INLINE bool direct1_applies(const ConvGeom& g) { return direct_handles(g); }
 
 #if defined(__AVX512F__)
 // GCC 12's reduce/extract intrinsics start from an undefined vector and warn (GCC bug 105593).

@@ -127,10 +127,7 @@ template <class T, class F> void for_each_with_scratch(Scratch& (*slot)(), int64
 
 // ---- Winograd F(2x2,3x3) (conv2d_winograd.cpp) ---------------------------------------------
 // For 3x3, stride 1, dilation 1, groups 1, padding <= 2 (winograd_applies).
-PB_INLINE bool winograd_applies(const ConvGeom& g) {
-  return g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 &&
-         g.ph <= 2 && g.pw <= 2;
-}
+PB_INLINE bool winograd_applies(const ConvGeom& g) { return winograd_handles(g); }
 // y = conv(x, w) + b (b may be null).
 template <class T> void winograd_forward(T* y, const T* x, const T* w, const T* b, const ConvGeom& g);
 // dw, db (may be null) and dx (may be null) from dy. dx is the convolution of dy with the flipped,

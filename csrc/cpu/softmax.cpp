@@ -1,6 +1,6 @@
-// Softmax / log_softmax over the last axis: naive, stream, vec, simd (the element-wise levels of
-// cpu/activation.cpp, threaded over rows), lean (rows pipelined), online (forward: exp in the loop
-// that reads the row, against a running max). Measurements: docs/kernels/softmax.md.
+// Softmax / log_softmax over the last axis: naive, vec, simd (the element-wise levels of
+// cpu/activation.cpp, threaded over rows), online (forward: exp in the loop that reads the row,
+// against a running max). Measurements: docs/kernels/softmax.md; stream and lean: dev/kernels/softmax.
 #include "cpu/softmax.h"
 
 #include <cmath>
@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "cpu/elementwise.h"
+#include "cpu/softmax_rows.h"
 #include "math/activation.h"
 #include "math/fastmath.h"
 
@@ -28,42 +29,6 @@ template <class T> void softmax_forward_naive(T* y, const T* x, int64_t rows, in
 template <class T> void softmax_backward_naive(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
   for (int64_t r = 0; r < rows; ++r)
     math::softmax_backward_row_naive(dx + r * cols, dy + r * cols, y + r * cols, cols, log);
-}
-
-// Row reductions with kLanes independent accumulators (a vectorizable element-wise update; GCC
-// does not vectorize a plain float reduction without -ffast-math), combined in a fixed order.
-constexpr int kLanes = 32;
-
-template <class T> PB_INLINE T row_max(const T* __restrict x, int64_t n) {
-  const T ninf = -std::numeric_limits<T>::infinity();
-  T acc[kLanes];
-  for (int l = 0; l < kLanes; ++l) acc[l] = ninf;
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] = x[j + l] > acc[l] ? x[j + l] : acc[l];
-  T m = ninf;
-  for (int l = 0; l < kLanes; ++l) m = acc[l] > m ? acc[l] : m;
-  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
-  return m;
-}
-
-// sum_j g(j) for a vectorizable g.
-template <class T, class G> PB_INLINE T row_sum(int64_t n, G g) {
-  T acc[kLanes];
-  for (int l = 0; l < kLanes; ++l) acc[l] = T(0);
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += g(j + l);
-  T s = 0;
-  for (; j < n; ++j) s += g(j);
-  for (int l = 0; l < kLanes; ++l) s += acc[l];
-  return s;
-}
-
-// Threads over rows, each at least ~kElementwiseGrain elements of work.
-template <class F> PB_INLINE void for_rows(int64_t rows, int64_t cols, F f) {
-  const int64_t grain = cols >= kElementwiseGrain ? 1 : kElementwiseGrain / cols;
-  parallel_for(rows, grain, f);
 }
 
 // threads over rows + vectorized fastmath; softmax stores exp(x - m) and rescales it in place
@@ -87,42 +52,6 @@ template <class T> void softmax_forward_vec(T* y, const T* x, int64_t rows, int6
   });
 }
 
-// vec + streaming stores of y for large outputs: exp(x - m) goes to an L1 row buffer (rows up to
-// kRowBuf; longer rows recompute it from the cached x), then y = buf / s is streamed out.
-constexpr int64_t kRowBuf = 4096;
-template <class T> void softmax_forward_stream(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
-  if (rows * cols * static_cast<int64_t>(sizeof(T)) < kStreamBytes) return softmax_forward_vec(y, x, rows, cols, log);
-  for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
-    alignas(64) T ebuf[kRowBuf];
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* __restrict xr = x + r * cols;
-      const T m = row_max(xr, cols);
-      if (log) {
-        const T s = row_sum<T>(cols, [&](int64_t j) { return fm::exp(xr[j] - m); });
-        const T ls = std::log(s);
-        stream_slice<false>(y + r * cols, 0, cols, [&](T* __restrict buf, int64_t i0, int64_t len) {
-          const T* __restrict xs = xr + i0;
-          for (int64_t j = 0; j < len; ++j) buf[j] = (xs[j] - m) - ls;
-        });
-      } else if (cols <= kRowBuf) {
-        T* __restrict e = ebuf;
-        const T inv = T(1) / row_sum<T>(cols, [&](int64_t j) { return e[j] = fm::exp(xr[j] - m); });
-        stream_slice<false>(y + r * cols, 0, cols, [&](T* __restrict buf, int64_t i0, int64_t len) {
-          const T* __restrict es = e + i0;
-          for (int64_t j = 0; j < len; ++j) buf[j] = es[j] * inv;
-        });
-      } else {
-        const T inv = T(1) / row_sum<T>(cols, [&](int64_t j) { return fm::exp(xr[j] - m); });
-        stream_slice<false>(y + r * cols, 0, cols, [&](T* __restrict buf, int64_t i0, int64_t len) {
-          const T* __restrict xs = xr + i0;
-          for (int64_t j = 0; j < len; ++j) buf[j] = fm::exp(xs[j] - m) * inv;
-        });
-      }
-    }
-    stream_fence();
-  });
-}
-
 // threads over rows + vectorized sums
 template <class T> void softmax_backward_vec(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
   for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
@@ -141,29 +70,6 @@ template <class T> void softmax_backward_vec(T* dx, const T* dy, const T* y, int
   });
 }
 
-// vec + streaming stores of dx for large outputs
-template <class T> void softmax_backward_stream(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
-  if (rows * cols * static_cast<int64_t>(sizeof(T)) < kStreamBytes) return softmax_backward_vec(dx, dy, y, rows, cols, log);
-  for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* __restrict dyr = dy + r * cols;
-      const T* __restrict yr = y + r * cols;
-      if (log) {
-        const T s = row_sum<T>(cols, [&](int64_t j) { return dyr[j]; });
-        stream_slice<false>(dx + r * cols, 0, cols, [&](T* __restrict buf, int64_t i0, int64_t len) {
-          for (int64_t j = 0; j < len; ++j) buf[j] = dyr[i0 + j] - fm::exp(yr[i0 + j]) * s;
-        });
-      } else {
-        const T s = row_sum<T>(cols, [&](int64_t j) { return dyr[j] * yr[j]; });
-        stream_slice<false>(dx + r * cols, 0, cols, [&](T* __restrict buf, int64_t i0, int64_t len) {
-          for (int64_t j = 0; j < len; ++j) buf[j] = yr[i0 + j] * (dyr[i0 + j] - s);
-        });
-      }
-    }
-    stream_fence();
-  });
-}
-
 // ---- simd: AVX-512 float rows as fm::V16 -----------------------------------------------------
 // Forward: one read of x from memory (the max pass; the row, <= kRowBuf floats, then sits in L1),
 // exp(x - m) into an L1 row buffer while summing, y = buf / s streamed out from registers (rows
@@ -173,53 +79,9 @@ template <class T> void softmax_backward_stream(T* dx, const T* dy, const T* y, 
 // prefetch the next row, one line per 16 floats: the hardware prefetcher runs only a few lines
 // ahead of the loads, so without it memory idled while the exp and store passes ran. Lambdas
 // capture by value: stores through y must not make GCC reload the row pointers and constants.
-// The forward's exp pass and store pass add up at 64M floats: `lean` below overlaps them.
+// The forward's exp pass and store pass add up at 64M floats: `online` below overlaps them.
 #if defined(__AVX512F__)
 namespace {
-
-using fm::V16;
-
-// Horizontal max / sum of 16 lanes in a fixed order (halves, quarters, pairs, lanes), through
-// two-source shuffles (masked forms and no _mm512_reduce_*: GCC 12 bug 105593, see fastmath.h).
-template <class Op> PB_INLINE float hreduce16(__m512 v, Op op) {
-  v = op(v, _mm512_mask_shuffle_f32x4(v, fm::kAll16, v, v, 0x4e));
-  v = op(v, _mm512_mask_shuffle_f32x4(v, fm::kAll16, v, v, 0xb1));
-  v = op(v, _mm512_shuffle_ps(v, v, 0x4e));
-  v = op(v, _mm512_shuffle_ps(v, v, 0xb1));
-  return _mm512_cvtss_f32(v);
-}
-PB_INLINE float hmax16(__m512 v) { return hreduce16(v, [](__m512 a, __m512 b) { return fm::vmax_(a, b); }); }
-PB_INLINE float hsum16(__m512 v) { return hreduce16(v, [](__m512 a, __m512 b) { return _mm512_add_ps(a, b); }); }
-
-// The max ignores NaN lanes or not (vmaxps order): either way a NaN makes the row NaN (see above).
-PB_INLINE float row_max16(const float* __restrict x, int64_t n) {
-  __m512 m0 = _mm512_set1_ps(-std::numeric_limits<float>::infinity()), m1 = m0;
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    m0 = fm::vmax_(m0, _mm512_loadu_ps(x + i));
-    m1 = fm::vmax_(m1, _mm512_loadu_ps(x + i + 16));
-  }
-  for (; i < n; i += 16) {
-    const __mmask16 k = mask_first(n - i < 16 ? n - i : 16);
-    m0 = _mm512_mask_max_ps(m0, k, m0, _mm512_maskz_loadu_ps(k, x + i));
-  }
-  return hmax16(fm::vmax_(m0, m1));
-}
-
-// sum over j < n of g(j, mask) (a V16 of lanes j..j+15; lanes outside the mask are dropped).
-template <class G> PB_INLINE float row_sum16(int64_t n, G g) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    s0 = _mm512_add_ps(s0, g(i, __mmask16(0xffff)).v);
-    s1 = _mm512_add_ps(s1, g(i + 16, __mmask16(0xffff)).v);
-  }
-  for (; i < n; i += 16) {
-    const __mmask16 k = mask_first(n - i < 16 ? n - i : 16);
-    s0 = _mm512_mask_add_ps(s0, k, s0, g(i, k).v);
-  }
-  return hsum16(_mm512_add_ps(s0, s1));
-}
 
 void softmax_forward_simd_f32(float* y, const float* x, int64_t rows, int64_t cols, bool log) {
   const bool nt = stream_out(rows * cols, sizeof(float));
@@ -287,99 +149,10 @@ void softmax_backward_simd_f32(float* dx, const float* dy, const float* y, int64
   });
 }
 
-// ---- lean: simd with the rows pipelined ---------------------------------------------------
-// One loop over the columns does row r's exp(x - m) (into an L1 buffer, summing) and streams out
-// row r-1's output (softmax: its buffer times 1/s; log_softmax: (x - m) - log s from its cached
-// x), so the stores drain while the exp work runs; simd runs them as a burst after the exp pass.
-// Row r-1's vectors go out half a row rotated from row r's loads: with rows of 4 KiB, a streaming
-// store and the next load at the same address modulo 4 KiB make the load wait (4K aliasing).
-// exp with one clamp (x - m <= 0). The sums are simd's (same lanes, same order): simd's bits.
-template <bool Cur, bool Prev, bool Log, bool Nt>
-PB_INLINE void softmax_lean_step(const float* __restrict xr, V16 m, float* __restrict ec, __m512& s0, __m512& s1,
-                                 const float* __restrict xp, V16 mp, V16 ap, const float* __restrict ep, float* yp,
-                                 int64_t n, int64_t h) {
-  // row r-1's output, the lanes of k of the 16 elements from i (the others read nothing)
-  const auto out = [=](int64_t i, __mmask16 k) {
-    return Log ? math::log_softmax_out(load16(xp + i, k), mp, ap) : math::softmax_out(load16(ep + i, k), ap);
-  };
-  const int64_t nq = (n - h) / 16;  // whole aligned vectors of y's row (from h on)
-  const int64_t half = nq / 2;
-  const auto one = [&](int64_t j, __m512& acc) {
-    if constexpr (Cur) {
-      __builtin_prefetch(xr + n + j);  // the next row
-      const V16 e = math::lean::exp_nonpos(_mm512_loadu_ps(xr + j) - m);
-      if constexpr (!Log) _mm512_store_ps(ec + j, e.v);
-      acc = _mm512_add_ps(acc, e.v);
-    }
-    if constexpr (Prev) {
-      int64_t q = j / 16;
-      if (q < nq) {
-        q += half;
-        if (q >= nq) q -= nq;
-        const int64_t i = h + 16 * q;
-        if constexpr (Nt) _mm512_stream_ps(yp + i, out(i, 0xffff).v);
-        else _mm512_storeu_ps(yp + i, out(i, 0xffff).v);
-      }
-    }
-  };
-  int64_t j = 0;
-  for (; j + 32 <= n; j += 32) {
-    one(j, s0);
-    one(j + 16, s1);
-  }
-  if (j < n) one(j, s0);  // n % 16 == 0 here
-  if constexpr (Prev) {
-    if (h > 0) {  // the ragged ends of the row: h elements before the first aligned vector, 16 - h after
-      _mm512_mask_storeu_ps(yp, mask_first(h), out(0, mask_first(h)).v);
-      _mm512_mask_storeu_ps(yp + n - 16 + h, mask_first(16 - h), out(n - 16 + h, mask_first(16 - h)).v);
-    }
-  }
-}
-
-template <bool Log, bool Nt>
-void softmax_forward_lean_rows(float* y, const float* x, int64_t r0, int64_t r1, int64_t cols, int64_t h) {
-  alignas(64) float ebuf[2][kRowBuf];
-  float* ec = ebuf[0];
-  float* ep = ebuf[1];
-  V16 mp(0.0f), ap(0.0f);
-  for (int64_t r = r0; r <= r1; ++r) {
-    const float* xr = x + r * cols;
-    const float* xp = xr - cols;
-    float* yp = y + (r - 1) * cols;
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
-    V16 m(0.0f);
-    if (r < r1) m = V16(row_max16(xr, cols));
-    if (r == r0) softmax_lean_step<true, false, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols, h);
-    else if (r < r1) softmax_lean_step<true, true, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols, h);
-    else softmax_lean_step<false, true, Log, Nt>(xr, m, ec, s0, s1, xp, mp, ap, ep, yp, cols, h);
-    if (r < r1) {
-      const float s = hsum16(_mm512_add_ps(s0, s1));
-      mp = m;
-      ap = V16(Log ? std::log(s) : 1.0f / s);
-      float* t = ep;
-      ep = ec;
-      ec = t;
-    }
-  }
-  if (Nt) stream_fence();
-}
-
-void softmax_forward_lean_f32(float* y, const float* x, int64_t rows, int64_t cols, bool log) {
-  const bool nt = stream_out(rows * cols, sizeof(float));
-  // whole vectors per row (then every row of y has the same alignment) and an element-aligned y
-  // (NumPy allows float32 at odd addresses); else simd
-  if (cols > kRowBuf || cols % 16 != 0 || (reinterpret_cast<uintptr_t>(y) & 3u) != 0)
-    return softmax_forward_simd_f32(y, x, rows, cols, log);
-  const int64_t h = nt ? to_align64(y) : 0;  // elements before y's first 64-byte boundary
-  for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
-    if (log) nt ? softmax_forward_lean_rows<true, true>(y, x, r0, r1, cols, h) : softmax_forward_lean_rows<true, false>(y, x, r0, r1, cols, h);
-    else nt ? softmax_forward_lean_rows<false, true>(y, x, r0, r1, cols, h) : softmax_forward_lean_rows<false, false>(y, x, r0, r1, cols, h);
-  });
-}
-
 // ---- online: one read of x overlapped with the exp work --------------------------------------
-// simd and lean read a row in a max pass (memory busy, compute idle), then compute exp (compute
-// busy, memory idle): at (65536, 1024) 2 threads the op took ~ compute + memory time. online
+// simd and lean (dev/kernels/softmax) read a row in a max pass (memory busy, compute idle), then
+// compute exp (compute busy, memory idle): at (65536, 1024) 2 threads the op took ~ compute +
+// memory time. online
 // computes exp(x - m) in the same loop that reads the row, with m a lane-wise running max kept
 // per block of 4 vectors, so the loads of the row overlap its exp work; pass 2 runs from L1:
 // softmax y = e f (f = exp(m - M) / S per lane), log_softmax y = (x - M) - log S (math's
@@ -484,8 +257,9 @@ PB_INLINE void softmax_online_row(OnlineRow& w, float* yr, const float* __restri
 }
 
 void softmax_forward_online_f32(float* y, const float* x, int64_t rows, int64_t cols, bool log) {
-  // rows that fit the L1 buffer, y element-aligned (NumPy allows float32 at odd addresses); else lean
-  if (cols > kRowBuf || (reinterpret_cast<uintptr_t>(y) & 3u) != 0) return softmax_forward_lean_f32(y, x, rows, cols, log);
+  // rows that fit the L1 buffer, y element-aligned (NumPy allows float32 at odd addresses); else
+  // simd's loop (what the pipelined `lean` of dev/kernels/softmax ran there too: the same bits)
+  if (cols > kRowBuf || (reinterpret_cast<uintptr_t>(y) & 3u) != 0) return softmax_forward_simd_f32(y, x, rows, cols, log);
   const bool nt = stream_out(rows * cols, sizeof(float));
   for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
     alignas(64) float ebuf[kRowBuf + 16];
@@ -497,6 +271,7 @@ void softmax_forward_online_f32(float* y, const float* x, int64_t rows, int64_t 
 
 }  // namespace
 #endif
+
 
 template <class T> void softmax_forward_simd(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
 #if defined(__AVX512F__)
@@ -510,35 +285,22 @@ template <class T> void softmax_backward_simd(T* dx, const T* dy, const T* y, in
 #endif
   softmax_backward_vec(dx, dy, y, rows, cols, log);
 }
-// simd with the rows pipelined (see "lean" above); simd elsewhere. Backward: = simd.
-template <class T> void softmax_forward_lean(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
-#if defined(__AVX512F__)
-  if constexpr (sizeof(T) == 4) return softmax_forward_lean_f32(y, x, rows, cols, log);
-#endif
-  softmax_forward_simd(y, x, rows, cols, log);
-}
-template <class T> void softmax_backward_lean(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
-  softmax_backward_simd(dx, dy, y, rows, cols, log);
-}
-// forward only: exp in the loop that reads the row (see "online" above); lean elsewhere.
+// forward only: exp in the loop that reads the row (see "online" above); the op table runs it
+// on AVX-512 float32 only (elsewhere this is simd, never listed as online).
 template <class T> void softmax_forward_online(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) return softmax_forward_online_f32(y, x, rows, cols, log);
 #endif
-  softmax_forward_lean(y, x, rows, cols, log);
+  softmax_forward_simd(y, x, rows, cols, log);
 }
 
 #define PB_INSTANTIATE(T)                                                                        \
   template void softmax_forward_naive<T>(T*, const T*, int64_t, int64_t, bool);                 \
   template void softmax_forward_vec<T>(T*, const T*, int64_t, int64_t, bool);                   \
-  template void softmax_forward_stream<T>(T*, const T*, int64_t, int64_t, bool);                \
   template void softmax_forward_simd<T>(T*, const T*, int64_t, int64_t, bool);                  \
   template void softmax_backward_naive<T>(T*, const T*, const T*, int64_t, int64_t, bool);      \
   template void softmax_backward_vec<T>(T*, const T*, const T*, int64_t, int64_t, bool);        \
-  template void softmax_backward_stream<T>(T*, const T*, const T*, int64_t, int64_t, bool);      \
   template void softmax_backward_simd<T>(T*, const T*, const T*, int64_t, int64_t, bool);      \
-  template void softmax_forward_lean<T>(T*, const T*, int64_t, int64_t, bool);                  \
-  template void softmax_backward_lean<T>(T*, const T*, const T*, int64_t, int64_t, bool);      \
   template void softmax_forward_online<T>(T*, const T*, int64_t, int64_t, bool);
 PB_INSTANTIATE(float)
 PB_INSTANTIATE(double)

@@ -10,6 +10,9 @@
 #include "cpu/activation.h"
 #include "cpu/softmax.h"
 #include "cuda/ops.h"
+#ifdef PB_DEV_KERNELS
+#include "dev/kernels/softmax/softmax_dev.h"
+#endif
 
 namespace pb::ops {
 
@@ -80,52 +83,59 @@ using SoftmaxBackwardCuda = void(bool log, const Tensor& dx, const Tensor& dy, c
 constexpr const char* kNaive = "plain loops, one thread, std:: math; CUDA: a thread per element";
 constexpr const char* kVec = "threads, fastmath in loops the compiler vectorizes";
 constexpr const char* kStream = "vec with streaming stores for outputs >= 16 MiB";
-constexpr const char* kSimd = "explicit AVX-512 loops (fm::V16), streaming from registers; stream elsewhere";
-constexpr const char* kLean = "simd with fewer instructions for gelu, gelu tanh, softplus (math::lean); simd for the rest";
+constexpr const char* kSimd = "explicit AVX-512 float32 loops (fm::V16), streaming from registers";
+constexpr const char* kLean = "simd with fewer instructions for gelu, gelu tanh, softplus (math::lean)";
 constexpr const char* kVec4 = "CUDA: 16-byte loads and stores when every pointer is aligned; naive otherwise";
 
+// impl=None: lean on AVX-512 float32, stream elsewhere (the last default that runs: op_table.h).
 const OpImpl<CpuKernel<ActForwardCpu>, ActForwardCuda> kActForward[] = {
     {"naive", kNaive, PB_CPU_KERNEL(act_forward_naive), PB_CUDA_ENTRY(act_forward<Variant::naive>)},
     {"vec", kVec, PB_CPU_KERNEL(act_forward_vec), nullptr},
-    {"stream", kStream, PB_CPU_KERNEL(act_forward_stream), nullptr},
-    {"simd", kSimd, PB_CPU_KERNEL(act_forward_simd), nullptr},
-    {"lean", kLean, PB_CPU_KERNEL(act_forward_lean), nullptr, kDefaultCpu},
+    {"stream", kStream, PB_CPU_KERNEL(act_forward_stream), nullptr, kDefaultCpu},
+    {"simd", kSimd, PB_CPU_KERNEL(act_forward_simd), nullptr, 0, kAvx512F32},
+    {"lean", kLean, PB_CPU_KERNEL(act_forward_lean), nullptr, kDefaultCpu, kAvx512F32},
     {"vec4", kVec4, {}, PB_CUDA_ENTRY(act_forward<Variant::vec4>), kDefaultCuda},
 };
 const OpImpl<CpuKernel<ActBackwardCpu>, ActBackwardCuda> kActBackward[] = {
     {"naive", kNaive, PB_CPU_KERNEL(act_backward_naive), PB_CUDA_ENTRY(act_backward<Variant::naive>)},
     {"vec", kVec, PB_CPU_KERNEL(act_backward_vec), nullptr},
-    {"stream", kStream, PB_CPU_KERNEL(act_backward_stream), nullptr},
-    {"simd", kSimd, PB_CPU_KERNEL(act_backward_simd), nullptr},
-    {"lean", kLean, PB_CPU_KERNEL(act_backward_lean), nullptr, kDefaultCpu},
+    {"stream", kStream, PB_CPU_KERNEL(act_backward_stream), nullptr, kDefaultCpu},
+    {"simd", kSimd, PB_CPU_KERNEL(act_backward_simd), nullptr, 0, kAvx512F32},
+    {"lean", kLean, PB_CPU_KERNEL(act_backward_lean), nullptr, kDefaultCpu, kAvx512F32},
     {"vec4", kVec4, {}, PB_CUDA_ENTRY(act_backward<Variant::vec4>), kDefaultCuda},
 };
 
-// Softmax family, plainest first; the forward default is "online" (exps overlapped with the row's
-// reads), the backward's "lean". Measurements and the order's history: docs/kernels/softmax.md.
+// Softmax family, plainest first. impl=None: forward online, backward simd on AVX-512 float32;
+// vec elsewhere. stream and the pipelined lean forward measured slower than the rows they would
+// replace and live in dev/kernels/softmax (docs/kernels/softmax.md).
 constexpr const char* kRowsNaive = "plain loops over rows, one thread, double sums; CUDA: a thread per row";
-constexpr const char* kRowsStream = "vec with streaming stores through an L1 row buffer";
 constexpr const char* kRowsVec = "threads over rows, fastmath in loops the compiler vectorizes";
-constexpr const char* kRowsSimd = "AVX-512 rows: one read of x, streaming stores from registers; vec elsewhere";
+constexpr const char* kRowsSimd = "AVX-512 float32 rows: one read of x, streaming stores from registers";
 constexpr const char* kWarp = "CUDA: a warp per row, butterfly max / sum in a fixed order";
 
 const OpImpl<CpuKernel<SoftmaxForwardCpu>, SoftmaxForwardCuda> kSoftmaxForward[] = {
     {"naive", kRowsNaive, PB_CPU_KERNEL(softmax_forward_naive), PB_CUDA_ENTRY(softmax_forward<Variant::naive>)},
-    {"stream", kRowsStream, PB_CPU_KERNEL(softmax_forward_stream), nullptr},
-    {"vec", kRowsVec, PB_CPU_KERNEL(softmax_forward_vec), nullptr},
-    {"simd", kRowsSimd, PB_CPU_KERNEL(softmax_forward_simd), nullptr},
-    {"lean", "simd with the rows pipelined (a row's stores overlap the next row's exp)",
-     PB_CPU_KERNEL(softmax_forward_lean), nullptr},
-    {"online", "exp(x - running max) in the loop that reads the row, y from L1 after it; lean elsewhere",
-     PB_CPU_KERNEL(softmax_forward_online), nullptr, kDefaultCpu},
+#ifdef PB_DEV_KERNELS
+    {"stream", "dev: vec with streaming stores through an L1 row buffer", PB_CPU_KERNEL(softmax_forward_stream),
+     nullptr},
+#endif
+    {"vec", kRowsVec, PB_CPU_KERNEL(softmax_forward_vec), nullptr, kDefaultCpu},
+    {"simd", kRowsSimd, PB_CPU_KERNEL(softmax_forward_simd), nullptr, 0, kAvx512F32},
+#ifdef PB_DEV_KERNELS
+    {"lean", "dev: simd with the rows pipelined (a row's stores overlap the next row's exp)",
+     PB_CPU_KERNEL(softmax_forward_lean), nullptr, 0, kAvx512F32},
+#endif
+    {"online", "exp(x - running max) in the loop that reads the row, y from L1 after it (rows > 4096: simd)",
+     PB_CPU_KERNEL(softmax_forward_online), nullptr, kDefaultCpu, kAvx512F32},
     {"warp", kWarp, {}, PB_CUDA_ENTRY(softmax_forward<Variant::warp>), kDefaultCuda},
 };
 const OpImpl<CpuKernel<SoftmaxBackwardCpu>, SoftmaxBackwardCuda> kSoftmaxBackward[] = {
     {"naive", kRowsNaive, PB_CPU_KERNEL(softmax_backward_naive), PB_CUDA_ENTRY(softmax_backward<Variant::naive>)},
-    {"stream", kRowsStream, PB_CPU_KERNEL(softmax_backward_stream), nullptr},
-    {"vec", kRowsVec, PB_CPU_KERNEL(softmax_backward_vec), nullptr},
-    {"simd", kRowsSimd, PB_CPU_KERNEL(softmax_backward_simd), nullptr},
-    {"lean", "simd (the backward has no pipelined rows)", PB_CPU_KERNEL(softmax_backward_lean), nullptr, kDefaultCpu},
+#ifdef PB_DEV_KERNELS
+    {"stream", "dev: vec with streaming stores of dx", PB_CPU_KERNEL(softmax_backward_stream), nullptr},
+#endif
+    {"vec", kRowsVec, PB_CPU_KERNEL(softmax_backward_vec), nullptr, kDefaultCpu},
+    {"simd", kRowsSimd, PB_CPU_KERNEL(softmax_backward_simd), nullptr, kDefaultCpu, kAvx512F32},
     {"warp", kWarp, {}, PB_CUDA_ENTRY(softmax_backward<Variant::warp>), kDefaultCuda},
 };
 
@@ -160,11 +170,11 @@ void activation_forward(const std::string& name, const Tensor& y, const Tensor& 
   if (on_cuda(op, {{"x", &x}, {"out", &y}})) {
     ActParams<double> p;
     const Act a = resolve<double>(name, op, args, p);
-    const auto& e = pick(kActForward, op, impl, true);
+    const auto& e = pick(kActForward, op, impl, true, x.dtype);
     if (x.numel == 0) return;  // an empty result; no empty CUDA grid
     return e.cuda(a, p.a, p.b, y, x);
   }
-  const auto& e = pick(kActForward, op, impl, false);
+  const auto& e = pick(kActForward, op, impl, false, x.dtype);
   PB_DISPATCH_FLOAT(x.dtype, T, {
     ActParams<T> p;
     const Act a = resolve<T>(name, op, args, p);
@@ -185,11 +195,11 @@ void activation_backward(const std::string& name, const Tensor& dx, const Tensor
   if (on_cuda(op, {{"dy", &dy}, {"x", &x}, {"out", &dx}})) {
     ActParams<double> p;
     const Act a = resolve<double>(name, op, args, p);
-    const auto& e = pick(kActBackward, op, impl, true);
+    const auto& e = pick(kActBackward, op, impl, true, dy.dtype);
     if (dy.numel == 0) return;
     return e.cuda(a, p.a, p.b, dx, dy, x);
   }
-  const auto& e = pick(kActBackward, op, impl, false);
+  const auto& e = pick(kActBackward, op, impl, false, dy.dtype);
   PB_DISPATCH_FLOAT(dy.dtype, T, {
     ActParams<T> p;
     const Act a = resolve<T>(name, op, args, p);
@@ -203,7 +213,7 @@ void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::stri
   check_input(op, "x", x, kAnyNdim, Empty::any);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
-  const auto& e = pick(kSoftmaxForward, op, impl, cuda);
+  const auto& e = pick(kSoftmaxForward, op, impl, cuda, x.dtype);
   if (x.numel == 0) return;  // an empty result (and never rows = numel / cols with cols == 0)
   if (cuda) return e.cuda(log, y, x);
   const int64_t cols = x.size(-1), rows = x.numel / cols;
@@ -218,7 +228,7 @@ void softmax_backward(const Tensor& dx, const Tensor& dy, const Tensor& y, bool 
   check_shape(op, "y", y, dy.shape_vec());
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy, &y});
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"y", &y}, {"out", &dx}});
-  const auto& e = pick(kSoftmaxBackward, op, impl, cuda);
+  const auto& e = pick(kSoftmaxBackward, op, impl, cuda, dy.dtype);
   if (dy.numel == 0) return;
   if (cuda) return e.cuda(log, dx, dy, y);
   const int64_t cols = dy.size(-1), rows = dy.numel / cols;

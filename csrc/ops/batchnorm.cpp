@@ -9,6 +9,9 @@
 #include "core/op_table.h"
 #include "cpu/batchnorm.h"
 #include "cuda/ops.h"
+#ifdef PB_DEV_KERNELS
+#include "dev/kernels/batch_norm/batchnorm_dev.h"
+#endif
 #include "math/batchnorm.h"
 #include "ops/copy.h"
 
@@ -19,7 +22,7 @@ namespace {
 // ---- the implementations (kernels: csrc/cpu/batchnorm.h; CUDA entries: csrc/cuda/ops.h) ----
 // An implementation is a set of passes over the data; the per-channel work between them is the
 // op's (below). pipe: channel c's reading pass interleaved with channel c - 1's writing pass,
-// bitwise equal to fused / l3; the forward default, not the backward (docs/kernels/batchnorm.md).
+// bitwise equal to fused; the forward default. Its backward lost to l3: dev/kernels/batch_norm.
 template <class T> using StatsCpu = void(double* mean, double* var, const T* x, int64_t N, int64_t C, int64_t S);
 template <class T>
 using ApplyCpu = void(T* y, const T* x, const double* mean, const double* scale, const double* shift, int64_t N,
@@ -89,9 +92,11 @@ const OpImpl<BackwardCpu, BackwardCuda> kBackward[] = {
     {"naive", kNaive, {PB_CPU_KERNEL(batch_norm_reduce_naive), PB_CPU_KERNEL(batch_norm_grad_input_naive), {}},
      PB_CUDA_ENTRY(batch_norm_backward), kDefaultCuda},
     {"fused", kFused, {PB_HOST_KERNEL(reduce_fused), PB_CPU_KERNEL(batch_norm_grad_input_fused), {}}},
-    {"pipe", "(N, C, H, W): sums and dx in one call, channels pipelined; else fused",
+#ifdef PB_DEV_KERNELS
+    {"pipe", "dev: (N, C, H, W): sums and dx in one call, channels pipelined; else fused",
      {PB_HOST_KERNEL(reduce_fused), PB_CPU_KERNEL(batch_norm_grad_input_fused),
       PB_CPU_KERNEL(batch_norm_backward_pipe)}},
+#endif
     {"l3", "(N, C, H, W): sums and dx in one call, groups of channels while they are in L3; else fused",
      {PB_HOST_KERNEL(reduce_fused), PB_CPU_KERNEL(batch_norm_grad_input_fused), PB_CPU_KERNEL(batch_norm_backward_l3)},
      nullptr, kDefaultCpu},
@@ -166,7 +171,7 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
   const bool cuda =
       on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"running_mean", &running_mean},
                    {"running_var", &running_var}, {"out", &y}, {"save_mean", &save_mean}, {"save_invstd", &save_invstd}});
-  const auto& e = pick(kForward, op, impl, cuda);
+  const auto& e = pick(kForward, op, impl, cuda, x.dtype);
   if (training && x.numel == 0) {  // as PyTorch: y empty, running statistics untouched;
     fill(op, save_mean, kNaN);      // the mean and invstd of no values are NaN
     fill(op, save_invstd, kNaN);
@@ -239,7 +244,7 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
   }
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"x", &x}, {"weight", &weight}, {"save_mean", &save_mean},
                                   {"save_invstd", &save_invstd}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}});
-  const auto& e = pick(kBackward, op, impl, cuda);
+  const auto& e = pick(kBackward, op, impl, cuda, x.dtype);
   if (x.numel == 0) {  // an empty batch: dx empty, dweight / dbias sums over nothing (zeros, as PyTorch)
     if (weight.present) {
       fill(op, dweight, 0.0);
@@ -254,8 +259,8 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     const std::vector<double> w = to_double<T>(weight, d.C, 1.0);
     std::vector<double> sum_dy(d.C, 0.0), sum_dyxc(d.C, 0.0);
     const double m = static_cast<double>(d.N) * static_cast<double>(d.S);
-    // one pass (l3, pipe): sums, coefficients and dx in one call; (N, C) data and eval without
-    // weight take the passes below
+    // one pass (l3; pipe in the dev build): sums, coefficients and dx in one call; (N, C) data and
+    // eval without weight take the passes below
     if (e.cpu.one_pass.present() && d.S > 1 && (training || weight.present)) {
       std::vector<double> work(cpu::bn_l3_work_size(d.N, d.C, d.S, sizeof(T)));
       e.cpu.one_pass.call<T>(dx.ptr<T>(), sum_dy.data(), sum_dyxc.data(), dy.ptr<T>(), x.ptr<T>(), mean.data(),

@@ -22,9 +22,9 @@ using BackwardCuda = void(const Tensor& dx, const Tensor& dweight, const Tensor&
 
 constexpr const char* kNaive = "direct loops, one thread (the reading copy); CUDA: a thread per output value";
 constexpr const char* kIm2col = "per sample (threads over the batch): x unfolded into columns, one GEMM per group";
-constexpr const char* kWinograd =
-    "Winograd F(2x2,3x3) where it applies (3x3, stride 1, dilation 1, groups 1, padding <= 2); fast elsewhere";
-constexpr const char* kDirect = "direct kernels for one input channel, 3x3, stride 1 (a first layer); fast elsewhere";
+constexpr const char* kWinograd = "Winograd F(2x2,3x3): 3x3 kernels, stride 1, dilation 1, groups 1, padding <= 2";
+constexpr const char* kDirect =
+    "AVX-512 float32 kernels for one input channel, 3x3, stride 1 (a first layer; backward: dW, db only)";
 constexpr const char* kFast = "per shape: direct, GEMM on x for 1x1, depthwise kernel, Winograd, else im2col";
 constexpr const char* kIgemm = "CUDA: implicit GEMM through 64x64 shared-memory tiles (dx: the naive gather)";
 
@@ -32,7 +32,7 @@ const OpImpl<CpuKernel<ForwardCpu>, ForwardCuda> kForward[] = {
     {"naive", kNaive, PB_CPU_KERNEL(conv2d_forward_naive), PB_CUDA_ENTRY(conv2d_forward<cuda::Variant::naive>)},
     {"im2col", kIm2col, PB_CPU_KERNEL(conv2d_forward_im2col), nullptr},
     {"winograd", kWinograd, PB_CPU_KERNEL(conv2d_forward_winograd), nullptr},
-    {"direct", kDirect, PB_CPU_KERNEL(conv2d_forward_direct), nullptr},
+    {"direct", kDirect, PB_CPU_KERNEL(conv2d_forward_direct), nullptr, 0, kAvx512F32},
     {"fast", kFast, PB_CPU_KERNEL(conv2d_forward_fast), nullptr, kDefaultCpu},
     {"igemm", kIgemm, {}, PB_CUDA_ENTRY(conv2d_forward<cuda::Variant::igemm>), kDefaultCuda},
 };
@@ -40,7 +40,7 @@ const OpImpl<CpuKernel<BackwardCpu>, BackwardCuda> kBackward[] = {
     {"naive", kNaive, PB_CPU_KERNEL(conv2d_backward_naive), PB_CUDA_ENTRY(conv2d_backward<cuda::Variant::naive>)},
     {"im2col", kIm2col, PB_CPU_KERNEL(conv2d_backward_im2col), nullptr},
     {"winograd", kWinograd, PB_CPU_KERNEL(conv2d_backward_winograd), nullptr},
-    {"direct", kDirect, PB_CPU_KERNEL(conv2d_backward_direct), nullptr},
+    {"direct", kDirect, PB_CPU_KERNEL(conv2d_backward_direct), nullptr, 0, kAvx512F32},
     {"fast", kFast, PB_CPU_KERNEL(conv2d_backward_fast), nullptr, kDefaultCpu},
     {"igemm", kIgemm, {}, PB_CUDA_ENTRY(conv2d_backward<cuda::Variant::igemm>), kDefaultCuda},
 };
@@ -54,6 +54,21 @@ int64_t checked_add(const char* op, const char* arg, int64_t a, int64_t b) {
 }
 
 std::string pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
+
+// winograd and direct named on a shape they do not handle: a ValueError (their kernels would run
+// fast's code under their name). with_dx: the backward asks for dx (direct computes dW, db only).
+void check_handles(const char* op, const std::string& name, const ConvGeom& g, bool with_dx) {
+  const bool wino = name == "winograd" && !cpu::winograd_handles(g);
+  const bool direct = name == "direct" && (!cpu::direct_handles(g) || with_dx);
+  if (!wino && !direct) return;
+  const std::string got = "'" + name + "' on a " + std::to_string(g.KH) + "x" + std::to_string(g.KW) + " kernel, " +
+                          std::to_string(g.C) + " input channel(s), stride " + pair_str(g.sh, g.sw) + ", dilation " +
+                          pair_str(g.dh, g.dw) + ", groups " + std::to_string(g.groups) + ", padding " +
+                          pair_str(g.ph, g.pw) + (with_dx ? ", with dx" : "");
+  if (wino) value_error(op, "impl", "'winograd' on 3x3 kernels, stride 1, dilation 1, groups 1, padding <= 2", got);
+  value_error(op, "impl", "'direct' on one input channel, a 3x3 kernel, stride 1, dilation 1, groups 1" +
+              std::string(with_dx ? ", dx=None (it computes dW and db only)" : ""), got);
+}
 
 ConvGeom geometry(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& p) {
   check_input(op, "x", x, {4}, Empty::batch);
@@ -108,7 +123,8 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& weight, cons
   }
   check_output(op, "out", y, x.dtype, {g.N, g.O, g.OH, g.OW}, {&x, &weight, &bias});
   const bool cuda = on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &y}});
-  const auto& e = pick(kForward, op, impl, cuda);
+  const auto& e = pick(kForward, op, impl, cuda, x.dtype);
+  if (!cuda) check_handles(op, e.name, g, false);
   if (g.N == 0) return;  // an empty batch: an empty result
   if (cuda) return e.cuda(y, x, weight, bias, g);
   PB_DISPATCH_FLOAT(x.dtype, T, {
@@ -137,7 +153,8 @@ void conv2d_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbia
   }
   const bool cuda =
       on_cuda(op, {{"x", &x}, {"weight", &weight}, {"dy", &dy}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}});
-  const auto& e = pick(kBackward, op, impl, cuda);
+  const auto& e = pick(kBackward, op, impl, cuda, x.dtype);
+  if (!cuda) check_handles(op, e.name, g, dx.present);
   if (g.N == 0) {  // an empty batch: dx empty, dW and db sums over no images (zeros, as PyTorch)
     fill(op, dweight, 0.0);
     if (dbias.present) fill(op, dbias, 0.0);

@@ -35,7 +35,7 @@ void copy(const Tensor& y, const Tensor& x, const std::string& impl) {
   check_input(op, "src", x, kAnyNdim, Empty::any);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const bool cuda = on_cuda(op, {{"src", &x}, {"out", &y}});
-  const auto& e = pick(kCopy, op, impl, cuda);
+  const auto& e = pick(kCopy, op, impl, cuda, x.dtype);
   if (x.numel == 0) return;  // no kernel (nor CUDA grid) ever sees an empty array
   if (cuda) return e.cuda(y, x);
   PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), x.numel));

@@ -23,9 +23,9 @@ const OpImpl<CpuKernel<DropoutCpu>, DropoutCuda> kDropout[] = {
     {"naive", "plain loop, one thread, one Philox call per element; CUDA: the same per thread",
      PB_CPU_KERNEL(dropout_forward_naive), PB_CUDA_ENTRY(dropout_forward<cuda::Variant::naive>)},
     {"vec", "64-element blocks (16 Philox counters) split across threads, Philox in SIMD lanes",
-     PB_CPU_KERNEL(dropout_forward_vec), nullptr},
-    {"stream", "vec with streaming stores of y from the registers (float32, AVX-512)",
-     PB_CPU_KERNEL(dropout_forward_stream), nullptr, kDefaultCpu},
+     PB_CPU_KERNEL(dropout_forward_vec), nullptr, kDefaultCpu},
+    {"stream", "vec with streaming stores of y from the registers for outputs >= 16 MiB (AVX-512, float32)",
+     PB_CPU_KERNEL(dropout_forward_stream), nullptr, kDefaultCpu, kAvx512F32},
     {"vec4", "CUDA: a thread per Philox block of 4 elements (all four words used)", {},
      PB_CUDA_ENTRY(dropout_forward<cuda::Variant::vec4>), kDefaultCuda},
 };
@@ -63,7 +63,7 @@ void dropout_forward(const Tensor& y, const Tensor& x, double p, uint64_t seed, 
   check_params(op, p, offset, x.numel);
   check_output(op, "out", y, x.dtype, x.shape_vec(), {&x});
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
-  const auto& e = pick(kDropout, op, impl, cuda);
+  const auto& e = pick(kDropout, op, impl, cuda, x.dtype);
   if (x.numel == 0) return;  // an empty result
   if (cuda) return e.cuda(y, x, p, seed, static_cast<uint64_t>(offset), training);
   PB_DISPATCH_FLOAT(x.dtype, T, {
@@ -79,7 +79,7 @@ void dropout_backward(const Tensor& dx, const Tensor& dy, double p, uint64_t see
   check_params(op, p, offset, dy.numel);
   check_output(op, "out", dx, dy.dtype, dy.shape_vec(), {&dy});
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"out", &dx}});
-  const auto& e = pick(kDropout, op, impl, cuda);
+  const auto& e = pick(kDropout, op, impl, cuda, dy.dtype);
   if (dy.numel == 0) return;  // an empty result
   if (cuda) return e.cuda(dx, dy, p, seed, static_cast<uint64_t>(offset), true);
   PB_DISPATCH_FLOAT(dy.dtype, T, run<T>(e, dx, dy, p, seed, offset));
@@ -99,7 +99,7 @@ int64_t dropout_mask_check(const Shape& shape, double p, int64_t offset) {
 void dropout_mask(uint8_t* mask, int64_t numel, double p, uint64_t seed, int64_t offset, const std::string& impl) {
   const char* op = "dropout_mask";
   check_params(op, p, offset, numel);
-  const auto& e = pick(kDropoutMask, op, impl, false);
+  const auto& e = pick(kDropoutMask, op, impl, false, DType::f32);
   if (numel == 0) return;  // an empty mask
   e.cpu.call<float>(mask, numel, seed, static_cast<uint64_t>(offset), math::dropout_threshold(p));  // no dtype: either
 }

@@ -31,7 +31,7 @@ using LinearBackwardCuda = void(const Tensor& dx, const Tensor& dweight, const T
 
 using cuda::Variant;
 constexpr const char* kTf32 =
-    "CUDA, opt-in: tensor cores with TF32 inputs (results change at the 1e-3 level); float64 runs tiled";
+    "CUDA, opt-in, float32: tensor cores with TF32 inputs (results change at the 1e-3 level)";
 constexpr const char* kTiled = "CUDA: 64x64 shared-memory tiles, a 4x4 register block per thread";
 
 const OpImpl<CpuKernel<GemmCpu>, GemmCuda> kGemm[] = {
@@ -39,7 +39,7 @@ const OpImpl<CpuKernel<GemmCpu>, GemmCuda> kGemm[] = {
      PB_CPU_KERNEL(gemm_naive), PB_CUDA_ENTRY(gemm<Variant::naive>)},
     {"blocked", "cache-tiled loops, no packing", PB_CPU_KERNEL(gemm_blocked), nullptr},
     {"packed", "packed panels and a SIMD register-block core, threaded", PB_CPU_KERNEL(gemm), nullptr, kDefaultCpu},
-    {"tf32", kTf32, {}, PB_CUDA_ENTRY(gemm<Variant::tf32>)},
+    {"tf32", kTf32, {}, PB_CUDA_ENTRY(gemm<Variant::tf32>), 0, kF32Only},
     {"tiled", kTiled, {}, PB_CUDA_ENTRY(gemm<Variant::tiled>), kDefaultCuda},
 };
 const OpImpl<CpuKernel<LinearForwardCpu>, LinearForwardCuda> kLinearForward[] = {
@@ -48,7 +48,7 @@ const OpImpl<CpuKernel<LinearForwardCpu>, LinearForwardCuda> kLinearForward[] = 
     {"gemm", "the packed gemm with the bias fused", PB_CPU_KERNEL(linear_forward_gemm), nullptr},
     {"smallm", "batches <= 128 computed transposed with the weight read in place; larger ones as gemm",
      PB_CPU_KERNEL(linear_forward_smallm), nullptr, kDefaultCpu},
-    {"tf32", kTf32, {}, PB_CUDA_ENTRY(linear_forward<Variant::tf32>)},
+    {"tf32", kTf32, {}, PB_CUDA_ENTRY(linear_forward<Variant::tf32>), 0, kF32Only},
     {"tiled", kTiled, {}, PB_CUDA_ENTRY(linear_forward<Variant::tiled>), kDefaultCuda},
 };
 const OpImpl<CpuKernel<LinearBackwardCpu>, LinearBackwardCuda> kLinearBackward[] = {
@@ -57,7 +57,7 @@ const OpImpl<CpuKernel<LinearBackwardCpu>, LinearBackwardCuda> kLinearBackward[]
     {"gemm", "dx and dW as packed gemms", PB_CPU_KERNEL(linear_backward_gemm), nullptr},
     {"smallm", "dx of batches <= 128 through the transposed path of smallm, dW as gemm",
      PB_CPU_KERNEL(linear_backward_smallm), nullptr, kDefaultCpu},
-    {"tf32", kTf32, {}, PB_CUDA_ENTRY(linear_backward<Variant::tf32>)},
+    {"tf32", kTf32, {}, PB_CUDA_ENTRY(linear_backward<Variant::tf32>), 0, kF32Only},
     {"tiled", kTiled, {}, PB_CUDA_ENTRY(linear_backward<Variant::tiled>), kDefaultCuda},
 };
 PB_REGISTER_OP("gemm", kGemm);
@@ -90,7 +90,7 @@ void gemm(const Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool 
   const int64_t M = s[0], N = s[1], K = trans_a ? a.shape[0] : a.shape[1];
   const int64_t lda = a.shape[1], ldb = b.shape[1];
   const bool cuda = on_cuda(op, {{"a", &a}, {"b", &b}, {"out", &c}});
-  const auto& e = pick(kGemm, op, impl, cuda);
+  const auto& e = pick(kGemm, op, impl, cuda, a.dtype);
   if (M == 0 || N == 0) return;  // an empty result
   if (cuda) return e.cuda(c, a, b, trans_a, trans_b, M, N, K, alpha, beta);  // K == 0 handled there
   PB_DISPATCH_FLOAT(a.dtype, T, {
@@ -126,7 +126,7 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& weight, cons
   check_output(op, "out", y, x.dtype, s, {&x, &weight, &bias});
   const int64_t n = x.shape[0], in = x.shape[1], out = weight.shape[0];
   const bool cuda = on_cuda(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &y}});
-  const auto& e = pick(kLinearForward, op, impl, cuda);
+  const auto& e = pick(kLinearForward, op, impl, cuda, x.dtype);
   if (n == 0) return;  // an empty batch: an empty result
   if (cuda) return e.cuda(y, x, weight, bias);
   PB_DISPATCH_FLOAT(x.dtype, T, {
@@ -165,7 +165,7 @@ void linear_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbia
   }
   const bool cuda =
       on_cuda(op, {{"dy", &dy}, {"x", &x}, {"weight", &weight}, {"dx", &dx}, {"dweight", &dweight}, {"dbias", &dbias}});
-  const auto& e = pick(kLinearBackward, op, impl, cuda);
+  const auto& e = pick(kLinearBackward, op, impl, cuda, x.dtype);
   if (n == 0) {  // an empty batch: dx empty, dW and db sums over no rows (zeros, as PyTorch)
     fill(op, dweight, 0.0);
     if (bias) fill(op, dbias, 0.0);

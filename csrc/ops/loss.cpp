@@ -113,7 +113,7 @@ double cross_entropy_forward(const Tensor& logits, const Tensor& labels, const s
   check_cross_entropy(op, logits, labels);
   const int64_t N = logits.shape[0], C = logits.shape[1];
   const bool cuda = logits.device == Device::cuda;
-  const auto& e = pick(kCrossEntropyForward, op, impl, cuda);
+  const auto& e = pick(kCrossEntropyForward, op, impl, cuda, logits.dtype);
   if (N == 0) return kEmptyMean;
   if (cuda) return e.cuda(logits, labels) / double(N);
   double sum = 0;
@@ -128,7 +128,7 @@ void cross_entropy_backward(const Tensor& dx, const Tensor& logits, const Tensor
   check_output(op, "out", dx, logits.dtype, logits.shape_vec(), {&logits, &labels});
   const int64_t N = logits.shape[0], C = logits.shape[1];
   const bool cuda = on_cuda(op, {{"logits", &logits}, {"labels", &labels}, {"out", &dx}});
-  const auto& e = pick(kCrossEntropyBackward, op, impl, cuda);
+  const auto& e = pick(kCrossEntropyBackward, op, impl, cuda, logits.dtype);
   if (N == 0) return;  // an empty gradient
   if (cuda) return e.cuda(dx, logits, labels, grad / double(N));
   PB_DISPATCH_FLOAT(logits.dtype, T, {
@@ -142,7 +142,7 @@ template <class Table, class... Param>
 double pair_forward(const Table& table, cuda::Loss loss, const char* op, const Tensor& input, const Tensor& target,
                     double delta, const std::string& impl, Param... param) {
   const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}});
-  const auto& e = pick(table, op, impl, cuda);
+  const auto& e = pick(table, op, impl, cuda, input.dtype);
   if (input.numel == 0) return kEmptyMean;
   if (cuda) return e.cuda(loss, input, target, delta) / double(input.numel);
   double sum = 0;
@@ -156,7 +156,7 @@ void pair_backward(const Table& table, cuda::Loss loss, const char* op, const Te
                    const Tensor& target, double delta, double grad, const std::string& impl, Param... param) {
   check_output(op, "out", dx, input.dtype, input.shape_vec(), {&input, &target});
   const bool cuda = on_cuda(op, {{"input", &input}, {"target", &target}, {"out", &dx}});
-  const auto& e = pick(table, op, impl, cuda);
+  const auto& e = pick(table, op, impl, cuda, input.dtype);
   if (input.numel == 0) return;  // an empty gradient
   const double scale = grad / double(input.numel);
   if (cuda) return e.cuda(loss, dx, input, target, delta, scale);

@@ -105,7 +105,7 @@ void sgd_step(const Tensor& param, const Tensor& momentum_buf, const Tensor& gra
   if (need_buf) check_state(op, "momentum_buf", momentum_buf, "required when momentum != 0", param, grad, {});
   const bool cuda =
       on_cuda(op, {{"param", &param}, {"grad", &grad}, {"momentum_buf", need_buf ? &momentum_buf : nullptr}});
-  const auto& e = pick(kSgd, op, impl, cuda);
+  const auto& e = pick(kSgd, op, impl, cuda, param.dtype);
   if (param.numel == 0) return;  // nothing to update
   if (cuda) return e.cuda(param, momentum_buf, grad, cfg);
   PB_DISPATCH_FLOAT(param.dtype, T, {
@@ -125,7 +125,7 @@ void adagrad_step(const Tensor& param, const Tensor& state_sum, const Tensor& gr
   check_step(op, cfg.step);
   check_state(op, "state_sum", state_sum, "always required", param, grad, {});
   const bool cuda = on_cuda(op, {{"param", &param}, {"grad", &grad}, {"state_sum", &state_sum}});
-  const auto& e = pick(kAdagrad, op, impl, cuda);
+  const auto& e = pick(kAdagrad, op, impl, cuda, param.dtype);
   if (param.numel == 0) return;  // nothing to update
   if (cuda) return e.cuda(param, state_sum, grad, cfg);
   PB_DISPATCH_FLOAT(param.dtype, T, e.cpu.call<T>(param.ptr<T>(), state_sum.ptr<T>(), grad.ptr<T>(), param.numel, cfg));
@@ -148,7 +148,7 @@ void rmsprop_step(const Tensor& param, const Tensor& square_avg, const Tensor& m
                 {&square_avg, need_buf ? &momentum_buf : nullptr});
   const bool cuda = on_cuda(op, {{"param", &param}, {"grad", &grad}, {"square_avg", &square_avg},
                                   {"momentum_buf", need_buf ? &momentum_buf : nullptr}, {"grad_avg", need_gavg ? &grad_avg : nullptr}});
-  const auto& e = pick(kRmsprop, op, impl, cuda);
+  const auto& e = pick(kRmsprop, op, impl, cuda, param.dtype);
   if (param.numel == 0) return;  // nothing to update
   if (cuda) return e.cuda(param, square_avg, momentum_buf, grad_avg, grad, cfg);
   PB_DISPATCH_FLOAT(param.dtype, T, {
@@ -172,7 +172,7 @@ void adam_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg
   check_state(op, "exp_avg_sq", exp_avg_sq, "always required", param, grad, {&exp_avg});
   const bool cuda =
       on_cuda(op, {{"param", &param}, {"grad", &grad}, {"exp_avg", &exp_avg}, {"exp_avg_sq", &exp_avg_sq}});
-  const auto& e = pick(kAdam, op, impl, cuda);
+  const auto& e = pick(kAdam, op, impl, cuda, param.dtype);
   if (param.numel == 0) return;  // nothing to update
   if (cuda) return e.cuda(param, exp_avg, exp_avg_sq, grad, cfg);
   PB_DISPATCH_FLOAT(param.dtype, T, {

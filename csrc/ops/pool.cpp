@@ -123,7 +123,7 @@ void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x,
   check_output(op, "indices", indices, DType::i64, os, {&x});
   check_disjoint(op, "indices", indices, y);
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}, {"indices", &indices}});
-  const auto& e = pick(kMaxForward, op, impl, cuda);
+  const auto& e = pick(kMaxForward, op, impl, cuda, x.dtype);
   if (g.planes == 0) return;  // an empty batch: empty results
   if (cuda) return e.cuda(y, indices, x, g);
   PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), indices.ptr<int64_t>(), x.ptr<T>(), g));
@@ -139,7 +139,7 @@ void max_pool2d_backward(const Tensor& dx, const Tensor& dy, const Tensor& indic
   g.planes = dy.shape[0] * dy.shape[1], g.H = input_shape[2], g.W = input_shape[3];
   g.OH = dy.shape[2], g.OW = dy.shape[3];
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"indices", &indices}, {"out", &dx}});
-  const auto& e = pick(kMaxBackward, op, impl, cuda);
+  const auto& e = pick(kMaxBackward, op, impl, cuda, dy.dtype);
   if (g.planes == 0) return;  // an empty batch: an empty result
   int64_t bad = 0;
   if (cuda) bad = e.cuda(dx, dy, indices, g);
@@ -157,7 +157,7 @@ void avg_pool2d_forward(const Tensor& y, const Tensor& x, const Pool2dParams& p,
   const PoolGeom g = geometry(op, x.shape_vec(), p);
   check_output(op, "out", y, x.dtype, os, {&x});
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
-  const auto& e = pick(kAvgForward, op, impl, cuda);
+  const auto& e = pick(kAvgForward, op, impl, cuda, x.dtype);
   if (g.planes == 0) return;  // an empty batch: an empty result
   if (cuda) return e.cuda(y, x, g, count_include_pad);
   PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), g, count_include_pad));
@@ -172,7 +172,7 @@ void avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape& input_
   check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
   const PoolGeom g = geometry(op, input_shape, p);
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"out", &dx}});
-  const auto& e = pick(kAvgBackward, op, impl, cuda);
+  const auto& e = pick(kAvgBackward, op, impl, cuda, dy.dtype);
   if (g.planes == 0) return;  // an empty batch: an empty result
   if (cuda) return e.cuda(dx, dy, g, count_include_pad);
   PB_DISPATCH_FLOAT(dy.dtype, T, e.cpu.call<T>(dx.ptr<T>(), dy.ptr<T>(), g, count_include_pad));
@@ -184,7 +184,7 @@ void global_avg_pool2d_forward(const Tensor& y, const Tensor& x, const std::stri
   check_output(op, "out", y, x.dtype, {x.shape[0], x.shape[1]}, {&x});
   const int64_t planes = x.shape[0] * x.shape[1], HW = x.shape[2] * x.shape[3];
   const bool cuda = on_cuda(op, {{"x", &x}, {"out", &y}});
-  const auto& e = pick(kGlobalAvgForward, op, impl, cuda);
+  const auto& e = pick(kGlobalAvgForward, op, impl, cuda, x.dtype);
   if (planes == 0) return;  // an empty batch: an empty result
   if (cuda) return e.cuda(y, x);
   PB_DISPATCH_FLOAT(x.dtype, T, e.cpu.call<T>(y.ptr<T>(), x.ptr<T>(), planes, HW));
@@ -196,7 +196,7 @@ void global_avg_pool2d_backward(const Tensor& dx, const Tensor& dy, const Shape&
   check_output(op, "out", dx, dy.dtype, input_shape, {&dy});
   const int64_t planes = dy.shape[0] * dy.shape[1], HW = input_shape[2] * input_shape[3];
   const bool cuda = on_cuda(op, {{"dy", &dy}, {"out", &dx}});
-  const auto& e = pick(kGlobalAvgBackward, op, impl, cuda);
+  const auto& e = pick(kGlobalAvgBackward, op, impl, cuda, dy.dtype);
   if (planes == 0) return;  // an empty batch: an empty result
   if (cuda) return e.cuda(dx, dy);
   PB_DISPATCH_FLOAT(dy.dtype, T, e.cpu.call<T>(dx.ptr<T>(), dy.ptr<T>(), planes, HW));
