@@ -368,6 +368,7 @@ class CudaBackend:
     def __init__(self, dev):
         self.dev = dev
         self.device = dev.name
+        self.registry = dev.registry  # the impl registry's device name
         self._torch = None
 
     def impl_choices(self, prob):
