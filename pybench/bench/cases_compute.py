@@ -7,7 +7,7 @@ large ones are checked on a sample of rows (gemm) or a batch-1 proxy (conv2d).
 import numpy as np
 
 from .check import Accumulator
-from .problem_core import F32, TOL_GEMM, Candidate, Problem, _t, ops_fn, ref_fn
+from .problem_core import TOL_GEMM, Candidate, Problem, _t, ops_fn, ref_fn
 
 
 # ----------------------------------------------------------------------------------------------
@@ -37,7 +37,7 @@ class GemmCase:
         self._expected = None
 
     def _out(self):
-        return np.empty((self.m, self.n), F32)
+        return np.empty((self.m, self.n), self.a.dtype)
 
     def ours(self, impl):
         gemm = ops_fn("gemm")

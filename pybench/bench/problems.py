@@ -155,7 +155,8 @@ TABLE = {
 }
 
 # the gate's activations: a few, each with its stable name (1-D sizes there before: 256 rows of 1024)
-GATE_ACTS = {"relu": ("fwd", "bwd"), "gelu": ("fwd", "bwd tanh"), "sigmoid": ("fwd",), "silu": ("bwd",),
+GATE_ACTS = {"relu": ("fwd", "bwd"), "leaky_relu": ("fwd",), "elu": ("fwd",), "gelu": ("fwd", "bwd tanh"),
+             "sigmoid": ("fwd",), "tanh": ("fwd",), "silu": ("bwd",), "softplus": ("fwd",),
              "softmax": ("fwd", "bwd"), "log_softmax": ("fwd",)}
 
 
