@@ -160,26 +160,25 @@ class PoolCase(ArrayCase):
             return {"dx": r(a["dy"], a["indices"], shape)}
         return {"dx": r(a["dy"], shape, *g)}
 
-    def peer(self, name, torch):
+    def peer(self, name, torch, xp=HOST, tt=_t):
         if name != "torch":
             return None
         A = torch.ops.aten
-        specs = self.out_specs()
-        o = {k: np.empty(shape, dt) for k, (shape, dt) in specs.items()}
-        t = {k: _t(torch, v) for k, v in o.items()}
-        a = {k: _t(torch, v) for k, v in self.a.items()}
+        o = {k: xp.empty(shape, dt) for k, (shape, dt) in self.out_specs().items()}
+        t = {k: tt(torch, v) for k, v in o.items()}
+        a = {k: tt(torch, xp.to_device(v)) for k, v in self.a.items()}
         k, s, p = ([self.params.get(n, 1)] * 2 for n in ("k", "s", "p"))
+        if self.backward and self.kind != "global_avg":  # read for its shape only
+            x = tt(torch, xp.empty(tuple(self.params["shape"]), _dt(self)))
         if self.kind == "max" and not self.backward:
             run = lambda: A.max_pool2d_with_indices.out(a["x"], k, s, p, [1, 1], False, out=t["y"],  # noqa: E731
                                                         indices=t["indices"])
         elif self.kind == "max":
-            x = torch.empty(tuple(self.params["shape"]), dtype=a["dy"].dtype)  # read for its shape only
             run = lambda: A.max_pool2d_with_indices_backward.grad_input(  # noqa: E731
                 a["dy"], x, k, s, p, [1, 1], False, a["indices"], grad_input=t["dx"])
         elif self.kind == "avg" and not self.backward:
             run = lambda: A.avg_pool2d.out(a["x"], k, s, p, False, True, None, out=t["y"])  # noqa: E731
         elif self.kind == "avg":
-            x = torch.empty(tuple(self.params["shape"]), dtype=a["dy"].dtype)
             run = lambda: A.avg_pool2d_backward.grad_input(a["dy"], x, k, s, p, False, True, None,  # noqa: E731
                                                            grad_input=t["dx"])
         elif not self.backward:
@@ -187,8 +186,8 @@ class PoolCase(ArrayCase):
         else:
             hw = self.params["shape"][2] * self.params["shape"][3]
             run = lambda: torch.div(a["dy"][:, :, None, None].expand_as(t["dx"]), hw, out=t["dx"])  # noqa: E731
-        return Candidate(run, lambda: o, [v for v in o.values() if v.dtype.kind == "f"],
-                         note="aten pooling .out / .grad_input")
+        return Candidate(run, lambda: {k: xp.to_host(v) for k, v in o.items()},
+                         [v for v in o.values() if np.dtype(v.dtype).kind == "f"], note="aten pooling .out / .grad_input")
 
 
 def pool_problem(kind, backward, shape, k=None, s=None, p=0):
@@ -245,11 +244,11 @@ class LossCase(ArrayCase):
         v = r(a["x"], a["t"], **self.kwargs())
         return {"dx": v} if self.backward else {"loss": np.float64(v)}
 
-    def peer(self, name, torch):
+    def peer(self, name, torch, xp=HOST, tt=_t):
         if name != "torch" or self.backward:
             return None
         F = torch.nn.functional
-        x, t = _t(torch, self.a["x"]), _t(torch, self.a["t"])
+        x, t = (tt(torch, xp.to_device(self.a[k])) for k in ("x", "t"))
         fn = {"cross_entropy": F.cross_entropy, "mse": F.mse_loss, "bce_with_logits": F.binary_cross_entropy_with_logits,
               "huber": lambda x, t: F.huber_loss(x, t, delta=LOSS_ARGS["huber"]["delta"])}[self.loss]
         res = {}
