@@ -504,9 +504,13 @@ def test_every_op_with_standins_checks_and_peers_agree(capsys, monkeypatch, tmp_
     assert rc == 0, out + err
     d = _records(out_json)
     assert {r["op"] for r in d["records"]} == set(OPS)
+    torch_rows = {(p.op, p.label) for p in P.table("quick") if "torch" in p.peers}
     for r in d["records"]:
         assert r["status"] == "ok", r
         assert r["ours"]["median_s"] > 0
+        if (r["op"], r["label"]) not in torch_rows:  # a loss's backward, an optimizer step: no PyTorch call alike
+            assert r["peers"]["torch"]["status"] == "n/a", (r["op"], r["label"], r["peers"]["torch"])
+            continue
         assert r["peers"]["torch"]["status"] == "ok", (r["op"], r["label"], r["peers"]["torch"])
         assert r["peers"]["torch"]["ratio"] > 0
         for name in ("numpy",):
