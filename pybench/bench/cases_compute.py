@@ -259,8 +259,8 @@ def _part_label(parts, compute_dx):
 def linear_problem(n, i, o, compute_dx=True, name="", count=1, source=None, parts=FwdBwdCase.parts):
     fwd, bwd = 2.0 * n * i * o + n * o, (4.0 if compute_dx else 2.0) * n * i * o + n * o
     flops = (fwd if "fwd" in parts else 0.0) + (bwd if "bwd" in parts else 0.0)
-    terms = (["fwd 2·N·in·out + bias N·out"] if "fwd" in parts else []) + (
-        ["bwd dW 2·N·in·out + db N·out" + (" + dx 2·N·in·out" if compute_dx else " (no dx)")] if "bwd" in parts else [])
+    bwd_terms = "bwd dW 2·N·in·out + db N·out" + (" + dx 2·N·in·out" if compute_dx else " (no dx)")
+    terms = (["fwd 2·N·in·out + bias N·out"] if "fwd" in parts else []) + ([bwd_terms] if "bwd" in parts else [])
     params = {"batch": n, "in": i, "out": o}
     if not compute_dx:
         params["compute_dx"] = False

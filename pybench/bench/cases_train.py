@@ -187,7 +187,8 @@ class PoolCase(ArrayCase):
             hw = self.params["shape"][2] * self.params["shape"][3]
             run = lambda: torch.div(a["dy"][:, :, None, None].expand_as(t["dx"]), hw, out=t["dx"])  # noqa: E731
         return Candidate(run, lambda: {k: xp.to_host(v) for k, v in o.items()},
-                         [v for v in o.values() if np.dtype(v.dtype).kind == "f"], note="aten pooling .out / .grad_input")
+                         [v for v in o.values() if np.dtype(v.dtype).kind == "f"],
+                         note="aten pooling .out / .grad_input")
 
 
 def pool_problem(kind, backward, shape, k=None, s=None, p=0):
@@ -249,7 +250,8 @@ class LossCase(ArrayCase):
             return None
         F = torch.nn.functional
         x, t = (tt(torch, xp.to_device(self.a[k])) for k in ("x", "t"))
-        fn = {"cross_entropy": F.cross_entropy, "mse": F.mse_loss, "bce_with_logits": F.binary_cross_entropy_with_logits,
+        fn = {"cross_entropy": F.cross_entropy, "mse": F.mse_loss,
+              "bce_with_logits": F.binary_cross_entropy_with_logits,
               "huber": lambda x, t: F.huber_loss(x, t, delta=LOSS_ARGS["huber"]["delta"])}[self.loss]
         res = {}
 
@@ -269,8 +271,10 @@ def loss_problem(loss, backward, shape):
     else:
         work = 4 * n + (8 * shape[0] if loss == "cross_entropy" else 4 * n)
         formula = f"read input, {second}"
-    return Problem(loss, "bwd" if backward else "fwd", str(tuple(shape)), {"shape": list(shape), **LOSS_ARGS.get(loss, {})},
-                   "memory", work, formula + " (float32: 4 B per element)", (f"{loss}_{'backward' if backward else 'forward'}",),
+    fn = f"{loss}_{'backward' if backward else 'forward'}"
+    params = {"shape": list(shape), **LOSS_ARGS.get(loss, {})}
+    return Problem(loss, "bwd" if backward else "fwd", str(tuple(shape)), params, "memory", work,
+                   formula + " (float32: 4 B per element)", (fn,),
                    lambda inp: LossCase(inp, loss, backward, {"shape": list(shape)}), ("torch",))
 
 

@@ -121,7 +121,8 @@ TABLE = {
     "batch_norm": {
         "full": lambda: _fb(lambda b: batch_norm_problem((64, 64, 128, 128), b)),
         "quick": lambda: _fb(lambda b: batch_norm_problem((4, 8, 32, 32), b)),
-        "pytest": lambda: [p for s in ((32, 64, 56, 56), (128, 512, 1, 1)) for p in _fb(lambda b: batch_norm_problem(s, b))],
+        "pytest": lambda: [p for s in ((32, 64, 56, 56), (128, 512, 1, 1))
+                           for p in _fb(lambda b: batch_norm_problem(s, b))],
         "check": lambda: _fb(lambda b: batch_norm_problem((3, 4, 5, 5), b)),
         "gate": lambda: _gate_fb("batch_norm_{d}/train 16x64x16x16",
                                  lambda b: batch_norm_problem((16, 64, 16, 16), b)),

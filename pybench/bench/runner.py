@@ -12,7 +12,6 @@ from dataclasses import InitVar, dataclass
 import numpy as np
 
 from . import calibrate, env, networks as N, problems as P
-from .check import CheckResult
 from .problem_core import Inputs, Unavailable, resolve_impl, try_check
 from .timing import measure, paired_ratio
 
