@@ -173,7 +173,7 @@ def count(names=None, isa=None, repeat=3, valgrind="valgrind", log=None, timeout
             cmd += ["--only", n]
         t0 = time.perf_counter()
         if log:
-            log(f"pybench gate: counting {len(select(names))} problems under callgrind (a minute or two)")
+            log(f"pybench gate: counting {len(select(names))} problems under callgrind (a few minutes)")
         proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
         wall = time.perf_counter() - t0
         if proc.returncode != 0 or not os.path.exists(wout):

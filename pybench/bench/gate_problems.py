@@ -60,7 +60,7 @@ class Problem:
 
 def problems():
     """The gate's problems in table order: every op at its "gate" size, float32, a few million
-    instructions each (the whole gate is a minute or two under callgrind)."""
+    instructions each (the whole gate takes a few minutes under callgrind)."""
     return [Problem(p) for p in P.table("gate")]
 
 
