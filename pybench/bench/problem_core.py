@@ -22,7 +22,7 @@ TOL_GEMM = Tol(1e-4, 1e-4, relative_to_max=True)   # sums of K products: error s
 TOL_ELEMENTWISE = Tol(1e-5, 1e-5)                   # atol as the op tests (assert_close fp32); rtol ~ 80 ulp
 TOL_BN = Tol(1e-4, 1e-4)                            # statistics over ~1M elements in float32
 TOL_DROPOUT = Tol(1e-6, 0.0)
-TOL_SUM = Tol(2e-4, 2e-4)                           # short reductions (pool windows, losses' sums)
+TOL_SUM = Tol(2e-4, 2e-4)                           # a loss's value: a float32 peer's mean of many terms
 
 
 class Unavailable(Exception):
