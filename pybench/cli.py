@@ -599,8 +599,9 @@ def build_parser():
     pb = sub.add_parser(
         "bench", help="time the native ops against NumPy and PyTorch",
         description="Check each op against pybench.reference on its inputs, then time it side by side with "
-                    "NumPy and PyTorch CPU (alternating, median of repeats). Default problems: one or more "
-                    "sizes per op (docs/benchmarks.md); --network runs a real network's layers instead. Exit 0 on success, 1 if any problem "
+                    "NumPy and PyTorch CPU (alternating, median of repeats). Default problems: the problem "
+                    "table's full sizes, one or more per op (docs/benchmarks.md); --network runs a real network's "
+                    "layers instead. Exit 0 on success, 1 if any problem "
                     "FAILED its check, 2 on usage errors.")
     pb.add_argument("--op", nargs="+", action="extend", metavar="OP", choices=list(OPS) + list(GROUPS),
                     help="ops to run (default: all): " + ", ".join(list(OPS) + list(GROUPS)))
@@ -610,7 +611,8 @@ def build_parser():
     pb.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                     help="threads for pybench, PyTorch and NumPy's BLAS (default: pybench's current count)")
     pb.add_argument("--quick", action="store_true",
-                    help="small subset with small sizes (smoke runs, tests); no calibration is measured")
+                    help="the table's quick sizes: every problem, small (smoke runs, tests); no calibration is "
+                         "measured")
     pb.add_argument("--network", default=None, metavar="NAME|FILE",
                     help="time the layers of a real network instead: " + ", ".join(_network_names())
                          + " (pybench/bench/networks/), or a .toml/.json file of the same form")

@@ -267,7 +267,7 @@ def test_info_still_works(capsys):
 # ----------------------------------------------------------------------------------------------
 
 
-def test_default_problem_set_is_issue_3():
+def test_default_problem_set():
     names = [p.name for op in OPS for p in P.problems_for(op)]
     for s in ("gemm 512x512x512", "gemm 2048x2048x2048", "linear fwd+bwd N=128 in=784 out=512",
               "linear fwd+bwd N=1024 in=1024 out=1024", "conv2d fwd+bwd N=64 3->32 32x32 k3 p1",
@@ -504,9 +504,13 @@ def test_every_op_with_standins_checks_and_peers_agree(capsys, monkeypatch, tmp_
     assert rc == 0, out + err
     d = _records(out_json)
     assert {r["op"] for r in d["records"]} == set(OPS)
+    torch_rows = {(p.op, p.label) for p in P.table("quick") if "torch" in p.peers}
     for r in d["records"]:
         assert r["status"] == "ok", r
         assert r["ours"]["median_s"] > 0
+        if (r["op"], r["label"]) not in torch_rows:  # a loss's backward, an optimizer step: no PyTorch call alike
+            assert r["peers"]["torch"]["status"] == "n/a", (r["op"], r["label"], r["peers"]["torch"])
+            continue
         assert r["peers"]["torch"]["status"] == "ok", (r["op"], r["label"], r["peers"]["torch"])
         assert r["peers"]["torch"]["ratio"] > 0
         for name in ("numpy",):
@@ -564,3 +568,28 @@ def test_bench_train_catches_a_wrong_step():
     ours.opt.lr = 0.02  # a step of the wrong size must not pass as PyTorch's
     ok, detail = train_step.check_step(ours, theirs)
     assert not ok and "differs from PyTorch" in detail
+
+
+def test_rows_name_the_impl_the_registry_resolves(monkeypatch):
+    """The default row's label is what _native.resolve_impl says runs (when the module has it);
+    without it, or when it cannot resolve, the label the rows had before (the last registered)."""
+    from pybench import _native
+
+    prob = P.problems_for("relu", quick=True)[0]
+    before = runner._impls_to_run(prob, None)[0][0][1]
+    assert before == list(_native.impls("relu_forward"))[-1]
+    seen = []
+
+    def resolve(op, impl=None, *, device="cpu", dtype="float32"):
+        seen.append((op, impl, device, dtype))
+        return "picked"
+
+    monkeypatch.setattr(_native, "resolve_impl", resolve, raising=False)
+    assert runner._impls_to_run(prob, None) == ([(None, "picked")], None)
+    assert seen == [("relu_forward", None, "cpu", "float32")]
+
+    def cannot(op, impl=None, **kw):
+        raise ValueError(f"{op}: no impl")
+
+    monkeypatch.setattr(_native, "resolve_impl", cannot)
+    assert runner._impls_to_run(prob, None) == ([(None, before)], None)

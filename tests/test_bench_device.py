@@ -23,7 +23,7 @@ from pybench.bench import calibrate, cuda_calibrate, cuda_problems, cuda_timing,
 from pybench.bench import report, runner
 from pybench.bench.cases_compute import gemm_problem
 from pybench.bench.check import Tol
-from pybench.bench.problem_core import Inputs, Problem
+from pybench.bench.problem_core import Inputs, Problem, try_check
 from pybench.bench.timing import Stats
 from pybench.cli import main
 
@@ -148,11 +148,22 @@ def test_cupy_missing_exits_2(capsys, monkeypatch):
 # ----------------------------------------------------------------------------------------------
 
 OPS = ["copy", "gemm", "linear", "conv2d", "batch_norm", "relu", "tanh", "softmax", "dropout"]
+TRAIN_OPS = ["max_pool2d", "avg_pool2d", "global_avg_pool2d", "cross_entropy", "huber", "adam", "sgd"]
+
+
+def test_every_table_problem_runs_and_checks_on_the_fake_device(fake_gpu):
+    be = cuda_problems.CudaBackend(fake_gpu)
+    for prob in P.table("check"):
+        case = be.build(prob, be.new_inputs())
+        assert isinstance(case, cuda_problems._DeviceCase), prob.name
+        res = try_check(case.ours(None), case.check)
+        assert res.ok, (prob.name, res.describe())
 
 
 def test_fake_device_bench_end_to_end(capsys, fake_gpu, tmp_path):
     out_json = tmp_path / "cuda.json"
-    rc = main(["bench", "--device", "cuda", *FAST, "--op", *OPS, "--peers", "cupy", "--json", str(out_json)])
+    rc = main(["bench", "--device", "cuda", *FAST, "--op", *OPS, *TRAIN_OPS, "--peers", "cupy", "--json",
+               str(out_json)])
     out, err = capsys.readouterr()
     assert rc == 0, err
     out = " ".join(out.split())  # long header lines wrap at the console's width
@@ -163,7 +174,7 @@ def test_fake_device_bench_end_to_end(capsys, fake_gpu, tmp_path):
     assert d["options"]["device"] == "cuda:0" and d["environment"]["cuda"]["device"]["fake"] is True
     assert d["environment"]["cuda"]["device"]["name"] == "FakeCudaDevice (NumPy)"
     recs = d["records"]
-    assert {r["op"] for r in recs} == set(OPS) and d["failed"] == 0
+    assert {r["op"] for r in recs} == set(OPS + TRAIN_OPS) and d["failed"] == 0
     for r in recs:
         assert r["device"] == "cuda:0" and r["status"] == "ok" and r["check"]["ok"], r
         assert r["ours"]["median_s"] > 0 and "on host copies of the device outputs" in r["oracle"]
@@ -624,7 +635,7 @@ def test_device_copies_shared_only_for_run_wide_inputs(fake_gpu):
     inputs = be.new_inputs()
     fwd, bwd = [p for p in P.problems_for("tanh", quick=True)]
     c1, c2 = be.build(fwd, inputs), be.build(bwd, inputs)
-    assert c1.d("x") is c2.d("x") is fake_gpu.put(inputs.get("x", (P.QUICK_ROWS, P.QUICK_COLS)))  # one device x
+    assert c1.d("x") is c2.d("x") is fake_gpu.put(inputs.get("x", P.QUICK))  # one device x
     y = c2.d("y")  # the backward's private forward output: the case's own copy, not kept run-wide
     assert c2.d("y") is y and not fake_gpu.is_shared(c2.cpu.y) and id(c2.cpu.y) not in fake_gpu._cache
     np.testing.assert_array_equal(y, c2.cpu.y)

@@ -55,7 +55,7 @@ def test_suite_writes_json_the_reader_reads(tmp_path):
     env = dict(os.environ, PYTHONPATH=HOME)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SUITE, "--benchmark-only",
            "--benchmark-json", str(out), "--benchmark-max-time", "0.01", "--benchmark-min-rounds", "3",
-           "--benchmark-warmup", "off", "-k", "test_gemm and 512x512x512"]
+           "--benchmark-warmup", "off", "-k", "gemm and 512x512x512"]
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     d = pytest_json.load(out)

@@ -7,9 +7,11 @@ a time budget and reported as medians with their spread, GFLOP/s or GB/s, and sp
     from pybench.bench import Options, run
     result = run(Options(ops=("relu",), quick=True))
 
-Modules: problems (what is measured, oracles, peers), timing (round-robin medians), check
-(tolerances), env (threads, BLAS, torch), runner (check-then-time), report (table, JSON),
-networks (real networks' layers, for --network).
+Modules: problems (the one problem table: every problem, its sizes by class, for bench, the
+gate, pytest-benchmark and the tests' check), problem_core and cases_* (inputs, our call,
+oracle, tolerance, work, peers), timing (round-robin medians), check (comparisons), env
+(threads, BLAS, torch), runner (check-then-time), report (table, JSON), networks (real
+networks' layers, for --network), gate_problems and gate (the instruction-count gate).
 With --device cuda (Options(device="cuda")): device (parsing, CuPy device, CUDA events),
 cuda_problems (the same problems on the GPU, CuPy / PyTorch CUDA peers), cuda_timing (the
 round-robin with CUDA events), cuda_calibrate (the GPU's GEMM peak and copy bandwidth).

@@ -7,7 +7,7 @@ large ones are checked on a sample of rows (gemm) or a batch-1 proxy (conv2d).
 import numpy as np
 
 from .check import Accumulator
-from .problem_core import F32, TOL_GEMM, Candidate, Problem, _t, ops_fn, ref_fn
+from .problem_core import TOL_GEMM, Candidate, Problem, _t, ops_fn, ref_fn
 
 
 # ----------------------------------------------------------------------------------------------
@@ -37,7 +37,7 @@ class GemmCase:
         self._expected = None
 
     def _out(self):
-        return np.empty((self.m, self.n), F32)
+        return np.empty((self.m, self.n), self.a.dtype)
 
     def ours(self, impl):
         gemm = ops_fn("gemm")
@@ -145,10 +145,14 @@ class FwdBwdCase:
     def _bufs(self):
         return np.empty_like(self.dy), np.empty_like(self.x), np.empty_like(self.w), np.empty_like(self.b)
 
+    parts = ("fwd", "bwd")  # the gate counts the forward and the backward apart
+
     def _outs(self, y, dx, dw, db):
-        d = {"y": y, "dweight": dw, "dbias": db}
-        if self.compute_dx:
-            d["dx"] = dx
+        d = {"y": y} if "fwd" in self.parts else {}
+        if "bwd" in self.parts:
+            d.update(dweight=dw, dbias=db)
+            if self.compute_dx:
+                d["dx"] = dx
         return d
 
     def ours(self, impl):
@@ -157,18 +161,24 @@ class FwdBwdCase:
         kw = {**self.geometry, **({"impl": impl} if impl else {})}
         cdx = self.compute_dx
 
-        def run():
-            fwd(self.x, self.w, self.b, out=y, **kw)
-            bwd(self.dy, self.x, self.w, bias=True, compute_dx=cdx, dx=dx if cdx else None, dweight=dw, dbias=db,
-                **kw)
+        do_fwd, do_bwd = "fwd" in self.parts, "bwd" in self.parts
 
-        return Candidate(run, lambda: self._outs(y, dx, dw, db), [y, dx, dw, db])
+        def run():
+            if do_fwd:
+                fwd(self.x, self.w, self.b, out=y, **kw)
+            if do_bwd:
+                bwd(self.dy, self.x, self.w, bias=True, compute_dx=cdx, dx=dx if cdx else None, dweight=dw, dbias=db,
+                    **kw)
+
+        return Candidate(run, lambda: self._outs(y, dx, dw, db), list(self._outs(y, dx, dw, db).values()))
 
     def check(self, out):
         if self._expected is None:
             x, w, b, dy = (a.astype(np.float64) for a in (self.x, self.w, self.b, self.dy))
-            y = self._fwd(x, w, b, **self.geometry)
-            dx, dw, db = self._bwd(dy, x, w, bias=True, compute_dx=self.compute_dx, **self.geometry)
+            y = self._fwd(x, w, b, **self.geometry) if "fwd" in self.parts else None
+            dx = dw = db = None
+            if "bwd" in self.parts:
+                dx, dw, db = self._bwd(dy, x, w, bias=True, compute_dx=self.compute_dx, **self.geometry)
             self._expected = self._outs(y, dx, dw, db)
         acc = Accumulator()
         for k, e in self._expected.items():
@@ -207,8 +217,8 @@ def linear_peer_step(xp, x, w, b, dy, y, dx, dw, db, compute_dx):
 class LinearCase(FwdBwdCase):
     op = "linear"
 
-    def __init__(self, inputs, n, i, o, compute_dx=True):
-        self.compute_dx = compute_dx
+    def __init__(self, inputs, n, i, o, compute_dx=True, parts=FwdBwdCase.parts):
+        self.compute_dx, self.parts = compute_dx, parts
         self.geometry = {}
         self.x = inputs.get("x", (n, i))
         self.w = inputs.get("w", (o, i), scale=1.0 / np.sqrt(i))
@@ -242,17 +252,23 @@ class LinearCase(FwdBwdCase):
         return None
 
 
-def linear_problem(n, i, o, compute_dx=True, name="", count=1, source=None):
-    flops = (6.0 if compute_dx else 4.0) * n * i * o + 2.0 * n * o
-    formula = ("fwd 2·N·in·out + bias N·out; bwd dW 2·N·in·out + db N·out"
-               + (" + dx 2·N·in·out" if compute_dx else " (no dx)"))
+def _part_label(parts, compute_dx):
+    return "+".join(parts) + ("" if compute_dx or "bwd" not in parts else " no dx")
+
+
+def linear_problem(n, i, o, compute_dx=True, name="", count=1, source=None, parts=FwdBwdCase.parts):
+    fwd, bwd = 2.0 * n * i * o + n * o, (4.0 if compute_dx else 2.0) * n * i * o + n * o
+    flops = (fwd if "fwd" in parts else 0.0) + (bwd if "bwd" in parts else 0.0)
+    bwd_terms = "bwd dW 2·N·in·out + db N·out" + (" + dx 2·N·in·out" if compute_dx else " (no dx)")
+    terms = (["fwd 2·N·in·out + bias N·out"] if "fwd" in parts else []) + ([bwd_terms] if "bwd" in parts else [])
     params = {"batch": n, "in": i, "out": o}
     if not compute_dx:
         params["compute_dx"] = False
     _layer_params(params, name, count, source)
-    return Problem("linear", "fwd+bwd" if compute_dx else "fwd+bwd no dx", _named(f"N={n} in={i} out={o}", name),
-                   params, "compute", flops, formula, ("linear_forward", "linear_backward"),
-                   lambda inp: LinearCase(inp, n, i, o, compute_dx), ("numpy", "torch"))
+    fns = tuple(f"linear_{'forward' if p == 'fwd' else 'backward'}" for p in parts)
+    return Problem("linear", _part_label(parts, compute_dx), _named(f"N={n} in={i} out={o}", name),
+                   params, "compute", flops, "; ".join(terms), fns,
+                   lambda inp: LinearCase(inp, n, i, o, compute_dx, parts), ("numpy", "torch"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -271,9 +287,10 @@ def _conv_out(h, k, stride, pad):
 class ConvCase(FwdBwdCase):
     op = "conv2d"
 
-    def __init__(self, inputs, n, c, o, h, k, pad, stride=1, w=None, compute_dx=True, proxy_ok=True):
+    def __init__(self, inputs, n, c, o, h, k, pad, stride=1, w=None, compute_dx=True, proxy_ok=True,
+                 parts=FwdBwdCase.parts):
         w_ = h if w is None else w
-        self.n, self.c, self.o, self.h, self.wd, self.k = n, c, o, h, w_, k
+        self.n, self.c, self.o, self.h, self.wd, self.k, self.parts = n, c, o, h, w_, k, parts
         self.pad, self.stride, self.compute_dx = pad, stride, compute_dx
         self.geometry = {"stride": stride, "padding": pad}
         ho, wo = _conv_out(h, k, stride, pad), _conv_out(w_, k, stride, pad)
@@ -298,7 +315,7 @@ class ConvCase(FwdBwdCase):
         if not self.proxy_note:
             return None
         return ConvCase(self._inputs, 1, self.c, self.o, self.h, self.k, self.pad, self.stride, self.wd,
-                        self.compute_dx, proxy_ok=False)
+                        self.compute_dx, proxy_ok=False, parts=self.parts)
 
     def peer(self, name, torch):
         if name != "torch":
@@ -320,11 +337,13 @@ class ConvCase(FwdBwdCase):
                               "allocate and copy, measured slower)")
 
 
-def conv_problem(n, c, o, h, k, pad, stride=1, w=None, compute_dx=True, name="", count=1, source=None):
+def conv_problem(n, c, o, h, k, pad, stride=1, w=None, compute_dx=True, name="", count=1, source=None,
+                 parts=FwdBwdCase.parts):
     w_ = h if w is None else w
     ho, wo = _conv_out(h, k, stride, pad), _conv_out(w_, k, stride, pad)
-    fwd = 2.0 * n * o * ho * wo * c * k * k
-    flops = (3 if compute_dx else 2) * fwd + 2.0 * n * o * ho * wo
+    one, bias = 2.0 * n * o * ho * wo * c * k * k, 2.0 * n * o * ho * wo
+    flops = (one + bias / 2 if "fwd" in parts else 0.0) + (
+        (2 if compute_dx else 1) * one + bias / 2 if "bwd" in parts else 0.0)
     if source is None and stride == 1 and w is None and compute_dx:  # the default rows, named as before
         shape = f"N={n} {c}->{o} {h}x{h} k{k} p{pad}"
     else:
@@ -334,8 +353,12 @@ def conv_problem(n, c, o, h, k, pad, stride=1, w=None, compute_dx=True, name="",
     if not compute_dx:
         params["compute_dx"] = False
     _layer_params(params, name, count, source)
-    formula = ("fwd, dx, dW 2·N·O·Ho·Wo·C·kh·kw each + bias and db N·O·Ho·Wo each" if compute_dx else
-               "fwd, dW 2·N·O·Ho·Wo·C·kh·kw each + bias and db N·O·Ho·Wo each (no dx)")
-    return Problem("conv2d", "fwd+bwd" if compute_dx else "fwd+bwd no dx", _named(shape, name), params, "compute",
-                   flops, formula, ("conv2d_forward", "conv2d_backward"),
-                   lambda inp: ConvCase(inp, n, c, o, h, k, pad, stride, w, compute_dx), ("torch",))
+    what = {("fwd",): "fwd", ("bwd",): "dx, dW" if compute_dx else "dW"}.get(tuple(parts), "fwd, dx, dW" if compute_dx
+                                                                                 else "fwd, dW")
+    bias_terms = {("fwd",): "bias", ("bwd",): "db"}.get(tuple(parts), "bias and db")
+    formula = (f"{what} 2·N·O·Ho·Wo·C·kh·kw each + {bias_terms} N·O·Ho·Wo each"
+               + ("" if compute_dx or "bwd" not in parts else " (no dx)"))
+    fns = tuple(f"conv2d_{'forward' if p == 'fwd' else 'backward'}" for p in parts)
+    return Problem("conv2d", _part_label(parts, compute_dx), _named(shape, name), params, "compute",
+                   flops, formula, fns,
+                   lambda inp: ConvCase(inp, n, c, o, h, k, pad, stride, w, compute_dx, parts=parts), ("torch",))

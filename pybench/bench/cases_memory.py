@@ -142,7 +142,7 @@ class ActCase:
         # (float64, rounded to float32), so both sides get the same valid y.
         self.y = None
         if backward and (act.bwd_takes == "y" or act.torch_bwd_takes == "y"):
-            self.y = np.empty(shape, F32)
+            self.y = np.empty(shape, self.x.dtype)
             for s in _row_chunks(*shape):
                 self.y[s] = self._ref_fwd(self.x[s].astype(np.float64), **self.params)
 
@@ -150,7 +150,7 @@ class ActCase:
         return self.y if takes == "y" else self.x
 
     def ours(self, impl):
-        out = np.empty(self.shape, F32)
+        out = np.empty(self.shape, self.x.dtype)
         kw = dict(self.params)
         if impl:
             kw["impl"] = impl
@@ -163,7 +163,7 @@ class ActCase:
         return Candidate(run, lambda: {"out": out}, [out])
 
     def peer(self, name, torch):
-        out = np.empty(self.shape, F32)
+        out = np.empty(self.shape, self.x.dtype)
         p = self.params
         if name == "numpy":
             if self.backward or self.act.numpy_fwd is None:
@@ -222,7 +222,7 @@ class DropoutCase:
 
     def ours(self, impl):
         f = ops_fn("dropout_forward")
-        out = np.empty(self.shape, F32)
+        out = np.empty(self.shape, self.x.dtype)
         kw = {"impl": impl} if impl else {}
         return Candidate(lambda: f(self.x, p=DROPOUT_P, seed=0, offset=0, training=True, out=out, **kw),
                          lambda: {"out": out}, [out])
@@ -230,7 +230,7 @@ class DropoutCase:
     def peer(self, name, torch):
         if name != "torch":
             return None
-        out = np.empty(self.shape, F32)
+        out = np.empty(self.shape, self.x.dtype)
         mask = torch.empty(self.shape, dtype=torch.bool)
         x, to = _t(torch, self.x), _t(torch, out)
         nd = torch.ops.aten.native_dropout.out
@@ -242,7 +242,7 @@ class DropoutCase:
         """For a peer with its own RNG: every element is 0 or x/(1-p), and about 1-p are kept."""
         y, x = out["out"], self.x
         kept = y != 0
-        scale = F32(1.0 / (1.0 - DROPOUT_P))
+        scale = x.dtype.type(1.0 / (1.0 - DROPOUT_P))
         ok_vals = bool(np.all(np.where(kept, y == x * scale, True)))
         frac = float(kept.mean())
         ok = ok_vals and abs(frac - (1 - DROPOUT_P)) < 0.02
@@ -282,8 +282,8 @@ class BatchNormCase:
         self.x = inputs.get("x", shape)
         self.w = inputs.get("bn_w", (c,), scale=0.1, offset=1.0)
         self.b = inputs.get("bn_b", (c,), scale=0.1)
-        self.rm0 = np.zeros(c, F32)
-        self.rv0 = np.ones(c, F32)
+        self.rm0 = np.zeros(c, self.x.dtype)
+        self.rv0 = np.ones(c, self.x.dtype)
         name = "batch_norm_backward" if backward else "batch_norm_forward"
         self._ref = ref_fn(name)
         self.oracle = f"pybench.reference.{name} (float64, by channels)"
@@ -299,8 +299,8 @@ class BatchNormCase:
                 xc = self.x[:, cs].astype(np.float64)
                 mean[cs] = xc.mean(axis=(0, 2, 3))
                 var[cs] = xc.var(axis=(0, 2, 3))
-            self.save_mean = mean.astype(F32)
-            self.save_invstd = (1.0 / np.sqrt(var + BN_EPS)).astype(F32)
+            self.save_mean = mean.astype(self.x.dtype)
+            self.save_invstd = (1.0 / np.sqrt(var + BN_EPS)).astype(self.x.dtype)
 
     def _chunks(self):
         c = self.shape[1]
@@ -328,7 +328,10 @@ class BatchNormCase:
             r = last["r"]
             return {"y": y, "save_mean": r[1], "save_invstd": r[2], "running_mean": rm, "running_var": rv}
 
-        return Candidate(run, outs, [y])
+        def prepare():  # the running statistics move with every call
+            rm[...], rv[...] = self.rm0, self.rv0
+
+        return Candidate(run, outs, [y], prepare=prepare)
 
     def peer(self, name, torch):
         if name != "torch":

@@ -16,13 +16,16 @@ Peers on the device:
   aten.native_batch_norm_backward, the activations' aten kernels, aten.native_dropout. TF32 is
   switched off in PyTorch for the run (cuDNN enables it by default on Ampere and later).
 
+Pooling, losses and optimizer steps (cases_train.py) state their call once for any array module:
+the wrapper hands it the device's (CudaArrays); their torch peer runs on the device too.
+
 Our TF32 impls (opt-in "tf32" of gemm and linear, with --impl tf32|all) are checked with the TF32
 tolerance of tests/cuda (TOL_TF32 below) instead of the FP32 one.
 """
 
 import contextlib
 
-from . import cases_compute as CC, cases_memory as CM, cuda_timing, problem_core as PC, problems as P
+from . import cases_compute as CC, cases_memory as CM, cases_train as CT, cuda_timing, problem_core as PC, problems as P
 from .check import Accumulator, Tol
 
 PEERS = ("cupy", "torch")
@@ -327,8 +330,23 @@ class CudaDropout(_DeviceCase):
                          note="aten.native_dropout (other RNG; also writes a bool mask, +n·1 B; allocating)")
 
 
+class CudaArrays(_DeviceCase):
+    """Pooling, losses, optimizer steps: the case's own statement of its call, on device arrays."""
+
+    def __init__(self, cpu, dev):
+        super().__init__(cpu, dev)
+        self.xp = dev  # to_device, empty, to_host
+
+    def ours(self, impl):
+        return self.cpu.ours(impl, xp=self.xp)
+
+    def peer(self, name, mod):
+        return self.cpu.peer(name, mod, xp=self.xp, tt=self.tt) if name == "torch" else None
+
+
 WRAPPERS = {CM.CopyCase: CudaCopy, CC.GemmCase: CudaGemm, CC.LinearCase: CudaLinear, CC.ConvCase: CudaConv,
-            CM.BatchNormCase: CudaBatchNorm, CM.ActCase: CudaAct, CM.DropoutCase: CudaDropout}
+            CM.BatchNormCase: CudaBatchNorm, CM.ActCase: CudaAct, CM.DropoutCase: CudaDropout,
+            **{c: CudaArrays for c in (CT.PoolCase, CT.LossCase, CT.OptimCase)}}
 
 
 def device_case(cpu_case, dev):
@@ -350,8 +368,8 @@ class _DeviceInputs(PC.Inputs):
         super().__init__()
         self.dev = dev
 
-    def get(self, tag, shape, scale=1.0, offset=0.0):
-        a = super().get(tag, shape, scale, offset)
+    def get(self, tag, shape, scale=1.0, offset=0.0, positive=False):
+        a = super().get(tag, shape, scale, offset, positive)
         self.dev.share(a)
         return a
 
@@ -368,6 +386,7 @@ class CudaBackend:
     def __init__(self, dev):
         self.dev = dev
         self.device = dev.name
+        self.registry = dev.registry  # the impl registry's device name
         self._torch = None
 
     def impl_choices(self, prob):

@@ -10,8 +10,9 @@ How one gate run goes (:func:`run_gate`):
 
 1. The parent spawns ``valgrind --tool=callgrind --instr-atstart=no python -m pybench.bench.gate
    --worker ...`` with PYTHONHASHSEED=0 and one thread everywhere.
-2. The worker (:mod:`.gate_problems`, with the problems) builds every problem from a fixed seed
-   and, uninstrumented (cheap), runs it once and checks its output against :mod:`pybench.reference`.
+2. The worker (:mod:`.gate_problems`) builds every problem of the problem table's "gate" size
+   class (inputs seeded by their key) and, uninstrumented (cheap), runs our default call once into
+   NaN-poisoned outputs and checks them against :mod:`pybench.reference`.
    A problem that fails its check is reported as FAILED and never counted; that fails the gate.
 3. It then turns instrumentation on and, per problem, zeroes callgrind's counters
    (``_native.callgrind_begin``), calls the op once and dumps the counters under the problem's
@@ -48,7 +49,8 @@ import numpy as np
 from .. import provenance, store
 from . import compare as C
 from .compare import key_diff  # noqa: F401  (part of this module's interface)
-from .gate_problems import SEED, select, worker
+from .gate_problems import select, worker
+from .problem_core import Inputs
 
 SCHEMA = "pybench-gate/1"
 METRIC = "instructions"
@@ -171,7 +173,7 @@ def count(names=None, isa=None, repeat=3, valgrind="valgrind", log=None, timeout
             cmd += ["--only", n]
         t0 = time.perf_counter()
         if log:
-            log(f"pybench gate: counting {len(select(names))} problems under callgrind (a minute or two)")
+            log(f"pybench gate: counting {len(select(names))} problems under callgrind (a few minutes)")
         proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
         wall = time.perf_counter() - t0
         if proc.returncode != 0 or not os.path.exists(wout):
@@ -300,8 +302,8 @@ def time_ratios(names=None, rounds=15, ref_elems=1 << 18, min_time=0.004):
     from .. import _native
 
     _native.set_num_threads(1)
-    rng = np.random.default_rng(SEED)
-    src = rng.standard_normal(ref_elems).astype(np.float32)
+    inputs = Inputs()
+    src = inputs.get("ref", (ref_elems,))
     dst = np.empty_like(src)
 
     def ref():
@@ -321,7 +323,7 @@ def time_ratios(names=None, rounds=15, ref_elems=1 << 18, min_time=0.004):
 
     out = {}
     for p in select(names):
-        p.build(rng)
+        p.build(inputs)
 
         def run(p=p):
             p.prepare()

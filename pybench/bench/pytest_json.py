@@ -1,11 +1,11 @@
 """Reads the JSON that `pytest tests/bench --benchmark-only --benchmark-json OUT` writes.
 
-Naming: every benchmark in tests/bench records its kernel name in ``extra_info["kernel"]`` as
-``<family>[<shape>]``, e.g. ``gemm[512x512x512]``, ``linear_fwd_bwd[N128 784->512]``,
-``conv2d_fwd_bwd[N8 64->64 56x56 k3 s1 p1]``, ``relu_forward[1048576]``, ``adam_step[1048576]``;
-``group`` is the family. That name is the key `load` returns, stable across pytest versions and
-parametrization order. The pytest-benchmark ``name`` is the pytest node name (``test_gemm[512x512x512]``,
-``test_activation[forward-relu]``): an entry without ``extra_info["kernel"]`` (another suite) is
+Naming: every benchmark in tests/bench (one per problem of the table's "pytest" size class)
+records its kernel name in ``extra_info["kernel"]`` as ``<op>_<label>[<shape>]``, e.g.
+``gemm[512x512x512]``, ``linear_fwd+bwd[N=128 in=784 out=512]``, ``relu_fwd[1024x1024]``,
+``adam_step[1048576]``; ``group`` is the op. That name is the key `load` returns, stable across
+pytest versions and parametrization order. The pytest-benchmark ``name`` is the pytest node name
+(``test_kernel[gemm[512x512x512]]``): an entry without ``extra_info["kernel"]`` (another suite) is
 keyed by that name with its ``test_`` prefix removed. Times are seconds per call.
 """
 

@@ -12,8 +12,7 @@ from dataclasses import InitVar, dataclass
 import numpy as np
 
 from . import calibrate, env, networks as N, problems as P
-from .check import CheckResult
-from .problem_core import Inputs, Unavailable
+from .problem_core import Inputs, Unavailable, resolve_impl, try_check
 from .timing import measure, paired_ratio
 
 SCHEMA = 1
@@ -101,7 +100,7 @@ def _rate(kind, work, seconds):
 class CpuBackend:
     """The CPU side of the runner's device hooks (cuda_problems.CudaBackend is the GPU's)."""
 
-    device = "cpu"
+    device = registry = "cpu"
     peer_choices = env.PEERS
 
     def impl_choices(self, prob):
@@ -152,8 +151,11 @@ def backend_for(device):
 def _impls_to_run(prob, impl, backend=CPU):
     """([(impl argument, label)], reason if none can run)."""
     choices = backend.impl_choices(prob)
-    if impl is None:
-        return [(None, choices[-1] if choices else "default")], None
+    if impl is None:  # the row that runs: every function of the problem resolves alike
+        names = [resolve_impl(f, None, backend.registry) for f in prob.fns]
+        if None in names:
+            return [(None, choices[-1] if choices else "default")], None
+        return [(None, "+".join(dict.fromkeys(names)))], None
     if impl == "all":
         if not choices:
             return [(None, "default")], None
@@ -163,22 +165,7 @@ def _impls_to_run(prob, impl, backend=CPU):
     return [(impl, impl)], None
 
 
-def _poison(cand):
-    for b in cand.buffers:
-        b.fill(np.nan)
-
-
-def _try_check(cand, check):
-    """Run the candidate once into NaN-poisoned outputs and check them. Returns CheckResult."""
-    _poison(cand)
-    try:
-        cand.run()
-    except Exception as e:
-        return CheckResult(ok=False, worst=float("inf"), detail=f"raised {type(e).__name__}: {e}")
-    try:
-        return (cand.check or check)(cand.outputs())
-    except Exception as e:
-        return CheckResult(ok=False, worst=float("inf"), detail=f"check raised {type(e).__name__}: {e}")
+_try_check = try_check
 
 
 def _base_record(prob, device="cpu"):
