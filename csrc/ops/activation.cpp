@@ -21,7 +21,7 @@ using cpu::ActParams;
 // The element-wise activations: ops <name>_forward and <name>_backward, each with the
 // implementations of kActForward / kActBackward (below) and the formula of its Act
 // (csrc/math/activation.h). has_params: parameters besides x, checked and mapped in resolve();
-// those without are bound alike (bindings/activation.cpp: activations()).
+// those without are bound alike (bindings/activation.cpp: activation_names(false)).
 struct Activation {
   const char* name;
   Act act;  // gelu: Act::gelu_tanh when approximate="tanh"
