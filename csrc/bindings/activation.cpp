@@ -1,5 +1,6 @@
 #include "bindings/bind.h"
 #include "bindings/convert.h"
+#include "bindings/doc.h"
 #include "ops/activation.h"
 
 namespace py = pybind11;
@@ -41,16 +42,27 @@ py::object backward(const std::string& name, py::object dy, py::object x, py::ob
   return o;
 }
 
-// The ops without parameters: relu, sigmoid, tanh, silu.
 ops::ActArgs no_args(const char*) { return {}; }
+
+// Every element-wise activation: the formula from its table row, then what they all share.
+std::string act_doc(const std::string& name, bool forward) {
+  const ops::ActivationDoc& d = ops::activation_doc(name);
+  const std::string op = name + (forward ? "_forward" : "_backward");
+  return op_doc(op, std::string(forward ? d.forward : d.backward) +
+                        "\n\nElement-wise on float32/float64 arrays of any shape" +
+                        (forward ? "" : " (dy and x alike)") +
+                        "; the result has the input's dtype.\nout: that shape and dtype, C-contiguous, "
+                        "writable, not overlapping an input (written in\nplace and returned; allocated "
+                        "when omitted).");
+}
 
 void def_plain(py::module_& m, const std::string& name) {
   m.def((name + "_forward").c_str(), [name](py::object x, py::object out, py::object impl) {
     return forward(name, x, out, no_args, impl);
-  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(), act_doc(name, true).c_str());
   m.def((name + "_backward").c_str(), [name](py::object dy, py::object x, py::object out, py::object impl) {
     return backward(name, dy, x, out, no_args, impl);
-  }, "dy"_a, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "dy"_a, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(), act_doc(name, false).c_str());
 }
 
 // Parameter converters: each returns make_args for forward / backward.
@@ -72,6 +84,18 @@ auto with_beta(py::handle b, py::handle t) {
   };
 }
 
+const char* const kSoftmaxCommon =
+    "\n\nx: float32/float64 with at least 1 dimension; the result has its shape and dtype. out: that shape\n"
+    "and dtype, C-contiguous, writable, not overlapping an input (written in place and returned; allocated\n"
+    "when omitted).";
+const char* const kSoftmaxDoc[2][2] = {
+    {"y = exp(x - max) / sum(exp(x - max)) over the last axis (x has at least 1 dimension).\n"
+     "A row holding NaN or +inf, or all -inf, gives NaN, as PyTorch.",
+     "dx = y * (dy - sum(dy * y, last axis)), with y the forward output."},
+    {"y = x - max - log(sum(exp(x - max))) over the last axis.",
+     "dx = dy - exp(y) * sum(dy, last axis), with y the forward output."},
+};
+
 void def_softmax(py::module_& m, const char* fwd, const char* bwd, bool log) {
   m.def(fwd, [log, fwd](py::object x, py::object out, py::object impl_obj) {
     Tensor tx = to_tensor(x, fwd, "x");
@@ -83,7 +107,8 @@ void def_softmax(py::module_& m, const char* fwd, const char* bwd, bool log) {
       ops::softmax_forward(ty, tx, log, impl);
     }
     return o;
-  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     op_doc(fwd, std::string(kSoftmaxDoc[log][0]) + kSoftmaxCommon).c_str());
   m.def(bwd, [log, bwd](py::object dy, py::object y, py::object out, py::object impl_obj) {
     Tensor tdy = to_tensor(dy, bwd, "dy"), ty = to_tensor(y, bwd, "y");
     const std::string impl = impl_arg(impl_obj, bwd);
@@ -94,43 +119,52 @@ void def_softmax(py::module_& m, const char* fwd, const char* bwd, bool log) {
       ops::softmax_backward(tdx, tdy, ty, log, impl);
     }
     return o;
-  }, "dy"_a, "y"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "dy"_a, "y"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     op_doc(bwd, std::string(kSoftmaxDoc[log][1]) + kSoftmaxCommon).c_str());
 }
 
 }  // namespace
 
 void bind_activation(py::module_& m) {
-  for (const std::string& name : ops::plain_activations()) def_plain(m, name);
+  for (const std::string& name : ops::activation_names(false)) def_plain(m, name);
 
   m.def("leaky_relu_forward", [](py::object x, py::object s, py::object out, py::object impl) {
     return forward("leaky_relu", x, out, with_slope(s), impl);
-  }, "x"_a, "negative_slope"_a = 0.01, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "x"_a, "negative_slope"_a = 0.01, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     act_doc("leaky_relu", true).c_str());
   m.def("leaky_relu_backward", [](py::object dy, py::object x, py::object s, py::object out, py::object impl) {
     return backward("leaky_relu", dy, x, out, with_slope(s), impl);
-  }, "dy"_a, "x"_a, "negative_slope"_a = 0.01, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "dy"_a, "x"_a, "negative_slope"_a = 0.01, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     act_doc("leaky_relu", false).c_str());
 
   m.def("elu_forward", [](py::object x, py::object alpha, py::object out, py::object impl) {
     return forward("elu", x, out, with_alpha(alpha), impl);
-  }, "x"_a, "alpha"_a = 1.0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "x"_a, "alpha"_a = 1.0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     act_doc("elu", true).c_str());
   m.def("elu_backward", [](py::object dy, py::object x, py::object alpha, py::object out, py::object impl) {
     return backward("elu", dy, x, out, with_alpha(alpha), impl);
-  }, "dy"_a, "x"_a, "alpha"_a = 1.0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "dy"_a, "x"_a, "alpha"_a = 1.0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     act_doc("elu", false).c_str());
 
   m.def("gelu_forward", [](py::object x, py::object approximate, py::object out, py::object impl) {
     return forward("gelu", x, out, with_approx(approximate), impl);
-  }, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     act_doc("gelu", true).c_str());
   m.def("gelu_backward", [](py::object dy, py::object x, py::object approximate, py::object out, py::object impl) {
     return backward("gelu", dy, x, out, with_approx(approximate), impl);
-  }, "dy"_a, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "dy"_a, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     act_doc("gelu", false).c_str());
 
   m.def("softplus_forward", [](py::object x, py::object beta, py::object threshold, py::object out, py::object impl) {
     return forward("softplus", x, out, with_beta(beta, threshold), impl);
-  }, "x"_a, "beta"_a = 1.0, "threshold"_a = 20.0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "x"_a, "beta"_a = 1.0, "threshold"_a = 20.0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     act_doc("softplus", true).c_str());
   m.def("softplus_backward", [](py::object dy, py::object x, py::object beta, py::object threshold, py::object out,
                                 py::object impl) {
     return backward("softplus", dy, x, out, with_beta(beta, threshold), impl);
   }, "dy"_a, "x"_a, "beta"_a = 1.0, "threshold"_a = 20.0, py::kw_only(), "out"_a = py::none(),
-     "impl"_a = py::none());
+     "impl"_a = py::none(),
+     act_doc("softplus", false).c_str());
 
   def_softmax(m, "softmax_forward", "softmax_backward", false);
   def_softmax(m, "log_softmax_forward", "log_softmax_backward", true);

@@ -1,11 +1,47 @@
 #include "bindings/bind.h"
 #include "bindings/convert.h"
+#include "bindings/doc.h"
 #include "ops/batchnorm.h"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
 
 namespace pb::bind {
+
+namespace {
+// The docstrings (semantics, shapes, PyTorch differences); op_doc adds where the impls are listed.
+const char* const kBatchNormForwardDoc =
+    "Batch normalization forward.\n"
+    "\n"
+    "Args:\n"
+    "    x: (N, C) or (N, C, H, W) float32/float64, C-contiguous.\n"
+    "    weight, bias: (C,) arrays of x's dtype, or None (1 and 0: no affine transform).\n"
+    "    running_mean, running_var: (C,) arrays of x's dtype, updated in place when training; both\n"
+    "        or neither may be None (then no running statistics are kept; ``training`` must be True).\n"
+    "    training: use batch statistics (True) or the running statistics (False).\n"
+    "    momentum: in [0, 1]; eps: finite, >= 0.\n"
+    "    out: optional output for y (x's shape and dtype, not overlapping any input).\n"
+    "\n"
+    "Returns:\n"
+    "    (y, save_mean, save_invstd), the last two of shape (C,).\n"
+    "\n"
+    "Raises ValueError in training mode when a channel has a single value (N * H * W == 1), as\n"
+    "PyTorch does. An empty batch (N = 0; the other extents must be > 0) gives an empty ``y``, as\n"
+    "PyTorch: in training the running statistics are left untouched and ``save_mean`` /\n"
+    "``save_invstd`` (statistics of no values) are NaN; in eval they come from the running\n"
+    "statistics as usual.";
+const char* const kBatchNormBackwardDoc =
+    "Batch normalization backward.\n"
+    "\n"
+    "``save_mean``/``save_invstd`` are the forward's second and third results. With\n"
+    "``training=True`` the mean and variance are functions of x (the full batch-norm gradient);\n"
+    "with ``training=False`` they are constants (``dx = dy * weight * invstd``).\n"
+    "\n"
+    "Returns:\n"
+    "    (dx, dweight, dbias); dweight = sum(dy * xhat) and dbias = sum(dy) per channel, both None\n"
+    "    when ``weight`` is None (then dweight/dbias must not be given). For an empty batch (N = 0)\n"
+    "    dx is empty and dweight / dbias are zeros, as PyTorch.";
+}  // namespace
 
 void bind_batchnorm(py::module_& m) {
   m.def("batch_norm_forward", [](py::object x, py::object weight, py::object bias, py::object running_mean,
@@ -33,7 +69,8 @@ void bind_batchnorm(py::module_& m) {
     }
     return py::make_tuple(o, sm, si);
   }, "x"_a, "weight"_a, "bias"_a, "running_mean"_a, "running_var"_a, "training"_a = true, "momentum"_a = 0.1,
-     "eps"_a = 1e-5, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+     "eps"_a = 1e-5, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     op_doc("batch_norm_forward", kBatchNormForwardDoc).c_str());
 
   m.def("batch_norm_backward", [](py::object dy, py::object x, py::object weight, py::object save_mean,
                                   py::object save_invstd, py::object training_obj, py::object dx, py::object dweight,
@@ -61,7 +98,8 @@ void bind_batchnorm(py::module_& m) {
     }
     return py::make_tuple(odx, tw.present ? odw : py::none(), tw.present ? odb : py::none());
   }, "dy"_a, "x"_a, "weight"_a, "save_mean"_a, "save_invstd"_a, "training"_a = true, py::kw_only(),
-     "dx"_a = py::none(), "dweight"_a = py::none(), "dbias"_a = py::none(), "impl"_a = py::none());
+     "dx"_a = py::none(), "dweight"_a = py::none(), "dbias"_a = py::none(), "impl"_a = py::none(),
+     op_doc("batch_norm_backward", kBatchNormBackwardDoc).c_str());
 }
 
 }  // namespace pb::bind

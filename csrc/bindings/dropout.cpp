@@ -2,6 +2,7 @@
 
 #include "bindings/bind.h"
 #include "bindings/convert.h"
+#include "bindings/doc.h"
 #include "math/philox.h"
 #include "ops/dropout.h"
 
@@ -9,6 +10,32 @@ namespace py = pybind11;
 using namespace pybind11::literals;
 
 namespace pb::bind {
+
+namespace {
+// The docstrings (semantics, shapes, PyTorch differences); op_doc adds where the impls are listed.
+const char* const kDropoutForwardDoc =
+    "Inverted dropout: ``y = x * mask / (1 - p)``; ``training=False`` copies ``x``.\n"
+    "\n"
+    "Args:\n"
+    "    x: float32/float64 C-contiguous array of any shape.\n"
+    "    p: probability of dropping an element, in [0, 1]; ``p=1`` gives zeros (no NaN).\n"
+    "    seed: integer in [0, 2**64) selecting the random stream.\n"
+    "    offset: integer >= 0, the stream position of ``x``'s first element.\n"
+    "    training: when False, ``y`` is a copy of ``x`` (no mask).\n"
+    "    out: optional output array (same shape and dtype as ``x``, not overlapping it).\n"
+    "\n"
+    "Returns:\n"
+    "    ``y`` (``out`` when given). The scale ``1/(1-p)`` is computed in double and rounded once\n"
+    "    to ``x``'s dtype; kept elements are ``x * scale``.";
+const char* const kDropoutBackwardDoc =
+    "Gradient of dropout_forward (training): ``dx = dy * mask / (1 - p)``.\n"
+    "\n"
+    "The mask is regenerated from ``(seed, offset)``, so pass the forward call's values; nothing\n"
+    "is stored between the two calls.";
+const char* const kDropoutMaskDoc =
+    "The keep mask (uint8, 1 = kept) that dropout_forward uses for an array of ``shape``\n"
+    "(an int or a tuple of ints).";
+}  // namespace
 
 static py::array_t<uint32_t> philox_words(py::handle a, const char* arg, py::ssize_t n) {
   auto arr = py::reinterpret_borrow<py::array>(a);
@@ -38,7 +65,8 @@ void bind_dropout(py::module_& m) {
     }
     return o;
   }, "x"_a, "p"_a = 0.5, "seed"_a = 0, "offset"_a = 0, "training"_a = true, py::kw_only(), "out"_a = py::none(),
-     "impl"_a = py::none());
+     "impl"_a = py::none(),
+     op_doc("dropout_forward", kDropoutForwardDoc).c_str());
 
   m.def("dropout_backward", [](py::object dy, py::object p, py::object seed, py::object offset, py::object out,
                                py::object impl) {
@@ -55,7 +83,8 @@ void bind_dropout(py::module_& m) {
       ops::dropout_backward(tdx, tdy, pv, s, off, im);
     }
     return o;
-  }, "dy"_a, "p"_a, "seed"_a, "offset"_a = 0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "dy"_a, "p"_a, "seed"_a, "offset"_a = 0, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     op_doc("dropout_backward", kDropoutBackwardDoc).c_str());
 
   m.def("dropout_mask", [](py::object shape, py::object p, py::object seed, py::object offset, py::object impl) {
     const char* op = "dropout_mask";
@@ -72,7 +101,8 @@ void bind_dropout(py::module_& m) {
       ops::dropout_mask(data, numel, pv, s, off, im);
     }
     return mask;
-  }, "shape"_a, "p"_a, "seed"_a, "offset"_a = 0, py::kw_only(), "impl"_a = py::none());
+  }, "shape"_a, "p"_a, "seed"_a, "offset"_a = 0, py::kw_only(), "impl"_a = py::none(),
+     op_doc("dropout_mask", kDropoutMaskDoc).c_str());
 
   m.def("philox4x32_10", [](py::object counter, py::object key) {
     auto c = philox_words(counter, "counter", 4), k = philox_words(key, "key", 2);

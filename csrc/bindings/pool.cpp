@@ -2,6 +2,7 @@
 
 #include "bindings/bind.h"
 #include "bindings/convert.h"
+#include "bindings/doc.h"
 #include "core/check.h"
 #include "ops/pool.h"
 
@@ -9,6 +10,29 @@ namespace py = pybind11;
 using namespace pybind11::literals;
 
 namespace pb::bind {
+
+namespace {
+// The docstrings (semantics, shapes, PyTorch differences); op_doc adds where the impls are listed.
+const char* const kMaxPool2dForwardDoc =
+    "Max over kH x kW windows: returns (y, indices), y (N, C, OH, OW).\n"
+    "\n"
+    "indices are int64 positions h*W + w of the maximum within each input plane (as PyTorch's\n"
+    "return_indices=True). Padding counts as -inf; among equal maxima the first in row-major window\n"
+    "order wins; a NaN in the window wins (NaN propagates). OH = (H + 2*padding - kH)//stride + 1.";
+const char* const kMaxPool2dBackwardDoc =
+    "dx of shape input_shape (N, C, H, W): dy scattered (added) at the forward's indices.\n"
+    "\n"
+    "Raises ValueError if an index lies outside [0, H*W) (out then holds no valid result).";
+const char* const kAvgPool2dForwardDoc =
+    "Mean over kH x kW windows (zero padding). count_include_pad=True divides by kH*kW, else by\n"
+    "the number of in-bounds elements of the window (PyTorch's rule).";
+const char* const kAvgPool2dBackwardDoc =
+    "dx of shape input_shape: each dy spread evenly (dy / divisor) over its window.";
+const char* const kGlobalAvgPool2dForwardDoc =
+    "(N, C, H, W) -> (N, C): the mean of each plane (adaptive_avg_pool2d(x, 1) flattened).";
+const char* const kGlobalAvgPool2dBackwardDoc =
+    "dx (N, C, H, W) = dy[n, c] / (H*W) everywhere in plane (n, c).";
+}  // namespace
 
 using Pair = std::array<int64_t, 2>;
 
@@ -42,7 +66,8 @@ void bind_pool(py::module_& m) {
     }
     return py::make_tuple(o, oi);
   }, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, py::kw_only(), "out"_a = py::none(),
-     "indices"_a = py::none(), "impl"_a = py::none());
+     "indices"_a = py::none(), "impl"_a = py::none(),
+     op_doc("max_pool2d_forward", kMaxPool2dForwardDoc).c_str());
 
   m.def("max_pool2d_backward", [](py::object dy, py::object indices, py::object input_shape, py::object out,
                                   py::object impl_obj) {
@@ -58,7 +83,8 @@ void bind_pool(py::module_& m) {
       ops::max_pool2d_backward(tdx, tdy, ti, s, impl);
     }
     return o;
-  }, "dy"_a, "indices"_a, "input_shape"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "dy"_a, "indices"_a, "input_shape"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     op_doc("max_pool2d_backward", kMaxPool2dBackwardDoc).c_str());
 
   m.def("avg_pool2d_forward", [](py::object x, py::object kernel_size, py::object stride, py::object padding,
                                  py::object count_include_pad_obj, py::object out, py::object impl_obj) {
@@ -76,7 +102,8 @@ void bind_pool(py::module_& m) {
     }
     return o;
   }, "x"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "count_include_pad"_a = true, py::kw_only(),
-     "out"_a = py::none(), "impl"_a = py::none());
+     "out"_a = py::none(), "impl"_a = py::none(),
+     op_doc("avg_pool2d_forward", kAvgPool2dForwardDoc).c_str());
 
   m.def("avg_pool2d_backward", [](py::object dy, py::object input_shape, py::object kernel_size, py::object stride,
                                   py::object padding, py::object count_include_pad_obj, py::object out,
@@ -96,7 +123,8 @@ void bind_pool(py::module_& m) {
     }
     return o;
   }, "dy"_a, "input_shape"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "count_include_pad"_a = true,
-     py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+     py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     op_doc("avg_pool2d_backward", kAvgPool2dBackwardDoc).c_str());
 
   m.def("global_avg_pool2d_forward", [](py::object x, py::object out, py::object impl_obj) {
     const char* op = "global_avg_pool2d_forward";
@@ -110,7 +138,8 @@ void bind_pool(py::module_& m) {
       ops::global_avg_pool2d_forward(ty, tx, impl);
     }
     return o;
-  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "x"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     op_doc("global_avg_pool2d_forward", kGlobalAvgPool2dForwardDoc).c_str());
 
   m.def("global_avg_pool2d_backward", [](py::object dy, py::object input_shape, py::object out, py::object impl_obj) {
     const char* op = "global_avg_pool2d_backward";
@@ -125,7 +154,8 @@ void bind_pool(py::module_& m) {
       ops::global_avg_pool2d_backward(tdx, tdy, s, impl);
     }
     return o;
-  }, "dy"_a, "input_shape"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none());
+  }, "dy"_a, "input_shape"_a, py::kw_only(), "out"_a = py::none(), "impl"_a = py::none(),
+     op_doc("global_avg_pool2d_backward", kGlobalAvgPool2dBackwardDoc).c_str());
 }
 
 }  // namespace pb::bind

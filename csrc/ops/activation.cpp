@@ -24,16 +24,45 @@ using math::ActParams;
 // The element-wise activations: ops <name>_forward and <name>_backward, each with the
 // implementations of kActForward / kActBackward (below) and the formula of its Act
 // (csrc/math/activation.h). has_params: parameters besides x, checked and mapped in resolve();
-// those without are bound alike (bindings/activation.cpp: plain_activations()).
+// those without are bound alike (bindings/activation.cpp: activation_names(false)).
 struct Activation {
   const char* name;
   Act act;  // gelu: Act::gelu_tanh when approximate="tanh"
   bool has_params;
+  ActivationDoc doc;  // the Python docstrings (activation.h)
 };
 const Activation kActivations[] = {
-    {"relu", Act::relu, false},       {"leaky_relu", Act::leaky_relu, true}, {"elu", Act::elu, true},
-    {"gelu", Act::gelu, true},        {"sigmoid", Act::sigmoid, false},      {"tanh", Act::tanh, false},
-    {"silu", Act::silu, false},       {"softplus", Act::softplus, true},
+    {"relu", Act::relu, false,
+     {"y = max(x, 0); NaN propagates.",
+      "dx = 0 where x <= 0, else dy (a NaN x passes dy through, as PyTorch's threshold_backward)."}},
+    {"leaky_relu", Act::leaky_relu, true,
+     {"y = x if x > 0 else negative_slope * x. ``negative_slope`` must be finite (PyTorch: any).",
+      "dx = dy if x > 0 else negative_slope * dy."}},
+    {"elu", Act::elu, true,
+     {"y = x if x > 0 else alpha * (exp(x) - 1) (expm1, accurate near 0). ``alpha`` must be finite.",
+      "dx = dy if x > 0 else dy * alpha * exp(x) (PyTorch's elu_backward with is_result=False).\n"
+      "A NaN x gives NaN, as PyTorch's float64 kernel (its float32 kernel passes dy through)."}},
+    {"gelu", Act::gelu, true,
+     {"approximate='none': y = x/2 (1 + erf(x / sqrt 2)); 'tanh':\n"
+      "y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Any other string is a ValueError.\n\n"
+      "The tanh form is evaluated as x * sigmoid(2k) (the same function), which avoids the\n"
+      "cancellation in 1 + tanh(k) for x < -3 that costs PyTorch's float32 result ~1e-6 absolute.\n"
+      "gelu(+inf) = +inf (PyTorch's vectorized float32 kernel gives NaN there).",
+      "dx = dy * d gelu / dx for the chosen form (PyTorch's gelu_backward formulas)."}},
+    {"sigmoid", Act::sigmoid, false,
+     {"y = 1 / (1 + exp(-x)); saturates to exactly 0 / 1 for large |x|, never NaN for finite x.",
+      "dx = dy * s * (1 - s), s = sigmoid(x). Takes x (PyTorch's sigmoid_backward takes the output)."}},
+    {"tanh", Act::tanh, false,
+     {"y = tanh(x).", "dx = dy * (1 - tanh(x)^2). Takes x (PyTorch's tanh_backward takes the output)."}},
+    {"silu", Act::silu, false,
+     {"y = x * sigmoid(x) = x / (1 + exp(-x)).", "dx = dy * s * (1 + x (1 - s)), s = sigmoid(x)."}},
+    {"softplus", Act::softplus, true,
+     {"y = x where x * beta > threshold (PyTorch's linear region), else log(1 + exp(beta x)) / beta.\n\n"
+      "Differs from PyTorch: the log term is evaluated stably (max(z, 0) + log1p(exp(-|z|))), so a\n"
+      "threshold above ~88 (float32) gives the right value where PyTorch's log1p(exp(z)) overflows\n"
+      "to inf; ``beta`` must be finite and > 0 and ``threshold`` not NaN (PyTorch accepts any).",
+      "dx = dy where x * beta > threshold, else dy * sigmoid(beta x) (stable; PyTorch's\n"
+      "z / (z + 1) with z = exp(beta x) is NaN where z overflows)."}},
 };
 
 // Validates the op's parameters and maps them to the kernel's Act / ActParams.
@@ -154,11 +183,17 @@ bool register_all() {
 
 }  // namespace
 
-std::vector<std::string> plain_activations() {
+std::vector<std::string> activation_names(bool with_params) {
   std::vector<std::string> r;
   for (const Activation& a : kActivations)
-    if (!a.has_params) r.push_back(a.name);
+    if (a.has_params == with_params) r.push_back(a.name);
   return r;
+}
+
+const ActivationDoc& activation_doc(const std::string& name) {
+  for (const Activation& a : kActivations)
+    if (name == a.name) return a.doc;
+  value_error("activation_doc", "name", "a known activation", "'" + name + "'");
 }
 
 void activation_forward(const std::string& name, const Tensor& y, const Tensor& x, const ActArgs& args,

@@ -20,8 +20,15 @@ void activation_forward(const std::string& name, const Tensor& y, const Tensor& 
                         const std::string& impl);
 void activation_backward(const std::string& name, const Tensor& dx, const Tensor& dy, const Tensor& x,
                          const ActArgs& args, const std::string& impl);
-// The activations without parameters (relu, sigmoid, tanh, silu): bound alike.
-std::vector<std::string> plain_activations();
+// The names in the activation table with (or without) parameters besides x, in table order: those
+// without are bound alike, so a new one needs no binding of its own.
+std::vector<std::string> activation_names(bool with_params);
+// The Python docstrings of <name>_forward / <name>_backward: the formula and how it differs from PyTorch.
+struct ActivationDoc {
+  const char* forward;
+  const char* backward;
+};
+const ActivationDoc& activation_doc(const std::string& name);
 
 // softmax / log_softmax over the last axis (x of any ndim >= 1); backward takes the forward output y.
 void softmax_forward(const Tensor& y, const Tensor& x, bool log, const std::string& impl);
