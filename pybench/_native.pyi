@@ -571,12 +571,16 @@ def huber_forward(input: Any, target: Any, delta: Any = 1.0, *, impl: Any = None
     """
 
 
-def impl_info(op: Any, device: Any = 'cpu') -> list:
-    """impls(op, device) with what each does and which one impl=None runs: [{name, why, default}]."""
+def impl_info(op: Any, device: Any = 'cpu', dtype: Any = None) -> list:
+    """Every row of the op's table on a device: [{name, why, default, runs_here, needs}]: runs_here at
+    the active ISA for dtype (None: either); needs: e.g. 'AVX-512 and float32', '' for none.
+    """
 
 
-def impls(op: Any, device: Any = 'cpu') -> list[str]:
-    """Implementations of an op on a device ('cpu' or 'cuda'), plainest first; the last is the default."""
+def impls(op: Any, device: Any = 'cpu', dtype: Any = None) -> list[str]:
+    """Implementations of an op that run on a device ('cpu': at the active ISA) for dtype (None: for
+    float32 or float64), plainest first; the last is what impl=None runs for that dtype.
+    """
 
 
 def isa_active() -> str:
@@ -787,6 +791,12 @@ def relu_forward(x: Any, *, out: Any = None, impl: Any = None) -> Any:
 
     impl: None for the default, or a name from impls('relu_forward');
     impl_info('relu_forward') says what each does and which is the default.
+    """
+
+
+def resolve_impl(op: Any, impl: Any = None, *, device: Any = 'cpu', dtype: Any = 'float32') -> str:
+    """The name of the row that impl (None: the default) runs on device for dtype here; ValueError
+    where it is unknown or does not run here (the error the op itself raises).
     """
 
 
