@@ -21,7 +21,7 @@ from . import pytest_json
 
 # Default thresholds per metric, from the measured noise (docs/benchmarks.md, "Regression gate"): instruction
 # counts repeat to the instruction (a 10% slowdown must be caught: 2% leaves room for small benign
-# changes in the Python wrappers); wall-clock medians on this shared VM swing by 20%+ between runs.
+# changes in the bindings); wall-clock medians on a shared VM swing by 20%+ between runs.
 DEFAULT_THRESHOLDS = {"instructions": 2.0, "seconds": 25.0}
 
 

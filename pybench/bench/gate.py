@@ -17,7 +17,7 @@ How one gate run goes (:func:`run_gate`):
 3. It then turns instrumentation on and, per problem, zeroes callgrind's counters
    (``_native.callgrind_begin``), calls the op once and dumps the counters under the problem's
    name (``_native.callgrind_end``): one ``callgrind.out.N`` file per problem. Outputs are
-   preallocated, so the count is the kernel plus the thin Python wrapper and binding.
+   preallocated, so the count is the kernel plus its binding (pybench.ops is the native module).
 4. The parent reads the dump files (their ``desc: Trigger: Client Request: NAME`` and ``totals:``
    lines), writes the figures as JSON, compares them with the baseline (:mod:`.compare`) and
    appends them to the history (:mod:`.history`).

@@ -11,9 +11,8 @@ gradient (same multiply-adds), the bias gradient (1 per output) and, unless ``co
 False, the input gradient (same multiply-adds again). Memory-bound layers count nominal figures,
 documented on each class; they hardly matter next to the GEMMs and their time follows bytes.
 
-Conv2d and the pools call ``pybench._native`` directly (the functions ``pybench.ops`` wraps), with
-stride/padding/... normalized once at construction: the ops wrappers re-check those tuples on
-every call, which cost several microseconds per call, more than a small conv's bookkeeping.
+Conv2d and the pools normalize stride/padding/... once at construction and pass the native ops
+plain tuples, so no call pays for re-parsing them.
 """
 
 import math
