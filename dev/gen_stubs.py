@@ -1,4 +1,5 @@
-"""Write the type stubs of the built extension: pybench/_native.pyi and pybench/ops/__init__.pyi.
+"""Write the type stubs of the built extension: pybench/_native.pyi and pybench/ops/__init__.pyi
+(a star import of the first).
 
     python dev/gen_stubs.py            # rewrite both stubs from the pybench._native that imports
     python dev/gen_stubs.py --check    # exit 1 if a committed stub differs from what would be written
@@ -89,22 +90,19 @@ def native_stub(native):
             imports.add("import numpy\nimport numpy.typing")
         parts.append(text)
     doc = (native.__doc__ or "").strip()
-    return (f'"""{doc}"""\n\n' + HEADER + "\n" + "\n".join(sorted(imports)) + "\n\n\n"
+    all_ = "__all__ = [\n" + "".join(f'    "{n}",\n' for n in native.__all__) + "]\n"
+    return (f'"""{doc}"""\n\n' + HEADER + "\n" + "\n".join(sorted(imports)) + "\n\n" + all_ + "\n\n"
             + "\n\n".join(parts))
 
 
 def ops_stub(ops):
-    names = sorted(ops.__all__)
+    """pybench.ops is `from pybench._native import *`: its stub says so, so a new op changes only
+    _native.pyi (whose __all__ is the module's)."""
     from pybench import _native
-    lines = []
-    for n in names:
-        src = "ops" if n == "registered_ops" else n
-        if getattr(ops, n) is not getattr(_native, src):
-            raise TypeError(f"gen_stubs: pybench.ops.{n} is not pybench._native.{src}")
-        lines.append(f"from pybench._native import {src} as {n}")
-    body = "\n".join(lines)
-    all_ = "__all__ = [\n" + "".join(f'    "{n}",\n' for n in names) + "]\n"
-    return HEADER + "\n" + body + "\n\n" + all_
+    if set(ops.__all__) != set(_native.__all__) | {"registered_ops"}:
+        raise TypeError("gen_stubs: pybench.ops.__all__ is not pybench._native.__all__ + registered_ops")
+    return (HEADER + "\nfrom pybench._native import *\nfrom pybench._native import ops as _ops\n\n"
+            "registered_ops = _ops\n")
 
 
 def render():

@@ -4,6 +4,7 @@
 
 #include "bindings/bind.h"
 #include "core/common.h"
+#include "core/dispatch.h"
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "pybench native kernels (C++/OpenMP CPU backend, optional CUDA backend)";
@@ -24,4 +25,11 @@ PYBIND11_MODULE(_native, m) {
   pb::bind::bind_loss(m);
   pb::bind::bind_optim(m);
   pb::bind::bind_bench(m);
+  // What pybench.ops re-exports (`from pybench._native import *`): every registered op bound here and
+  // the implementation queries, so a new op needs no Python edit and no hand-kept list.
+  pybind11::list all;
+  for (const std::string& op : pb::registered_ops())
+    if (pybind11::hasattr(m, op.c_str())) all.append(op);
+  for (const char* n : {"impl_info", "impls", "isa_active", "isa_supported", "resolve_impl", "set_isa"}) all.append(n);
+  m.attr("__all__") = all;
 }

@@ -155,7 +155,7 @@ TABLE = {
     } for op in OPTIM_OPS},
 }
 
-# the gate's activations: a few, each with its stable name (1-D sizes there before: 256 rows of 1024)
+# the gate's activations, each with its stable name (256 rows of 1024); one not listed: its forward
 GATE_ACTS = {"relu": ("fwd", "bwd"), "leaky_relu": ("fwd",), "elu": ("fwd",), "gelu": ("fwd", "bwd tanh"),
              "sigmoid": ("fwd",), "tanh": ("fwd",), "silu": ("bwd",), "softplus": ("fwd",),
              "softmax": ("fwd", "bwd"), "log_softmax": ("fwd",)}
@@ -168,7 +168,7 @@ def _act(op, bwd, shape, variant=None):
 
 def _gate_acts(op):
     out = {}
-    for label in GATE_ACTS.get(op, ()):
+    for label in GATE_ACTS.get(op, ("fwd",)):
         bwd, variant = label.startswith("bwd"), (label.split(" ") + [""])[1]
         softmax = op in ("softmax", "log_softmax")
         shape = (1024, 100) if softmax else (256, 1024)

@@ -15,8 +15,7 @@ from . import init  # noqa: F401
 from .module import Module, Parameter, Sequential  # noqa: F401
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool,  # noqa: F401
                      Identity, Linear, MaxPool2d)
-from .activations import (ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,  # noqa: F401
-                          activation, activation_names)
+from .activations import *  # noqa: F401,F403  every activation layer (its __all__), activation(), activation_names()
 from .models import cnn, mlp, receptive_field  # noqa: F401
 
 # losses, optimizers, LR schedules (train helper: loss.py, optim.py, schedule.py)

@@ -76,13 +76,7 @@ memory with each other or with grad (ValueError otherwise, never a copy). An emp
 extent 0) is checked like any other and then left as it is (a no-op, as torch.optim).
 """
 
-from .. import _native
-from .._native import impl_info, impls, isa_active, isa_supported, set_isa  # noqa: F401
-from .._native import ops as registered_ops
+from .._native import *  # noqa: F403  every registered op and the impl queries (_native.__all__)
+from .._native import __all__ as _native_all, ops as registered_ops
 
-# Every registered op is bound under its own name, so a new op needs no edit here (one registered
-# but not bound is left out here and fails tests/test_bindings.py, rather than every import).
-_bound = [name for name in registered_ops() if hasattr(_native, name)]
-globals().update({name: getattr(_native, name) for name in _bound})
-
-__all__ = sorted(["impl_info", "impls", "isa_active", "isa_supported", "registered_ops", "set_isa", *_bound])
+__all__ = sorted([*_native_all, "registered_ops"])
