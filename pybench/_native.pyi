@@ -31,6 +31,8 @@ __all__ = [
     "gemm",
     "global_avg_pool2d_backward",
     "global_avg_pool2d_forward",
+    "hardswish_backward",
+    "hardswish_forward",
     "huber_backward",
     "huber_forward",
     "leaky_relu_backward",
@@ -595,6 +597,31 @@ def global_avg_pool2d_forward(x: Any, *, out: Any = None, impl: Any = None) -> A
 
     impl: None for the default, or a name from impls('global_avg_pool2d_forward');
     impl_info('global_avg_pool2d_forward') says what each does and which is the default.
+    """
+
+
+def hardswish_backward(dy: Any, x: Any, *, out: Any = None, impl: Any = None) -> Any:
+    """dx = 0 where x < -3, dy where x >= 3, else dy * (x / 3 + 1/2) (PyTorch's vectorized CPU kernel;
+    its scalar and CUDA kernels put x = -3 and x = 3 in the middle branch). A NaN x gives NaN.
+
+    Element-wise on float32/float64 arrays of any shape (dy and x alike); the result has the input's dtype.
+    out: that shape and dtype, C-contiguous, writable, not overlapping an input (written in
+    place and returned; allocated when omitted).
+
+    impl: None for the default, or a name from impls('hardswish_backward');
+    impl_info('hardswish_backward') says what each does and which is the default.
+    """
+
+
+def hardswish_forward(x: Any, *, out: Any = None, impl: Any = None) -> Any:
+    """y = x * min(max(x + 3, 0), 6) / 6 (PyTorch's hardswish); NaN propagates.
+
+    Element-wise on float32/float64 arrays of any shape; the result has the input's dtype.
+    out: that shape and dtype, C-contiguous, writable, not overlapping an input (written in
+    place and returned; allocated when omitted).
+
+    impl: None for the default, or a name from impls('hardswish_forward');
+    impl_info('hardswish_forward') says what each does and which is the default.
     """
 
 

@@ -126,6 +126,18 @@ def silu_backward(dy, x):
 
 
 @_via64
+def hardswish_forward(x):
+    return x * np.minimum(np.maximum(x + 3, 0), 6) / 6
+
+
+@_via64
+def hardswish_backward(dy, x):
+    """0 below -3, dy from 3 on, dy (x / 3 + 1/2) between (PyTorch's vectorized CPU kernel); NaN x: NaN."""
+    with np.errstate(invalid="ignore"):
+        return np.where(x < -3, 0.0, np.where(x >= 3, dy, dy * (x / 3 + 0.5)))
+
+
+@_via64
 def softplus_forward(x, beta=1.0, threshold=20.0):
     """x where x*beta > threshold, else log(1 + exp(beta x)) / beta, written stably as
     (max(z, 0) + log1p(exp(-|z|))) / beta (PyTorch's log1p(exp(z)) overflows for z > 88 in float32)."""

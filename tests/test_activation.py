@@ -33,6 +33,7 @@ ELEMENTWISE = [
     ("sigmoid", {}),
     ("tanh", {}),
     ("silu", {}),
+    ("hardswish", {}),
     ("softplus", {}),
     ("softplus", {"beta": 2.0, "threshold": 5.0}),
 ]
@@ -147,6 +148,7 @@ def test_elementwise_matches_torch_on_special_values():
         "sigmoid": lambda t: torch.sigmoid(t),
         "tanh": lambda t: torch.tanh(t),
         "silu": lambda t: F.silu(t),
+        "hardswish": lambda t: F.hardswish(t),
         "softplus": lambda t, beta=1.0, threshold=20.0: F.softplus(t, beta, threshold),
     }
     for name, params in ELEMENTWISE:
@@ -159,6 +161,9 @@ def test_elementwise_matches_torch_on_special_values():
                 got, want = got[x != np.inf], want[x != np.inf]
             if name == "elu" and what == "backward":  # NaN x: PyTorch float32 passes dy, float64 NaN; we NaN
                 got, want = got[~np.isnan(x)], want[~np.isnan(x)]
+            if name == "hardswish" and what == "backward":  # PyTorch's scalar loop (short tensors, tails) passes
+                keep = ~np.isnan(x) & (x != 3)  # dy at NaN and takes 1.5 dy at 3; its vector loop and we: NaN, dy
+                got, want = got[keep], want[keep]
             np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{name} {params} {what} NaN")
             # PyTorch's float32 gelu tanh form cancels in 1 + tanh(k) for x < -3 (~1e-6 absolute)
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"{name} {params} {what}")

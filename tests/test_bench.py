@@ -408,7 +408,7 @@ def _standins(torch):
 
     acts = {
         "relu": lambda t: F.relu(t), "sigmoid": lambda t: torch.sigmoid(t), "tanh": lambda t: torch.tanh(t),
-        "silu": lambda t: F.silu(t),
+        "silu": lambda t: F.silu(t), "hardswish": lambda t: F.hardswish(t),
         "leaky_relu": lambda t, negative_slope=0.01: F.leaky_relu(t, negative_slope),
         "elu": lambda t, alpha=1.0: F.elu(t, alpha),
         "gelu": lambda t, approximate="none": F.gelu(t, approximate=approximate),

@@ -610,7 +610,7 @@ def test_activation_factory():
     assert nn.activation("gelu_tanh").approximate == "tanh" and nn.activation("gelu").approximate == "none"
     assert nn.activation("leaky_relu", negative_slope=0.2).negative_slope == 0.2
     expected = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-                "silu": nn.SiLU, "softplus": nn.Softplus}
+                "silu": nn.SiLU, "hardswish": nn.Hardswish, "softplus": nn.Softplus}
     for name, cls in expected.items():
         layer = nn.activation(name)
         assert type(layer) is cls and layer.op == name

@@ -11,7 +11,7 @@ from pybench import _native, ops
 DEV = _native.build_info()["dev_kernels"]  # -DPYBENCH_DEV_KERNELS=ON adds the rows of dev/kernels
 TWO = ["naive", "vec"]
 POOL = ["naive", "fast"]
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "silu", "softplus")
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "silu", "hardswish", "softplus")
 
 
 def expected(op, isa, dtype):

@@ -63,6 +63,17 @@ template <class M, class T> PB_INLINE T silu_grad(T dy, T x) {
   return dy * (s + x * (e * r * r));
 }
 
+// hardswish = x * min(max(x + 3, 0), 6) / 6 (PyTorch's order; NaN propagates); backward as
+// PyTorch's vectorized CPU kernel: 0 below -3, dy from 3 on, dy (x / 3 + 1/2) between (NaN: NaN).
+template <class T> PB_INLINE T hardswish(T x) {
+  const T r = fm::max0(x + T(3));
+  return x * fm::select(r > T(6), T(6), r) / T(6);
+}
+template <class T> PB_INLINE T hardswish_grad(T dy, T x) {
+  const T mid = dy * (x / T(3) + T(0.5));
+  return fm::select(x < T(-3), T(0), fm::select(x >= T(3), dy, mid));
+}
+
 // gelu, approximate='none': x/2 (1 + erf(x / sqrt 2)); backward dy (cdf + x pdf).
 constexpr double kSqrt1_2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1 / sqrt(2 pi)
@@ -116,7 +127,7 @@ template <class M, class T> PB_INLINE T softplus_grad(T dy, T x, T beta, T thres
 // ---- the element-wise activations, by name -------------------------------------------------
 // Adding one: its formula above, an entry in Act, a tag and a line in visit_act; the loops of
 // csrc/cpu/activation.cpp and csrc/cuda/activation.cu name no activation.
-enum class Act { relu, leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, softplus };
+enum class Act { relu, leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, hardswish, softplus };
 // a: negative_slope (leaky_relu), alpha (elu), beta (softplus); b: threshold (softplus).
 template <class T> struct ActParams {
   T a = T(0), b = T(0);
@@ -161,6 +172,10 @@ struct Silu : Tag {
   template <class M, class T> PB_INLINE T fwd(T x, T, T) { return silu<M>(x); }
   template <class M, class T> PB_INLINE T grad(T dy, T x, T, T) { return silu_grad<M>(dy, x); }
 };
+struct Hardswish : Tag {
+  template <class M, class T> PB_INLINE T fwd(T x, T, T) { return hardswish(x); }
+  template <class M, class T> PB_INLINE T grad(T dy, T x, T, T) { return hardswish_grad(dy, x); }
+};
 struct Softplus : Tag {
   static constexpr bool kUnitA = true;  // beta = 1, the default
   template <class M, class T> PB_INLINE T fwd(T x, T a, T b) { return softplus<M>(x, a, b); }
@@ -181,6 +196,7 @@ template <class F> PB_INLINE decltype(auto) visit_act(Act which, F&& f) {
     case Act::sigmoid: return f(act::Sigmoid{});
     case Act::tanh: return f(act::Tanh{});
     case Act::silu: return f(act::Silu{});
+    case Act::hardswish: return f(act::Hardswish{});
     case Act::softplus: break;
   }
   return f(act::Softplus{});

@@ -109,6 +109,8 @@ ACTS = [
         numpy_fwd=lambda x, o: np.tanh(x, out=o)),
     Act("silu", torch_fwd=lambda A, x, p, o: A.silu.out(x, out=o),
         torch_bwd=lambda A, dy, x, y, p, o: A.silu_backward.grad_input(dy, x, grad_input=o)),
+    Act("hardswish", torch_fwd=lambda A, x, p, o: A.hardswish.out(x, out=o),
+        torch_bwd=lambda A, dy, x, y, p, o: A.hardswish_backward.out(dy, x, out=o)),
     Act("softplus", params=(("beta", 1.0), ("threshold", 20.0)),
         torch_fwd=lambda A, x, p, o: A.softplus.out(x, p["beta"], p["threshold"], out=o),
         torch_bwd=lambda A, dy, x, y, p, o: A.softplus_backward.grad_input(dy, x, p["beta"], p["threshold"],

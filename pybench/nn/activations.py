@@ -15,8 +15,8 @@ from .. import ops
 from ..arrays import is_cuda_array
 from .module import Module
 
-__all__ = ["ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "SiLU", "Softplus", "Softmax", "LogSoftmax",
-           "activation", "activation_names"]
+__all__ = ["ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "SiLU", "Hardswish", "Softplus", "Softmax",
+           "LogSoftmax", "activation", "activation_names"]
 
 
 class _Activation(Module):
@@ -117,6 +117,13 @@ class SiLU(_Activation):
         super().__init__(ops.silu_forward, ops.silu_backward)
 
 
+class Hardswish(_Activation):
+    op = "hardswish"
+
+    def __init__(self):
+        super().__init__(ops.hardswish_forward, ops.hardswish_backward)
+
+
 class Softplus(_Activation):
     op = "softplus"
 
@@ -162,7 +169,8 @@ def _identity(**kw):
 _FACTORIES = {
     "relu": ReLU, "leaky_relu": LeakyReLU, "elu": ELU, "gelu": GELU,
     "gelu_tanh": lambda **kw: GELU(approximate="tanh", **kw), "sigmoid": Sigmoid, "tanh": Tanh,
-    "silu": SiLU, "softplus": Softplus, "softmax": Softmax, "log_softmax": LogSoftmax, "identity": _identity,
+    "silu": SiLU, "hardswish": Hardswish, "softplus": Softplus, "softmax": Softmax, "log_softmax": LogSoftmax,
+    "identity": _identity,
 }
 
 
@@ -172,7 +180,7 @@ def activation_names():
 
 def activation(name, **kw):
     """A fresh activation layer by name: "relu", "leaky_relu", "elu", "gelu", "gelu_tanh",
-    "sigmoid", "tanh", "silu", "softplus", "identity" (or None), plus "softmax" and
+    "sigmoid", "tanh", "silu", "hardswish", "softplus", "identity" (or None), plus "softmax" and
     "log_softmax"; ``kw`` goes to the class (e.g. ``negative_slope=0.1``)."""
     if name is None:
         name = "identity"

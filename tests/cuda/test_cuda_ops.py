@@ -84,7 +84,7 @@ def labels(rng, N, C):
     return rng.integers(0, C, size=N).astype(np.int64)
 
 
-ACTS = ["relu", "sigmoid", "tanh", "silu"]
+ACTS = ["relu", "sigmoid", "tanh", "silu", "hardswish"]
 CASES = []
 for a in ACTS:
     CASES += [Case(f"{a}_forward", lambda r, d: [n(r, d, 3, 37)]),
