@@ -14,6 +14,7 @@ arrays in place). One thread, so the figures do not depend on the machine's core
 """
 import hashlib
 import json
+import re
 import sys
 
 import numpy as np
@@ -53,6 +54,8 @@ def _hash(result, inputs):
 
 def cases(dt):
     """(op, shape label, callable(impl, arrays) -> result, arrays maker) for float dtype dt."""
+    from pybench import _native
+
     seed = [0]
 
     def rnd(*shape, scale=1.0, low=None):
@@ -69,17 +72,7 @@ def cases(dt):
         out.append((op, label, make, call))
 
     # ---- element-wise activations ----
-    acts = {
-        "relu": {}, "sigmoid": {}, "tanh": {}, "silu": {},
-        "leaky_relu": {"negative_slope": 0.02}, "elu": {"alpha": 0.7},
-        "gelu": {"approximate": "none"}, "softplus": {"beta": 1.0, "threshold": 20.0},
-    }
-    for name, kw in acts.items():
-        variants = [kw]
-        if name == "gelu":
-            variants = [{"approximate": "none"}, {"approximate": "tanh"}]
-        if name == "softplus":
-            variants = [{"beta": 1.0, "threshold": 20.0}, {"beta": 2.5, "threshold": 3.0}]
+    def add_act(name, variants):
         for vi, v in enumerate(variants):
             for shape in [(1,), (37,), (5, 131), (3, 7, 33)]:
                 lab = f"{shape}-{vi}"
@@ -87,6 +80,15 @@ def cases(dt):
                     (lambda f, impl, a, v=v: f(a[0], impl=impl, **v)))
                 add(f"{name}_backward", lab, (lambda s=shape: [rnd(*s), rnd(*s, scale=4.0)]),
                     (lambda f, impl, a, v=v: f(a[0], a[1], impl=impl, **v)))
+
+    acts = {
+        "relu": [{}], "sigmoid": [{}], "tanh": [{}], "silu": [{}],
+        "leaky_relu": [{"negative_slope": 0.02}], "elu": [{"alpha": 0.7}],
+        "gelu": [{"approximate": "none"}, {"approximate": "tanh"}],
+        "softplus": [{"beta": 1.0, "threshold": 20.0}, {"beta": 2.5, "threshold": 3.0}],
+    }
+    for name, variants in acts.items():
+        add_act(name, variants)
     for name in ("softmax", "log_softmax"):
         for shape in [(1,), (3, 17), (5, 129), (2, 3, 1000), (4, 4099)]:
             add(f"{name}_forward", str(shape), (lambda s=shape: [rnd(*s, scale=3.0)]),
@@ -231,6 +233,17 @@ def cases(dt):
             add("batch_norm_backward", lab + "-noweight",
                 (lambda xs=xs, C=C: [rnd(*xs), rnd(*xs, scale=2.0), rnd(C), rnd(C, low=0.5)]),
                 lambda f, impl, a, tr=training: f(a[0], a[1], None, a[2], a[3], tr, impl=impl))
+    # Parameterless activations added since (forward (x, *, ...), backward (dy, x, *, ...)), hashed
+    # without an edit here; last, so the inputs of the cases above (seeded by index) stay the same.
+    def takes(op, args):
+        return re.match(rf"{op}\({args}, \*,", getattr(_native, op, None).__doc__ or "") is not None
+
+    for op in _native.ops():
+        name = op[:-len("_forward")]
+        if (op.endswith("_forward") and name not in acts and takes(op, r"x: \w+")
+                and takes(name + "_backward", r"dy: \w+, x: \w+")):
+            add_act(name, [{}])
+
     def reseed(i):  # the inputs of case i, the same for every impl and level
         seed[0] = 1000 * i
 
