@@ -113,7 +113,7 @@ def _default_peers(device="cpu"):
 
 def _cmd_bench(args):
     from . import console
-    from .bench import Options, UsageError, env, report, run
+    from .bench import Options, UsageError, env, run, tables
     from .bench.runner import DeviceUnavailable
 
     out = console.make(wide=args.wide)
@@ -141,11 +141,11 @@ def _cmd_bench(args):
     except UsageError as e:
         err.print(f"pybench bench: error: {e}", markup=False)
         return 2
-    out.print(console.Lines(report.header_lines(result)))
-    out.print(report.build_table(result, wide=args.wide))
-    out.print(console.Lines(report.totals_lines(result)))
+    out.print(console.Lines(tables.header_lines(result)))
+    out.print(tables.build_table(result, wide=args.wide))
+    out.print(console.Lines(tables.totals_lines(result)))
     if args.json:
-        report.write_json(dict(result, command=["pybench", "bench", *args.argv]), args.json)
+        tables.write_json(dict(result, command=["pybench", "bench", *args.argv]), args.json)
         err.print(f"wrote {args.json}", markup=False)
     if warning:
         err.print(f"[bold yellow]{warning}[/]")
@@ -157,7 +157,7 @@ def _cmd_bench(args):
 
 def _cmd_bench_train(args):
     from . import console
-    from .bench import report, train_step
+    from .bench import tables, train_step
 
     out = console.make(wide=args.wide)
     err = console.make(stderr=True, highlight=False, soft_wrap=True)
@@ -168,7 +168,7 @@ def _cmd_bench_train(args):
         out.print("pybench bench-train --convergence: each config's accuracy bar, one train.run each")
         out.print(convergence.build_table(rows))
         if args.json:
-            report.write_json({"command": ["pybench", "bench-train", *args.argv], "runs": rows}, args.json)
+            tables.write_json({"command": ["pybench", "bench-train", *args.argv], "runs": rows}, args.json)
             err.print(f"wrote {args.json}", markup=False)
         return 0 if all(r["passed"] for r in rows) else 1
     cases = None
@@ -187,7 +187,7 @@ def _cmd_bench_train(args):
     out.print(console.Lines(head))
     out.print(train_step.build_table(result, wide=args.wide))
     if args.json:
-        report.write_json(dict(result, command=["pybench", "bench-train", *args.argv]), args.json)
+        tables.write_json(dict(result, command=["pybench", "bench-train", *args.argv]), args.json)
         err.print(f"wrote {args.json}", markup=False)
     failed = [r for r in result["records"] if r["status"] != "ok"]
     return 1 if failed else 0
@@ -227,7 +227,7 @@ def _cmd_train(args):
     record = train.run(config)
     print(train.summary(record))
     if args.out:
-        from .bench.report import write_json
+        from .bench.tables import write_json
 
         write_json(record, args.out)
         print(f"wrote {args.out}", file=sys.stderr)

@@ -20,7 +20,7 @@ from rich.console import Console
 import pybench
 from pybench import _native, arrays
 from pybench.bench import calibrate, cuda_calibrate, cuda_problems, cuda_timing, device as D, problems as P
-from pybench.bench import report, runner
+from pybench.bench import runner, tables
 from pybench.bench.cases_compute import gemm_problem
 from pybench.bench.check import Tol
 from pybench.bench.problem_core import Inputs, Problem, try_check
@@ -462,9 +462,9 @@ def _synthetic_result():
 def _render(result):
     """(the text, the text with whitespace runs collapsed: wrapped lines joined)."""
     c = Console(width=250, record=True)
-    for line in report.header_lines(result):
+    for line in tables.header_lines(result):
         c.print(line, markup=False, highlight=False)
-    c.print(report.build_table(result, wide=True))  # every column: the peers' own cells are checked too
+    c.print(tables.build_table(result, wide=True))  # every column: the peers' own cells are checked too
     text = c.export_text()
     return text, " ".join(text.split())
 
@@ -505,7 +505,7 @@ def test_cuda_report_over_100_percent_and_json(tmp_path):
     text, flat = _render(res)
     assert "rerun `pybench info --calibrate --device cuda:0` on a quiet machine" in flat
     assert "Winograd" not in text
-    report.write_json(res, tmp_path / "r.json")
+    tables.write_json(res, tmp_path / "r.json")
     d = json.loads((tmp_path / "r.json").read_text())
     assert [r["device"] for r in d["records"]] == ["cuda:0"] * 3
     assert d["records"][0]["rate_unit"] == "GFLOP/s" and d["records"][1]["rate_unit"] == "GB/s"

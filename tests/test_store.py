@@ -179,7 +179,7 @@ def test_a_failed_write_names_the_file_not_its_temporary(tmp_path, monkeypatch):
 def test_every_writer_goes_through_atomic_write_with_its_own_bytes(tmp_path, monkeypatch):
     """Each writer's bytes (indent, key order, trailing newline) as they were before the writers
     became one, and each lands through store.atomic_write."""
-    from pybench.bench import calibrate, compare, gate, history, report as bench_report
+    from pybench.bench import calibrate, compare, gate, history, tables as bench_tables
 
     real, seen = store.atomic_write, []
 
@@ -189,7 +189,7 @@ def test_every_writer_goes_through_atomic_write_with_its_own_bytes(tmp_path, mon
 
     monkeypatch.setattr(store, "atomic_write", spy)
     d = {"b": 1, "a": [1.5, math.nan]}
-    bench_report.write_json(d, tmp_path / "bench.json")
+    bench_tables.write_json(d, tmp_path / "bench.json")
     calibrate.write_json({"b": 1, "a": 2}, tmp_path / "cal.json")
     gate.write_json({"b": 1, "a": 2}, tmp_path / "gate.json")
     compare.write_markdown(tmp_path / "cmp.md", "x.json", "y.json", ("k", "v"), [("a|b", 1)], "1 row")

@@ -10,7 +10,7 @@ a time budget and reported as medians with their spread, GFLOP/s or GB/s, and sp
 Modules: problems (the one problem table: every problem, its sizes by class, for bench, the
 gate, pytest-benchmark and the tests' check), problem_core and cases_* (inputs, our call,
 oracle, tolerance, work, peers), timing (round-robin medians), check (comparisons), env
-(threads, BLAS, torch), runner (check-then-time), report (table, JSON), networks (real
+(threads, BLAS, torch), runner (check-then-time), tables (table, JSON), networks (real
 networks' layers, for --network), gate_problems and gate (the instruction-count gate).
 With --device cuda (Options(device="cuda")): device (parsing, CuPy device, CUDA events),
 cuda_problems (the same problems on the GPU, CuPy / PyTorch CUDA peers), cuda_timing (the

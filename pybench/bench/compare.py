@@ -240,7 +240,7 @@ def run_compare(base_path, cur_path, threshold=None, ignore_key=False, out=_prin
                  summary_line(counts, cur["metric"], thr))
     try:
         if json_out:
-            from .report import write_json
+            from .tables import write_json
 
             write_json(report, json_out)
         if md_out:
@@ -412,7 +412,7 @@ def _iqr(s):
 
 
 def _run_cells(r):
-    from .report import fmt_time
+    from .tables import fmt_time
 
     b, c = r["baseline"], r["current"]
     return (r["row"], fmt_time(b["median_s"]) if b else "-", _iqr(b), fmt_time(c["median_s"]) if c else "-", _iqr(c),

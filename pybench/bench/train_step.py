@@ -281,7 +281,7 @@ def build_table(result, wide=False):
     from rich.table import Table
     from rich.text import Text
 
-    from .report import fmt_ratio, fmt_time
+    from .tables import fmt_ratio, fmt_time
 
     t = Table(header_style="bold")
     fma = (result["environment"].get("calibration") or {}).get("fma_peak_gflops")
