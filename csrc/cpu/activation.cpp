@@ -19,6 +19,10 @@ namespace pb::cpu::PB_ISA_NS {
 
 // ---- element-wise ------------------------------------------------------------------------
 
+// Each activation's loop is a function of its own: compiled alone, so adding an activation leaves
+// the others' machine code (and the gate's counts) as they were; one function holding them all did not.
+template <class L, class F> __attribute__((noinline)) void run_loop(L& loop, F f) { loop(f); }
+
 // Calls loop(f) with f the forward formula of `op` (math::visit_act: one instantiation of the loop
 // per activation). f is generic: f(T) in the scalar loops, f(fm::V16) in the AVX-512 ones
 // (parameters broadcast).
@@ -29,8 +33,8 @@ PB_INLINE void forward_cases(Act op, ActParams<T> p, L&& loop) {
     using A = decltype(tag);
     if constexpr (A::kUnitA)
       if (a == T(1))  // x * a and a final * (1 / a) fold away (exact)
-        return loop([b](auto v) { return A::template fwd<M>(v, decltype(v)(1), decltype(v)(b)); });
-    loop([a, b](auto v) { return A::template fwd<M>(v, decltype(v)(a), decltype(v)(b)); });
+        return run_loop(loop, [b](auto v) { return A::template fwd<M>(v, decltype(v)(1), decltype(v)(b)); });
+    run_loop(loop, [a, b](auto v) { return A::template fwd<M>(v, decltype(v)(a), decltype(v)(b)); });
   });
 }
 
@@ -42,8 +46,9 @@ PB_INLINE void backward_cases(Act op, ActParams<T> p, L&& loop) {
     using A = decltype(tag);
     if constexpr (A::kUnitA)
       if (a == T(1))
-        return loop([b](auto g, auto v) { return A::template grad<M>(g, v, decltype(v)(1), decltype(v)(b)); });
-    loop([a, b](auto g, auto v) { return A::template grad<M>(g, v, decltype(v)(a), decltype(v)(b)); });
+        return run_loop(loop,
+                        [b](auto g, auto v) { return A::template grad<M>(g, v, decltype(v)(1), decltype(v)(b)); });
+    run_loop(loop, [a, b](auto g, auto v) { return A::template grad<M>(g, v, decltype(v)(a), decltype(v)(b)); });
   });
 }
 
