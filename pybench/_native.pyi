@@ -601,8 +601,8 @@ def global_avg_pool2d_forward(x: Any, *, out: Any = None, impl: Any = None) -> A
 
 
 def hardswish_backward(dy: Any, x: Any, *, out: Any = None, impl: Any = None) -> Any:
-    """dx = 0 where x < -3, dy where x >= 3, else dy * (x / 3 + 1/2) (PyTorch's vectorized CPU kernel;
-    its scalar and CUDA kernels put x = -3 and x = 3 in the middle branch). A NaN x gives NaN.
+    """dx = 0 where x <= -3, dy where x >= 3, else dy * (x / 3 + 1/2), as PyTorch's hardswish_backward.
+    A NaN x gives NaN (PyTorch's vectorized loop; its scalar loop, used for tails, passes dy).
 
     Element-wise on float32/float64 arrays of any shape (dy and x alike); the result has the input's dtype.
     out: that shape and dtype, C-contiguous, writable, not overlapping an input (written in

@@ -132,9 +132,9 @@ def hardswish_forward(x):
 
 @_via64
 def hardswish_backward(dy, x):
-    """0 below -3, dy from 3 on, dy (x / 3 + 1/2) between (PyTorch's vectorized CPU kernel); NaN x: NaN."""
+    """0 up to -3, dy from 3 on, dy (x / 3 + 1/2) between (PyTorch's); NaN x: NaN (its vector loop)."""
     with np.errstate(invalid="ignore"):
-        return np.where(x < -3, 0.0, np.where(x >= 3, dy, dy * (x / 3 + 0.5)))
+        return np.where(x <= -3, 0.0, np.where(x >= 3, dy, dy * (x / 3 + 0.5)))
 
 
 @_via64

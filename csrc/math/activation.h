@@ -64,14 +64,14 @@ template <class M, class T> PB_INLINE T silu_grad(T dy, T x) {
 }
 
 // hardswish = x * min(max(x + 3, 0), 6) / 6 (PyTorch's order; NaN propagates); backward as
-// PyTorch's vectorized CPU kernel: 0 below -3, dy from 3 on, dy (x / 3 + 1/2) between (NaN: NaN).
+// PyTorch's: 0 to -3, dy from 3 on, dy (x / 3 + 1/2) between; NaN x: NaN (its vector loop).
 template <class T> PB_INLINE T hardswish(T x) {
   const T r = fm::max0(x + T(3));
   return x * fm::select(r > T(6), T(6), r) / T(6);
 }
 template <class T> PB_INLINE T hardswish_grad(T dy, T x) {
   const T mid = dy * (x / T(3) + T(0.5));
-  return fm::select(x < T(-3), T(0), fm::select(x >= T(3), dy, mid));
+  return fm::select(x <= T(-3), T(0), fm::select(x >= T(3), dy, mid));
 }
 
 // gelu, approximate='none': x/2 (1 + erf(x / sqrt 2)); backward dy (cdf + x pdf).

@@ -58,8 +58,8 @@ const Activation kActivations[] = {
      {"y = x * sigmoid(x) = x / (1 + exp(-x)).", "dx = dy * s * (1 + x (1 - s)), s = sigmoid(x)."}},
     {"hardswish", Act::hardswish, false,
      {"y = x * min(max(x + 3, 0), 6) / 6 (PyTorch's hardswish); NaN propagates.",
-      "dx = 0 where x < -3, dy where x >= 3, else dy * (x / 3 + 1/2) (PyTorch's vectorized CPU kernel;\n"
-      "its scalar and CUDA kernels put x = -3 and x = 3 in the middle branch). A NaN x gives NaN."}},
+      "dx = 0 where x <= -3, dy where x >= 3, else dy * (x / 3 + 1/2), as PyTorch's hardswish_backward.\n"
+      "A NaN x gives NaN (PyTorch's vectorized loop; its scalar loop, used for tails, passes dy)."}},
     {"softplus", Act::softplus, true,
      {"y = x where x * beta > threshold (PyTorch's linear region), else log(1 + exp(beta x)) / beta.\n\n"
       "Differs from PyTorch: the log term is evaluated stably (max(z, 0) + log1p(exp(-|z|))), so a\n"

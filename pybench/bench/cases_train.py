@@ -275,7 +275,8 @@ def loss_problem(loss, backward, shape):
     params = {"shape": list(shape), **LOSS_ARGS.get(loss, {})}
     return Problem(loss, "bwd" if backward else "fwd", str(tuple(shape)), params, "memory", work,
                    formula + " (float32: 4 B per element)", (fn,),
-                   lambda inp: LossCase(inp, loss, backward, {"shape": list(shape)}), ("torch",))
+                   lambda inp: LossCase(inp, loss, backward, {"shape": list(shape)}),
+                   () if backward else ("torch",))  # torch has no loss backward alike (autograd only)
 
 
 # ----------------------------------------------------------------------------------------------
