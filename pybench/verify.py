@@ -583,7 +583,7 @@ def run(device="cpu", budget_s=None, log=lambda m: None, dev=None, ops=None):
     if budget.left() > sweep_cost:
         log(f"sweep: batch sizes {', '.join(map(str, SWEEP_BATCHES))} ({budget.used():.0f} s used)")
         rep["sections"]["sweep"] = {"rows": _guard("sweep", lambda: batch_sweep(device, SWEEP_EPOCHS, log), log),
-                                    "target": SWEEP_TARGET, "dataset": name}
+                                    "target": SWEEP_TARGET, "dataset": name, "epochs": SWEEP_EPOCHS}
     else:
         why = (f"sweep dropped: {budget.left():.0f} s of the {budget.total:g} s budget left, it needs about "
                f"{sweep_cost:.0f} s (the checks come first)")
@@ -715,7 +715,7 @@ def markdown(rep):
     if sw.get("dropped"):
         lines.append(sw["dropped"] + ".")
     else:
-        lines += [f"MLP on {sw['dataset']}, {SWEEP_EPOCHS} epochs, LR scaled linearly from 0.05 at batch 64, one seed; "
+        lines += [f"MLP on {sw['dataset']}, {sw['epochs']} epochs, LR scaled linearly from 0.05 at batch 64, one seed; "
                   f"target val accuracy {sw['target']} (steps and training time until it was first reached).", ""]
         lines += _table(["batch", "lr", "samples/s", "steps to target", "time to target (s)", "test acc", "status"],
                         [[r["batch_size"], f"{r['lr']:.3g}", _f(r["samples_per_s"], "{:,.0f}"),

@@ -20,8 +20,12 @@ SECTIONS = ("## Correctness", "## Training", "## Speed", "## Batch-size sweep")
 
 @pytest.fixture
 def reduced(monkeypatch, tmp_path):
-    """A run in well under a minute: a few ops, a short budget (training shortened, sweep dropped)."""
+    """A run in well under a minute: a few ops; with --budget-s 1 the checks still run in full, the
+    training is shortened and the sweep dropped; with a large budget the sweep is two short runs."""
     monkeypatch.setattr(verify, "CHECK_OPS", FEW_OPS)
+    monkeypatch.setattr(verify, "TRAIN_STEPS", 20)
+    monkeypatch.setattr(verify, "SWEEP_BATCHES", (32, 64))
+    monkeypatch.setattr(verify, "SWEEP_EPOCHS", 1)
     monkeypatch.setenv("PYBENCH_CALIBRATION", str(tmp_path / "cal.json"))
     return tmp_path / "out"
 
@@ -54,7 +58,7 @@ def _report(out):
 
 
 def test_reduced_cpu_run_writes_every_section_and_passes(capsys, reduced):
-    assert cli.main(["verify", "--budget-s", "20", "--out", str(reduced)]) == 0
+    assert cli.main(["verify", "--budget-s", "1", "--out", str(reduced)]) == 0
     md, js = _report(reduced)
     assert md.startswith("# pybench verify --device cpu: PASS")
     for s in SECTIONS:
@@ -67,8 +71,10 @@ def test_reduced_cpu_run_writes_every_section_and_passes(capsys, reduced):
     assert all(r["status"] == "ok" for r in js["sections"]["correctness"]["gradients"])
     assert len(js["sections"]["training"]["rows"]) == 2
     assert {r["op"] for r in js["sections"]["speed"]["rows"]} == {"gemm", "conv2d", "copy", "batch_norm"}
-    assert js["sections"]["sweep"]["dropped"].startswith("sweep dropped")  # 20 s cannot hold it
+    assert js["sections"]["sweep"]["dropped"].startswith("sweep dropped")  # 1 s cannot hold it
     assert "sweep dropped" in md and js["ok"] is True and js["failures"] == []
+    assert js["sections"]["training"]["rows"][0]["steps"] == 10
+    assert any(n.startswith("training shortened to 10 steps") for n in js["notes"])
     assert js["machine"]["commit"] is None or len(js["machine"]["commit"]) == 40
     assert "wrote" in capsys.readouterr().err
 
@@ -82,7 +88,7 @@ def test_a_wrong_kernel_exits_1_and_is_named(capsys, reduced, monkeypatch):
         return r
 
     monkeypatch.setattr(ops, "gemm", off_by_one)
-    assert cli.main(["verify", "--budget-s", "20", "--out", str(reduced)]) == 1
+    assert cli.main(["verify", "--budget-s", "1", "--out", str(reduced)]) == 1
     md, js = _report(reduced)
     assert md.startswith("# pybench verify --device cpu: FAIL") and "## What is wrong" in md
     assert js["ok"] is False and any(f.startswith("op gemm ") for f in js["failures"])
@@ -114,7 +120,7 @@ def test_training_comparison_tolerance():
 
 def test_emulated_cuda_path_end_to_end(capsys, reduced, monkeypatch, gpu):  # noqa: F811
     monkeypatch.setattr(D, "open_cuda", lambda index=0: D.FakeCudaDevice(index))
-    assert cli.main(["verify", "--device", "cuda", "--budget-s", "20", "--out", str(reduced)]) == 0
+    assert cli.main(["verify", "--device", "cuda", "--budget-s", "600", "--out", str(reduced)]) == 0
     md, js = _report(reduced)
     assert md.startswith("# pybench verify --device cuda:0: PASS") and "emulated" in md
     assert js["machine"]["device"]["fake"] is True
@@ -126,6 +132,9 @@ def test_emulated_cuda_path_end_to_end(capsys, reduced, monkeypatch, gpu):  # no
     # the emulated device runs the CPU kernels in the same order: the trajectories are identical
     assert all(r["worst_rel"] == 0.0 for r in js["sections"]["training"]["rows"])
     assert {"cupy", "torch"} <= set(js["sections"]["speed"]["rows"][0]["peers"])
+    assert [r["batch_size"] for r in js["sections"]["sweep"]["rows"]] == [32, 64]  # the budget holds the sweep
+    assert all(r["samples_per_s"] > 0 for r in js["sections"]["sweep"]["rows"])
+    assert all(r["steps"] == 20 for r in js["sections"]["training"]["rows"])
     for s in SECTIONS:
         assert s in md
 
