@@ -15,6 +15,7 @@ and never the checks; the report says what was dropped or shortened):
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -446,6 +447,11 @@ def measure_speed(dev, per_problem_s, log):
         for prob in probs:
             log(f"  {prob.name}")
             rows.extend(runner.run_problem(prob, opts, mods, inputs, log, ceiling, backend))
+        if on_gpu and not dev.fake and "tf32" in (backend.impl_choices(probs[0]) or ()):
+            # the tensor-core path: our opt-in TF32 GEMM (its own tolerance), against the TF32 peak
+            log(f"  {probs[0].name} [tf32]")
+            tf = dataclasses.replace(opts, impl="tf32")
+            rows.extend(dict(r, tensor_cores=True) for r in runner.run_problem(probs[0], tf, mods, inputs, log, None, backend))
         if on_gpu:
             peaks = _gpu_peaks(dev) or {}
             if dev.fake:
@@ -466,7 +472,10 @@ def measure_speed(dev, per_problem_s, log):
                "peers": {k: {"rate": v.get("rate"), "status": v.get("status"), "reason": v.get("reason")}
                          for k, v in r.get("peers", {}).items()}}
         if row["ours"] is not None:
-            if r.get("kind") == "compute" and peaks.get("fp32_gflops"):
+            if r.get("tensor_cores"):
+                if peaks.get("tf32_gflops"):
+                    row["pct_of_peak"], row["peak"] = 100 * row["ours"] / peaks["tf32_gflops"], "TF32"
+            elif r.get("kind") == "compute" and peaks.get("fp32_gflops"):
                 row["pct_of_peak"] = 100 * row["ours"] / peaks["fp32_gflops"]
                 row["peak"] = "FP32"
             elif r.get("kind") == "memory" and copy_gbs:

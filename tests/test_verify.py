@@ -142,3 +142,15 @@ def test_emulated_cuda_path_end_to_end(capsys, reduced, monkeypatch, gpu):  # no
 def test_json_is_strict_and_markdown_has_no_nan(reduced):
     rep = {"x": float("inf"), "y": [np.float32(1.5), {"z": float("nan")}]}
     assert verify._clean(rep) == {"x": None, "y": [1.5, {"z": None}]}
+
+
+@pytest.mark.parametrize("cc, sms, khz, fp32, tf32", [((9, 0), 132, 1_980_000, 66_908, 535_265),
+                                                      ((8, 0), 108, 1_410_000, 19_492, 155_935),
+                                                      ((8, 9), 128, 2_520_000, 82_575, None)])
+def test_gpu_peaks_from_the_device_properties(cc, sms, khz, fp32, tf32):
+    dev = D.FakeCudaDevice()
+    dev.props = {"multiProcessorCount": sms, "clockRate": khz, "major": cc[0], "minor": cc[1]}
+    p = verify._gpu_peaks(dev)
+    assert round(p["fp32_gflops"]) == fp32
+    assert (None if p["tf32_gflops"] is None else round(p["tf32_gflops"])) == tf32
+    assert ("unknown for cc" in p["how"]) == (tf32 is None)
