@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import time
+import zlib
 
 import numpy as np
 
@@ -28,7 +29,7 @@ DEFAULT_BUDGET_S = {"cpu": 170.0, "cuda": 240.0}
 TRAIN_STEPS = 300
 # Loss trajectories may differ by summation order only: float32 rounding grows over 300 steps.
 TRAIN_RTOL, TRAIN_ATOL = 2e-2, 1e-3
-FD_TOL = 1e-6                # central differences in float64, h = 1e-6: truncation ~1e-12
+FD_TOL = 1e-5                # central differences in float64, h = 1e-6: ~1e-10 of rounding and truncation
 FD_DIRECTIONS = 3
 CHECK_OPS = None            # None: every op of the problem table (the tests' reduced run names a few)
 SWEEP_BATCHES = (16, 32, 64, 128)
@@ -113,11 +114,10 @@ def _impls(backend, prob, dtype):
 
 
 def _inputs(backend, dtype):
-    from .bench.problem_core import Inputs
-
+    """The backend's run-wide inputs (a device's share their host arrays), drawn in `dtype`."""
     inp = backend.new_inputs()
     inp.dtype = np.dtype(dtype)
-    return inp if isinstance(inp, Inputs) else Inputs(dtype)
+    return inp
 
 
 def _floats(out):
@@ -240,7 +240,7 @@ def check_gradients(log):
     rows = []
     h = 1e-6
     for name, make, shape, loss in _fd_modules():
-        rng = np.random.default_rng(abs(hash(name)) % 2**32)
+        rng = np.random.default_rng(zlib.crc32(name.encode()))
         row = {"op": name, "directions": FD_DIRECTIONS}
         try:
             m = make()
@@ -273,8 +273,8 @@ def check_gradients(log):
                         p.data -= s * h * v
                 fd = (vals[0] - vals[1]) / (2 * h)
                 worst = max(worst, abs(fd - analytic) / max(1e-6, abs(fd) + abs(analytic)))
-            row.update(worst_rel=worst, status="ok" if worst <= FD_TOL * 1e3 else "FAILED",
-                       detail=f"worst relative difference {worst:.2g} (tolerance {FD_TOL * 1e3:g})")
+            row.update(worst_rel=worst, status="ok" if worst <= FD_TOL else "FAILED",
+                       detail=f"worst relative difference {worst:.2g} (tolerance {FD_TOL:g})")
         except Exception as e:
             row.update(status="FAILED", detail=f"raised {type(e).__name__}: {e}")
         if row["status"] != "ok":
@@ -287,7 +287,7 @@ def check_dropout(dev, log):
     """The dropout mask of (seed, offset) bitwise equal on 1 thread and on all; on a GPU equal to the CPU's."""
     from . import _native
 
-    x = np.random.default_rng(1).standard_normal((257, 129)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((1031, 1021)).astype(np.float32)  # large enough to split
     n = max(2, os.cpu_count() or 1)
     outs = {}
     for t in (1, n):
