@@ -234,6 +234,27 @@ def _cmd_train(args):
     return 0 if record["status"] in store.DONE_STATUSES else 1
 
 
+def _cmd_verify(args):
+    from . import store, verify
+
+    try:
+        store.check_writable_file(os.path.join(args.out, "verify.json"))
+    except ValueError as e:
+        return _usage("verify", f"--out: {e}")
+    try:
+        dev = verify.open_device(args.device)
+    except verify.DeviceMissing as e:  # one line, before any work, nothing written
+        print(f"pybench verify: {e}", file=sys.stderr)
+        return 2
+    rep = verify.run(args.device, args.budget_s, log=lambda m: print(m, file=sys.stderr, flush=True), dev=dev)
+    md, js = verify.write(rep, args.out)
+    print(verify.markdown(rep))
+    print(f"wrote {md} and {js}", file=sys.stderr)
+    for f in rep["failures"]:
+        print(f"FAILED: {f}", file=sys.stderr)
+    return 0 if rep["ok"] else 1
+
+
 def _usage(cmd, msg):
     print(f"pybench {cmd}: error: {msg}", file=sys.stderr)
     return 2
@@ -789,6 +810,20 @@ def build_parser():
                     help="also write the rows and verdicts to OUT (JSON)")
     pc.add_argument("--md", metavar="OUT", default=None, type=_out_file, help="also write the table to OUT (Markdown)")
     pc.set_defaults(func=_cmd_compare)
+    pv = sub.add_parser(
+        "verify", help="check this machine in one command: correctness, training, speed, a batch sweep",
+        description="Check every op and impl against the reference (float32/float64), every backward by finite "
+                    "differences, dropout across threads, an MLP and a CNN trained on this device against the CPU, "
+                    "speed side by side with the platform's libraries, and a short batch-size sweep; write "
+                    "verify.md and verify.json to --out (docs/verify.md). Progress on stderr. Exit 0 when "
+                    "everything holds, 1 when something is wrong (the report says what), 2 on usage errors or "
+                    "when the device is missing.")
+    pv.add_argument("--device", type=_device_arg, default="cpu", metavar="DEV", help="cpu (default), cuda or cuda:N")
+    pv.add_argument("--budget-s", type=_positive_float, default=None, metavar="S",
+                    help="seconds for the whole run (default 170 on the CPU, 240 on a GPU); the sweep is dropped "
+                         "first, the checks never")
+    pv.add_argument("--out", default="results/verify", metavar="DIR", help="report directory (default results/verify)")
+    pv.set_defaults(func=_cmd_verify)
     for sp in (p, *sub.choices.values()):  # every command: a usage error is one line
         sp.error = _one_line_error(sp)
     return p
