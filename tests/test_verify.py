@@ -79,9 +79,9 @@ def test_reduced_cpu_run_writes_every_section_and_passes(capsys, reduced):
     assert {r["op"] for r in js["sections"]["speed"]["rows"]} == {"gemm", "conv2d", "copy", "batch_norm"}
     assert js["sections"]["sweep"]["dropped"].startswith("sweep dropped")  # 1 s cannot hold it
     assert "sweep dropped" in md and js["ok"] is True and js["failures"] == []
-    steps = js["sections"]["training"]["rows"][0]["steps"]  # what is left of 1 s: at least 10
-    assert 10 <= steps < verify.TRAIN_STEPS
-    assert any(n.startswith(f"training shortened to {steps} steps") for n in js["notes"])
+    steps = js["sections"]["training"]["rows"][0]["steps"]  # what is left of 1 s, at least 10 (timing-dependent)
+    assert 10 <= steps <= verify.TRAIN_STEPS
+    assert steps == verify.TRAIN_STEPS or any(n.startswith(f"training shortened to {steps} steps") for n in js["notes"])
     assert js["machine"]["commit"] is None or len(js["machine"]["commit"]) == 40
     assert "wrote" in capsys.readouterr().err
 
